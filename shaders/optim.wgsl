@@ -1,0 +1,66 @@
+// Optimiser steps over the flat parameter arena: one dispatch updates every tensor. Padding between
+// tensors has zero gradient and zero state, so it stays zero.
+// Invocation index = gid.x + gid.y · nwg.x · 256.
+
+struct OptParams {
+    len: u32,
+    lr: f32,
+    momentum: f32, // SGD
+    beta1: f32,    // Adam
+    beta2: f32,
+    eps: f32,
+    one_minus_beta1: f32, // 1 − β rounded once from f64: 1 − β in f32 would lose ~1e-5 relative
+    one_minus_beta2: f32,
+}
+
+// The same struct as in step.wgsl.
+struct StepState {
+    t: u32,
+    step: u32,
+    next: u32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: OptParams;
+
+// ---- sgd_step (PyTorch's form): v = momentum·v + g; θ −= lr·v ----
+@group(0) @binding(1) var<storage, read_write> sparams: array<f32>;
+@group(0) @binding(2) var<storage, read> sgrads: array<f32>;
+@group(0) @binding(3) var<storage, read_write> svel: array<f32>;
+
+@compute @workgroup_size(256)
+fn sgd_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 256u;
+    if (i >= p.len) {
+        return;
+    }
+    let v = p.momentum * svel[i] + sgrads[i];
+    svel[i] = v;
+    sparams[i] -= p.lr * v;
+}
+
+// ---- adam_step (Keras's form) at step t:
+//      m = β1·m + (1−β1)·g; v = β2·v + (1−β2)·g²; θ −= αₜ·m/(√v + eps), αₜ = lr·√(1−β2ᵗ)/(1−β1ᵗ).
+//      αₜ comes from a table the host computes in f64 once per epoch, indexed by the step in the
+//      epoch: in f32, 1 − βᵗ through pow() loses up to 1e-4 relative. ----
+@group(0) @binding(1) var<storage, read_write> aparams: array<f32>;
+@group(0) @binding(2) var<storage, read> agrads: array<f32>;
+@group(0) @binding(3) var<storage, read_write> am: array<f32>;
+@group(0) @binding(4) var<storage, read_write> av: array<f32>;
+@group(0) @binding(5) var<storage, read> state: StepState;
+@group(0) @binding(6) var<storage, read> schedule: array<f32>;  // [steps in epoch] αₜ
+
+@compute @workgroup_size(256)
+fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 256u;
+    if (i >= p.len) {
+        return;
+    }
+    let alpha = schedule[state.step];
+    let g = agrads[i];
+    let m = p.beta1 * am[i] + p.one_minus_beta1 * g;
+    let v = p.beta2 * av[i] + p.one_minus_beta2 * g * g;
+    am[i] = m;
+    av[i] = v;
+    aparams[i] -= alpha * m / (sqrt(v) + p.eps);
+}

@@ -1,0 +1,209 @@
+//! Datasets: synthetic 2-D problems and CSV files, the split and standardisation.
+//! A `Dataset` is `x` `[n, features]` row-major f32 and `y` `[n]` class indices in `0..classes`.
+//! `load` validates its spec before any work; synthetic data draws only from the seed's `Stream::Data`
+//! and the split only from `Stream::Split`, so one seed gives the same rows on every run and engine.
+//! Bad parameters and bad files are a `DataError`; a CSV error names the file and its 1-based line.
+
+mod csv;
+mod split;
+mod synthetic;
+
+pub use split::{split, standardize};
+
+use std::path::PathBuf;
+
+use crate::rng::{Stream, rng};
+
+/// A labelled classification dataset held in memory.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dataset {
+    /// `[n, features]`, row-major.
+    pub x: Vec<f32>,
+    /// `[n]`, each in `0..classes`.
+    pub y: Vec<u32>,
+    pub features: usize,
+    /// Number of classes (at least 2 for a dataset that `load` returns).
+    pub classes: usize,
+    /// `[features]`: `x0`, `x1` for synthetic data, the header's names for CSV.
+    pub feature_names: Vec<String>,
+    /// `[classes]`: `"0"`, `"1"`, ... for synthetic data, the CSV's distinct labels in sorted order.
+    pub class_names: Vec<String>,
+}
+
+impl Dataset {
+    /// Number of samples (rows).
+    pub fn len(&self) -> usize {
+        self.y.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.y.is_empty()
+    }
+
+    /// Row `i`, `[features]`.
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.x[i * self.features..(i + 1) * self.features]
+    }
+
+    /// `[n]`: the labels as f32, the form the loss kernels read.
+    pub fn labels_f32(&self) -> Vec<f32> {
+        self.y.iter().map(|&c| c as f32).collect()
+    }
+
+    /// The rows `idx`, in that order, with the same names and class count.
+    pub fn subset(&self, idx: &[usize]) -> Dataset {
+        Dataset {
+            x: idx.iter().flat_map(|&i| self.row(i)).copied().collect(),
+            y: idx.iter().map(|&i| self.y[i]).collect(),
+            features: self.features,
+            classes: self.classes,
+            feature_names: self.feature_names.clone(),
+            class_names: self.class_names.clone(),
+        }
+    }
+}
+
+/// Which dataset to load, with its knobs; `DatasetSpec::parse` builds one from the CLI's options.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub enum DatasetSpec {
+    Circles {
+        samples: usize,
+        noise: f64,
+        factor: f64,
+    },
+    Moons {
+        samples: usize,
+        noise: f64,
+    },
+    Xor {
+        samples: usize,
+        noise: f64,
+    },
+    Spirals {
+        samples: usize,
+        noise: f64,
+        classes: usize,
+    },
+    Blobs {
+        samples: usize,
+        noise: f64,
+        classes: usize,
+    },
+    /// `label` names the label column; `None` means the last column.
+    Csv {
+        path: PathBuf,
+        label: Option<String>,
+    },
+}
+
+impl DatasetSpec {
+    /// Parse `circles` | `moons` | `xor` | `spirals` | `blobs` | `csv:PATH` with the common knobs.
+    /// `noise: None` takes the dataset's default (0.1, or 1.0 for blobs). Knobs that a dataset does not
+    /// use are ignored (`factor` outside circles, `classes` outside spirals and blobs, all of them for
+    /// CSV), except `label`, which only CSV can honour and which is an error elsewhere.
+    pub fn parse(
+        name: &str,
+        samples: usize,
+        noise: Option<f64>,
+        factor: f64,
+        classes: usize,
+        label: Option<String>,
+    ) -> Result<DatasetSpec, DataError> {
+        use DatasetSpec::*;
+        let spec = if let Some(path) = name.strip_prefix("csv:") {
+            Csv { path: PathBuf::from(path), label }
+        } else {
+            let spec = match name {
+                "circles" => Circles { samples, noise: noise.unwrap_or(0.1), factor },
+                "moons" => Moons { samples, noise: noise.unwrap_or(0.1) },
+                "xor" => Xor { samples, noise: noise.unwrap_or(0.1) },
+                "spirals" => Spirals { samples, noise: noise.unwrap_or(0.1), classes },
+                "blobs" => Blobs { samples, noise: noise.unwrap_or(1.0), classes },
+                _ => return Err(DataError::UnknownDataset(name.to_string())),
+            };
+            if let Some(label) = label {
+                let message = format!("--label `{label}` applies only to csv:PATH datasets");
+                return Err(spec.invalid(message));
+            }
+            spec
+        };
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// The name `parse` accepts for this dataset: `circles`, ..., or `csv:PATH`.
+    pub fn name(&self) -> String {
+        match self {
+            DatasetSpec::Circles { .. } => "circles".into(),
+            DatasetSpec::Moons { .. } => "moons".into(),
+            DatasetSpec::Xor { .. } => "xor".into(),
+            DatasetSpec::Spirals { .. } => "spirals".into(),
+            DatasetSpec::Blobs { .. } => "blobs".into(),
+            DatasetSpec::Csv { path, .. } => format!("csv:{}", path.display()),
+        }
+    }
+
+    fn invalid(&self, message: String) -> DataError {
+        DataError::InvalidParameter { dataset: self.name(), message }
+    }
+
+    /// Check the knobs. `load` calls this too, since the fields are public and a spec can be built by
+    /// hand; a CSV file itself is checked when it is read.
+    fn validate(&self) -> Result<(), DataError> {
+        use DatasetSpec::*;
+        let (samples, noise, classes) = match *self {
+            Circles { samples, noise, .. } | Moons { samples, noise } | Xor { samples, noise } => (samples, noise, 2),
+            Spirals { samples, noise, classes } | Blobs { samples, noise, classes } => (samples, noise, classes),
+            Csv { ref path, .. } if path.as_os_str().is_empty() => {
+                return Err(self.invalid("no path given; write csv:PATH".into()));
+            }
+            Csv { .. } => return Ok(()),
+        };
+        let problem = if samples < 2 {
+            format!("samples must be at least 2, got {samples}")
+        } else if !(noise.is_finite() && noise >= 0.0) {
+            format!("noise must be a finite number >= 0, got {noise}")
+        } else if classes < 2 {
+            format!("classes must be at least 2, got {classes}")
+        } else if samples < classes {
+            format!("samples ({samples}) must be at least classes ({classes}) so no class is empty")
+        } else if let Circles { factor, .. } = *self
+            && !(factor > 0.0 && factor < 1.0)
+        {
+            format!("factor (inner radius / outer radius) must be in (0, 1), got {factor}")
+        } else {
+            return Ok(());
+        };
+        Err(self.invalid(problem))
+    }
+}
+
+/// Build the dataset `spec` describes; synthetic data is a pure function of `spec` and `seed`.
+pub fn load(spec: &DatasetSpec, seed: u64) -> Result<Dataset, DataError> {
+    spec.validate()?;
+    let rng = &mut rng(seed, Stream::Data);
+    Ok(match *spec {
+        DatasetSpec::Circles { samples, noise, factor } => synthetic::circles(samples, noise, factor, rng),
+        DatasetSpec::Moons { samples, noise } => synthetic::moons(samples, noise, rng),
+        DatasetSpec::Xor { samples, noise } => synthetic::xor(samples, noise, rng),
+        DatasetSpec::Spirals { samples, noise, classes } => synthetic::spirals(samples, noise, classes, rng),
+        DatasetSpec::Blobs { samples, noise, classes } => synthetic::blobs(samples, noise, classes, rng),
+        DatasetSpec::Csv { ref path, ref label } => csv::read(path, label.as_deref())?,
+    })
+}
+
+/// Everything that can go wrong making a dataset or splitting it.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("unknown dataset `{0}`; expected circles, moons, xor, spirals, blobs or csv:PATH")]
+    UnknownDataset(String),
+    #[error("dataset {dataset}: {message}")]
+    InvalidParameter { dataset: String, message: String },
+    #[error("cannot read {}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    /// A problem in a CSV file's contents, at 1-based `line`.
+    #[error("{}:{line}: {message}", path.display())]
+    Csv { path: PathBuf, line: usize, message: String },
+    #[error("cannot split the dataset: {0}")]
+    Split(String),
+}

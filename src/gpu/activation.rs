@@ -1,0 +1,50 @@
+//! Launchers for `shaders/activation.wgsl`: the fused bias + activation forward and the activation
+//! backward.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::{Dispatch, Gpu, GpuError, Shader, Tensor};
+use crate::model::Activation;
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct ActParams {
+    m: u32,
+    n: u32,
+    act: u32,
+    has_bias: u32,
+    alpha: f32,
+    _pad: [u32; 3],
+}
+
+fn params(m: usize, n: usize, act: Activation, has_bias: bool) -> ActParams {
+    ActParams { m: m as u32, n: n as u32, act: act.code(), has_bias: has_bias as u32, alpha: act.alpha(), _pad: [0; 3] }
+}
+
+/// `z[m,n] += bias[n]` (in place, when `bias` is given), then `a = f(z)`.
+pub fn bias_activation_forward(
+    gpu: &Gpu,
+    z: &Tensor,
+    a: &Tensor,
+    bias: Option<&Tensor>,
+    (m, n): (usize, usize),
+    act: Activation,
+) -> Result<Dispatch, GpuError> {
+    let p = params(m, n, act, bias.is_some());
+    let bias = bias.unwrap_or(&gpu.dummy);
+    gpu.dispatch(Shader::Activation, "bias_activation_forward", Some(&p), &[z, bias, a], gpu.groups_1d(m * n, 256))
+}
+
+/// `dz = da ⊙ f′`, from the saved pre-activation `z` and output `a`; all `[m, n]`.
+pub fn activation_backward(
+    gpu: &Gpu,
+    dz: &Tensor,
+    da: &Tensor,
+    z: &Tensor,
+    a: &Tensor,
+    (m, n): (usize, usize),
+    act: Activation,
+) -> Result<Dispatch, GpuError> {
+    let p = params(m, n, act, false);
+    gpu.dispatch(Shader::Activation, "activation_backward", Some(&p), &[da, z, a, dz], gpu.groups_1d(m * n, 256))
+}

@@ -1,0 +1,232 @@
+//! The `Gpu` context: one wgpu instance, adapter, device and queue, chosen by a `DeviceRequest`, with a
+//! cache of compiled pipelines. Every other part of `src/gpu/` borrows it; nothing outside `src/gpu/`
+//! calls wgpu directly.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+use super::error::GpuError;
+use super::shaders::Shader;
+use super::tensor::Tensor;
+
+/// Which adapter to use.
+#[derive(Clone, Debug, Default)]
+pub struct DeviceRequest {
+    /// Only adapters whose name (case-insensitive) contains this substring.
+    pub adapter: Option<String>,
+}
+
+/// What `vanish devices` prints about an adapter: identity and the limits that bound model size.
+#[derive(Clone, Debug, Serialize)]
+pub struct AdapterSummary {
+    pub name: String,
+    pub device_type: String,
+    pub backend: String,
+    pub driver: String,
+    pub driver_info: String,
+    pub max_storage_buffer_binding_size: u64,
+    pub max_buffer_size: u64,
+    pub max_compute_workgroup_storage_size: u32,
+    pub max_compute_invocations_per_workgroup: u32,
+    pub max_compute_workgroups_per_dimension: u32,
+    pub subgroups: bool,
+    pub timestamps: bool,
+}
+
+impl AdapterSummary {
+    fn of(adapter: &wgpu::Adapter) -> Self {
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        let features = adapter.features();
+        AdapterSummary {
+            name: info.name,
+            device_type: format!("{:?}", info.device_type),
+            backend: format!("{:?}", info.backend),
+            driver: info.driver,
+            driver_info: info.driver_info,
+            max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
+            max_buffer_size: limits.max_buffer_size,
+            max_compute_workgroup_storage_size: limits.max_compute_workgroup_storage_size,
+            max_compute_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
+            max_compute_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
+            subgroups: features.contains(wgpu::Features::SUBGROUP),
+            timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
+        }
+    }
+
+    /// One line: name, type, backend and driver.
+    pub fn describe(&self) -> String {
+        format!("{} ({}, {}, {} {})", self.name, self.device_type, self.backend, self.driver, self.driver_info)
+    }
+}
+
+/// The backends to look on. GL is only used when asked for (`--adapter gl` or `VANISH_BACKEND=gl`):
+/// through llvmpipe it compiled one kernel in 16 s where Vulkan takes milliseconds.
+fn backends(request: &DeviceRequest) -> wgpu::Backends {
+    let wants_gl = request.adapter.as_deref().is_some_and(|a| a.to_ascii_lowercase().contains("gl"))
+        || std::env::var("VANISH_BACKEND").is_ok_and(|b| b.eq_ignore_ascii_case("gl"));
+    if wants_gl { wgpu::Backends::GL } else { wgpu::Backends::VULKAN | wgpu::Backends::METAL | wgpu::Backends::DX12 }
+}
+
+fn instance(backends: wgpu::Backends) -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = backends;
+    wgpu::Instance::new(desc)
+}
+
+/// Preference order: discrete, integrated, virtual, then software (lavapipe) adapters.
+fn rank(device_type: wgpu::DeviceType) -> u8 {
+    match device_type {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 3,
+        wgpu::DeviceType::Other => 4,
+    }
+}
+
+/// Every adapter wgpu can see on every backend (GL included), for `vanish devices`.
+pub fn list_adapters() -> Vec<AdapterSummary> {
+    let instance = instance(wgpu::Backends::all());
+    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all())).iter().map(AdapterSummary::of).collect()
+}
+
+type PipelineKey = (Shader, &'static str);
+
+/// The one GPU context: wgpu handles, the adapter's limits, and compiled pipelines.
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub adapter: AdapterSummary,
+    pub limits: wgpu::Limits,
+    pub timestamps: bool,
+    modules: Mutex<HashMap<Shader, Arc<wgpu::ShaderModule>>>,
+    pipelines: Mutex<HashMap<PipelineKey, Arc<wgpu::ComputePipeline>>>,
+    /// Errors wgpu reports outside an error scope; the default handler would panic.
+    uncaptured: Arc<Mutex<Vec<String>>>,
+    /// A one-float buffer bound where a kernel's optional input is absent.
+    pub(crate) dummy: Tensor,
+}
+
+impl Gpu {
+    /// Picks the best adapter for `request` and opens a device with the adapter's own limits.
+    pub fn new(request: &DeviceRequest) -> Result<Gpu, GpuError> {
+        let backends = backends(request);
+        let instance = instance(backends);
+        let mut adapters = pollster::block_on(instance.enumerate_adapters(backends));
+        if let Some(want) = &request.adapter {
+            let want = want.to_ascii_lowercase();
+            let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+            adapters.retain(|a| {
+                let info = a.get_info();
+                let text = format!("{} {:?}", info.name, info.backend).to_ascii_lowercase();
+                text.contains(&want)
+            });
+            if adapters.is_empty() && !names.is_empty() {
+                return Err(GpuError::NoMatchingAdapter { wanted: want, available: names });
+            }
+        }
+        adapters.sort_by_key(|a| rank(a.get_info().device_type));
+        let adapter = adapters.into_iter().next().ok_or(GpuError::NoAdapter)?;
+        Self::open(adapter)
+    }
+
+    fn open(adapter: wgpu::Adapter) -> Result<Gpu, GpuError> {
+        let summary = AdapterSummary::of(&adapter);
+        let limits = adapter.limits();
+        let timestamps = adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
+        let required_features = if timestamps { wgpu::Features::TIMESTAMP_QUERY } else { wgpu::Features::empty() };
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("vanish"),
+            required_features,
+            required_limits: limits.clone(),
+            ..Default::default()
+        }))
+        .map_err(|e| GpuError::Device(e.to_string()))?;
+        let uncaptured = Arc::new(Mutex::new(Vec::new()));
+        let sink = uncaptured.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            sink.lock().expect("error sink").push(e.to_string());
+        }));
+        let dummy = Tensor::whole(device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("dummy"),
+            size: 256,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        }));
+        Ok(Gpu {
+            device,
+            queue,
+            adapter: summary,
+            limits,
+            timestamps,
+            modules: Mutex::new(HashMap::new()),
+            pipelines: Mutex::new(HashMap::new()),
+            uncaptured,
+            dummy,
+        })
+    }
+
+    /// The compute pipeline for `entry` in `shader`, compiled on first use and cached. Bind-group
+    /// layouts are derived from the shader, so a launcher's bindings must match what the entry uses.
+    pub(crate) fn pipeline(&self, shader: Shader, entry: &'static str) -> Result<Arc<wgpu::ComputePipeline>, GpuError> {
+        if let Some(p) = self.pipelines.lock().expect("pipeline cache").get(&(shader, entry)) {
+            return Ok(p.clone());
+        }
+        let module = self.module(shader)?;
+        let pipeline = self.scoped(|| {
+            self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: None,
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+        })?;
+        let pipeline = Arc::new(pipeline);
+        self.pipelines.lock().expect("pipeline cache").insert((shader, entry), pipeline.clone());
+        Ok(pipeline)
+    }
+
+    fn module(&self, shader: Shader) -> Result<Arc<wgpu::ShaderModule>, GpuError> {
+        if let Some(m) = self.modules.lock().expect("module cache").get(&shader) {
+            return Ok(m.clone());
+        }
+        let module = Arc::new(self.scoped(|| {
+            self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(shader.file_name()),
+                source: wgpu::ShaderSource::Wgsl(shader.source().into()),
+            })
+        })?);
+        self.modules.lock().expect("module cache").insert(shader, module.clone());
+        Ok(module)
+    }
+
+    /// Runs `f` inside a validation error scope, turning a wgpu error into `GpuError::Wgpu`.
+    pub(crate) fn scoped<T>(&self, f: impl FnOnce() -> T) -> Result<T, GpuError> {
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let value = f();
+        match pollster::block_on(scope.pop()) {
+            None => Ok(value),
+            Some(e) => Err(GpuError::Wgpu(e.to_string())),
+        }
+    }
+
+    /// Fails with the first error wgpu reported outside a scope since the last check.
+    pub fn check_errors(&self) -> Result<(), GpuError> {
+        let mut errors = self.uncaptured.lock().expect("error sink");
+        match errors.drain(..).next() {
+            Some(e) => Err(GpuError::Wgpu(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Blocks until the queue is idle.
+    pub fn wait(&self) -> Result<(), GpuError> {
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError::Wgpu(e.to_string()))?;
+        self.check_errors()
+    }
+}

@@ -1,0 +1,151 @@
+//! `Tensor`: a run of 4-byte words (f32, or u32 for labels and indices) in a GPU buffer, and the one
+//! path for moving data in (upload) and out (copy → map → poll → read → unmap).
+
+use std::num::NonZeroU64;
+use std::sync::Arc;
+
+use super::context::Gpu;
+use super::error::GpuError;
+
+/// A view of `len` words starting `offset` words into a storage buffer. Views of one arena share its
+/// buffer; an offset that is bound on its own must be a multiple of 64 words (256 bytes), which
+/// `ParamLayout` guarantees.
+#[derive(Clone, Debug)]
+pub struct Tensor {
+    buffer: Arc<wgpu::Buffer>,
+    offset: usize,
+    len: usize,
+}
+
+impl Tensor {
+    /// A view of all of `buffer`.
+    pub(crate) fn whole(buffer: wgpu::Buffer) -> Tensor {
+        let len = (buffer.size() / 4) as usize;
+        Tensor { buffer: Arc::new(buffer), offset: 0, len }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The sub-view `[offset, offset + len)` of this view.
+    pub fn slice(&self, offset: usize, len: usize) -> Tensor {
+        assert!(offset + len <= self.len, "slice {offset}+{len} outside a tensor of {}", self.len);
+        Tensor { buffer: self.buffer.clone(), offset: self.offset + offset, len }
+    }
+
+    pub(crate) fn binding(&self) -> wgpu::BindingResource<'_> {
+        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: &self.buffer,
+            offset: (self.offset * 4) as u64,
+            size: NonZeroU64::new((self.len.max(1) * 4) as u64),
+        })
+    }
+
+    pub(crate) fn byte_offset(&self) -> u64 {
+        (self.offset * 4) as u64
+    }
+}
+
+impl Gpu {
+    /// Checks that `words` 4-byte values fit one storage binding and one buffer on this adapter.
+    pub fn check_size(&self, what: &str, words: usize) -> Result<(), GpuError> {
+        let bytes = (words as u64).saturating_mul(4);
+        let checks = [
+            ("max_storage_buffer_binding_size", self.limits.max_storage_buffer_binding_size),
+            ("max_buffer_size", self.limits.max_buffer_size),
+        ];
+        for (limit_name, limit) in checks {
+            if bytes > limit {
+                return Err(GpuError::TooLarge { what: what.to_string(), requested: bytes, limit_name, limit });
+            }
+        }
+        Ok(())
+    }
+
+    /// A zero-filled tensor of `len` words (at least one, so it can always be bound).
+    pub fn tensor(&self, label: &str, len: usize) -> Result<Tensor, GpuError> {
+        self.check_size(label, len)?;
+        let buffer = self.scoped(|| {
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: (len.max(1) * 4) as u64,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        })?;
+        Ok(Tensor { len, ..Tensor::whole(buffer) })
+    }
+
+    /// A tensor holding `data` (f32 or u32).
+    pub fn upload<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> Result<Tensor, GpuError> {
+        assert_eq!(size_of::<T>(), 4, "tensors hold 4-byte words");
+        let t = self.tensor(label, data.len())?;
+        self.write(&t, data);
+        Ok(t)
+    }
+
+    /// Overwrites `t` with `data`, ordered before the next submit.
+    pub fn write<T: bytemuck::Pod>(&self, t: &Tensor, data: &[T]) {
+        assert_eq!(data.len(), t.len, "write of {} words into a tensor of {}", data.len(), t.len);
+        if !data.is_empty() {
+            self.queue.write_buffer(&t.buffer, t.byte_offset(), bytemuck::cast_slice(data));
+        }
+    }
+
+    /// Reads one tensor back as f32.
+    pub fn read(&self, t: &Tensor) -> Result<Vec<f32>, GpuError> {
+        Ok(self.read_many(&[t])?.pop().unwrap_or_default())
+    }
+
+    /// Reads several tensors back with one copy submit and one map.
+    pub fn read_many(&self, tensors: &[&Tensor]) -> Result<Vec<Vec<f32>>, GpuError> {
+        let total: usize = tensors.iter().map(|t| t.len).sum();
+        if total == 0 {
+            return Ok(tensors.iter().map(|_| Vec::new()).collect());
+        }
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: (total * 4) as u64,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        let mut at = 0u64;
+        for t in tensors {
+            let bytes = (t.len * 4) as u64;
+            if bytes > 0 {
+                encoder.copy_buffer_to_buffer(&t.buffer, t.byte_offset(), &staging, at, bytes);
+            }
+            at += bytes;
+        }
+        self.queue.submit([encoder.finish()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait()?;
+        rx.recv().map_err(|e| GpuError::Readback(e.to_string()))?.map_err(|e| GpuError::Readback(e.to_string()))?;
+        let words: Vec<f32> = {
+            let view = staging.get_mapped_range(..).map_err(|e| GpuError::Readback(e.to_string()))?;
+            bytemuck::cast_slice(&view).to_vec()
+        };
+        staging.unmap();
+        let mut out = Vec::with_capacity(tensors.len());
+        let mut at = 0;
+        for t in tensors {
+            out.push(words[at..at + t.len].to_vec());
+            at += t.len;
+        }
+        Ok(out)
+    }
+
+    /// Reads a tensor of u32 words back.
+    pub fn read_u32(&self, t: &Tensor) -> Result<Vec<u32>, GpuError> {
+        Ok(self.read(t)?.into_iter().map(f32::to_bits).collect())
+    }
+}

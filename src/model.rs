@@ -1,0 +1,658 @@
+//! What a network is: `MlpSpec` (widths, activations, batch norm, output, initialiser), the layout of
+//! its parameters in one flat arena, and seeded initial weights that both engines share.
+//!
+//! Conventions (DESIGN.md): a dense layer's weight is `[out, in]`, so `Z = X·Wᵀ + b`. Dense layer `i`
+//! counts from 0 (the first hidden layer); the output layer is the last. With batch norm, every hidden
+//! layer is Dense → BatchNorm → activation; the output layer has no batch norm.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rand::Rng;
+use rand_distr::{Distribution, Normal, StandardNormal};
+use serde::{Deserialize, Serialize};
+
+use crate::rng::{Stream, rng};
+
+/// Every tensor in an arena starts on a multiple of this many floats (256 bytes), the largest
+/// `min_storage_buffer_offset_alignment` that adapters report, so any tensor can be bound on its own.
+pub const ARENA_ALIGN: usize = 64;
+
+/// A hidden layer's nonlinearity.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Activation {
+    Identity,
+    Sigmoid,
+    Tanh,
+    /// ReLU′(0) is taken as 0, as in PyTorch, JAX and the fixtures.
+    Relu,
+    /// `z` for z > 0, `alpha·z` otherwise (default alpha 0.01, PyTorch's).
+    LeakyRelu(f32),
+    /// `z` for z > 0, `alpha·(eᶻ − 1)` otherwise (default alpha 1).
+    Elu(f32),
+    /// GELU in its tanh form: `½z(1 + tanh(√(2/π)(z + 0.044715z³)))`.
+    Gelu,
+    /// `z·σ(z)`.
+    Silu,
+}
+
+impl Activation {
+    pub const ALL: [Activation; 8] = [
+        Activation::Identity,
+        Activation::Sigmoid,
+        Activation::Tanh,
+        Activation::Relu,
+        Activation::LeakyRelu(0.01),
+        Activation::Elu(1.0),
+        Activation::Gelu,
+        Activation::Silu,
+    ];
+
+    /// The code the WGSL kernels switch on (`shaders/activation.wgsl` lists the same numbers).
+    pub fn code(self) -> u32 {
+        match self {
+            Activation::Identity => 0,
+            Activation::Sigmoid => 1,
+            Activation::Tanh => 2,
+            Activation::Relu => 3,
+            Activation::LeakyRelu(_) => 4,
+            Activation::Elu(_) => 5,
+            Activation::Gelu => 6,
+            Activation::Silu => 7,
+        }
+    }
+
+    /// The activation's parameter (leaky ReLU's slope, ELU's alpha); 0 for the others.
+    pub fn alpha(self) -> f32 {
+        match self {
+            Activation::LeakyRelu(a) | Activation::Elu(a) => a,
+            _ => 0.0,
+        }
+    }
+
+    /// The largest value of f′, used to call a unit saturated when f′ < 1% of it.
+    /// `None` for activations without a saturating regime.
+    pub fn max_derivative(self) -> Option<f64> {
+        match self {
+            Activation::Sigmoid => Some(0.25),
+            Activation::Tanh => Some(1.0),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Activation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Activation::Identity => f.write_str("identity"),
+            Activation::Sigmoid => f.write_str("sigmoid"),
+            Activation::Tanh => f.write_str("tanh"),
+            Activation::Relu => f.write_str("relu"),
+            Activation::LeakyRelu(a) if a == 0.01 => f.write_str("leaky_relu"),
+            Activation::LeakyRelu(a) => write!(f, "leaky_relu:{a}"),
+            Activation::Elu(a) if a == 1.0 => f.write_str("elu"),
+            Activation::Elu(a) => write!(f, "elu:{a}"),
+            Activation::Gelu => f.write_str("gelu"),
+            Activation::Silu => f.write_str("silu"),
+        }
+    }
+}
+
+impl FromStr for Activation {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (name, arg) = match s.split_once(':') {
+            Some((n, a)) => (n, Some(a)),
+            None => (s, None),
+        };
+        let alpha = |default: f32| -> Result<f32, String> {
+            match arg {
+                None => Ok(default),
+                Some(a) => a
+                    .parse::<f32>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| format!("activation '{s}': '{a}' is not a finite number")),
+            }
+        };
+        let act = match name.to_ascii_lowercase().replace('-', "_").as_str() {
+            "identity" | "linear" => Activation::Identity,
+            "sigmoid" => Activation::Sigmoid,
+            "tanh" => Activation::Tanh,
+            "relu" => Activation::Relu,
+            "leaky_relu" | "leakyrelu" => Activation::LeakyRelu(alpha(0.01)?),
+            "elu" => Activation::Elu(alpha(1.0)?),
+            "gelu" => Activation::Gelu,
+            "silu" | "swish" => Activation::Silu,
+            _ => {
+                return Err(format!(
+                    "unknown activation '{s}' (expected identity, sigmoid, tanh, relu, \
+                     leaky_relu[:ALPHA], elu[:ALPHA], gelu or silu)"
+                ));
+            }
+        };
+        if arg.is_some() && !matches!(act, Activation::LeakyRelu(_) | Activation::Elu(_)) {
+            return Err(format!("activation '{s}' takes no parameter"));
+        }
+        Ok(act)
+    }
+}
+
+impl TryFrom<String> for Activation {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<Activation> for String {
+    fn from(a: Activation) -> String {
+        a.to_string()
+    }
+}
+
+/// How the initial weights are drawn (biases start at zero; batch norm at γ = 1, β = 0).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Init {
+    /// U(±√(6/(fan_in + fan_out))): Keras's default.
+    GlorotUniform,
+    /// Truncated normal, std √(2/(fan_in + fan_out)), as Keras draws it.
+    GlorotNormal,
+    /// U(±√(6/fan_in)).
+    HeUniform,
+    /// Truncated normal, std √(2/fan_in).
+    HeNormal,
+    /// Truncated normal, std √(1/fan_in).
+    LecunNormal,
+    /// U(±1/√fan_in): the "standard" initialisation Glorot and Bengio (2010) criticised.
+    Standard,
+    /// N(0, σ²), not truncated.
+    Normal(f64),
+}
+
+impl fmt::Display for Init {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Init::GlorotUniform => f.write_str("glorot-uniform"),
+            Init::GlorotNormal => f.write_str("glorot-normal"),
+            Init::HeUniform => f.write_str("he-uniform"),
+            Init::HeNormal => f.write_str("he-normal"),
+            Init::LecunNormal => f.write_str("lecun-normal"),
+            Init::Standard => f.write_str("standard"),
+            Init::Normal(s) => write!(f, "normal:{s}"),
+        }
+    }
+}
+
+impl FromStr for Init {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let norm = s.to_ascii_lowercase().replace('_', "-");
+        Ok(match norm.as_str() {
+            "glorot-uniform" | "glorot" | "xavier-uniform" => Init::GlorotUniform,
+            "glorot-normal" | "xavier-normal" => Init::GlorotNormal,
+            "he-uniform" => Init::HeUniform,
+            "he-normal" | "he" | "kaiming-normal" => Init::HeNormal,
+            "lecun-normal" => Init::LecunNormal,
+            "standard" => Init::Standard,
+            _ => match norm.strip_prefix("normal:") {
+                Some(sigma) => {
+                    let sigma: f64 = sigma.parse().map_err(|_| format!("init '{s}': '{sigma}' is not a number"))?;
+                    if !(sigma.is_finite() && sigma > 0.0) {
+                        return Err(format!("init '{s}': sigma must be finite and > 0"));
+                    }
+                    Init::Normal(sigma)
+                }
+                None => {
+                    return Err(format!(
+                        "unknown init '{s}' (expected glorot-uniform, glorot-normal, he-uniform, \
+                         he-normal, lecun-normal, standard or normal:SIGMA)"
+                    ));
+                }
+            },
+        })
+    }
+}
+
+impl TryFrom<String> for Init {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<Init> for String {
+    fn from(i: Init) -> String {
+        i.to_string()
+    }
+}
+
+/// The network's head and loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Output {
+    /// One logit, binary cross-entropy from logits; labels 0/1.
+    Binary,
+    /// `k` logits, softmax cross-entropy; labels 0..k.
+    Softmax(usize),
+}
+
+impl Output {
+    /// The output for a dataset with `classes` classes.
+    pub fn for_classes(classes: usize) -> Output {
+        if classes <= 2 { Output::Binary } else { Output::Softmax(classes) }
+    }
+
+    pub fn width(self) -> usize {
+        match self {
+            Output::Binary => 1,
+            Output::Softmax(k) => k,
+        }
+    }
+}
+
+/// A multilayer perceptron: `input → hidden[0] → … → hidden[D−1] → output`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MlpSpec {
+    pub input: usize,
+    pub hidden: Vec<usize>,
+    /// One per hidden layer.
+    pub activations: Vec<Activation>,
+    pub batch_norm: bool,
+    pub output: Output,
+    pub init: Init,
+    pub bn_eps: f64,
+    /// Weight of the new batch statistic in the running mean and variance (PyTorch's momentum, 0.1).
+    pub bn_momentum: f64,
+}
+
+impl MlpSpec {
+    /// A spec with one activation for every hidden layer, Glorot-uniform init and no batch norm.
+    pub fn new(input: usize, hidden: &[usize], activation: Activation, output: Output) -> Self {
+        MlpSpec {
+            input,
+            hidden: hidden.to_vec(),
+            activations: vec![activation; hidden.len()],
+            batch_norm: false,
+            output,
+            init: Init::GlorotUniform,
+            bn_eps: 1e-5,
+            bn_momentum: 0.1,
+        }
+    }
+
+    pub fn with_batch_norm(mut self, on: bool) -> Self {
+        self.batch_norm = on;
+        self
+    }
+
+    pub fn with_init(mut self, init: Init) -> Self {
+        self.init = init;
+        self
+    }
+
+    /// Number of dense layers, the output layer included.
+    pub fn num_layers(&self) -> usize {
+        self.hidden.len() + 1
+    }
+
+    /// `(in, out)` of dense layer `i`.
+    pub fn layer_dims(&self, i: usize) -> (usize, usize) {
+        let fan_in = if i == 0 { self.input } else { self.hidden[i - 1] };
+        let fan_out = if i < self.hidden.len() { self.hidden[i] } else { self.output.width() };
+        (fan_in, fan_out)
+    }
+
+    /// Whether dense layer `i` is followed by batch norm (hidden layers only).
+    pub fn has_bn(&self, i: usize) -> bool {
+        self.batch_norm && i < self.hidden.len()
+    }
+
+    /// The activation after dense layer `i`; the output layer's is the identity (the loss takes logits).
+    pub fn activation(&self, i: usize) -> Activation {
+        self.activations.get(i).copied().unwrap_or(Activation::Identity)
+    }
+
+    /// The widest activation, which sizes the engines' scratch buffers.
+    pub fn max_width(&self) -> usize {
+        (0..self.num_layers()).map(|i| self.layer_dims(i).1).chain([self.input]).max().unwrap_or(1)
+    }
+
+    /// Checks the spec is one both engines can build; the message names the problem.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.input == 0 {
+            return Err("the input width must be at least 1".into());
+        }
+        if let Some(i) = self.hidden.iter().position(|&w| w == 0) {
+            return Err(format!("hidden layer {i} has width 0; widths must be at least 1"));
+        }
+        if self.activations.len() != self.hidden.len() {
+            return Err(format!(
+                "{} activations given for {} hidden layers (give one, or one per layer)",
+                self.activations.len(),
+                self.hidden.len()
+            ));
+        }
+        if let Output::Softmax(k) = self.output
+            && k < 2
+        {
+            return Err(format!("a softmax output needs at least 2 classes, not {k}"));
+        }
+        if !(self.bn_eps.is_finite() && self.bn_eps > 0.0) {
+            return Err("batch-norm eps must be finite and > 0".into());
+        }
+        if !(0.0..=1.0).contains(&self.bn_momentum) {
+            return Err("batch-norm momentum must be in [0, 1]".into());
+        }
+        Ok(())
+    }
+
+    pub fn layout(&self) -> ParamLayout {
+        ParamLayout::new(self)
+    }
+
+    /// A short human name such as `2→10×11→1 sigmoid+bn`.
+    pub fn describe(&self) -> String {
+        let mut widths = String::new();
+        let mut i = 0;
+        while i < self.hidden.len() {
+            let w = self.hidden[i];
+            let run = self.hidden[i..].iter().take_while(|&&x| x == w).count();
+            widths.push_str(&if run > 1 { format!("→{w}×{run}") } else { format!("→{w}") });
+            i += run;
+        }
+        let mut acts: Vec<String> = self.activations.iter().map(|a| a.to_string()).collect();
+        acts.dedup();
+        format!(
+            "{}{}→{} {}{}",
+            self.input,
+            widths,
+            self.output.width(),
+            acts.join(","),
+            if self.batch_norm { "+bn" } else { "" }
+        )
+    }
+}
+
+/// What a parameter tensor is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ParamKind {
+    Weight,
+    Bias,
+    Gamma,
+    Beta,
+    RunningMean,
+    RunningVar,
+}
+
+/// One tensor's place in an arena.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TensorSlot {
+    /// The interchange name, e.g. `layers.0.weight` or `layers.2.bn.gamma`.
+    pub name: String,
+    pub layer: usize,
+    pub kind: ParamKind,
+    pub shape: Vec<usize>,
+    /// In floats from the arena's start; a multiple of [`ARENA_ALIGN`].
+    pub offset: usize,
+    pub len: usize,
+}
+
+impl TensorSlot {
+    pub fn range(&self) -> std::ops::Range<usize> {
+        self.offset..self.offset + self.len
+    }
+}
+
+/// Where every tensor lives. Trainable tensors (weights, biases, γ, β) share the parameter arena, and
+/// gradients and optimiser state use arenas of the same layout, so an optimiser step, zeroing and
+/// per-tensor norms are each one pass over one buffer. Batch norm's running statistics, which are not
+/// trained, live in a second, smaller arena.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ParamLayout {
+    pub params: Vec<TensorSlot>,
+    pub param_len: usize,
+    pub running: Vec<TensorSlot>,
+    pub running_len: usize,
+}
+
+fn push_slot(slots: &mut Vec<TensorSlot>, len: &mut usize, layer: usize, kind: ParamKind, shape: Vec<usize>) {
+    let suffix = match kind {
+        ParamKind::Weight => "weight",
+        ParamKind::Bias => "bias",
+        ParamKind::Gamma => "bn.gamma",
+        ParamKind::Beta => "bn.beta",
+        ParamKind::RunningMean => "bn.running_mean",
+        ParamKind::RunningVar => "bn.running_var",
+    };
+    let n: usize = shape.iter().product();
+    slots.push(TensorSlot { name: format!("layers.{layer}.{suffix}"), layer, kind, shape, offset: *len, len: n });
+    *len += n.div_ceil(ARENA_ALIGN) * ARENA_ALIGN;
+}
+
+impl ParamLayout {
+    fn new(spec: &MlpSpec) -> Self {
+        let (mut params, mut param_len) = (Vec::new(), 0);
+        let (mut running, mut running_len) = (Vec::new(), 0);
+        for i in 0..spec.num_layers() {
+            let (fan_in, fan_out) = spec.layer_dims(i);
+            push_slot(&mut params, &mut param_len, i, ParamKind::Weight, vec![fan_out, fan_in]);
+            push_slot(&mut params, &mut param_len, i, ParamKind::Bias, vec![fan_out]);
+            if spec.has_bn(i) {
+                push_slot(&mut params, &mut param_len, i, ParamKind::Gamma, vec![fan_out]);
+                push_slot(&mut params, &mut param_len, i, ParamKind::Beta, vec![fan_out]);
+                push_slot(&mut running, &mut running_len, i, ParamKind::RunningMean, vec![fan_out]);
+                push_slot(&mut running, &mut running_len, i, ParamKind::RunningVar, vec![fan_out]);
+            }
+        }
+        ParamLayout { params, param_len: param_len.max(1), running, running_len: running_len.max(1) }
+    }
+
+    fn find(slots: &[TensorSlot], layer: usize, kind: ParamKind) -> Option<&TensorSlot> {
+        slots.iter().find(|s| s.layer == layer && s.kind == kind)
+    }
+
+    pub fn weight(&self, layer: usize) -> &TensorSlot {
+        Self::find(&self.params, layer, ParamKind::Weight).expect("every dense layer has a weight")
+    }
+
+    pub fn bias(&self, layer: usize) -> &TensorSlot {
+        Self::find(&self.params, layer, ParamKind::Bias).expect("every dense layer has a bias")
+    }
+
+    pub fn gamma(&self, layer: usize) -> Option<&TensorSlot> {
+        Self::find(&self.params, layer, ParamKind::Gamma)
+    }
+
+    pub fn beta(&self, layer: usize) -> Option<&TensorSlot> {
+        Self::find(&self.params, layer, ParamKind::Beta)
+    }
+
+    pub fn running_mean(&self, layer: usize) -> Option<&TensorSlot> {
+        Self::find(&self.running, layer, ParamKind::RunningMean)
+    }
+
+    pub fn running_var(&self, layer: usize) -> Option<&TensorSlot> {
+        Self::find(&self.running, layer, ParamKind::RunningVar)
+    }
+
+    /// A trainable tensor or running statistic by interchange name.
+    pub fn by_name(&self, name: &str) -> Option<&TensorSlot> {
+        self.params.iter().chain(&self.running).find(|s| s.name == name)
+    }
+}
+
+/// A network's parameters as f32 arenas (the GPU's precision, so both engines start from the same
+/// numbers; the reference widens them to f64 exactly).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Params {
+    pub layout: ParamLayout,
+    /// Trainable tensors at `layout.params` offsets; padding is zero.
+    pub values: Vec<f32>,
+    /// Running mean and variance at `layout.running` offsets.
+    pub running: Vec<f32>,
+}
+
+impl Params {
+    /// Zeros everywhere (running variances too): a template to fill.
+    pub fn zeros(layout: ParamLayout) -> Self {
+        Params { values: vec![0.0; layout.param_len], running: vec![0.0; layout.running_len], layout }
+    }
+
+    /// Seeded initial weights: for each dense layer in order, the weight drawn row-major from the
+    /// `Init` stream of `seed`; biases and β zero, γ one, running mean 0 and running variance 1.
+    pub fn init(spec: &MlpSpec, seed: u64) -> Self {
+        let mut p = Params::zeros(spec.layout());
+        let mut rng = rng(seed, Stream::Init);
+        for i in 0..spec.num_layers() {
+            let (fan_in, fan_out) = spec.layer_dims(i);
+            let w = p.layout.weight(i).range();
+            for v in &mut p.values[w] {
+                *v = draw_weight(spec.init, fan_in, fan_out, &mut rng) as f32;
+            }
+            if let Some(g) = p.layout.gamma(i).map(|s| s.range()) {
+                p.values[g].fill(1.0);
+            }
+            if let Some(rv) = p.layout.running_var(i).map(|s| s.range()) {
+                p.running[rv].fill(1.0);
+            }
+        }
+        p
+    }
+
+    pub fn tensor(&self, slot: &TensorSlot) -> &[f32] {
+        match slot.kind {
+            ParamKind::RunningMean | ParamKind::RunningVar => &self.running[slot.range()],
+            _ => &self.values[slot.range()],
+        }
+    }
+
+    pub fn tensor_mut(&mut self, slot: &TensorSlot) -> &mut [f32] {
+        match slot.kind {
+            ParamKind::RunningMean | ParamKind::RunningVar => &mut self.running[slot.range()],
+            _ => &mut self.values[slot.range()],
+        }
+    }
+
+    /// The weight of dense layer `i`, `[out, in]` row-major.
+    pub fn weight(&self, i: usize) -> &[f32] {
+        self.tensor(self.layout.weight(i))
+    }
+}
+
+/// Keras draws its "normal" initialisers from a normal truncated at two standard deviations, with the
+/// scale divided by this constant (the std of a unit normal truncated to [−2, 2]) so the variance is
+/// the intended one.
+const TRUNCATED_NORMAL_STD: f64 = 0.879_625_661_034_239_8;
+
+fn truncated_normal<R: Rng>(std: f64, rng: &mut R) -> f64 {
+    loop {
+        let z: f64 = StandardNormal.sample(rng);
+        if z.abs() <= 2.0 {
+            return z * std / TRUNCATED_NORMAL_STD;
+        }
+    }
+}
+
+fn draw_weight<R: Rng>(init: Init, fan_in: usize, fan_out: usize, rng: &mut R) -> f64 {
+    let (fi, fo) = (fan_in as f64, fan_out as f64);
+    let uniform = |limit: f64, rng: &mut R| rng.random_range(-limit..=limit);
+    match init {
+        Init::GlorotUniform => uniform((6.0 / (fi + fo)).sqrt(), rng),
+        Init::GlorotNormal => truncated_normal((2.0 / (fi + fo)).sqrt(), rng),
+        Init::HeUniform => uniform((6.0 / fi).sqrt(), rng),
+        Init::HeNormal => truncated_normal((2.0 / fi).sqrt(), rng),
+        Init::LecunNormal => truncated_normal((1.0 / fi).sqrt(), rng),
+        Init::Standard => uniform(1.0 / fi.sqrt(), rng),
+        Init::Normal(sigma) => Normal::new(0.0, sigma).expect("sigma validated as > 0").sample(rng),
+    }
+}
+
+impl Init {
+    /// The variance of one weight under this initialiser, for the theory overlay.
+    pub fn weight_variance(self, fan_in: usize, fan_out: usize) -> f64 {
+        let (fi, fo) = (fan_in as f64, fan_out as f64);
+        match self {
+            Init::GlorotUniform | Init::GlorotNormal => 2.0 / (fi + fo),
+            Init::HeUniform | Init::HeNormal => 2.0 / fi,
+            Init::LecunNormal => 1.0 / fi,
+            Init::Standard => 1.0 / (3.0 * fi),
+            Init::Normal(s) => s * s,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activation_names_round_trip() {
+        for a in Activation::ALL {
+            assert_eq!(a.to_string().parse::<Activation>().unwrap(), a);
+        }
+        assert_eq!("leaky_relu:0.2".parse::<Activation>().unwrap(), Activation::LeakyRelu(0.2));
+        assert!("relu:3".parse::<Activation>().is_err());
+        assert!("softsign".parse::<Activation>().is_err());
+    }
+
+    #[test]
+    fn init_names_round_trip() {
+        for i in [
+            Init::GlorotUniform,
+            Init::GlorotNormal,
+            Init::HeUniform,
+            Init::HeNormal,
+            Init::LecunNormal,
+            Init::Standard,
+            Init::Normal(0.5),
+        ] {
+            assert_eq!(i.to_string().parse::<Init>().unwrap(), i);
+        }
+        assert!("normal:-1".parse::<Init>().is_err());
+    }
+
+    #[test]
+    fn layout_is_aligned_and_disjoint() {
+        let spec = MlpSpec::new(2, &[10, 7], Activation::Tanh, Output::Softmax(3)).with_batch_norm(true);
+        let l = spec.layout();
+        assert_eq!(l.params.len(), 3 * 2 + 2 * 2);
+        let mut end = 0;
+        for s in &l.params {
+            assert_eq!(s.offset % ARENA_ALIGN, 0, "{}", s.name);
+            assert!(s.offset >= end, "{} overlaps", s.name);
+            end = s.offset + s.len;
+        }
+        assert_eq!(l.weight(2).shape, vec![3, 7]);
+        assert!(l.gamma(2).is_none(), "the output layer has no batch norm");
+        assert_eq!(l.by_name("layers.1.bn.running_var").unwrap().len, 7);
+    }
+
+    #[test]
+    fn init_is_seeded_and_bounded() {
+        let spec = MlpSpec::new(2, &[10; 11], Activation::Sigmoid, Output::Binary);
+        let a = Params::init(&spec, 7);
+        assert_eq!(a, Params::init(&spec, 7));
+        assert_ne!(a, Params::init(&spec, 8));
+        let limit = (6.0f32 / 12.0).sqrt();
+        let w0 = a.weight(0);
+        assert!(w0.iter().all(|w| w.abs() <= limit) && w0.iter().any(|w| w.abs() > limit / 2.0));
+        assert!(a.tensor(a.layout.bias(0)).iter().all(|&b| b == 0.0));
+    }
+
+    #[test]
+    fn truncated_normal_has_the_intended_std() {
+        let mut r = rng(1, Stream::Test);
+        let n = 200_000;
+        let var = (0..n).map(|_| truncated_normal(0.5, &mut r).powi(2)).sum::<f64>() / n as f64;
+        assert!((var.sqrt() - 0.5).abs() < 0.005, "std {}", var.sqrt());
+    }
+
+    #[test]
+    fn describe_groups_repeated_widths() {
+        let spec = MlpSpec::new(2, &[10; 11], Activation::Sigmoid, Output::Binary).with_batch_norm(true);
+        assert_eq!(spec.describe(), "2→10×11→1 sigmoid+bn");
+    }
+}

@@ -1,0 +1,212 @@
+//! The whole network for one batch, f64: forward (training-mode batch norm), loss, and the backward
+//! pass into a gradient arena with the parameter arena's layout. The oracle that a whole GPU training
+//! step is compared with, layer by layer and tensor by tensor.
+//!
+//! Per dense layer `i`: `z = x·Wᵀ + b`, then, on hidden layers with batch norm, `y = BN(z)`, then
+//! `a = f(y or z)`. The output layer has neither batch norm nor an activation: its `a = z` are the
+//! logits. Parameter gradients are overwritten, never accumulated: the arena starts at zero.
+
+use super::activation::{activation_backward, bias_activation_forward};
+use super::batchnorm::{batchnorm_backward, batchnorm_forward, batchnorm_forward_eval};
+use super::loss::{bce_with_logits, softmax_cross_entropy};
+use super::matmul::{dense_backward, dense_forward};
+use crate::model::{MlpSpec, Output, TensorSlot};
+
+/// What batch norm saved on one layer in training mode.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchNormForward {
+    /// Batch mean, [out].
+    pub mean: Vec<f64>,
+    /// 1/√(biased batch variance + eps), [out].
+    pub rstd: Vec<f64>,
+    /// The normalised, scaled and shifted output, [m, out]: the activation's input.
+    pub y: Vec<f64>,
+}
+
+/// What one dense layer computed in the forward pass.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerForward {
+    /// The layer's input, [m, in]: the data for layer 0, the previous layer's `a` otherwise.
+    pub x: Vec<f64>,
+    /// The dense output, bias included, [m, out].
+    pub z: Vec<f64>,
+    /// Present where batch norm follows this layer.
+    pub bn: Option<BatchNormForward>,
+    /// The activation's output, [m, out]; for the output layer, the logits (= z).
+    pub a: Vec<f64>,
+}
+
+impl LayerForward {
+    /// The activation's input, [m, out]: batch norm's output where it applies, else z.
+    pub fn pre_activation(&self) -> &[f64] {
+        match &self.bn {
+            Some(bn) => &bn.y,
+            None => &self.z,
+        }
+    }
+}
+
+/// Every intermediate of one forward pass, one entry per dense layer (the output layer last).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Forward {
+    pub layers: Vec<LayerForward>,
+}
+
+/// The result of one forward and backward pass over a batch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Gradients {
+    /// Mean loss over the batch.
+    pub loss: f64,
+    /// Rows whose prediction matches the label.
+    pub correct: usize,
+    /// [m, out_width].
+    pub logits: Vec<f64>,
+    /// dL/dθ in `ParamLayout.params` layout (the offsets of `Params.values`); padding 0.
+    pub grads: Vec<f64>,
+    /// Per dense layer: dL/dz_i, [m, out] — the gradient w.r.t. the dense output before batch norm.
+    pub deltas: Vec<Vec<f64>>,
+    pub forward: Forward,
+}
+
+/// The parameter tensor at `slot` in an arena.
+fn slice<'a>(arena: &'a [f64], slot: &TensorSlot) -> &'a [f64] {
+    &arena[slot.range()]
+}
+
+/// One forward pass. `running` is None for training mode (batch statistics, saved in `bn`) and the
+/// running arena for eval mode (then `bn` holds no mean or rstd).
+fn forward(spec: &MlpSpec, params: &[f64], running: Option<&[f64]>, x: &[f64], m: usize) -> Forward {
+    let layout = spec.layout();
+    assert_eq!(params.len(), layout.param_len, "params is one arena in the spec's layout");
+    assert_eq!(x.len(), m * spec.input, "x is [m, input]");
+    let mut layers = Vec::with_capacity(spec.num_layers());
+    let mut input = x.to_vec();
+    for i in 0..spec.num_layers() {
+        let (fan_in, fan_out) = spec.layer_dims(i);
+        let w = slice(params, layout.weight(i));
+        let b = slice(params, layout.bias(i));
+        let mut z = vec![0.0; m * fan_out];
+        dense_forward(&mut z, &input, w, b, m, fan_in, fan_out);
+
+        let mut bn = None;
+        if spec.has_bn(i) {
+            let gamma = slice(params, layout.gamma(i).expect("a batch-norm layer has gamma"));
+            let beta = slice(params, layout.beta(i).expect("a batch-norm layer has beta"));
+            let mut y = vec![0.0; m * fan_out];
+            let mut mean = vec![0.0; fan_out];
+            let mut rstd = vec![0.0; fan_out];
+            match running {
+                None => batchnorm_forward(&mut y, &mut mean, &mut rstd, &z, gamma, beta, m, fan_out, spec.bn_eps),
+                Some(running) => {
+                    let rm = slice(running, layout.running_mean(i).expect("running mean"));
+                    let rv = slice(running, layout.running_var(i).expect("running var"));
+                    batchnorm_forward_eval(&mut y, &z, gamma, beta, rm, rv, m, fan_out, spec.bn_eps);
+                    (mean, rstd) = (Vec::new(), Vec::new());
+                }
+            }
+            bn = Some(BatchNormForward { mean, rstd, y });
+        }
+
+        // the bias is already in z, so the fused kernel runs with no bias here
+        let mut pre = match &bn {
+            Some(bn) => bn.y.clone(),
+            None => z.clone(),
+        };
+        let mut a = vec![0.0; m * fan_out];
+        bias_activation_forward(&mut pre, &mut a, None, m, fan_out, spec.activation(i));
+
+        layers.push(LayerForward { x: input, z, bn, a: a.clone() });
+        input = a;
+    }
+    Forward { layers }
+}
+
+/// The loss on the logits: (loss, correct, dL/dlogits [m, out_width]).
+fn loss(spec: &MlpSpec, logits: &[f64], labels: &[u32], m: usize) -> (f64, usize, Vec<f64>) {
+    let mut dlogits = vec![0.0; logits.len()];
+    let (loss, correct) = match spec.output {
+        Output::Binary => {
+            let y: Vec<f64> = labels.iter().map(|&l| l as f64).collect();
+            bce_with_logits(&mut dlogits, logits, &y, m)
+        }
+        Output::Softmax(k) => softmax_cross_entropy(&mut dlogits, logits, labels, m, k),
+    };
+    (loss, correct, dlogits)
+}
+
+/// params: f32 arenas widened to f64; x [m, spec.input] f32; labels [m] (0/1 for Output::Binary, class for Softmax)
+/// One training-mode forward pass, the loss, and the backward pass to every parameter.
+/// Running statistics are not touched: update them with `batchnorm_update_running` from `forward`.
+pub fn forward_backward(spec: &MlpSpec, params: &[f64], x: &[f64], labels: &[u32], m: usize) -> Gradients {
+    assert_eq!(labels.len(), m, "labels is [m]");
+    let layout = spec.layout();
+    let fwd = forward(spec, params, None, x, m);
+    let logits = fwd.layers.last().expect("at least the output layer").a.clone();
+    let (loss, correct, dlogits) = loss(spec, &logits, labels, m);
+
+    let mut grads = vec![0.0; layout.param_len];
+    let mut deltas = vec![Vec::new(); spec.num_layers()];
+    // da: dL/d(output of layer i); for the output layer a = z, so it starts as dL/dlogits.
+    let mut da = dlogits;
+    for i in (0..spec.num_layers()).rev() {
+        let (fan_in, fan_out) = spec.layer_dims(i);
+        let layer = &fwd.layers[i];
+
+        // through the activation: d(pre-activation) = da ⊙ f′(pre)
+        let mut dpre = vec![0.0; m * fan_out];
+        activation_backward(&mut dpre, &da, layer.pre_activation(), spec.activation(i));
+
+        // through batch norm, to dz (the dense output)
+        let dz = match &layer.bn {
+            None => dpre,
+            Some(bn) => {
+                let gamma_slot = layout.gamma(i).expect("a batch-norm layer has gamma");
+                let beta_slot = layout.beta(i).expect("a batch-norm layer has beta");
+                let mut dz = vec![0.0; m * fan_out];
+                let mut dgamma = vec![0.0; fan_out];
+                let mut dbeta = vec![0.0; fan_out];
+                let gamma = slice(params, gamma_slot);
+                batchnorm_backward(
+                    &mut dz,
+                    &mut dgamma,
+                    &mut dbeta,
+                    &dpre,
+                    &layer.z,
+                    &bn.mean,
+                    &bn.rstd,
+                    gamma,
+                    m,
+                    fan_out,
+                );
+                grads[gamma_slot.range()].copy_from_slice(&dgamma);
+                grads[beta_slot.range()].copy_from_slice(&dbeta);
+                dz
+            }
+        };
+
+        // through the dense layer; the first layer's input is data, which needs no gradient
+        let w_slot = layout.weight(i);
+        let b_slot = layout.bias(i);
+        let mut dw = vec![0.0; fan_out * fan_in];
+        let mut db = vec![0.0; fan_out];
+        let mut dx = vec![0.0; m * fan_in];
+        let dx_out = if i > 0 { Some(dx.as_mut_slice()) } else { None };
+        let w = slice(params, w_slot);
+        dense_backward(dx_out, &mut dw, &mut db, &dz, &layer.x, w, m, fan_in, fan_out);
+        grads[w_slot.range()].copy_from_slice(&dw);
+        grads[b_slot.range()].copy_from_slice(&db);
+
+        deltas[i] = dz;
+        da = dx;
+    }
+
+    Gradients { loss, correct, logits, grads, deltas, forward: fwd }
+}
+
+/// eval mode (batch norm with running stats from `running`): logits [m, out_width]
+/// params and running are the two arenas of the spec's layout, widened to f64; x is [m, spec.input].
+pub fn forward_eval(spec: &MlpSpec, params: &[f64], running: &[f64], x: &[f64], m: usize) -> Vec<f64> {
+    assert_eq!(running.len(), spec.layout().running_len, "running is the spec's running arena");
+    let fwd = forward(spec, params, Some(running), x, m);
+    fwd.layers.last().expect("at least the output layer").a.clone()
+}

@@ -1,0 +1,239 @@
+//! Helpers shared by the integration tests: the comparison rule, the GPU device (or a loud skip),
+//! seeded random inputs and the shape table.
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+
+use rand::Rng;
+use vanish::gpu::Gpu;
+use vanish::rng::{Stream, rng};
+
+/// Fails unless every `|got − want| ≤ atol + rtol·|want|`; NaN or Inf in either fails. On failure,
+/// names the tensor, the first bad index, both values and the largest error.
+pub fn assert_close(name: &str, got: &[f64], want: &[f64], atol: f64, rtol: f64) {
+    assert_eq!(got.len(), want.len(), "{name}: length {} != expected {}", got.len(), want.len());
+    let mut first_bad = None;
+    let mut worst = (0.0f64, 0usize);
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let err = (g - w).abs();
+        let bad = !g.is_finite() || !w.is_finite() || err > atol + rtol * w.abs();
+        if bad && first_bad.is_none() {
+            first_bad = Some(i);
+        }
+        if err > worst.0 || err.is_nan() {
+            worst = (err, i);
+        }
+    }
+    if let Some(i) = first_bad {
+        panic!(
+            "{name}: mismatch at index {i}: got {} want {} (atol {atol:e}, rtol {rtol:e}); \
+             largest error {:e} at index {} of {}",
+            got[i],
+            want[i],
+            worst.0,
+            worst.1,
+            got.len()
+        );
+    }
+}
+
+/// `assert_close` for f32 results against an f64 reference.
+pub fn assert_close_f32(name: &str, got: &[f32], want: &[f64], atol: f64, rtol: f64) {
+    let got: Vec<f64> = got.iter().map(|&v| v as f64).collect();
+    assert_close(name, &got, want, atol, rtol);
+}
+
+/// The shared GPU context, or `None` after printing `SKIPPED: no GPU adapter` — unless
+/// `VANISH_REQUIRE_GPU=1` (CI sets it), when a missing adapter fails the test.
+pub fn gpu() -> Option<&'static Gpu> {
+    static GPU: OnceLock<Option<Gpu>> = OnceLock::new();
+    let gpu = GPU.get_or_init(|| match Gpu::new(&Default::default()) {
+        Ok(g) => Some(g),
+        Err(e) => {
+            if std::env::var("VANISH_REQUIRE_GPU").as_deref() == Ok("1") {
+                panic!("VANISH_REQUIRE_GPU=1 but no GPU adapter: {e}");
+            }
+            None
+        }
+    });
+    if gpu.is_none() {
+        eprintln!("SKIPPED: no GPU adapter");
+    }
+    gpu.as_ref()
+}
+
+/// Seeded inputs, uniform in [-1, 1].
+pub fn uniform(len: usize, seed: u64) -> Vec<f32> {
+    let mut r = rng(seed, Stream::Test);
+    (0..len).map(|_| r.random_range(-1.0f32..=1.0)).collect()
+}
+
+pub fn widen(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+/// The one shape table for kernel tests, `(m, k, n)`: 1×1×1, smaller than a tile, exact multiples of
+/// the tile, non-multiples, skinny, and a batch of 670 (the notebook's training set) for reductions.
+/// Kept at or below ~256 so the suite stays quick on software Vulkan.
+pub const SHAPES: &[(usize, usize, usize)] = &[
+    (1, 1, 1),
+    (3, 5, 2),
+    (7, 7, 7),
+    (16, 16, 16),
+    (64, 64, 64),
+    (63, 65, 63),
+    (65, 63, 65),
+    (127, 129, 131),
+    (32, 1, 10),
+    (1, 64, 1),
+    (200, 10, 1),
+    (670, 10, 10),
+    (256, 256, 256),
+];
+
+/// Central finite differences of a scalar function of `x`:
+/// `∂f/∂x_i ≈ (f(x + h·e_i) − f(x − h·e_i)) / 2h` for every i. In f64 the error is about
+/// `h²·|f‴|/6` (truncation) plus `ε·|f|/h` (rounding); h = 1e-5 keeps both near 1e-10.
+pub fn finite_diff(x: &[f64], h: f64, mut f: impl FnMut(&[f64]) -> f64) -> Vec<f64> {
+    let mut x = x.to_vec();
+    let mut grad = vec![0.0; x.len()];
+    for i in 0..x.len() {
+        let orig = x[i];
+        x[i] = orig + h;
+        let plus = f(&x);
+        x[i] = orig - h;
+        let minus = f(&x);
+        x[i] = orig;
+        grad[i] = (plus - minus) / (2.0 * h);
+    }
+    grad
+}
+
+/// One JAX-computed fixture from `tests/fixtures/` (see its README): a network, a batch, and the
+/// loss, logits and every gradient that float64 JAX computed for them.
+pub struct Fixture {
+    pub name: String,
+    pub spec: vanish::model::MlpSpec,
+    /// The trainable parameters in `spec.layout()`'s arena, the file's f64 values exactly; padding 0.
+    pub params: Vec<f64>,
+    /// `[m, spec.input]`.
+    pub x: Vec<f64>,
+    /// `[m]`, 0/1 for the binary output.
+    pub labels: Vec<u32>,
+    pub m: usize,
+    pub loss: f64,
+    /// `logits` `[m]` and every `grad.<parameter name>`, flattened row-major.
+    pub expected: std::collections::HashMap<String, Vec<f64>>,
+}
+
+impl Fixture {
+    /// The parameters rounded to f32 (running mean 0, variance 1), for the f32 engines.
+    pub fn params_f32(&self) -> vanish::model::Params {
+        let mut p = vanish::model::Params::init(&self.spec, 0);
+        for (dst, &src) in p.values.iter_mut().zip(&self.params) {
+            *dst = src as f32;
+        }
+        p
+    }
+}
+
+fn fixture_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// The fixture names (file stems without `.safetensors`), sorted.
+pub fn fixture_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(fixture_dir())
+        .expect("tests/fixtures exists")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|f| !f.ends_with(".grads.safetensors"))
+        .filter_map(|f| f.strip_suffix(".safetensors").map(str::to_owned))
+        .collect();
+    names.sort();
+    names
+}
+
+fn f64_tensor(st: &safetensors::SafeTensors, name: &str) -> (Vec<usize>, Vec<f64>) {
+    let view = st.tensor(name).unwrap_or_else(|e| panic!("fixture tensor {name}: {e}"));
+    assert_eq!(view.dtype(), safetensors::Dtype::F64, "fixture tensor {name} is float64");
+    let values = view.data().chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap())).collect();
+    (view.shape().to_vec(), values)
+}
+
+/// Loads `tests/fixtures/{name}.safetensors` and its `.grads.safetensors`. The spec's widths come
+/// from the weight shapes (checked against the `spec` metadata), the rest from the metadata.
+pub fn load_fixture(name: &str) -> Fixture {
+    use vanish::model::{Activation, MlpSpec, Output};
+
+    let read = |file: String| std::fs::read(fixture_dir().join(&file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let (inputs, outputs) = (read(format!("{name}.safetensors")), read(format!("{name}.grads.safetensors")));
+    let st = safetensors::SafeTensors::deserialize(&inputs).expect("a valid safetensors file");
+    let grads = safetensors::SafeTensors::deserialize(&outputs).expect("a valid safetensors file");
+    let (_, header) = safetensors::SafeTensors::read_metadata(&inputs).expect("a valid header");
+    let meta: serde_json::Value =
+        serde_json::from_str(header.metadata().as_ref().and_then(|m| m.get("spec")).expect("metadata key `spec`"))
+            .expect("`spec` is JSON");
+
+    // widths from the weights: layers.{i}.weight is [out, in]
+    let mut widths = Vec::new();
+    for i in 0.. {
+        let Ok(w) = st.tensor(&format!("layers.{i}.weight")) else {
+            break;
+        };
+        if i == 0 {
+            widths.push(w.shape()[1]);
+        }
+        widths.push(w.shape()[0]);
+    }
+    let meta_widths: Vec<usize> = serde_json::from_value(meta["widths"].clone()).expect("spec.widths");
+    assert_eq!(widths, meta_widths, "{name}: weight shapes disagree with spec.widths");
+    let hidden = &widths[1..widths.len() - 1];
+    let output = match *widths.last().unwrap() {
+        1 => Output::Binary,
+        k => Output::Softmax(k),
+    };
+    // `activations` and `batchnorm` are one value for all hidden layers, or one per layer
+    let activations: Vec<Activation> = match &meta["activations"] {
+        serde_json::Value::String(s) => vec![s.parse().unwrap(); hidden.len()],
+        v => v.as_array().expect("spec.activations").iter().map(|s| s.as_str().unwrap().parse().unwrap()).collect(),
+    };
+    let batch_norm = match &meta["batchnorm"] {
+        serde_json::Value::Bool(b) => *b,
+        v => {
+            let per_layer: Vec<bool> = serde_json::from_value(v.clone()).expect("spec.batchnorm");
+            assert!(per_layer.windows(2).all(|w| w[0] == w[1]), "{name}: batch norm on some layers only");
+            per_layer.first().copied().unwrap_or(false)
+        }
+    };
+    let mut spec = MlpSpec::new(widths[0], hidden, Activation::Identity, output).with_batch_norm(batch_norm);
+    spec.activations = activations;
+    spec.bn_eps = meta["bn_eps"].as_f64().expect("spec.bn_eps");
+    spec.validate().expect("the fixture's spec is valid");
+
+    let layout = spec.layout();
+    let mut params = vec![0.0; layout.param_len];
+    for slot in &layout.params {
+        let (shape, values) = f64_tensor(&st, &slot.name);
+        assert_eq!(shape, slot.shape, "{name}: {}", slot.name);
+        params[slot.range()].copy_from_slice(&values);
+    }
+    let (x_shape, x) = f64_tensor(&st, "x");
+    let m = x_shape[0];
+    let (_, y) = f64_tensor(&st, "y");
+    let labels = y
+        .iter()
+        .map(|&v| {
+            assert!(v >= 0.0 && v.fract() == 0.0, "{name}: label {v} is not a class index");
+            v as u32
+        })
+        .collect();
+
+    let mut expected = std::collections::HashMap::new();
+    for (tensor, _) in grads.tensors() {
+        if tensor != "loss" {
+            expected.insert(tensor.clone(), f64_tensor(&grads, &tensor).1);
+        }
+    }
+    let loss = f64_tensor(&grads, "loss").1[0];
+    Fixture { name: name.to_owned(), spec, params, x, labels, m, loss, expected }
+}
