@@ -2,7 +2,9 @@
 //! that reaches each layer shrinks with depth, and check every GPU number against a CPU reference.
 
 pub mod data;
+pub mod engine;
 pub mod gpu;
 pub mod model;
 pub mod reference;
 pub mod rng;
+pub mod train;

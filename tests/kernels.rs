@@ -5,8 +5,9 @@
 mod common;
 
 use common::{SHAPES, assert_close, assert_close_f32, gpu, uniform, widen};
+use vanish::engine::Optimizer;
 use vanish::gpu::matmul::{MatmulVariant, matmul};
-use vanish::gpu::optim::{OptimState, Optimizer, optimizer_step};
+use vanish::gpu::optim::{OptimState, optimizer_step};
 use vanish::gpu::{Gpu, GpuError, Tensor, activation, batchnorm, loss, reduce, step};
 use vanish::model::Activation;
 use vanish::reference;

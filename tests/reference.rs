@@ -23,10 +23,7 @@ fn rand(len: usize, seed: u64) -> Vec<f64> {
 /// Seeded inputs with |v| in [0.1, 1]: at least 0.1 from the kinks of ReLU, leaky ReLU and ELU at
 /// 0, so no finite-difference step (1e-5) crosses one.
 fn away_from_zero(len: usize, seed: u64) -> Vec<f64> {
-    rand(len, seed)
-        .into_iter()
-        .map(|u| u.signum() * (0.1 + 0.9 * u.abs()))
-        .collect()
+    rand(len, seed).into_iter().map(|u| u.signum() * (0.1 + 0.9 * u.abs())).collect()
 }
 
 /// L = Σ r ⊙ out: a scalar whose gradient w.r.t. `out` is the random `r`.
@@ -84,15 +81,9 @@ fn activation_values_at_hand_points() {
     close(activation_grad(1e-300, Activation::Relu), 1.0);
     close(activation(-2.0, Activation::LeakyRelu(0.25)), -0.5);
     close(activation_grad(0.0, Activation::LeakyRelu(0.25)), 0.25);
-    close(
-        activation(-1.0, Activation::Elu(0.5)),
-        0.5 * ((-1.0f64).exp() - 1.0),
-    );
+    close(activation(-1.0, Activation::Elu(0.5)), 0.5 * ((-1.0f64).exp() - 1.0));
     close(activation(1.0, Activation::Gelu), 0.841_191_990_608_276_8); // ½(1 + tanh(√(2/π)·1.044715))
-    close(
-        activation(1.0, Activation::Silu),
-        1.0 / (1.0 + (-1.0f64).exp()),
-    );
+    close(activation(1.0, Activation::Silu), 1.0 / (1.0 + (-1.0f64).exp()));
     close(activation(-3.0, Activation::Identity), -3.0);
     close(activation_grad(-3.0, Activation::Identity), 1.0);
 }
@@ -106,33 +97,11 @@ fn dense_backward_matches_finite_differences() {
         dense_forward(&mut z, x, w, b, m, k, n);
         dot(&r, &z)
     };
-    let (mut dx, mut dw, mut db) = (
-        vec![f64::NAN; m * k],
-        vec![f64::NAN; n * k],
-        vec![f64::NAN; n],
-    );
+    let (mut dx, mut dw, mut db) = (vec![f64::NAN; m * k], vec![f64::NAN; n * k], vec![f64::NAN; n]);
     dense_backward(Some(&mut dx), &mut dw, &mut db, &r, &x, &w, m, k, n);
-    assert_close(
-        "dx",
-        &dx,
-        &finite_diff(&x, H, |x| loss(x, &w, &b)),
-        FD_ATOL,
-        FD_RTOL,
-    );
-    assert_close(
-        "dw",
-        &dw,
-        &finite_diff(&w, H, |w| loss(&x, w, &b)),
-        FD_ATOL,
-        FD_RTOL,
-    );
-    assert_close(
-        "db",
-        &db,
-        &finite_diff(&b, H, |b| loss(&x, &w, b)),
-        FD_ATOL,
-        FD_RTOL,
-    );
+    assert_close("dx", &dx, &finite_diff(&x, H, |x| loss(x, &w, &b)), FD_ATOL, FD_RTOL);
+    assert_close("dw", &dw, &finite_diff(&w, H, |w| loss(&x, w, &b)), FD_ATOL, FD_RTOL);
+    assert_close("db", &db, &finite_diff(&b, H, |b| loss(&x, &w, b)), FD_ATOL, FD_RTOL);
 }
 
 #[test]
@@ -149,20 +118,8 @@ fn batchnorm_backward_matches_finite_differences() {
     };
     let (mut y, mut mean, mut rstd) = (vec![0.0; m * n], vec![0.0; n], vec![0.0; n]);
     batchnorm_forward(&mut y, &mut mean, &mut rstd, &x, &gamma, &beta, m, n, eps);
-    let (mut dx, mut dgamma, mut dbeta) =
-        (vec![f64::NAN; m * n], vec![f64::NAN; n], vec![f64::NAN; n]);
-    batchnorm_backward(
-        &mut dx,
-        &mut dgamma,
-        &mut dbeta,
-        &r,
-        &x,
-        &mean,
-        &rstd,
-        &gamma,
-        m,
-        n,
-    );
+    let (mut dx, mut dgamma, mut dbeta) = (vec![f64::NAN; m * n], vec![f64::NAN; n], vec![f64::NAN; n]);
+    batchnorm_backward(&mut dx, &mut dgamma, &mut dbeta, &r, &x, &mean, &rstd, &gamma, m, n);
     let fd_x = finite_diff(&x, H, |x| loss(x, &gamma, &beta));
     let fd_gamma = finite_diff(&gamma, H, |g| loss(&x, g, &beta));
     let fd_beta = finite_diff(&beta, H, |b| loss(&x, &gamma, b));
@@ -185,17 +142,7 @@ fn batchnorm_running_stats_use_the_unbiased_variance() {
 
     // a batch of one: the biased variance (0), not 0/0
     let (mut y1, mut mean1, mut rstd1) = ([0.0], [0.0], [0.0]);
-    batchnorm_forward(
-        &mut y1,
-        &mut mean1,
-        &mut rstd1,
-        &[7.0],
-        &gamma,
-        &beta,
-        1,
-        1,
-        1e-5,
-    );
+    batchnorm_forward(&mut y1, &mut mean1, &mut rstd1, &[7.0], &gamma, &beta, 1, 1, 1e-5);
     let (mut rm, mut rv) = ([0.0], [1.0]);
     batchnorm_update_running(&mut rm, &mut rv, &mean1, &rstd1, 1, 0.1, 1e-5);
     assert_close("running_mean m=1", &rm, &[0.7], 1e-12, 0.0);
@@ -211,45 +158,23 @@ fn batchnorm_running_stats_use_the_unbiased_variance() {
 fn bce_with_logits_matches_finite_differences_and_naive_form() {
     let n = 8;
     let logits: Vec<f64> = rand(n, 21).iter().map(|u| 3.0 * u).collect();
-    let y: Vec<f64> = rand(n, 22)
-        .iter()
-        .map(|&u| (u > 0.0) as u8 as f64)
-        .collect();
+    let y: Vec<f64> = rand(n, 22).iter().map(|&u| (u > 0.0) as u8 as f64).collect();
     let mut dlogits = vec![f64::NAN; n];
     let (loss, correct) = bce_with_logits(&mut dlogits, &logits, &y, n);
-    let fd = finite_diff(&logits, H, |z| {
-        bce_with_logits(&mut vec![0.0; n], z, &y, n).0
-    });
+    let fd = finite_diff(&logits, H, |z| bce_with_logits(&mut vec![0.0; n], z, &y, n).0);
     assert_close("bce dlogits", &dlogits, &fd, FD_ATOL, FD_RTOL);
 
     // for moderate logits the naive softplus(z) − y·z is accurate enough to compare with
-    let naive: f64 = (0..n)
-        .map(|i| (1.0 + logits[i].exp()).ln() - y[i] * logits[i])
-        .sum::<f64>()
-        / n as f64;
+    let naive: f64 = (0..n).map(|i| (1.0 + logits[i].exp()).ln() - y[i] * logits[i]).sum::<f64>() / n as f64;
     assert_close("bce loss", &[loss], &[naive], 0.0, 1e-14);
-    let want_correct = (0..n)
-        .filter(|&i| (logits[i] > 0.0) == (y[i] == 1.0))
-        .count();
+    let want_correct = (0..n).filter(|&i| (logits[i] > 0.0) == (y[i] == 1.0)).count();
     assert_eq!(correct, want_correct);
 
     // stable at extreme logits, and z == 0 predicts class 0
     let mut d = [0.0; 3];
     let (loss, correct) = bce_with_logits(&mut d, &[1000.0, -1000.0, 0.0], &[0.0, 1.0, 0.0], 3);
-    assert_close(
-        "bce extreme",
-        &[loss],
-        &[2000.0 / 3.0 + 2f64.ln() / 3.0],
-        0.0,
-        1e-14,
-    );
-    assert_close(
-        "bce extreme grad",
-        &d,
-        &[1.0 / 3.0, -1.0 / 3.0, 0.5 / 3.0],
-        0.0,
-        1e-14,
-    );
+    assert_close("bce extreme", &[loss], &[2000.0 / 3.0 + 2f64.ln() / 3.0], 0.0, 1e-14);
+    assert_close("bce extreme grad", &d, &[1.0 / 3.0, -1.0 / 3.0, 0.5 / 3.0], 0.0, 1e-14);
     assert_eq!(correct, 1);
 }
 
@@ -260,9 +185,7 @@ fn softmax_cross_entropy_matches_finite_differences_and_naive_form() {
     let labels = [0u32, 2, 1, 2];
     let mut dlogits = vec![f64::NAN; n * k];
     let (loss, correct) = softmax_cross_entropy(&mut dlogits, &logits, &labels, n, k);
-    let fd = finite_diff(&logits, H, |z| {
-        softmax_cross_entropy(&mut vec![0.0; n * k], z, &labels, n, k).0
-    });
+    let fd = finite_diff(&logits, H, |z| softmax_cross_entropy(&mut vec![0.0; n * k], z, &labels, n, k).0);
     assert_close("softmax dlogits", &dlogits, &fd, FD_ATOL, FD_RTOL);
 
     let mut naive = 0.0;
@@ -301,10 +224,7 @@ fn random_params(spec: &MlpSpec, seed: u64) -> Vec<f64> {
             vanish::model::ParamKind::Bias | vanish::model::ParamKind::Beta => {
                 values.iter_mut().zip(&u).for_each(|(v, u)| *v = 0.2 * u)
             }
-            vanish::model::ParamKind::Gamma => values
-                .iter_mut()
-                .zip(&u)
-                .for_each(|(v, u)| *v = 1.0 + 0.5 * u),
+            vanish::model::ParamKind::Gamma => values.iter_mut().zip(&u).for_each(|(v, u)| *v = 1.0 + 0.5 * u),
             _ => {}
         }
     }
@@ -336,9 +256,7 @@ fn forward_backward_matches_finite_differences_on_every_parameter() {
 
         let g = forward_backward(spec, &params, &x, &labels, m);
         // every parameter, padding included (its gradient must be exactly 0)
-        let fd = finite_diff(&params, H, |p| {
-            forward_backward(spec, p, &x, &labels, m).loss
-        });
+        let fd = finite_diff(&params, H, |p| forward_backward(spec, p, &x, &labels, m).loss);
         assert_close(&format!("{name}: grads"), &g.grads, &fd, FD_ATOL, FD_RTOL);
 
         // deltas are dL/dz, so each bias gradient is their column sum (z includes the bias)
@@ -347,13 +265,7 @@ fn forward_backward_matches_finite_differences_on_every_parameter() {
             let out = spec.layer_dims(i).1;
             let mut db = vec![0.0; out];
             bias_backward(&mut db, &g.deltas[i], m, out);
-            assert_close(
-                &format!("{name}: Σ deltas[{i}]"),
-                &db,
-                &g.grads[layout.bias(i).range()],
-                1e-15,
-                1e-12,
-            );
+            assert_close(&format!("{name}: Σ deltas[{i}]"), &db, &g.grads[layout.bias(i).range()], 1e-15, 1e-12);
         }
 
         // eval mode with running statistics equal to this batch's gives the same logits
@@ -361,22 +273,12 @@ fn forward_backward_matches_finite_differences_on_every_parameter() {
         for (i, layer) in g.forward.layers.iter().enumerate() {
             if let Some(bn) = &layer.bn {
                 running[layout.running_mean(i).unwrap().range()].copy_from_slice(&bn.mean);
-                let var: Vec<f64> = bn
-                    .rstd
-                    .iter()
-                    .map(|r| 1.0 / (r * r) - spec.bn_eps)
-                    .collect();
+                let var: Vec<f64> = bn.rstd.iter().map(|r| 1.0 / (r * r) - spec.bn_eps).collect();
                 running[layout.running_var(i).unwrap().range()].copy_from_slice(&var);
             }
         }
         let eval = forward_eval(spec, &params, &running, &x, m);
-        assert_close(
-            &format!("{name}: eval logits"),
-            &eval,
-            &g.logits,
-            1e-12,
-            1e-10,
-        );
+        assert_close(&format!("{name}: eval logits"), &eval, &g.logits, 1e-12, 1e-10);
     }
 }
 
@@ -391,66 +293,32 @@ const FIXTURE_RTOL: f64 = 1e-9;
 #[test]
 fn forward_backward_matches_the_jax_fixtures() {
     let names = fixture_names();
-    assert!(
-        names.len() >= 4,
-        "expected the four fixtures, found {names:?}"
-    );
+    assert!(names.len() >= 4, "expected the four fixtures, found {names:?}");
     for name in names {
         let f = load_fixture(&name);
         let g = forward_backward(&f.spec, &f.params, &f.x, &f.labels, f.m);
-        assert_close(
-            &format!("{name}: loss"),
-            &[g.loss],
-            &[f.loss],
-            0.0,
-            FIXTURE_RTOL,
-        );
-        assert_close(
-            &format!("{name}: logits"),
-            &g.logits,
-            &f.expected["logits"],
-            0.0,
-            FIXTURE_RTOL,
-        );
+        assert_close(&format!("{name}: loss"), &[g.loss], &[f.loss], 0.0, FIXTURE_RTOL);
+        assert_close(&format!("{name}: logits"), &g.logits, &f.expected["logits"], 0.0, FIXTURE_RTOL);
 
         let layout = f.spec.layout();
         let mut compared = 0;
         for slot in &layout.params {
             let want = &f.expected[&format!("grad.{}", slot.name)];
             let got = &g.grads[slot.range()];
-            let bias_before_bn =
-                slot.kind == vanish::model::ParamKind::Bias && f.spec.has_bn(slot.layer);
+            let bias_before_bn = slot.kind == vanish::model::ParamKind::Bias && f.spec.has_bn(slot.layer);
             if bias_before_bn {
                 // exactly zero in exact arithmetic (batch norm removes the batch mean); both sides hold
                 // round-off (measured up to 6e-15·‖dW‖), so bound it by the layer's weight gradient
-                let w_norm = f.expected[&format!("grad.layers.{}.weight", slot.layer)]
-                    .iter()
-                    .map(|v| v * v)
-                    .sum::<f64>()
-                    .sqrt();
-                assert_close(
-                    &format!("{name}: grad.{}", slot.name),
-                    got,
-                    want,
-                    1e-12 * w_norm,
-                    0.0,
-                );
+                let w_norm =
+                    f.expected[&format!("grad.layers.{}.weight", slot.layer)].iter().map(|v| v * v).sum::<f64>().sqrt();
+                assert_close(&format!("{name}: grad.{}", slot.name), got, want, 1e-12 * w_norm, 0.0);
             } else {
-                assert_close(
-                    &format!("{name}: grad.{}", slot.name),
-                    got,
-                    want,
-                    0.0,
-                    FIXTURE_RTOL,
-                );
+                assert_close(&format!("{name}: grad.{}", slot.name), got, want, 0.0, FIXTURE_RTOL);
             }
             compared += 1;
         }
         let expected_grads = f.expected.keys().filter(|k| k.starts_with("grad.")).count();
-        assert_eq!(
-            compared, expected_grads,
-            "{name}: every grad.* tensor is compared"
-        );
+        assert_eq!(compared, expected_grads, "{name}: every grad.* tensor is compared");
     }
 }
 
@@ -482,16 +350,8 @@ fn matmul_all_transpose_combinations_match_a_naive_loop() {
         };
         for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
             // store each operand as the flags say: transposed storage of the logical matrix
-            let a_stored = if trans_a {
-                transpose(&a, m, k)
-            } else {
-                a.clone()
-            };
-            let b_stored = if trans_b {
-                transpose(&b, k, n)
-            } else {
-                b.clone()
-            };
+            let a_stored = if trans_a { transpose(&a, m, k) } else { a.clone() };
+            let b_stored = if trans_b { transpose(&b, k, n) } else { b.clone() };
             let mut c = vec![f64::NAN; m * n];
             matmul(&mut c, &a_stored, &b_stored, m, k, n, trans_a, trans_b);
             let name = format!("matmul {m}x{k}x{n} trans_a={trans_a} trans_b={trans_b}");
@@ -505,54 +365,29 @@ fn matmul_all_transpose_combinations_match_a_naive_loop() {
 fn segment_stats_by_hand() {
     let data = [3.0, -4.0, 0.0, 1.0, -2.0, 0.5, 9.0];
     let stats = segment_stats(&data, &[(0, 2), (2, 0), (3, 3), (6, 1)]);
-    assert_eq!(
-        stats,
-        vec![(25.0, 4.0), (0.0, 0.0), (5.25, 2.0), (81.0, 9.0)]
-    );
+    assert_eq!(stats, vec![(25.0, 4.0), (0.0, 0.0), (5.25, 2.0), (81.0, 9.0)]);
 }
 
 #[test]
 fn activation_stats_by_hand() {
     // relu, m = 2 rows, n = 2 units: unit 0 is zero on both rows (dead), unit 1 is not.
     // a = [0, 1, 0, 3]: mean 1, squared deviations 1 + 0 + 1 + 4 = 6, so std √(6/4)
-    let relu = activation_stats(
-        &[0.0, 1.0, 0.0, 3.0],
-        &[-1.0, 1.0, -2.0, 3.0],
-        2,
-        2,
-        Activation::Relu,
-    );
+    let relu = activation_stats(&[0.0, 1.0, 0.0, 3.0], &[-1.0, 1.0, -2.0, 3.0], 2, 2, Activation::Relu);
     assert_eq!(relu.mean, 1.0);
     assert_close("relu std", &[relu.std], &[1.5f64.sqrt()], 0.0, 1e-15);
-    assert_eq!(
-        (relu.dead, relu.saturated),
-        (0.5, 0.0),
-        "relu has dead units, no saturation"
-    );
+    assert_eq!((relu.dead, relu.saturated), (0.5, 0.0), "relu has dead units, no saturation");
 
     // tanh at z = 0, 4, −4, 0.5: tanh′(±4) ≈ 0.0013 < 1% of tanh′'s max 1; the others are not
     let z = [0.0f64, 4.0, -4.0, 0.5];
     let a: Vec<f64> = z.iter().map(|z| z.tanh()).collect();
     let tanh = activation_stats(&a, &z, 2, 2, Activation::Tanh);
     assert_eq!((tanh.saturated, tanh.dead), (0.5, 0.0));
-    assert_close(
-        "tanh mean",
-        &[tanh.mean],
-        &[0.5f64.tanh() / 4.0],
-        0.0,
-        1e-15,
-    );
+    assert_close("tanh mean", &[tanh.mean], &[0.5f64.tanh() / 4.0], 0.0, 1e-15);
 
     // sigmoid: σ′(0) = 0.25 is the max, σ′(10) ≈ 4.5e-5 is below 1% of it
     let z = [0.0, 10.0];
-    let a: Vec<f64> = z
-        .iter()
-        .map(|&z| activation(z, Activation::Sigmoid))
-        .collect();
-    assert_eq!(
-        activation_stats(&a, &z, 1, 2, Activation::Sigmoid).saturated,
-        0.5
-    );
+    let a: Vec<f64> = z.iter().map(|&z| activation(z, Activation::Sigmoid)).collect();
+    assert_eq!(activation_stats(&a, &z, 1, 2, Activation::Sigmoid).saturated, 0.5);
     // neither saturation nor dead units are defined for the others
     let gelu = activation_stats(&[0.0, 0.0], &[-9.0, -9.0], 2, 1, Activation::Gelu);
     assert_eq!((gelu.saturated, gelu.dead), (0.0, 0.0));
@@ -591,11 +426,5 @@ fn adam_step_by_hand() {
     // 0.1·√0.001/0.1 · 0.05/(√0.00025 + 1e-3) = 0.0940517 (the paper's form would give 0.0998)
     let (mut p, mut m, mut v) = ([1.0], [0.0], [0.0]);
     adam_step(&mut p, &[0.5], &mut m, &mut v, 0.1, 0.9, 0.999, 1e-3, 1);
-    assert_close(
-        "adam eps placement",
-        &p,
-        &[0.905_948_348_715_197_5],
-        0.0,
-        1e-14,
-    );
+    assert_close("adam eps placement", &p, &[0.905_948_348_715_197_5], 0.0, 1e-14);
 }

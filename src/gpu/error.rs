@@ -26,3 +26,9 @@ pub enum GpuError {
     #[error("reading back from the GPU failed: {0}")]
     Readback(String),
 }
+
+impl From<GpuError> for crate::engine::EngineError {
+    fn from(e: GpuError) -> Self {
+        crate::engine::EngineError::Backend(Box::new(e))
+    }
+}

@@ -3,6 +3,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::{Dispatch, Gpu, GpuError, Shader, Tensor};
+use crate::engine::Optimizer;
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -15,46 +16,6 @@ struct OptParams {
     eps: f32,
     one_minus_beta1: f32,
     one_minus_beta2: f32,
-}
-
-/// The optimiser and its hyper-parameters.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
-pub enum Optimizer {
-    /// PyTorch's SGD: `v = μ·v + g; θ −= lr·v` (μ = 0 is plain SGD).
-    Sgd { lr: f64, momentum: f64 },
-    /// Keras's Adam (defaults lr 1e-3, β1 0.9, β2 0.999, eps 1e-7).
-    Adam { lr: f64, beta1: f64, beta2: f64, eps: f64 },
-}
-
-impl Optimizer {
-    pub fn adam(lr: f64) -> Self {
-        Optimizer::Adam { lr, beta1: 0.9, beta2: 0.999, eps: 1e-7 }
-    }
-
-    pub fn sgd(lr: f64, momentum: f64) -> Self {
-        Optimizer::Sgd { lr, momentum }
-    }
-
-    pub fn lr(&self) -> f64 {
-        match *self {
-            Optimizer::Sgd { lr, .. } | Optimizer::Adam { lr, .. } => lr,
-        }
-    }
-
-    /// The step sizes of optimiser steps `t_first, t_first + 1, …` (1-based), `count` of them, in f64
-    /// rounded once to f32: Adam's bias-corrected `lr·√(1−β2ᵗ)/(1−β1ᵗ)`, or SGD's constant lr. The
-    /// trainer writes this table before each epoch; kernels index it by the step in the epoch.
-    pub fn schedule(&self, t_first: u32, count: usize) -> Vec<f32> {
-        (0..count as u32)
-            .map(|i| match *self {
-                Optimizer::Sgd { lr, .. } => lr as f32,
-                Optimizer::Adam { lr, beta1, beta2, .. } => {
-                    let t = (t_first + i) as i32;
-                    (lr * (1.0 - beta2.powi(t)).sqrt() / (1.0 - beta1.powi(t))) as f32
-                }
-            })
-            .collect()
-    }
 }
 
 /// The state arenas an optimiser step updates, each the parameter arena's size.

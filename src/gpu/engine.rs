@@ -1,0 +1,534 @@
+//! The GPU engine: an MLP trained layer by layer with the kernels of this module.
+//!
+//! Everything lives on the GPU from construction on: the data, the parameter arena, the gradient and
+//! optimiser arenas (same layout), every activation. A training step is a fixed list of dispatches
+//! (step counter → gather → forward → loss → backward → optimiser) built once per model with its bind
+//! groups; an epoch records those lists back to back into one pass and one submit per
+//! `MAX_STEPS_PER_SUBMIT` steps. Nothing is read back inside a step: the per-step losses land in a
+//! metrics buffer read once per `train_batches` call, and probes reduce norms on the GPU before reading
+//! a few numbers per layer.
+//!
+//! Gradient rule: every parameter gradient is overwritten by each backward pass (dW by a matmul, db
+//! by a column sum, dγ and dβ by batch norm), so the gradient arena is never cleared; its padding
+//! stays zero from creation.
+
+use super::batchnorm::{BnForward, batchnorm_backward, batchnorm_forward, batchnorm_forward_eval};
+use super::matmul::{MatmulVariant, matmul};
+use super::optim::{OptimState, optimizer_step};
+use super::step::{Gather, STEP_STATE_LEN, gather_rows, step_begin, step_state};
+use super::{Dispatch, Gpu, GpuError, Tensor, activation, loss, reduce};
+use crate::data::Dataset;
+use crate::engine::{
+    BatchResult, Engine, EngineError, LayerProbe, Probe, Split, TrainConfig, batch_rows, batches_per_epoch,
+};
+use crate::model::{Activation, MlpSpec, Params};
+
+/// Steps recorded into one command buffer: enough to amortise the submit, few enough that a long epoch
+/// (batch size 1 over a big CSV) does not build one enormous command buffer.
+const MAX_STEPS_PER_SUBMIT: usize = 256;
+
+/// One dense layer's buffers, sized for the most rows any pass uses.
+struct LayerBufs {
+    fan_in: usize,
+    fan_out: usize,
+    act: Activation,
+    /// `[rows, out]` dense output, bias included (batch norm's input).
+    z: Tensor,
+    /// Batch norm: `[rows, out]` output, `[out]` saved mean and 1/σ, `[rows, out]` dL/d(output).
+    bn: Option<BnBufs>,
+    /// `[rows, out]` activation output.
+    a: Tensor,
+    /// `[rows, out]` δ = dL/dz.
+    dz: Tensor,
+    /// `[rows, out]` dL/da, written by the next layer's backward (unused on the output layer).
+    da: Tensor,
+}
+
+struct BnBufs {
+    y: Tensor,
+    mean: Tensor,
+    rstd: Tensor,
+    dy: Tensor,
+}
+
+/// The data of one split on the GPU.
+struct SplitBufs {
+    x: Tensor,
+    y: Tensor,
+    rows: usize,
+}
+
+/// What a pass does besides forward and loss.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// Training step: batch statistics (running statistics updated), backward, optimiser step.
+    Train,
+    /// Batch statistics, backward, no update of anything.
+    Probe,
+    /// Running statistics, forward and loss only.
+    Eval,
+}
+
+/// The dispatches of one probe's reductions and where they write.
+struct ProbeReductions {
+    dispatches: Vec<Dispatch>,
+    grad_norms: Tensor,
+    weight_norms: Tensor,
+    delta_norms: Vec<Tensor>,
+    act_stats: Tensor,
+}
+
+pub struct GpuEngine<'g> {
+    gpu: &'g Gpu,
+    spec: MlpSpec,
+    cfg: TrainConfig,
+    params_template: Params,
+    params: Tensor,
+    grads: Tensor,
+    opt_m: Tensor,
+    opt_v: Tensor,
+    running: Tensor,
+    layers: Vec<LayerBufs>,
+    train: SplitBufs,
+    test: SplitBufs,
+    order: Tensor,
+    state: Tensor,
+    schedule: Tensor,
+    metrics: Tensor,
+    /// Step counter and metrics of probe and eval passes, separate from training's.
+    probe_state: Tensor,
+    probe_metrics: Tensor,
+    /// Optimiser steps taken so far.
+    t: u32,
+    full_step: Vec<Dispatch>,
+    last_step: Option<Vec<Dispatch>>,
+    probe_passes: [(Vec<Dispatch>, ProbeReductions); 2],
+    eval_passes: [Vec<Dispatch>; 2],
+}
+
+fn upload_split(gpu: &Gpu, name: &str, d: &Dataset) -> Result<SplitBufs, GpuError> {
+    Ok(SplitBufs {
+        x: gpu.upload(&format!("{name} x"), if d.x.is_empty() { &[0.0f32] } else { &d.x })?,
+        y: gpu.upload(&format!("{name} y"), if d.y.is_empty() { &[0u32] } else { &d.y })?,
+        rows: d.len(),
+    })
+}
+
+impl<'g> GpuEngine<'g> {
+    pub fn new(
+        gpu: &'g Gpu,
+        spec: &MlpSpec,
+        params: &Params,
+        train: &Dataset,
+        test: &Dataset,
+        cfg: TrainConfig,
+    ) -> Result<Self, EngineError> {
+        spec.validate().map_err(EngineError::Invalid)?;
+        if train.is_empty() {
+            return Err(EngineError::Invalid("the training set is empty".into()));
+        }
+        if cfg.batch_size == 0 {
+            return Err(EngineError::Invalid("the batch size must be at least 1".into()));
+        }
+        let layout = spec.layout();
+        // Probes and evaluations run a whole split at once, so every buffer holds the larger split.
+        let rows = train.len().max(test.len());
+        let mut layers = Vec::new();
+        for i in 0..spec.num_layers() {
+            let (fan_in, fan_out) = spec.layer_dims(i);
+            let t = |what: &str| gpu.tensor(&format!("layers.{i} {what}"), rows * fan_out);
+            let bn = if spec.has_bn(i) {
+                Some(BnBufs {
+                    y: t("bn output")?,
+                    mean: gpu.tensor("bn mean", fan_out)?,
+                    rstd: gpu.tensor("bn rstd", fan_out)?,
+                    dy: t("bn output gradient")?,
+                })
+            } else {
+                None
+            };
+            layers.push(LayerBufs {
+                fan_in,
+                fan_out,
+                act: spec.activation(i),
+                z: t("pre-activation")?,
+                bn,
+                a: t("activation")?,
+                dz: t("delta")?,
+                da: t("activation gradient")?,
+            });
+        }
+        let steps = batches_per_epoch(train.len(), cfg.batch_size);
+        let mut engine = GpuEngine {
+            gpu,
+            spec: spec.clone(),
+            cfg,
+            params_template: Params::zeros(layout.clone()),
+            params: gpu.tensor("params", layout.param_len)?,
+            grads: gpu.tensor("grads", layout.param_len)?,
+            opt_m: gpu.tensor("optimiser m", layout.param_len)?,
+            opt_v: gpu.tensor("optimiser v", layout.param_len)?,
+            running: gpu.tensor("running statistics", layout.running_len)?,
+            layers,
+            train: upload_split(gpu, "train", train)?,
+            test: upload_split(gpu, "test", test)?,
+            order: gpu.tensor("order", train.len())?,
+            state: gpu.tensor("step state", STEP_STATE_LEN)?,
+            schedule: gpu.tensor("step sizes", steps)?,
+            metrics: gpu.tensor("metrics", 2 * steps)?,
+            probe_state: gpu.tensor("probe step state", STEP_STATE_LEN)?,
+            probe_metrics: gpu.tensor("probe metrics", 2)?,
+            t: 0,
+            full_step: Vec::new(),
+            last_step: None,
+            probe_passes: [(Vec::new(), ProbeReductions::empty(gpu)?), (Vec::new(), ProbeReductions::empty(gpu)?)],
+            eval_passes: [Vec::new(), Vec::new()],
+        };
+        engine.xb_yb_and_plans(train)?;
+        engine.set_params(params)?;
+        Ok(engine)
+    }
+
+    /// Builds every pass once: the full and the short training step, and probe and eval per split.
+    fn xb_yb_and_plans(&mut self, train: &Dataset) -> Result<(), EngineError> {
+        let gpu = self.gpu;
+        let b = self.cfg.batch_size.min(train.len());
+        let xb = gpu.tensor("batch x", b * train.features)?;
+        let yb = gpu.tensor("batch y", b)?;
+        self.full_step = self.train_pass(b, &xb, &yb)?;
+        let last = train.len() % self.cfg.batch_size;
+        self.last_step = if last != 0 && last != b { Some(self.train_pass(last, &xb, &yb)?) } else { None };
+        for (k, split) in [Split::Train, Split::Test].into_iter().enumerate() {
+            let (x, y, rows) = {
+                let s = self.split(split);
+                (s.x.clone(), s.y.clone(), s.rows)
+            };
+            if rows == 0 {
+                continue;
+            }
+            let mut probe = self.forward_loss(rows, &x, &y, Mode::Probe, &self.probe_state, &self.probe_metrics)?;
+            probe.extend(self.backward(rows, &x)?);
+            let reductions = self.probe_reductions(rows)?;
+            self.probe_passes[k] = (probe, reductions);
+            self.eval_passes[k] =
+                self.forward_loss(rows, &x, &y, Mode::Eval, &self.probe_state, &self.probe_metrics)?;
+        }
+        Ok(())
+    }
+
+    fn split(&self, split: Split) -> &SplitBufs {
+        match split {
+            Split::Train => &self.train,
+            Split::Test => &self.test,
+        }
+    }
+
+    /// One training step on `rows` rows gathered into `xb`, `yb`.
+    fn train_pass(&self, rows: usize, xb: &Tensor, yb: &Tensor) -> Result<Vec<Dispatch>, EngineError> {
+        let gpu = self.gpu;
+        let g = Gather { x: &self.train.x, y: &self.train.y, order: &self.order, state: &self.state, xb, yb };
+        let mut pass =
+            vec![step_begin(gpu, &self.state)?, gather_rows(gpu, &g, rows, self.spec.input, self.cfg.batch_size)?];
+        pass.extend(self.forward_loss(rows, xb, yb, Mode::Train, &self.state, &self.metrics)?);
+        pass.extend(self.backward(rows, xb)?);
+        let s = OptimState {
+            params: &self.params,
+            grads: &self.grads,
+            m: &self.opt_m,
+            v: &self.opt_v,
+            state: &self.state,
+            schedule: &self.schedule,
+        };
+        pass.push(optimizer_step(gpu, &self.cfg.optimizer, &s)?);
+        Ok(pass)
+    }
+
+    /// Forward through every layer, then the loss into `metrics` (slot from `state`).
+    fn forward_loss(
+        &self,
+        m: usize,
+        x: &Tensor,
+        y: &Tensor,
+        mode: Mode,
+        state: &Tensor,
+        metrics: &Tensor,
+    ) -> Result<Vec<Dispatch>, EngineError> {
+        let gpu = self.gpu;
+        let layout = self.params_template.layout.clone();
+        let p = |slot: &crate::model::TensorSlot| self.params.slice(slot.offset, slot.len);
+        let r = |slot: &crate::model::TensorSlot| self.running.slice(slot.offset, slot.len);
+        let mut pass = Vec::new();
+        for (i, l) in self.layers.iter().enumerate() {
+            let input = if i == 0 { x } else { &self.layers[i - 1].a };
+            let (k, n) = (l.fan_in, l.fan_out);
+            let w = p(layout.weight(i));
+            let b = p(layout.bias(i));
+            pass.push(matmul(gpu, MatmulVariant::Blocked, &l.z, input, &w, (m, k, n), false, true)?);
+            match &l.bn {
+                None => pass.push(activation::bias_activation_forward(gpu, &l.z, &l.a, Some(&b), (m, n), l.act)?),
+                Some(bn) => {
+                    // z += b (the identity "activation" writes a copy into y, which batch norm overwrites).
+                    let ident = Activation::Identity;
+                    pass.push(activation::bias_activation_forward(gpu, &l.z, &bn.y, Some(&b), (m, n), ident)?);
+                    let gamma = p(layout.gamma(i).expect("bn layer has gamma"));
+                    let beta = p(layout.beta(i).expect("bn layer has beta"));
+                    let rm = r(layout.running_mean(i).expect("bn layer has running mean"));
+                    let rv = r(layout.running_var(i).expect("bn layer has running var"));
+                    let eps = self.spec.bn_eps;
+                    pass.push(match mode {
+                        Mode::Eval => batchnorm_forward_eval(gpu, &bn.y, &l.z, &gamma, &beta, &rm, &rv, (m, n), eps)?,
+                        _ => {
+                            let f = BnForward {
+                                y: &bn.y,
+                                mean: &bn.mean,
+                                rstd: &bn.rstd,
+                                running_mean: &rm,
+                                running_var: &rv,
+                                x: &l.z,
+                                gamma: &gamma,
+                                beta: &beta,
+                            };
+                            let momentum = (mode == Mode::Train).then_some(self.spec.bn_momentum);
+                            batchnorm_forward(gpu, &f, (m, n), eps, momentum)?
+                        }
+                    });
+                    pass.push(activation::bias_activation_forward(gpu, &bn.y, &l.a, None, (m, n), l.act)?);
+                }
+            }
+        }
+        let out = self.layers.last().expect("at least the output layer");
+        pass.push(loss::cross_entropy(gpu, &out.dz, metrics, &out.z, y, state, (m, out.fan_out))?);
+        Ok(pass)
+    }
+
+    /// Backward from the loss's dlogits (already in the output layer's `dz`) to every gradient.
+    fn backward(&self, m: usize, x: &Tensor) -> Result<Vec<Dispatch>, EngineError> {
+        let gpu = self.gpu;
+        let layout = &self.params_template.layout;
+        let g = |slot: &crate::model::TensorSlot| self.grads.slice(slot.offset, slot.len);
+        let mut pass = Vec::new();
+        for i in (0..self.layers.len()).rev() {
+            let l = &self.layers[i];
+            let (k, n) = (l.fan_in, l.fan_out);
+            if i + 1 < self.layers.len() {
+                match &l.bn {
+                    None => pass.push(activation::activation_backward(gpu, &l.dz, &l.da, &l.z, &l.a, (m, n), l.act)?),
+                    Some(bn) => {
+                        pass.push(activation::activation_backward(gpu, &bn.dy, &l.da, &bn.y, &l.a, (m, n), l.act)?);
+                        let gamma = self.params.slice(layout.gamma(i).expect("gamma").offset, n);
+                        let dgamma = g(layout.gamma(i).expect("gamma"));
+                        let dbeta = g(layout.beta(i).expect("beta"));
+                        pass.push(batchnorm_backward(
+                            gpu,
+                            &l.dz,
+                            &dgamma,
+                            &dbeta,
+                            &bn.dy,
+                            &l.z,
+                            &bn.mean,
+                            &bn.rstd,
+                            &gamma,
+                            (m, n),
+                        )?);
+                    }
+                }
+            }
+            let input = if i == 0 { x } else { &self.layers[i - 1].a };
+            pass.push(matmul(gpu, MatmulVariant::Blocked, &g(layout.weight(i)), &l.dz, input, (n, m, k), true, false)?);
+            pass.push(reduce::bias_backward(gpu, &g(layout.bias(i)), &l.dz, (m, n))?);
+            if i > 0 {
+                let w = self.params.slice(layout.weight(i).offset, n * k);
+                pass.push(matmul(
+                    gpu,
+                    MatmulVariant::Blocked,
+                    &self.layers[i - 1].da,
+                    &l.dz,
+                    &w,
+                    (m, n, k),
+                    false,
+                    false,
+                )?);
+            }
+        }
+        Ok(pass)
+    }
+
+    /// Norms of every gradient and weight, ‖δ‖ and activation statistics per layer, for `rows` rows.
+    fn probe_reductions(&self, rows: usize) -> Result<ProbeReductions, EngineError> {
+        let gpu = self.gpu;
+        let slots = &self.params_template.layout.params;
+        let table: Vec<u32> = slots.iter().flat_map(|s| [s.offset as u32, s.len as u32]).collect();
+        let segments = gpu.upload("param segments", &table)?;
+        let grad_norms = gpu.tensor("grad norms", 2 * slots.len())?;
+        let weight_norms = gpu.tensor("param norms", 2 * slots.len())?;
+        let act_stats = gpu.tensor("activation stats", 4 * self.layers.len())?;
+        let mut dispatches = vec![
+            reduce::segment_stats(gpu, &grad_norms, &self.grads, &segments, slots.len())?,
+            reduce::segment_stats(gpu, &weight_norms, &self.params, &segments, slots.len())?,
+        ];
+        let mut delta_norms = Vec::new();
+        for (i, l) in self.layers.iter().enumerate() {
+            let whole = gpu.upload("delta segment", &[0u32, (rows * l.fan_out) as u32])?;
+            let out = gpu.tensor("delta norm", 2)?;
+            dispatches.push(reduce::segment_stats(gpu, &out, &l.dz, &whole, 1)?);
+            delta_norms.push(out);
+            dispatches.push(reduce::activation_stats(gpu, &act_stats, i, &l.a, (rows, l.fan_out), l.act)?);
+        }
+        Ok(ProbeReductions { dispatches, grad_norms, weight_norms, delta_norms, act_stats })
+    }
+
+    fn run(&self, passes: &[&[Dispatch]]) -> Result<(), GpuError> {
+        let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            for d in passes.iter().flat_map(|p| p.iter()) {
+                d.record(&mut pass);
+            }
+        }
+        self.gpu.queue.submit([encoder.finish()]);
+        self.gpu.wait()
+    }
+
+    /// Dispatches in one full training step (the bench reports it).
+    pub fn dispatches_per_step(&self) -> usize {
+        self.full_step.len()
+    }
+}
+
+impl ProbeReductions {
+    fn empty(gpu: &Gpu) -> Result<Self, GpuError> {
+        Ok(ProbeReductions {
+            dispatches: Vec::new(),
+            grad_norms: gpu.tensor("unused", 1)?,
+            weight_norms: gpu.tensor("unused", 1)?,
+            delta_norms: Vec::new(),
+            act_stats: gpu.tensor("unused", 1)?,
+        })
+    }
+}
+
+impl Engine for GpuEngine<'_> {
+    fn name(&self) -> String {
+        format!("gpu: {}", self.gpu.adapter.describe())
+    }
+
+    fn spec(&self) -> &MlpSpec {
+        &self.spec
+    }
+
+    fn params(&mut self) -> Result<Params, EngineError> {
+        let mut out = self.gpu.read_many(&[&self.params, &self.running])?;
+        let mut p = self.params_template.clone();
+        p.running = out.pop().expect("two tensors read");
+        p.values = out.pop().expect("two tensors read");
+        Ok(p)
+    }
+
+    fn set_params(&mut self, params: &Params) -> Result<(), EngineError> {
+        if params.layout != self.params_template.layout {
+            return Err(EngineError::Invalid("the parameters do not have this model's layout".into()));
+        }
+        self.gpu.write(&self.params, &params.values);
+        self.gpu.write(&self.running, &params.running);
+        let zeros = vec![0.0f32; params.values.len()];
+        self.gpu.write(&self.opt_m, &zeros);
+        self.gpu.write(&self.opt_v, &zeros);
+        self.t = 0;
+        Ok(())
+    }
+
+    fn begin_epoch(&mut self, order: &[u32]) -> Result<(), EngineError> {
+        if order.len() != self.train.rows || order.iter().any(|&i| i as usize >= self.train.rows) {
+            return Err(EngineError::Invalid("the epoch order is not a permutation of the training rows".into()));
+        }
+        self.gpu.write(&self.order, order);
+        Ok(())
+    }
+
+    fn train_batches(&mut self, first: usize, count: usize) -> Result<Vec<BatchResult>, EngineError> {
+        let (n, bs) = (self.train.rows, self.cfg.batch_size);
+        let steps = batches_per_epoch(n, bs);
+        if first + count > steps {
+            return Err(EngineError::Invalid(format!("batches {first}..{} past the epoch's {steps}", first + count)));
+        }
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        let gpu = self.gpu;
+        gpu.write(&self.state, &step_state(self.t, first as u32));
+        gpu.write(&self.schedule.slice(first, count), &self.cfg.optimizer.schedule(self.t + 1, count));
+        let batches: Vec<usize> = (first..first + count).collect();
+        for chunk in batches.chunks(MAX_STEPS_PER_SUBMIT) {
+            let plans: Vec<&[Dispatch]> = chunk
+                .iter()
+                .map(|&b| match &self.last_step {
+                    Some(last) if batch_rows(n, bs, b) != bs.min(n) => last.as_slice(),
+                    _ => self.full_step.as_slice(),
+                })
+                .collect();
+            self.run(&plans)?;
+        }
+        self.t += count as u32;
+        let metrics = gpu.read(&self.metrics.slice(2 * first, 2 * count))?;
+        Ok(batches
+            .iter()
+            .zip(metrics.chunks(2))
+            .map(|(&b, m)| BatchResult { loss: m[0] as f64, correct: m[1] as usize, rows: batch_rows(n, bs, b) })
+            .collect())
+    }
+
+    fn probe(&mut self, split: Split) -> Result<Probe, EngineError> {
+        let rows = self.split(split).rows;
+        if rows == 0 {
+            return Err(EngineError::Invalid(format!("the {split:?} split is empty")));
+        }
+        let (pass, red) = &self.probe_passes[split as usize];
+        self.gpu.write(&self.probe_state, &[0u32; STEP_STATE_LEN]);
+        self.run(&[pass, &red.dispatches])?;
+        let layout = &self.params_template.layout;
+        let w1 = layout.weight(0);
+        let grad_w1 = self.grads.slice(w1.offset, w1.len);
+        let mut tensors = vec![&self.probe_metrics, &red.grad_norms, &red.weight_norms, &red.act_stats, &grad_w1];
+        tensors.extend(red.delta_norms.iter());
+        let out = self.gpu.read_many(&tensors)?;
+        let (metrics, gn, wn, stats, gw1) = (&out[0], &out[1], &out[2], &out[3], &out[4]);
+        let norm_of = |norms: &[f32], name: &str| {
+            let s = layout.params.iter().position(|s| s.name == name).expect("slot exists");
+            (norms[2 * s] as f64).sqrt()
+        };
+        let layers = (0..self.layers.len())
+            .map(|i| LayerProbe {
+                grad_w: norm_of(gn, &layout.weight(i).name),
+                grad_b: norm_of(gn, &layout.bias(i).name),
+                delta: (out[5 + i][0] as f64).sqrt(),
+                weight: norm_of(wn, &layout.weight(i).name),
+                act_mean: stats[4 * i] as f64,
+                act_std: stats[4 * i + 1] as f64,
+                saturated: stats[4 * i + 2] as f64,
+                dead: stats[4 * i + 3] as f64,
+            })
+            .collect();
+        Ok(Probe {
+            loss: metrics[0] as f64,
+            correct: metrics[1] as usize,
+            rows,
+            layers,
+            grad_w1: gw1.iter().map(|&v| v as f64).collect(),
+        })
+    }
+
+    fn evaluate(&mut self, split: Split) -> Result<BatchResult, EngineError> {
+        let rows = self.split(split).rows;
+        if rows == 0 {
+            return Err(EngineError::Invalid(format!("the {split:?} split is empty")));
+        }
+        self.gpu.write(&self.probe_state, &[0u32; STEP_STATE_LEN]);
+        self.run(&[&self.eval_passes[split as usize]])?;
+        let m = self.gpu.read(&self.probe_metrics)?;
+        Ok(BatchResult { loss: m[0] as f64, correct: m[1] as usize, rows })
+    }
+
+    fn gradients(&mut self) -> Result<Vec<f64>, EngineError> {
+        Ok(self.gpu.read(&self.grads)?.into_iter().map(f64::from).collect())
+    }
+}

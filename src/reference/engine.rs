@@ -1,0 +1,223 @@
+//! The CPU reference as an `Engine`: the same training loop as the GPU engine, in f64, built from the
+//! reference kernels, so any GPU run can be replayed here and compared number by number.
+
+use super::{activation_stats, adam_step, batchnorm_update_running, forward_backward, forward_eval, sgd_step};
+use crate::data::Dataset;
+use crate::engine::{
+    BatchResult, Engine, EngineError, LayerProbe, Optimizer, Probe, Split, TrainConfig, batch_rows, batches_per_epoch,
+};
+use crate::model::{MlpSpec, Output, Params};
+
+pub struct CpuEngine {
+    spec: MlpSpec,
+    cfg: TrainConfig,
+    template: Params,
+    params: Vec<f64>,
+    running: Vec<f64>,
+    opt_m: Vec<f64>,
+    opt_v: Vec<f64>,
+    train: Dataset,
+    test: Dataset,
+    order: Vec<u32>,
+    /// The gradient arena of the last backward pass.
+    grads: Vec<f64>,
+    /// Optimiser steps taken so far.
+    t: u32,
+}
+
+fn widen(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+fn norm(v: &[f64]) -> f64 {
+    v.iter().map(|x| x * x).sum::<f64>().sqrt()
+}
+
+impl CpuEngine {
+    pub fn new(
+        spec: &MlpSpec,
+        params: &Params,
+        train: &Dataset,
+        test: &Dataset,
+        cfg: TrainConfig,
+    ) -> Result<Self, EngineError> {
+        spec.validate().map_err(EngineError::Invalid)?;
+        if train.is_empty() {
+            return Err(EngineError::Invalid("the training set is empty".into()));
+        }
+        if cfg.batch_size == 0 {
+            return Err(EngineError::Invalid("the batch size must be at least 1".into()));
+        }
+        let mut engine = CpuEngine {
+            spec: spec.clone(),
+            cfg,
+            template: Params::zeros(spec.layout()),
+            params: Vec::new(),
+            running: Vec::new(),
+            opt_m: Vec::new(),
+            opt_v: Vec::new(),
+            train: train.clone(),
+            test: test.clone(),
+            order: (0..train.len() as u32).collect(),
+            grads: vec![0.0; spec.layout().param_len],
+            t: 0,
+        };
+        engine.set_params(params)?;
+        Ok(engine)
+    }
+
+    fn data(&self, split: Split) -> &Dataset {
+        match split {
+            Split::Train => &self.train,
+            Split::Test => &self.test,
+        }
+    }
+}
+
+impl Engine for CpuEngine {
+    fn name(&self) -> String {
+        "cpu reference (f64)".into()
+    }
+
+    fn spec(&self) -> &MlpSpec {
+        &self.spec
+    }
+
+    fn params(&mut self) -> Result<Params, EngineError> {
+        let mut p = self.template.clone();
+        p.values = self.params.iter().map(|&v| v as f32).collect();
+        p.running = self.running.iter().map(|&v| v as f32).collect();
+        Ok(p)
+    }
+
+    fn set_params(&mut self, params: &Params) -> Result<(), EngineError> {
+        if params.layout != self.template.layout {
+            return Err(EngineError::Invalid("the parameters do not have this model's layout".into()));
+        }
+        self.params = widen(&params.values);
+        self.running = widen(&params.running);
+        self.opt_m = vec![0.0; self.params.len()];
+        self.opt_v = vec![0.0; self.params.len()];
+        self.t = 0;
+        Ok(())
+    }
+
+    fn begin_epoch(&mut self, order: &[u32]) -> Result<(), EngineError> {
+        if order.len() != self.train.len() || order.iter().any(|&i| i as usize >= self.train.len()) {
+            return Err(EngineError::Invalid("the epoch order is not a permutation of the training rows".into()));
+        }
+        self.order = order.to_vec();
+        Ok(())
+    }
+
+    fn train_batches(&mut self, first: usize, count: usize) -> Result<Vec<BatchResult>, EngineError> {
+        let (n, bs) = (self.train.len(), self.cfg.batch_size);
+        let steps = batches_per_epoch(n, bs);
+        if first + count > steps {
+            return Err(EngineError::Invalid(format!("batches {first}..{} past the epoch's {steps}", first + count)));
+        }
+        let layout = self.template.layout.clone();
+        let mut results = Vec::with_capacity(count);
+        for b in first..first + count {
+            let rows = batch_rows(n, bs, b);
+            let idx: Vec<usize> = self.order[b * bs..b * bs + rows].iter().map(|&i| i as usize).collect();
+            let batch = self.train.subset(&idx);
+            let g = forward_backward(&self.spec, &self.params, &widen(&batch.x), &batch.y, rows);
+            for (i, layer) in g.forward.layers.iter().enumerate() {
+                if let Some(bn) = &layer.bn {
+                    let (rm, rv) = (layout.running_mean(i).expect("bn"), layout.running_var(i).expect("bn"));
+                    let (mean_part, var_part) = split_two(&mut self.running, rm.range(), rv.range());
+                    batchnorm_update_running(
+                        mean_part,
+                        var_part,
+                        &bn.mean,
+                        &bn.rstd,
+                        rows,
+                        self.spec.bn_momentum,
+                        self.spec.bn_eps,
+                    );
+                }
+            }
+            self.t += 1;
+            match self.cfg.optimizer {
+                Optimizer::Sgd { lr, momentum } => sgd_step(&mut self.params, &g.grads, &mut self.opt_m, lr, momentum),
+                Optimizer::Adam { lr, beta1, beta2, eps } => adam_step(
+                    &mut self.params,
+                    &g.grads,
+                    &mut self.opt_m,
+                    &mut self.opt_v,
+                    lr,
+                    beta1,
+                    beta2,
+                    eps,
+                    self.t,
+                ),
+            }
+            results.push(BatchResult { loss: g.loss, correct: g.correct, rows });
+            self.grads = g.grads;
+        }
+        Ok(results)
+    }
+
+    fn probe(&mut self, split: Split) -> Result<Probe, EngineError> {
+        let data = self.data(split);
+        if data.is_empty() {
+            return Err(EngineError::Invalid(format!("the {split:?} split is empty")));
+        }
+        let rows = data.len();
+        let g = forward_backward(&self.spec, &self.params, &widen(&data.x), &data.y, rows);
+        let layout = &self.template.layout;
+        let layers = g
+            .forward
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let stats = activation_stats(&l.a, l.pre_activation(), rows, l.a.len() / rows, self.spec.activation(i));
+                LayerProbe {
+                    grad_w: norm(&g.grads[layout.weight(i).range()]),
+                    grad_b: norm(&g.grads[layout.bias(i).range()]),
+                    delta: norm(&g.deltas[i]),
+                    weight: norm(&self.params[layout.weight(i).range()]),
+                    act_mean: stats.mean,
+                    act_std: stats.std,
+                    saturated: stats.saturated,
+                    dead: stats.dead,
+                }
+            })
+            .collect();
+        let grad_w1 = g.grads[layout.weight(0).range()].to_vec();
+        self.grads = g.grads;
+        Ok(Probe { loss: g.loss, correct: g.correct, rows, layers, grad_w1 })
+    }
+
+    fn evaluate(&mut self, split: Split) -> Result<BatchResult, EngineError> {
+        let data = self.data(split);
+        if data.is_empty() {
+            return Err(EngineError::Invalid(format!("the {split:?} split is empty")));
+        }
+        let rows = data.len();
+        let logits = forward_eval(&self.spec, &self.params, &self.running, &widen(&data.x), rows);
+        let k = self.spec.output.width();
+        let mut dl = vec![0.0; logits.len()];
+        let (loss, correct) = match self.spec.output {
+            Output::Binary => {
+                let y: Vec<f64> = data.y.iter().map(|&v| v as f64).collect();
+                super::bce_with_logits(&mut dl, &logits, &y, rows)
+            }
+            Output::Softmax(_) => super::softmax_cross_entropy(&mut dl, &logits, &data.y, rows, k),
+        };
+        Ok(BatchResult { loss, correct, rows })
+    }
+
+    fn gradients(&mut self) -> Result<Vec<f64>, EngineError> {
+        Ok(self.grads.clone())
+    }
+}
+
+/// Two disjoint ranges of one slice, mutably.
+fn split_two(v: &mut [f64], a: std::ops::Range<usize>, b: std::ops::Range<usize>) -> (&mut [f64], &mut [f64]) {
+    assert!(a.end <= b.start, "ranges in layout order");
+    let (lo, hi) = v.split_at_mut(b.start);
+    (&mut lo[a], &mut hi[..b.end - b.start])
+}

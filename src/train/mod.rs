@@ -1,0 +1,8 @@
+//! The trainer, written once against `Engine`: epochs in a seeded order, probes of the per-layer
+//! gradient at initialisation, every `probe_every` steps and after each epoch, divergence detection.
+
+mod history;
+mod trainer;
+
+pub use history::{EpochRecord, History, ProbeRecord};
+pub use trainer::{Progress, TrainError, TrainOptions, epoch_order, train};

@@ -1,0 +1,267 @@
+//! Whole-network behaviour on both engines: the GPU engine against JAX's fixtures, GPU and CPU
+//! training side by side from the same weights, the vanishing-gradient phenomenon itself, divergence
+//! detection, and that training actually learns.
+
+mod common;
+
+use common::{assert_close, fixture_names, gpu, load_fixture};
+use vanish::data::{self, Dataset, DatasetSpec};
+use vanish::engine::{Engine, Optimizer, Split, TrainConfig};
+use vanish::gpu::GpuEngine;
+use vanish::model::{Activation, MlpSpec, Output, ParamKind, Params};
+use vanish::reference::CpuEngine;
+use vanish::train::{TrainError, TrainOptions, epoch_order, train};
+
+fn dataset(x: Vec<f32>, y: Vec<u32>, features: usize) -> Dataset {
+    Dataset {
+        x,
+        y,
+        features,
+        classes: 2,
+        feature_names: (0..features).map(|i| format!("x{i}")).collect(),
+        class_names: vec!["0".into(), "1".into()],
+    }
+}
+
+fn empty(features: usize) -> Dataset {
+    dataset(Vec::new(), Vec::new(), features)
+}
+
+fn circles(samples: usize, seed: u64) -> (Dataset, Dataset) {
+    let spec = DatasetSpec::parse("circles", samples, None, 0.85, 2, None).unwrap();
+    data::split(&data::load(&spec, seed).unwrap(), 0.33, seed).unwrap()
+}
+
+fn norm(v: &[f64]) -> f64 {
+    v.iter().map(|x| x * x).sum::<f64>().sqrt()
+}
+
+/// The GPU engine's gradients for each fixture batch agree with JAX (float64) tensor by tensor.
+#[test]
+fn gpu_gradients_match_the_jax_fixtures() {
+    let Some(gpu) = gpu() else { return };
+    for name in fixture_names() {
+        let f = load_fixture(&name);
+        let params = f.params_f32();
+        let x: Vec<f32> = f.x.iter().map(|&v| v as f32).collect();
+        let train = dataset(x, f.labels.clone(), f.spec.input);
+        let cfg = TrainConfig { optimizer: Optimizer::sgd(0.1, 0.0), batch_size: f.m };
+        let mut engine = GpuEngine::new(gpu, &f.spec, &params, &train, &empty(f.spec.input), cfg).unwrap();
+        let probe = engine.probe(Split::Train).unwrap();
+        // Inputs and weights are rounded to f32 and the arithmetic is f32: ~1e-6 relative per op,
+        // growing with depth; 1e-6 on a loss of order 1.
+        assert_close(&format!("{name} loss"), &[probe.loss], &[f.loss], 1e-6, 1e-5);
+        let grads = engine.gradients().unwrap();
+        let layout = params.layout.clone();
+        for slot in &layout.params {
+            let want = &f.expected[&format!("grad.{}", slot.name)];
+            let got = &grads[slot.range()];
+            let err: Vec<f64> = got.iter().zip(want).map(|(g, w)| g - w).collect();
+            if slot.name.ends_with(".bias") && layout.gamma(slot.layer).is_some() {
+                // A bias before batch norm has an exactly zero gradient; both sides hold round-off.
+                let scale = norm(&f.expected[&format!("grad.{}", layout.weight(slot.layer).name)]);
+                assert!(norm(&err) <= 1e-5 * scale, "{name} {}: {} vs scale {scale}", slot.name, norm(&err));
+            } else {
+                // Relative error of the whole tensor: f32 carries ~1e-7 per operation; a 12-layer sigmoid
+                // stack compounds it through every layer, so 1e-4 bounds it with room to spare while
+                // still failing on any wrong term.
+                let rel = norm(&err) / norm(want);
+                assert!(rel <= 1e-4, "{name} {}: relative error {rel:e}", slot.name);
+            }
+        }
+        let w1 = layout.weight(0);
+        assert_eq!(probe.grad_w1.len(), w1.len);
+        assert_close(&format!("{name} probe dW1"), &probe.grad_w1, &grads[w1.range()], 0.0, 0.0);
+    }
+}
+
+/// Specs and optimisers exercised by the side-by-side test.
+fn side_by_side_cases() -> Vec<(MlpSpec, Optimizer)> {
+    let sig = MlpSpec::new(2, &[10, 10, 10], Activation::Sigmoid, Output::Binary);
+    let relu = MlpSpec::new(2, &[16, 8], Activation::Relu, Output::Binary);
+    let bn = MlpSpec::new(2, &[10, 10], Activation::Sigmoid, Output::Binary).with_batch_norm(true);
+    let soft = MlpSpec::new(2, &[12, 12], Activation::Tanh, Output::Softmax(3)).with_batch_norm(true);
+    vec![
+        (sig.clone(), Optimizer::sgd(0.5, 0.0)),
+        (sig, Optimizer::adam(1e-2)),
+        (relu.clone(), Optimizer::sgd(0.1, 0.9)),
+        (relu, Optimizer::adam(1e-3)),
+        (bn.clone(), Optimizer::sgd(0.1, 0.0)),
+        (bn, Optimizer::adam(1e-2)),
+        (soft, Optimizer::adam(1e-2)),
+    ]
+}
+
+/// Two epochs of batch 32 over 100 rows (three full batches and a short one of 4) on both engines
+/// from the same weights and order: every batch loss, then every parameter and running statistic.
+#[test]
+fn gpu_and_reference_train_the_same_from_the_same_weights() {
+    let Some(gpu) = gpu() else { return };
+    for (spec, optimizer) in side_by_side_cases() {
+        let classes = spec.output.width().max(2);
+        let ds =
+            DatasetSpec::parse(if classes > 2 { "blobs" } else { "circles" }, 150, None, 0.85, classes, None).unwrap();
+        let (train, test) = data::split(&data::load(&ds, 3).unwrap(), 0.33, 3).unwrap();
+        assert_eq!(train.len(), 100);
+        let params = Params::init(&spec, 5);
+        let cfg = TrainConfig { optimizer, batch_size: 32 };
+        let mut g = GpuEngine::new(gpu, &spec, &params, &train, &test, cfg).unwrap();
+        let mut c = CpuEngine::new(&spec, &params, &train, &test, cfg).unwrap();
+        let name = format!("{} {optimizer:?}", spec.describe());
+        for (e, order) in epoch_order(train.len(), 9, 2).iter().enumerate() {
+            g.begin_epoch(order).unwrap();
+            c.begin_epoch(order).unwrap();
+            // Two calls per epoch, so a chunk boundary falls inside the epoch.
+            for (first, count) in [(0, 1), (1, 3)] {
+                let (rg, rc) = (g.train_batches(first, count).unwrap(), c.train_batches(first, count).unwrap());
+                let (lg, lc): (Vec<f64>, Vec<f64>) =
+                    (rg.iter().map(|r| r.loss).collect(), rc.iter().map(|r| r.loss).collect());
+                // Losses of order 1 after a few f32 steps: 1e-5 absolute.
+                assert_close(&format!("{name} epoch {e} losses {first}.."), &lg, &lc, 1e-5, 1e-5);
+                assert_eq!(
+                    rg.iter().map(|r| r.rows).collect::<Vec<_>>(),
+                    rc.iter().map(|r| r.rows).collect::<Vec<_>>()
+                );
+            }
+        }
+        let (pg, pc) = (g.params().unwrap(), c.params().unwrap());
+        let widen = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<_>>();
+        // Eight steps of f32 arithmetic against f64: parameters of order 1 agree to ~1e-5. Adam divides
+        // by √v, which amplifies relative gradient error on tiny gradients, hence the looser bound.
+        let adam = matches!(optimizer, Optimizer::Adam { .. });
+        let tol = if adam { 2e-4 } else { 2e-5 };
+        // A bias before batch norm has a gradient of exactly zero; each engine holds its own round-off
+        // there (~1e-9 in f32, ~1e-17 in f64), and Adam turns round-off into steps of up to lr. That
+        // bias cannot change any output (batch norm subtracts it again) but it moves the running mean,
+        // so those two get Adam's bound of lr per step; SGD keeps them as tight as the rest.
+        let drift = if adam { optimizer.lr() * 8.0 } else { tol };
+        let layout = pg.layout.clone();
+        for slot in layout.params.iter().chain(&layout.running) {
+            let before_bn =
+                layout.gamma(slot.layer).is_some() && matches!(slot.kind, ParamKind::Bias | ParamKind::RunningMean);
+            let (got, want) = (widen(pg.tensor(slot)), widen(pc.tensor(slot)));
+            let atol = if before_bn { drift } else { tol };
+            assert_close(&format!("{name} {}", slot.name), &got, &want, atol, 1e-4);
+        }
+        let (eg, ec) = (g.evaluate(Split::Test).unwrap(), c.evaluate(Split::Test).unwrap());
+        assert_close(&format!("{name} test loss"), &[eg.loss], &[ec.loss], 1e-4, 1e-4);
+    }
+}
+
+/// Builds an engine for a spec, its weights and the data.
+type MakeEngine<'a> = dyn FnMut(&MlpSpec, &Params, &Dataset, &Dataset) -> Box<dyn Engine> + 'a;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// ‖dW₁‖/‖dW_out‖ at initialisation for the notebook's 2→10×11→1 on its circles, median of 3 seeds.
+fn first_last_ratio(make: &mut MakeEngine<'_>, spec: &MlpSpec) -> f64 {
+    let ratios = (0..3)
+        .map(|seed| {
+            let (train, test) = circles(1000, seed);
+            let mut engine = make(spec, &Params::init(spec, seed), &train, &test);
+            let p = engine.probe(Split::Train).unwrap();
+            p.layers[0].grad_w / p.layers.last().unwrap().grad_w
+        })
+        .collect();
+    median(ratios)
+}
+
+fn assert_phenomenon(make: &mut MakeEngine<'_>, engine: &str) {
+    let notebook = |act| MlpSpec::new(2, &[10; 11], act, Output::Binary);
+    let sigmoid = first_last_ratio(make, &notebook(Activation::Sigmoid));
+    let relu = first_last_ratio(make, &notebook(Activation::Relu));
+    let bn = first_last_ratio(make, &notebook(Activation::Sigmoid).with_batch_norm(true));
+    assert!(sigmoid < 1e-6, "{engine}: sigmoid ratio {sigmoid:e} should vanish below 1e-6");
+    assert!(relu >= 1e-3, "{engine}: relu ratio {relu:e} should stay above 1e-3");
+    assert!(bn >= 1e-3, "{engine}: sigmoid + batch norm ratio {bn:e} should stay above 1e-3");
+}
+
+#[test]
+fn depth_11_sigmoid_gradient_vanishes_and_relu_and_batch_norm_restore_it() {
+    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-3), batch_size: 32 };
+    assert_phenomenon(
+        &mut |s: &MlpSpec, p: &Params, tr: &Dataset, te: &Dataset| Box::new(CpuEngine::new(s, p, tr, te, cfg).unwrap()),
+        "cpu",
+    );
+    let Some(gpu) = gpu() else { return };
+    assert_phenomenon(
+        &mut |s: &MlpSpec, p: &Params, tr: &Dataset, te: &Dataset| {
+            Box::new(GpuEngine::new(gpu, s, p, tr, te, cfg).unwrap())
+        },
+        "gpu",
+    );
+}
+
+fn diverging_run(engine: &mut dyn Engine, rows: usize) -> TrainError {
+    let opts = TrainOptions { epochs: 3, seed: 1, probe_every: None, has_test: true };
+    train(engine, rows, 32, &opts, &mut |_| {}).expect_err("a run with an absurd learning rate must diverge")
+}
+
+#[test]
+fn a_diverging_run_stops_with_its_epoch_and_step() {
+    let (train_set, test) = circles(200, 1);
+    let spec = MlpSpec::new(2, &[10, 10], Activation::Relu, Output::Binary);
+    let params = Params::init(&spec, 1);
+    // A learning rate near f64's largest value overflows the weights to infinity within a step or two.
+    let cfg = TrainConfig { optimizer: Optimizer::sgd(1e307, 0.0), batch_size: 32 };
+    let mut engines: Vec<Box<dyn Engine>> =
+        vec![Box::new(CpuEngine::new(&spec, &params, &train_set, &test, cfg).unwrap())];
+    if let Some(gpu) = gpu() {
+        engines.push(Box::new(GpuEngine::new(gpu, &spec, &params, &train_set, &test, cfg).unwrap()));
+    }
+    for mut engine in engines {
+        let err = diverging_run(engine.as_mut(), train_set.len());
+        match &err {
+            TrainError::Diverged { loss, epoch, step, .. } => {
+                assert!(!loss.is_finite(), "{err}");
+                assert_eq!(*epoch, 1, "{err}");
+                assert!(*step >= 1 && *step <= 5, "{err}");
+            }
+            other => panic!("expected Diverged, got {other}"),
+        }
+        let msg = err.to_string();
+        assert!(msg.contains("epoch 1") && msg.contains("step"), "{msg}");
+    }
+}
+
+/// A 3-layer ReLU network learns well-separated circles: training is real, not just consistent.
+#[test]
+fn relu_depth_3_learns_circles() {
+    let spec = DatasetSpec::Circles { samples: 600, noise: 0.05, factor: 0.5 };
+    let (train_set, test) = data::split(&data::load(&spec, 4).unwrap(), 0.33, 4).unwrap();
+    let model = MlpSpec::new(2, &[16, 16, 16], Activation::Relu, Output::Binary);
+    let params = Params::init(&model, 4);
+    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 32 };
+    let opts = TrainOptions { epochs: 30, seed: 4, probe_every: None, has_test: true };
+    let mut engines: Vec<Box<dyn Engine>> =
+        vec![Box::new(CpuEngine::new(&model, &params, &train_set, &test, cfg).unwrap())];
+    if let Some(gpu) = gpu() {
+        engines.push(Box::new(GpuEngine::new(gpu, &model, &params, &train_set, &test, cfg).unwrap()));
+    }
+    for mut engine in engines {
+        let h = train(engine.as_mut(), train_set.len(), 32, &opts, &mut |_| {}).unwrap();
+        let last = h.epochs.last().unwrap();
+        assert!(last.test_acc.unwrap() > 0.9, "{}: test accuracy {:?}", h.engine, last.test_acc);
+        assert!(last.train_loss < h.epochs[0].train_loss, "{}: the loss did not go down", h.engine);
+        assert_eq!(h.probes.len(), 31, "one probe at initialisation and one per epoch");
+    }
+}
+
+#[test]
+fn probe_every_adds_probes_between_epochs() {
+    let (train_set, test) = circles(200, 2);
+    let spec = MlpSpec::new(2, &[8, 8], Activation::Tanh, Output::Binary);
+    let params = Params::init(&spec, 2);
+    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-3), batch_size: 32 };
+    let mut engine = CpuEngine::new(&spec, &params, &train_set, &test, cfg).unwrap();
+    // 134 rows: 5 batches per epoch; probes at steps 2, 4 | 6, 8 | (10 ends epoch 2) plus init and epochs.
+    let opts = TrainOptions { epochs: 2, seed: 2, probe_every: Some(2), has_test: true };
+    let h = train(&mut engine, train_set.len(), 32, &opts, &mut |_| {}).unwrap();
+    let steps: Vec<usize> = h.probes.iter().map(|p| p.step).collect();
+    assert_eq!(steps, vec![0, 2, 4, 5, 6, 8, 10]);
+    assert!(h.probes[1].update_ratio.iter().all(|&r| r > 0.0), "weights moved between probes");
+    assert_eq!(h.batch_losses.len(), 10);
+}
