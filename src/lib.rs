@@ -1,10 +1,12 @@
 //! vanish: train multilayer perceptrons with WGSL compute shaders on wgpu, measure how the gradient
 //! that reaches each layer shrinks with depth, and check every GPU number against a CPU reference.
 
+pub mod cli;
 pub mod data;
 pub mod engine;
 pub mod gpu;
 pub mod model;
 pub mod reference;
+pub mod report;
 pub mod rng;
 pub mod train;

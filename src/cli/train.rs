@@ -1,0 +1,220 @@
+//! `vanish train`: one configuration, every option exposed; per-epoch metrics and every probe to the
+//! terminal and, with `--out DIR`, to JSON and CSV files.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use super::args::{DataArgs, DeviceArgs, OptimArgs, ShapeArgs, make_engine, open_device, parse_activation};
+use crate::engine::TrainConfig;
+use crate::model::{Activation, MlpSpec, Params};
+use crate::report::files::{write_csv, write_json};
+use crate::report::table::{log_bar, positive_range, sci};
+use crate::train::{History, TrainOptions, train};
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub shape: ShapeArgs,
+    /// One activation for every hidden layer, or one per layer: identity, sigmoid, tanh, relu,
+    /// leaky_relu[:ALPHA], elu[:ALPHA], gelu, silu
+    #[arg(long, value_delimiter = ',', default_value = "sigmoid", value_parser = parse_activation)]
+    pub activation: Vec<Activation>,
+    /// Dense → BatchNorm → activation on every hidden layer
+    #[arg(long)]
+    pub batch_norm: bool,
+    #[command(flatten)]
+    pub optim: OptimArgs,
+    /// Also probe the gradients every N optimiser steps
+    #[arg(long)]
+    pub probe_every: Option<usize>,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// Write metrics.json, epochs.csv and probes.csv here
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print the run as one JSON object
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct RunConfig<'a> {
+    dataset: &'a str,
+    train_rows: usize,
+    test_rows: usize,
+    spec: &'a MlpSpec,
+    train: TrainConfig,
+    options: &'a TrainOptions,
+}
+
+#[derive(Serialize)]
+struct RunOutput<'a> {
+    config: RunConfig<'a>,
+    history: &'a History,
+}
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    args.optim.validate()?;
+    if args.probe_every == Some(0) {
+        anyhow::bail!("--probe-every must be at least 1");
+    }
+    let (train_set, test_set) = args.data.load(args.optim.seed)?;
+    let spec = args.shape.spec(&train_set, &args.activation, args.batch_norm)?;
+    let cfg = args.optim.config();
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create --out {}", dir.display()))?;
+    }
+    let gpu = open_device(&args.device)?;
+    let params = Params::init(&spec, args.optim.seed);
+    let mut engine = make_engine(gpu.as_ref(), &spec, &params, &train_set, &test_set, cfg)?;
+    let opts = TrainOptions {
+        epochs: args.optim.epochs,
+        seed: args.optim.seed,
+        probe_every: args.probe_every,
+        has_test: !test_set.is_empty(),
+    };
+    let total = crate::engine::batches_per_epoch(train_set.len(), cfg.batch_size) * opts.epochs;
+    let bar = (std::io::stderr().is_terminal() && !args.json).then(|| {
+        let bar = ProgressBar::new(total as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} steps, epoch {msg}, ETA {eta}")
+                .expect("a valid template"),
+        );
+        bar
+    });
+    if !args.json {
+        eprintln!("training {} on {} ({} steps)", spec.describe(), engine.name(), total);
+    }
+    let mut last_epoch = 0;
+    let history = train(engine.as_mut(), train_set.len(), cfg.batch_size, &opts, &mut |p| match &bar {
+        Some(bar) => {
+            bar.set_position(p.step as u64);
+            bar.set_message(format!("{} loss {:.4}", p.epoch, p.last_loss));
+        }
+        None if !args.json && p.epoch != last_epoch => {
+            last_epoch = p.epoch;
+            eprintln!("epoch {} step {}/{}: loss {:.4}", p.epoch, p.step, p.total_steps, p.last_loss);
+        }
+        None => {}
+    })?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let output = RunOutput {
+        config: RunConfig {
+            dataset: &args.data.dataset,
+            train_rows: train_set.len(),
+            test_rows: test_set.len(),
+            spec: &spec,
+            train: cfg,
+            options: &opts,
+        },
+        history: &history,
+    };
+    if let Some(dir) = &args.out {
+        write_outputs(dir, &output).with_context(|| format!("writing to {}", dir.display()))?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&output)?);
+    } else {
+        print_summary(&history);
+    }
+    Ok(())
+}
+
+fn write_outputs(dir: &std::path::Path, out: &RunOutput<'_>) -> std::io::Result<()> {
+    write_json(&dir.join("metrics.json"), out)?;
+    let opt = |v: Option<f64>| v.map_or(String::new(), |x| x.to_string());
+    let epochs: Vec<Vec<String>> = out
+        .history
+        .epochs
+        .iter()
+        .map(|e| {
+            vec![
+                e.epoch.to_string(),
+                e.train_loss.to_string(),
+                e.train_acc.to_string(),
+                e.eval_train_loss.to_string(),
+                e.eval_train_acc.to_string(),
+                opt(e.test_loss),
+                opt(e.test_acc),
+            ]
+        })
+        .collect();
+    write_csv(
+        &dir.join("epochs.csv"),
+        &["epoch", "train_loss", "train_acc", "eval_train_loss", "eval_train_acc", "test_loss", "test_acc"],
+        &epochs,
+    )?;
+    let mut probes = Vec::new();
+    for p in &out.history.probes {
+        for (i, l) in p.probe.layers.iter().enumerate() {
+            probes.push(vec![
+                p.epoch.to_string(),
+                p.step.to_string(),
+                i.to_string(),
+                l.grad_w.to_string(),
+                l.grad_b.to_string(),
+                l.delta.to_string(),
+                l.weight.to_string(),
+                p.update_ratio[i].to_string(),
+                l.act_mean.to_string(),
+                l.act_std.to_string(),
+                l.saturated.to_string(),
+                l.dead.to_string(),
+            ]);
+        }
+    }
+    write_csv(
+        &dir.join("probes.csv"),
+        &[
+            "epoch",
+            "step",
+            "layer",
+            "grad_w_norm",
+            "grad_b_norm",
+            "delta_norm",
+            "weight_norm",
+            "update_ratio",
+            "act_mean",
+            "act_std",
+            "saturated",
+            "dead",
+        ],
+        &probes,
+    )
+}
+
+fn print_summary(h: &History) {
+    let first = h.init_probe();
+    let last = &h.probes.last().expect("at least the initial probe").probe;
+    let (lo, hi) = positive_range(first.layers.iter().chain(&last.layers).map(|l| l.grad_w)).unwrap_or((1.0, 1.0));
+    println!("\n{:>6}  {:>9} {:<24} {:>9} {:<24}", "layer", "‖dW‖ init", "", "‖dW‖ end", "");
+    let n = first.layers.len();
+    for i in 0..n {
+        let label = if i + 1 == n { "out".to_string() } else { (i + 1).to_string() };
+        let (a, b) = (first.layers[i].grad_w, last.layers[i].grad_w);
+        println!(
+            "{label:>6}  {:>9} {:<24} {:>9} {:<24}",
+            sci(a),
+            log_bar(a, lo, hi, 24),
+            sci(b),
+            log_bar(b, lo, hi, 24)
+        );
+    }
+    println!("first/last at init: {}", sci(first.layers[0].grad_w / first.layers[n - 1].grad_w));
+    for e in &h.epochs {
+        let test = match (e.test_loss, e.test_acc) {
+            (Some(l), Some(a)) => format!(", test loss {l:.4} accuracy {:.1}%", 100.0 * a),
+            _ => String::new(),
+        };
+        println!("epoch {}: train loss {:.4} accuracy {:.1}%{test}", e.epoch, e.train_loss, 100.0 * e.train_acc);
+    }
+}

@@ -1,0 +1,195 @@
+//! The real `vanish` binary, driven with assert_cmd: the demo's JSON on both engines, `train`'s output
+//! files, `devices`, and every bad input ending in a clear message and a non-zero exit, never a panic.
+
+mod common;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn vanish() -> Command {
+    let mut cmd = Command::cargo_bin("vanish").unwrap();
+    cmd.env("XDG_RUNTIME_DIR", std::env::temp_dir());
+    cmd
+}
+
+fn demo_json(device: &str) -> Value {
+    let out = vanish().args(["demo", "--json", "--device", device]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn check_demo(v: &Value, engine_prefix: &str) {
+    assert!(v["config"]["engine"].as_str().unwrap().starts_with(engine_prefix), "{}", v["config"]["engine"]);
+    assert_eq!(v["config"]["train_rows"], 670);
+    assert_eq!(v["config"]["test_rows"], 330);
+    let runs = v["runs"].as_array().unwrap();
+    let names: Vec<(String, bool)> = runs
+        .iter()
+        .map(|r| (r["activation"].as_str().unwrap().to_string(), r["batch_norm"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        names,
+        [("sigmoid".into(), false), ("tanh".into(), false), ("relu".into(), false), ("sigmoid".into(), true)]
+    );
+    let ratio = |i: usize| runs[i]["first_last_ratio"].as_f64().unwrap();
+    assert!(ratio(0) < 1e-6, "sigmoid ratio {}", ratio(0));
+    for (i, name) in names.iter().enumerate().skip(1) {
+        assert!(ratio(i) > 1e-2, "{name:?} ratio {}", ratio(i));
+    }
+    for r in runs {
+        assert_eq!(r["grad_norms_init"].as_array().unwrap().len(), 12, "11 hidden layers and the output");
+        assert_eq!(r["w1_row_before"].as_array().unwrap().len(), 2, "a row of W₁ has fan-in 2");
+        assert_eq!(r["steps"], 21, "670 rows in batches of 32, the last one short");
+        let acc = r["test_acc_after"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&acc));
+    }
+    // Adam moved tanh's first-layer weights although its gradient is small.
+    assert_ne!(runs[1]["w1_row_before"], runs[1]["w1_row_after"]);
+}
+
+#[test]
+fn demo_json_on_the_cpu_reference() {
+    check_demo(&demo_json("cpu"), "cpu reference");
+}
+
+#[test]
+fn demo_json_on_the_gpu() {
+    if common::gpu().is_none() {
+        return;
+    }
+    check_demo(&demo_json("gpu"), "gpu");
+}
+
+#[test]
+fn demo_text_shows_the_table_and_a_computed_conclusion() {
+    let out = vanish().args(["demo", "--device", "cpu"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("1/out"), "{text}");
+    assert!(text.contains("sigmoid: the first layer receives") && text.contains("the gradient vanishes"), "{text}");
+    assert!(text.contains("relu: the first layer receives") && text.contains("the gradient flows"), "{text}");
+    assert!(text.contains("█"), "log-scale bars");
+}
+
+#[test]
+fn train_writes_metrics_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let status = vanish()
+        .args([
+            "train",
+            "--device",
+            "cpu",
+            "--depth",
+            "3",
+            "--activation",
+            "tanh",
+            "--epochs",
+            "2",
+            "--probe-every",
+            "7",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let epochs = std::fs::read_to_string(out.join("epochs.csv")).unwrap();
+    assert_eq!(epochs.lines().count(), 3, "header and two epochs:\n{epochs}");
+    assert!(epochs.starts_with("epoch,train_loss,train_acc,"));
+    let probes = std::fs::read_to_string(out.join("probes.csv")).unwrap();
+    // Probes at steps 0, 7, 14, 21 (end of epoch 1), 28, 35, 42 (end of epoch 2): 7 probes × 4 layers.
+    assert_eq!(probes.lines().count(), 1 + 7 * 4, "{probes}");
+    let metrics: Value = serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(metrics["history"]["epochs"].as_array().unwrap().len(), 2);
+    assert_eq!(metrics["config"]["spec"]["hidden"], serde_json::json!([10, 10, 10]));
+}
+
+#[test]
+fn train_on_the_gpu_with_softmax_and_batch_norm() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let out = vanish()
+        .args(["train", "--device", "gpu", "--dataset", "blobs", "--classes", "3", "--layers", "16,8", "--batch-norm"])
+        .args(["--activation", "relu,gelu", "--epochs", "3", "--lr", "0.01", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["config"]["spec"]["output"]["Softmax"], 3);
+    let last = &v["history"]["epochs"][2];
+    assert!(last["test_acc"].as_f64().unwrap() > 0.8, "blobs are easy: {last}");
+}
+
+#[test]
+fn devices_lists_the_adapter() {
+    let out = vanish().arg("devices").output().unwrap();
+    assert!(out.status.success());
+    if common::gpu().is_some() {
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains("max storage binding") && text.contains("timestamp queries"), "{text}");
+    }
+}
+
+/// Runs `args` and expects a failure whose stderr contains `needle` and no panic.
+fn fails_with(args: &[&str], needle: &str) {
+    let out = vanish().args(args).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    assert!(err.contains(needle), "{args:?}: expected '{needle}' in:\n{err}");
+    assert!(!err.contains("panicked"), "{args:?} panicked:\n{err}");
+}
+
+#[test]
+fn bad_flags_name_the_problem() {
+    fails_with(&["train", "--device", "cpu", "--depth", "0"], "--depth");
+    fails_with(&["train", "--device", "cpu", "--width", "0"], "width");
+    fails_with(&["train", "--device", "cpu", "--lr", "-1"], "--lr");
+    fails_with(&["train", "--device", "cpu", "--lr", "inf"], "--lr");
+    fails_with(&["train", "--device", "cpu", "--batch-size", "0"], "--batch-size");
+    fails_with(&["train", "--device", "cpu", "--test-fraction", "1.5"], "--test-fraction");
+    fails_with(&["train", "--device", "cpu", "--momentum", "0.9"], "--momentum");
+    fails_with(&["train", "--device", "cpu", "--activation", "softsign"], "softsign");
+    fails_with(&["train", "--device", "cpu", "--layers", "4,4", "--activation", "relu,tanh,relu"], "3 activations");
+    fails_with(&["train", "--device", "cpu", "--init", "normal:-2"], "sigma");
+    fails_with(&["train", "--device", "cpu", "--dataset", "nope"], "nope");
+    fails_with(&["train", "--device", "cpu", "--probe-every", "0"], "--probe-every");
+    fails_with(&["demo", "--device", "cpu", "--row", "10"], "--row");
+    fails_with(&["train", "--device", "quantum"], "quantum");
+}
+
+#[test]
+fn bad_csv_files_name_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("empty.csv", "", "empty"),
+        ("nan.csv", "a,b,label\n1,2,0\n3,NaN,1\n", ":3"),
+        ("ragged.csv", "a,b,label\n1,2,0\n3,1\n", ":3"),
+        ("text.csv", "a,b,label\n1,2,0\nx,1,1\n", ":3"),
+        ("oneclass.csv", "a,b,label\n1,2,0\n3,1,0\n", "class"),
+    ];
+    for (name, text, needle) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let arg = format!("csv:{}", path.display());
+        fails_with(&["train", "--device", "cpu", "--dataset", &arg], needle);
+        fails_with(&["train", "--device", "cpu", "--dataset", &arg], name);
+    }
+    fails_with(&["train", "--device", "cpu", "--dataset", "csv:/no/such/file.csv"], "/no/such/file.csv");
+    let path = dir.path().join("labels.csv");
+    std::fs::write(&path, "a,b,y\n1,2,0\n3,1,1\n").unwrap();
+    fails_with(&["train", "--device", "cpu", "--dataset", &format!("csv:{}", path.display()), "--label", "z"], "z");
+}
+
+#[test]
+fn a_diverging_run_exits_non_zero_naming_epoch_and_step() {
+    fails_with(
+        &["train", "--device", "cpu", "--optimizer", "sgd", "--lr", "1e307", "--activation", "relu"],
+        "diverged",
+    );
+    fails_with(
+        &["train", "--device", "cpu", "--optimizer", "sgd", "--lr", "1e307", "--activation", "relu"],
+        "epoch 1, step",
+    );
+}
