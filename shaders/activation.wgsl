@@ -1,4 +1,5 @@
-// Elementwise activations: the fused bias + activation forward and the activation backward.
+// Activations: the fused bias + activation forward, the activation backward, and per-layer
+// activation statistics (which need f′ too, so they live beside it).
 // Activation codes (src/model.rs `Activation::code`): 0 identity, 1 sigmoid, 2 tanh, 3 relu,
 // 4 leaky_relu(alpha), 5 elu(alpha), 6 gelu (tanh form), 7 silu.
 // Invocation index = gid.x + gid.y · nwg.x · 256, so more than 65535 workgroups spread over y.
@@ -97,4 +98,90 @@ fn activation_backward(@builtin(global_invocation_id) gid: vec3<u32>,
         return;
     }
     bdz[idx] = bda[idx] * act_grad(bz[idx], ba[idx], p.act, p.alpha);
+}
+
+// ---- activation_stats: over a [m, n] (output) and z [m, n] (input), into out[5·slot ..]:
+//      mean and std of a; the fraction of values whose f′ is under 1% of its maximum (sigmoid, tanh);
+//      the fraction of units that output exactly 0 on every row (ReLU); and E[f′(z)²], the factor
+//      the layer contributes to the backward signal's variance. One workgroup, fixed-order reductions. ----
+
+const SWG: u32 = 64u;
+
+struct StatParams {
+    m: u32,
+    n: u32,
+    act: u32,
+    slot: u32,
+    alpha: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> sp: StatParams;
+@group(0) @binding(1) var<storage, read> sz: array<f32>;          // [m, n] activation input
+@group(0) @binding(2) var<storage, read> sa: array<f32>;          // [m, n] activation output
+@group(0) @binding(3) var<storage, read_write> sout: array<f32>;  // [5·slots]
+
+var<workgroup> sred: array<f32, SWG>;
+
+// Sums sred across the workgroup and returns the total to every invocation.
+fn stat_sum(lid: u32, v: f32) -> f32 {
+    workgroupBarrier(); // earlier readers of sred are done
+    sred[lid] = v;
+    for (var s = SWG / 2u; s > 0u; s >>= 1u) {
+        workgroupBarrier(); // the previous level's writes must land before they are read
+        if (lid < s) {
+            sred[lid] += sred[lid + s];
+        }
+    }
+    workgroupBarrier(); // the total in slot 0 is visible to all
+    return sred[0];
+}
+
+@compute @workgroup_size(SWG)
+fn activation_stats(@builtin(local_invocation_id) lid3: vec3<u32>) {
+    let lid = lid3.x;
+    let len = sp.m * sp.n;
+    let max_grad = select(1.0, 0.25, sp.act == 1u);
+    var s = 0.0;
+    var sat = 0.0;
+    var g2 = 0.0;
+    for (var i = lid; i < len; i += SWG) {
+        let a = sa[i];
+        let g = act_grad(sz[i], a, sp.act, sp.alpha);
+        s += a;
+        g2 += g * g;
+        if ((sp.act == 1u || sp.act == 2u) && g < 0.01 * max_grad) {
+            sat += 1.0;
+        }
+    }
+    let mean = stat_sum(lid, s) / f32(len);
+    // Two passes for the std: E[a²] − E[a]² cancels in f32.
+    var d2 = 0.0;
+    for (var i = lid; i < len; i += SWG) {
+        let d = sa[i] - mean;
+        d2 += d * d;
+    }
+    let sd = sqrt(stat_sum(lid, d2) / f32(len));
+    var dead = 0.0;
+    if (sp.act == 3u) {
+        for (var j = lid; j < sp.n; j += SWG) {
+            var alive = false;
+            for (var i = 0u; i < sp.m; i++) {
+                alive = alive || sa[i * sp.n + j] != 0.0;
+            }
+            dead += select(1.0, 0.0, alive);
+        }
+    }
+    let saturated = stat_sum(lid, sat) / f32(len);
+    let dead_frac = stat_sum(lid, dead) / f32(sp.n);
+    let mean_g2 = stat_sum(lid, g2) / f32(len);
+    if (lid == 0u) {
+        sout[5u * sp.slot] = mean;
+        sout[5u * sp.slot + 1u] = sd;
+        sout[5u * sp.slot + 2u] = saturated;
+        sout[5u * sp.slot + 3u] = dead_frac;
+        sout[5u * sp.slot + 4u] = mean_g2;
+    }
 }

@@ -1,6 +1,5 @@
 // Reductions, each in workgroup memory in a fixed tree order so results are identical run to run
-// (no floating-point atomics): the bias gradient (column sums), per-tensor norms over an arena,
-// and per-layer activation statistics.
+// (no floating-point atomics): the bias gradient (column sums) and per-tensor norms over an arena.
 
 const WG: u32 = 64u;
 
@@ -69,74 +68,5 @@ fn segment_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     if (lid == 0u) {
         sout[2u * wid.x] = red0[0];
         sout[2u * wid.x + 1u] = red1[0];
-    }
-}
-
-struct StatParams {
-    m: u32,
-    n: u32,
-    act: u32,   // activation code, as in activation.wgsl
-    slot: u32,  // results go to out[4·slot ..]
-}
-
-// ---- activation_stats: mean and std of a [m, n]; the fraction of values whose f′ is under 1% of its
-//      maximum (sigmoid: a(1−a) < 0.0025; tanh: 1 − a² < 0.01); the fraction of units that output
-//      exactly 0 on every row (ReLU). One workgroup. ----
-@group(0) @binding(0) var<uniform> tp: StatParams;
-@group(0) @binding(1) var<storage, read> ta: array<f32>;          // [m, n] activation output
-@group(0) @binding(2) var<storage, read_write> tout: array<f32>;  // [4·slots]: mean, std, saturated, dead
-
-@compute @workgroup_size(WG)
-fn activation_stats(@builtin(local_invocation_id) lid3: vec3<u32>) {
-    let lid = lid3.x;
-    let len = tp.m * tp.n;
-    var s = 0.0;
-    var sat = 0.0;
-    for (var i = lid; i < len; i += WG) {
-        let a = ta[i];
-        s += a;
-        if (tp.act == 1u && a * (1.0 - a) < 0.0025) {
-            sat += 1.0;
-        } else if (tp.act == 2u && 1.0 - a * a < 0.01) {
-            sat += 1.0;
-        }
-    }
-    red0[lid] = s;
-    red1[lid] = 0.0;
-    reduce_sum_max(lid);
-    let mean = red0[0] / f32(len);
-    workgroupBarrier(); // everyone has read the mean before red0 is reused
-    // Two passes for the std: E[a²] − E[a]² cancels in f32.
-    var d2 = 0.0;
-    for (var i = lid; i < len; i += WG) {
-        let d = ta[i] - mean;
-        d2 += d * d;
-    }
-    red0[lid] = d2;
-    reduce_sum_max(lid);
-    let sd = sqrt(red0[0] / f32(len));
-    workgroupBarrier();
-    var dead = 0.0;
-    if (tp.act == 3u) {
-        for (var j = lid; j < tp.n; j += WG) {
-            var alive = false;
-            for (var i = 0u; i < tp.m; i++) {
-                alive = alive || ta[i * tp.n + j] != 0.0;
-            }
-            dead += select(1.0, 0.0, alive);
-        }
-    }
-    red0[lid] = sat;
-    red1[lid] = 0.0;
-    reduce_sum_max(lid);
-    let saturated = red0[0] / f32(len);
-    workgroupBarrier();
-    red0[lid] = dead;
-    reduce_sum_max(lid);
-    if (lid == 0u) {
-        tout[4u * tp.slot] = mean;
-        tout[4u * tp.slot + 1u] = sd;
-        tout[4u * tp.slot + 2u] = saturated;
-        tout[4u * tp.slot + 3u] = red0[0] / f32(tp.n);
     }
 }

@@ -100,6 +100,8 @@ pub struct LayerProbe {
     pub saturated: f64,
     /// Fraction of units that output 0 on every row (ReLU).
     pub dead: f64,
+    /// E[f′(z)²] over the layer's activation inputs (1 for the output layer's identity).
+    pub mean_grad_sq: f64,
 }
 
 /// Everything one probe reads back: a few numbers per layer plus the first layer's gradient.
@@ -143,6 +145,9 @@ pub trait Engine {
     /// The whole gradient arena (the layout of `Params::values`) of the last backward pass: the last
     /// training step's, or the last probe's.
     fn gradients(&mut self) -> Result<Vec<f64>, EngineError>;
+
+    /// The logits `[rows, outputs]` of the last probe or evaluation.
+    fn logits(&mut self) -> Result<Vec<f64>, EngineError>;
 }
 
 /// The number of batches in an epoch of `rows` rows.

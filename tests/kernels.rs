@@ -332,30 +332,27 @@ fn segment_stats_match_reference() {
 #[test]
 fn activation_stats_match_reference() {
     let Some(gpu) = gpu() else { return };
-    for act in [Activation::Sigmoid, Activation::Tanh, Activation::Relu, Activation::Gelu] {
+    for act in [Activation::Sigmoid, Activation::Tanh, Activation::Relu, Activation::Gelu, Activation::Elu(0.5)] {
         for &(m, n) in &[(1usize, 1usize), (32, 10), (670, 10), (7, 300)] {
             // Columns shifted by −6…+3 so some sigmoid/tanh units saturate and some ReLU units are dead.
             let z: Vec<f32> =
                 uniform(m * n, 140).iter().enumerate().map(|(i, v)| 3.0 * v + (i % n % 10) as f32 - 6.0).collect();
             let a: Vec<f32> = z.iter().map(|&v| reference::activation(v as f64, act) as f32).collect();
             let want = reference::activation_stats(&widen(&a), &widen(&z), m, n, act);
-            let (ga, out) = (gpu.upload("a", &a).unwrap(), nans(gpu, 8));
-            gpu.run(&[&reduce::activation_stats(gpu, &out, 1, &ga, (m, n), act).unwrap()]).unwrap();
+            let (gz, ga, out) = (gpu.upload("z", &z).unwrap(), gpu.upload("a", &a).unwrap(), nans(gpu, 10));
+            gpu.run(&[&activation::activation_stats(gpu, &out, 1, &gz, &ga, (m, n), act).unwrap()]).unwrap();
             let got = gpu.read(&out).unwrap();
             let name = format!("{act} stats {m}x{n}");
-            assert_close(&format!("{name} mean"), &[got[4] as f64], &[want.mean], 1e-5, 1e-5);
-            assert_close(&format!("{name} std"), &[got[5] as f64], &[want.std], 1e-5, 1e-4);
+            assert_close(&format!("{name} mean"), &[got[5] as f64], &[want.mean], 1e-5, 1e-5);
+            assert_close(&format!("{name} std"), &[got[6] as f64], &[want.std], 1e-5, 1e-4);
             // The kernel tests f′ from the f32 output, the reference from z: a value right at the 1%
             // threshold may fall either way, so allow one element.
-            assert_close(
-                &format!("{name} saturated"),
-                &[got[6] as f64],
-                &[want.saturated],
-                1.0 / (m * n) as f64 + 1e-7,
-                0.0,
-            );
-            assert_close(&format!("{name} dead"), &[got[7] as f64], &[want.dead], 1e-7, 0.0);
-            assert!(got[..4].iter().all(|v| v.is_nan()), "{name}: wrote outside its slot");
+            let one = 1.0 / (m * n) as f64 + 1e-7;
+            assert_close(&format!("{name} saturated"), &[got[7] as f64], &[want.saturated], one, 0.0);
+            assert_close(&format!("{name} dead"), &[got[8] as f64], &[want.dead], 1e-7, 0.0);
+            // f′ from an f32 output carries ~1e-7 absolute; squared and averaged, 1e-6 covers it.
+            assert_close(&format!("{name} E[f′²]"), &[got[9] as f64], &[want.mean_grad_sq], 1e-6, 1e-5);
+            assert!(got[..5].iter().all(|v| v.is_nan()), "{name}: wrote outside its slot");
         }
     }
 }

@@ -69,6 +69,8 @@ fn gpu_gradients_match_the_jax_fixtures() {
                 assert!(rel <= 1e-4, "{name} {}: relative error {rel:e}", slot.name);
             }
         }
+        let logits = engine.logits().unwrap();
+        assert_close(&format!("{name} logits"), &logits, &f.expected["logits"], 1e-5, 1e-5);
         let w1 = layout.weight(0);
         assert_eq!(probe.grad_w1.len(), w1.len);
         assert_close(&format!("{name} probe dW1"), &probe.grad_w1, &grads[w1.range()], 0.0, 0.0);

@@ -1,5 +1,5 @@
-//! Launchers for `shaders/activation.wgsl`: the fused bias + activation forward and the activation
-//! backward.
+//! Launchers for `shaders/activation.wgsl`: the fused bias + activation forward, the activation
+//! backward and per-layer activation statistics.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -47,4 +47,35 @@ pub fn activation_backward(
 ) -> Result<Dispatch, GpuError> {
     let p = params(m, n, act, false);
     gpu.dispatch(Shader::Activation, "activation_backward", Some(&p), &[da, z, a, dz], gpu.groups_1d(m * n, 256))
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct StatParams {
+    m: u32,
+    n: u32,
+    act: u32,
+    slot: u32,
+    alpha: f32,
+    _pad: [u32; 3],
+}
+
+/// Words per layer written by `activation_stats`: mean, std, saturated, dead, E[f′(z)²].
+pub const STATS_PER_LAYER: usize = 5;
+
+/// Statistics of layer output `a[m, n]` and input `z[m, n]` into `out[5·slot ..]` (see
+/// `reference::activation_stats`).
+pub fn activation_stats(
+    gpu: &Gpu,
+    out: &Tensor,
+    slot: usize,
+    z: &Tensor,
+    a: &Tensor,
+    (m, n): (usize, usize),
+    act: Activation,
+) -> Result<Dispatch, GpuError> {
+    assert!(out.len() >= STATS_PER_LAYER * (slot + 1));
+    let p =
+        StatParams { m: m as u32, n: n as u32, act: act.code(), slot: slot as u32, alpha: act.alpha(), _pad: [0; 3] };
+    gpu.dispatch(Shader::Activation, "activation_stats", Some(&p), &[z, a, out], [1, 1, 1])
 }

@@ -12,6 +12,7 @@
 //! by a column sum, dγ and dβ by batch norm), so the gradient arena is never cleared; its padding
 //! stays zero from creation.
 
+use super::activation::STATS_PER_LAYER;
 use super::batchnorm::{BnForward, batchnorm_backward, batchnorm_forward, batchnorm_forward_eval};
 use super::matmul::{MatmulVariant, matmul};
 use super::optim::{OptimState, optimizer_step};
@@ -100,6 +101,8 @@ pub struct GpuEngine<'g> {
     probe_metrics: Tensor,
     /// Optimiser steps taken so far.
     t: u32,
+    /// Rows of the last probe or evaluation, whose logits are in the output layer's `z`.
+    last_rows: usize,
     full_step: Vec<Dispatch>,
     last_step: Option<Vec<Dispatch>>,
     probe_passes: [(Vec<Dispatch>, ProbeReductions); 2],
@@ -179,6 +182,7 @@ impl<'g> GpuEngine<'g> {
             probe_state: gpu.tensor("probe step state", STEP_STATE_LEN)?,
             probe_metrics: gpu.tensor("probe metrics", 2)?,
             t: 0,
+            last_rows: 0,
             full_step: Vec::new(),
             last_step: None,
             probe_passes: [(Vec::new(), ProbeReductions::empty(gpu)?), (Vec::new(), ProbeReductions::empty(gpu)?)],
@@ -361,7 +365,7 @@ impl<'g> GpuEngine<'g> {
         let segments = gpu.upload("param segments", &table)?;
         let grad_norms = gpu.tensor("grad norms", 2 * slots.len())?;
         let weight_norms = gpu.tensor("param norms", 2 * slots.len())?;
-        let act_stats = gpu.tensor("activation stats", 4 * self.layers.len())?;
+        let act_stats = gpu.tensor("activation stats", STATS_PER_LAYER * self.layers.len())?;
         let mut dispatches = vec![
             reduce::segment_stats(gpu, &grad_norms, &self.grads, &segments, slots.len())?,
             reduce::segment_stats(gpu, &weight_norms, &self.params, &segments, slots.len())?,
@@ -372,7 +376,8 @@ impl<'g> GpuEngine<'g> {
             let out = gpu.tensor("delta norm", 2)?;
             dispatches.push(reduce::segment_stats(gpu, &out, &l.dz, &whole, 1)?);
             delta_norms.push(out);
-            dispatches.push(reduce::activation_stats(gpu, &act_stats, i, &l.a, (rows, l.fan_out), l.act)?);
+            let pre = l.bn.as_ref().map_or(&l.z, |b| &b.y);
+            dispatches.push(activation::activation_stats(gpu, &act_stats, i, pre, &l.a, (rows, l.fan_out), l.act)?);
         }
         Ok(ProbeReductions { dispatches, grad_norms, weight_norms, delta_norms, act_stats })
     }
@@ -482,6 +487,7 @@ impl Engine for GpuEngine<'_> {
         if rows == 0 {
             return Err(EngineError::Invalid(format!("the {split:?} split is empty")));
         }
+        self.last_rows = rows;
         let (pass, red) = &self.probe_passes[split as usize];
         self.gpu.write(&self.probe_state, &[0u32; STEP_STATE_LEN]);
         self.run(&[pass, &red.dispatches])?;
@@ -502,10 +508,11 @@ impl Engine for GpuEngine<'_> {
                 grad_b: norm_of(gn, &layout.bias(i).name),
                 delta: (out[5 + i][0] as f64).sqrt(),
                 weight: norm_of(wn, &layout.weight(i).name),
-                act_mean: stats[4 * i] as f64,
-                act_std: stats[4 * i + 1] as f64,
-                saturated: stats[4 * i + 2] as f64,
-                dead: stats[4 * i + 3] as f64,
+                act_mean: stats[STATS_PER_LAYER * i] as f64,
+                act_std: stats[STATS_PER_LAYER * i + 1] as f64,
+                saturated: stats[STATS_PER_LAYER * i + 2] as f64,
+                dead: stats[STATS_PER_LAYER * i + 3] as f64,
+                mean_grad_sq: stats[STATS_PER_LAYER * i + 4] as f64,
             })
             .collect();
         Ok(Probe {
@@ -523,6 +530,7 @@ impl Engine for GpuEngine<'_> {
             return Err(EngineError::Invalid(format!("the {split:?} split is empty")));
         }
         self.gpu.write(&self.probe_state, &[0u32; STEP_STATE_LEN]);
+        self.last_rows = rows;
         self.run(&[&self.eval_passes[split as usize]])?;
         let m = self.gpu.read(&self.probe_metrics)?;
         Ok(BatchResult { loss: m[0] as f64, correct: m[1] as usize, rows })
@@ -530,5 +538,11 @@ impl Engine for GpuEngine<'_> {
 
     fn gradients(&mut self) -> Result<Vec<f64>, EngineError> {
         Ok(self.gpu.read(&self.grads)?.into_iter().map(f64::from).collect())
+    }
+
+    fn logits(&mut self) -> Result<Vec<f64>, EngineError> {
+        let out = self.layers.last().expect("at least the output layer");
+        let z = out.z.slice(0, self.last_rows * out.fan_out);
+        Ok(self.gpu.read(&z)?.into_iter().map(f64::from).collect())
     }
 }

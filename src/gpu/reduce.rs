@@ -1,10 +1,8 @@
-//! Launchers for `shaders/reduce.wgsl`: the bias gradient, per-tensor norms over an arena, and
-//! per-layer activation statistics.
+//! Launchers for `shaders/reduce.wgsl`: the bias gradient and per-tensor norms over an arena.
 
 use bytemuck::{Pod, Zeroable};
 
 use super::{Dispatch, Gpu, GpuError, Shader, Tensor};
-use crate::model::Activation;
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -31,28 +29,4 @@ pub fn segment_stats(
 ) -> Result<Dispatch, GpuError> {
     assert!(out.len() >= 2 * count && segments.len() >= 2 * count);
     gpu.dispatch::<ColParams>(Shader::Reduce, "segment_stats", None, &[segments, data, out], [count as u32, 1, 1])
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct StatParams {
-    m: u32,
-    n: u32,
-    act: u32,
-    slot: u32,
-}
-
-/// Mean, std, saturated fraction and dead fraction of the activation output `a[m, n]` into
-/// `out[4·slot ..]` (see `reference::activation_stats`).
-pub fn activation_stats(
-    gpu: &Gpu,
-    out: &Tensor,
-    slot: usize,
-    a: &Tensor,
-    (m, n): (usize, usize),
-    act: Activation,
-) -> Result<Dispatch, GpuError> {
-    assert!(out.len() >= 4 * (slot + 1));
-    let p = StatParams { m: m as u32, n: n as u32, act: act.code(), slot: slot as u32 };
-    gpu.dispatch(Shader::Reduce, "activation_stats", Some(&p), &[a, out], [1, 1, 1])
 }

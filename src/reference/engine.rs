@@ -21,6 +21,8 @@ pub struct CpuEngine {
     order: Vec<u32>,
     /// The gradient arena of the last backward pass.
     grads: Vec<f64>,
+    /// The logits of the last probe or evaluation.
+    logits: Vec<f64>,
     /// Optimiser steps taken so far.
     t: u32,
 }
@@ -60,6 +62,7 @@ impl CpuEngine {
             test: test.clone(),
             order: (0..train.len() as u32).collect(),
             grads: vec![0.0; spec.layout().param_len],
+            logits: Vec::new(),
             t: 0,
         };
         engine.set_params(params)?;
@@ -183,11 +186,13 @@ impl Engine for CpuEngine {
                     act_std: stats.std,
                     saturated: stats.saturated,
                     dead: stats.dead,
+                    mean_grad_sq: stats.mean_grad_sq,
                 }
             })
             .collect();
         let grad_w1 = g.grads[layout.weight(0).range()].to_vec();
         self.grads = g.grads;
+        self.logits = g.logits;
         Ok(Probe { loss: g.loss, correct: g.correct, rows, layers, grad_w1 })
     }
 
@@ -207,11 +212,16 @@ impl Engine for CpuEngine {
             }
             Output::Softmax(_) => super::softmax_cross_entropy(&mut dl, &logits, &data.y, rows, k),
         };
+        self.logits = logits;
         Ok(BatchResult { loss, correct, rows })
     }
 
     fn gradients(&mut self) -> Result<Vec<f64>, EngineError> {
         Ok(self.grads.clone())
+    }
+
+    fn logits(&mut self) -> Result<Vec<f64>, EngineError> {
+        Ok(self.logits.clone())
     }
 }
 

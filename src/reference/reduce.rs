@@ -31,6 +31,9 @@ pub struct ActivationStats {
     pub saturated: f64,
     /// Fraction of the n units that output exactly 0 on every row.
     pub dead: f64,
+    /// E[f′(z)²] over the m·n values: the factor this layer's activation contributes to the variance
+    /// of the backward signal (the χ of mean-field theory, with n·Var[W]).
+    pub mean_grad_sq: f64,
 }
 
 /// a[m,n] (post-activation), z[m,n] (pre-activation): mean and population std of a over all m·n values;
@@ -81,5 +84,11 @@ pub fn activation_stats(a: &[f64], z: &[f64], m: usize, n: usize, act: Activatio
         dead = dead_units as f64 / n as f64;
     }
 
-    ActivationStats { mean, std, saturated, dead }
+    let mut grad_sq = 0.0;
+    for &v in z {
+        grad_sq += activation_grad(v, act).powi(2);
+    }
+    let mean_grad_sq = grad_sq / count;
+
+    ActivationStats { mean, std, saturated, dead, mean_grad_sq }
 }
