@@ -27,3 +27,26 @@ fn every_wgsl_file_is_known() {
     known.sort();
     assert_eq!(on_disk, known, "every file in shaders/ must be compiled in through Shader");
 }
+
+/// The body of `fn name` in a WGSL source: from its signature to the first line that is just `}`.
+fn wgsl_fn<'a>(source: &'a str, name: &str) -> &'a str {
+    let start = source.find(&format!("fn {name}(")).unwrap_or_else(|| panic!("no fn {name}"));
+    let end = source[start..].find("\n}\n").unwrap_or_else(|| panic!("fn {name} has no end")) + start;
+    &source[start..end]
+}
+
+/// WGSL has no includes, so the fused kernel carries its own copies of the activation functions;
+/// they must stay identical to activation.wgsl's, which the kernel tests check against the reference.
+#[test]
+fn fused_kernel_activation_copies_match_activation_wgsl() {
+    for name in ["sigmoid", "safe_tanh", "act_forward", "act_grad"] {
+        assert_eq!(
+            wgsl_fn(Shader::Fused.source(), name),
+            wgsl_fn(Shader::Activation.source(), name),
+            "fused.wgsl's {name} differs from activation.wgsl's"
+        );
+    }
+    for constant in ["const GELU_C: f32 = 0.7978845608028654;", "const GELU_A: f32 = 0.044715;"] {
+        assert!(Shader::Fused.source().contains(constant) && Shader::Activation.source().contains(constant));
+    }
+}

@@ -7,7 +7,7 @@ mod common;
 use common::{assert_close, fixture_names, gpu, load_fixture};
 use vanish::data::{self, Dataset, DatasetSpec};
 use vanish::engine::{Engine, Optimizer, Split, TrainConfig};
-use vanish::gpu::GpuEngine;
+use vanish::gpu::{GpuEngine, TrainPath};
 use vanish::model::{Activation, MlpSpec, Output, ParamKind, Params};
 use vanish::reference::CpuEngine;
 use vanish::train::{TrainError, TrainOptions, epoch_order, train};
@@ -96,8 +96,7 @@ fn side_by_side_cases() -> Vec<(MlpSpec, Optimizer)> {
 
 /// Two epochs of batch 32 over 100 rows (three full batches and a short one of 4) on both engines
 /// from the same weights and order: every batch loss, then every parameter and running statistic.
-#[test]
-fn gpu_and_reference_train_the_same_from_the_same_weights() {
+fn gpu_and_reference_train_the_same(path: TrainPath) {
     let Some(gpu) = gpu() else { return };
     for (spec, optimizer) in side_by_side_cases() {
         let classes = spec.output.width().max(2);
@@ -108,8 +107,9 @@ fn gpu_and_reference_train_the_same_from_the_same_weights() {
         let params = Params::init(&spec, 5);
         let cfg = TrainConfig { optimizer, batch_size: 32 };
         let mut g = GpuEngine::new(gpu, &spec, &params, &train, &test, cfg).unwrap();
+        g.set_path(path).unwrap();
         let mut c = CpuEngine::new(&spec, &params, &train, &test, cfg).unwrap();
-        let name = format!("{} {optimizer:?}", spec.describe());
+        let name = format!("{path:?} {} {optimizer:?}", spec.describe());
         for (e, order) in epoch_order(train.len(), 9, 2).iter().enumerate() {
             g.begin_epoch(order).unwrap();
             c.begin_epoch(order).unwrap();
@@ -152,6 +152,55 @@ fn gpu_and_reference_train_the_same_from_the_same_weights() {
 
 /// Builds an engine for a spec, its weights and the data.
 type MakeEngine<'a> = dyn FnMut(&MlpSpec, &Params, &Dataset, &Dataset) -> Box<dyn Engine> + 'a;
+
+#[test]
+fn layered_gpu_path_trains_like_the_reference() {
+    gpu_and_reference_train_the_same(TrainPath::Layered);
+}
+
+#[test]
+fn fused_gpu_path_trains_like_the_reference() {
+    gpu_and_reference_train_the_same(TrainPath::Fused);
+}
+
+/// The last step's gradients, left in the gradient arena by each path, agree with the reference's.
+#[test]
+fn both_gpu_paths_leave_the_last_steps_gradients() {
+    let Some(gpu) = gpu() else { return };
+    let spec = MlpSpec::new(2, &[10, 10], Activation::Tanh, Output::Binary).with_batch_norm(true);
+    let (train_set, test) = circles(100, 6);
+    let params = Params::init(&spec, 6);
+    let cfg = TrainConfig { optimizer: Optimizer::sgd(0.1, 0.0), batch_size: 16 };
+    let order: Vec<u32> = (0..train_set.len() as u32).collect();
+    let mut c = CpuEngine::new(&spec, &params, &train_set, &test, cfg).unwrap();
+    c.begin_epoch(&order).unwrap();
+    c.train_batches(0, 3).unwrap();
+    let want = c.gradients().unwrap();
+    for path in [TrainPath::Layered, TrainPath::Fused] {
+        let mut g = GpuEngine::new(gpu, &spec, &params, &train_set, &test, cfg).unwrap();
+        g.set_path(path).unwrap();
+        g.begin_epoch(&order).unwrap();
+        g.train_batches(0, 3).unwrap();
+        let got = g.gradients().unwrap();
+        // Three SGD steps in f32; gradients of order 1e-2: 1e-6 absolute.
+        assert_close(&format!("{path:?} gradients"), &got, &want, 1e-6, 1e-4);
+    }
+}
+
+#[test]
+fn the_fused_path_refuses_wide_models_and_is_chosen_for_narrow_ones() {
+    let Some(gpu) = gpu() else { return };
+    let (train_set, test) = circles(60, 1);
+    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-3), batch_size: 8 };
+    let narrow = MlpSpec::new(2, &[64, 8], Activation::Relu, Output::Binary);
+    let g = GpuEngine::new(gpu, &narrow, &Params::init(&narrow, 1), &train_set, &test, cfg).unwrap();
+    assert_eq!(g.path(), TrainPath::Fused);
+    let wide = MlpSpec::new(2, &[65], Activation::Relu, Output::Binary);
+    let mut g = GpuEngine::new(gpu, &wide, &Params::init(&wide, 1), &train_set, &test, cfg).unwrap();
+    assert_eq!(g.path(), TrainPath::Layered);
+    let err = g.set_path(TrainPath::Fused).unwrap_err().to_string();
+    assert!(err.contains("65 wide"), "{err}");
+}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());

@@ -27,6 +27,12 @@ impl Dispatch {
     pub fn workgroups(&self) -> [u32; 3] {
         self.workgroups
     }
+
+    /// Replaces the params uniform; ordered before the next submit, like every queue write.
+    pub fn write_params<P: bytemuck::Pod>(&self, gpu: &Gpu, params: &P) {
+        let buffer = self._params.as_ref().expect("a dispatch built with params");
+        gpu.queue.write_buffer(buffer, 0, bytemuck::bytes_of(params));
+    }
 }
 
 impl Gpu {

@@ -14,6 +14,7 @@
 
 use super::activation::STATS_PER_LAYER;
 use super::batchnorm::{BnForward, batchnorm_backward, batchnorm_forward, batchnorm_forward_eval};
+use super::fused::{FusedBuffers, FusedPlan, fused_fits};
 use super::matmul::{MatmulVariant, matmul};
 use super::optim::{OptimState, optimizer_step};
 use super::step::{Gather, STEP_STATE_LEN, gather_rows, step_begin, step_state};
@@ -59,6 +60,16 @@ struct SplitBufs {
     rows: usize,
 }
 
+/// How training steps run on the GPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrainPath {
+    /// One dispatch per kernel per layer (matmul, bias + activation, batch norm, ...).
+    Layered,
+    /// One workgroup runs whole steps, many per dispatch (`fused.rs`): narrow networks only.
+    Fused,
+}
+
 /// What a pass does besides forward and loss.
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
@@ -86,6 +97,8 @@ pub struct GpuEngine<'g> {
     params_template: Params,
     params: Tensor,
     grads: Tensor,
+    /// `[2, param_len]`: SGD's velocity or Adam's m, then Adam's v.
+    opt: Tensor,
     opt_m: Tensor,
     opt_v: Tensor,
     running: Tensor,
@@ -105,6 +118,9 @@ pub struct GpuEngine<'g> {
     last_rows: usize,
     full_step: Vec<Dispatch>,
     last_step: Option<Vec<Dispatch>>,
+    /// The fused plan, when the model fits it, or why not.
+    fused: Result<FusedPlan, String>,
+    path: TrainPath,
     probe_passes: [(Vec<Dispatch>, ProbeReductions); 2],
     eval_passes: [Vec<Dispatch>; 2],
 }
@@ -162,6 +178,7 @@ impl<'g> GpuEngine<'g> {
             });
         }
         let steps = batches_per_epoch(train.len(), cfg.batch_size);
+        let opt = gpu.tensor("optimiser state", 2 * layout.param_len)?;
         let mut engine = GpuEngine {
             gpu,
             spec: spec.clone(),
@@ -169,8 +186,9 @@ impl<'g> GpuEngine<'g> {
             params_template: Params::zeros(layout.clone()),
             params: gpu.tensor("params", layout.param_len)?,
             grads: gpu.tensor("grads", layout.param_len)?,
-            opt_m: gpu.tensor("optimiser m", layout.param_len)?,
-            opt_v: gpu.tensor("optimiser v", layout.param_len)?,
+            opt_m: opt.slice(0, layout.param_len),
+            opt_v: opt.slice(layout.param_len, layout.param_len),
+            opt,
             running: gpu.tensor("running statistics", layout.running_len)?,
             layers,
             train: upload_split(gpu, "train", train)?,
@@ -185,12 +203,51 @@ impl<'g> GpuEngine<'g> {
             last_rows: 0,
             full_step: Vec::new(),
             last_step: None,
+            fused: Err(String::new()),
+            path: TrainPath::Layered,
             probe_passes: [(Vec::new(), ProbeReductions::empty(gpu)?), (Vec::new(), ProbeReductions::empty(gpu)?)],
             eval_passes: [Vec::new(), Vec::new()],
         };
         engine.xb_yb_and_plans(train)?;
+        engine.fused = match fused_fits(gpu, spec) {
+            Ok(()) => Ok(engine.fused_plan()?),
+            Err(why) => Err(why),
+        };
+        // The fused path is chosen automatically whenever the model fits it.
+        engine.path = if engine.fused.is_ok() { TrainPath::Fused } else { TrainPath::Layered };
         engine.set_params(params)?;
         Ok(engine)
+    }
+
+    fn fused_plan(&self) -> Result<FusedPlan, GpuError> {
+        let b = FusedBuffers {
+            x: &self.train.x,
+            y: &self.train.y,
+            order: &self.order,
+            schedule: &self.schedule,
+            params: &self.params,
+            grads: &self.grads,
+            opt: &self.opt,
+            running: &self.running,
+            metrics: &self.metrics,
+        };
+        FusedPlan::new(self.gpu, &self.spec, &self.cfg.optimizer, (1, self.train.rows, self.cfg.batch_size), &b)
+    }
+
+    /// The path training steps take.
+    pub fn path(&self) -> TrainPath {
+        self.path
+    }
+
+    /// Chooses the training path; `Fused` fails, saying why, when the model does not fit it.
+    pub fn set_path(&mut self, path: TrainPath) -> Result<(), EngineError> {
+        if path == TrainPath::Fused
+            && let Err(why) = &self.fused
+        {
+            return Err(EngineError::Invalid(format!("the fused path cannot run this model: {why}")));
+        }
+        self.path = path;
+        Ok(())
     }
 
     /// Builds every pass once: the full and the short training step, and probe and eval per split.
@@ -435,9 +492,7 @@ impl Engine for GpuEngine<'_> {
         }
         self.gpu.write(&self.params, &params.values);
         self.gpu.write(&self.running, &params.running);
-        let zeros = vec![0.0f32; params.values.len()];
-        self.gpu.write(&self.opt_m, &zeros);
-        self.gpu.write(&self.opt_v, &zeros);
+        self.gpu.write(&self.opt, &vec![0.0f32; 2 * params.values.len()]);
         self.t = 0;
         Ok(())
     }
@@ -463,7 +518,11 @@ impl Engine for GpuEngine<'_> {
         gpu.write(&self.state, &step_state(self.t, first as u32));
         gpu.write(&self.schedule.slice(first, count), &self.cfg.optimizer.schedule(self.t + 1, count));
         let batches: Vec<usize> = (first..first + count).collect();
-        for chunk in batches.chunks(MAX_STEPS_PER_SUBMIT) {
+        if let (TrainPath::Fused, Ok(plan)) = (self.path, &self.fused) {
+            plan.submit(gpu, first, count);
+            gpu.wait()?;
+        }
+        for chunk in batches.chunks(MAX_STEPS_PER_SUBMIT).filter(|_| self.path == TrainPath::Layered) {
             let plans: Vec<&[Dispatch]> = chunk
                 .iter()
                 .map(|&b| match &self.last_step {

@@ -10,6 +10,7 @@ mod tensor;
 pub mod activation;
 pub mod batchnorm;
 pub mod engine;
+pub mod fused;
 pub mod loss;
 pub mod matmul;
 pub mod optim;
@@ -18,7 +19,7 @@ pub mod step;
 
 pub use context::{AdapterSummary, DeviceRequest, Gpu, list_adapters};
 pub use dispatch::Dispatch;
-pub use engine::GpuEngine;
+pub use engine::{GpuEngine, TrainPath};
 pub use error::GpuError;
 pub use shaders::Shader;
 pub use tensor::Tensor;

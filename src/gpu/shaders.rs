@@ -10,10 +10,11 @@ pub enum Shader {
     Optim,
     Reduce,
     Step,
+    Fused,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 7] = [
+    pub const ALL: [Shader; 8] = [
         Shader::Matmul,
         Shader::Activation,
         Shader::BatchNorm,
@@ -21,6 +22,7 @@ impl Shader {
         Shader::Optim,
         Shader::Reduce,
         Shader::Step,
+        Shader::Fused,
     ];
 
     pub fn file_name(self) -> &'static str {
@@ -32,6 +34,7 @@ impl Shader {
             Shader::Optim => "optim.wgsl",
             Shader::Reduce => "reduce.wgsl",
             Shader::Step => "step.wgsl",
+            Shader::Fused => "fused.wgsl",
         }
     }
 
@@ -44,6 +47,7 @@ impl Shader {
             Shader::Optim => include_str!("../../shaders/optim.wgsl"),
             Shader::Reduce => include_str!("../../shaders/reduce.wgsl"),
             Shader::Step => include_str!("../../shaders/step.wgsl"),
+            Shader::Fused => include_str!("../../shaders/fused.wgsl"),
         }
     }
 }

@@ -1,0 +1,355 @@
+// The fully fused training step for narrow MLPs (every width ≤ 64): one workgroup trains one model,
+// looping over `count` steps of an epoch inside one dispatch — gather, forward (with batch norm),
+// loss, backward and the optimiser step, with no dispatch between them. M models of the same shape
+// train in one dispatch, one per workgroup (workgroup_id.x = model).
+//
+// Work is split three ways, each a loop over the workgroup's invocations:
+//   rows     — one batch row per invocation: the forward pass, the loss, dA = δ·W and f′;
+//              an invocation always owns the same rows, so these phases need no barrier between them;
+//   features — one unit per invocation: batch-norm statistics and their backward sums;
+//   entries  — one parameter per invocation: dW = δᵀ·A, db, and the optimiser update.
+// storageBarrier() separates phases whose data cross those lines. Every sum runs in a fixed order, so
+// results are identical run to run. Parameter gradients are overwritten each step and also written
+// to `grads`, so a step can be checked against the reference.
+
+const WG: u32 = 64u;
+
+struct FusedParams {
+    models: u32,
+    layers: u32,          // dense layers, the output layer included
+    rows_total: u32,      // N, rows in the training set
+    batch: u32,           // B, the full batch size
+    first: u32,           // the first step's index in the epoch
+    count: u32,           // steps in this dispatch
+    input: u32,           // features
+    classes: u32,         // logits per row: 1 = binary cross-entropy, k = softmax cross-entropy
+    param_stride: u32,    // floats per model in params, grads, opt_m, opt_v
+    running_stride: u32,  // floats per model in running
+    scratch_stride: u32,  // floats per model in scratch
+    metrics_stride: u32,  // floats per model in metrics (2 per step of an epoch)
+    optimizer: u32,       // 0 SGD, 1 Adam
+    momentum: f32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    one_minus_beta1: f32,
+    one_minus_beta2: f32,
+    bn_eps: f32,
+    bn_momentum: f32,
+    scratch_loss: u32,    // scratch offset of the per-row loss and hit buffers, [2·B]
+    _pad0: u32,
+    _pad1: u32,
+}
+
+// One dense layer: where its tensors live. Parameter offsets are per model (add model·param_stride).
+struct LayerDesc {
+    fan_in: u32,
+    fan_out: u32,
+    act: u32,      // activation code (activation.wgsl); the output layer is 0, identity
+    bn: u32,       // 1: Dense → BatchNorm → activation
+    w: u32,        // params: [out, in]
+    b: u32,        // params: [out]
+    gamma: u32,    // params: [out] (bn)
+    beta: u32,     // params: [out] (bn)
+    rmean: u32,    // running: [out] (bn)
+    rvar: u32,     // running: [out] (bn)
+    x: u32,        // scratch: [B, in] this layer's input (the gathered batch, or the previous layer's a)
+    z: u32,        // scratch: [B, out] dense output, bias included
+    y: u32,        // scratch: [B, out] batch norm's output (bn)
+    a: u32,        // scratch: [B, out] activation output (the logits for the output layer)
+    d: u32,        // scratch: [B, out] δ = dL/dz
+    dy: u32,       // scratch: [B, out] dL/dy (bn)
+    stats: u32,    // scratch: [5, out] mean, rstd, Σdy, Σdy·x̂, γ before its update (bn)
+    alpha: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: FusedParams;
+@group(0) @binding(1) var<storage, read> layers: array<LayerDesc>;
+@group(0) @binding(2) var<storage, read> xs: array<f32>;            // [N, input]
+@group(0) @binding(3) var<storage, read> ys: array<u32>;            // [N]
+@group(0) @binding(4) var<storage, read> order: array<u32>;         // [models, N] each model's epoch order
+@group(0) @binding(5) var<storage, read> schedule: array<f32>;      // [steps per epoch] step sizes
+@group(0) @binding(6) var<storage, read_write> params: array<f32>;
+@group(0) @binding(7) var<storage, read_write> grads: array<f32>;
+@group(0) @binding(8) var<storage, read_write> opt: array<f32>;     // [2, models·param_stride]: m (or velocity), v
+@group(0) @binding(9) var<storage, read_write> running: array<f32>;
+@group(0) @binding(10) var<storage, read_write> scratch: array<f32>;
+@group(0) @binding(11) var<storage, read_write> metrics: array<f32>;
+
+// ---- activations: the same functions as activation.wgsl (tests/shaders.rs checks the copies match) ----
+
+const GELU_C: f32 = 0.7978845608028654; // √(2/π)
+const GELU_A: f32 = 0.044715;
+
+fn sigmoid(z: f32) -> f32 {
+    return 1.0 / (1.0 + exp(-z));
+}
+
+fn safe_tanh(z: f32) -> f32 {
+    return tanh(clamp(z, -15.0, 15.0));
+}
+
+fn act_forward(z: f32, act: u32, alpha: f32) -> f32 {
+    switch act {
+        case 1u: { return sigmoid(z); }
+        case 2u: { return safe_tanh(z); }
+        case 3u: { return max(z, 0.0); }
+        case 4u: { return select(alpha * z, z, z > 0.0); }
+        case 5u: { return select(alpha * (exp(z) - 1.0), z, z > 0.0); }
+        case 6u: { return 0.5 * z * (1.0 + safe_tanh(GELU_C * (z + GELU_A * z * z * z))); }
+        case 7u: { return z * sigmoid(z); }
+        default: { return z; }
+    }
+}
+
+fn act_grad(z: f32, a: f32, act: u32, alpha: f32) -> f32 {
+    switch act {
+        case 1u: { return a * (1.0 - a); }
+        case 2u: { return 1.0 - a * a; }
+        case 3u: { return select(0.0, 1.0, z > 0.0); }
+        case 4u: { return select(alpha, 1.0, z > 0.0); }
+        case 5u: { return select(a + alpha, 1.0, z > 0.0); }
+        case 6u: {
+            let t = safe_tanh(GELU_C * (z + GELU_A * z * z * z));
+            return 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * GELU_A * z * z);
+        }
+        case 7u: {
+            let s = sigmoid(z);
+            return s * (1.0 + z * (1.0 - s));
+        }
+        default: { return 1.0; }
+    }
+}
+
+// ---- the optimiser on one parameter (index into the model's slice of the arenas) ----
+fn update(i: u32, g: f32, alpha: f32) {
+    grads[i] = g;
+    let vi = i + p.models * p.param_stride;
+    if (p.optimizer == 0u) {
+        let v = p.momentum * opt[i] + g;
+        opt[i] = v;
+        params[i] -= alpha * v;
+    } else {
+        let m = p.beta1 * opt[i] + p.one_minus_beta1 * g;
+        let v = p.beta2 * opt[vi] + p.one_minus_beta2 * g * g;
+        opt[i] = m;
+        opt[vi] = v;
+        params[i] -= alpha * m / (sqrt(v) + p.eps);
+    }
+}
+
+@compute @workgroup_size(WG)
+fn fused_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
+    let model = wid.x;
+    let lid = lid3.x;
+    let po = model * p.param_stride;
+    let ro = model * p.running_stride;
+    let so = model * p.scratch_stride;
+    let last = p.layers - 1u;
+    for (var s = 0u; s < p.count; s++) {
+        let step = p.first + s;
+        let start = step * p.batch;
+        let rows = min(p.batch, p.rows_total - start);
+        let mf = f32(rows);
+        let alpha = schedule[step];
+
+        // ---- gather this batch's rows (rows phase) ----
+        let l0 = layers[0];
+        for (var r = lid; r < rows; r += WG) {
+            let src = order[model * p.rows_total + start + r];
+            for (var k = 0u; k < p.input; k++) {
+                scratch[so + l0.x + r * p.input + k] = xs[src * p.input + k];
+            }
+        }
+
+        // ---- forward ----
+        for (var li = 0u; li < p.layers; li++) {
+            let l = layers[li];
+            // rows: z = x·Wᵀ + b, and a = f(z) when there is no batch norm
+            for (var r = lid; r < rows; r += WG) {
+                for (var j = 0u; j < l.fan_out; j++) {
+                    var acc = params[po + l.b + j];
+                    for (var k = 0u; k < l.fan_in; k++) {
+                        acc += params[po + l.w + j * l.fan_in + k] * scratch[so + l.x + r * l.fan_in + k];
+                    }
+                    let o = so + r * l.fan_out + j;
+                    scratch[o + l.z] = acc;
+                    if (l.bn == 0u) {
+                        scratch[o + l.a] = act_forward(acc, l.act, l.alpha);
+                    }
+                }
+            }
+            if (l.bn == 1u) {
+                storageBarrier(); // every row's z is written before the statistics read them
+                // features: batch mean and biased variance (two passes), running statistics
+                for (var j = lid; j < l.fan_out; j += WG) {
+                    var sum = 0.0;
+                    for (var r = 0u; r < rows; r++) {
+                        sum += scratch[so + l.z + r * l.fan_out + j];
+                    }
+                    let mean = sum / mf;
+                    var d2 = 0.0;
+                    for (var r = 0u; r < rows; r++) {
+                        let d = scratch[so + l.z + r * l.fan_out + j] - mean;
+                        d2 += d * d;
+                    }
+                    let var_b = d2 / mf;
+                    scratch[so + l.stats + j] = mean;
+                    scratch[so + l.stats + l.fan_out + j] = inverseSqrt(var_b + p.bn_eps);
+                    let unbiased = select(var_b, var_b * mf / (mf - 1.0), rows > 1u);
+                    running[ro + l.rmean + j] = (1.0 - p.bn_momentum) * running[ro + l.rmean + j] + p.bn_momentum * mean;
+                    running[ro + l.rvar + j] = (1.0 - p.bn_momentum) * running[ro + l.rvar + j] + p.bn_momentum * unbiased;
+                }
+                storageBarrier(); // the statistics are written before the rows use them
+                // rows: y = γ·(z − mean)·rstd + β, a = f(y)
+                for (var r = lid; r < rows; r += WG) {
+                    for (var j = 0u; j < l.fan_out; j++) {
+                        let o = so + r * l.fan_out + j;
+                        let xhat = (scratch[o + l.z] - scratch[so + l.stats + j]) * scratch[so + l.stats + l.fan_out + j];
+                        let yv = params[po + l.gamma + j] * xhat + params[po + l.beta + j];
+                        scratch[o + l.y] = yv;
+                        scratch[o + l.a] = act_forward(yv, l.act, l.alpha);
+                    }
+                }
+            }
+        }
+
+        // ---- loss (rows): dlogits into the output layer's δ, per-row loss and hits into scratch ----
+        let lo = layers[last];
+        for (var r = lid; r < rows; r += WG) {
+            let label = ys[order[model * p.rows_total + start + r]];
+            let row = so + r * p.classes;
+            var loss = 0.0;
+            var hit = 0.0;
+            if (p.classes == 1u) {
+                let z = scratch[row + lo.z];
+                let yv = f32(label);
+                loss = max(z, 0.0) - yv * z + log(1.0 + exp(-abs(z)));
+                scratch[row + lo.d] = (sigmoid(z) - yv) / mf;
+                hit = select(0.0, 1.0, (z > 0.0) == (label == 1u));
+            } else {
+                var zmax = scratch[row + lo.z];
+                var arg = 0u;
+                for (var c = 1u; c < p.classes; c++) {
+                    let z = scratch[row + lo.z + c];
+                    if (z > zmax) {
+                        zmax = z;
+                        arg = c;
+                    }
+                }
+                var sum = 0.0;
+                for (var c = 0u; c < p.classes; c++) {
+                    sum += exp(scratch[row + lo.z + c] - zmax);
+                }
+                let lse = zmax + log(sum);
+                loss = lse - scratch[row + lo.z + label];
+                for (var c = 0u; c < p.classes; c++) {
+                    let onehot = select(0.0, 1.0, c == label);
+                    scratch[row + lo.d + c] = (exp(scratch[row + lo.z + c] - lse) - onehot) / mf;
+                }
+                hit = select(0.0, 1.0, arg == label);
+            }
+            scratch[so + p.scratch_loss + r] = loss;
+            scratch[so + p.scratch_loss + p.batch + r] = hit;
+        }
+        storageBarrier(); // every row's loss and δ are written
+
+        if (lid == 0u) {
+            var loss = 0.0;
+            var hits = 0.0;
+            for (var r = 0u; r < rows; r++) {
+                loss += scratch[so + p.scratch_loss + r];
+                hits += scratch[so + p.scratch_loss + p.batch + r];
+            }
+            metrics[model * p.metrics_stride + 2u * step] = loss / mf;
+            metrics[model * p.metrics_stride + 2u * step + 1u] = hits;
+        }
+
+        // ---- backward, output layer first ----
+        for (var step_back = 0u; step_back < p.layers; step_back++) {
+            let li = last - step_back;
+            let l = layers[li];
+            // entries: dW = δᵀ·x and db = Σ δ (kept in grads until the update below)
+            for (var e = lid; e < l.fan_out * l.fan_in; e += WG) {
+                let j = e / l.fan_in;
+                let k = e % l.fan_in;
+                var g = 0.0;
+                for (var r = 0u; r < rows; r++) {
+                    g += scratch[so + l.d + r * l.fan_out + j] * scratch[so + l.x + r * l.fan_in + k];
+                }
+                grads[po + l.w + e] = g;
+            }
+            for (var j = lid; j < l.fan_out; j += WG) {
+                var g = 0.0;
+                for (var r = 0u; r < rows; r++) {
+                    g += scratch[so + l.d + r * l.fan_out + j];
+                }
+                grads[po + l.b + j] = g;
+            }
+            // rows: dA of the layer below = δ·W, through its activation (into its δ, or its dy with bn)
+            if (li > 0u) {
+                let pl = layers[li - 1u];
+                for (var r = lid; r < rows; r += WG) {
+                    for (var k = 0u; k < l.fan_in; k++) {
+                        var da = 0.0;
+                        for (var j = 0u; j < l.fan_out; j++) {
+                            da += scratch[so + l.d + r * l.fan_out + j] * params[po + l.w + j * l.fan_in + k];
+                        }
+                        let o = so + r * pl.fan_out + k;
+                        if (pl.bn == 0u) {
+                            scratch[o + pl.d] = da * act_grad(scratch[o + pl.z], scratch[o + pl.a], pl.act, pl.alpha);
+                        } else {
+                            scratch[o + pl.dy] = da * act_grad(scratch[o + pl.y], scratch[o + pl.a], pl.act, pl.alpha);
+                        }
+                    }
+                }
+            }
+            storageBarrier(); // W has been read by every row and every gradient is in grads
+            // entries: the optimiser step on W and b
+            for (var e = lid; e < l.fan_out * l.fan_in; e += WG) {
+                update(po + l.w + e, grads[po + l.w + e], alpha);
+            }
+            for (var j = lid; j < l.fan_out; j += WG) {
+                update(po + l.b + j, grads[po + l.b + j], alpha);
+            }
+            if (li > 0u && layers[li - 1u].bn == 1u) {
+                let pl = layers[li - 1u];
+                // features: Σ dy and Σ dy·x̂ give dβ and dγ; γ is saved before its update, since the
+                // rows below need the γ of the forward pass
+                for (var j = lid; j < pl.fan_out; j += WG) {
+                    let mean = scratch[so + pl.stats + j];
+                    let rstd = scratch[so + pl.stats + pl.fan_out + j];
+                    var sdy = 0.0;
+                    var sdyx = 0.0;
+                    for (var r = 0u; r < rows; r++) {
+                        let o = so + r * pl.fan_out + j;
+                        let dy = scratch[o + pl.dy];
+                        sdy += dy;
+                        sdyx += dy * (scratch[o + pl.z] - mean) * rstd;
+                    }
+                    scratch[so + pl.stats + 2u * pl.fan_out + j] = sdy;
+                    scratch[so + pl.stats + 3u * pl.fan_out + j] = sdyx;
+                    scratch[so + pl.stats + 4u * pl.fan_out + j] = params[po + pl.gamma + j];
+                    update(po + pl.gamma + j, sdyx, alpha);
+                    update(po + pl.beta + j, sdy, alpha);
+                }
+                storageBarrier(); // the sums and the old γ are written before the rows read them
+                // rows: dx = γ·rstd/m · (m·dy − Σdy − x̂·Σdy·x̂), with x̂ = (z − mean)·rstd
+                for (var r = lid; r < rows; r += WG) {
+                    for (var j = 0u; j < pl.fan_out; j++) {
+                        let o = so + r * pl.fan_out + j;
+                        let st = so + pl.stats + j;
+                        let mean = scratch[st];
+                        let rstd = scratch[st + pl.fan_out];
+                        let sdy = scratch[st + 2u * pl.fan_out];
+                        let sdyx = scratch[st + 3u * pl.fan_out];
+                        let gamma = scratch[st + 4u * pl.fan_out];
+                        let xhat = (scratch[o + pl.z] - mean) * rstd;
+                        scratch[o + pl.d] = gamma * rstd / mf * (mf * scratch[o + pl.dy] - sdy - xhat * sdyx);
+                    }
+                }
+            }
+            storageBarrier(); // the layer below's δ is complete before its gradients are summed
+        }
+    }
+}

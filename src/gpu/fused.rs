@@ -1,0 +1,229 @@
+//! Launcher for `shaders/fused.wgsl`: the whole training step of a narrow MLP (every width ≤ 64) in one
+//! workgroup, looping over many steps per dispatch; `models` copies of one shape train side by side, one
+//! per workgroup. Plans the per-model scratch layout and the layer table the kernel walks.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::{Dispatch, Gpu, GpuError, Shader, Tensor};
+use crate::engine::Optimizer;
+use crate::model::MlpSpec;
+
+/// The widest layer (input and output included) the fused kernel accepts: an invocation loops over a
+/// row's units, so the cost per step grows with width², and wide layers belong to the layered path.
+pub const FUSED_MAX_WIDTH: usize = 64;
+
+/// Storage buffers the fused kernel binds (the WebGPU default limit is 8).
+const FUSED_STORAGE_BUFFERS: u32 = 11;
+
+/// Steps one dispatch may loop over, so a long epoch does not become one very long dispatch (drivers
+/// reset a GPU that runs one command for seconds).
+pub const FUSED_MAX_STEPS_PER_DISPATCH: usize = 256;
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct FusedParams {
+    models: u32,
+    layers: u32,
+    rows_total: u32,
+    batch: u32,
+    first: u32,
+    count: u32,
+    input: u32,
+    classes: u32,
+    param_stride: u32,
+    running_stride: u32,
+    scratch_stride: u32,
+    metrics_stride: u32,
+    optimizer: u32,
+    momentum: f32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    one_minus_beta1: f32,
+    one_minus_beta2: f32,
+    bn_eps: f32,
+    bn_momentum: f32,
+    scratch_loss: u32,
+    _pad: [u32; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Default, Debug)]
+struct LayerDesc {
+    fan_in: u32,
+    fan_out: u32,
+    act: u32,
+    bn: u32,
+    w: u32,
+    b: u32,
+    gamma: u32,
+    beta: u32,
+    rmean: u32,
+    rvar: u32,
+    x: u32,
+    z: u32,
+    y: u32,
+    a: u32,
+    d: u32,
+    dy: u32,
+    stats: u32,
+    alpha: f32,
+}
+
+/// Why `spec` cannot take the fused path on `gpu`, or `Ok`.
+pub fn fused_fits(gpu: &Gpu, spec: &MlpSpec) -> Result<(), String> {
+    if spec.max_width() > FUSED_MAX_WIDTH {
+        return Err(format!(
+            "a layer is {} wide; the fused path takes widths up to {FUSED_MAX_WIDTH}",
+            spec.max_width()
+        ));
+    }
+    let have = gpu.limits.max_storage_buffers_per_shader_stage;
+    if have < FUSED_STORAGE_BUFFERS {
+        return Err(format!(
+            "the fused kernel binds {FUSED_STORAGE_BUFFERS} storage buffers; this adapter allows {have}"
+        ));
+    }
+    Ok(())
+}
+
+/// The layer table and the floats of scratch one model needs for batches of `batch` rows.
+fn plan(spec: &MlpSpec, batch: usize) -> (Vec<LayerDesc>, usize, usize) {
+    let layout = spec.layout();
+    let mut at = 0usize;
+    let mut take = |len: usize| {
+        let start = at;
+        at += len;
+        start as u32
+    };
+    let mut x = take(batch * spec.input);
+    let mut descs = Vec::new();
+    for i in 0..spec.num_layers() {
+        let (fan_in, fan_out) = spec.layer_dims(i);
+        let bn = spec.has_bn(i);
+        let act = spec.activation(i);
+        let rows = batch * fan_out;
+        let mut d = LayerDesc {
+            fan_in: fan_in as u32,
+            fan_out: fan_out as u32,
+            act: act.code(),
+            bn: bn as u32,
+            w: layout.weight(i).offset as u32,
+            b: layout.bias(i).offset as u32,
+            x,
+            z: take(rows),
+            a: take(rows),
+            d: take(rows),
+            alpha: act.alpha(),
+            ..Default::default()
+        };
+        if bn {
+            d.gamma = layout.gamma(i).expect("bn layer").offset as u32;
+            d.beta = layout.beta(i).expect("bn layer").offset as u32;
+            d.rmean = layout.running_mean(i).expect("bn layer").offset as u32;
+            d.rvar = layout.running_var(i).expect("bn layer").offset as u32;
+            d.y = take(rows);
+            d.dy = take(rows);
+            d.stats = take(5 * fan_out);
+        }
+        x = d.a;
+        descs.push(d);
+    }
+    let loss = take(2 * batch) as usize;
+    (descs, at, loss)
+}
+
+/// The buffers the fused kernel reads and updates; arenas hold `models` copies back to back.
+pub struct FusedBuffers<'a> {
+    /// `[N, input]` and `[N]` u32: the training set.
+    pub x: &'a Tensor,
+    pub y: &'a Tensor,
+    /// `[models, N]` u32: each model's epoch order.
+    pub order: &'a Tensor,
+    /// `[steps per epoch]`: step sizes (`Optimizer::schedule`).
+    pub schedule: &'a Tensor,
+    pub params: &'a Tensor,
+    pub grads: &'a Tensor,
+    /// `[2, models·param_len]`: SGD's velocity or Adam's m, then Adam's v.
+    pub opt: &'a Tensor,
+    pub running: &'a Tensor,
+    /// `[models, 2·steps per epoch]`: each step's mean loss and correct count.
+    pub metrics: &'a Tensor,
+}
+
+/// A built fused dispatch and its scratch.
+pub struct FusedPlan {
+    dispatch: Dispatch,
+    params: FusedParams,
+    _scratch: Tensor,
+    _layers: Tensor,
+}
+
+impl FusedPlan {
+    /// Plans `models` copies of `spec` training on `rows_total` rows in batches of `batch`.
+    pub fn new(
+        gpu: &Gpu,
+        spec: &MlpSpec,
+        optimizer: &Optimizer,
+        (models, rows_total, batch): (usize, usize, usize),
+        b: &FusedBuffers<'_>,
+    ) -> Result<Self, GpuError> {
+        let (descs, scratch_stride, scratch_loss) = plan(spec, batch);
+        let layout = spec.layout();
+        let steps = rows_total.div_ceil(batch);
+        let (opt_code, momentum, beta1, beta2, eps) = match *optimizer {
+            Optimizer::Sgd { momentum, .. } => (0, momentum, 0.0, 0.0, 0.0),
+            Optimizer::Adam { beta1, beta2, eps, .. } => (1, 0.0, beta1, beta2, eps),
+        };
+        let params = FusedParams {
+            models: models as u32,
+            layers: descs.len() as u32,
+            rows_total: rows_total as u32,
+            batch: batch as u32,
+            first: 0,
+            count: 0,
+            input: spec.input as u32,
+            classes: spec.output.width() as u32,
+            param_stride: layout.param_len as u32,
+            running_stride: layout.running_len as u32,
+            scratch_stride: scratch_stride as u32,
+            metrics_stride: (2 * steps) as u32,
+            optimizer: opt_code,
+            momentum: momentum as f32,
+            beta1: beta1 as f32,
+            beta2: beta2 as f32,
+            eps: eps as f32,
+            one_minus_beta1: (1.0 - beta1) as f32,
+            one_minus_beta2: (1.0 - beta2) as f32,
+            bn_eps: spec.bn_eps as f32,
+            bn_momentum: spec.bn_momentum as f32,
+            scratch_loss: scratch_loss as u32,
+            _pad: [0; 2],
+        };
+        let scratch = gpu.tensor("fused scratch", models * scratch_stride)?;
+        let layers = gpu.upload("fused layers", bytemuck::cast_slice::<LayerDesc, u32>(&descs))?;
+        let tensors =
+            [&layers, b.x, b.y, b.order, b.schedule, b.params, b.grads, b.opt, b.running, &scratch, b.metrics];
+        let dispatch = gpu.dispatch(Shader::Fused, "fused_train", Some(&params), &tensors, [models as u32, 1, 1])?;
+        Ok(FusedPlan { dispatch, params, _scratch: scratch, _layers: layers })
+    }
+
+    /// Submits steps `first .. first + count` of the epoch, one dispatch per
+    /// `FUSED_MAX_STEPS_PER_DISPATCH` steps; does not wait.
+    pub fn submit(&self, gpu: &Gpu, first: usize, count: usize) {
+        let mut done = 0;
+        while done < count {
+            let n = (count - done).min(FUSED_MAX_STEPS_PER_DISPATCH);
+            let p = FusedParams { first: (first + done) as u32, count: n as u32, ..self.params };
+            // Ordered before the submit below, and after the previous one: each dispatch sees its own range.
+            self.dispatch.write_params(gpu, &p);
+            let mut encoder = gpu.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                self.dispatch.record(&mut pass);
+            }
+            gpu.queue.submit([encoder.finish()]);
+            done += n;
+        }
+    }
+}
