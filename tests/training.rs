@@ -7,7 +7,7 @@ mod common;
 use common::{assert_close, fixture_names, gpu, load_fixture};
 use vanish::data::{self, Dataset, DatasetSpec};
 use vanish::engine::{Engine, Optimizer, Split, TrainConfig};
-use vanish::gpu::{GpuEngine, TrainPath};
+use vanish::gpu::{GpuEngine, ModelBatch, TrainPath};
 use vanish::model::{Activation, MlpSpec, Output, ParamKind, Params};
 use vanish::reference::CpuEngine;
 use vanish::train::{TrainError, TrainOptions, epoch_order, train};
@@ -315,4 +315,40 @@ fn probe_every_adds_probes_between_epochs() {
     assert_eq!(steps, vec![0, 2, 4, 5, 6, 8, 10]);
     assert!(h.probes[1].update_ratio.iter().all(|&r| r > 0.0), "weights moved between probes");
     assert_eq!(h.batch_losses.len(), 10);
+}
+
+/// M models in one fused dispatch follow exactly the steps each would take alone: same weights and
+/// order give bit-identical results, model by model.
+#[test]
+fn a_model_batch_trains_each_model_as_if_alone() {
+    let Some(gpu) = gpu() else { return };
+    let spec = MlpSpec::new(2, &[10, 10, 10], Activation::Sigmoid, Output::Binary).with_batch_norm(true);
+    let (train_set, test) = circles(150, 8);
+    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 32 };
+    let seeds = [1u64, 2, 3];
+    let params: Vec<Params> = seeds.iter().map(|&s| Params::init(&spec, s)).collect();
+    let orders: Vec<Vec<Vec<u32>>> = seeds.iter().map(|&s| epoch_order(train_set.len(), s, 2)).collect();
+    let mut batch = ModelBatch::new(gpu, &spec, &params, &train_set, cfg).unwrap();
+    let mut batch_losses = vec![Vec::new(); seeds.len()];
+    for e in 0..2 {
+        let epoch_orders: Vec<Vec<u32>> = orders.iter().map(|o| o[e].clone()).collect();
+        for (m, results) in batch.train_epoch(&epoch_orders).unwrap().into_iter().enumerate() {
+            batch_losses[m].extend(results.iter().map(|r| r.loss));
+        }
+    }
+    let trained = batch.params().unwrap();
+    for (m, p) in params.iter().enumerate() {
+        let mut alone = GpuEngine::new(gpu, &spec, p, &train_set, &test, cfg).unwrap();
+        alone.set_path(TrainPath::Fused).unwrap();
+        let mut losses = Vec::new();
+        for order in &orders[m] {
+            alone.begin_epoch(order).unwrap();
+            losses.extend(alone.train_batches(0, 4).unwrap().iter().map(|r| r.loss));
+        }
+        assert_eq!(batch_losses[m], losses, "model {m}: losses");
+        let single = alone.params().unwrap();
+        assert_eq!(trained[m].values, single.values, "model {m}: parameters");
+        assert_eq!(trained[m].running, single.running, "model {m}: running statistics");
+    }
+    assert_ne!(trained[0].values, trained[1].values, "different seeds train differently");
 }

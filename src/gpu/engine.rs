@@ -13,6 +13,8 @@
 //! stays zero from creation.
 
 use super::activation::STATS_PER_LAYER;
+use std::time::Instant;
+
 use super::batchnorm::{BnForward, batchnorm_backward, batchnorm_forward, batchnorm_forward_eval};
 use super::fused::{FusedBuffers, FusedPlan, fused_fits};
 use super::matmul::{MatmulVariant, matmul};
@@ -70,6 +72,19 @@ pub enum TrainPath {
     Fused,
 }
 
+/// Where training time went, summed over `train_batches` calls (for `vanish bench`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct TrainTiming {
+    /// Host time recording command buffers.
+    pub record_s: f64,
+    /// Host time from submit until the GPU finished.
+    pub submit_wait_s: f64,
+    pub dispatches: u64,
+    pub steps: u64,
+    /// Bytes read back (the per-step loss and correct count).
+    pub readback_bytes: u64,
+}
+
 /// What a pass does besides forward and loss.
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
@@ -121,6 +136,7 @@ pub struct GpuEngine<'g> {
     /// The fused plan, when the model fits it, or why not.
     fused: Result<FusedPlan, String>,
     path: TrainPath,
+    timing: TrainTiming,
     probe_passes: [(Vec<Dispatch>, ProbeReductions); 2],
     eval_passes: [Vec<Dispatch>; 2],
 }
@@ -205,6 +221,7 @@ impl<'g> GpuEngine<'g> {
             last_step: None,
             fused: Err(String::new()),
             path: TrainPath::Layered,
+            timing: TrainTiming::default(),
             probe_passes: [(Vec::new(), ProbeReductions::empty(gpu)?), (Vec::new(), ProbeReductions::empty(gpu)?)],
             eval_passes: [Vec::new(), Vec::new()],
         };
@@ -439,7 +456,8 @@ impl<'g> GpuEngine<'g> {
         Ok(ProbeReductions { dispatches, grad_norms, weight_norms, delta_norms, act_stats })
     }
 
-    fn run(&self, passes: &[&[Dispatch]]) -> Result<(), GpuError> {
+    /// Records `passes` in order into one compute pass.
+    fn encode(&self, passes: &[&[Dispatch]]) -> wgpu::CommandBuffer {
         let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
@@ -447,13 +465,17 @@ impl<'g> GpuEngine<'g> {
                 d.record(&mut pass);
             }
         }
-        self.gpu.queue.submit([encoder.finish()]);
+        encoder.finish()
+    }
+
+    fn run(&self, passes: &[&[Dispatch]]) -> Result<(), GpuError> {
+        self.gpu.queue.submit([self.encode(passes)]);
         self.gpu.wait()
     }
 
-    /// Dispatches in one full training step (the bench reports it).
-    pub fn dispatches_per_step(&self) -> usize {
-        self.full_step.len()
+    /// What training has cost since the last call, and resets the counters.
+    pub fn take_timing(&mut self) -> TrainTiming {
+        std::mem::take(&mut self.timing)
     }
 }
 
@@ -518,20 +540,36 @@ impl Engine for GpuEngine<'_> {
         gpu.write(&self.state, &step_state(self.t, first as u32));
         gpu.write(&self.schedule.slice(first, count), &self.cfg.optimizer.schedule(self.t + 1, count));
         let batches: Vec<usize> = (first..first + count).collect();
-        if let (TrainPath::Fused, Ok(plan)) = (self.path, &self.fused) {
-            plan.submit(gpu, first, count);
-            gpu.wait()?;
+        let started = Instant::now();
+        let mut buffers = Vec::new();
+        let mut dispatches = 0;
+        match (self.path, &self.fused) {
+            (TrainPath::Fused, Ok(plan)) => {
+                buffers = plan.encode(gpu, first, count);
+                dispatches = buffers.len();
+            }
+            _ => {
+                for chunk in batches.chunks(MAX_STEPS_PER_SUBMIT) {
+                    let plans: Vec<&[Dispatch]> = chunk
+                        .iter()
+                        .map(|&b| match &self.last_step {
+                            Some(last) if batch_rows(n, bs, b) != bs.min(n) => last.as_slice(),
+                            _ => self.full_step.as_slice(),
+                        })
+                        .collect();
+                    dispatches += plans.iter().map(|p| p.len()).sum::<usize>();
+                    buffers.push(self.encode(&plans));
+                }
+            }
         }
-        for chunk in batches.chunks(MAX_STEPS_PER_SUBMIT).filter(|_| self.path == TrainPath::Layered) {
-            let plans: Vec<&[Dispatch]> = chunk
-                .iter()
-                .map(|&b| match &self.last_step {
-                    Some(last) if batch_rows(n, bs, b) != bs.min(n) => last.as_slice(),
-                    _ => self.full_step.as_slice(),
-                })
-                .collect();
-            self.run(&plans)?;
-        }
+        let recorded = Instant::now();
+        gpu.queue.submit(buffers);
+        gpu.wait()?;
+        self.timing.record_s += (recorded - started).as_secs_f64();
+        self.timing.submit_wait_s += recorded.elapsed().as_secs_f64();
+        self.timing.dispatches += dispatches as u64;
+        self.timing.steps += count as u64;
+        self.timing.readback_bytes += (8 * count) as u64;
         self.t += count as u32;
         let metrics = gpu.read(&self.metrics.slice(2 * first, 2 * count))?;
         Ok(batches

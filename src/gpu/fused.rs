@@ -208,22 +208,29 @@ impl FusedPlan {
         Ok(FusedPlan { dispatch, params, _scratch: scratch, _layers: layers })
     }
 
-    /// Submits steps `first .. first + count` of the epoch, one dispatch per
-    /// `FUSED_MAX_STEPS_PER_DISPATCH` steps; does not wait.
-    pub fn submit(&self, gpu: &Gpu, first: usize, count: usize) {
+    /// Records steps `first .. first + count` of the epoch: one dispatch per
+    /// `FUSED_MAX_STEPS_PER_DISPATCH` steps. A longer range needs its own uniform per dispatch, so it
+    /// cannot share one queue write; it is encoded and submitted chunk by chunk here, and only the
+    /// last chunk's command buffer is returned for the caller to submit.
+    pub fn encode(&self, gpu: &Gpu, first: usize, count: usize) -> Vec<wgpu::CommandBuffer> {
         let mut done = 0;
+        let mut last = Vec::new();
         while done < count {
             let n = (count - done).min(FUSED_MAX_STEPS_PER_DISPATCH);
+            if let Some(previous) = last.pop() {
+                gpu.queue.submit([previous]);
+            }
             let p = FusedParams { first: (first + done) as u32, count: n as u32, ..self.params };
-            // Ordered before the submit below, and after the previous one: each dispatch sees its own range.
+            // Queue writes land before the next submit: each dispatch sees its own range.
             self.dispatch.write_params(gpu, &p);
             let mut encoder = gpu.device.create_command_encoder(&Default::default());
             {
                 let mut pass = encoder.begin_compute_pass(&Default::default());
                 self.dispatch.record(&mut pass);
             }
-            gpu.queue.submit([encoder.finish()]);
+            last.push(encoder.finish());
             done += n;
         }
+        last
     }
 }

@@ -8,6 +8,7 @@ mod shaders;
 mod tensor;
 
 pub mod activation;
+pub mod batch;
 pub mod batchnorm;
 pub mod engine;
 pub mod fused;
@@ -17,9 +18,10 @@ pub mod optim;
 pub mod reduce;
 pub mod step;
 
+pub use batch::ModelBatch;
 pub use context::{AdapterSummary, DeviceRequest, Gpu, list_adapters};
 pub use dispatch::Dispatch;
-pub use engine::{GpuEngine, TrainPath};
+pub use engine::{GpuEngine, TrainPath, TrainTiming};
 pub use error::GpuError;
 pub use shaders::Shader;
 pub use tensor::Tensor;
