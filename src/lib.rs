@@ -1,6 +1,7 @@
 //! vanish: train multilayer perceptrons with WGSL compute shaders on wgpu, measure how the gradient
 //! that reaches each layer shrinks with depth, and check every GPU number against a CPU reference.
 
+pub mod bench;
 pub mod cli;
 pub mod data;
 pub mod engine;

@@ -2,6 +2,7 @@
 //! validated configuration before any work starts; errors reach `main` as `anyhow` errors.
 
 mod args;
+mod bench;
 mod demo;
 mod devices;
 mod train;
@@ -24,6 +25,8 @@ pub enum Command {
     Train(train::TrainArgs),
     /// List the GPU adapters and their limits
     Devices(devices::DevicesArgs),
+    /// Benchmark the kernels and the training paths (each validated against the reference first)
+    Bench(bench::BenchArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -31,5 +34,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(a) => demo::run(a),
         Command::Train(a) => train::run(a),
         Command::Devices(a) => devices::run(a),
+        Command::Bench(a) => bench::run(a),
     }
 }

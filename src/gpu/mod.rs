@@ -17,6 +17,7 @@ pub mod matmul;
 pub mod optim;
 pub mod reduce;
 pub mod step;
+pub mod timing;
 
 pub use batch::ModelBatch;
 pub use context::{AdapterSummary, DeviceRequest, Gpu, list_adapters};

@@ -1,0 +1,188 @@
+//! Training speed: µs per step and samples/s for a few model shapes on every path — layered, fused,
+//! 32 models batched in one fused dispatch, and the CPU reference — each validated against the
+//! reference for two steps first.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::{BenchError, BenchOptions, Spread};
+use crate::data::{self, Dataset, DatasetSpec};
+use crate::engine::{Engine, Optimizer, TrainConfig, batches_per_epoch};
+use crate::gpu::fused::fused_fits;
+use crate::gpu::{Gpu, GpuEngine, ModelBatch, TrainPath};
+use crate::model::{Activation, MlpSpec, Output, Params};
+use crate::reference::CpuEngine;
+use crate::rng::{Stream, rng};
+use crate::train::epoch_order;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainingRow {
+    pub model: String,
+    pub batch: usize,
+    pub path: String,
+    /// Models trained together (1 except on the batched path).
+    pub models: usize,
+    /// Wall-clock µs per optimiser step of one model (for the batched path: per step of all models).
+    pub us_per_step: Spread,
+    /// Training rows processed per second, all models together.
+    pub samples_per_s: f64,
+    /// Optimiser steps per second summed over the models.
+    pub model_steps_per_s: f64,
+    pub dispatches_per_step: f64,
+    /// Host µs per step spent recording command buffers, and from submit to the GPU finishing.
+    pub record_us_per_step: f64,
+    pub submit_wait_us_per_step: f64,
+    pub readback_bytes_per_epoch: u64,
+    /// Largest |loss difference| against the reference over two validation steps.
+    pub validation_error: f64,
+}
+
+struct Case {
+    name: &'static str,
+    spec: MlpSpec,
+    batch: usize,
+    data: Dataset,
+}
+
+fn circles_train() -> Dataset {
+    let spec = DatasetSpec::Circles { samples: 1000, noise: 0.1, factor: 0.85 };
+    data::split(&data::load(&spec, 0).expect("circles"), 0.33, 0).expect("split").0
+}
+
+/// `rows` random points with `features` features and random 0/1 labels.
+fn random_data(rows: usize, features: usize) -> Dataset {
+    use rand::Rng;
+    let mut r = rng(0, Stream::Test);
+    Dataset {
+        x: (0..rows * features).map(|_| r.random_range(-1.0f32..=1.0)).collect(),
+        y: (0..rows).map(|_| r.random_range(0..2u32)).collect(),
+        features,
+        classes: 2,
+        feature_names: (0..features).map(|i| format!("x{i}")).collect(),
+        class_names: vec!["0".into(), "1".into()],
+    }
+}
+
+fn cases(opts: &BenchOptions) -> Vec<Case> {
+    let notebook = MlpSpec::new(2, &[10; 11], Activation::Sigmoid, Output::Binary);
+    let mut c = vec![Case { name: "notebook 2→10×11→1", spec: notebook.clone(), batch: 32, data: circles_train() }];
+    if !opts.quick {
+        c.push(Case { name: "notebook 2→10×11→1", spec: notebook, batch: 670, data: circles_train() });
+        c.push(Case {
+            name: "deep narrow 2→10×50→1",
+            spec: MlpSpec::new(2, &[10; 50], Activation::Tanh, Output::Binary),
+            batch: 32,
+            data: circles_train(),
+        });
+        c.push(Case {
+            name: "wide 256→1024×4→1",
+            spec: MlpSpec::new(256, &[1024; 4], Activation::Relu, Output::Binary),
+            batch: 256,
+            data: random_data(1024, 256),
+        });
+    }
+    c
+}
+
+/// Times whole epochs: one warm-up, then `reps`.
+fn epochs(reps: usize, mut epoch: impl FnMut() -> Result<(), BenchError>) -> Result<Vec<f64>, BenchError> {
+    epoch()?;
+    (0..reps)
+        .map(|_| {
+            let start = Instant::now();
+            epoch()?;
+            Ok(start.elapsed().as_secs_f64())
+        })
+        .collect()
+}
+
+/// Two steps on `engine` against the reference from the same weights: the largest loss difference.
+fn validate(engine: &mut dyn Engine, case: &Case, cfg: TrainConfig, order: &[u32]) -> Result<f64, BenchError> {
+    let params = Params::init(&case.spec, 0);
+    let mut cpu = CpuEngine::new(&case.spec, &params, &case.data, &case.data, cfg)?;
+    engine.set_params(&params)?;
+    engine.begin_epoch(order)?;
+    cpu.begin_epoch(order)?;
+    let steps = batches_per_epoch(case.data.len(), case.batch).min(2);
+    let (g, c) = (engine.train_batches(0, steps)?, cpu.train_batches(0, steps)?);
+    let err = g.iter().zip(&c).map(|(a, b)| (a.loss - b.loss).abs()).fold(0.0, f64::max);
+    // Losses of order 1 after two f32 steps agree to ~1e-6; 1e-4 leaves room and still catches a bug.
+    if err > 1e-4 {
+        return Err(BenchError::Invalid { what: format!("{} training", engine.name()), detail: format!("loss differs by {err:e}") });
+    }
+    engine.set_params(&params)?;
+    Ok(err)
+}
+
+pub fn training_section(gpu: &Gpu, opts: &BenchOptions) -> Result<Vec<TrainingRow>, BenchError> {
+    let mut rows = Vec::new();
+    let reps = if opts.quick { 3 } else { 5 };
+    for case in cases(opts) {
+        let cfg = TrainConfig { optimizer: Optimizer::adam(1e-3), batch_size: case.batch };
+        let n = case.data.len();
+        let steps = batches_per_epoch(n, case.batch);
+        let order: Vec<u32> = epoch_order(n, 0, 1).remove(0);
+        let params = Params::init(&case.spec, 0);
+        let row = |path: &str, models: usize, times: &[f64], timing: Option<crate::gpu::TrainTiming>, err: f64| {
+            let per_step = Spread::of(times).map(|t| t / steps as f64 * 1e6);
+            let per_call = |v: f64| timing.map_or(f64::NAN, |t| v / t.steps.max(1) as f64 * 1e6);
+            TrainingRow {
+                model: case.name.into(),
+                batch: case.batch,
+                path: path.into(),
+                models,
+                us_per_step: per_step,
+                samples_per_s: (models * n) as f64 / (per_step.median * steps as f64 * 1e-6),
+                model_steps_per_s: models as f64 / (per_step.median * 1e-6),
+                dispatches_per_step: timing.map_or(f64::NAN, |t| t.dispatches as f64 / t.steps.max(1) as f64),
+                record_us_per_step: per_call(timing.map_or(0.0, |t| t.record_s)),
+                submit_wait_us_per_step: per_call(timing.map_or(0.0, |t| t.submit_wait_s)),
+                readback_bytes_per_epoch: (8 * steps * models) as u64,
+                validation_error: err,
+            }
+        };
+        let fits = fused_fits(gpu, &case.spec).is_ok();
+        for path in [TrainPath::Layered, TrainPath::Fused] {
+            if path == TrainPath::Fused && !fits {
+                continue;
+            }
+            let mut engine = GpuEngine::new(gpu, &case.spec, &params, &case.data, &case.data, cfg)?;
+            engine.set_path(path)?;
+            let err = validate(&mut engine, &case, cfg, &order)?;
+            engine.begin_epoch(&order)?;
+            let times = epochs(reps, || {
+                engine.train_batches(0, steps)?;
+                Ok(())
+            })?;
+            let timing = engine.take_timing();
+            let name = if path == TrainPath::Fused { "fused" } else { "layered" };
+            rows.push(row(name, 1, &times, Some(timing), err));
+        }
+        if fits {
+            let models = 32;
+            let all: Vec<Params> = (0..models as u64).map(|s| Params::init(&case.spec, s)).collect();
+            let mut batch = ModelBatch::new(gpu, &case.spec, &all, &case.data, cfg)?;
+            let orders: Vec<Vec<u32>> = (0..models as u64).map(|s| epoch_order(n, s, 1).remove(0)).collect();
+            let times = epochs(reps, || {
+                batch.train_epoch(&orders)?;
+                Ok(())
+            })?;
+            let mut r = row("fused, 32 models", models, &times, None, f64::NAN);
+            r.dispatches_per_step = steps.div_ceil(crate::gpu::fused::FUSED_MAX_STEPS_PER_DISPATCH) as f64 / steps as f64;
+            rows.push(r);
+        }
+        // The reference is f64 and single-threaded: one timed epoch is enough to place it.
+        let mut cpu = CpuEngine::new(&case.spec, &params, &case.data, &case.data, cfg)?;
+        cpu.begin_epoch(&order)?;
+        let cpu_steps = if case.spec.max_width() > 64 { 1 } else { steps };
+        let start = Instant::now();
+        cpu.train_batches(0, cpu_steps)?;
+        let t = start.elapsed().as_secs_f64() * steps as f64 / cpu_steps as f64;
+        let mut r = row("cpu reference (f64)", 1, &[t], None, 0.0);
+        r.dispatches_per_step = 0.0;
+        r.readback_bytes_per_epoch = 0;
+        rows.push(r);
+    }
+    Ok(rows)
+}

@@ -1,0 +1,140 @@
+//! `vanish bench`: kernel and training benchmarks on the chosen adapter, each validated before timing.
+
+use anyhow::Result;
+use clap::Args;
+use serde::Serialize;
+
+use super::args::{DeviceArgs, DeviceKind, open_device};
+use crate::bench::{
+    BandwidthRow, BenchOptions, MatmulRow, TrainingRow, bandwidth_section, matmul_section, training_section,
+};
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// A smoke run in seconds: small shapes, few repetitions, the notebook model only
+    #[arg(long)]
+    pub quick: bool,
+    /// Only these sections (matmul, bandwidth, training); default all
+    #[arg(long, value_delimiter = ',')]
+    pub sections: Option<Vec<String>>,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// Print one JSON object instead of tables
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct BenchReport {
+    adapter: String,
+    cpu_threads: usize,
+    options: BenchOptions,
+    matmul: Vec<MatmulRow>,
+    bandwidth: Vec<BandwidthRow>,
+    training: Vec<TrainingRow>,
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    let wants = |s: &str| args.sections.as_ref().is_none_or(|l| l.iter().any(|x| x == s));
+    if let Some(bad) = args.sections.iter().flatten().find(|s| !["matmul", "bandwidth", "training"].contains(&s.as_str())) {
+        anyhow::bail!("--sections: unknown section '{bad}' (expected matmul, bandwidth or training)");
+    }
+    if args.device.device == DeviceKind::Cpu {
+        anyhow::bail!("--device cpu: the benchmark measures the GPU (the CPU reference appears as a row of its own)");
+    }
+    let gpu = open_device(&DeviceArgs { device: DeviceKind::Gpu, adapter: args.device.adapter.clone() })?
+        .expect("--device gpu gives a GPU or an error");
+    let opts = BenchOptions { quick: args.quick, real_gpu: gpu.adapter.device_type != "Cpu" };
+    let say = |what: &str| {
+        if !args.json {
+            eprintln!("measuring {what}...");
+        }
+    };
+    let mut report = BenchReport {
+        adapter: gpu.adapter.describe(),
+        cpu_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        options: opts,
+        matmul: Vec::new(),
+        bandwidth: Vec::new(),
+        training: Vec::new(),
+    };
+    if wants("matmul") {
+        say("matmul");
+        report.matmul = matmul_section(&gpu, &opts)?;
+    }
+    if wants("bandwidth") {
+        say("elementwise and reduction bandwidth");
+        report.bandwidth = bandwidth_section(&gpu, &opts)?;
+    }
+    if wants("training") {
+        say("training");
+        report.training = training_section(&gpu, &opts)?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(())
+}
+
+fn render(r: &BenchReport) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(s, "\nadapter: {}  (host: {} CPU threads)", r.adapter, r.cpu_threads);
+    if !r.matmul.is_empty() {
+        let clock = r.matmul.first().and_then(|m| m.clock).map_or("?".into(), |c| format!("{c:?}"));
+        let _ = writeln!(s, "\nmatmul, GFLOP/s (median [min–max]; GPU rows timed with {clock}, CPU rows wall clock)");
+        let _ = writeln!(s, "{:<18} {:<28} {:>24} {:>10}", "m×k×n", "variant", "GFLOP/s", "max err");
+        for m in &r.matmul {
+            let (a, b, c) = m.shape;
+            let _ = writeln!(
+                s,
+                "{:<18} {:<28} {:>9.2} [{:>5.2}–{:>6.2}] {:>10.1e}",
+                format!("{a}×{b}×{c}"),
+                m.variant,
+                m.gflops.median,
+                m.gflops.min,
+                m.gflops.max,
+                m.max_error
+            );
+        }
+    }
+    if !r.bandwidth.is_empty() {
+        let _ = writeln!(s, "\nelementwise and reductions, GB/s (median [min–max], {:?})", r.bandwidth[0].clock);
+        for b in &r.bandwidth {
+            let _ = writeln!(
+                s,
+                "{:<36} {:>9} elements {:>8.2} [{:>6.2}–{:>6.2}]",
+                b.kernel, b.elements, b.gbps.median, b.gbps.min, b.gbps.max
+            );
+        }
+    }
+    if !r.training.is_empty() {
+        let _ = writeln!(s, "\ntraining, Adam, wall clock per epoch divided by its steps (median [min–max])");
+        let _ = writeln!(
+            s,
+            "{:<24} {:>5} {:<20} {:>22} {:>12} {:>14} {:>10} {:>9} {:>11} {:>9}",
+            "model", "batch", "path", "µs/step", "samples/s", "model-steps/s", "disp/step", "record µs", "submit+GPU", "B/epoch"
+        );
+        for t in &r.training {
+            let _ = writeln!(
+                s,
+                "{:<24} {:>5} {:<20} {:>9.1} [{:>5.0}–{:>5.0}] {:>12.0} {:>14.0} {:>10.2} {:>9.1} {:>11.1} {:>9}",
+                t.model,
+                t.batch,
+                t.path,
+                t.us_per_step.median,
+                t.us_per_step.min,
+                t.us_per_step.max,
+                t.samples_per_s,
+                t.model_steps_per_s,
+                t.dispatches_per_step,
+                t.record_us_per_step,
+                t.submit_wait_us_per_step,
+                t.readback_bytes_per_epoch
+            );
+        }
+    }
+    s
+}
