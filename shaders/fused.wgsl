@@ -7,7 +7,8 @@
 //   rows     — one batch row per invocation: the forward pass, the loss, dA = δ·W and f′;
 //              an invocation always owns the same rows, so these phases need no barrier between them;
 //   features — one unit per invocation: batch-norm statistics and their backward sums;
-//   entries  — one parameter per invocation: dW = δᵀ·A, db, and the optimiser update.
+//   units    — one unit per invocation: a row of dW = δᵀ·A and db;
+//   entries  — one parameter per invocation: the optimiser update.
 // storageBarrier() separates phases whose data cross those lines. Every sum runs in a fixed order, so
 // results are identical run to run. Parameter gradients are overwritten each step and also written
 // to `grads`, so a step can be checked against the reference.
@@ -165,12 +166,19 @@ fn fused_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
         // ---- forward ----
         for (var li = 0u; li < p.layers; li++) {
             let l = layers[li];
-            // rows: z = x·Wᵀ + b, and a = f(z) when there is no batch norm
+            // rows: z = x·Wᵀ + b, and a = f(z) when there is no batch norm. The row is copied into a
+            // private array first: the weights are the same for every invocation (one load each), so
+            // the row's values are the only per-invocation loads, once instead of once per unit.
             for (var r = lid; r < rows; r += WG) {
+                var h: array<f32, 64>;
+                for (var k = 0u; k < l.fan_in; k++) {
+                    h[k] = scratch[so + l.x + r * l.fan_in + k];
+                }
                 for (var j = 0u; j < l.fan_out; j++) {
                     var acc = params[po + l.b + j];
+                    let wrow = po + l.w + j * l.fan_in;
                     for (var k = 0u; k < l.fan_in; k++) {
-                        acc += params[po + l.w + j * l.fan_in + k] * scratch[so + l.x + r * l.fan_in + k];
+                        acc += params[wrow + k] * h[k];
                     }
                     let o = so + r * l.fan_out + j;
                     scratch[o + l.z] = acc;
@@ -269,31 +277,39 @@ fn fused_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
         for (var step_back = 0u; step_back < p.layers; step_back++) {
             let li = last - step_back;
             let l = layers[li];
-            // entries: dW = δᵀ·x and db = Σ δ (kept in grads until the update below)
-            for (var e = lid; e < l.fan_out * l.fan_in; e += WG) {
-                let j = e / l.fan_in;
-                let k = e % l.fan_in;
-                var g = 0.0;
-                for (var r = 0u; r < rows; r++) {
-                    g += scratch[so + l.d + r * l.fan_out + j] * scratch[so + l.x + r * l.fan_in + k];
-                }
-                grads[po + l.w + e] = g;
-            }
+            // units: row j of dW = Σ_r δ[r, j]·x[r, :] and db[j] = Σ_r δ[r, j], summed over the rows in
+            // order into a private array (kept in grads until the update below)
             for (var j = lid; j < l.fan_out; j += WG) {
-                var g = 0.0;
-                for (var r = 0u; r < rows; r++) {
-                    g += scratch[so + l.d + r * l.fan_out + j];
+                var acc: array<f32, 64>;
+                for (var k = 0u; k < l.fan_in; k++) {
+                    acc[k] = 0.0;
                 }
-                grads[po + l.b + j] = g;
+                var gb = 0.0;
+                for (var r = 0u; r < rows; r++) {
+                    let dj = scratch[so + l.d + r * l.fan_out + j];
+                    gb += dj;
+                    let xr = so + l.x + r * l.fan_in;
+                    for (var k = 0u; k < l.fan_in; k++) {
+                        acc[k] += dj * scratch[xr + k];
+                    }
+                }
+                for (var k = 0u; k < l.fan_in; k++) {
+                    grads[po + l.w + j * l.fan_in + k] = acc[k];
+                }
+                grads[po + l.b + j] = gb;
             }
             // rows: dA of the layer below = δ·W, through its activation (into its δ, or its dy with bn)
             if (li > 0u) {
                 let pl = layers[li - 1u];
                 for (var r = lid; r < rows; r += WG) {
+                    var d: array<f32, 64>;
+                    for (var j = 0u; j < l.fan_out; j++) {
+                        d[j] = scratch[so + l.d + r * l.fan_out + j];
+                    }
                     for (var k = 0u; k < l.fan_in; k++) {
                         var da = 0.0;
                         for (var j = 0u; j < l.fan_out; j++) {
-                            da += scratch[so + l.d + r * l.fan_out + j] * params[po + l.w + j * l.fan_in + k];
+                            da += d[j] * params[po + l.w + j * l.fan_in + k];
                         }
                         let o = so + r * pl.fan_out + k;
                         if (pl.bn == 0u) {
