@@ -31,6 +31,9 @@ use crate::model::{Activation, MlpSpec, Params};
 /// (batch size 1 over a big CSV) does not build one enormous command buffer.
 const MAX_STEPS_PER_SUBMIT: usize = 256;
 
+/// The largest batch for which the fused path is chosen automatically.
+pub const FUSED_AUTO_MAX_BATCH: usize = 128;
+
 /// One dense layer's buffers, sized for the most rows any pass uses.
 struct LayerBufs {
     fan_in: usize,
@@ -230,8 +233,12 @@ impl<'g> GpuEngine<'g> {
             Ok(()) => Ok(engine.fused_plan()?),
             Err(why) => Err(why),
         };
-        // The fused path is chosen automatically whenever the model fits it.
-        engine.path = if engine.fused.is_ok() { TrainPath::Fused } else { TrainPath::Layered };
+        // The fused path is chosen automatically when the model fits it and the batch is small: one
+        // workgroup per model cannot use a whole GPU (or more than one core of lavapipe) on large
+        // batches, where the layered path's many workgroups win (`vanish bench`: at batch 670 the
+        // layered step took 6.2 ms and the fused 10.4 ms on lavapipe).
+        let small_batch = cfg.batch_size <= FUSED_AUTO_MAX_BATCH;
+        engine.path = if engine.fused.is_ok() && small_batch { TrainPath::Fused } else { TrainPath::Layered };
         engine.set_params(params)?;
         Ok(engine)
     }
