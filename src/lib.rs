@@ -2,12 +2,15 @@
 //! that reaches each layer shrinks with depth, and check every GPU number against a CPU reference.
 
 pub mod bench;
+pub mod check;
 pub mod cli;
 pub mod data;
 pub mod engine;
 pub mod gpu;
+pub mod interchange;
 pub mod model;
 pub mod reference;
 pub mod report;
 pub mod rng;
+pub mod sweep;
 pub mod train;

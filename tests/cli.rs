@@ -193,3 +193,35 @@ fn a_diverging_run_exits_non_zero_naming_epoch_and_step() {
         "epoch 1, step",
     );
 }
+
+/// Ctrl-C finishes the step in flight, writes what is complete and exits 130.
+#[test]
+fn ctrl_c_writes_what_is_complete_and_exits_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("vanish"))
+        .args(["train", "--device", "cpu", "--depth", "2", "--epochs", "100000", "--samples", "200"])
+        .arg("--out")
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Let it train a few epochs, then interrupt it as a terminal would.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    let epochs = std::fs::read_to_string(out.join("epochs.csv")).unwrap();
+    assert!(epochs.lines().count() >= 2, "at least one complete epoch was written:\n{epochs}");
+    assert!(out.join("report.html").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "half-written files: {leftovers:?}");
+}

@@ -98,7 +98,13 @@ pub fn matmul_section(gpu: &Gpu, opts: &BenchOptions) -> Result<Vec<MatmulRow>, 
             gpu.time_dispatches(&[&d], 1)?; // warm-up
             let (times, clock) = gpu.time_dispatches(&[&d], opts.reps())?;
             let gflops = Spread::of(&times).map(|t| flop / t / 1e9);
-            rows.push(MatmulRow { shape: (m, k, n), variant: variant.name().into(), gflops, max_error: err, clock: Some(clock) });
+            rows.push(MatmulRow {
+                shape: (m, k, n),
+                variant: variant.name().into(),
+                gflops,
+                max_error: err,
+                clock: Some(clock),
+            });
         }
         let times: Vec<f64> = (0..opts.reps())
             .map(|_| {

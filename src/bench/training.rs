@@ -66,7 +66,8 @@ fn random_data(rows: usize, features: usize) -> Dataset {
 
 fn cases(opts: &BenchOptions) -> Vec<Case> {
     let notebook = MlpSpec::new(2, &[10; 11], Activation::Sigmoid, Output::Binary);
-    let mut c = vec![Case { name: "notebook 2→10×11→1", spec: notebook.clone(), batch: 32, data: circles_train() }];
+    let mut c =
+        vec![Case { name: "notebook 2→10×11→1", spec: notebook.clone(), batch: 32, data: circles_train() }];
     if !opts.quick {
         c.push(Case { name: "notebook 2→10×11→1", spec: notebook, batch: 670, data: circles_train() });
         c.push(Case {
@@ -109,7 +110,10 @@ fn validate(engine: &mut dyn Engine, case: &Case, cfg: TrainConfig, order: &[u32
     let err = g.iter().zip(&c).map(|(a, b)| (a.loss - b.loss).abs()).fold(0.0, f64::max);
     // Losses of order 1 after two f32 steps agree to ~1e-6; 1e-4 leaves room and still catches a bug.
     if err > 1e-4 {
-        return Err(BenchError::Invalid { what: format!("{} training", engine.name()), detail: format!("loss differs by {err:e}") });
+        return Err(BenchError::Invalid {
+            what: format!("{} training", engine.name()),
+            detail: format!("loss differs by {err:e}"),
+        });
     }
     engine.set_params(&params)?;
     Ok(err)
@@ -169,7 +173,8 @@ pub fn training_section(gpu: &Gpu, opts: &BenchOptions) -> Result<Vec<TrainingRo
                 Ok(())
             })?;
             let mut r = row("fused, 32 models", models, &times, None, f64::NAN);
-            r.dispatches_per_step = steps.div_ceil(crate::gpu::fused::FUSED_MAX_STEPS_PER_DISPATCH) as f64 / steps as f64;
+            r.dispatches_per_step =
+                steps.div_ceil(crate::gpu::fused::FUSED_MAX_STEPS_PER_DISPATCH) as f64 / steps as f64;
             rows.push(r);
         }
         // The reference is f64 and single-threaded: one timed epoch is enough to place it.

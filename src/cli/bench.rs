@@ -36,7 +36,9 @@ struct BenchReport {
 
 pub fn run(args: BenchArgs) -> Result<()> {
     let wants = |s: &str| args.sections.as_ref().is_none_or(|l| l.iter().any(|x| x == s));
-    if let Some(bad) = args.sections.iter().flatten().find(|s| !["matmul", "bandwidth", "training"].contains(&s.as_str())) {
+    if let Some(bad) =
+        args.sections.iter().flatten().find(|s| !["matmul", "bandwidth", "training"].contains(&s.as_str()))
+    {
         anyhow::bail!("--sections: unknown section '{bad}' (expected matmul, bandwidth or training)");
     }
     if args.device.device == DeviceKind::Cpu {
@@ -115,7 +117,16 @@ fn render(r: &BenchReport) -> String {
         let _ = writeln!(
             s,
             "{:<24} {:>5} {:<20} {:>22} {:>12} {:>14} {:>10} {:>9} {:>11} {:>9}",
-            "model", "batch", "path", "µs/step", "samples/s", "model-steps/s", "disp/step", "record µs", "submit+GPU", "B/epoch"
+            "model",
+            "batch",
+            "path",
+            "µs/step",
+            "samples/s",
+            "model-steps/s",
+            "disp/step",
+            "record µs",
+            "submit+GPU",
+            "B/epoch"
         );
         for t in &r.training {
             let _ = writeln!(

@@ -4,15 +4,17 @@
 //! measured over the whole training set, beside the notebook's number, and the conclusion is computed
 //! from the measurements.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use serde::Serialize;
 
 use super::args::{DataArgs, DeviceArgs, ShapeArgs, make_engine, open_device};
+use super::report_out::{init_eval, record_run, write_run_report};
 use crate::data::Dataset;
 use crate::engine::{Optimizer, Split, TrainConfig};
 use crate::model::{Activation, MlpSpec, Params};
 use crate::report::table::{log_bar, positive_range, row, sci};
+use crate::sweep::RunRecord;
 use crate::train::{TrainOptions, train};
 
 #[derive(Args, Debug)]
@@ -38,6 +40,9 @@ pub struct DemoArgs {
     /// Print one JSON object instead of the tables
     #[arg(long)]
     pub json: bool,
+    /// Also write the runs' plots, runs.csv, summary.json and report.html here
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -112,18 +117,26 @@ pub fn run(args: DemoArgs) -> Result<()> {
     if args.row >= width {
         anyhow::bail!("--row must be below the first layer's width {width}, got {}", args.row);
     }
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create --out {}", dir.display()))?;
+    }
     let gpu = open_device(&args.device)?;
     let cfg = TrainConfig { optimizer: Optimizer::adam(args.lr), batch_size: args.batch_size };
     let mut runs = Vec::new();
+    let mut records = Vec::new();
     let mut engine_name = String::new();
     for (act, bn) in CONFIGS {
         let spec = args.shape.spec(&train_set, &[act], bn)?;
-        let (run, name) = demo_run(&args, gpu.as_ref(), &spec, &train_set, &test_set, cfg)?;
+        let (run, record, name) = demo_run(&args, gpu.as_ref(), &spec, &train_set, &test_set, cfg)?;
         if !args.json {
             eprintln!("measured {}", run_name(act, bn));
         }
         engine_name = name;
         runs.push(run);
+        records.push(record);
+        if crate::train::interrupted() {
+            anyhow::bail!("interrupted after {} of {} configurations", runs.len(), CONFIGS.len());
+        }
     }
     let config = DemoConfig {
         dataset: args.data.dataset.clone(),
@@ -142,6 +155,9 @@ pub fn run(args: DemoArgs) -> Result<()> {
         engine: engine_name,
     };
     let out = DemoOutput { config, runs };
+    if let Some(dir) = &args.out {
+        write_run_report(dir, "vanish demo", serde_json::to_value(&out.config)?, &records)?;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
@@ -157,11 +173,13 @@ fn demo_run(
     train_set: &Dataset,
     test_set: &Dataset,
     cfg: TrainConfig,
-) -> Result<(DemoRun, String)> {
+) -> Result<(DemoRun, RunRecord, String)> {
     let params = Params::init(spec, args.seed);
     let mut engine = make_engine(gpu, spec, &params, train_set, test_set, cfg)?;
     let opts = TrainOptions { epochs: args.epochs, seed: args.seed, probe_every: None, has_test: !test_set.is_empty() };
+    let init = init_eval(engine.as_mut(), opts.has_test)?;
     let history = train(engine.as_mut(), train_set.len(), args.batch_size, &opts, &mut |_| {})?;
+    let record = record_run(engine.as_mut(), spec, (cfg, args.seed), &history, init, train_set)?;
     let init = history.init_probe();
     let after = engine.params()?;
     let fan_in = spec.input;
@@ -198,7 +216,7 @@ fn demo_run(
         acc_after: eval.correct as f64 / eval.rows as f64,
         test_acc_after: test_acc,
     };
-    Ok((run, history.engine))
+    Ok((run, record, history.engine))
 }
 
 fn median_abs(v: &[f64]) -> f64 {

@@ -3,8 +3,13 @@
 
 mod args;
 mod bench;
+mod check;
 mod demo;
 mod devices;
+mod grads;
+mod merge;
+mod report_out;
+mod sweep;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +32,15 @@ pub enum Command {
     Devices(devices::DevicesArgs),
     /// Benchmark the kernels and the training paths (each validated against the reference first)
     Bench(bench::BenchArgs),
+    /// Loss, logits and every gradient of the batch in a safetensors file (to compare with PyTorch or JAX)
+    Grads(grads::GradsArgs),
+    /// Verify the GPU engine against the f64 reference on this machine's GPU and driver
+    Check(check::CheckArgs),
+    /// Depth sweeps: a grid of configurations, theory beside measurement, verdicts, plots and an HTML
+    /// report; shardable (--shard I/N) and resumable
+    Sweep(sweep::SweepArgs),
+    /// Combine the output folders of a sharded sweep into one report
+    Merge(merge::MergeArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -35,5 +49,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(a) => train::run(a),
         Command::Devices(a) => devices::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Grads(a) => grads::run(a),
+        Command::Check(a) => check::run(a),
+        Command::Sweep(a) => sweep::run(a),
+        Command::Merge(a) => merge::run(a),
     }
 }

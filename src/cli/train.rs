@@ -10,7 +10,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use super::args::{DataArgs, DeviceArgs, OptimArgs, ShapeArgs, make_engine, open_device, parse_activation};
+use super::report_out::{init_eval, record_run, write_run_report};
 use crate::engine::TrainConfig;
+use crate::interchange;
 use crate::model::{Activation, MlpSpec, Params};
 use crate::report::files::{write_csv, write_json};
 use crate::report::table::{log_bar, positive_range, sci};
@@ -42,6 +44,16 @@ pub struct TrainArgs {
     /// Print the run as one JSON object
     #[arg(long)]
     pub json: bool,
+    /// Write the initial weights here (safetensors, f32, with a manifest)
+    #[arg(long, value_name = "FILE")]
+    pub save_init: Option<PathBuf>,
+    /// Write the final weights here (safetensors, f32, with a manifest)
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+    /// Start from the weights in FILE (safetensors, e.g. exported from PyTorch) instead of --init; its
+    /// shapes must match --layers/--depth/--width, --batch-norm and the dataset
+    #[arg(long, value_name = "FILE")]
+    pub load: Option<PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -66,14 +78,34 @@ pub fn run(args: TrainArgs) -> Result<()> {
         anyhow::bail!("--probe-every must be at least 1");
     }
     let (train_set, test_set) = args.data.load(args.optim.seed)?;
-    let spec = args.shape.spec(&train_set, &args.activation, args.batch_norm)?;
+    let mut spec = args.shape.spec(&train_set, &args.activation, args.batch_norm)?;
     let cfg = args.optim.config();
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create --out {}", dir.display()))?;
     }
+    for path in [&args.save_init, &args.save].into_iter().flatten() {
+        interchange::check_destination(path)?;
+    }
+    let params = match &args.load {
+        None => Params::init(&spec, args.optim.seed),
+        Some(path) => {
+            let (loaded_spec, params) = interchange::load_params_for(&interchange::TensorFile::read(path)?, &spec)?;
+            spec = loaded_spec;
+            params
+        }
+    };
     let gpu = open_device(&args.device)?;
-    let params = Params::init(&spec, args.optim.seed);
     let mut engine = make_engine(gpu.as_ref(), &spec, &params, &train_set, &test_set, cfg)?;
+    let adapter = engine.name();
+    let manifest = |content: &str| interchange::Manifest {
+        spec: spec.clone(),
+        seed: Some(args.optim.seed),
+        adapter: adapter.clone(),
+        content: content.into(),
+    };
+    if let Some(path) = &args.save_init {
+        interchange::save_params(path, &params, &manifest("initial weights"))?;
+    }
     let opts = TrainOptions {
         epochs: args.optim.epochs,
         seed: args.optim.seed,
@@ -92,6 +124,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if !args.json {
         eprintln!("training {} on {} ({} steps)", spec.describe(), engine.name(), total);
     }
+    let init = if args.out.is_some() { Some(init_eval(engine.as_mut(), opts.has_test)?) } else { None };
     let mut last_epoch = 0;
     let history = train(engine.as_mut(), train_set.len(), cfg.batch_size, &opts, &mut |p| match &bar {
         Some(bar) => {
@@ -107,6 +140,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    if let Some(path) = &args.save {
+        interchange::save_params(path, &engine.params()?, &manifest("final weights"))?;
+    }
     let output = RunOutput {
         config: RunConfig {
             dataset: &args.data.dataset,
@@ -118,13 +154,24 @@ pub fn run(args: TrainArgs) -> Result<()> {
         },
         history: &history,
     };
-    if let Some(dir) = &args.out {
+    if let (Some(dir), Some(init)) = (&args.out, init) {
         write_outputs(dir, &output).with_context(|| format!("writing to {}", dir.display()))?;
+        let record = record_run(engine.as_mut(), &spec, (cfg, args.optim.seed), &history, init, &train_set)?;
+        write_run_report(
+            dir,
+            &format!("vanish train: {}", spec.describe()),
+            serde_json::to_value(&output.config)?,
+            &[record],
+        )?;
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&output)?);
     } else {
         print_summary(&history);
+    }
+    if history.interrupted {
+        let done = history.batch_losses.len();
+        anyhow::bail!("interrupted after {done} of {total} steps; the outputs hold what completed");
     }
     Ok(())
 }

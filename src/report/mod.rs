@@ -2,4 +2,12 @@
 //! written atomically.
 
 pub mod files;
+pub mod groups;
+pub mod html;
+pub mod plots;
 pub mod table;
+pub mod terminal;
+pub mod tidy;
+pub mod write;
+
+pub use write::{ReportInput, terminal_summary, write_report};

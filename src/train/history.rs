@@ -40,6 +40,8 @@ pub struct History {
     pub epochs: Vec<EpochRecord>,
     /// Every batch's loss, in order.
     pub batch_losses: Vec<f64>,
+    /// Ctrl-C stopped the run early: `epochs` and `probes` hold what completed.
+    pub interrupted: bool,
 }
 
 impl History {

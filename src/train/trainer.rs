@@ -8,6 +8,11 @@ use crate::engine::{Engine, EngineError, Split, batches_per_epoch};
 use crate::model::Params;
 use crate::rng::{Stream, rng};
 
+use super::interrupt::interrupted;
+
+/// The most steps trained between two checks for Ctrl-C.
+const MAX_STEPS_BETWEEN_CHECKS: usize = 64;
+
 #[derive(Debug, Error)]
 pub enum TrainError {
     #[error(transparent)]
@@ -84,6 +89,7 @@ pub fn train(
         }],
         epochs: Vec::new(),
         batch_losses: Vec::new(),
+        interrupted: false,
     };
     let probe = |engine: &mut dyn Engine, prev: &mut Params, epoch, step| -> Result<ProbeRecord, TrainError> {
         let now = engine.params()?;
@@ -97,6 +103,9 @@ pub fn train(
         Ok(record)
     };
     let chunk = opts.probe_every.unwrap_or(steps_per_epoch).max(1);
+    // Steps submitted between checks for Ctrl-C: few enough to stop promptly, many enough that the
+    // per-call readback stays negligible.
+    let max_call = MAX_STEPS_BETWEEN_CHECKS;
     let mut step = 0;
     for (e, order) in epoch_order(train_rows, opts.seed, opts.epochs).into_iter().enumerate() {
         engine.begin_epoch(&order)?;
@@ -104,7 +113,7 @@ pub fn train(
         let mut b = 0;
         while b < steps_per_epoch {
             // Stop at the next multiple of probe_every, counted in steps over the whole run.
-            let count = (chunk - step % chunk).min(steps_per_epoch - b);
+            let count = (chunk - step % chunk).min(steps_per_epoch - b).min(max_call);
             let results = engine.train_batches(b, count)?;
             for (i, r) in results.iter().enumerate() {
                 if !r.loss.is_finite() {
@@ -122,6 +131,10 @@ pub fn train(
                 epoch: e + 1,
                 last_loss: results.last().map_or(f64::NAN, |r| r.loss),
             });
+            if interrupted() {
+                history.interrupted = true;
+                return Ok(history);
+            }
             if opts.probe_every.is_some_and(|p| step % p == 0) && b < steps_per_epoch {
                 history.probes.push(probe(engine, &mut prev, e, step)?);
             }

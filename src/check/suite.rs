@@ -1,0 +1,133 @@
+//! The cases `vanish check` runs: every activation × batch norm off/on × depth 1, 2, 11, 30 × batch 1, 7,
+//! 32, 670 × SGD and Adam (plus a softmax head on the depth-2 cases), each three training steps from the
+//! same weights on the GPU engine and the reference. `--quick` keeps a slice that runs in seconds.
+
+use serde::Serialize;
+
+use crate::data::{self, Dataset, DatasetSpec};
+use crate::engine::Optimizer;
+use crate::model::{Activation, MlpSpec, Output};
+
+/// Hidden width of every case: the notebook's 10.
+pub const WIDTH: usize = 10;
+/// Training steps per case.
+pub const STEPS: usize = 3;
+/// The seed of every case's data, weights and batch order.
+pub const SEED: u64 = 7;
+/// SGD with momentum (exercising the velocity buffer) and Adam at a rate that moves weights visibly in
+/// three steps.
+pub const SGD: Optimizer = Optimizer::Sgd { lr: 0.1, momentum: 0.9 };
+pub const ADAM: Optimizer = Optimizer::Adam { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-7 };
+
+/// One configuration to run on both engines.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Case {
+    #[serde(serialize_with = "as_string")]
+    pub activation: Activation,
+    pub batch_norm: bool,
+    /// Hidden layers.
+    pub depth: usize,
+    pub batch: usize,
+    pub optimizer: Optimizer,
+    /// 2: one logit and binary cross-entropy; more: softmax.
+    pub classes: usize,
+}
+
+fn as_string<S: serde::Serializer>(a: &Activation, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&a.to_string())
+}
+
+impl Case {
+    /// E.g. `sigmoid+bn depth 30 batch 670 adam`.
+    pub fn name(&self) -> String {
+        let opt = match self.optimizer {
+            Optimizer::Sgd { .. } => "sgd",
+            Optimizer::Adam { .. } => "adam",
+        };
+        let head = if self.classes > 2 { format!(" softmax{}", self.classes) } else { String::new() };
+        format!(
+            "{}{} depth {} batch {} {opt}{head}",
+            self.activation,
+            if self.batch_norm { "+bn" } else { "" },
+            self.depth,
+            self.batch
+        )
+    }
+
+    /// 2 inputs → `depth` × 10 → the head.
+    pub fn spec(&self) -> MlpSpec {
+        MlpSpec::new(2, &vec![WIDTH; self.depth], self.activation, Output::for_classes(self.classes))
+            .with_batch_norm(self.batch_norm)
+    }
+
+    /// `STEPS` full batches of rows: circles for two classes, blobs for more.
+    pub fn data(&self) -> Dataset {
+        let samples = (STEPS * self.batch).max(self.classes);
+        let spec = if self.classes > 2 {
+            DatasetSpec::Blobs { samples, noise: 1.0, classes: self.classes }
+        } else {
+            DatasetSpec::Circles { samples, noise: 0.1, factor: 0.85 }
+        };
+        data::load(&spec, SEED).expect("the suite's datasets are valid")
+    }
+}
+
+/// The whole suite: 8 activations × 2 × 4 depths × 4 batches × 2 optimisers = 512 binary cases, then
+/// 32 softmax ones (depth 2, batch 32).
+pub fn full_suite() -> Vec<Case> {
+    let mut cases = Vec::new();
+    for activation in Activation::ALL {
+        for batch_norm in [false, true] {
+            for depth in [1, 2, 11, 30] {
+                for batch in [1, 7, 32, 670] {
+                    for optimizer in [SGD, ADAM] {
+                        cases.push(Case { activation, batch_norm, depth, batch, optimizer, classes: 2 });
+                    }
+                }
+            }
+        }
+    }
+    for activation in Activation::ALL {
+        for batch_norm in [false, true] {
+            for optimizer in [SGD, ADAM] {
+                cases.push(Case { activation, batch_norm, depth: 2, batch: 32, optimizer, classes: 3 });
+            }
+        }
+    }
+    cases
+}
+
+/// Seconds on a software GPU: every activation with and without batch norm at depth 2 (SGD without
+/// batch norm, Adam with it), and the corners of the full suite — depth 30 and batch 670, a batch of one,
+/// and a softmax head.
+pub fn quick_suite() -> Vec<Case> {
+    let mut cases: Vec<Case> = Activation::ALL
+        .into_iter()
+        .flat_map(|activation| {
+            [false, true].map(|batch_norm| Case {
+                activation,
+                batch_norm,
+                depth: 2,
+                batch: 7,
+                optimizer: if batch_norm { ADAM } else { SGD },
+                classes: 2,
+            })
+        })
+        .collect();
+    let case = |activation, batch_norm, depth, batch, optimizer, classes| Case {
+        activation,
+        batch_norm,
+        depth,
+        batch,
+        optimizer,
+        classes,
+    };
+    cases.extend([
+        case(Activation::Sigmoid, false, 30, 670, ADAM, 2),
+        case(Activation::Sigmoid, true, 30, 670, SGD, 2),
+        case(Activation::Relu, false, 11, 32, ADAM, 2),
+        case(Activation::Tanh, true, 11, 1, SGD, 2),
+        case(Activation::Gelu, true, 2, 32, ADAM, 3),
+    ]);
+    cases
+}

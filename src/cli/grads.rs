@@ -1,0 +1,114 @@
+//! `vanish grads`: the loss, logits and every gradient of the batch in a safetensors file, for comparing
+//! vanish with another framework. The network is inferred from the file's shapes; the activation comes
+//! from its `spec` metadata or `--activation`. f32 on the GPU, f64 with `--device cpu`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use serde::Serialize;
+
+use super::args::{DeviceArgs, make_engine, open_device, parse_activation};
+use crate::engine::{Optimizer, TrainConfig};
+use crate::interchange::{
+    BatchGradients, Manifest, Precision, TensorFile, check_destination, engine_gradients, gradient_norms,
+    gradient_norms_metadata, gradient_tensors, read_batch, read_model, reference_gradients, write_tensors,
+};
+use crate::model::Activation;
+use crate::report::table::sci;
+
+#[derive(Args, Debug)]
+pub struct GradsArgs {
+    /// Safetensors file with the weights (`layers.{i}.weight` [out,in], …) and a batch (`x` [N,in], `y` [N])
+    #[arg(long, value_name = "FILE")]
+    pub load: PathBuf,
+    /// Hidden activations, one or one per layer (default: the file's `spec` metadata, which this overrides)
+    #[arg(long, value_delimiter = ',', value_parser = parse_activation)]
+    pub activation: Option<Vec<Activation>>,
+    /// Write `loss`, `logits` and `grad.<name>` for every parameter here (safetensors; f32 from the GPU,
+    /// f64 from the CPU reference)
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// Print a JSON summary (loss and each gradient's norm)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct Summary<'a> {
+    engine: &'a str,
+    spec: String,
+    rows: usize,
+    loss: f64,
+    grad_norms: Vec<(String, f64)>,
+    out: Option<&'a PathBuf>,
+}
+
+pub fn run(args: GradsArgs) -> Result<()> {
+    if let Some(out) = &args.out {
+        check_destination(out).context("--out")?;
+    }
+    let file = TensorFile::read(&args.load)?;
+    let model = read_model(&file, args.activation.as_deref())?;
+    if args.activation.is_some()
+        && let Some(recorded) = &model.recorded.activations
+        && *recorded != model.spec.activations
+    {
+        let names: Vec<String> = recorded.iter().map(|a| a.to_string()).collect();
+        eprintln!("warning: --activation overrides the activations the file records ({})", names.join(","));
+    }
+    let batch = read_batch(&file, &model.spec)?;
+    let spec = &model.spec;
+
+    let gpu = open_device(&args.device)?;
+    let (engine_name, grads): (String, BatchGradients) = match &gpu {
+        // The reference runs on the file's own numbers in f64, not through the f32 `Params` the engines share.
+        None => ("cpu reference (f64)".into(), reference_gradients(&model, &batch)),
+        Some(_) => {
+            let data = batch.dataset(spec);
+            let empty = crate::data::Dataset { x: Vec::new(), y: Vec::new(), ..data.clone() };
+            // One batch of all N rows; the optimiser is never used (a probe does not update).
+            let cfg = TrainConfig { optimizer: Optimizer::sgd(0.1, 0.0), batch_size: batch.rows };
+            let mut engine = make_engine(gpu.as_ref(), spec, &model.params(), &data, &empty, cfg)?;
+            let g = engine_gradients(engine.as_mut(), Precision::F32)?;
+            (engine.name(), g)
+        }
+    };
+
+    if let Some(out) = &args.out {
+        let manifest =
+            Manifest { spec: spec.clone(), seed: None, adapter: engine_name.clone(), content: "gradients".into() };
+        let mut metadata = manifest.to_metadata();
+        metadata.extend(gradient_norms_metadata(spec, &grads));
+        metadata.insert("input".into(), args.load.display().to_string());
+        write_tensors(out, &gradient_tensors(spec, &grads), grads.precision, metadata)?;
+    }
+    let summary = Summary {
+        engine: &engine_name,
+        spec: spec.describe(),
+        rows: batch.rows,
+        loss: grads.loss,
+        grad_norms: gradient_norms(spec, &grads),
+        out: args.out.as_ref(),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print_summary(&summary);
+    }
+    Ok(())
+}
+
+fn print_summary(s: &Summary<'_>) {
+    println!("{} on a batch of {} rows, {}", s.spec, s.rows, s.engine);
+    println!("loss {}", s.loss);
+    println!("{:<28} {:>10}", "gradient", "norm");
+    for (name, norm) in &s.grad_norms {
+        println!("{:<28} {:>10}", format!("grad.{name}"), sci(*norm));
+    }
+    if let Some(out) = s.out {
+        println!("wrote {}", out.display());
+    }
+}

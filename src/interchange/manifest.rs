@@ -1,0 +1,151 @@
+//! The metadata that travels in a safetensors file. vanish writes a manifest into every file (`spec`,
+//! `seed`, `vanish_version`, `adapter`, `content`); when reading, only `spec` matters, in the format the
+//! JAX fixtures use: JSON with `widths`, `activations` and `batchnorm` (each one value for every hidden
+//! layer or one per layer), `output` and `bn_eps`. Unknown keys are ignored, so files from other tools
+//! with extra fields still load.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{InterchangeError, TensorFile};
+use crate::model::{Activation, MlpSpec, Output};
+
+/// The metadata key holding the spec JSON.
+pub const SPEC_KEY: &str = "spec";
+
+/// The loss names `output` may hold, as the fixtures write them.
+const BINARY_LOSS: &str = "bce_with_logits";
+const SOFTMAX_LOSS: &str = "softmax_cross_entropy";
+
+/// What vanish records about a file it writes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Manifest {
+    pub spec: MlpSpec,
+    /// The run's seed, where the file came from a seeded run (not for `vanish grads`).
+    pub seed: Option<u64>,
+    /// The engine that computed the contents, e.g. `gpu: llvmpipe …` or `cpu reference (f64)`.
+    pub adapter: String,
+    /// What the file holds: `initial weights`, `final weights` or `gradients`.
+    pub content: String,
+}
+
+impl Manifest {
+    /// The safetensors metadata map.
+    pub fn to_metadata(&self) -> HashMap<String, String> {
+        let mut m = HashMap::new();
+        m.insert(SPEC_KEY.to_string(), spec_json(&self.spec));
+        if let Some(seed) = self.seed {
+            m.insert("seed".to_string(), seed.to_string());
+        }
+        m.insert("vanish_version".to_string(), env!("CARGO_PKG_VERSION").to_string());
+        m.insert("adapter".to_string(), self.adapter.clone());
+        m.insert("content".to_string(), self.content.clone());
+        m
+    }
+}
+
+/// The `spec` JSON for `spec`: the fixtures' keys, activations per layer, plus vanish's `init` and
+/// `bn_momentum` so a file records how it was made.
+pub fn spec_json(spec: &MlpSpec) -> String {
+    let widths: Vec<usize> =
+        std::iter::once(spec.input).chain(spec.hidden.iter().copied()).chain([spec.output.width()]).collect();
+    let output = match spec.output {
+        Output::Binary => BINARY_LOSS,
+        Output::Softmax(_) => SOFTMAX_LOSS,
+    };
+    json!({
+        "widths": widths,
+        "activations": spec.activations.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        "batchnorm": spec.batch_norm,
+        "output": output,
+        "bn_eps": spec.bn_eps,
+        "bn_momentum": spec.bn_momentum,
+        "init": spec.init.to_string(),
+    })
+    .to_string()
+}
+
+/// One value for every hidden layer, or one per layer.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+#[derive(Deserialize)]
+struct RawSpec {
+    widths: Option<Vec<usize>>,
+    activations: Option<OneOrMany<String>>,
+    batchnorm: Option<OneOrMany<bool>>,
+    output: Option<String>,
+    bn_eps: Option<f64>,
+}
+
+/// The file's recorded spec, each field `None` where it is not recorded.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RecordedSpec {
+    pub widths: Option<Vec<usize>>,
+    /// Expanded to one per hidden layer when recorded as one name.
+    pub activations: Option<Vec<Activation>>,
+    pub batch_norm: Option<bool>,
+    /// `Some(true)` for bce_with_logits, `Some(false)` for softmax cross-entropy.
+    pub binary: Option<bool>,
+    pub bn_eps: Option<f64>,
+}
+
+/// Parses the file's `spec` metadata for a network with `hidden` hidden layers; no `spec` key gives an
+/// empty record. Bad JSON, unknown names and wrong counts are errors naming the key.
+pub fn recorded_spec(file: &TensorFile, hidden: usize) -> Result<RecordedSpec, InterchangeError> {
+    let Some(text) = file.metadata(SPEC_KEY) else {
+        return Ok(RecordedSpec::default());
+    };
+    let bad = |message: String| file.metadata_error(SPEC_KEY, message);
+    let raw: RawSpec = serde_json::from_str(text).map_err(|e| bad(format!("not the expected JSON object ({e})")))?;
+    let per_layer = |n: usize, what: &str| -> Result<(), InterchangeError> {
+        if n == hidden {
+            Ok(())
+        } else {
+            Err(bad(format!("{n} {what} listed, but the weights give {hidden} hidden layers")))
+        }
+    };
+    let activations = match raw.activations {
+        None => None,
+        Some(OneOrMany::One(name)) => Some(vec![parse_activation(&name).map_err(bad)?; hidden]),
+        Some(OneOrMany::Many(names)) => {
+            per_layer(names.len(), "activations")?;
+            Some(names.iter().map(|n| parse_activation(n)).collect::<Result<_, _>>().map_err(bad)?)
+        }
+    };
+    let batch_norm = match raw.batchnorm {
+        None => None,
+        Some(OneOrMany::One(b)) => Some(b),
+        Some(OneOrMany::Many(flags)) => {
+            per_layer(flags.len(), "batchnorm flags")?;
+            if flags.windows(2).any(|w| w[0] != w[1]) {
+                return Err(bad(format!("batchnorm {flags:?} is on some layers only; vanish needs all or none")));
+            }
+            flags.first().copied()
+        }
+    };
+    let binary = match raw.output.as_deref() {
+        None => None,
+        Some(BINARY_LOSS | "binary") => Some(true),
+        Some(SOFTMAX_LOSS | "softmax") => Some(false),
+        Some(other) => {
+            return Err(bad(format!("output `{other}` is not one of {BINARY_LOSS}, {SOFTMAX_LOSS}")));
+        }
+    };
+    if let Some(eps) = raw.bn_eps
+        && !(eps.is_finite() && eps > 0.0)
+    {
+        return Err(bad(format!("bn_eps {eps} must be finite and > 0")));
+    }
+    Ok(RecordedSpec { widths: raw.widths, activations, batch_norm, binary, bn_eps: raw.bn_eps })
+}
+
+fn parse_activation(name: &str) -> Result<Activation, String> {
+    name.parse::<Activation>()
+}

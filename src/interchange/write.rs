@@ -1,0 +1,91 @@
+//! Writing safetensors files: named tensors at f32 or f64, with a manifest in the metadata, written
+//! atomically (`report::files::write_atomic`) so an interrupted run never leaves half a file.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use safetensors::{Dtype, tensor::TensorView};
+
+use super::{InterchangeError, Manifest};
+use crate::model::Params;
+use crate::report::files::write_atomic;
+
+/// The precision a file is written at: f32 for what the GPU computed (and for weights, which are f32 in
+/// both engines), f64 for what the reference computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precision {
+    F32,
+    F64,
+}
+
+/// One tensor to write, row-major.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NamedTensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub values: Vec<f64>,
+}
+
+/// The safetensors bytes of `tensors` at `precision` with `metadata`.
+pub fn encode(tensors: &[NamedTensor], precision: Precision, metadata: HashMap<String, String>) -> Vec<u8> {
+    let (dtype, bytes): (Dtype, Vec<Vec<u8>>) = match precision {
+        Precision::F32 => (
+            Dtype::F32,
+            tensors.iter().map(|t| t.values.iter().flat_map(|&v| (v as f32).to_le_bytes()).collect()).collect(),
+        ),
+        Precision::F64 => {
+            (Dtype::F64, tensors.iter().map(|t| t.values.iter().flat_map(|&v| v.to_le_bytes()).collect()).collect())
+        }
+    };
+    let views = tensors.iter().zip(&bytes).map(|(t, b)| {
+        assert_eq!(t.values.len(), t.shape.iter().product::<usize>(), "{}: values do not fill the shape", t.name);
+        (t.name.clone(), TensorView::new(dtype, t.shape.clone(), b).expect("length checked against the shape"))
+    });
+    // Serialising in-memory views of checked lengths cannot fail (the header is far below 100 MB).
+    safetensors::serialize(views, Some(metadata)).expect("in-memory tensors of checked sizes serialise")
+}
+
+/// Writes `tensors` to `path` atomically.
+pub fn write_tensors(
+    path: &Path,
+    tensors: &[NamedTensor],
+    precision: Precision,
+    metadata: HashMap<String, String>,
+) -> Result<(), InterchangeError> {
+    write_atomic(path, &encode(tensors, precision, metadata))
+        .map_err(|source| InterchangeError::Write { path: path.to_path_buf(), source })
+}
+
+/// Every trainable tensor and running statistic of `params`, by interchange name.
+pub fn params_tensors(params: &Params) -> Vec<NamedTensor> {
+    let layout = &params.layout;
+    layout
+        .params
+        .iter()
+        .chain(&layout.running)
+        .map(|slot| NamedTensor {
+            name: slot.name.clone(),
+            shape: slot.shape.clone(),
+            values: params.tensor(slot).iter().map(|&v| v as f64).collect(),
+        })
+        .collect()
+}
+
+/// Writes `params` (f32, as both engines hold them) with `manifest` to `path`, atomically.
+pub fn save_params(path: &Path, params: &Params, manifest: &Manifest) -> Result<(), InterchangeError> {
+    write_tensors(path, &params_tensors(params), Precision::F32, manifest.to_metadata())
+}
+
+/// Fails early, before any work, when `path` cannot be an output file: its directory must exist and it
+/// must not be a directory itself.
+pub fn check_destination(path: &Path) -> Result<(), InterchangeError> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let problem = if path.is_dir() {
+        "it is a directory"
+    } else if !dir.is_dir() {
+        "its directory does not exist"
+    } else {
+        return Ok(());
+    };
+    Err(InterchangeError::Write { path: path.to_path_buf(), source: std::io::Error::other(problem) })
+}

@@ -1,0 +1,78 @@
+//! `write_report`: everything a set of runs produces in an output folder — `runs.csv`, `summary.json`,
+//! the SVG plots and `report.html` — each written atomically. `sweep`, `merge`, `demo` and `train`
+//! all call it, so their folders look the same.
+
+use std::path::{Path, PathBuf};
+
+use super::files::{write_atomic, write_csv, write_json};
+use super::groups::{Group, groups};
+use super::{html, plots, tidy};
+use crate::sweep::{Check, RunRecord, showcase};
+
+/// What a report is made of.
+pub struct ReportInput<'a> {
+    pub title: String,
+    /// The command line (or a sentence) that produced the runs.
+    pub command: String,
+    /// Shown in the report and copied into summary.json.
+    pub settings: serde_json::Value,
+    /// In display order.
+    pub runs: &'a [RunRecord],
+    pub checks: &'a [Check],
+}
+
+/// The boundary plot shows at most this many panels.
+const MAX_BOUNDARIES: usize = 9;
+
+/// Writes the report for `input` into `dir` (which must exist) and returns the paths written.
+pub fn write_report(dir: &Path, input: &ReportInput<'_>) -> std::io::Result<Vec<PathBuf>> {
+    let all = groups(input.runs);
+    let shown_ids = showcase(input.runs.iter().map(|r| &r.config));
+    let shown: Vec<&Group<'_>> = all.iter().filter(|g| shown_ids.contains(&g.id)).collect();
+    let mut written = Vec::new();
+    let mut put = |name: &str, bytes: &[u8]| -> std::io::Result<()> {
+        let path = dir.join(name);
+        write_atomic(&path, bytes)?;
+        written.push(path);
+        Ok(())
+    };
+
+    let mut plots = Vec::new();
+    if !input.runs.is_empty() {
+        plots.push(plots::delta_vs_layer(&shown).map_err(std::io::Error::other)?);
+        plots.push(plots::depth(&all).map_err(std::io::Error::other)?);
+        plots.push(plots::heatmap(&shown).map_err(std::io::Error::other)?);
+        plots.push(plots::loss(&shown).map_err(std::io::Error::other)?);
+        let boundaries: Vec<(&str, &crate::sweep::boundary::Boundary)> = shown
+            .iter()
+            .flat_map(|g| g.runs.iter().filter_map(move |r| r.boundary.as_ref().map(|b| (g.label.as_str(), b))))
+            .take(MAX_BOUNDARIES)
+            .collect();
+        if !boundaries.is_empty() {
+            plots.push(plots::boundaries(&boundaries).map_err(std::io::Error::other)?);
+        }
+    }
+    for p in &plots {
+        put(p.file, p.svg.as_bytes())?;
+    }
+    let csv = dir.join("runs.csv");
+    write_csv(&csv, &tidy::CSV_HEADER, &tidy::csv_rows(input.runs))?;
+    written.push(csv);
+    let summary = dir.join("summary.json");
+    write_json(&summary, &tidy::summary(&input.title, &input.settings, input.runs, &all, input.checks))?;
+    written.push(summary);
+    let mut put = |name: &str, bytes: &[u8]| -> std::io::Result<()> {
+        let path = dir.join(name);
+        write_atomic(&path, bytes)?;
+        written.push(path);
+        Ok(())
+    };
+    put("report.html", html::page(input, &all, &plots).as_bytes())?;
+    Ok(written)
+}
+
+/// The terminal table for `runs`: one row per configuration, and the checks.
+pub fn terminal_summary(runs: &[RunRecord], checks: &[Check]) -> String {
+    let all = groups(runs);
+    super::terminal::summary_table(&all, &showcase(runs.iter().map(|r| &r.config)), checks)
+}

@@ -1,0 +1,271 @@
+//! Presets that turn classic results into checks: each fixes the axes it compares, and after the sweep
+//! says whether the expected effect was reproduced. Expectations are the mean-field predictions for
+//! equal widths n (see `theory`), at initialisation, for ‖δ‖ per hidden layer:
+//!
+//! - `glorot-tanh` (Glorot & Bengio 2010): tanh near 0 has f′ ≈ 1, so χ ≈ n·Var[W]. `standard`,
+//!   U(±1/√n), has Var = 1/(3n): χ = 1/3, ‖δ‖ shrinks by √(1/3) ≈ 0.58 per layer (its *variance* by
+//!   3×, the paper's figure). `glorot-uniform` has Var = 2/(n + n) = 1/n: χ ≈ 1, factor ≈ 1.
+//! - `he-relu30` (He et al. 2015): ReLU passes half the units, E[f′²] = ½. Glorot's Var = 1/n gives
+//!   χ = ½, factor √½ ≈ 0.71, so over 29 layers ‖δ‖ falls ~2·10⁻⁵: vanishing. He's Var = 2/n gives χ = 1.
+//! - `batchnorm` (Ioffe & Szegedy 2015): sigmoid's f′ ≤ ¼ caps the factor at ¼·√(n·Var[W]) = ¼ for
+//!   Glorot, so a deep sigmoid net vanishes. Batch norm divides each layer's δ by the batch std σ_B of
+//!   its pre-activations, which cancels the weight scale: for independent Gaussian units the factor is
+//!   √(E[f′(y)²]/Var[σ(y)]) ≈ √(0.0448/0.0434) ≈ 1.02 with y ~ N(0, 1). Measured it is ~1.25 at width
+//!   32 (the units of a narrow net fed 2-D data are correlated, which shrinks σ_B), so the expectation
+//!   is "no longer vanishing" (factor ≥ 1/1.2, healthy verdict), not an exact number.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::grid::{Grid, OptimizerChoice};
+use super::record::RunRecord;
+use super::verdict::VerdictKind;
+use crate::model::{Activation, Init};
+
+/// Measured and predicted per-layer factors agree when within this factor of each other: the theory
+/// assumes infinitely wide layers and weights independent of δ; at width 32 one layer-to-layer ratio
+/// of ‖δ‖ fluctuates by ~1/√32 ≈ 18%, and the geometric mean over 9–29 layers and 3 seeds averages much
+/// of that away, so 1.2 leaves room for the fluctuation but not for a wrong prediction (the effects
+/// compared differ by ×1.4 to ×4).
+pub const AGREEMENT: f64 = 1.2;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Preset {
+    GlorotTanh,
+    HeRelu30,
+    Batchnorm,
+}
+
+impl Preset {
+    pub const ALL: [Preset; 3] = [Preset::GlorotTanh, Preset::HeRelu30, Preset::Batchnorm];
+
+    /// The preset's grid (seeds and depth can be changed from the command line; the compared axes not).
+    pub fn grid(self) -> Grid {
+        let base = Grid {
+            depths: vec![10],
+            widths: vec![32],
+            activations: vec![Activation::Tanh],
+            batch_norm: vec![false],
+            inits: vec![Init::GlorotUniform],
+            optimizers: vec![OptimizerChoice::Adam],
+            seeds: 3,
+        };
+        match self {
+            Preset::GlorotTanh => Grid { inits: vec![Init::Standard, Init::GlorotUniform], ..base },
+            Preset::HeRelu30 => Grid {
+                depths: vec![30],
+                activations: vec![Activation::Relu],
+                inits: vec![Init::GlorotUniform, Init::HeNormal],
+                ..base
+            },
+            Preset::Batchnorm => {
+                Grid { depths: vec![20], activations: vec![Activation::Sigmoid], batch_norm: vec![false, true], ..base }
+            }
+        }
+    }
+
+    /// The flags whose axis the preset compares (they cannot be given with it).
+    pub fn fixed_flags(self) -> &'static [&'static str] {
+        match self {
+            Preset::GlorotTanh | Preset::HeRelu30 => &["--activations", "--inits", "--batch-norm"],
+            Preset::Batchnorm => &["--activations", "--inits", "--batch-norm"],
+        }
+    }
+}
+
+impl fmt::Display for Preset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Preset::GlorotTanh => "glorot-tanh",
+            Preset::HeRelu30 => "he-relu30",
+            Preset::Batchnorm => "batchnorm",
+        })
+    }
+}
+
+impl FromStr for Preset {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Preset::ALL
+            .into_iter()
+            .find(|p| p.to_string() == s)
+            .ok_or_else(|| format!("unknown preset '{s}' (expected glorot-tanh, he-relu30 or batchnorm)"))
+    }
+}
+
+impl TryFrom<String> for Preset {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<Preset> for String {
+    fn from(p: Preset) -> String {
+        p.to_string()
+    }
+}
+
+/// One expectation and whether the runs met it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Check {
+    pub preset: String,
+    /// What is expected, in words with the number.
+    pub expected: String,
+    /// What was measured.
+    pub measured: String,
+    pub passed: bool,
+}
+
+/// The runs' numbers at initialisation that the checks read, for the runs of one configuration.
+struct Measured {
+    label: String,
+    runs: usize,
+    /// Geometric means over seeds of the per-layer factor of ‖δ‖, its prediction, sigmoid's bound.
+    factor: Option<f64>,
+    theory: Option<f64>,
+    bound: Option<f64>,
+    verdicts: Vec<VerdictKind>,
+}
+
+fn measure(runs: &[&RunRecord], label: String) -> Measured {
+    let geo = |f: &dyn Fn(&RunRecord) -> Option<f64>| -> Option<f64> {
+        let logs: Option<Vec<f64>> = runs.iter().map(|r| f(r).filter(|v| *v > 0.0).map(f64::ln)).collect();
+        logs.filter(|l| !l.is_empty()).map(|l| (l.iter().sum::<f64>() / l.len() as f64).exp())
+    };
+    Measured {
+        label,
+        runs: runs.len(),
+        factor: geo(&|r| r.init().delta_fit.map(|f| f.factor)),
+        theory: geo(&|r| r.init().theory_factor),
+        bound: geo(&|r| r.init().sigmoid_bound),
+        verdicts: runs.iter().map(|r| r.init().verdict.kind).collect(),
+    }
+}
+
+fn within(value: Option<f64>, target: f64, factor: f64) -> bool {
+    value.is_some_and(|v| v >= target / factor && v <= target * factor)
+}
+
+fn show(v: Option<f64>) -> String {
+    v.map_or("n/a".into(), |v| format!("{v:.3}"))
+}
+
+impl Measured {
+    /// "×0.581 per layer (theory ×0.577), 3 of 3 seeds vanishing".
+    fn describe(&self) -> String {
+        let mut counts: Vec<(VerdictKind, usize)> = Vec::new();
+        for v in &self.verdicts {
+            match counts.iter_mut().find(|(k, _)| k == v) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((*v, 1)),
+            }
+        }
+        let verdicts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} of {} {k}", self.runs)).collect();
+        format!(
+            "{}: ‖δ‖ ×{} per layer (theory ×{}{}), {}",
+            self.label,
+            show(self.factor),
+            show(self.theory),
+            self.bound.map_or(String::new(), |b| format!(", sigmoid bound ×{b:.3}")),
+            verdicts.join(", ")
+        )
+    }
+
+    fn all(&self, kind: VerdictKind) -> bool {
+        !self.verdicts.is_empty() && self.verdicts.iter().all(|v| *v == kind)
+    }
+
+    fn agrees(&self) -> bool {
+        match (self.factor, self.theory) {
+            (Some(f), Some(t)) => within(Some(f), t, AGREEMENT),
+            _ => false,
+        }
+    }
+}
+
+/// The preset's checks on `runs` (its deepest depth, at initialisation). Missing runs fail the check.
+pub fn checks(preset: Preset, runs: &[RunRecord]) -> Vec<Check> {
+    let depth = runs.iter().map(|r| r.config.depth).max().unwrap_or(0);
+    let pick = |f: &dyn Fn(&RunRecord) -> bool, label: String| {
+        let chosen: Vec<&RunRecord> = runs.iter().filter(|r| r.config.depth == depth && f(r)).collect();
+        measure(&chosen, label)
+    };
+    let check = |expected: String, m: &Measured, passed: bool| Check {
+        preset: preset.to_string(),
+        expected,
+        measured: m.describe(),
+        passed,
+    };
+    let a = AGREEMENT;
+    match preset {
+        Preset::GlorotTanh => {
+            let std = pick(&|r| r.config.init == Init::Standard, format!("standard, depth {depth}"));
+            let glorot = pick(&|r| r.config.init == Init::GlorotUniform, format!("glorot-uniform, depth {depth}"));
+            let third = (1.0f64 / 3.0).sqrt();
+            vec![
+                check(
+                    format!(
+                        "standard init: ‖δ‖ shrinks by √(1/3) ≈ {third:.3} per layer (×{:.2} smaller each layer; 3× for \
+                         its variance), within ×{a} and within ×{a} of its measured-χ theory",
+                        1.0 / third
+                    ),
+                    &std,
+                    within(std.factor, third, a) && std.agrees(),
+                ),
+                check(
+                    format!("glorot-uniform: ‖δ‖ stays near ×1 per layer (within ×{a}), in agreement with its theory"),
+                    &glorot,
+                    within(glorot.factor, 1.0, a) && glorot.agrees(),
+                ),
+            ]
+        }
+        Preset::HeRelu30 => {
+            let glorot = pick(&|r| r.config.init == Init::GlorotUniform, format!("glorot-uniform, depth {depth}"));
+            let he = pick(&|r| r.config.init == Init::HeNormal, format!("he-normal, depth {depth}"));
+            let half = 0.5f64.sqrt();
+            vec![
+                check(
+                    format!(
+                        "glorot: ‖δ‖ shrinks by √½ ≈ {half:.3} per layer (within ×{a}, agreeing with theory) and the run is \
+                         vanishing"
+                    ),
+                    &glorot,
+                    within(glorot.factor, half, a) && glorot.agrees() && glorot.all(VerdictKind::Vanishing),
+                ),
+                check(
+                    format!(
+                        "he: ‖δ‖ stays near ×1 per layer (within ×{a}, agreeing with theory) and the run is healthy"
+                    ),
+                    &he,
+                    within(he.factor, 1.0, a) && he.agrees() && he.all(VerdictKind::Healthy),
+                ),
+            ]
+        }
+        Preset::Batchnorm => {
+            let plain = pick(&|r| !r.config.batch_norm, format!("sigmoid, depth {depth}"));
+            let bn = pick(&|r| r.config.batch_norm, format!("sigmoid + batch norm, depth {depth}"));
+            vec![
+                check(
+                    format!(
+                        "without batch norm: ‖δ‖ shrinks at most by sigmoid's bound ¼·√(n·Var[W]) per layer (×{a} slack) \
+                         and the run is vanishing"
+                    ),
+                    &plain,
+                    plain.factor.zip(plain.bound).is_some_and(|(f, b)| f <= b * a) && plain.all(VerdictKind::Vanishing),
+                ),
+                check(
+                    format!(
+                        "with batch norm: ‖δ‖ no longer shrinks (per-layer factor ≥ 1/{a}; mean-field ≈ 1.02 for \
+                         independent units) and the run is healthy"
+                    ),
+                    &bn,
+                    bn.factor.is_some_and(|f| f >= 1.0 / a) && bn.all(VerdictKind::Healthy),
+                ),
+            ]
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! Mean-field theory of the backward signal beside the measurement: the per-layer factor of ‖δ‖ that
+//! χ = n·Var[W]·E[f′(z)²] predicts, sigmoid's bound, and geometric fits of measured layer-to-layer
+//! ratios.
+//!
+//! Why χ: with `W_{l+1}` `[n_{l+1}, n_l]`, backprop gives `δ_l = (δ_{l+1}·W_{l+1}) ⊙ f′(z_l)`. Each of
+//! the `n_l` components of `δ_{l+1}·W_{l+1}` sums `n_{l+1}` terms, so for weights independent of δ
+//! `E‖δ_{l+1}·W_{l+1}‖² = n_l·Var[W_{l+1}]·‖δ_{l+1}‖²`, and the elementwise f′ multiplies by
+//! `E[f′(z_l)²]`. Hence `‖δ_l‖/‖δ_{l+1}‖ ≈ √χ_l` with `χ_l = n_l·Var[W_{l+1}]·E[f′(z_l)²]`. (Per unit, the
+//! mean square changes by `n_{l+1}·Var·E[f′²]` instead, Glorot's fan-out form; for equal widths both are
+//! the same n. We compare norms, so `n_l`.) Var[W] is the measured `‖W‖²/numel`, E[f′²] the probe's
+//! measured `mean_grad_sq`, so the prediction uses no assumption about the initialiser or the data.
+//! Sigmoid's f′ ≤ 1/4 bounds the factor by `¼·√(n_l·Var[W_{l+1}])`.
+//!
+//! Batch norm divides δ by the batch's standard deviation of z, which the probe does not read back, so
+//! layers followed by batch norm have no prediction here (`None`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Activation, MlpSpec};
+
+/// The measurement and the prediction for δ crossing from dense layer `layer + 1` into `layer`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Transition {
+    /// 0-based dense layer that receives the signal.
+    pub layer: usize,
+    /// `‖δ_l‖/‖δ_{l+1}‖`, when both are positive and finite.
+    pub measured: Option<f64>,
+    /// `χ_l = n_l·Var[W_{l+1}]·E[f′(z_l)²]`; `None` with batch norm.
+    pub chi: Option<f64>,
+    /// `√χ_l`, the predicted factor of ‖δ‖.
+    pub predicted: Option<f64>,
+    /// `¼·√(n_l·Var[W_{l+1}])` for sigmoid layers.
+    pub sigmoid_bound: Option<f64>,
+}
+
+/// What the theory needs of one dense layer at one moment.
+#[derive(Clone, Copy, Debug)]
+pub struct LayerInput {
+    pub delta: f64,
+    /// ‖W‖ (Frobenius).
+    pub weight: f64,
+    /// E[f′(z)²] over the layer's activation inputs.
+    pub mean_grad_sq: f64,
+}
+
+/// The measured second moment of a weight, `‖W‖²/numel`, for dense layer `i`.
+pub fn weight_variance(spec: &MlpSpec, i: usize, weight_norm: f64) -> f64 {
+    let (fan_in, fan_out) = spec.layer_dims(i);
+    weight_norm * weight_norm / (fan_in * fan_out) as f64
+}
+
+/// One `Transition` per dense layer but the output layer (`spec.num_layers() − 1` of them).
+pub fn transitions(spec: &MlpSpec, layers: &[LayerInput]) -> Vec<Transition> {
+    (0..spec.num_layers() - 1)
+        .map(|l| {
+            let n = spec.layer_dims(l + 1).0 as f64;
+            let var = weight_variance(spec, l + 1, layers[l + 1].weight);
+            let chi = (!spec.has_bn(l)).then(|| n * var * layers[l].mean_grad_sq).filter(|c| c.is_finite());
+            let sigmoid = spec.activation(l) == Activation::Sigmoid;
+            Transition {
+                layer: l,
+                measured: positive_ratio(layers[l].delta, layers[l + 1].delta),
+                chi,
+                predicted: chi.map(f64::sqrt),
+                sigmoid_bound: (sigmoid && !spec.has_bn(l)).then(|| 0.25 * (n * var).sqrt()),
+            }
+        })
+        .collect()
+}
+
+/// `a/b` when both are positive and finite.
+pub fn positive_ratio(a: f64, b: f64) -> Option<f64> {
+    let r = a / b;
+    (a > 0.0 && b > 0.0 && r.is_finite()).then_some(r)
+}
+
+/// A geometric mean of ratios and its spread (the geometric standard deviation, ≥ 1: a ratio typically
+/// lies within ×/÷ spread of the mean).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Fit {
+    pub factor: f64,
+    pub spread: f64,
+    pub count: usize,
+}
+
+/// The fit of `ratios`; `None` when there are none or any is not a positive finite number (a zero
+/// gradient has no logarithm: the verdict calls that layer dead instead).
+pub fn geometric_fit(ratios: &[Option<f64>]) -> Option<Fit> {
+    let logs: Vec<f64> =
+        ratios.iter().map(|r| r.filter(|v| *v > 0.0 && v.is_finite()).map(f64::ln)).collect::<Option<_>>()?;
+    if logs.is_empty() {
+        return None;
+    }
+    let n = logs.len() as f64;
+    let mean = logs.iter().sum::<f64>() / n;
+    let var = logs.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / n;
+    Some(Fit { factor: mean.exp(), spread: var.sqrt().exp(), count: logs.len() })
+}
+
+/// The geometric mean of the values, when all are positive and finite and there is at least one.
+pub fn geometric_mean(values: &[Option<f64>]) -> Option<f64> {
+    geometric_fit(values).map(|f| f.factor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Output;
+
+    #[test]
+    fn chi_uses_the_receiving_width_and_the_measured_weights() {
+        // 2 → 4 → 3 → 1: the transition into layer 0 crosses W₁ [3, 4], so n = 4.
+        let spec = MlpSpec::new(2, &[4, 3], Activation::Tanh, Output::Binary);
+        let w1_var = 0.5;
+        let layers = [
+            LayerInput { delta: 1.0, weight: 1.0, mean_grad_sq: 0.8 },
+            LayerInput { delta: 2.0, weight: (w1_var * 12.0f64).sqrt(), mean_grad_sq: 0.9 },
+            LayerInput { delta: 4.0, weight: 1.0, mean_grad_sq: 1.0 },
+        ];
+        let t = transitions(&spec, &layers);
+        assert_eq!(t.len(), 2);
+        assert!((t[0].chi.unwrap() - 4.0 * w1_var * 0.8).abs() < 1e-12, "{:?}", t[0]);
+        assert_eq!(t[0].measured, Some(0.5));
+        assert_eq!(t[0].sigmoid_bound, None, "tanh has no sigmoid bound");
+    }
+
+    #[test]
+    fn batch_norm_layers_have_no_prediction() {
+        let spec = MlpSpec::new(2, &[4, 4], Activation::Sigmoid, Output::Binary).with_batch_norm(true);
+        let l = LayerInput { delta: 1.0, weight: 1.0, mean_grad_sq: 0.05 };
+        assert!(transitions(&spec, &[l, l, l]).iter().all(|t| t.chi.is_none() && t.sigmoid_bound.is_none()));
+    }
+
+    #[test]
+    fn fits_are_geometric() {
+        let f = geometric_fit(&[Some(0.5), Some(2.0), Some(1.0)]).unwrap();
+        assert!((f.factor - 1.0).abs() < 1e-12);
+        assert!(f.spread > 1.5 && f.spread < 2.0, "{f:?}");
+        assert_eq!(geometric_fit(&[Some(0.5), None]), None);
+        assert_eq!(geometric_fit(&[]), None);
+        assert_eq!(geometric_fit(&[Some(0.0)]), None);
+    }
+}
