@@ -225,3 +225,36 @@ fn ctrl_c_writes_what_is_complete_and_exits_130() {
         .collect();
     assert!(leftovers.is_empty(), "half-written files: {leftovers:?}");
 }
+
+/// A model past the adapter's limits gets the limit's name and the requested size, not a wgpu panic.
+#[test]
+fn a_model_too_big_for_the_adapter_names_the_limit() {
+    let Some(gpu) = common::gpu() else { return };
+    // One 6000×6000 layer is 144 MB of f32, past lavapipe's 128 MiB storage binding.
+    let width = ((gpu.limits.max_storage_buffer_binding_size / 4) as f64).sqrt() as usize + 100;
+    let out = vanish()
+        .args(["train", "--device", "gpu", "--layers", &format!("{width},{width}"), "--samples", "40", "--epochs", "1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("max_storage_buffer_binding_size") && err.contains("bytes"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn path_flag_forces_a_training_path_or_says_why_not() {
+    if common::gpu().is_none() {
+        return;
+    }
+    for (path, shows) in [("layered", "layered path"), ("fused", "fused path"), ("auto", "fused path")] {
+        let out = vanish()
+            .args(["train", "--device", "gpu", "--depth", "2", "--samples", "100", "--path", path])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && err.contains(shows), "--path {path}:\n{err}");
+    }
+    fails_with(&["train", "--device", "gpu", "--width", "100", "--path", "fused"], "up to 64");
+    fails_with(&["train", "--device", "cpu", "--path", "fused"], "--path");
+}

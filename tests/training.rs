@@ -352,3 +352,31 @@ fn a_model_batch_trains_each_model_as_if_alone() {
     }
     assert_ne!(trained[0].values, trained[1].values, "different seeds train differently");
 }
+
+/// Same seed, same data, same adapter: bit-identical results run to run on every path (every reduction
+/// runs in a fixed order; there are no floating-point atomics).
+#[test]
+fn training_is_bit_identical_run_to_run() {
+    let spec = MlpSpec::new(2, &[12, 12], Activation::Tanh, Output::Binary).with_batch_norm(true);
+    let (train_set, test) = circles(300, 5);
+    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 32 };
+    let opts = TrainOptions { epochs: 2, seed: 5, probe_every: Some(3), has_test: true };
+    let run = |engine: &mut dyn Engine| {
+        let h = train(engine, train_set.len(), 32, &opts, &mut |_| {}).unwrap();
+        (h, engine.params().unwrap())
+    };
+    let params = Params::init(&spec, 5);
+    let (h1, p1) = run(&mut CpuEngine::new(&spec, &params, &train_set, &test, cfg).unwrap());
+    let (h2, p2) = run(&mut CpuEngine::new(&spec, &params, &train_set, &test, cfg).unwrap());
+    assert_eq!((h1, p1), (h2, p2), "cpu reference");
+    let Some(gpu) = gpu() else { return };
+    for path in [TrainPath::Layered, TrainPath::Fused] {
+        let mut runs = Vec::new();
+        for _ in 0..2 {
+            let mut g = GpuEngine::new(gpu, &spec, &params, &train_set, &test, cfg).unwrap();
+            g.set_path(path).unwrap();
+            runs.push(run(&mut g));
+        }
+        assert_eq!(runs[0], runs[1], "{path:?}: two runs differ");
+    }
+}

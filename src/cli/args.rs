@@ -6,7 +6,7 @@ use clap::{Args, ValueEnum};
 
 use crate::data::{self, Dataset, DatasetSpec};
 use crate::engine::{Engine, Optimizer, TrainConfig};
-use crate::gpu::{DeviceRequest, Gpu, GpuEngine, GpuError};
+use crate::gpu::{DeviceRequest, Gpu, GpuEngine, GpuError, TrainPath};
 use crate::model::{Activation, Init, MlpSpec, Output, Params};
 use crate::reference::CpuEngine;
 
@@ -205,7 +205,18 @@ pub fn open_device(args: &DeviceArgs) -> Result<Option<Gpu>> {
     }
 }
 
-/// The engine for `gpu` (or the CPU reference when `None`).
+/// The GPU engine's training path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PathChoice {
+    /// Fused for narrow models (every width ≤ 64) at batch ≤ 128, layered otherwise
+    Auto,
+    /// One dispatch per kernel per layer
+    Layered,
+    /// One workgroup runs whole steps (every width ≤ 64)
+    Fused,
+}
+
+/// The engine for `gpu` (or the CPU reference when `None`), on the automatic training path.
 pub fn make_engine<'g>(
     gpu: Option<&'g Gpu>,
     spec: &MlpSpec,
@@ -214,8 +225,29 @@ pub fn make_engine<'g>(
     test: &Dataset,
     cfg: TrainConfig,
 ) -> Result<Box<dyn Engine + 'g>> {
+    make_engine_on_path(gpu, PathChoice::Auto, spec, params, (train, test), cfg)
+}
+
+/// The engine for `gpu` on `path`; the CPU reference has one path, so `path` must be `Auto` there.
+pub fn make_engine_on_path<'g>(
+    gpu: Option<&'g Gpu>,
+    path: PathChoice,
+    spec: &MlpSpec,
+    params: &Params,
+    (train, test): (&Dataset, &Dataset),
+    cfg: TrainConfig,
+) -> Result<Box<dyn Engine + 'g>> {
     Ok(match gpu {
-        Some(gpu) => Box::new(GpuEngine::new(gpu, spec, params, train, test, cfg)?),
+        Some(gpu) => {
+            let mut engine = GpuEngine::new(gpu, spec, params, train, test, cfg)?;
+            match path {
+                PathChoice::Auto => {}
+                PathChoice::Layered => engine.set_path(TrainPath::Layered)?,
+                PathChoice::Fused => engine.set_path(TrainPath::Fused).context("--path fused")?,
+            }
+            Box::new(engine)
+        }
+        None if path != PathChoice::Auto => bail!("--path applies to the GPU engine; the CPU reference has one path"),
         None => Box::new(CpuEngine::new(spec, params, train, test, cfg)?),
     })
 }

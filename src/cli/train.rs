@@ -9,7 +9,9 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use super::args::{DataArgs, DeviceArgs, OptimArgs, ShapeArgs, make_engine, open_device, parse_activation};
+use super::args::{
+    DataArgs, DeviceArgs, OptimArgs, PathChoice, ShapeArgs, make_engine_on_path, open_device, parse_activation,
+};
 use super::report_out::{init_eval, record_run, write_run_report};
 use crate::engine::TrainConfig;
 use crate::interchange;
@@ -38,6 +40,9 @@ pub struct TrainArgs {
     pub probe_every: Option<usize>,
     #[command(flatten)]
     pub device: DeviceArgs,
+    /// The GPU engine's training path
+    #[arg(long, value_enum, default_value_t = PathChoice::Auto)]
+    pub path: PathChoice,
     /// Write metrics.json, epochs.csv and probes.csv here
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -95,7 +100,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
     };
     let gpu = open_device(&args.device)?;
-    let mut engine = make_engine(gpu.as_ref(), &spec, &params, &train_set, &test_set, cfg)?;
+    let mut engine = make_engine_on_path(gpu.as_ref(), args.path, &spec, &params, (&train_set, &test_set), cfg)?;
     let adapter = engine.name();
     let manifest = |content: &str| interchange::Manifest {
         spec: spec.clone(),

@@ -500,7 +500,11 @@ impl ProbeReductions {
 
 impl Engine for GpuEngine<'_> {
     fn name(&self) -> String {
-        format!("gpu: {}", self.gpu.adapter.describe())
+        let path = match self.path {
+            TrainPath::Layered => "layered",
+            TrainPath::Fused => "fused",
+        };
+        format!("gpu: {}, {path} path", self.gpu.adapter.describe())
     }
 
     fn spec(&self) -> &MlpSpec {
