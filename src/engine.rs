@@ -150,6 +150,18 @@ pub trait Engine {
     fn logits(&mut self) -> Result<Vec<f64>, EngineError>;
 }
 
+/// The checks both engines make before building anything: a valid spec, training rows, a batch size.
+pub fn check_engine_inputs(spec: &MlpSpec, train_rows: usize, cfg: &TrainConfig) -> Result<(), EngineError> {
+    spec.validate().map_err(EngineError::Invalid)?;
+    if train_rows == 0 {
+        return Err(EngineError::Invalid("the training set is empty".into()));
+    }
+    if cfg.batch_size == 0 {
+        return Err(EngineError::Invalid("the batch size must be at least 1".into()));
+    }
+    Ok(())
+}
+
 /// The number of batches in an epoch of `rows` rows.
 pub fn batches_per_epoch(rows: usize, batch_size: usize) -> usize {
     rows.div_ceil(batch_size)

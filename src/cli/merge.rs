@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
+use super::report_out::write_checked_report;
 use super::sweep::report_title;
 use crate::report::files::write_atomic;
-use crate::report::{ReportInput, terminal_summary, write_report};
+use crate::report::terminal_summary;
 use crate::sweep::settings::differences;
 use crate::sweep::{Manifest, Store, preset};
 
@@ -70,15 +71,7 @@ pub fn run(args: MergeArgs) -> Result<()> {
         );
     }
     let checks = settings.preset.map(|p| preset::checks(p, &runs)).unwrap_or_default();
-    let command: Vec<String> = std::env::args().collect();
-    let input = ReportInput {
-        title: report_title(&manifest),
-        command: command.join(" "),
-        settings: serde_json::to_value(&manifest)?,
-        runs: &runs,
-        checks: &checks,
-    };
-    write_report(&args.out, &input).with_context(|| format!("writing the report into {}", args.out.display()))?;
+    write_checked_report(&args.out, &report_title(&manifest), serde_json::to_value(&manifest)?, &runs, &checks)?;
     print!("{}", terminal_summary(&runs, &checks));
     println!(
         "\nmerged {} runs from {} folders; report: {}",

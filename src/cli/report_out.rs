@@ -10,7 +10,7 @@ use crate::engine::{Engine, Split, TrainConfig, batches_per_epoch};
 use crate::model::MlpSpec;
 use crate::report::{ReportInput, write_report};
 use crate::sweep::boundary::decision_boundary;
-use crate::sweep::{EvalNumbers, RunConfig, RunRecord};
+use crate::sweep::{Check, EvalNumbers, RunConfig, RunRecord};
 use crate::train::History;
 
 /// The evaluation at initialisation, which the trainer itself does not take.
@@ -38,8 +38,19 @@ pub fn record_run(
 
 /// Writes the plots and `report.html` for `runs` into `dir`.
 pub fn write_run_report(dir: &Path, title: &str, settings: serde_json::Value, runs: &[RunRecord]) -> Result<()> {
+    write_checked_report(dir, title, settings, runs, &[])
+}
+
+/// Writes the report for `runs`, with a preset's `checks`, into `dir`; the command line is recorded.
+pub fn write_checked_report(
+    dir: &Path,
+    title: &str,
+    settings: serde_json::Value,
+    runs: &[RunRecord],
+    checks: &[Check],
+) -> Result<()> {
     let command = std::env::args().collect::<Vec<_>>().join(" ");
-    let input = ReportInput { title: title.into(), command, settings, runs, checks: &[] };
+    let input = ReportInput { title: title.into(), command, settings, runs, checks };
     write_report(dir, &input).with_context(|| format!("writing the report into {}", dir.display()))?;
     Ok(())
 }

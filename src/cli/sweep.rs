@@ -6,15 +6,16 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::args::{DataArgs, DeviceArgs, open_device};
+use super::report_out::write_checked_report;
 use crate::engine::{Engine, EngineError};
 use crate::gpu::GpuEngine;
 use crate::reference::CpuEngine;
-use crate::report::{ReportInput, terminal_summary, write_report};
+use crate::report::terminal_summary;
 use crate::sweep::grid::{parse_counts, parse_list, parse_switches};
 use crate::sweep::{DataSettings, Grid, Manifest, Preset, RunEvent, Settings, Shard, Store, preset, run_sweep};
 
@@ -182,15 +183,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
         eprintln!("resumed: {resumed} of {total} runs were already complete in {}", args.out.display());
     }
     let checks = settings.preset.map(|p| preset::checks(p, &runs)).unwrap_or_default();
-    let command: Vec<String> = std::env::args().collect();
-    let input = ReportInput {
-        title: report_title(&manifest),
-        command: command.join(" "),
-        settings: serde_json::to_value(&manifest)?,
-        runs: &runs,
-        checks: &checks,
-    };
-    write_report(&args.out, &input).with_context(|| format!("writing the report into {}", args.out.display()))?;
+    write_checked_report(&args.out, &report_title(&manifest), serde_json::to_value(&manifest)?, &runs, &checks)?;
     print!("{}", terminal_summary(&runs, &checks));
     println!("\nreport: {}", args.out.join("report.html").display());
     Ok(())

@@ -24,6 +24,7 @@ use super::{Dispatch, Gpu, GpuError, Tensor, activation, loss, reduce};
 use crate::data::Dataset;
 use crate::engine::{
     BatchResult, Engine, EngineError, LayerProbe, Probe, Split, TrainConfig, batch_rows, batches_per_epoch,
+    check_engine_inputs,
 };
 use crate::model::{Activation, MlpSpec, Params};
 
@@ -161,13 +162,7 @@ impl<'g> GpuEngine<'g> {
         test: &Dataset,
         cfg: TrainConfig,
     ) -> Result<Self, EngineError> {
-        spec.validate().map_err(EngineError::Invalid)?;
-        if train.is_empty() {
-            return Err(EngineError::Invalid("the training set is empty".into()));
-        }
-        if cfg.batch_size == 0 {
-            return Err(EngineError::Invalid("the batch size must be at least 1".into()));
-        }
+        check_engine_inputs(spec, train.len(), &cfg)?;
         let layout = spec.layout();
         // Probes and evaluations run a whole split at once, so every buffer holds the larger split.
         let rows = train.len().max(test.len());

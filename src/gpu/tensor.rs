@@ -124,17 +124,7 @@ impl Gpu {
             at += bytes;
         }
         self.queue.submit([encoder.finish()]);
-        let (tx, rx) = std::sync::mpsc::channel();
-        staging.map_async(wgpu::MapMode::Read, .., move |r| {
-            let _ = tx.send(r);
-        });
-        self.wait()?;
-        rx.recv().map_err(|e| GpuError::Readback(e.to_string()))?.map_err(|e| GpuError::Readback(e.to_string()))?;
-        let words: Vec<f32> = {
-            let view = staging.get_mapped_range(..).map_err(|e| GpuError::Readback(e.to_string()))?;
-            bytemuck::cast_slice(&view).to_vec()
-        };
-        staging.unmap();
+        let words: Vec<f32> = bytemuck::pod_collect_to_vec(&self.map_read(&staging)?);
         let mut out = Vec::with_capacity(tensors.len());
         let mut at = 0;
         for t in tensors {
@@ -142,6 +132,19 @@ impl Gpu {
             at += t.len;
         }
         Ok(out)
+    }
+
+    /// Maps a `MAP_READ` buffer whose copies are already submitted, waits, and returns its bytes.
+    pub(crate) fn map_read(&self, staging: &wgpu::Buffer) -> Result<Vec<u8>, GpuError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait()?;
+        rx.recv().map_err(|e| GpuError::Readback(e.to_string()))?.map_err(|e| GpuError::Readback(e.to_string()))?;
+        let bytes = staging.get_mapped_range(..).map_err(|e| GpuError::Readback(e.to_string()))?.to_vec();
+        staging.unmap();
+        Ok(bytes)
     }
 
     /// Reads a tensor of u32 words back.

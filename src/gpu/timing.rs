@@ -71,17 +71,7 @@ impl Gpu {
         encoder.resolve_query_set(&queries, 0..count, &resolve, 0);
         encoder.copy_buffer_to_buffer(&resolve, 0, &staging, 0, bytes);
         self.queue.submit([encoder.finish()]);
-        let (tx, rx) = std::sync::mpsc::channel();
-        staging.map_async(wgpu::MapMode::Read, .., move |r| {
-            let _ = tx.send(r);
-        });
-        self.wait()?;
-        rx.recv().map_err(|e| GpuError::Readback(e.to_string()))?.map_err(|e| GpuError::Readback(e.to_string()))?;
-        let ticks: Vec<u64> = {
-            let view = staging.get_mapped_range(..).map_err(|e| GpuError::Readback(e.to_string()))?;
-            bytemuck::cast_slice(&view).to_vec()
-        };
-        staging.unmap();
+        let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&self.map_read(&staging)?);
         let period_ns = self.queue.get_timestamp_period() as f64;
         let times = ticks.chunks(2).map(|t| t[1].saturating_sub(t[0]) as f64 * period_ns * 1e-9).collect();
         Ok((times, Clock::GpuTimestamps))

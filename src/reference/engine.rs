@@ -5,6 +5,7 @@ use super::{activation_stats, adam_step, batchnorm_update_running, forward_backw
 use crate::data::Dataset;
 use crate::engine::{
     BatchResult, Engine, EngineError, LayerProbe, Optimizer, Probe, Split, TrainConfig, batch_rows, batches_per_epoch,
+    check_engine_inputs,
 };
 use crate::model::{MlpSpec, Output, Params};
 
@@ -43,13 +44,7 @@ impl CpuEngine {
         test: &Dataset,
         cfg: TrainConfig,
     ) -> Result<Self, EngineError> {
-        spec.validate().map_err(EngineError::Invalid)?;
-        if train.is_empty() {
-            return Err(EngineError::Invalid("the training set is empty".into()));
-        }
-        if cfg.batch_size == 0 {
-            return Err(EngineError::Invalid("the batch size must be at least 1".into()));
-        }
+        check_engine_inputs(spec, train.len(), &cfg)?;
         let mut engine = CpuEngine {
             spec: spec.clone(),
             cfg,
