@@ -82,3 +82,57 @@ fn matmul_blocked(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
     }
 }
+
+// ---- matmul_vec4: a 4×8 block per invocation with vec4 loads, for untransposed A and B whose k is a
+//      multiple of 4 and n a multiple of 8 (the launcher falls back to matmul_blocked otherwise). A row's
+//      four consecutive k values and B's eight consecutive columns arrive in three loads, each feeding
+//      eight or four vector FMAs: load instructions are what limits lavapipe. ----
+@group(0) @binding(1) var<storage, read> a4: array<vec4<f32>>;        // A: [m, k/4]
+@group(0) @binding(2) var<storage, read> b4: array<vec4<f32>>;        // B: [k, n/4]
+@group(0) @binding(3) var<storage, read_write> c4: array<vec4<f32>>;  // C: [m, n/4], overwritten
+
+@compute @workgroup_size(8, 8)
+fn matmul_vec4(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i0 = gid.y * 4u;
+    let jv = gid.x * 2u; // two vec4 columns: 8 outputs per row
+    let kv = p.k / 4u;
+    let nv = p.n / 4u;
+    if (i0 >= p.m || jv >= nv) {
+        return;
+    }
+    // Rows past the edge are clamped so loads stay in bounds; their sums are dropped below.
+    var rows: vec4<u32>;
+    for (var r = 0u; r < 4u; r++) {
+        rows[r] = min(i0 + r, p.m - 1u) * kv;
+    }
+    var lo: array<vec4<f32>, 4>;
+    var hi: array<vec4<f32>, 4>;
+    for (var r = 0u; r < 4u; r++) {
+        lo[r] = vec4<f32>(0.0);
+        hi[r] = vec4<f32>(0.0);
+    }
+    for (var q = 0u; q < kv; q++) {
+        let bq = 4u * q * nv + jv;
+        let b0l = b4[bq];
+        let b0h = b4[bq + 1u];
+        let b1l = b4[bq + nv];
+        let b1h = b4[bq + nv + 1u];
+        let b2l = b4[bq + 2u * nv];
+        let b2h = b4[bq + 2u * nv + 1u];
+        let b3l = b4[bq + 3u * nv];
+        let b3h = b4[bq + 3u * nv + 1u];
+        for (var r = 0u; r < 4u; r++) {
+            let a = a4[rows[r] + q];
+            lo[r] += a.x * b0l + a.y * b1l + a.z * b2l + a.w * b3l;
+            hi[r] += a.x * b0h + a.y * b1h + a.z * b2h + a.w * b3h;
+        }
+    }
+    for (var r = 0u; r < 4u; r++) {
+        let i = i0 + r;
+        if (i >= p.m) {
+            break;
+        }
+        c4[i * nv + jv] = lo[r];
+        c4[i * nv + jv + 1u] = hi[r];
+    }
+}

@@ -11,15 +11,19 @@ pub enum MatmulVariant {
     Naive,
     /// A 4×4 register block of outputs per invocation.
     Blocked,
+    /// A 4×8 block with vec4 loads, for untransposed operands with k a multiple of 4 and n of 8;
+    /// other shapes run `Blocked`.
+    Vec4,
 }
 
 impl MatmulVariant {
-    pub const ALL: [MatmulVariant; 2] = [MatmulVariant::Naive, MatmulVariant::Blocked];
+    pub const ALL: [MatmulVariant; 3] = [MatmulVariant::Naive, MatmulVariant::Blocked, MatmulVariant::Vec4];
 
     pub fn name(self) -> &'static str {
         match self {
             MatmulVariant::Naive => "naive",
             MatmulVariant::Blocked => "blocked",
+            MatmulVariant::Vec4 => "vec4",
         }
     }
 }
@@ -63,10 +67,16 @@ pub fn matmul(
         b_col: b_col as u32,
         _pad: 0,
     };
+    let vec4_fits = !trans_a && !trans_b && k % 4 == 0 && n % 8 == 0;
     let (entry, outputs_per_group) = match variant {
         MatmulVariant::Naive => ("matmul_naive", 16),
-        MatmulVariant::Blocked => ("matmul_blocked", 32),
+        MatmulVariant::Vec4 if vec4_fits => ("matmul_vec4", 0),
+        MatmulVariant::Blocked | MatmulVariant::Vec4 => ("matmul_blocked", 32),
     };
-    let groups = [n.div_ceil(outputs_per_group) as u32, m.div_ceil(outputs_per_group) as u32, 1];
+    // An 8×8 workgroup covers 32×32 outputs (blocked), 16×16 (naive) or 32×64 (vec4, 4×8 per invocation).
+    let groups = match outputs_per_group {
+        0 => [n.div_ceil(64) as u32, m.div_ceil(32) as u32, 1],
+        g => [n.div_ceil(g) as u32, m.div_ceil(g) as u32, 1],
+    };
     gpu.dispatch(Shader::Matmul, entry, Some(&params), &[a, b, c], groups)
 }
