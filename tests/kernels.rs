@@ -8,7 +8,7 @@ use common::{SHAPES, assert_close, assert_close_f32, gpu, uniform, widen};
 use vanish::engine::Optimizer;
 use vanish::gpu::matmul::{MatmulVariant, matmul};
 use vanish::gpu::optim::{OptimState, optimizer_step};
-use vanish::gpu::{Gpu, GpuError, Tensor, activation, batchnorm, loss, reduce, step};
+use vanish::gpu::{Gpu, GpuError, Tensor, activation, batchnorm, dense, loss, reduce, step};
 use vanish::model::Activation;
 use vanish::reference;
 
@@ -63,6 +63,44 @@ fn matmul_computes_the_dense_layer_forms() {
     assert_close_f32("Z = X·Wᵀ", &gpu.read(&oz).unwrap(), &z, dot_atol(k), 1e-5);
     assert_close_f32("dX = dZ·W", &gpu.read(&odx).unwrap(), &dx, dot_atol(n), 1e-5);
     assert_close_f32("dW = dZᵀ·X", &gpu.read(&odw).unwrap(), &dw, dot_atol(m), 1e-5);
+}
+
+/// The fused dense kernels against the reference's dense layer and activations, over the shape table.
+#[test]
+fn dense_kernels_match_reference() {
+    let Some(gpu) = gpu() else { return };
+    for (s, &(m, k, n)) in SHAPES.iter().enumerate() {
+        for act in [Activation::Sigmoid, Activation::Relu, Activation::Gelu, Activation::Elu(0.5)] {
+            let seed = 200 + 10 * s as u64;
+            let (x, w, b) = (uniform(m * k, seed), uniform(n * k, seed + 1), uniform(n, seed + 2));
+            let (dz, zp) = (uniform(m * n, seed + 3), uniform(m * k, seed + 4));
+            let ap: Vec<f32> = zp.iter().map(|&v| reference::activation(v as f64, act) as f32).collect();
+            let up = |name, v: &[f32]| gpu.upload(name, v).unwrap();
+            let (gx, gw, gb, gdz, gzp, gap) =
+                (up("x", &x), up("w", &w), up("b", &b), up("dz", &dz), up("zp", &zp), up("ap", &ap));
+            let (oz, oa, oin, odw, odb) =
+                (nans(gpu, m * n), nans(gpu, m * n), nans(gpu, m * k), nans(gpu, n * k), nans(gpu, n));
+            let d = [
+                dense::dense_forward(gpu, &oz, &oa, &gx, &gw, &gb, (m, k, n), act).unwrap(),
+                dense::dense_backward_input(gpu, &oin, &gdz, &gw, &gzp, &gap, (m, k, n), act).unwrap(),
+                dense::dense_backward_weight(gpu, &odw, &odb, &gdz, &gx, (m, k, n)).unwrap(),
+            ];
+            gpu.run(&d.iter().collect::<Vec<_>>()).unwrap();
+            let (mut z, mut dx, mut dw, mut db) = (vec![0.0; m * n], vec![0.0; m * k], vec![0.0; n * k], vec![0.0; n]);
+            reference::dense_forward(&mut z, &widen(&x), &widen(&w), &widen(&b), m, k, n);
+            let a: Vec<f64> = z.iter().map(|&v| reference::activation(v, act)).collect();
+            reference::dense_backward(Some(&mut dx), &mut dw, &mut db, &widen(&dz), &widen(&x), &widen(&w), m, k, n);
+            let din: Vec<f64> =
+                dx.iter().zip(&zp).map(|(g, &v)| g * reference::activation_grad(v as f64, act)).collect();
+            let name = format!("dense {act} {m}x{k}x{n}");
+            // The products: f32 dot products (dot_atol); the activations add their few-ulp error.
+            assert_close_f32(&format!("{name} z"), &gpu.read(&oz).unwrap(), &z, dot_atol(k), 1e-5);
+            assert_close_f32(&format!("{name} a"), &gpu.read(&oa).unwrap(), &a, dot_atol(k) + 4e-6, 1e-5);
+            assert_close_f32(&format!("{name} d_prev"), &gpu.read(&oin).unwrap(), &din, dot_atol(n) + 4e-6, 1e-5);
+            assert_close_f32(&format!("{name} dW"), &gpu.read(&odw).unwrap(), &dw, dot_atol(m), 1e-5);
+            assert_close_f32(&format!("{name} db"), &gpu.read(&odb).unwrap(), &db, dot_atol(m), 1e-5);
+        }
+    }
 }
 
 const ELEMENTWISE_SHAPES: &[(usize, usize)] = &[(1, 1), (7, 7), (32, 10), (65, 63), (670, 10), (256, 257)];

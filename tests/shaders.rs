@@ -35,18 +35,21 @@ fn wgsl_fn<'a>(source: &'a str, name: &str) -> &'a str {
     &source[start..end]
 }
 
-/// WGSL has no includes, so the fused kernel carries its own copies of the activation functions;
+/// WGSL has no includes, so the fused and dense kernels carry their own copies of the activation functions;
 /// they must stay identical to activation.wgsl's, which the kernel tests check against the reference.
 #[test]
 fn fused_kernel_activation_copies_match_activation_wgsl() {
-    for name in ["sigmoid", "safe_tanh", "act_forward", "act_grad"] {
-        assert_eq!(
-            wgsl_fn(Shader::Fused.source(), name),
-            wgsl_fn(Shader::Activation.source(), name),
-            "fused.wgsl's {name} differs from activation.wgsl's"
-        );
-    }
-    for constant in ["const GELU_C: f32 = 0.7978845608028654;", "const GELU_A: f32 = 0.044715;"] {
-        assert!(Shader::Fused.source().contains(constant) && Shader::Activation.source().contains(constant));
+    for copy in [Shader::Fused, Shader::Dense] {
+        for name in ["sigmoid", "safe_tanh", "act_forward", "act_grad"] {
+            assert_eq!(
+                wgsl_fn(copy.source(), name),
+                wgsl_fn(Shader::Activation.source(), name),
+                "{}'s {name} differs from activation.wgsl's",
+                copy.file_name()
+            );
+        }
+        for constant in ["const GELU_C: f32 = 0.7978845608028654;", "const GELU_A: f32 = 0.044715;"] {
+            assert!(copy.source().contains(constant) && Shader::Activation.source().contains(constant));
+        }
     }
 }

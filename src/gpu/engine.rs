@@ -16,8 +16,8 @@ use super::activation::STATS_PER_LAYER;
 use std::time::Instant;
 
 use super::batchnorm::{BnForward, batchnorm_backward, batchnorm_forward, batchnorm_forward_eval};
+use super::dense::{dense_backward_input, dense_backward_weight, dense_forward};
 use super::fused::{FusedBuffers, FusedPlan, fused_fits};
-use super::matmul::{MatmulVariant, matmul};
 use super::optim::{OptimState, optimizer_step};
 use super::step::{Gather, STEP_STATE_LEN, gather_rows, step_begin, step_state};
 use super::{Dispatch, Gpu, GpuError, Tensor, activation, loss, reduce};
@@ -31,10 +31,6 @@ use crate::model::{Activation, MlpSpec, Params};
 /// Steps recorded into one command buffer: enough to amortise the submit, few enough that a long epoch
 /// (batch size 1 over a big CSV) does not build one enormous command buffer.
 const MAX_STEPS_PER_SUBMIT: usize = 256;
-
-/// The matmul kernel of the layered path: the fastest on the bench; it runs the blocked kernel for the
-/// shapes vec4 loads do not fit (transposed operands, k or n not a multiple of 4).
-const MATMUL: MatmulVariant = MatmulVariant::Vec4;
 
 /// The largest batch for which the fused path is chosen automatically.
 pub const FUSED_AUTO_MAX_BATCH: usize = 128;
@@ -52,8 +48,6 @@ struct LayerBufs {
     a: Tensor,
     /// `[rows, out]` δ = dL/dz.
     dz: Tensor,
-    /// `[rows, out]` dL/da, written by the next layer's backward (unused on the output layer).
-    da: Tensor,
 }
 
 struct BnBufs {
@@ -192,7 +186,6 @@ impl<'g> GpuEngine<'g> {
                 bn,
                 a: t("activation")?,
                 dz: t("delta")?,
-                da: t("activation gradient")?,
             });
         }
         let steps = batches_per_epoch(train.len(), cfg.batch_size);
@@ -347,13 +340,11 @@ impl<'g> GpuEngine<'g> {
             let (k, n) = (l.fan_in, l.fan_out);
             let w = p(layout.weight(i));
             let b = p(layout.bias(i));
-            pass.push(matmul(gpu, MATMUL, &l.z, input, &w, (m, k, n), false, true)?);
             match &l.bn {
-                None => pass.push(activation::bias_activation_forward(gpu, &l.z, &l.a, Some(&b), (m, n), l.act)?),
+                None => pass.push(dense_forward(gpu, &l.z, &l.a, input, &w, &b, (m, k, n), l.act)?),
                 Some(bn) => {
-                    // z += b (the identity "activation" writes a copy into y, which batch norm overwrites).
-                    let ident = Activation::Identity;
-                    pass.push(activation::bias_activation_forward(gpu, &l.z, &bn.y, Some(&b), (m, n), ident)?);
+                    // z = x·Wᵀ + b (the identity "activation" writes a copy into y, which batch norm overwrites).
+                    pass.push(dense_forward(gpu, &l.z, &bn.y, input, &w, &b, (m, k, n), Activation::Identity)?);
                     let gamma = p(layout.gamma(i).expect("bn layer has gamma"));
                     let beta = p(layout.beta(i).expect("bn layer has beta"));
                     let rm = r(layout.running_mean(i).expect("bn layer has running mean"));
@@ -392,37 +383,39 @@ impl<'g> GpuEngine<'g> {
         let g = |slot: &crate::model::TensorSlot| self.grads.slice(slot.offset, slot.len);
         let mut pass = Vec::new();
         for i in (0..self.layers.len()).rev() {
+            // δ of layer i is complete in its dz: the loss wrote it, or layer i + 1's backward below.
             let l = &self.layers[i];
             let (k, n) = (l.fan_in, l.fan_out);
-            if i + 1 < self.layers.len() {
-                match &l.bn {
-                    None => pass.push(activation::activation_backward(gpu, &l.dz, &l.da, &l.z, &l.a, (m, n), l.act)?),
-                    Some(bn) => {
-                        pass.push(activation::activation_backward(gpu, &bn.dy, &l.da, &bn.y, &l.a, (m, n), l.act)?);
-                        let gamma = self.params.slice(layout.gamma(i).expect("gamma").offset, n);
-                        let dgamma = g(layout.gamma(i).expect("gamma"));
-                        let dbeta = g(layout.beta(i).expect("beta"));
-                        pass.push(batchnorm_backward(
-                            gpu,
-                            &l.dz,
-                            &dgamma,
-                            &dbeta,
-                            &bn.dy,
-                            &l.z,
-                            &bn.mean,
-                            &bn.rstd,
-                            &gamma,
-                            (m, n),
-                        )?);
-                    }
-                }
-            }
             let input = if i == 0 { x } else { &self.layers[i - 1].a };
-            pass.push(matmul(gpu, MATMUL, &g(layout.weight(i)), &l.dz, input, (n, m, k), true, false)?);
-            pass.push(reduce::bias_backward(gpu, &g(layout.bias(i)), &l.dz, (m, n))?);
-            if i > 0 {
-                let w = self.params.slice(layout.weight(i).offset, n * k);
-                pass.push(matmul(gpu, MATMUL, &self.layers[i - 1].da, &l.dz, &w, (m, n, k), false, false)?);
+            pass.push(dense_backward_weight(gpu, &g(layout.weight(i)), &g(layout.bias(i)), &l.dz, input, (m, k, n))?);
+            if i == 0 {
+                continue;
+            }
+            let w = self.params.slice(layout.weight(i).offset, n * k);
+            let prev = &self.layers[i - 1];
+            match &prev.bn {
+                None => {
+                    pass.push(dense_backward_input(gpu, &prev.dz, &l.dz, &w, &prev.z, &prev.a, (m, k, n), prev.act)?)
+                }
+                Some(bn) => {
+                    pass.push(dense_backward_input(gpu, &bn.dy, &l.dz, &w, &bn.y, &prev.a, (m, k, n), prev.act)?);
+                    let gamma = self.params.slice(layout.gamma(i - 1).expect("gamma").offset, k);
+                    let dgamma = g(layout.gamma(i - 1).expect("gamma"));
+                    let dbeta = g(layout.beta(i - 1).expect("beta"));
+                    let (mean, rstd) = (&bn.mean, &bn.rstd);
+                    pass.push(batchnorm_backward(
+                        gpu,
+                        &prev.dz,
+                        &dgamma,
+                        &dbeta,
+                        &bn.dy,
+                        &prev.z,
+                        mean,
+                        rstd,
+                        &gamma,
+                        (m, k),
+                    )?);
+                }
             }
         }
         Ok(pass)

@@ -10,6 +10,7 @@ mod tensor;
 pub mod activation;
 pub mod batch;
 pub mod batchnorm;
+pub mod dense;
 pub mod engine;
 pub mod fused;
 pub mod loss;

@@ -11,10 +11,11 @@ pub enum Shader {
     Reduce,
     Step,
     Fused,
+    Dense,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 8] = [
+    pub const ALL: [Shader; 9] = [
         Shader::Matmul,
         Shader::Activation,
         Shader::BatchNorm,
@@ -23,6 +24,7 @@ impl Shader {
         Shader::Reduce,
         Shader::Step,
         Shader::Fused,
+        Shader::Dense,
     ];
 
     pub fn file_name(self) -> &'static str {
@@ -35,6 +37,7 @@ impl Shader {
             Shader::Reduce => "reduce.wgsl",
             Shader::Step => "step.wgsl",
             Shader::Fused => "fused.wgsl",
+            Shader::Dense => "dense.wgsl",
         }
     }
 
@@ -48,6 +51,7 @@ impl Shader {
             Shader::Reduce => include_str!("../../shaders/reduce.wgsl"),
             Shader::Step => include_str!("../../shaders/step.wgsl"),
             Shader::Fused => include_str!("../../shaders/fused.wgsl"),
+            Shader::Dense => include_str!("../../shaders/dense.wgsl"),
         }
     }
 }
