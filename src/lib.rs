@@ -12,5 +12,6 @@ pub mod model;
 pub mod reference;
 pub mod report;
 pub mod rng;
+mod serde_string;
 pub mod sweep;
 pub mod train;

@@ -13,6 +13,7 @@ use rand_distr::{Distribution, Normal, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use crate::rng::{Stream, rng};
+use crate::serde_string::serde_as_string;
 
 /// Every tensor in an arena starts on a multiple of this many floats (256 bytes), the largest
 /// `min_storage_buffer_offset_alignment` that adapters report, so any tensor can be bound on its own.
@@ -140,18 +141,7 @@ impl FromStr for Activation {
     }
 }
 
-impl TryFrom<String> for Activation {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        s.parse()
-    }
-}
-
-impl From<Activation> for String {
-    fn from(a: Activation) -> String {
-        a.to_string()
-    }
-}
+serde_as_string!(Activation);
 
 /// How the initial weights are drawn (biases start at zero; batch norm at γ = 1, β = 0).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -217,18 +207,7 @@ impl FromStr for Init {
     }
 }
 
-impl TryFrom<String> for Init {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        s.parse()
-    }
-}
-
-impl From<Init> for String {
-    fn from(i: Init) -> String {
-        i.to_string()
-    }
-}
+serde_as_string!(Init);
 
 /// The network's head and loss.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

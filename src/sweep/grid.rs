@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::Optimizer;
 use crate::model::{Activation, Init, MlpSpec};
+use crate::serde_string::serde_as_string;
 
 /// Parses a list of positive integers: items separated by commas, each a number `5`, an inclusive
 /// range `1..=30`, a half-open range `1..30`, or a range with a step `2..=20:2`. `flag` names the
@@ -144,18 +145,7 @@ impl FromStr for OptimizerChoice {
     }
 }
 
-impl TryFrom<String> for OptimizerChoice {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        s.parse()
-    }
-}
-
-impl From<OptimizerChoice> for String {
-    fn from(o: OptimizerChoice) -> String {
-        o.to_string()
-    }
-}
+serde_as_string!(OptimizerChoice);
 
 /// The axes of a sweep, each non-empty.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

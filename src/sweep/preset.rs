@@ -23,6 +23,7 @@ use super::grid::{Grid, OptimizerChoice};
 use super::record::RunRecord;
 use super::verdict::VerdictKind;
 use crate::model::{Activation, Init};
+use crate::serde_string::serde_as_string;
 
 /// Measured and predicted per-layer factors agree when within this factor of each other: the theory
 /// assumes infinitely wide layers and weights independent of δ; at width 32 one layer-to-layer ratio
@@ -96,18 +97,7 @@ impl FromStr for Preset {
     }
 }
 
-impl TryFrom<String> for Preset {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        s.parse()
-    }
-}
-
-impl From<Preset> for String {
-    fn from(p: Preset) -> String {
-        p.to_string()
-    }
-}
+serde_as_string!(Preset);
 
 /// One expectation and whether the runs met it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
