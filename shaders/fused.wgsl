@@ -3,7 +3,7 @@
 // loss, backward and the optimiser step, with no dispatch between them. M models of the same shape
 // train in one dispatch, one per workgroup (workgroup_id.x = model).
 //
-// Work is split three ways, each a loop over the workgroup's invocations:
+// Work is split four ways among the workgroup's invocations:
 //   rows     — one batch row per invocation: the forward pass, the loss, dA = δ·W and f′;
 //              an invocation always owns the same rows, so these phases need no barrier between them;
 //   features — one unit per invocation: batch-norm statistics and their backward sums;
@@ -12,8 +12,18 @@
 // storageBarrier() separates phases whose data cross those lines. Every sum runs in a fixed order, so
 // results are identical run to run. Parameter gradients are overwritten each step and also written
 // to `grads`, so a step can be checked against the reference.
+//
+// Every heavy loop runs in uniform control flow: all invocations take the same trip count, and only
+// stores are guarded. CPU drivers (llvmpipe) run invocations as SIMD lanes; inside a loop whose bound
+// depends on the invocation, they cannot prove a row's address uniform and turn every load and every
+// private-array store into a per-lane loop — that cost the kernel 3× in time. So the row loops step
+// over whole chunks of WG rows (scratch holds `row_cap` rows, a multiple of WG; rows past the batch
+// are padding: computed, never summed), and the unit phases run once with every invocation, those
+// past the layer's width repeating its last unit and storing nothing.
 
-const WG: u32 = 64u;
+// The workgroup's width, set at pipeline creation: the widest layer rounded up to a multiple of 8, so
+// a unit phase is one pass and few invocations idle.
+override WG: u32 = 64u;
 
 struct FusedParams {
     models: u32,
@@ -37,8 +47,8 @@ struct FusedParams {
     one_minus_beta2: f32,
     bn_eps: f32,
     bn_momentum: f32,
-    scratch_loss: u32,    // scratch offset of the per-row loss and hit buffers, [2·B]
-    _pad0: u32,
+    scratch_loss: u32,    // scratch offset of the per-row loss and hit buffers, [2, row_cap]
+    row_cap: u32,         // rows each per-row scratch buffer holds: B rounded up to a multiple of WG
     _pad1: u32,
 }
 
@@ -156,8 +166,9 @@ fn fused_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
 
         // ---- gather this batch's rows (rows phase) ----
         let l0 = layers[0];
-        for (var r = lid; r < rows; r += WG) {
-            let src = order[model * p.rows_total + start + r];
+        for (var base = 0u; base < rows; base += WG) {
+            let r = base + lid;
+            let src = order[model * p.rows_total + start + min(r, rows - 1u)];
             for (var k = 0u; k < p.input; k++) {
                 scratch[so + l0.x + r * p.input + k] = xs[src * p.input + k];
             }
@@ -169,7 +180,8 @@ fn fused_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
             // rows: z = x·Wᵀ + b, and a = f(z) when there is no batch norm. The row is copied into a
             // private array first: the weights are the same for every invocation (one load each), so
             // the row's values are the only per-invocation loads, once instead of once per unit.
-            for (var r = lid; r < rows; r += WG) {
+            for (var base = 0u; base < rows; base += WG) {
+                let r = base + lid;
                 var h: array<f32, 64>;
                 for (var k = 0u; k < l.fan_in; k++) {
                     h[k] = scratch[so + l.x + r * l.fan_in + k];
@@ -190,7 +202,8 @@ fn fused_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
             if (l.bn == 1u) {
                 storageBarrier(); // every row's z is written before the statistics read them
                 // features: batch mean and biased variance (two passes), running statistics
-                for (var j = lid; j < l.fan_out; j += WG) {
+                {
+                    let j = min(lid, l.fan_out - 1u);
                     var sum = 0.0;
                     for (var r = 0u; r < rows; r++) {
                         sum += scratch[so + l.z + r * l.fan_out + j];
@@ -202,15 +215,18 @@ fn fused_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
                         d2 += d * d;
                     }
                     let var_b = d2 / mf;
-                    scratch[so + l.stats + j] = mean;
-                    scratch[so + l.stats + l.fan_out + j] = inverseSqrt(var_b + p.bn_eps);
-                    let unbiased = select(var_b, var_b * mf / (mf - 1.0), rows > 1u);
-                    running[ro + l.rmean + j] = (1.0 - p.bn_momentum) * running[ro + l.rmean + j] + p.bn_momentum * mean;
-                    running[ro + l.rvar + j] = (1.0 - p.bn_momentum) * running[ro + l.rvar + j] + p.bn_momentum * unbiased;
+                    if (lid < l.fan_out) {
+                        scratch[so + l.stats + j] = mean;
+                        scratch[so + l.stats + l.fan_out + j] = inverseSqrt(var_b + p.bn_eps);
+                        let unbiased = select(var_b, var_b * mf / (mf - 1.0), rows > 1u);
+                        running[ro + l.rmean + j] = (1.0 - p.bn_momentum) * running[ro + l.rmean + j] + p.bn_momentum * mean;
+                        running[ro + l.rvar + j] = (1.0 - p.bn_momentum) * running[ro + l.rvar + j] + p.bn_momentum * unbiased;
+                    }
                 }
                 storageBarrier(); // the statistics are written before the rows use them
                 // rows: y = γ·(z − mean)·rstd + β, a = f(y)
-                for (var r = lid; r < rows; r += WG) {
+                for (var base = 0u; base < rows; base += WG) {
+                let r = base + lid;
                     for (var j = 0u; j < l.fan_out; j++) {
                         let o = so + r * l.fan_out + j;
                         let xhat = (scratch[o + l.z] - scratch[so + l.stats + j]) * scratch[so + l.stats + l.fan_out + j];
@@ -224,8 +240,9 @@ fn fused_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
 
         // ---- loss (rows): dlogits into the output layer's δ, per-row loss and hits into scratch ----
         let lo = layers[last];
-        for (var r = lid; r < rows; r += WG) {
-            let label = ys[order[model * p.rows_total + start + r]];
+        for (var base = 0u; base < rows; base += WG) {
+            let r = base + lid;
+            let label = ys[order[model * p.rows_total + start + min(r, rows - 1u)]];
             let row = so + r * p.classes;
             var loss = 0.0;
             var hit = 0.0;
@@ -258,7 +275,7 @@ fn fused_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
                 hit = select(0.0, 1.0, arg == label);
             }
             scratch[so + p.scratch_loss + r] = loss;
-            scratch[so + p.scratch_loss + p.batch + r] = hit;
+            scratch[so + p.scratch_loss + p.row_cap + r] = hit;
         }
         storageBarrier(); // every row's loss and δ are written
 
@@ -267,7 +284,7 @@ fn fused_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
             var hits = 0.0;
             for (var r = 0u; r < rows; r++) {
                 loss += scratch[so + p.scratch_loss + r];
-                hits += scratch[so + p.scratch_loss + p.batch + r];
+                hits += scratch[so + p.scratch_loss + p.row_cap + r];
             }
             metrics[model * p.metrics_stride + 2u * step] = loss / mf;
             metrics[model * p.metrics_stride + 2u * step + 1u] = hits;
@@ -279,7 +296,8 @@ fn fused_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
             let l = layers[li];
             // units: row j of dW = Σ_r δ[r, j]·x[r, :] and db[j] = Σ_r δ[r, j], summed over the rows in
             // order into a private array (kept in grads until the update below)
-            for (var j = lid; j < l.fan_out; j += WG) {
+            {
+                let j = min(lid, l.fan_out - 1u);
                 var acc: array<f32, 64>;
                 for (var k = 0u; k < l.fan_in; k++) {
                     acc[k] = 0.0;
@@ -293,15 +311,18 @@ fn fused_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
                         acc[k] += dj * scratch[xr + k];
                     }
                 }
-                for (var k = 0u; k < l.fan_in; k++) {
-                    grads[po + l.w + j * l.fan_in + k] = acc[k];
+                if (lid < l.fan_out) {
+                    for (var k = 0u; k < l.fan_in; k++) {
+                        grads[po + l.w + j * l.fan_in + k] = acc[k];
+                    }
+                    grads[po + l.b + j] = gb;
                 }
-                grads[po + l.b + j] = gb;
             }
             // rows: dA of the layer below = δ·W, through its activation (into its δ, or its dy with bn)
             if (li > 0u) {
                 let pl = layers[li - 1u];
-                for (var r = lid; r < rows; r += WG) {
+                for (var base = 0u; base < rows; base += WG) {
+                let r = base + lid;
                     var d: array<f32, 64>;
                     for (var j = 0u; j < l.fan_out; j++) {
                         d[j] = scratch[so + l.d + r * l.fan_out + j];
@@ -322,17 +343,21 @@ fn fused_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
             }
             storageBarrier(); // W has been read by every row and every gradient is in grads
             // entries: the optimiser step on W and b
-            for (var e = lid; e < l.fan_out * l.fan_in; e += WG) {
-                update(po + l.w + e, grads[po + l.w + e], alpha);
+            for (var base = 0u; base < l.fan_out * l.fan_in; base += WG) {
+                let e = base + lid;
+                if (e < l.fan_out * l.fan_in) {
+                    update(po + l.w + e, grads[po + l.w + e], alpha);
+                }
             }
-            for (var j = lid; j < l.fan_out; j += WG) {
-                update(po + l.b + j, grads[po + l.b + j], alpha);
+            if (lid < l.fan_out) {
+                update(po + l.b + lid, grads[po + l.b + lid], alpha);
             }
             if (li > 0u && layers[li - 1u].bn == 1u) {
                 let pl = layers[li - 1u];
                 // features: Σ dy and Σ dy·x̂ give dβ and dγ; γ is saved before its update, since the
                 // rows below need the γ of the forward pass
-                for (var j = lid; j < pl.fan_out; j += WG) {
+                {
+                    let j = min(lid, pl.fan_out - 1u);
                     let mean = scratch[so + pl.stats + j];
                     let rstd = scratch[so + pl.stats + pl.fan_out + j];
                     var sdy = 0.0;
@@ -343,15 +368,18 @@ fn fused_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
                         sdy += dy;
                         sdyx += dy * (scratch[o + pl.z] - mean) * rstd;
                     }
-                    scratch[so + pl.stats + 2u * pl.fan_out + j] = sdy;
-                    scratch[so + pl.stats + 3u * pl.fan_out + j] = sdyx;
-                    scratch[so + pl.stats + 4u * pl.fan_out + j] = params[po + pl.gamma + j];
-                    update(po + pl.gamma + j, sdyx, alpha);
-                    update(po + pl.beta + j, sdy, alpha);
+                    if (lid < pl.fan_out) {
+                        scratch[so + pl.stats + 2u * pl.fan_out + j] = sdy;
+                        scratch[so + pl.stats + 3u * pl.fan_out + j] = sdyx;
+                        scratch[so + pl.stats + 4u * pl.fan_out + j] = params[po + pl.gamma + j];
+                        update(po + pl.gamma + j, sdyx, alpha);
+                        update(po + pl.beta + j, sdy, alpha);
+                    }
                 }
                 storageBarrier(); // the sums and the old γ are written before the rows read them
                 // rows: dx = γ·rstd/m · (m·dy − Σdy − x̂·Σdy·x̂), with x̂ = (z − mean)·rstd
-                for (var r = lid; r < rows; r += WG) {
+                for (var base = 0u; base < rows; base += WG) {
+                let r = base + lid;
                     for (var j = 0u; j < pl.fan_out; j++) {
                         let o = so + r * pl.fan_out + j;
                         let st = so + pl.stats + j;

@@ -93,7 +93,8 @@ pub fn list_adapters() -> Vec<AdapterSummary> {
     pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all())).iter().map(AdapterSummary::of).collect()
 }
 
-type PipelineKey = (Shader, &'static str);
+/// A pipeline is one entry point of one shader with its overridable constants set.
+type PipelineKey = (Shader, &'static str, Vec<(&'static str, u32)>);
 
 /// The one GPU context: wgpu handles, the adapter's limits, and compiled pipelines.
 pub struct Gpu {
@@ -171,23 +172,30 @@ impl Gpu {
 
     /// The compute pipeline for `entry` in `shader`, compiled on first use and cached. Bind-group
     /// layouts are derived from the shader, so a launcher's bindings must match what the entry uses.
-    pub(crate) fn pipeline(&self, shader: Shader, entry: &'static str) -> Result<Arc<wgpu::ComputePipeline>, GpuError> {
-        if let Some(p) = self.pipelines.lock().expect("pipeline cache").get(&(shader, entry)) {
+    pub(crate) fn pipeline(
+        &self,
+        shader: Shader,
+        entry: &'static str,
+        overrides: &[(&'static str, u32)],
+    ) -> Result<Arc<wgpu::ComputePipeline>, GpuError> {
+        let key = (shader, entry, overrides.to_vec());
+        if let Some(p) = self.pipelines.lock().expect("pipeline cache").get(&key) {
             return Ok(p.clone());
         }
         let module = self.module(shader)?;
+        let constants: Vec<(&str, f64)> = overrides.iter().map(|&(name, v)| (name, f64::from(v))).collect();
         let pipeline = self.scoped(|| {
             self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(entry),
                 layout: None,
                 module: &module,
                 entry_point: Some(entry),
-                compilation_options: Default::default(),
+                compilation_options: wgpu::PipelineCompilationOptions { constants: &constants, ..Default::default() },
                 cache: None,
             })
         })?;
         let pipeline = Arc::new(pipeline);
-        self.pipelines.lock().expect("pipeline cache").insert((shader, entry), pipeline.clone());
+        self.pipelines.lock().expect("pipeline cache").insert(key, pipeline.clone());
         Ok(pipeline)
     }
 

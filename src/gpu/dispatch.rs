@@ -46,11 +46,25 @@ impl Gpu {
         tensors: &[&Tensor],
         workgroups: [u32; 3],
     ) -> Result<Dispatch, GpuError> {
+        self.dispatch_specialised(shader, entry, &[], params, tensors, workgroups)
+    }
+
+    /// `dispatch` with the shader's pipeline-overridable constants set (`override NAME` in WGSL): a
+    /// kernel specialised to one shape, such as the fused kernel's workgroup size.
+    pub fn dispatch_specialised<P: bytemuck::Pod>(
+        &self,
+        shader: Shader,
+        entry: &'static str,
+        overrides: &[(&'static str, u32)],
+        params: Option<&P>,
+        tensors: &[&Tensor],
+        workgroups: [u32; 3],
+    ) -> Result<Dispatch, GpuError> {
         let max = self.limits.max_compute_workgroups_per_dimension;
         if let Some(&w) = workgroups.iter().find(|&&w| w > max) {
             return Err(GpuError::TooManyWorkgroups { what: entry.to_string(), requested: w as u64, limit: max });
         }
-        let pipeline = self.pipeline(shader, entry)?;
+        let pipeline = self.pipeline(shader, entry, overrides)?;
         let uniform = params.map(|p| {
             let bytes = bytemuck::bytes_of(p);
             let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {

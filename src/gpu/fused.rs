@@ -44,7 +44,8 @@ struct FusedParams {
     bn_eps: f32,
     bn_momentum: f32,
     scratch_loss: u32,
-    _pad: [u32; 2],
+    row_cap: u32,
+    _pad: u32,
 }
 
 #[repr(C)]
@@ -87,8 +88,15 @@ pub fn fused_fits(gpu: &Gpu, spec: &MlpSpec) -> Result<(), String> {
     Ok(())
 }
 
-/// The layer table and the floats of scratch one model needs for batches of `batch` rows.
-fn plan(spec: &MlpSpec, batch: usize) -> (Vec<LayerDesc>, usize, usize) {
+/// The kernel's workgroup size for `spec`: the widest layer rounded up to a multiple of 8 (the SIMD
+/// width CPU drivers run invocations at), so each unit phase is one pass of the workgroup.
+fn workgroup_size(spec: &MlpSpec) -> usize {
+    spec.max_width().next_multiple_of(8)
+}
+
+/// The layer table and the floats of scratch one model needs, its per-row buffers holding `row_cap`
+/// rows (the batch rounded up to whole workgroups, so row loops run without a guard).
+fn plan(spec: &MlpSpec, row_cap: usize) -> (Vec<LayerDesc>, usize, usize) {
     let layout = spec.layout();
     let mut at = 0usize;
     let mut take = |len: usize| {
@@ -96,13 +104,13 @@ fn plan(spec: &MlpSpec, batch: usize) -> (Vec<LayerDesc>, usize, usize) {
         at += len;
         start as u32
     };
-    let mut x = take(batch * spec.input);
+    let mut x = take(row_cap * spec.input);
     let mut descs = Vec::new();
     for i in 0..spec.num_layers() {
         let (fan_in, fan_out) = spec.layer_dims(i);
         let bn = spec.has_bn(i);
         let act = spec.activation(i);
-        let rows = batch * fan_out;
+        let rows = row_cap * fan_out;
         let mut d = LayerDesc {
             fan_in: fan_in as u32,
             fan_out: fan_out as u32,
@@ -129,7 +137,7 @@ fn plan(spec: &MlpSpec, batch: usize) -> (Vec<LayerDesc>, usize, usize) {
         x = d.a;
         descs.push(d);
     }
-    let loss = take(2 * batch) as usize;
+    let loss = take(2 * row_cap) as usize;
     (descs, at, loss)
 }
 
@@ -168,7 +176,9 @@ impl FusedPlan {
         (models, rows_total, batch): (usize, usize, usize),
         b: &FusedBuffers<'_>,
     ) -> Result<Self, GpuError> {
-        let (descs, scratch_stride, scratch_loss) = plan(spec, batch);
+        let wg = workgroup_size(spec);
+        let row_cap = batch.next_multiple_of(wg);
+        let (descs, scratch_stride, scratch_loss) = plan(spec, row_cap);
         let layout = spec.layout();
         let steps = rows_total.div_ceil(batch);
         let (opt_code, momentum, beta1, beta2, eps) = match *optimizer {
@@ -198,13 +208,21 @@ impl FusedPlan {
             bn_eps: spec.bn_eps as f32,
             bn_momentum: spec.bn_momentum as f32,
             scratch_loss: scratch_loss as u32,
-            _pad: [0; 2],
+            row_cap: row_cap as u32,
+            _pad: 0,
         };
         let scratch = gpu.tensor("fused scratch", models * scratch_stride)?;
         let layers = gpu.upload("fused layers", bytemuck::cast_slice::<LayerDesc, u32>(&descs))?;
         let tensors =
             [&layers, b.x, b.y, b.order, b.schedule, b.params, b.grads, b.opt, b.running, &scratch, b.metrics];
-        let dispatch = gpu.dispatch(Shader::Fused, "fused_train", Some(&params), &tensors, [models as u32, 1, 1])?;
+        let dispatch = gpu.dispatch_specialised(
+            Shader::Fused,
+            "fused_train",
+            &[("WG", wg as u32)],
+            Some(&params),
+            &tensors,
+            [models as u32, 1, 1],
+        )?;
         Ok(FusedPlan { dispatch, params, _scratch: scratch, _layers: layers })
     }
 
