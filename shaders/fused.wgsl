@@ -1,7 +1,8 @@
 // The fully fused training step for narrow MLPs (every width ≤ 64): one workgroup trains one model,
 // looping over `count` steps of an epoch inside one dispatch — gather, forward (with batch norm),
 // loss, backward and the optimiser step, with no dispatch between them. M models of the same shape
-// train in one dispatch, one per workgroup (workgroup_id.x = model).
+// train in one dispatch, one per workgroup (workgroup_id.x = model); each model has its own layer
+// table, so models may differ in activation as well as in weights.
 //
 // Work is split four ways among the workgroup's invocations:
 //   rows     — one batch row per invocation: the forward pass, the loss, dA = δ·W and f′;
@@ -75,7 +76,7 @@ struct LayerDesc {
 }
 
 @group(0) @binding(0) var<uniform> p: FusedParams;
-@group(0) @binding(1) var<storage, read> layers: array<LayerDesc>;
+@group(0) @binding(1) var<storage, read> layers: array<LayerDesc>;   // [models, layers]
 @group(0) @binding(2) var<storage, read> xs: array<f32>;            // [N, input]
 @group(0) @binding(3) var<storage, read> ys: array<u32>;            // [N]
 @group(0) @binding(4) var<storage, read> order: array<u32>;         // [models, N] each model's epoch order
@@ -156,6 +157,7 @@ fn fused_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     let po = model * p.param_stride;
     let ro = model * p.running_stride;
     let so = model * p.scratch_stride;
+    let lt = model * p.layers; // this model's layer table
     let last = p.layers - 1u;
     for (var s = 0u; s < p.count; s++) {
         let step = p.first + s;
@@ -165,7 +167,7 @@ fn fused_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
         let alpha = schedule[step];
 
         // ---- gather this batch's rows (rows phase) ----
-        let l0 = layers[0];
+        let l0 = layers[lt];
         for (var base = 0u; base < rows; base += WG) {
             let r = base + lid;
             let src = order[model * p.rows_total + start + min(r, rows - 1u)];
@@ -176,7 +178,7 @@ fn fused_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
 
         // ---- forward ----
         for (var li = 0u; li < p.layers; li++) {
-            let l = layers[li];
+            let l = layers[lt + li];
             // rows: z = x·Wᵀ + b, and a = f(z) when there is no batch norm. The row is copied into a
             // private array first: the weights are the same for every invocation (one load each), so
             // the row's values are the only per-invocation loads, once instead of once per unit.
@@ -239,7 +241,7 @@ fn fused_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
         }
 
         // ---- loss (rows): dlogits into the output layer's δ, per-row loss and hits into scratch ----
-        let lo = layers[last];
+        let lo = layers[lt + last];
         for (var base = 0u; base < rows; base += WG) {
             let r = base + lid;
             let label = ys[order[model * p.rows_total + start + min(r, rows - 1u)]];
@@ -293,7 +295,7 @@ fn fused_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
         // ---- backward, output layer first ----
         for (var step_back = 0u; step_back < p.layers; step_back++) {
             let li = last - step_back;
-            let l = layers[li];
+            let l = layers[lt + li];
             // units: row j of dW = Σ_r δ[r, j]·x[r, :] and db[j] = Σ_r δ[r, j], summed over the rows in
             // order into a private array (kept in grads until the update below)
             {
@@ -320,7 +322,7 @@ fn fused_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
             }
             // rows: dA of the layer below = δ·W, through its activation (into its δ, or its dy with bn)
             if (li > 0u) {
-                let pl = layers[li - 1u];
+                let pl = layers[lt + li - 1u];
                 for (var base = 0u; base < rows; base += WG) {
                 let r = base + lid;
                     var d: array<f32, 64>;
@@ -352,8 +354,8 @@ fn fused_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
             if (lid < l.fan_out) {
                 update(po + l.b + lid, grads[po + l.b + lid], alpha);
             }
-            if (li > 0u && layers[li - 1u].bn == 1u) {
-                let pl = layers[li - 1u];
+            if (li > 0u && layers[lt + li - 1u].bn == 1u) {
+                let pl = layers[lt + li - 1u];
                 // features: Σ dy and Σ dy·x̂ give dβ and dγ; γ is saved before its update, since the
                 // rows below need the γ of the forward pass
                 {

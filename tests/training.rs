@@ -317,19 +317,22 @@ fn probe_every_adds_probes_between_epochs() {
     assert_eq!(h.batch_losses.len(), 10);
 }
 
-/// M models in one fused dispatch follow exactly the steps each would take alone: same weights and
-/// order give bit-identical results, model by model.
+/// M models in one fused dispatch follow exactly the steps each would take alone: same spec, weights
+/// and order give bit-identical results, model by model, also when the models differ in activation.
 #[test]
 fn a_model_batch_trains_each_model_as_if_alone() {
     let Some(gpu) = gpu() else { return };
-    let spec = MlpSpec::new(2, &[10, 10, 10], Activation::Sigmoid, Output::Binary).with_batch_norm(true);
     let (train_set, test) = circles(150, 8);
     let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 32 };
-    let seeds = [1u64, 2, 3];
-    let params: Vec<Params> = seeds.iter().map(|&s| Params::init(&spec, s)).collect();
-    let orders: Vec<Vec<Vec<u32>>> = seeds.iter().map(|&s| epoch_order(train_set.len(), s, 2)).collect();
-    let mut batch = ModelBatch::new(gpu, &spec, &params, &train_set, cfg).unwrap();
-    let mut batch_losses = vec![Vec::new(); seeds.len()];
+    let models = [(1u64, Activation::Sigmoid), (2, Activation::Sigmoid), (3, Activation::Tanh), (3, Activation::Gelu)];
+    let specs: Vec<MlpSpec> = models
+        .iter()
+        .map(|&(_, act)| MlpSpec::new(2, &[10, 10, 10], act, Output::Binary).with_batch_norm(true))
+        .collect();
+    let params: Vec<Params> = models.iter().zip(&specs).map(|(&(s, _), spec)| Params::init(spec, s)).collect();
+    let orders: Vec<Vec<Vec<u32>>> = models.iter().map(|&(s, _)| epoch_order(train_set.len(), s, 2)).collect();
+    let mut batch = ModelBatch::new(gpu, &specs, &params, &train_set, cfg).unwrap();
+    let mut batch_losses = vec![Vec::new(); models.len()];
     for e in 0..2 {
         let epoch_orders: Vec<Vec<u32>> = orders.iter().map(|o| o[e].clone()).collect();
         for (m, results) in batch.train_epoch(&epoch_orders).unwrap().into_iter().enumerate() {
@@ -338,7 +341,7 @@ fn a_model_batch_trains_each_model_as_if_alone() {
     }
     let trained = batch.params().unwrap();
     for (m, p) in params.iter().enumerate() {
-        let mut alone = GpuEngine::new(gpu, &spec, p, &train_set, &test, cfg).unwrap();
+        let mut alone = GpuEngine::new(gpu, &specs[m], p, &train_set, &test, cfg).unwrap();
         alone.set_path(TrainPath::Fused).unwrap();
         let mut losses = Vec::new();
         for order in &orders[m] {
@@ -351,6 +354,22 @@ fn a_model_batch_trains_each_model_as_if_alone() {
         assert_eq!(trained[m].running, single.running, "model {m}: running statistics");
     }
     assert_ne!(trained[0].values, trained[1].values, "different seeds train differently");
+    assert_ne!(batch_losses[2], batch_losses[3], "different activations train differently");
+}
+
+/// A model batch refuses models of different shapes, naming the rule.
+#[test]
+fn a_model_batch_refuses_mixed_shapes() {
+    let Some(gpu) = gpu() else { return };
+    let (train_set, _) = circles(64, 8);
+    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 16 };
+    let specs = [
+        MlpSpec::new(2, &[8, 8], Activation::Tanh, Output::Binary),
+        MlpSpec::new(2, &[8, 8], Activation::Tanh, Output::Binary).with_batch_norm(true),
+    ];
+    let params: Vec<Params> = specs.iter().map(|s| Params::init(s, 0)).collect();
+    let err = ModelBatch::new(gpu, &specs, &params, &train_set, cfg).err().expect("mixed shapes refused");
+    assert!(err.to_string().contains("all of one shape"), "{err}");
 }
 
 /// Same seed, same data, same adapter: bit-identical results run to run on every path (every reduction

@@ -166,7 +166,8 @@ pub fn training_section(gpu: &Gpu, opts: &BenchOptions) -> Result<Vec<TrainingRo
         if fits {
             let models = 32;
             let all: Vec<Params> = (0..models as u64).map(|s| Params::init(&case.spec, s)).collect();
-            let mut batch = ModelBatch::new(gpu, &case.spec, &all, &case.data, cfg)?;
+            let specs = vec![case.spec.clone(); models];
+            let mut batch = ModelBatch::new(gpu, &specs, &all, &case.data, cfg)?;
             let orders: Vec<Vec<u32>> = (0..models as u64).map(|s| epoch_order(n, s, 1).remove(0)).collect();
             let times = epochs(reps, || {
                 batch.train_epoch(&orders)?;

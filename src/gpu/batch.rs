@@ -1,9 +1,10 @@
-//! `ModelBatch`: M models of one narrow shape (different seeds, or different initial weights) trained
-//! side by side by the fused kernel, one model per workgroup of the same dispatch. Each model has its
-//! own slice of every arena and its own epoch order, so model m follows exactly the steps a single
-//! fused `GpuEngine` would take with the same weights and order.
+//! `ModelBatch`: M models of one narrow shape (different initial weights, activations or epoch
+//! orders) trained side by side by the fused kernel, one model per workgroup of the same dispatch.
+//! Each model has its own slice of every arena, its own layer table and its own epoch order, so
+//! model m follows exactly the steps a single fused `GpuEngine` would take with the same spec,
+//! weights and order.
 
-use super::fused::{FusedBuffers, FusedPlan, fused_fits};
+use super::fused::{FusedBuffers, FusedPlan, fused_fits, same_shape};
 use super::{Gpu, Tensor};
 use crate::data::Dataset;
 use crate::engine::{BatchResult, EngineError, TrainConfig, batch_rows, batches_per_epoch};
@@ -28,18 +29,27 @@ pub struct ModelBatch<'g> {
 }
 
 impl<'g> ModelBatch<'g> {
-    /// One model per entry of `params` (all of `spec`'s layout), trained on `train`.
+    /// Model m is `specs[m]` starting from `params[m]`; all of one shape (`same_shape`), trained on
+    /// `train`.
     pub fn new(
         gpu: &'g Gpu,
-        spec: &MlpSpec,
+        specs: &[MlpSpec],
         params: &[Params],
         train: &Dataset,
         cfg: TrainConfig,
     ) -> Result<Self, EngineError> {
+        let Some(spec) = specs.first() else {
+            return Err(EngineError::Invalid("a model batch needs one or more models".into()));
+        };
         fused_fits(gpu, spec).map_err(EngineError::Invalid)?;
         let layout = spec.layout();
-        if params.is_empty() || params.iter().any(|p| p.layout != layout) {
-            return Err(EngineError::Invalid("a model batch needs one or more models of the spec's layout".into()));
+        if specs.len() != params.len()
+            || specs.iter().any(|s| !same_shape(s, spec))
+            || params.iter().any(|p| p.layout != layout)
+        {
+            return Err(EngineError::Invalid(
+                "a model batch needs one spec and one set of parameters per model, all of one shape".into(),
+            ));
         }
         if train.is_empty() || cfg.batch_size == 0 {
             return Err(EngineError::Invalid("a model batch needs training rows and a batch size ≥ 1".into()));
@@ -69,7 +79,7 @@ impl<'g> ModelBatch<'g> {
             running: &running_t,
             metrics: &metrics,
         };
-        let plan = FusedPlan::new(gpu, spec, &cfg.optimizer, (models, train.len(), cfg.batch_size), &b)?;
+        let plan = FusedPlan::new(gpu, specs, &cfg.optimizer, (train.len(), cfg.batch_size), &b)?;
         debug_assert_eq!(running.len(), models * r);
         Ok(ModelBatch {
             gpu,

@@ -247,7 +247,8 @@ impl<'g> GpuEngine<'g> {
             running: &self.running,
             metrics: &self.metrics,
         };
-        FusedPlan::new(self.gpu, &self.spec, &self.cfg.optimizer, (1, self.train.rows, self.cfg.batch_size), &b)
+        let specs = std::slice::from_ref(&self.spec);
+        FusedPlan::new(self.gpu, specs, &self.cfg.optimizer, (self.train.rows, self.cfg.batch_size), &b)
     }
 
     /// The path training steps take.

@@ -1,6 +1,7 @@
 //! Launcher for `shaders/fused.wgsl`: the whole training step of a narrow MLP (every width ≤ 64) in one
-//! workgroup, looping over many steps per dispatch; `models` copies of one shape train side by side, one
-//! per workgroup. Plans the per-model scratch layout and the layer table the kernel walks.
+//! workgroup, looping over many steps per dispatch; models of one shape train side by side, one per
+//! workgroup, each with its own layer table (so their activations may differ). Plans the per-model
+//! scratch layout and the layer tables the kernel walks.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -69,6 +70,18 @@ struct LayerDesc {
     dy: u32,
     stats: u32,
     alpha: f32,
+}
+
+/// Whether two specs can train in one fused dispatch: the same layers, batch norm, output and
+/// parameter layout; activations and initialisation may differ.
+pub fn same_shape(a: &MlpSpec, b: &MlpSpec) -> bool {
+    a.layout() == b.layout()
+        && a.input == b.input
+        && a.hidden == b.hidden
+        && a.output == b.output
+        && a.batch_norm == b.batch_norm
+        && a.bn_eps == b.bn_eps
+        && a.bn_momentum == b.bn_momentum
 }
 
 /// Why `spec` cannot take the fused path on `gpu`, or `Ok`.
@@ -168,17 +181,22 @@ pub struct FusedPlan {
 }
 
 impl FusedPlan {
-    /// Plans `models` copies of `spec` training on `rows_total` rows in batches of `batch`.
+    /// Plans one model per entry of `specs` (one shape: `same_shape` holds) training on `rows_total`
+    /// rows in batches of `batch`.
     pub fn new(
         gpu: &Gpu,
-        spec: &MlpSpec,
+        specs: &[MlpSpec],
         optimizer: &Optimizer,
-        (models, rows_total, batch): (usize, usize, usize),
+        (rows_total, batch): (usize, usize),
         b: &FusedBuffers<'_>,
     ) -> Result<Self, GpuError> {
+        let spec = &specs[0];
+        debug_assert!(specs.iter().all(|s| same_shape(s, spec)));
+        let models = specs.len();
         let wg = workgroup_size(spec);
         let row_cap = batch.next_multiple_of(wg);
-        let (descs, scratch_stride, scratch_loss) = plan(spec, row_cap);
+        let (_, scratch_stride, scratch_loss) = plan(spec, row_cap);
+        let descs: Vec<LayerDesc> = specs.iter().flat_map(|s| plan(s, row_cap).0).collect();
         let layout = spec.layout();
         let steps = rows_total.div_ceil(batch);
         let (opt_code, momentum, beta1, beta2, eps) = match *optimizer {
@@ -187,7 +205,7 @@ impl FusedPlan {
         };
         let params = FusedParams {
             models: models as u32,
-            layers: descs.len() as u32,
+            layers: spec.num_layers() as u32,
             rows_total: rows_total as u32,
             batch: batch as u32,
             first: 0,
