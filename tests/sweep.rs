@@ -10,6 +10,8 @@ use std::process::Output;
 
 use assert_cmd::Command;
 use vanish::engine::{Engine, EngineError};
+use vanish::gpu::GpuEngine;
+use vanish::model::{Activation, Init};
 use vanish::reference::CpuEngine;
 use vanish::report::{ReportInput, tidy, write_report};
 use vanish::sweep::preset::{AGREEMENT, checks};
@@ -276,7 +278,7 @@ fn settings(grid: Grid, preset: Option<Preset>) -> Settings {
 fn run_cpu(settings: &Settings) -> Vec<RunRecord> {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::create(dir.path(), &Manifest { settings: settings.clone(), shard: None }).unwrap();
-    run_sweep(&store, settings, None, &mut cpu_engine, &mut |_| {}).unwrap()
+    run_sweep(&store, settings, None, None, &mut cpu_engine, &mut |_| {}).unwrap()
 }
 
 #[test]
@@ -320,7 +322,6 @@ fn the_preset_prints_whether_it_reproduced() {
 /// layers) and the mean-field √χ agree within `AGREEMENT` (1.2; justified in `sweep::preset`).
 #[test]
 fn theory_matches_measurement_for_tanh_glorot_and_relu_he() {
-    use vanish::model::{Activation, Init};
     let grid = Grid {
         depths: vec![10],
         widths: vec![32],
@@ -484,5 +485,41 @@ fn the_gpu_sweep_agrees_with_the_reference() {
                 assert!((a - b).abs() <= 1e-3 * b.abs() + 1e-6, "{} epoch {e} {key}: gpu {a} cpu {b}", g["id"]);
             }
         }
+    }
+}
+
+/// Given a GPU, runs that share a seed, shape and optimiser train together in one fused dispatch; their
+/// records (losses, probes, evaluations, boundaries) are exactly those of the runs trained one by one.
+#[test]
+fn batched_gpu_runs_record_exactly_what_single_runs_do() {
+    let Some(gpu) = common::gpu() else { return };
+    let grid = Grid {
+        depths: vec![3],
+        widths: vec![6],
+        activations: vec![Activation::Sigmoid, Activation::Tanh, Activation::Relu],
+        batch_norm: vec![false, true],
+        inits: vec![Init::GlorotUniform, Init::HeNormal],
+        optimizers: vec![OptimizerChoice::Adam],
+        seeds: 2,
+    };
+    let mut s = settings(grid, None);
+    s.epochs = 2;
+    let mut make = |spec: &_, params: &_, train: &_, test: &_, cfg| -> Result<Box<dyn Engine + '_>, EngineError> {
+        Ok(Box::new(GpuEngine::new(gpu, spec, params, train, test, cfg)?))
+    };
+    let run = |batched: bool, make: &mut vanish::sweep::EngineFactory<'_, '_>| {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::create(dir.path(), &Manifest { settings: s.clone(), shard: None }).unwrap();
+        let mut order = Vec::new();
+        let runs = run_sweep(&store, &s, None, batched.then_some(gpu), make, &mut |e| order.push(e.done)).unwrap();
+        assert_eq!(order, (1..=24).collect::<Vec<_>>(), "one event per run, counted in order");
+        runs
+    };
+    let (one_by_one, together) = (run(false, &mut make), run(true, &mut make));
+    assert_eq!(together.len(), 24);
+    for (a, b) in one_by_one.iter().zip(&together) {
+        assert!(b.engine.contains("fused"), "{}", b.engine);
+        let (a, b) = (serde_json::to_value(a).unwrap(), serde_json::to_value(b).unwrap());
+        assert_eq!(a, b, "{}", a["id"]);
     }
 }

@@ -163,7 +163,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
         bar
     });
     let (mut resumed, every) = (0, total.div_ceil(10).max(1));
-    let runs = run_sweep(&store, &settings, args.shard, &mut make, &mut |e: &RunEvent| {
+    let runs = run_sweep(&store, &settings, args.shard, gpu.as_ref(), &mut make, &mut |e: &RunEvent| {
         resumed += usize::from(e.skipped);
         match &bar {
             Some(bar) => {

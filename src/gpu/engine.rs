@@ -35,6 +35,14 @@ const MAX_STEPS_PER_SUBMIT: usize = 256;
 /// The largest batch for which the fused path is chosen automatically.
 pub const FUSED_AUTO_MAX_BATCH: usize = 128;
 
+/// Whether `GpuEngine::new` picks the fused path for `spec` at `batch_size`: when the model fits it and
+/// the batch is small. One workgroup per model cannot use a whole GPU (or more than one core of
+/// lavapipe) on large batches, where the layered path's many workgroups win (`vanish bench`: at batch
+/// 670 the layered step took 6.2 ms and the fused 10.4 ms on lavapipe).
+pub fn fused_by_default(gpu: &Gpu, spec: &MlpSpec, batch_size: usize) -> bool {
+    fused_fits(gpu, spec).is_ok() && batch_size <= FUSED_AUTO_MAX_BATCH
+}
+
 /// One dense layer's buffers, sized for the most rows any pass uses.
 struct LayerBufs {
     fan_in: usize,
@@ -225,10 +233,6 @@ impl<'g> GpuEngine<'g> {
             Ok(()) => Ok(engine.fused_plan()?),
             Err(why) => Err(why),
         };
-        // The fused path is chosen automatically when the model fits it and the batch is small: one
-        // workgroup per model cannot use a whole GPU (or more than one core of lavapipe) on large
-        // batches, where the layered path's many workgroups win (`vanish bench`: at batch 670 the
-        // layered step took 6.2 ms and the fused 10.4 ms on lavapipe).
         let small_batch = cfg.batch_size <= FUSED_AUTO_MAX_BATCH;
         engine.path = if engine.fused.is_ok() && small_batch { TrainPath::Fused } else { TrainPath::Layered };
         engine.set_params(params)?;

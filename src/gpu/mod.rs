@@ -23,7 +23,7 @@ pub mod timing;
 pub use batch::ModelBatch;
 pub use context::{AdapterSummary, DeviceRequest, Gpu, list_adapters};
 pub use dispatch::Dispatch;
-pub use engine::{GpuEngine, TrainPath, TrainTiming};
+pub use engine::{GpuEngine, TrainPath, TrainTiming, fused_by_default};
 pub use error::GpuError;
 pub use shaders::Shader;
 pub use tensor::Tensor;

@@ -2,6 +2,7 @@
 //! picture beside the mean-field theory, a verdict per run, presets that check classic results, and
 //! an output folder that shards, resumes and merges (one file per completed run).
 
+pub mod batched;
 pub mod boundary;
 pub mod grid;
 pub mod preset;

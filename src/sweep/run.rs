@@ -1,11 +1,13 @@
 //! Running a sweep: every configuration of the grid (or of one shard) that the output folder does not
 //! already hold, one engine per run from a caller-supplied factory (so one `Gpu`, and its compiled
-//! pipelines, serves the whole sweep), each finished run saved at once as its own file.
+//! pipelines, serves the whole sweep), each finished run saved at once as its own file. Given a GPU,
+//! runs that can share a fused dispatch train together (`batched.rs`), with the same records.
 
 use std::collections::HashMap;
 use std::time::Instant;
 
 use super::SweepError;
+use super::batched::{batchable, fused_on, run_group};
 use super::boundary::decision_boundary;
 use super::grid::{RunConfig, Shard};
 use super::record::{EvalNumbers, RunRecord};
@@ -13,6 +15,7 @@ use super::settings::Settings;
 use super::store::Store;
 use crate::data::Dataset;
 use crate::engine::{Engine, EngineError, Split, TrainConfig, batches_per_epoch};
+use crate::gpu::Gpu;
 use crate::model::{Activation, MlpSpec, Output, Params};
 use crate::train::{TrainError, TrainOptions, interrupted, train};
 
@@ -61,54 +64,85 @@ pub fn spec_for(config: &RunConfig, features: usize, classes: usize) -> MlpSpec 
 /// Progress of a sweep, after each run.
 #[derive(Clone, Debug)]
 pub struct RunEvent {
-    /// 1-based position among this shard's runs, and their number.
+    /// Runs of this shard finished so far (this one included), and their number.
     pub done: usize,
     pub total: usize,
     pub id: String,
     /// Already in the output folder (a resumed sweep).
     pub skipped: bool,
+    /// Wall time of this run (of its batch, divided by the runs in it).
     pub seconds: f64,
 }
 
 /// Runs this shard's part of `settings`' grid into `store`, skipping runs already there, and returns
 /// every run of the shard as read back from its file (so outputs never depend on whether a run was
-/// just computed or resumed).
+/// just computed or resumed). With `gpu`, runs that take the fused path and share a seed, shape and
+/// optimiser train together in one dispatch per epoch.
 pub fn run_sweep<'g>(
     store: &Store,
     settings: &Settings,
     shard: Option<Shard>,
+    gpu: Option<&'g Gpu>,
     make_engine: &mut EngineFactory<'_, 'g>,
     on_event: &mut dyn FnMut(&RunEvent),
 ) -> Result<Vec<RunRecord>, SweepError> {
     settings.validate()?;
     let all = settings.grid.expand();
     let showcase = showcase(&all);
+    let boundary = |c: &RunConfig| c.seed == 0 && showcase.contains(&c.group_id());
     let mine: Vec<&RunConfig> =
         all.iter().enumerate().filter(|(i, _)| shard.is_none_or(|s| s.contains(*i))).map(|(_, c)| c).collect();
+    let total = mine.len();
     let mut data: HashMap<u64, (Dataset, Dataset)> = HashMap::new();
-    for (k, config) in mine.iter().enumerate() {
+    let mut done = vec![false; total];
+    let mut finished = 0;
+    for k in 0..total {
+        if done[k] {
+            continue;
+        }
         if interrupted() {
-            return Err(SweepError::Interrupted { done: k, total: mine.len() });
+            return Err(SweepError::Interrupted { done: finished, total });
         }
         let start = Instant::now();
-        let id = config.id();
-        let skipped = store.load(&id).is_some();
-        if !skipped {
-            let (train_set, test_set) = match data.entry(config.seed) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => e.insert(settings.data.load(config.seed)?),
-            };
-            let boundary = config.seed == 0 && showcase.contains(&config.group_id());
-            let record = match run_one(config, settings, train_set, test_set, make_engine, boundary) {
-                // The run in flight stopped early: it is not complete, so it is not saved.
-                Err(SweepError::Interrupted { .. }) => {
-                    return Err(SweepError::Interrupted { done: k, total: mine.len() });
-                }
-                other => other?,
-            };
-            store.save(&record)?;
+        let config = mine[k];
+        if store.load(&config.id()).is_some() {
+            done[k] = true;
+            finished += 1;
+            on_event(&RunEvent { done: finished, total, id: config.id(), skipped: true, seconds: 0.0 });
+            continue;
         }
-        on_event(&RunEvent { done: k + 1, total: mine.len(), id, skipped, seconds: start.elapsed().as_secs_f64() });
+        let (train_set, test_set) = match data.entry(config.seed) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(settings.data.load(config.seed)?),
+        };
+        // This run and the later ones of the shard that can share its dispatch, not yet in the folder.
+        let mut group = vec![k];
+        if let Some(gpu) = gpu.filter(|g| fused_on(g, config, settings, train_set)) {
+            group.extend(
+                (k + 1..total)
+                    .filter(|&j| !done[j] && batchable(config, mine[j]) && store.load(&mine[j].id()).is_none()),
+            );
+            group.retain(|&j| fused_on(gpu, mine[j], settings, train_set));
+        }
+        let records = match gpu {
+            Some(gpu) if group.len() > 1 => {
+                let configs: Vec<&RunConfig> = group.iter().map(|&j| mine[j]).collect();
+                run_group(gpu, &configs, settings, (train_set, test_set), make_engine, &boundary)
+            }
+            _ => run_one(config, settings, train_set, test_set, make_engine, boundary(config)).map(|r| vec![r]),
+        };
+        let records = match records {
+            // The runs in flight stopped early: they are not complete, so they are not saved.
+            Err(SweepError::Interrupted { .. }) => return Err(SweepError::Interrupted { done: finished, total }),
+            other => other?,
+        };
+        let seconds = start.elapsed().as_secs_f64() / records.len() as f64;
+        for (&j, record) in group.iter().zip(&records) {
+            store.save(record)?;
+            done[j] = true;
+            finished += 1;
+            on_event(&RunEvent { done: finished, total, id: record.config.id(), skipped: false, seconds });
+        }
     }
     mine.iter()
         .map(|c| {

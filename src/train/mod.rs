@@ -7,4 +7,4 @@ mod trainer;
 
 pub use history::{EpochRecord, History, ProbeRecord};
 pub use interrupt::{install_interrupt_handler, interrupted, request_interrupt};
-pub use trainer::{Progress, TrainError, TrainOptions, epoch_order, train};
+pub use trainer::{Progress, TrainError, TrainOptions, epoch_order, epoch_record, probe_record, start_history, train};

@@ -68,6 +68,59 @@ fn update_ratio(engine: &dyn Engine, prev: &Params, now: &Params) -> Vec<f64> {
         .collect()
 }
 
+/// A history holding the probe at initialisation.
+pub fn start_history(engine: &mut dyn Engine) -> Result<History, TrainError> {
+    Ok(History {
+        engine: engine.name(),
+        probes: vec![ProbeRecord {
+            epoch: 0,
+            step: 0,
+            probe: engine.probe(Split::Train)?,
+            update_ratio: vec![0.0; engine.spec().num_layers()],
+        }],
+        epochs: Vec::new(),
+        batch_losses: Vec::new(),
+        interrupted: false,
+    })
+}
+
+/// A probe of the training set after `epoch` epochs and `step` steps, with each layer's update ratio
+/// since `prev`, which becomes the weights now.
+pub fn probe_record(
+    engine: &mut dyn Engine,
+    prev: &mut Params,
+    epoch: usize,
+    step: usize,
+) -> Result<ProbeRecord, TrainError> {
+    let now = engine.params()?;
+    let record =
+        ProbeRecord { epoch, step, probe: engine.probe(Split::Train)?, update_ratio: update_ratio(engine, prev, &now) };
+    *prev = now;
+    Ok(record)
+}
+
+/// The record of `epoch` (1-based) from its batches as trained (`loss_sum` weighted by rows, `correct`)
+/// and an evaluation of the engine's weights now.
+pub fn epoch_record(
+    engine: &mut dyn Engine,
+    epoch: usize,
+    (loss_sum, correct): (f64, usize),
+    train_rows: usize,
+    has_test: bool,
+) -> Result<EpochRecord, TrainError> {
+    let eval_train = engine.evaluate(Split::Train)?;
+    let test = if has_test { Some(engine.evaluate(Split::Test)?) } else { None };
+    Ok(EpochRecord {
+        epoch,
+        train_loss: loss_sum / train_rows as f64,
+        train_acc: correct as f64 / train_rows as f64,
+        eval_train_loss: eval_train.loss,
+        eval_train_acc: eval_train.correct as f64 / eval_train.rows as f64,
+        test_loss: test.map(|t| t.loss),
+        test_acc: test.map(|t| t.correct as f64 / t.rows as f64),
+    })
+}
+
 /// Trains `engine` (holding `train_rows` training rows) for `opts.epochs` epochs.
 pub fn train(
     engine: &mut dyn Engine,
@@ -79,29 +132,7 @@ pub fn train(
     let steps_per_epoch = batches_per_epoch(train_rows, batch_size);
     let total_steps = steps_per_epoch * opts.epochs;
     let mut prev = engine.params()?;
-    let mut history = History {
-        engine: engine.name(),
-        probes: vec![ProbeRecord {
-            epoch: 0,
-            step: 0,
-            probe: engine.probe(Split::Train)?,
-            update_ratio: vec![0.0; engine.spec().num_layers()],
-        }],
-        epochs: Vec::new(),
-        batch_losses: Vec::new(),
-        interrupted: false,
-    };
-    let probe = |engine: &mut dyn Engine, prev: &mut Params, epoch, step| -> Result<ProbeRecord, TrainError> {
-        let now = engine.params()?;
-        let record = ProbeRecord {
-            epoch,
-            step,
-            probe: engine.probe(Split::Train)?,
-            update_ratio: update_ratio(engine, prev, &now),
-        };
-        *prev = now;
-        Ok(record)
-    };
+    let mut history = start_history(engine)?;
     let chunk = opts.probe_every.unwrap_or(steps_per_epoch).max(1);
     // Steps submitted between checks for Ctrl-C: few enough to stop promptly, many enough that the
     // per-call readback stays negligible.
@@ -136,21 +167,11 @@ pub fn train(
                 return Ok(history);
             }
             if opts.probe_every.is_some_and(|p| step % p == 0) && b < steps_per_epoch {
-                history.probes.push(probe(engine, &mut prev, e, step)?);
+                history.probes.push(probe_record(engine, &mut prev, e, step)?);
             }
         }
-        let eval_train = engine.evaluate(Split::Train)?;
-        let test = if opts.has_test { Some(engine.evaluate(Split::Test)?) } else { None };
-        history.epochs.push(EpochRecord {
-            epoch: e + 1,
-            train_loss: loss_sum / train_rows as f64,
-            train_acc: correct as f64 / train_rows as f64,
-            eval_train_loss: eval_train.loss,
-            eval_train_acc: eval_train.correct as f64 / eval_train.rows as f64,
-            test_loss: test.map(|t| t.loss),
-            test_acc: test.map(|t| t.correct as f64 / t.rows as f64),
-        });
-        history.probes.push(probe(engine, &mut prev, e + 1, step)?);
+        history.epochs.push(epoch_record(engine, e + 1, (loss_sum, correct), train_rows, opts.has_test)?);
+        history.probes.push(probe_record(engine, &mut prev, e + 1, step)?);
     }
     Ok(history)
 }
