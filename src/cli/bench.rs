@@ -22,6 +22,10 @@ pub struct BenchArgs {
     /// Print one JSON object instead of tables
     #[arg(long)]
     pub json: bool,
+    /// The adapter's FP32 peak in GFLOP/s, from its data sheet (wgpu does not report it): matmul rows
+    /// then show their share of it
+    #[arg(long, value_name = "GFLOPS")]
+    pub peak_gflops: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -29,6 +33,8 @@ struct BenchReport {
     adapter: String,
     cpu_threads: usize,
     options: BenchOptions,
+    /// `--peak-gflops`, when given.
+    peak_gflops: Option<f64>,
     matmul: Vec<MatmulRow>,
     bandwidth: Vec<BandwidthRow>,
     training: Vec<TrainingRow>,
@@ -40,6 +46,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
         args.sections.iter().flatten().find(|s| !["matmul", "bandwidth", "training"].contains(&s.as_str()))
     {
         anyhow::bail!("--sections: unknown section '{bad}' (expected matmul, bandwidth or training)");
+    }
+    if let Some(peak) = args.peak_gflops
+        && !(peak.is_finite() && peak > 0.0)
+    {
+        anyhow::bail!("--peak-gflops: {peak} is not a positive number of GFLOP/s");
     }
     if args.device.device == DeviceKind::Cpu {
         anyhow::bail!("--device cpu: the benchmark measures the GPU (the CPU reference appears as a row of its own)");
@@ -56,6 +67,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         adapter: gpu.adapter.describe(),
         cpu_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         options: opts,
+        peak_gflops: args.peak_gflops,
         matmul: Vec::new(),
         bandwidth: Vec::new(),
         training: Vec::new(),
@@ -87,12 +99,25 @@ fn render(r: &BenchReport) -> String {
     if !r.matmul.is_empty() {
         let clock = r.matmul.first().and_then(|m| m.clock).map_or("?".into(), |c| format!("{c:?}"));
         let _ = writeln!(s, "\nmatmul, GFLOP/s (median [min–max]; GPU rows timed with {clock}, CPU rows wall clock)");
-        let _ = writeln!(s, "{:<18} {:<28} {:>24} {:>10}", "m×k×n", "variant", "GFLOP/s", "max err");
+        let _ = match r.peak_gflops {
+            Some(peak) => writeln!(s, "adapter peak: {peak} GFLOP/s (--peak-gflops); % peak is the median's share"),
+            None => {
+                writeln!(s, "adapter peak: not known (wgpu does not report it; --peak-gflops adds a % peak column)")
+            }
+        };
+        let peak_head = if r.peak_gflops.is_some() { format!(" {:>7}", "% peak") } else { String::new() };
+        let _ = writeln!(s, "{:<18} {:<28} {:>24} {:>10}{peak_head}", "m×k×n", "variant", "GFLOP/s", "max err");
         for m in &r.matmul {
             let (a, b, c) = m.shape;
+            // The CPU row is the host's, not the adapter's: no share of the adapter's peak.
+            let share = match r.peak_gflops {
+                Some(peak) if !m.variant.starts_with("cpu") => format!(" {:>7.2}", 100.0 * m.gflops.median / peak),
+                Some(_) => format!(" {:>7}", "–"),
+                None => String::new(),
+            };
             let _ = writeln!(
                 s,
-                "{:<18} {:<28} {:>9.2} [{:>5.2}–{:>6.2}] {:>10.1e}",
+                "{:<18} {:<28} {:>9.2} [{:>5.2}–{:>6.2}] {:>10.1e}{share}",
                 format!("{a}×{b}×{c}"),
                 m.variant,
                 m.gflops.median,

@@ -1,0 +1,92 @@
+//! `vanish bench --quick`, the smoke run: every section validates its kernels before timing them and
+//! reports what the issue asks for (shapes, paths, dispatches and bytes read back), and bad flags fail
+//! with their name. The figures themselves are measured by `vanish bench`, never asserted here.
+
+mod common;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn vanish() -> Command {
+    let mut cmd = Command::cargo_bin("vanish").unwrap();
+    cmd.env("XDG_RUNTIME_DIR", std::env::temp_dir());
+    cmd
+}
+
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+#[test]
+fn the_quick_bench_reports_every_section() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let out = vanish().args(["bench", "--quick", "--json", "--peak-gflops", "1000"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(f(&v["peak_gflops"]), 1000.0);
+
+    let matmul = v["matmul"].as_array().unwrap();
+    let variants: Vec<&str> = matmul.iter().map(|m| m["variant"].as_str().unwrap()).collect();
+    for want in ["naive", "blocked", "vec4", "cpu sgemm (matrixmultiply)"] {
+        assert!(variants.contains(&want), "no {want} row in {variants:?}");
+    }
+    for m in matmul {
+        assert!(f(&m["gflops"]["median"]) > 0.0, "{m}");
+        assert!(f(&m["gflops"]["min"]) <= f(&m["gflops"]["median"]), "{m}");
+        assert!(f(&m["max_error"]) < 1e-2, "validated before timing: {m}");
+    }
+    assert!(matmul.iter().any(|m| m["shape"] == serde_json::json!([32, 10, 10])), "the notebook's batch shape");
+
+    let bandwidth = v["bandwidth"].as_array().unwrap();
+    assert_eq!(bandwidth.len(), 4);
+    assert!(bandwidth.iter().all(|b| f(&b["gbps"]["median"]) > 0.0));
+
+    let training = v["training"].as_array().unwrap();
+    let paths: Vec<&str> = training.iter().map(|t| t["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, ["layered", "fused", "fused, 32 models", "cpu reference (f64)"]);
+    for t in training {
+        assert!(f(&t["us_per_step"]["median"]) > 0.0, "{t}");
+        assert!(f(&t["model_steps_per_s"]) > 0.0, "{t}");
+    }
+    let row = |path: &str| training.iter().find(|t| t["path"] == path).unwrap();
+    // The fused path: one dispatch runs a whole epoch (21 steps of 32 rows); the layered one dispatches
+    // per layer. Nothing is read back inside a step: 8 bytes per step, per model, once per call.
+    assert!(f(&row("fused")["dispatches_per_step"]) < 1.0);
+    assert!(f(&row("layered")["dispatches_per_step"]) > 11.0);
+    for path in ["layered", "fused"] {
+        assert_eq!(row(path)["readback_bytes_per_epoch"], 21 * 8, "{path}");
+        assert!(f(&row(path)["validation_error"]) < 1e-4, "{path}");
+    }
+    assert_eq!(row("fused, 32 models")["models"], 32);
+}
+
+#[test]
+fn the_text_table_names_the_peak_or_says_it_is_unknown() {
+    if common::gpu().is_none() {
+        return;
+    }
+    for (args, want) in [(&["--peak-gflops", "50"][..], "% peak"), (&[][..], "adapter peak: not known")] {
+        let out = vanish().args(["bench", "--quick", "--sections", "matmul"]).args(args).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(want), "{args:?}: {text}");
+    }
+}
+
+#[test]
+fn bad_bench_flags_name_the_flag() {
+    for (args, want) in [
+        (&["bench", "--peak-gflops=-3"][..], "--peak-gflops"),
+        (&["bench", "--peak-gflops=nan"][..], "--peak-gflops"),
+        (&["bench", "--sections", "matmul,warp"][..], "unknown section 'warp'"),
+        (&["bench", "--device", "cpu"][..], "--device cpu"),
+    ] {
+        let out = vanish().args(args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
