@@ -77,7 +77,7 @@ pub struct RunEvent {
 /// Runs this shard's part of `settings`' grid into `store`, skipping runs already there, and returns
 /// every run of the shard as read back from its file (so outputs never depend on whether a run was
 /// just computed or resumed). With `gpu`, runs that take the fused path and share a seed, shape and
-/// optimiser train together in one dispatch per epoch.
+/// optimiser train together, sharing each fused dispatch.
 pub fn run_sweep<'g>(
     store: &Store,
     settings: &Settings,
