@@ -233,8 +233,7 @@ impl<'g> GpuEngine<'g> {
             Ok(()) => Ok(engine.fused_plan()?),
             Err(why) => Err(why),
         };
-        let small_batch = cfg.batch_size <= FUSED_AUTO_MAX_BATCH;
-        engine.path = if engine.fused.is_ok() && small_batch { TrainPath::Fused } else { TrainPath::Layered };
+        engine.path = if fused_by_default(gpu, spec, cfg.batch_size) { TrainPath::Fused } else { TrainPath::Layered };
         engine.set_params(params)?;
         Ok(engine)
     }
