@@ -7,6 +7,7 @@ mod common;
 use common::{assert_close, fixture_names, gpu, load_fixture};
 use vanish::data::{self, Dataset, DatasetSpec};
 use vanish::engine::{Engine, Optimizer, Split, TrainConfig};
+use vanish::gpu::fused::FusedKernel;
 use vanish::gpu::{GpuEngine, ModelBatch, TrainPath};
 use vanish::model::{Activation, MlpSpec, Output, ParamKind, Params};
 use vanish::reference::CpuEngine;
@@ -331,7 +332,7 @@ fn a_model_batch_trains_each_model_as_if_alone() {
         .collect();
     let params: Vec<Params> = models.iter().zip(&specs).map(|(&(s, _), spec)| Params::init(spec, s)).collect();
     let orders: Vec<Vec<Vec<u32>>> = models.iter().map(|&(s, _)| epoch_order(train_set.len(), s, 2)).collect();
-    let mut batch = ModelBatch::new(gpu, &specs, &params, &train_set, cfg).unwrap();
+    let mut batch = ModelBatch::new(gpu, FusedKernel::Workgroup, &specs, &params, &train_set, cfg).unwrap();
     let mut batch_losses = vec![Vec::new(); models.len()];
     for e in 0..2 {
         let epoch_orders: Vec<Vec<u32>> = orders.iter().map(|o| o[e].clone()).collect();
@@ -368,7 +369,9 @@ fn a_model_batch_refuses_mixed_shapes() {
         MlpSpec::new(2, &[8, 8], Activation::Tanh, Output::Binary).with_batch_norm(true),
     ];
     let params: Vec<Params> = specs.iter().map(|s| Params::init(s, 0)).collect();
-    let err = ModelBatch::new(gpu, &specs, &params, &train_set, cfg).err().expect("mixed shapes refused");
+    let err = ModelBatch::new(gpu, FusedKernel::Workgroup, &specs, &params, &train_set, cfg)
+        .err()
+        .expect("mixed shapes refused");
     assert!(err.to_string().contains("all of one shape"), "{err}");
 }
 

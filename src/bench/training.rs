@@ -9,7 +9,8 @@ use serde::Serialize;
 use super::{BenchError, BenchOptions, Spread};
 use crate::data::{self, Dataset, DatasetSpec};
 use crate::engine::{Engine, Optimizer, TrainConfig, batches_per_epoch};
-use crate::gpu::fused::fused_fits;
+use crate::gpu::fused::{FusedKernel, fused_fits};
+use crate::gpu::fused_lanes::lanes_fit;
 use crate::gpu::{Gpu, GpuEngine, ModelBatch, TrainPath};
 use crate::model::{Activation, MlpSpec, Output, Params};
 use crate::reference::CpuEngine;
@@ -119,6 +120,15 @@ fn validate(engine: &mut dyn Engine, case: &Case, cfg: TrainConfig, order: &[u32
     Ok(err)
 }
 
+/// A training row's path: "layered", "fused" (the workgroup kernel) or "fused per-lane".
+fn path_name(path: TrainPath, kernel: FusedKernel) -> String {
+    match (path, kernel) {
+        (TrainPath::Layered, _) => "layered".into(),
+        (TrainPath::Fused, FusedKernel::Workgroup) => "fused".into(),
+        (TrainPath::Fused, FusedKernel::Lanes) => "fused per-lane".into(),
+    }
+}
+
 pub fn training_section(gpu: &Gpu, opts: &BenchOptions) -> Result<Vec<TrainingRow>, BenchError> {
     let mut rows = Vec::new();
     let reps = if opts.quick { 3 } else { 5 };
@@ -147,12 +157,19 @@ pub fn training_section(gpu: &Gpu, opts: &BenchOptions) -> Result<Vec<TrainingRo
             }
         };
         let fits = fused_fits(gpu, &case.spec).is_ok();
-        for path in [TrainPath::Layered, TrainPath::Fused] {
-            if path == TrainPath::Fused && !fits {
-                continue;
+        let mut runs = vec![(TrainPath::Layered, FusedKernel::Workgroup)];
+        if fits {
+            runs.push((TrainPath::Fused, FusedKernel::Workgroup));
+            if lanes_fit(&case.spec).is_ok() {
+                runs.push((TrainPath::Fused, FusedKernel::Lanes));
             }
+        }
+        for &(path, kernel) in &runs {
             let mut engine = GpuEngine::new(gpu, &case.spec, &params, &case.data, &case.data, cfg)?;
             engine.set_path(path)?;
+            if path == TrainPath::Fused {
+                engine.set_fused_kernel(kernel)?;
+            }
             let err = validate(&mut engine, &case, cfg, &order)?;
             engine.begin_epoch(&order)?;
             let times = epochs(reps, || {
@@ -160,20 +177,20 @@ pub fn training_section(gpu: &Gpu, opts: &BenchOptions) -> Result<Vec<TrainingRo
                 Ok(())
             })?;
             let timing = engine.take_timing();
-            let name = if path == TrainPath::Fused { "fused" } else { "layered" };
-            rows.push(row(name, 1, &times, Some(timing), err));
+            rows.push(row(&path_name(path, kernel), 1, &times, Some(timing), err));
         }
-        if fits {
+        for &(_, kernel) in runs.iter().filter(|(path, _)| *path == TrainPath::Fused) {
             let models = 32;
             let all: Vec<Params> = (0..models as u64).map(|s| Params::init(&case.spec, s)).collect();
             let specs = vec![case.spec.clone(); models];
-            let mut batch = ModelBatch::new(gpu, &specs, &all, &case.data, cfg)?;
+            let mut batch = ModelBatch::new(gpu, kernel, &specs, &all, &case.data, cfg)?;
             let orders: Vec<Vec<u32>> = (0..models as u64).map(|s| epoch_order(n, s, 1).remove(0)).collect();
             let times = epochs(reps, || {
                 batch.train_epoch(&orders)?;
                 Ok(())
             })?;
-            let mut r = row("fused, 32 models", models, &times, None, f64::NAN);
+            let name = format!("{}, {models} models", path_name(TrainPath::Fused, kernel));
+            let mut r = row(&name, models, &times, None, f64::NAN);
             r.dispatches_per_step =
                 steps.div_ceil(crate::gpu::fused::FUSED_MAX_STEPS_PER_DISPATCH) as f64 / steps as f64;
             rows.push(r);

@@ -6,6 +6,7 @@ use clap::{Args, ValueEnum};
 
 use crate::data::{self, Dataset, DatasetSpec};
 use crate::engine::{Engine, Optimizer, TrainConfig};
+use crate::gpu::fused::{FusedKernel, auto_kernel};
 use crate::gpu::{DeviceRequest, Gpu, GpuEngine, GpuError, TrainPath};
 use crate::model::{Activation, Init, MlpSpec, Output, Params};
 use crate::reference::CpuEngine;
@@ -212,11 +213,18 @@ pub enum PathChoice {
     Auto,
     /// One dispatch per kernel per layer
     Layered,
-    /// One workgroup runs whole steps (every width ≤ 64)
+    /// Whole steps in one dispatch (every width ≤ 64), on the kernel chosen for the adapter and the
+    /// length of the run
     Fused,
+    /// The fused path on its workgroup kernel: one workgroup per model
+    FusedWorkgroup,
+    /// The fused path on its per-lane kernel: one model per invocation, generated for the model's
+    /// shape (no batch norm; the fast kernel on CPU adapters, slow to compile)
+    FusedPerLane,
 }
 
-/// The engine for `gpu` (or the CPU reference when `None`), on the automatic training path.
+/// The engine for `gpu` (or the CPU reference when `None`), on the automatic training path, for a
+/// short run (the fused path, when taken, uses its workgroup kernel, which compiles fastest).
 pub fn make_engine<'g>(
     gpu: Option<&'g Gpu>,
     spec: &MlpSpec,
@@ -225,10 +233,11 @@ pub fn make_engine<'g>(
     test: &Dataset,
     cfg: TrainConfig,
 ) -> Result<Box<dyn Engine + 'g>> {
-    make_engine_on_path(gpu, PathChoice::Auto, spec, params, (train, test), cfg)
+    make_engine_on_path(gpu, PathChoice::Auto, spec, params, (train, test), cfg, 0)
 }
 
 /// The engine for `gpu` on `path`; the CPU reference has one path, so `path` must be `Auto` there.
+/// `steps` is how many optimiser steps the run will take, which decides the fused kernel.
 pub fn make_engine_on_path<'g>(
     gpu: Option<&'g Gpu>,
     path: PathChoice,
@@ -236,14 +245,24 @@ pub fn make_engine_on_path<'g>(
     params: &Params,
     (train, test): (&Dataset, &Dataset),
     cfg: TrainConfig,
+    steps: u64,
 ) -> Result<Box<dyn Engine + 'g>> {
     Ok(match gpu {
         Some(gpu) => {
             let mut engine = GpuEngine::new(gpu, spec, params, train, test, cfg)?;
+            let flag = |p: PathChoice| format!("--path {}", p.to_possible_value().expect("a value").get_name());
             match path {
                 PathChoice::Auto => {}
                 PathChoice::Layered => engine.set_path(TrainPath::Layered)?,
-                PathChoice::Fused => engine.set_path(TrainPath::Fused).context("--path fused")?,
+                _ => engine.set_path(TrainPath::Fused).with_context(|| flag(path))?,
+            }
+            let kernel = match path {
+                PathChoice::FusedWorkgroup => FusedKernel::Workgroup,
+                PathChoice::FusedPerLane => FusedKernel::Lanes,
+                _ => auto_kernel(gpu, spec, steps),
+            };
+            if engine.path() == TrainPath::Fused {
+                engine.set_fused_kernel(kernel).with_context(|| flag(path))?;
             }
             Box::new(engine)
         }

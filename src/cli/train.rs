@@ -100,7 +100,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
     };
     let gpu = open_device(&args.device)?;
-    let mut engine = make_engine_on_path(gpu.as_ref(), args.path, &spec, &params, (&train_set, &test_set), cfg)?;
+    let steps = (crate::engine::batches_per_epoch(train_set.len(), cfg.batch_size) * args.optim.epochs) as u64;
+    let mut engine = make_engine_on_path(gpu.as_ref(), args.path, &spec, &params, (&train_set, &test_set), cfg, steps)?;
     let adapter = engine.name();
     let manifest = |content: &str| interchange::Manifest {
         spec: spec.clone(),

@@ -4,7 +4,8 @@
 //! model m follows exactly the steps a single fused `GpuEngine` would take with the same spec,
 //! weights and order.
 
-use super::fused::{FusedBuffers, FusedPlan, fused_fits, same_shape};
+use super::fused::{FusedBuffers, FusedKernel, FusedPlan, fused_fits, same_shape};
+use super::fused_lanes::lanes_fit;
 use super::{Gpu, Tensor};
 use crate::data::Dataset;
 use crate::engine::{BatchResult, EngineError, TrainConfig, batch_rows, batches_per_epoch};
@@ -30,9 +31,10 @@ pub struct ModelBatch<'g> {
 
 impl<'g> ModelBatch<'g> {
     /// Model m is `specs[m]` starting from `params[m]`; all of one shape (`same_shape`), trained on
-    /// `train`.
+    /// `train` by `kernel` (`fused::auto_kernel` chooses one).
     pub fn new(
         gpu: &'g Gpu,
+        kernel: FusedKernel,
         specs: &[MlpSpec],
         params: &[Params],
         train: &Dataset,
@@ -42,6 +44,9 @@ impl<'g> ModelBatch<'g> {
             return Err(EngineError::Invalid("a model batch needs one or more models".into()));
         };
         fused_fits(gpu, spec).map_err(EngineError::Invalid)?;
+        if kernel == FusedKernel::Lanes {
+            lanes_fit(spec).map_err(EngineError::Invalid)?;
+        }
         let layout = spec.layout();
         if specs.len() != params.len()
             || specs.iter().any(|s| !same_shape(s, spec))
@@ -79,7 +84,7 @@ impl<'g> ModelBatch<'g> {
             running: &running_t,
             metrics: &metrics,
         };
-        let plan = FusedPlan::new(gpu, specs, &cfg.optimizer, (train.len(), cfg.batch_size), &b)?;
+        let plan = FusedPlan::new(gpu, kernel, specs, &cfg.optimizer, (train.len(), cfg.batch_size), &b)?;
         debug_assert_eq!(running.len(), models * r);
         Ok(ModelBatch {
             gpu,

@@ -105,6 +105,8 @@ pub struct Gpu {
     pub timestamps: bool,
     modules: Mutex<HashMap<Shader, Arc<wgpu::ShaderModule>>>,
     pipelines: Mutex<HashMap<PipelineKey, Arc<wgpu::ComputePipeline>>>,
+    /// Pipelines of generated kernels (`fused_lanes.rs`), by their source text.
+    generated: Mutex<HashMap<String, Arc<wgpu::ComputePipeline>>>,
     /// Errors wgpu reports outside an error scope; the default handler would panic.
     uncaptured: Arc<Mutex<Vec<String>>>,
     /// A one-float buffer bound where a kernel's optional input is absent.
@@ -165,6 +167,7 @@ impl Gpu {
             timestamps,
             modules: Mutex::new(HashMap::new()),
             pipelines: Mutex::new(HashMap::new()),
+            generated: Mutex::new(HashMap::new()),
             uncaptured,
             dummy,
         })
@@ -196,6 +199,34 @@ impl Gpu {
         })?;
         let pipeline = Arc::new(pipeline);
         self.pipelines.lock().expect("pipeline cache").insert(key, pipeline.clone());
+        Ok(pipeline)
+    }
+
+    /// The compute pipeline for `entry` in a generated WGSL `source`, compiled on first use and cached.
+    pub(crate) fn generated_pipeline(
+        &self,
+        source: String,
+        entry: &'static str,
+    ) -> Result<Arc<wgpu::ComputePipeline>, GpuError> {
+        if let Some(p) = self.generated.lock().expect("pipeline cache").get(&source) {
+            return Ok(p.clone());
+        }
+        let pipeline = self.scoped(|| {
+            let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(entry),
+                source: wgpu::ShaderSource::Wgsl(source.as_str().into()),
+            });
+            self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: None,
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+        })?;
+        let pipeline = Arc::new(pipeline);
+        self.generated.lock().expect("pipeline cache").insert(source, pipeline.clone());
         Ok(pipeline)
     }
 

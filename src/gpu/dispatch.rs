@@ -60,11 +60,35 @@ impl Gpu {
         tensors: &[&Tensor],
         workgroups: [u32; 3],
     ) -> Result<Dispatch, GpuError> {
+        let pipeline = self.pipeline(shader, entry, overrides)?;
+        self.dispatch_on(pipeline, entry, params, tensors, workgroups)
+    }
+
+    /// `dispatch` of `entry` in a generated WGSL `source` (the per-lane fused kernel).
+    pub fn dispatch_generated<P: bytemuck::Pod>(
+        &self,
+        source: String,
+        entry: &'static str,
+        params: Option<&P>,
+        tensors: &[&Tensor],
+        workgroups: [u32; 3],
+    ) -> Result<Dispatch, GpuError> {
+        let pipeline = self.generated_pipeline(source, entry)?;
+        self.dispatch_on(pipeline, entry, params, tensors, workgroups)
+    }
+
+    fn dispatch_on<P: bytemuck::Pod>(
+        &self,
+        pipeline: Arc<wgpu::ComputePipeline>,
+        entry: &'static str,
+        params: Option<&P>,
+        tensors: &[&Tensor],
+        workgroups: [u32; 3],
+    ) -> Result<Dispatch, GpuError> {
         let max = self.limits.max_compute_workgroups_per_dimension;
         if let Some(&w) = workgroups.iter().find(|&&w| w > max) {
             return Err(GpuError::TooManyWorkgroups { what: entry.to_string(), requested: w as u64, limit: max });
         }
-        let pipeline = self.pipeline(shader, entry, overrides)?;
         let uniform = params.map(|p| {
             let bytes = bytemuck::bytes_of(p);
             let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {

@@ -17,7 +17,8 @@ use std::time::Instant;
 
 use super::batchnorm::{BnForward, batchnorm_backward, batchnorm_forward, batchnorm_forward_eval};
 use super::dense::{dense_backward_input, dense_backward_weight, dense_forward};
-use super::fused::{FusedBuffers, FusedPlan, fused_fits};
+use super::fused::{FusedBuffers, FusedKernel, FusedPlan, fused_fits};
+use super::fused_lanes::lanes_fit;
 use super::optim::{OptimState, optimizer_step};
 use super::step::{Gather, STEP_STATE_LEN, gather_rows, step_begin, step_state};
 use super::{Dispatch, Gpu, GpuError, Tensor, activation, loss, reduce};
@@ -230,7 +231,7 @@ impl<'g> GpuEngine<'g> {
         };
         engine.xb_yb_and_plans(train)?;
         engine.fused = match fused_fits(gpu, spec) {
-            Ok(()) => Ok(engine.fused_plan()?),
+            Ok(()) => Ok(engine.fused_plan(FusedKernel::Workgroup)?),
             Err(why) => Err(why),
         };
         engine.path = if fused_by_default(gpu, spec, cfg.batch_size) { TrainPath::Fused } else { TrainPath::Layered };
@@ -238,7 +239,7 @@ impl<'g> GpuEngine<'g> {
         Ok(engine)
     }
 
-    fn fused_plan(&self) -> Result<FusedPlan, GpuError> {
+    fn fused_plan(&self, kernel: FusedKernel) -> Result<FusedPlan, GpuError> {
         let b = FusedBuffers {
             x: &self.train.x,
             y: &self.train.y,
@@ -251,7 +252,7 @@ impl<'g> GpuEngine<'g> {
             metrics: &self.metrics,
         };
         let specs = std::slice::from_ref(&self.spec);
-        FusedPlan::new(self.gpu, specs, &self.cfg.optimizer, (self.train.rows, self.cfg.batch_size), &b)
+        FusedPlan::new(self.gpu, kernel, specs, &self.cfg.optimizer, (self.train.rows, self.cfg.batch_size), &b)
     }
 
     /// The path training steps take.
@@ -267,6 +268,28 @@ impl<'g> GpuEngine<'g> {
             return Err(EngineError::Invalid(format!("the fused path cannot run this model: {why}")));
         }
         self.path = path;
+        Ok(())
+    }
+
+    /// The kernel the fused path runs, when the model fits the fused path.
+    pub fn fused_kernel(&self) -> Option<FusedKernel> {
+        self.fused.as_ref().ok().map(FusedPlan::kernel)
+    }
+
+    /// Chooses the fused path's kernel (the workgroup kernel until told otherwise: the per-lane one
+    /// takes seconds to compile); fails, saying why, when the model does not fit it. Training state
+    /// lives in the engine's buffers, so the kernel may change between steps.
+    pub fn set_fused_kernel(&mut self, kernel: FusedKernel) -> Result<(), EngineError> {
+        let unfit = |why: String| {
+            EngineError::Invalid(format!("the {} fused kernel cannot run this model: {why}", kernel.name()))
+        };
+        fused_fits(self.gpu, &self.spec).map_err(unfit)?;
+        if kernel == FusedKernel::Lanes {
+            lanes_fit(&self.spec).map_err(unfit)?;
+        }
+        if self.fused_kernel() != Some(kernel) {
+            self.fused = Ok(self.fused_plan(kernel)?);
+        }
         Ok(())
     }
 
@@ -487,11 +510,12 @@ impl ProbeReductions {
 
 impl Engine for GpuEngine<'_> {
     fn name(&self) -> String {
-        let path = match self.path {
-            TrainPath::Layered => "layered",
-            TrainPath::Fused => "fused",
+        let path = match (self.path, self.fused_kernel()) {
+            (TrainPath::Fused, Some(FusedKernel::Lanes)) => "fused path (per-lane kernel)",
+            (TrainPath::Fused, _) => "fused path",
+            (TrainPath::Layered, _) => "layered path",
         };
-        format!("gpu: {}, {path} path", self.gpu.adapter.describe())
+        format!("gpu: {}, {path}", self.gpu.adapter.describe())
     }
 
     fn spec(&self) -> &MlpSpec {

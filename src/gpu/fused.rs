@@ -5,6 +5,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use super::fused_lanes::{LanesPlan, lanes_fit};
 use super::{Dispatch, Gpu, GpuError, Shader, Tensor};
 use crate::engine::Optimizer;
 use crate::model::MlpSpec;
@@ -22,7 +23,7 @@ pub const FUSED_MAX_STEPS_PER_DISPATCH: usize = 256;
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
-struct FusedParams {
+pub struct FusedParams {
     models: u32,
     layers: u32,
     rows_total: u32,
@@ -172,19 +173,57 @@ pub struct FusedBuffers<'a> {
     pub metrics: &'a Tensor,
 }
 
-/// A built fused dispatch and its scratch.
-pub struct FusedPlan {
-    dispatch: Dispatch,
-    params: FusedParams,
-    _scratch: Tensor,
-    _layers: Tensor,
+/// A built fused dispatch: the per-workgroup kernel with its scratch, or the per-lane one.
+pub enum FusedPlan {
+    Workgroup { dispatch: Dispatch, params: FusedParams, _scratch: Tensor, _layers: Tensor },
+    Lanes(LanesPlan),
+}
+
+/// The kernel that runs the fused path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FusedKernel {
+    /// `fused.wgsl`: one workgroup per model, its rows and units split across the invocations. Any
+    /// narrow model; compiles in a second or two.
+    Workgroup,
+    /// `fused_lanes.wgsl`, generated for the model's shape: one model per invocation (SIMD lane), the
+    /// fast kernel on CPU adapters. No batch norm; compiles in seconds to tens of seconds.
+    Lanes,
+}
+
+impl FusedKernel {
+    pub fn name(self) -> &'static str {
+        match self {
+            FusedKernel::Workgroup => "workgroup",
+            FusedKernel::Lanes => "per-lane",
+        }
+    }
+}
+
+/// Model-steps (models × optimiser steps) from which the per-lane kernel is worth its compile time
+/// on a CPU adapter. On lavapipe the notebook's model compiles in ~10 s and then saves ~0.25 ms per
+/// model-step over the workgroup kernel: the saving passes the compile time at ~40,000. (Mesa caches
+/// compiled shaders on disk, so later runs of the same shape pay nothing.)
+pub const LANES_MIN_MODEL_STEPS: u64 = 40_000;
+
+/// The kernel the fused path uses for `spec` by default, given the model-steps the caller expects
+/// to train: the per-lane kernel on CPU adapters when the model fits it and the work repays its
+/// compile time; the workgroup kernel otherwise (on GPUs, a model per invocation leaves the device
+/// idle and spills every weight to memory).
+pub fn auto_kernel(gpu: &Gpu, spec: &MlpSpec, model_steps: u64) -> FusedKernel {
+    let cpu = gpu.adapter.device_type == format!("{:?}", wgpu::DeviceType::Cpu);
+    if cpu && lanes_fit(spec).is_ok() && model_steps >= LANES_MIN_MODEL_STEPS {
+        FusedKernel::Lanes
+    } else {
+        FusedKernel::Workgroup
+    }
 }
 
 impl FusedPlan {
     /// Plans one model per entry of `specs` (one shape: `same_shape` holds) training on `rows_total`
-    /// rows in batches of `batch`.
+    /// rows in batches of `batch`, on `kernel` (which must fit: `lanes_fit` for `Lanes`).
     pub fn new(
         gpu: &Gpu,
+        kernel: FusedKernel,
         specs: &[MlpSpec],
         optimizer: &Optimizer,
         (rows_total, batch): (usize, usize),
@@ -192,6 +231,9 @@ impl FusedPlan {
     ) -> Result<Self, GpuError> {
         let spec = &specs[0];
         debug_assert!(specs.iter().all(|s| same_shape(s, spec)));
+        if kernel == FusedKernel::Lanes {
+            return Ok(FusedPlan::Lanes(LanesPlan::new(gpu, specs, optimizer, (rows_total, batch), b)?));
+        }
         let models = specs.len();
         let wg = workgroup_size(spec);
         let row_cap = batch.next_multiple_of(wg);
@@ -241,13 +283,20 @@ impl FusedPlan {
             &tensors,
             [models as u32, 1, 1],
         )?;
-        Ok(FusedPlan { dispatch, params, _scratch: scratch, _layers: layers })
+        Ok(FusedPlan::Workgroup { dispatch, params, _scratch: scratch, _layers: layers })
     }
 
     /// Records steps `first .. first + count` of the epoch: one dispatch per
     /// `FUSED_MAX_STEPS_PER_DISPATCH` steps. A longer range needs its own uniform per dispatch, so it
     /// cannot share one queue write; it is encoded and submitted chunk by chunk here, and only the
     /// last chunk's command buffer is returned for the caller to submit.
+    pub fn kernel(&self) -> FusedKernel {
+        match self {
+            FusedPlan::Workgroup { .. } => FusedKernel::Workgroup,
+            FusedPlan::Lanes(_) => FusedKernel::Lanes,
+        }
+    }
+
     pub fn encode(&self, gpu: &Gpu, first: usize, count: usize) -> Vec<wgpu::CommandBuffer> {
         let mut done = 0;
         let mut last = Vec::new();
@@ -256,13 +305,19 @@ impl FusedPlan {
             if let Some(previous) = last.pop() {
                 gpu.queue.submit([previous]);
             }
-            let p = FusedParams { first: (first + done) as u32, count: n as u32, ..self.params };
             // Queue writes land before the next submit: each dispatch sees its own range.
-            self.dispatch.write_params(gpu, &p);
+            let dispatch = match self {
+                FusedPlan::Workgroup { dispatch, params, .. } => {
+                    let p = FusedParams { first: (first + done) as u32, count: n as u32, ..*params };
+                    dispatch.write_params(gpu, &p);
+                    dispatch
+                }
+                FusedPlan::Lanes(plan) => plan.prepare(gpu, first + done, n),
+            };
             let mut encoder = gpu.device.create_command_encoder(&Default::default());
             {
                 let mut pass = encoder.begin_compute_pass(&Default::default());
-                self.dispatch.record(&mut pass);
+                dispatch.record(&mut pass);
             }
             last.push(encoder.finish());
             done += n;

@@ -13,6 +13,7 @@ pub mod batchnorm;
 pub mod dense;
 pub mod engine;
 pub mod fused;
+pub mod fused_lanes;
 pub mod loss;
 pub mod matmul;
 pub mod optim;

@@ -12,6 +12,7 @@ use super::run::{EngineFactory, spec_for};
 use super::settings::Settings;
 use crate::data::Dataset;
 use crate::engine::{Engine, Split, TrainConfig, batches_per_epoch};
+use crate::gpu::fused::auto_kernel;
 use crate::gpu::{Gpu, ModelBatch, fused_by_default};
 use crate::model::{MlpSpec, Params};
 use crate::train::{History, TrainError, epoch_order, epoch_record, interrupted, probe_record, start_history};
@@ -74,7 +75,9 @@ pub fn run_group<'g>(
     }
     let specs: Vec<MlpSpec> = members.iter().map(|m| m.spec.clone()).collect();
     let inits: Vec<Params> = members.iter().map(|m| m.init.clone()).collect();
-    let mut batch = ModelBatch::new(gpu, &specs, &inits, train_set, cfg)?;
+    let model_steps = (members.len() * settings.epochs * steps_per_epoch) as u64;
+    let kernel = auto_kernel(gpu, &specs[0], model_steps);
+    let mut batch = ModelBatch::new(gpu, kernel, &specs, &inits, train_set, cfg)?;
     // Every run of the group has the same seed, so the same epoch orders.
     let orders = epoch_order(rows, configs[0].seed, settings.epochs);
     for (e, order) in orders.iter().enumerate() {
