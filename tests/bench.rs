@@ -45,7 +45,9 @@ fn the_quick_bench_reports_every_section() {
 
     let training = v["training"].as_array().unwrap();
     let paths: Vec<&str> = training.iter().map(|t| t["path"].as_str().unwrap()).collect();
-    assert_eq!(paths, ["layered", "fused", "fused, 32 models", "cpu reference (f64)"]);
+    let want =
+        ["layered", "fused", "fused per-lane", "fused, 32 models", "fused per-lane, 32 models", "cpu reference (f64)"];
+    assert_eq!(paths, want);
     for t in training {
         assert!(f(&t["us_per_step"]["median"]) > 0.0, "{t}");
         assert!(f(&t["model_steps_per_s"]) > 0.0, "{t}");
@@ -54,12 +56,14 @@ fn the_quick_bench_reports_every_section() {
     // The fused path: one dispatch runs a whole epoch (21 steps of 32 rows); the layered one dispatches
     // per layer. Nothing is read back inside a step: 8 bytes per step, per model, once per call.
     assert!(f(&row("fused")["dispatches_per_step"]) < 1.0);
+    assert!(f(&row("fused per-lane")["dispatches_per_step"]) < 1.0);
     assert!(f(&row("layered")["dispatches_per_step"]) > 11.0);
-    for path in ["layered", "fused"] {
+    for path in ["layered", "fused", "fused per-lane"] {
         assert_eq!(row(path)["readback_bytes_per_epoch"], 21 * 8, "{path}");
         assert!(f(&row(path)["validation_error"]) < 1e-4, "{path}");
     }
     assert_eq!(row("fused, 32 models")["models"], 32);
+    assert_eq!(row("fused per-lane, 32 models")["models"], 32);
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use bytemuck::{Pod, Zeroable};
 
 use super::fused::FusedBuffers;
-use super::{Dispatch, Gpu, GpuError, Tensor};
+use super::{Dispatch, Gpu, GpuError, Shader, Tensor};
 use crate::engine::Optimizer;
 use crate::model::{Activation, MlpSpec, ParamLayout};
 
@@ -56,8 +56,8 @@ pub fn kernel_source(specs: &[MlpSpec], optimizer: &Optimizer) -> String {
     let spec = &specs[0];
     let layout = spec.layout();
     let g = Gen { spec, layout: &layout, specs, adam: matches!(optimizer, Optimizer::Adam { .. }) };
-    let template = include_str!("../../shaders/fused_lanes.wgsl");
-    template
+    Shader::FusedLanes
+        .source()
         .replace("//%DECLS%", &g.decls())
         .replace("//%LOAD%", &g.load())
         .replace("//%ZERO%", &g.zero())

@@ -11,11 +11,13 @@ pub enum Shader {
     Reduce,
     Step,
     Fused,
+    /// The per-lane fused kernel's template; `fused_lanes.rs` fills it in for a model shape.
+    FusedLanes,
     Dense,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 9] = [
+    pub const ALL: [Shader; 10] = [
         Shader::Matmul,
         Shader::Activation,
         Shader::BatchNorm,
@@ -24,6 +26,7 @@ impl Shader {
         Shader::Reduce,
         Shader::Step,
         Shader::Fused,
+        Shader::FusedLanes,
         Shader::Dense,
     ];
 
@@ -37,6 +40,7 @@ impl Shader {
             Shader::Reduce => "reduce.wgsl",
             Shader::Step => "step.wgsl",
             Shader::Fused => "fused.wgsl",
+            Shader::FusedLanes => "fused_lanes.wgsl",
             Shader::Dense => "dense.wgsl",
         }
     }
@@ -51,6 +55,7 @@ impl Shader {
             Shader::Reduce => include_str!("../../shaders/reduce.wgsl"),
             Shader::Step => include_str!("../../shaders/step.wgsl"),
             Shader::Fused => include_str!("../../shaders/fused.wgsl"),
+            Shader::FusedLanes => include_str!("../../shaders/fused_lanes.wgsl"),
             Shader::Dense => include_str!("../../shaders/dense.wgsl"),
         }
     }
