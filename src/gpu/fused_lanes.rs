@@ -16,7 +16,7 @@ const LANES: usize = 8;
 
 /// The largest model (in parameters, padding excluded) the per-lane kernel is generated for: its
 /// code grows with the parameter count, and so does the driver's compile time.
-pub const LANES_MAX_PARAMS: usize = 4096;
+pub const LANES_MAX_PARAMS: usize = 2048;
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -55,7 +55,12 @@ pub fn lanes_fit(spec: &MlpSpec) -> Result<(), String> {
 pub fn kernel_source(specs: &[MlpSpec], optimizer: &Optimizer) -> String {
     let spec = &specs[0];
     let layout = spec.layout();
-    let g = Gen { spec, layout: &layout, specs, adam: matches!(optimizer, Optimizer::Adam { .. }) };
+    let pieces = layout
+        .params
+        .iter()
+        .flat_map(|t| t.range().step_by(PIECE).map(move |s| s..(s + PIECE).min(t.offset + t.len)))
+        .collect();
+    let g = Gen { spec, layout: &layout, pieces, specs, adam: matches!(optimizer, Optimizer::Adam { .. }) };
     Shader::FusedLanes
         .source()
         .replace("//%DECLS%", &g.decls())
@@ -66,9 +71,15 @@ pub fn kernel_source(specs: &[MlpSpec], optimizer: &Optimizer) -> String {
         .replace("//%STORE%", &g.store())
 }
 
+/// The most floats one private array holds (see `Gen::el`).
+const PIECE: usize = 128;
+
 struct Gen<'a> {
     spec: &'a MlpSpec,
     layout: &'a ParamLayout,
+    /// The parameter arena's floats as the private arrays hold them: each tensor in pieces of at most
+    /// `PIECE` floats.
+    pieces: Vec<std::ops::Range<usize>>,
     specs: &'a [MlpSpec],
     adam: bool,
 }
@@ -95,18 +106,18 @@ impl Gen<'_> {
     }
 
     /// Element `flat` (an offset into the parameter arena) of private array `a`: the arrays are split
-    /// per tensor, `w3` holding tensor 3's weights. The driver's LLVM takes time quadratic in the uses
-    /// of one private array, so one array for the whole model compiled for minutes.
+    /// into pieces, `w3` holding piece 3 of the weights. The driver's LLVM takes time quadratic in the
+    /// uses of one private array: one array for the whole model compiled for minutes.
     fn el(&self, a: &str, flat: usize) -> String {
-        let t = self.layout.params.iter().position(|s| s.range().contains(&flat)).expect("a parameter");
-        format!("{a}{t}[{}]", flat - self.layout.params[t].offset)
+        let t = self.pieces.iter().position(|p| p.contains(&flat)).expect("a parameter");
+        format!("{a}{t}[{}]", flat - self.pieces[t].start)
     }
 
     fn decls(&self) -> String {
         let mut s = String::new();
         for a in self.arrays() {
-            for (t, slot) in self.layout.params.iter().enumerate() {
-                writeln!(s, "    var {a}{t}: array<f32, {}>;", slot.len).unwrap();
+            for (t, piece) in self.pieces.iter().enumerate() {
+                writeln!(s, "    var {a}{t}: array<f32, {}>;", piece.len()).unwrap();
             }
         }
         for i in 0..self.spec.num_layers() {
@@ -122,8 +133,8 @@ impl Gen<'_> {
     /// per-lane access (a branch per lane in CPU drivers), and thousands of them unrolled make the
     /// driver's compile time explode.
     fn copy(&self, s: &mut String, array: &str, buffer: &str, base: &str, load: bool) {
-        for (t, slot) in self.layout.params.iter().enumerate() {
-            let (off, len) = (slot.offset, slot.len);
+        for (t, piece) in self.pieces.iter().enumerate() {
+            let (off, len) = (piece.start, piece.len());
             let (lhs, rhs) = (format!("{array}{t}[k]"), format!("{buffer}[{base} + {off}u + k]"));
             let (lhs, rhs) = if load { (lhs, rhs) } else { (rhs, lhs) };
             writeln!(s, "    for (var k = 0u; k < {len}u + keep_loop; k++) {{ {lhs} = {rhs}; }}").unwrap();
@@ -153,8 +164,8 @@ impl Gen<'_> {
 
     fn zero(&self) -> String {
         let mut s = String::new();
-        for (t, slot) in self.layout.params.iter().enumerate() {
-            for k in 0..slot.len {
+        for (t, piece) in self.pieces.iter().enumerate() {
+            for k in 0..piece.len() {
                 writeln!(s, "        g{t}[{k}] = 0.0;").unwrap();
             }
         }
@@ -247,8 +258,8 @@ impl Gen<'_> {
 
     fn update(&self) -> String {
         let mut s = String::new();
-        for (t, slot) in self.layout.params.iter().enumerate() {
-            for k in 0..slot.len {
+        for (t, piece) in self.pieces.iter().enumerate() {
+            for k in 0..piece.len() {
                 let [w, g, m, v] = ["w", "g", "m", "v"].map(|a| format!("{a}{t}[{k}]"));
                 if self.adam {
                     writeln!(
