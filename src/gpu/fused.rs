@@ -6,6 +6,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::fused_lanes::{LanesPlan, lanes_fit};
+use super::optim::OptimConsts;
 use super::{Dispatch, Gpu, GpuError, Shader, Tensor};
 use crate::engine::Optimizer;
 use crate::model::MlpSpec;
@@ -37,12 +38,7 @@ pub struct FusedParams {
     scratch_stride: u32,
     metrics_stride: u32,
     optimizer: u32,
-    momentum: f32,
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
-    one_minus_beta1: f32,
-    one_minus_beta2: f32,
+    consts: OptimConsts,
     bn_eps: f32,
     bn_momentum: f32,
     scratch_loss: u32,
@@ -241,10 +237,6 @@ impl FusedPlan {
         let descs: Vec<LayerDesc> = specs.iter().flat_map(|s| plan(s, row_cap).0).collect();
         let layout = spec.layout();
         let steps = rows_total.div_ceil(batch);
-        let (opt_code, momentum, beta1, beta2, eps) = match *optimizer {
-            Optimizer::Sgd { momentum, .. } => (0, momentum, 0.0, 0.0, 0.0),
-            Optimizer::Adam { beta1, beta2, eps, .. } => (1, 0.0, beta1, beta2, eps),
-        };
         let params = FusedParams {
             models: models as u32,
             layers: spec.num_layers() as u32,
@@ -258,13 +250,8 @@ impl FusedPlan {
             running_stride: layout.running_len as u32,
             scratch_stride: scratch_stride as u32,
             metrics_stride: (2 * steps) as u32,
-            optimizer: opt_code,
-            momentum: momentum as f32,
-            beta1: beta1 as f32,
-            beta2: beta2 as f32,
-            eps: eps as f32,
-            one_minus_beta1: (1.0 - beta1) as f32,
-            one_minus_beta2: (1.0 - beta2) as f32,
+            optimizer: matches!(optimizer, Optimizer::Adam { .. }) as u32,
+            consts: OptimConsts::of(optimizer),
             bn_eps: spec.bn_eps as f32,
             bn_momentum: spec.bn_momentum as f32,
             scratch_loss: scratch_loss as u32,

@@ -7,6 +7,7 @@ use std::fmt::Write;
 use bytemuck::{Pod, Zeroable};
 
 use super::fused::FusedBuffers;
+use super::optim::OptimConsts;
 use super::{Dispatch, Gpu, GpuError, Shader, Tensor};
 use crate::engine::Optimizer;
 use crate::model::{Activation, MlpSpec, ParamLayout};
@@ -28,12 +29,7 @@ struct LanesParams {
     count: u32,
     param_stride: u32,
     metrics_stride: u32,
-    momentum: f32,
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
-    one_minus_beta1: f32,
-    one_minus_beta2: f32,
+    consts: OptimConsts,
     keep_loop: u32,
     _pad: [u32; 2],
 }
@@ -305,10 +301,6 @@ impl LanesPlan {
         let models = specs.len();
         let layout = spec.layout();
         let steps = rows_total.div_ceil(batch);
-        let (momentum, beta1, beta2, eps) = match *optimizer {
-            Optimizer::Sgd { momentum, .. } => (momentum, 0.0, 0.0, 0.0),
-            Optimizer::Adam { beta1, beta2, eps, .. } => (0.0, beta1, beta2, eps),
-        };
         let params = LanesParams {
             models: models as u32,
             rows_total: rows_total as u32,
@@ -317,12 +309,7 @@ impl LanesPlan {
             count: 0,
             param_stride: layout.param_len as u32,
             metrics_stride: (2 * steps) as u32,
-            momentum: momentum as f32,
-            beta1: beta1 as f32,
-            beta2: beta2 as f32,
-            eps: eps as f32,
-            one_minus_beta1: (1.0 - beta1) as f32,
-            one_minus_beta2: (1.0 - beta2) as f32,
+            consts: OptimConsts::of(optimizer),
             keep_loop: 0,
             _pad: [0; 2],
         };

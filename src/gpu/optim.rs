@@ -5,17 +5,42 @@ use bytemuck::{Pod, Zeroable};
 use super::{Dispatch, Gpu, GpuError, Shader, Tensor};
 use crate::engine::Optimizer;
 
+/// An optimiser's constants as every kernel that takes a step reads them: a run of six floats in its
+/// params (SGD's momentum; Adam's betas, eps and 1 − beta, the latter rounded from f64; the other
+/// optimiser's fields zero).
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
-struct OptParams {
-    len: u32,
-    lr: f32,
+pub(super) struct OptimConsts {
     momentum: f32,
     beta1: f32,
     beta2: f32,
     eps: f32,
     one_minus_beta1: f32,
     one_minus_beta2: f32,
+}
+
+impl OptimConsts {
+    pub(super) fn of(opt: &Optimizer) -> Self {
+        match *opt {
+            Optimizer::Sgd { momentum, .. } => OptimConsts { momentum: momentum as f32, ..Zeroable::zeroed() },
+            Optimizer::Adam { beta1, beta2, eps, .. } => OptimConsts {
+                momentum: 0.0,
+                beta1: beta1 as f32,
+                beta2: beta2 as f32,
+                eps: eps as f32,
+                one_minus_beta1: (1.0 - beta1) as f32,
+                one_minus_beta2: (1.0 - beta2) as f32,
+            },
+        }
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct OptParams {
+    len: u32,
+    lr: f32,
+    consts: OptimConsts,
 }
 
 /// The state arenas an optimiser step updates, each the parameter arena's size.
@@ -35,22 +60,10 @@ pub struct OptimState<'a> {
 pub fn optimizer_step(gpu: &Gpu, opt: &Optimizer, s: &OptimState<'_>) -> Result<Dispatch, GpuError> {
     let len = s.params.len();
     let groups = gpu.groups_1d(len, 256);
-    match *opt {
-        Optimizer::Sgd { lr, momentum } => {
-            let p = OptParams { len: len as u32, lr: lr as f32, momentum: momentum as f32, ..Zeroable::zeroed() };
-            gpu.dispatch(Shader::Optim, "sgd_step", Some(&p), &[s.params, s.grads, s.m], groups)
-        }
-        Optimizer::Adam { lr, beta1, beta2, eps } => {
-            let p = OptParams {
-                len: len as u32,
-                lr: lr as f32,
-                beta1: beta1 as f32,
-                beta2: beta2 as f32,
-                eps: eps as f32,
-                one_minus_beta1: (1.0 - beta1) as f32,
-                one_minus_beta2: (1.0 - beta2) as f32,
-                ..Zeroable::zeroed()
-            };
+    let p = OptParams { len: len as u32, lr: opt.lr() as f32, consts: OptimConsts::of(opt) };
+    match opt {
+        Optimizer::Sgd { .. } => gpu.dispatch(Shader::Optim, "sgd_step", Some(&p), &[s.params, s.grads, s.m], groups),
+        Optimizer::Adam { .. } => {
             let bufs = [s.params, s.grads, s.m, s.v, s.state, s.schedule];
             gpu.dispatch(Shader::Optim, "adam_step", Some(&p), &bufs, groups)
         }
