@@ -171,6 +171,9 @@ pub fn training_section(gpu: &Gpu, opts: &BenchOptions) -> Result<Vec<TrainingRo
                 engine.set_fused_kernel(kernel)?;
             }
             let err = validate(&mut engine, &case, cfg, &order)?;
+            // The timing columns describe training, not validation: lavapipe compiles (or loads from its
+            // cache) a pipeline at its first dispatch, which validation pays.
+            engine.take_timing();
             engine.begin_epoch(&order)?;
             let times = epochs(reps, || {
                 engine.train_batches(0, steps)?;
