@@ -67,6 +67,9 @@ pub fn kernel_source(specs: &[MlpSpec], optimizer: &Optimizer) -> String {
         .replace("//%STORE%", &g.store())
 }
 
+/// Indentation of the generated row code.
+const IND: &str = "            ";
+
 /// The most floats one private array holds (see `Gen::el`).
 const PIECE: usize = 128;
 
@@ -124,7 +127,7 @@ impl Gen<'_> {
         s
     }
 
-    /// Copies (`load`) or writes back (`!load`) one array, tensor by tensor. Each copy is a loop, its
+    /// Copies (`load`) or writes back (`!load`) one array, piece by piece. Each copy is a loop, its
     /// bound read from the params so that the driver does not unroll it: every access in it is a
     /// per-lane access (a branch per lane in CPU drivers), and thousands of them unrolled make the
     /// driver's compile time explode.
@@ -168,88 +171,102 @@ impl Gen<'_> {
         s
     }
 
-    /// One row: gather, forward, loss, backward into the gradient sums.
+    /// One row: gather, forward, loss, backward into the gradient sums. Names: `a_i_k` is unit k of
+    /// layer i's input (the row itself for i = 0), `z_i_j` layer i's dense output, `d_i_j` its δ.
     fn row(&self) -> String {
+        let mut s = String::new();
+        self.forward(&mut s);
+        self.loss(&mut s);
+        self.backward(&mut s);
+        s
+    }
+
+    fn forward(&self, s: &mut String) {
         let spec = self.spec;
         let layers = spec.num_layers();
-        let mut s = String::new();
-        let ind = "            ";
-        // The layer inputs: x for layer 0, then each layer's activation.
         for k in 0..spec.input {
-            writeln!(s, "{ind}let a_0_{k} = xs[src * {}u + {k}u];", spec.input).unwrap();
+            writeln!(s, "{IND}let a_0_{k} = xs[src * {}u + {k}u];", spec.input).unwrap();
         }
         for i in 0..layers {
             let (fan_in, fan_out) = spec.layer_dims(i);
             let (w, b) = (self.layout.weight(i).offset, self.layout.bias(i).offset);
             let (code, alpha) = self.act_args(i);
             for j in 0..fan_out {
-                write!(s, "{ind}let z_{i}_{j} = {}", self.el("w", b + j)).unwrap();
+                write!(s, "{IND}let z_{i}_{j} = {}", self.el("w", b + j)).unwrap();
                 for k in 0..fan_in {
                     write!(s, " + {} * a_{i}_{k}", self.el("w", w + j * fan_in + k)).unwrap();
                 }
                 s.push_str(";\n");
                 if i + 1 < layers {
-                    writeln!(s, "{ind}let a_{}_{j} = act_forward(z_{i}_{j}, {code}, {alpha});", i + 1).unwrap();
+                    writeln!(s, "{IND}let a_{}_{j} = act_forward(z_{i}_{j}, {code}, {alpha});", i + 1).unwrap();
                 }
             }
         }
-        let last = layers - 1;
-        let classes = spec.output.width();
-        let mf = "mf";
+    }
+
+    /// The loss and hit of the row added to the step's sums, and δ of the output layer: the mean
+    /// loss's gradient, so divided by the batch's rows.
+    fn loss(&self, s: &mut String) {
+        let last = self.spec.num_layers() - 1;
+        let classes = self.spec.output.width();
         if classes == 1 {
             let z = format!("z_{last}_0");
-            writeln!(s, "{ind}let yv = f32(label);").unwrap();
-            writeln!(s, "{ind}loss_sum += max({z}, 0.0) - yv * {z} + log(1.0 + exp(-abs({z})));").unwrap();
-            writeln!(s, "{ind}hits += select(0.0, 1.0, ({z} > 0.0) == (label == 1u));").unwrap();
-            writeln!(s, "{ind}let d_{last}_0 = (sigmoid({z}) - yv) / {mf};").unwrap();
+            writeln!(s, "{IND}let yv = f32(label);").unwrap();
+            writeln!(s, "{IND}loss_sum += max({z}, 0.0) - yv * {z} + log(1.0 + exp(-abs({z})));").unwrap();
+            writeln!(s, "{IND}hits += select(0.0, 1.0, ({z} > 0.0) == (label == 1u));").unwrap();
+            writeln!(s, "{IND}let d_{last}_0 = (sigmoid({z}) - yv) / mf;").unwrap();
         } else {
-            writeln!(s, "{ind}var zmax = z_{last}_0;").unwrap();
-            writeln!(s, "{ind}var arg = 0u;").unwrap();
+            writeln!(s, "{IND}var zmax = z_{last}_0;").unwrap();
+            writeln!(s, "{IND}var arg = 0u;").unwrap();
             for c in 1..classes {
-                writeln!(s, "{ind}if (z_{last}_{c} > zmax) {{ zmax = z_{last}_{c}; arg = {c}u; }}").unwrap();
+                writeln!(s, "{IND}if (z_{last}_{c} > zmax) {{ zmax = z_{last}_{c}; arg = {c}u; }}").unwrap();
             }
-            write!(s, "{ind}let lse = zmax + log(0.0").unwrap();
+            write!(s, "{IND}let lse = zmax + log(0.0").unwrap();
             for c in 0..classes {
                 write!(s, " + exp(z_{last}_{c} - zmax)").unwrap();
             }
             s.push_str(");\n");
-            write!(s, "{ind}var zl = 0.0;").unwrap();
+            write!(s, "{IND}var zl = 0.0;").unwrap();
             for c in 0..classes {
                 write!(s, " if (label == {c}u) {{ zl = z_{last}_{c}; }}").unwrap();
             }
             s.push('\n');
-            writeln!(s, "{ind}loss_sum += lse - zl;").unwrap();
-            writeln!(s, "{ind}hits += select(0.0, 1.0, arg == label);").unwrap();
+            writeln!(s, "{IND}loss_sum += lse - zl;").unwrap();
+            writeln!(s, "{IND}hits += select(0.0, 1.0, arg == label);").unwrap();
             for c in 0..classes {
                 writeln!(
                     s,
-                    "{ind}let d_{last}_{c} = (exp(z_{last}_{c} - lse) - select(0.0, 1.0, label == {c}u)) / {mf};"
+                    "{IND}let d_{last}_{c} = (exp(z_{last}_{c} - lse) - select(0.0, 1.0, label == {c}u)) / mf;"
                 )
                 .unwrap();
             }
         }
-        for i in (0..layers).rev() {
+    }
+
+    /// dW and db summed into `g`, then δ of the layer below through its activation's derivative.
+    fn backward(&self, s: &mut String) {
+        let spec = self.spec;
+        for i in (0..spec.num_layers()).rev() {
             let (fan_in, fan_out) = spec.layer_dims(i);
             let (w, b) = (self.layout.weight(i).offset, self.layout.bias(i).offset);
             for j in 0..fan_out {
                 for k in 0..fan_in {
-                    writeln!(s, "{ind}{} += d_{i}_{j} * a_{i}_{k};", self.el("g", w + j * fan_in + k)).unwrap();
+                    writeln!(s, "{IND}{} += d_{i}_{j} * a_{i}_{k};", self.el("g", w + j * fan_in + k)).unwrap();
                 }
-                writeln!(s, "{ind}{} += d_{i}_{j};", self.el("g", b + j)).unwrap();
+                writeln!(s, "{IND}{} += d_{i}_{j};", self.el("g", b + j)).unwrap();
             }
             if i == 0 {
                 continue;
             }
             let (code, alpha) = self.act_args(i - 1);
             for k in 0..fan_in {
-                write!(s, "{ind}let d_{}_{k} = (0.0", i - 1).unwrap();
+                write!(s, "{IND}let d_{}_{k} = (0.0", i - 1).unwrap();
                 for j in 0..fan_out {
                     write!(s, " + d_{i}_{j} * {}", self.el("w", w + j * fan_in + k)).unwrap();
                 }
                 writeln!(s, ") * act_grad(z_{}_{k}, a_{i}_{k}, {code}, {alpha});", i - 1).unwrap();
             }
         }
-        s
     }
 
     fn update(&self) -> String {
