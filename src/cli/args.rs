@@ -209,7 +209,8 @@ pub fn open_device(args: &DeviceArgs) -> Result<Option<Gpu>> {
 /// The GPU engine's training path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum PathChoice {
-    /// Fused for narrow models (every width ≤ 64) at batch ≤ 128, layered otherwise
+    /// Fused for narrow models (every width ≤ 64) at batch ≤ 128, layered otherwise; the fused kernel as
+    /// for `fused`
     Auto,
     /// One dispatch per kernel per layer
     Layered,
