@@ -26,6 +26,29 @@
 // a unit phase is one pass and few invocations idle.
 override WG: u32 = 64u;
 
+// The model's parameters held in workgroup memory, where they fit: every row and unit phase reads the
+// weights, and workgroup memory is the fastest memory a GPU's workgroup has. WSH is set at pipeline
+// creation to the parameter arena's length per model when it fits the adapter's workgroup storage, or
+// to 1, and then the weights are read from `params`. The optimiser writes both copies; `params` is the
+// one the engine reads.
+override WSH: u32 = 1u;
+var<workgroup> wsh: array<f32, WSH>;
+
+fn weight(po: u32, i: u32) -> f32 {
+    if (WSH > 1u) {
+        return wsh[i];
+    }
+    return params[po + i];
+}
+
+// Orders the optimiser's writes to the cached weights before the next reads (storageBarrier() does not
+// cover workgroup memory); nothing to order without the cache.
+fn weights_barrier() {
+    if (WSH > 1u) {
+        workgroupBarrier();
+    }
+}
+
 struct FusedParams {
     models: u32,
     layers: u32,          // dense layers, the output layer included
@@ -133,8 +156,9 @@ fn act_grad(z: f32, a: f32, act: u32, alpha: f32) -> f32 {
     }
 }
 
-// ---- the optimiser on one parameter (index into the model's slice of the arenas) ----
-fn update(i: u32, g: f32, alpha: f32) {
+// ---- the optimiser on one parameter: `k` in the model's slice, which starts at `po` in the arenas ----
+fn update(po: u32, k: u32, g: f32, alpha: f32) {
+    let i = po + k;
     grads[i] = g;
     let vi = i + p.models * p.param_stride;
     if (p.optimizer == 0u) {
@@ -148,6 +172,9 @@ fn update(i: u32, g: f32, alpha: f32) {
         opt[vi] = v;
         params[i] -= alpha * m / (sqrt(v) + p.eps);
     }
+    if (WSH > 1u) {
+        wsh[k] = params[i];
+    }
 }
 
 @compute @workgroup_size(WG)
@@ -159,6 +186,12 @@ fn fused_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     let so = model * p.scratch_stride;
     let lt = model * p.layers; // this model's layer table
     let last = p.layers - 1u;
+    if (WSH > 1u) {
+        for (var i = lid; i < p.param_stride; i += WG) {
+            wsh[i] = params[po + i];
+        }
+        workgroupBarrier();
+    }
     for (var s = 0u; s < p.count; s++) {
         let step = p.first + s;
         let start = step * p.batch;
@@ -189,10 +222,10 @@ fn fused_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
                     h[k] = scratch[so + l.x + r * l.fan_in + k];
                 }
                 for (var j = 0u; j < l.fan_out; j++) {
-                    var acc = params[po + l.b + j];
-                    let wrow = po + l.w + j * l.fan_in;
+                    var acc = weight(po, l.b + j);
+                    let wrow = l.w + j * l.fan_in;
                     for (var k = 0u; k < l.fan_in; k++) {
-                        acc += params[wrow + k] * h[k];
+                        acc += weight(po, wrow + k) * h[k];
                     }
                     let o = so + r * l.fan_out + j;
                     scratch[o + l.z] = acc;
@@ -232,7 +265,7 @@ fn fused_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
                     for (var j = 0u; j < l.fan_out; j++) {
                         let o = so + r * l.fan_out + j;
                         let xhat = (scratch[o + l.z] - scratch[so + l.stats + j]) * scratch[so + l.stats + l.fan_out + j];
-                        let yv = params[po + l.gamma + j] * xhat + params[po + l.beta + j];
+                        let yv = weight(po, l.gamma + j) * xhat + weight(po, l.beta + j);
                         scratch[o + l.y] = yv;
                         scratch[o + l.a] = act_forward(yv, l.act, l.alpha);
                     }
@@ -332,7 +365,7 @@ fn fused_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
                     for (var k = 0u; k < l.fan_in; k++) {
                         var da = 0.0;
                         for (var j = 0u; j < l.fan_out; j++) {
-                            da += d[j] * params[po + l.w + j * l.fan_in + k];
+                            da += d[j] * weight(po, l.w + j * l.fan_in + k);
                         }
                         let o = so + r * pl.fan_out + k;
                         if (pl.bn == 0u) {
@@ -344,15 +377,16 @@ fn fused_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
                 }
             }
             storageBarrier(); // W has been read by every row and every gradient is in grads
+            weights_barrier(); // (the cached W too) before the optimiser overwrites it
             // entries: the optimiser step on W and b
             for (var base = 0u; base < l.fan_out * l.fan_in; base += WG) {
                 let e = base + lid;
                 if (e < l.fan_out * l.fan_in) {
-                    update(po + l.w + e, grads[po + l.w + e], alpha);
+                    update(po, l.w + e, grads[po + l.w + e], alpha);
                 }
             }
             if (lid < l.fan_out) {
-                update(po + l.b + lid, grads[po + l.b + lid], alpha);
+                update(po, l.b + lid, grads[po + l.b + lid], alpha);
             }
             if (li > 0u && layers[lt + li - 1u].bn == 1u) {
                 let pl = layers[lt + li - 1u];
@@ -373,9 +407,9 @@ fn fused_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
                     if (lid < pl.fan_out) {
                         scratch[so + pl.stats + 2u * pl.fan_out + j] = sdy;
                         scratch[so + pl.stats + 3u * pl.fan_out + j] = sdyx;
-                        scratch[so + pl.stats + 4u * pl.fan_out + j] = params[po + pl.gamma + j];
-                        update(po + pl.gamma + j, sdyx, alpha);
-                        update(po + pl.beta + j, sdy, alpha);
+                        scratch[so + pl.stats + 4u * pl.fan_out + j] = weight(po, pl.gamma + j);
+                        update(po, pl.gamma + j, sdyx, alpha);
+                        update(po, pl.beta + j, sdy, alpha);
                     }
                 }
                 storageBarrier(); // the sums and the old γ are written before the rows read them
@@ -396,6 +430,7 @@ fn fused_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
                 }
             }
             storageBarrier(); // the layer below's δ is complete before its gradients are summed
+            weights_barrier(); // and this layer's updated weights are in the cache before the next step reads them
         }
     }
 }

@@ -169,3 +169,38 @@ fn the_per_lane_kernel_is_chosen_only_where_it_fits_and_pays() {
     assert_eq!(auto_kernel(gpu, &bn, u64::MAX), FusedKernel::Workgroup);
     assert_eq!(auto_kernel(gpu, &big, u64::MAX), FusedKernel::Workgroup);
 }
+
+/// The workgroup kernel caches a model's parameters in workgroup memory when they fit the adapter's
+/// workgroup storage and reads them from the arena otherwise: both give the reference's steps.
+#[test]
+fn the_workgroup_kernel_trains_like_the_reference_with_and_without_its_weight_cache() {
+    use vanish::reference::CpuEngine;
+    let Some(gpu) = gpu() else { return };
+    let (train, test) = load("circles", 40, 2, 6);
+    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 8 };
+    let limit = gpu.limits.max_compute_workgroup_storage_size as usize;
+    let cached = MlpSpec::new(2, &[8, 8], Activation::Tanh, Output::Binary).with_batch_norm(true);
+    // Wide enough that its arena passes the adapter's workgroup storage: read from `params`.
+    let width =
+        (8..=64).find(|&w| MlpSpec::new(2, &[w; 3], Activation::Tanh, Output::Binary).layout().param_len * 4 > limit);
+    let Some(width) = width else { panic!("every narrow model fits {limit} bytes of workgroup storage") };
+    let uncached = MlpSpec::new(2, &[width; 3], Activation::Tanh, Output::Binary).with_batch_norm(true);
+    assert!(cached.layout().param_len * 4 <= limit);
+    for spec in [cached, uncached] {
+        let params = Params::init(&spec, 6);
+        let order: Vec<u32> = (0..train.len() as u32).collect();
+        let mut g = engine(gpu, FusedKernel::Workgroup, &spec, &params, (&train, &test), cfg);
+        let mut c = CpuEngine::new(&spec, &params, &train, &test, cfg).unwrap();
+        g.begin_epoch(&order).unwrap();
+        c.begin_epoch(&order).unwrap();
+        let (lg, lc) = (g.train_batches(0, 3).unwrap(), c.train_batches(0, 3).unwrap());
+        let name = format!("width {}", spec.hidden[0]);
+        let (lg, lc): (Vec<f64>, Vec<f64>) = (lg.iter().map(|r| r.loss).collect(), lc.iter().map(|r| r.loss).collect());
+        // Three Adam steps in f32 against f64: losses of order 1 agree to 1e-5.
+        assert_close(&format!("{name} losses"), &lg, &lc, 1e-5, 1e-5);
+        let widen = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<_>>();
+        let (pg, pc) = (g.params().unwrap(), c.params().unwrap());
+        let w = pg.layout.weight(1).clone();
+        assert_close(&format!("{name} layer 1 weights"), &widen(pg.tensor(&w)), &widen(pc.tensor(&w)), 2e-4, 1e-4);
+    }
+}

@@ -104,6 +104,13 @@ fn workgroup_size(spec: &MlpSpec) -> usize {
     spec.max_width().next_multiple_of(8)
 }
 
+/// The floats of workgroup memory the kernel caches a model's parameters in: all of them when they
+/// fit the adapter's workgroup storage, else 1 (no cache: the kernel reads `params`).
+fn weight_cache(gpu: &Gpu, param_len: usize) -> usize {
+    let fits = param_len * 4 <= gpu.limits.max_compute_workgroup_storage_size as usize;
+    if fits && param_len > 1 { param_len } else { 1 }
+}
+
 /// The layer table and the floats of scratch one model needs, its per-row buffers holding `row_cap`
 /// rows (the batch rounded up to whole workgroups, so row loops run without a guard).
 fn plan(spec: &MlpSpec, row_cap: usize) -> (Vec<LayerDesc>, usize, usize) {
@@ -265,7 +272,7 @@ impl FusedPlan {
         let dispatch = gpu.dispatch_specialised(
             Shader::Fused,
             "fused_train",
-            &[("WG", wg as u32)],
+            &[("WG", wg as u32), ("WSH", weight_cache(gpu, layout.param_len) as u32)],
             Some(&params),
             &tensors,
             [models as u32, 1, 1],
