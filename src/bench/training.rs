@@ -9,8 +9,7 @@ use serde::Serialize;
 use super::{BenchError, BenchOptions, Spread};
 use crate::data::{self, Dataset, DatasetSpec};
 use crate::engine::{Engine, Optimizer, TrainConfig, batches_per_epoch};
-use crate::gpu::fused::{FusedKernel, fused_fits};
-use crate::gpu::fused_lanes::lanes_fit;
+use crate::gpu::fused::{FusedKernel, fused_fits, kernel_fits};
 use crate::gpu::{Gpu, GpuEngine, ModelBatch, TrainPath};
 use crate::model::{Activation, MlpSpec, Output, Params};
 use crate::reference::CpuEngine;
@@ -160,7 +159,7 @@ pub fn training_section(gpu: &Gpu, opts: &BenchOptions) -> Result<Vec<TrainingRo
         let mut runs = vec![(TrainPath::Layered, FusedKernel::Workgroup)];
         if fits {
             runs.push((TrainPath::Fused, FusedKernel::Workgroup));
-            if lanes_fit(&case.spec).is_ok() {
+            if kernel_fits(gpu, &case.spec, FusedKernel::Lanes).is_ok() {
                 runs.push((TrainPath::Fused, FusedKernel::Lanes));
             }
         }

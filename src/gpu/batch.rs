@@ -4,8 +4,7 @@
 //! model m follows exactly the steps a single fused `GpuEngine` would take with the same spec,
 //! weights and order.
 
-use super::fused::{FusedBuffers, FusedKernel, FusedPlan, fused_fits, same_shape};
-use super::fused_lanes::lanes_fit;
+use super::fused::{FusedBuffers, FusedKernel, FusedPlan, kernel_fits, same_shape};
 use super::{Gpu, Tensor};
 use crate::data::Dataset;
 use crate::engine::{BatchResult, EngineError, TrainConfig, batch_rows, batches_per_epoch};
@@ -43,10 +42,7 @@ impl<'g> ModelBatch<'g> {
         let Some(spec) = specs.first() else {
             return Err(EngineError::Invalid("a model batch needs one or more models".into()));
         };
-        fused_fits(gpu, spec).map_err(EngineError::Invalid)?;
-        if kernel == FusedKernel::Lanes {
-            lanes_fit(spec).map_err(EngineError::Invalid)?;
-        }
+        kernel_fits(gpu, spec, kernel).map_err(EngineError::Invalid)?;
         let layout = spec.layout();
         if specs.len() != params.len()
             || specs.iter().any(|s| !same_shape(s, spec))

@@ -17,8 +17,7 @@ use std::time::Instant;
 
 use super::batchnorm::{BnForward, batchnorm_backward, batchnorm_forward, batchnorm_forward_eval};
 use super::dense::{dense_backward_input, dense_backward_weight, dense_forward};
-use super::fused::{FusedBuffers, FusedKernel, FusedPlan, fused_fits};
-use super::fused_lanes::lanes_fit;
+use super::fused::{FusedBuffers, FusedKernel, FusedPlan, fused_fits, kernel_fits};
 use super::optim::{OptimState, optimizer_step};
 use super::step::{Gather, STEP_STATE_LEN, gather_rows, step_begin, step_state};
 use super::{Dispatch, Gpu, GpuError, Tensor, activation, loss, reduce};
@@ -283,10 +282,7 @@ impl<'g> GpuEngine<'g> {
         let unfit = |why: String| {
             EngineError::Invalid(format!("the {} fused kernel cannot run this model: {why}", kernel.name()))
         };
-        fused_fits(self.gpu, &self.spec).map_err(unfit)?;
-        if kernel == FusedKernel::Lanes {
-            lanes_fit(&self.spec).map_err(unfit)?;
-        }
+        kernel_fits(self.gpu, &self.spec, kernel).map_err(unfit)?;
         if self.fused_kernel() != Some(kernel) {
             self.fused = Ok(self.fused_plan(kernel)?);
         }

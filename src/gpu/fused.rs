@@ -24,7 +24,7 @@ pub const FUSED_MAX_STEPS_PER_DISPATCH: usize = 256;
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
-pub struct FusedParams {
+struct FusedParams {
     models: u32,
     layers: u32,
     rows_total: u32,
@@ -176,10 +176,18 @@ pub struct FusedBuffers<'a> {
     pub metrics: &'a Tensor,
 }
 
-/// A built fused dispatch: the per-workgroup kernel with its scratch, or the per-lane one.
+/// A built fused dispatch: the workgroup kernel with its scratch, or the per-lane one.
 pub enum FusedPlan {
-    Workgroup { dispatch: Dispatch, params: FusedParams, _scratch: Tensor, _layers: Tensor },
+    Workgroup(WorkgroupPlan),
     Lanes(LanesPlan),
+}
+
+/// The workgroup kernel's dispatch, its params and the buffers its bind group names.
+pub struct WorkgroupPlan {
+    dispatch: Dispatch,
+    params: FusedParams,
+    _scratch: Tensor,
+    _layers: Tensor,
 }
 
 /// The kernel that runs the fused path.
@@ -208,13 +216,23 @@ impl FusedKernel {
 /// compiled shaders on disk, so later runs of the same shape pay nothing.)
 pub const LANES_MIN_MODEL_STEPS: u64 = 40_000;
 
+/// Why `kernel` cannot train `spec` on `gpu`, or `Ok`: the fused path's limits, and the per-lane
+/// kernel's own.
+pub fn kernel_fits(gpu: &Gpu, spec: &MlpSpec, kernel: FusedKernel) -> Result<(), String> {
+    fused_fits(gpu, spec)?;
+    match kernel {
+        FusedKernel::Workgroup => Ok(()),
+        FusedKernel::Lanes => lanes_fit(spec),
+    }
+}
+
 /// The kernel the fused path uses for `spec` by default, given the model-steps the caller expects
 /// to train: the per-lane kernel on CPU adapters when the model fits it and the work repays its
 /// compile time; the workgroup kernel otherwise (on GPUs, a model per invocation leaves the device
 /// idle and spills every weight to memory).
 pub fn auto_kernel(gpu: &Gpu, spec: &MlpSpec, model_steps: u64) -> FusedKernel {
     let cpu = gpu.adapter.device_type == format!("{:?}", wgpu::DeviceType::Cpu);
-    if cpu && lanes_fit(spec).is_ok() && model_steps >= LANES_MIN_MODEL_STEPS {
+    if cpu && kernel_fits(gpu, spec, FusedKernel::Lanes).is_ok() && model_steps >= LANES_MIN_MODEL_STEPS {
         FusedKernel::Lanes
     } else {
         FusedKernel::Workgroup
@@ -277,7 +295,7 @@ impl FusedPlan {
             &tensors,
             [models as u32, 1, 1],
         )?;
-        Ok(FusedPlan::Workgroup { dispatch, params, _scratch: scratch, _layers: layers })
+        Ok(FusedPlan::Workgroup(WorkgroupPlan { dispatch, params, _scratch: scratch, _layers: layers }))
     }
 
     /// Records steps `first .. first + count` of the epoch: one dispatch per
@@ -286,7 +304,7 @@ impl FusedPlan {
     /// last chunk's command buffer is returned for the caller to submit.
     pub fn kernel(&self) -> FusedKernel {
         match self {
-            FusedPlan::Workgroup { .. } => FusedKernel::Workgroup,
+            FusedPlan::Workgroup(_) => FusedKernel::Workgroup,
             FusedPlan::Lanes(_) => FusedKernel::Lanes,
         }
     }
@@ -301,10 +319,10 @@ impl FusedPlan {
             }
             // Queue writes land before the next submit: each dispatch sees its own range.
             let dispatch = match self {
-                FusedPlan::Workgroup { dispatch, params, .. } => {
-                    let p = FusedParams { first: (first + done) as u32, count: n as u32, ..*params };
-                    dispatch.write_params(gpu, &p);
-                    dispatch
+                FusedPlan::Workgroup(plan) => {
+                    let p = FusedParams { first: (first + done) as u32, count: n as u32, ..plan.params };
+                    plan.dispatch.write_params(gpu, &p);
+                    &plan.dispatch
                 }
                 FusedPlan::Lanes(plan) => plan.prepare(gpu, first + done, n),
             };
