@@ -1,7 +1,6 @@
 // Activations: the fused bias + activation forward, the activation backward, and per-layer
-// activation statistics (which need f′ too, so they live beside it).
-// Activation codes (src/model.rs `Activation::code`): 0 identity, 1 sigmoid, 2 tanh, 3 relu,
-// 4 leaky_relu(alpha), 5 elu(alpha), 6 gelu (tanh form), 7 silu.
+// activation statistics (which need f′ too, so they live beside it). The functions themselves
+// (act_forward, act_grad, the activation codes) are the prelude's, shaders/maths.wgsl.
 // Invocation index = gid.x + gid.y · nwg.x · 256, so more than 65535 workgroups spread over y.
 
 struct ActParams {
@@ -13,53 +12,6 @@ struct ActParams {
     _pad0: u32,
     _pad1: u32,
     _pad2: u32,
-}
-
-const GELU_C: f32 = 0.7978845608028654; // √(2/π)
-const GELU_A: f32 = 0.044715;
-
-fn sigmoid(z: f32) -> f32 {
-    return 1.0 / (1.0 + exp(-z));
-}
-
-// Some drivers compute tanh as a ratio of exponentials and return NaN for large |z|; tanh(±15)
-// already rounds to ±1 in f32, so clamping changes nothing else.
-fn safe_tanh(z: f32) -> f32 {
-    return tanh(clamp(z, -15.0, 15.0));
-}
-
-fn act_forward(z: f32, act: u32, alpha: f32) -> f32 {
-    switch act {
-        case 1u: { return sigmoid(z); }
-        case 2u: { return safe_tanh(z); }
-        case 3u: { return max(z, 0.0); }
-        case 4u: { return select(alpha * z, z, z > 0.0); }
-        case 5u: { return select(alpha * (exp(z) - 1.0), z, z > 0.0); }
-        case 6u: { return 0.5 * z * (1.0 + safe_tanh(GELU_C * (z + GELU_A * z * z * z))); }
-        case 7u: { return z * sigmoid(z); }
-        default: { return z; }
-    }
-}
-
-// f′ from whichever saved tensor is cheapest and exact: the output a for sigmoid (a(1−a)), tanh
-// (1−a²) and elu (a + alpha for z ≤ 0); the input z for the rest. ReLU′(0) = 0.
-fn act_grad(z: f32, a: f32, act: u32, alpha: f32) -> f32 {
-    switch act {
-        case 1u: { return a * (1.0 - a); }
-        case 2u: { return 1.0 - a * a; }
-        case 3u: { return select(0.0, 1.0, z > 0.0); }
-        case 4u: { return select(alpha, 1.0, z > 0.0); }
-        case 5u: { return select(a + alpha, 1.0, z > 0.0); }
-        case 6u: {
-            let t = safe_tanh(GELU_C * (z + GELU_A * z * z * z));
-            return 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * GELU_A * z * z);
-        }
-        case 7u: {
-            let s = sigmoid(z);
-            return s * (1.0 + z * (1.0 - s));
-        }
-        default: { return 1.0; }
-    }
 }
 
 @group(0) @binding(0) var<uniform> p: ActParams;
@@ -143,7 +95,7 @@ fn stat_sum(lid: u32, v: f32) -> f32 {
 fn activation_stats(@builtin(local_invocation_id) lid3: vec3<u32>) {
     let lid = lid3.x;
     let len = sp.m * sp.n;
-    let max_grad = select(1.0, 0.25, sp.act == 1u);
+    let max_grad = act_max_grad(sp.act);
     var s = 0.0;
     var sat = 0.0;
     var g2 = 0.0;
@@ -152,7 +104,7 @@ fn activation_stats(@builtin(local_invocation_id) lid3: vec3<u32>) {
         let g = act_grad(sz[i], a, sp.act, sp.alpha);
         s += a;
         g2 += g * g;
-        if ((sp.act == 1u || sp.act == 2u) && g < 0.01 * max_grad) {
+        if (max_grad > 0.0 && g < 0.01 * max_grad) {
             sat += 1.0;
         }
     }

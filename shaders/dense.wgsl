@@ -20,50 +20,7 @@ struct DenseParams {
 
 @group(0) @binding(0) var<uniform> p: DenseParams;
 
-// ---- activations: the same functions as activation.wgsl (tests/shaders.rs checks the copies match) ----
-
-const GELU_C: f32 = 0.7978845608028654; // √(2/π)
-const GELU_A: f32 = 0.044715;
-
-fn sigmoid(z: f32) -> f32 {
-    return 1.0 / (1.0 + exp(-z));
-}
-
-fn safe_tanh(z: f32) -> f32 {
-    return tanh(clamp(z, -15.0, 15.0));
-}
-
-fn act_forward(z: f32, act: u32, alpha: f32) -> f32 {
-    switch act {
-        case 1u: { return sigmoid(z); }
-        case 2u: { return safe_tanh(z); }
-        case 3u: { return max(z, 0.0); }
-        case 4u: { return select(alpha * z, z, z > 0.0); }
-        case 5u: { return select(alpha * (exp(z) - 1.0), z, z > 0.0); }
-        case 6u: { return 0.5 * z * (1.0 + safe_tanh(GELU_C * (z + GELU_A * z * z * z))); }
-        case 7u: { return z * sigmoid(z); }
-        default: { return z; }
-    }
-}
-
-fn act_grad(z: f32, a: f32, act: u32, alpha: f32) -> f32 {
-    switch act {
-        case 1u: { return a * (1.0 - a); }
-        case 2u: { return 1.0 - a * a; }
-        case 3u: { return select(0.0, 1.0, z > 0.0); }
-        case 4u: { return select(alpha, 1.0, z > 0.0); }
-        case 5u: { return select(a + alpha, 1.0, z > 0.0); }
-        case 6u: {
-            let t = safe_tanh(GELU_C * (z + GELU_A * z * z * z));
-            return 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * GELU_A * z * z);
-        }
-        case 7u: {
-            let s = sigmoid(z);
-            return s * (1.0 + z * (1.0 - s));
-        }
-        default: { return 1.0; }
-    }
-}
+// The activations (act_forward, act_grad) are the prelude's, shaders/maths.wgsl.
 
 // ---- dense_forward: z[m,n] = x[m,k]·W[n,k]ᵀ + b[n]; a = f(z) ----
 @group(0) @binding(1) var<storage, read> fx: array<f32>;          // [m, k]

@@ -1,68 +1,90 @@
-// The fully fused training step for narrow MLPs (every width ≤ 64): one workgroup trains one model,
-// looping over `count` steps of an epoch inside one dispatch — gather, forward (with batch norm),
-// loss, backward and the optimiser step, with no dispatch between them. M models of the same shape
-// train in one dispatch, one per workgroup (workgroup_id.x = model); each model has its own layer
-// table, so models may differ in activation as well as in weights.
+// The fused executor: whole training steps, probes and evaluations of narrow MLPs (every width ≤ 64),
+// one model per workgroup (workgroup_id.x = model), for a batch of models that may differ in depth,
+// widths, activations, batch norm, optimiser, data and epoch order. Each model has a descriptor
+// (`ModelDesc`: where its data, parameters, state and scratch live) and a layer table, so nothing
+// about a model is compiled in: one pipeline per workgroup width serves every model of that class.
+// The maths (activations, losses, optimiser updates) comes from the prelude, shaders/maths.wgsl.
+//
+// A dispatch does one of four things to every model (`Run.mode`):
+//   0 train — `count` steps of the epoch from step `first`: gather, forward (batch norm with batch
+//             statistics, running statistics updated), loss, backward and the optimiser step;
+//   1 probe — forward and backward over the whole training split in training mode, updating
+//             nothing, then the per-layer statistics a probe reports, reduced here into `probes`;
+//   2, 3    — evaluate the training or the test split: forward with running statistics and the loss.
+// Steps, probes and evaluations of an epoch go into one command buffer; the host reads the results
+// once.
 //
 // Work is split four ways among the workgroup's invocations:
-//   rows     — one batch row per invocation: the forward pass, the loss, dA = δ·W and f′;
-//              an invocation always owns the same rows, so these phases need no barrier between them;
-//   features — one unit per invocation: batch-norm statistics and their backward sums;
+//   rows     — one row per invocation: the forward pass, the loss, dA = δ·W and f′; an invocation
+//              always owns the same rows, so these phases need no barrier between them;
+//   features — one unit per invocation: batch-norm statistics and their backward sums, dead units;
 //   units    — one unit per invocation: a row of dW = δᵀ·A and db;
 //   entries  — one parameter per invocation: the optimiser update.
 // storageBarrier() separates phases whose data cross those lines. Every sum runs in a fixed order, so
-// results are identical run to run. Parameter gradients are overwritten each step and also written
-// to `grads`, so a step can be checked against the reference.
+// results are identical run to run and a model's results do not depend on the others in its batch.
+// Gradient rule: parameter gradients are overwritten by each backward pass and kept in the arena's
+// gradient slice, so a step or a probe can be checked against the reference.
 //
 // Every heavy loop runs in uniform control flow: all invocations take the same trip count, and only
 // stores are guarded. CPU drivers (llvmpipe) run invocations as SIMD lanes; inside a loop whose bound
-// depends on the invocation, they cannot prove a row's address uniform and turn every load and every
-// private-array store into a per-lane loop — that cost the kernel 3× in time. So the row loops step
-// over whole chunks of WG rows (scratch holds `row_cap` rows, a multiple of WG; rows past the batch
-// are padding: computed, never summed), and the unit phases run once with every invocation, those
-// past the layer's width repeating its last unit and storing nothing.
+// depends on the invocation they turn every load into a per-lane loop, which cost this kernel 3×. So
+// the row loops step over whole chunks of WG rows (scratch holds `row_cap` rows, a multiple of WG;
+// rows past the batch are padding, computed but never summed), and the unit phases run once with
+// every invocation, those past the layer's width repeating its last unit and storing nothing.
 
-// The workgroup's width, set at pipeline creation: the widest layer rounded up to a multiple of 8, so
-// a unit phase is one pass and few invocations idle.
+// The workgroup's width, set at pipeline creation to the batch's width class (8, 16, 32 or 64).
 override WG: u32 = 64u;
 
-// The model's parameters held in workgroup memory, where they fit: every row and unit phase reads the
-// weights, and workgroup memory is the fastest memory a GPU's workgroup has. WSH is set at pipeline
-// creation to the parameter arena's length per model when it fits the adapter's workgroup storage, or
-// to 1, and then the weights are read from `params`. The optimiser writes both copies; `params` is the
-// one the engine reads.
+// Floats of workgroup memory that hold a model's parameters: every row and unit phase reads the
+// weights. Set from the adapter's workgroup storage for the pipeline of the models whose parameters
+// fit it, and to 1 (no cache: read from the arena) for the others.
 override WSH: u32 = 1u;
+
 var<workgroup> wsh: array<f32, WSH>;
 
-fn weight(po: u32, i: u32) -> f32 {
-    if (WSH > 1u) {
-        return wsh[i];
-    }
-    return params[po + i];
+// Workgroup-wide sums in a fixed order: SUMS partial sums per invocation, for up to 64 invocations.
+const SUMS: u32 = 10u;
+var<workgroup> red: array<f32, 640>;
+
+struct Run {
+    mode: u32,   // 0 train, 1 probe, 2 evaluate train, 3 evaluate test
+    first: u32,  // train: the first step's index in the epoch
+    count: u32,  // train: steps in this dispatch
+    after_probe: u32, // evaluate train: a probe just ran, so models without batch norm copy its totals
 }
 
-// Orders the optimiser's writes to the cached weights before the next reads (storageBarrier() does not
-// cover workgroup memory); nothing to order without the cache.
-fn weights_barrier() {
-    if (WSH > 1u) {
-        workgroupBarrier();
-    }
-}
-
-struct FusedParams {
-    models: u32,
-    layers: u32,          // dense layers, the output layer included
-    rows_total: u32,      // N, rows in the training set
-    batch: u32,           // B, the full batch size
-    first: u32,           // the first step's index in the epoch
-    count: u32,           // steps in this dispatch
-    input: u32,           // features
-    classes: u32,         // logits per row: 1 = binary cross-entropy, k = softmax cross-entropy
-    param_stride: u32,    // floats per model in params, grads, opt_m, opt_v
-    running_stride: u32,  // floats per model in running
-    scratch_stride: u32,  // floats per model in scratch
-    metrics_stride: u32,  // floats per model in metrics (2 per step of an epoch)
-    optimizer: u32,       // 0 SGD, 1 Adam
+// Where one model lives. Offsets are in floats (or words) of the buffer named.
+struct ModelDesc {
+    layers: u32,       // dense layers, the output layer included
+    lt: u32,           // layers: this model's first layer entry
+    input: u32,        // features
+    classes: u32,      // logits per row: 1 = binary cross-entropy, k = softmax cross-entropy
+    rows: u32,         // rows of the training split
+    test_rows: u32,    // rows of the test split
+    batch: u32,        // the full batch size
+    steps: u32,        // steps per epoch
+    x: u32,            // xs: [rows, input] training features
+    y: u32,            // labels: [rows] training labels
+    tx: u32,           // xs: [test_rows, input]
+    ty: u32,           // labels: [test_rows]
+    order: u32,        // labels: [rows] this epoch's order
+    sched: u32,        // arena: [steps] step sizes (`Optimizer::schedule`)
+    metrics: u32,      // out: [steps, 2] each step's mean loss and correct count
+    totals: u32,       // out: [3, 2] loss and correct count of the last probe, train and test evaluation
+    probes: u32,       // probes: [layers] this model's first layer statistics
+    grad_w1: u32,      // out: [out, in] the first layer's gradient at the last probe
+    po: u32,           // arena: parameters
+    go: u32,           // arena: gradients (same layout)
+    mo: u32,           // arena: SGD's velocity or Adam's m
+    vo: u32,           // arena: Adam's v
+    ro: u32,           // arena: running statistics
+    wo: u32,           // arena: the parameters at the previous probe (update ratios)
+    param_len: u32,    // floats in each of the model's parameter-shaped slices
+    so: u32,           // scratch: this model's part
+    row_cap: u32,      // rows each per-row scratch buffer holds: the largest pass rounded up to WG
+    scratch_loss: u32, // scratch (from so): [3, row_cap] labels, per-row loss, per-row hit
+    optimizer: u32,    // 0 SGD, 1 Adam
+    bn: u32,           // 1: the hidden layers have batch norm
     momentum: f32,
     beta1: f32,
     beta2: f32,
@@ -71,366 +93,562 @@ struct FusedParams {
     one_minus_beta2: f32,
     bn_eps: f32,
     bn_momentum: f32,
-    scratch_loss: u32,    // scratch offset of the per-row loss and hit buffers, [2, row_cap]
-    row_cap: u32,         // rows each per-row scratch buffer holds: B rounded up to a multiple of WG
-    _pad1: u32,
 }
 
-// One dense layer: where its tensors live. Parameter offsets are per model (add model·param_stride).
+// One dense layer: where its tensors live, relative to its model's bases (po for parameters, ro for
+// running statistics, so for scratch).
 struct LayerDesc {
     fan_in: u32,
     fan_out: u32,
-    act: u32,      // activation code (activation.wgsl); the output layer is 0, identity
+    act: u32,      // activation code (maths.wgsl); the output layer is 0, identity
     bn: u32,       // 1: Dense → BatchNorm → activation
-    w: u32,        // params: [out, in]
-    b: u32,        // params: [out]
-    gamma: u32,    // params: [out] (bn)
-    beta: u32,     // params: [out] (bn)
+    w: u32,        // parameters: [out, in]
+    b: u32,        // parameters: [out]
+    gamma: u32,    // parameters: [out] (bn)
+    beta: u32,     // parameters: [out] (bn)
     rmean: u32,    // running: [out] (bn)
     rvar: u32,     // running: [out] (bn)
-    x: u32,        // scratch: [B, in] this layer's input (the gathered batch, or the previous layer's a)
-    z: u32,        // scratch: [B, out] dense output, bias included
-    y: u32,        // scratch: [B, out] batch norm's output (bn)
-    a: u32,        // scratch: [B, out] activation output (the logits for the output layer)
-    d: u32,        // scratch: [B, out] δ = dL/dz
-    dy: u32,       // scratch: [B, out] dL/dy (bn)
+    x: u32,        // scratch: [rows, in] this layer's input (the gathered rows, or the previous layer's a)
+    z: u32,        // scratch: [rows, out] dense output, bias included
+    y: u32,        // scratch: [rows, out] batch norm's output (bn)
+    a: u32,        // scratch: [rows, out] activation output (the logits for the output layer)
+    d: u32,        // scratch: [rows, out] δ = dL/dz
+    dy: u32,       // scratch: [rows, out] dL/dy (bn)
     stats: u32,    // scratch: [5, out] mean, rstd, Σdy, Σdy·x̂, γ before its update (bn)
     alpha: f32,
 }
 
-@group(0) @binding(0) var<uniform> p: FusedParams;
-@group(0) @binding(1) var<storage, read> layers: array<LayerDesc>;   // [models, layers]
-@group(0) @binding(2) var<storage, read> xs: array<f32>;            // [N, input]
-@group(0) @binding(3) var<storage, read> ys: array<u32>;            // [N]
-@group(0) @binding(4) var<storage, read> order: array<u32>;         // [models, N] each model's epoch order
-@group(0) @binding(5) var<storage, read> schedule: array<f32>;      // [steps per epoch] step sizes
-@group(0) @binding(6) var<storage, read_write> params: array<f32>;
-@group(0) @binding(7) var<storage, read_write> grads: array<f32>;
-@group(0) @binding(8) var<storage, read_write> opt: array<f32>;     // [2, models·param_stride]: m (or velocity), v
-@group(0) @binding(9) var<storage, read_write> running: array<f32>;
-@group(0) @binding(10) var<storage, read_write> scratch: array<f32>;
-@group(0) @binding(11) var<storage, read_write> metrics: array<f32>;
-
-// ---- activations: the same functions as activation.wgsl (tests/shaders.rs checks the copies match) ----
-
-const GELU_C: f32 = 0.7978845608028654; // √(2/π)
-const GELU_A: f32 = 0.044715;
-
-fn sigmoid(z: f32) -> f32 {
-    return 1.0 / (1.0 + exp(-z));
+// What a probe reports of one layer (`LayerStats` in src/gpu/fused.rs).
+struct LayerStats {
+    grad_w_sq: f32,   // ‖dW‖²
+    grad_b_sq: f32,   // ‖db‖²
+    delta_sq: f32,    // ‖δ‖² over the split
+    weight_sq: f32,   // ‖W‖²
+    prev_sq: f32,     // ‖W_prev‖², W at the previous probe
+    diff_sq: f32,     // ‖W − W_prev‖²
+    act_mean: f32,    // the activation output's mean and population std over rows × units
+    act_std: f32,
+    saturated: f32,   // fraction of values with f′ under 1% of its maximum (sigmoid, tanh)
+    dead: f32,        // fraction of units that output exactly 0 on every row (ReLU)
+    mean_grad_sq: f32, // E[f′(pre-activation)²]
+    _pad: f32,
 }
 
-fn safe_tanh(z: f32) -> f32 {
-    return tanh(clamp(z, -15.0, 15.0));
-}
+@group(0) @binding(0) var<uniform> run: Run;
+@group(0) @binding(1) var<storage, read> models: array<ModelDesc>;
+@group(0) @binding(2) var<storage, read> layers: array<LayerDesc>;
+@group(0) @binding(3) var<storage, read> xs: array<f32>;               // every model's features
+@group(0) @binding(4) var<storage, read> labels: array<u32>;           // labels and epoch orders
+@group(0) @binding(5) var<storage, read_write> arena: array<f32>;      // parameters, gradients, state
+@group(0) @binding(6) var<storage, read_write> scratch: array<f32>;    // rows in flight
+@group(0) @binding(7) var<storage, read_write> out: array<f32>;        // step metrics and pass totals
+@group(0) @binding(8) var<storage, read_write> probes: array<LayerStats>;
 
-fn act_forward(z: f32, act: u32, alpha: f32) -> f32 {
-    switch act {
-        case 1u: { return sigmoid(z); }
-        case 2u: { return safe_tanh(z); }
-        case 3u: { return max(z, 0.0); }
-        case 4u: { return select(alpha * z, z, z > 0.0); }
-        case 5u: { return select(alpha * (exp(z) - 1.0), z, z > 0.0); }
-        case 6u: { return 0.5 * z * (1.0 + safe_tanh(GELU_C * (z + GELU_A * z * z * z))); }
-        case 7u: { return z * sigmoid(z); }
-        default: { return z; }
-    }
-}
-
-fn act_grad(z: f32, a: f32, act: u32, alpha: f32) -> f32 {
-    switch act {
-        case 1u: { return a * (1.0 - a); }
-        case 2u: { return 1.0 - a * a; }
-        case 3u: { return select(0.0, 1.0, z > 0.0); }
-        case 4u: { return select(alpha, 1.0, z > 0.0); }
-        case 5u: { return select(a + alpha, 1.0, z > 0.0); }
-        case 6u: {
-            let t = safe_tanh(GELU_C * (z + GELU_A * z * z * z));
-            return 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * GELU_A * z * z);
-        }
-        case 7u: {
-            let s = sigmoid(z);
-            return s * (1.0 + z * (1.0 - s));
-        }
-        default: { return 1.0; }
-    }
-}
-
-// ---- the optimiser on one parameter: `k` in the model's slice, which starts at `po` in the arenas ----
-fn update(po: u32, k: u32, g: f32, alpha: f32) {
-    let i = po + k;
-    grads[i] = g;
-    let vi = i + p.models * p.param_stride;
-    if (p.optimizer == 0u) {
-        let v = p.momentum * opt[i] + g;
-        opt[i] = v;
-        params[i] -= alpha * v;
-    } else {
-        let m = p.beta1 * opt[i] + p.one_minus_beta1 * g;
-        let v = p.beta2 * opt[vi] + p.one_minus_beta2 * g * g;
-        opt[i] = m;
-        opt[vi] = v;
-        params[i] -= alpha * m / (sqrt(v) + p.eps);
-    }
+fn weight(md: ModelDesc, i: u32) -> f32 {
     if (WSH > 1u) {
-        wsh[k] = params[i];
+        return wsh[i];
     }
+    return arena[md.po + i];
 }
 
-@compute @workgroup_size(WG)
-fn fused_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
-    let model = wid.x;
-    let lid = lid3.x;
-    let po = model * p.param_stride;
-    let ro = model * p.running_stride;
-    let so = model * p.scratch_stride;
-    let lt = model * p.layers; // this model's layer table
-    let last = p.layers - 1u;
+// Orders writes to the cached weights before the next reads (storageBarrier() does not cover
+// workgroup memory).
+fn weights_barrier() {
     if (WSH > 1u) {
-        for (var i = lid; i < p.param_stride; i += WG) {
-            wsh[i] = params[po + i];
-        }
         workgroupBarrier();
     }
-    for (var s = 0u; s < p.count; s++) {
-        let step = p.first + s;
-        let start = step * p.batch;
-        let rows = min(p.batch, p.rows_total - start);
-        let mf = f32(rows);
-        let alpha = schedule[step];
+}
 
-        // ---- gather this batch's rows (rows phase) ----
-        let l0 = layers[lt];
-        for (var base = 0u; base < rows; base += WG) {
-            let r = base + lid;
-            let src = order[model * p.rows_total + start + min(r, rows - 1u)];
-            for (var k = 0u; k < p.input; k++) {
-                scratch[so + l0.x + r * p.input + k] = xs[src * p.input + k];
+// The sums over the workgroup of every invocation's `v[i]`, returned to all of them, each added in
+// invocation order (so the result does not depend on the driver's scheduling).
+fn wg_sums(lid: u32, v: array<f32, SUMS>) -> array<f32, SUMS> {
+    workgroupBarrier(); // earlier readers of red are done
+    for (var i = 0u; i < SUMS; i++) {
+        red[i * 64u + lid] = v[i];
+    }
+    workgroupBarrier(); // every partial sum is written
+    var total: array<f32, SUMS>;
+    for (var i = 0u; i < SUMS; i++) {
+        var acc = 0.0;
+        for (var j = 0u; j < WG; j++) {
+            acc += red[i * 64u + j];
+        }
+        total[i] = acc;
+    }
+    return total;
+}
+
+// The optimiser on parameter k of the model, with gradient g and step size alpha.
+fn update(md: ModelDesc, k: u32, g: f32, alpha: f32) {
+    arena[md.go + k] = g;
+    let i = md.po + k;
+    if (md.optimizer == 0u) {
+        let v = sgd_velocity(arena[md.mo + k], g, md.momentum);
+        arena[md.mo + k] = v;
+        arena[i] -= alpha * v;
+    } else {
+        let m = adam_m(arena[md.mo + k], g, md.beta1, md.one_minus_beta1);
+        let v = adam_v(arena[md.vo + k], g, md.beta2, md.one_minus_beta2);
+        arena[md.mo + k] = m;
+        arena[md.vo + k] = v;
+        arena[i] -= adam_delta(alpha, m, v, md.eps);
+    }
+    if (WSH > 1u) {
+        wsh[k] = arena[i];
+    }
+}
+
+// Copies `rows` rows into the first layer's input and their labels into scratch: training steps take
+// rows `order[start ..]`, probes and evaluations the split in its own order.
+fn gather(md: ModelDesc, lid: u32, rows: u32, start: u32) {
+    let l0 = layers[md.lt];
+    let so = md.so;
+    for (var base = 0u; base < rows; base += WG) {
+        let r = base + lid;
+        let rr = min(r, rows - 1u);
+        var src = 0u;
+        var xo = md.x;
+        var yo = md.y;
+        if (run.mode == 0u) {
+            src = labels[md.order + start + rr];
+        } else {
+            src = rr;
+            if (run.mode == 3u) {
+                xo = md.tx;
+                yo = md.ty;
             }
         }
+        for (var k = 0u; k < md.input; k++) {
+            scratch[so + l0.x + r * md.input + k] = xs[xo + src * md.input + k];
+        }
+        scratch[so + md.scratch_loss + r] = f32(labels[yo + src]);
+    }
+}
 
-        // ---- forward ----
-        for (var li = 0u; li < p.layers; li++) {
-            let l = layers[lt + li];
-            // rows: z = x·Wᵀ + b, and a = f(z) when there is no batch norm. The row is copied into a
-            // private array first: the weights are the same for every invocation (one load each), so
-            // the row's values are the only per-invocation loads, once instead of once per unit.
-            for (var base = 0u; base < rows; base += WG) {
-                let r = base + lid;
-                var h: array<f32, 64>;
+// Forward through every layer for `rows` rows. Batch norm uses the batch's statistics in training
+// and probes (training updates the running statistics) and the running statistics in evaluations.
+fn forward(md: ModelDesc, lid: u32, rows: u32) {
+    let so = md.so;
+    let mf = f32(rows);
+    for (var li = 0u; li < md.layers; li++) {
+        let l = layers[md.lt + li];
+        // rows: z = x·Wᵀ + b, and a = f(z) when there is no batch norm. The row is copied into a
+        // private array first: the weights are the same for every invocation (one load each), so
+        // the row's values are the only per-invocation loads, once instead of once per unit.
+        for (var base = 0u; base < rows; base += WG) {
+            let r = base + lid;
+            var h: array<f32, 64>;
+            for (var k = 0u; k < l.fan_in; k++) {
+                h[k] = scratch[so + l.x + r * l.fan_in + k];
+            }
+            for (var j = 0u; j < l.fan_out; j++) {
+                var acc = weight(md, l.b + j);
+                let wrow = l.w + j * l.fan_in;
                 for (var k = 0u; k < l.fan_in; k++) {
-                    h[k] = scratch[so + l.x + r * l.fan_in + k];
+                    acc += weight(md, wrow + k) * h[k];
                 }
-                for (var j = 0u; j < l.fan_out; j++) {
-                    var acc = weight(po, l.b + j);
-                    let wrow = l.w + j * l.fan_in;
-                    for (var k = 0u; k < l.fan_in; k++) {
-                        acc += weight(po, wrow + k) * h[k];
-                    }
-                    let o = so + r * l.fan_out + j;
-                    scratch[o + l.z] = acc;
-                    if (l.bn == 0u) {
-                        scratch[o + l.a] = act_forward(acc, l.act, l.alpha);
-                    }
+                let o = so + r * l.fan_out + j;
+                scratch[o + l.z] = acc;
+                if (l.bn == 0u) {
+                    scratch[o + l.a] = act_forward(acc, l.act, l.alpha);
                 }
             }
-            if (l.bn == 1u) {
-                storageBarrier(); // every row's z is written before the statistics read them
-                // features: batch mean and biased variance (two passes), running statistics
-                {
-                    let j = min(lid, l.fan_out - 1u);
+        }
+        if (l.bn == 1u) {
+            storageBarrier(); // every row's z is written before the statistics read them
+            // features: the batch mean and biased variance (two passes), or the running statistics
+            {
+                let j = min(lid, l.fan_out - 1u);
+                var mean = 0.0;
+                var rstd = 0.0;
+                if (run.mode >= 2u) {
+                    mean = arena[md.ro + l.rmean + j];
+                    rstd = inverseSqrt(arena[md.ro + l.rvar + j] + md.bn_eps);
+                } else {
                     var sum = 0.0;
                     for (var r = 0u; r < rows; r++) {
                         sum += scratch[so + l.z + r * l.fan_out + j];
                     }
-                    let mean = sum / mf;
+                    mean = sum / mf;
                     var d2 = 0.0;
                     for (var r = 0u; r < rows; r++) {
                         let d = scratch[so + l.z + r * l.fan_out + j] - mean;
                         d2 += d * d;
                     }
                     let var_b = d2 / mf;
-                    if (lid < l.fan_out) {
-                        scratch[so + l.stats + j] = mean;
-                        scratch[so + l.stats + l.fan_out + j] = inverseSqrt(var_b + p.bn_eps);
+                    rstd = inverseSqrt(var_b + md.bn_eps);
+                    if (run.mode == 0u && lid < l.fan_out) {
                         let unbiased = select(var_b, var_b * mf / (mf - 1.0), rows > 1u);
-                        running[ro + l.rmean + j] = (1.0 - p.bn_momentum) * running[ro + l.rmean + j] + p.bn_momentum * mean;
-                        running[ro + l.rvar + j] = (1.0 - p.bn_momentum) * running[ro + l.rvar + j] + p.bn_momentum * unbiased;
-                    }
-                }
-                storageBarrier(); // the statistics are written before the rows use them
-                // rows: y = γ·(z − mean)·rstd + β, a = f(y)
-                for (var base = 0u; base < rows; base += WG) {
-                let r = base + lid;
-                    for (var j = 0u; j < l.fan_out; j++) {
-                        let o = so + r * l.fan_out + j;
-                        let xhat = (scratch[o + l.z] - scratch[so + l.stats + j]) * scratch[so + l.stats + l.fan_out + j];
-                        let yv = weight(po, l.gamma + j) * xhat + weight(po, l.beta + j);
-                        scratch[o + l.y] = yv;
-                        scratch[o + l.a] = act_forward(yv, l.act, l.alpha);
-                    }
-                }
-            }
-        }
-
-        // ---- loss (rows): dlogits into the output layer's δ, per-row loss and hits into scratch ----
-        let lo = layers[lt + last];
-        for (var base = 0u; base < rows; base += WG) {
-            let r = base + lid;
-            let label = ys[order[model * p.rows_total + start + min(r, rows - 1u)]];
-            let row = so + r * p.classes;
-            var loss = 0.0;
-            var hit = 0.0;
-            if (p.classes == 1u) {
-                let z = scratch[row + lo.z];
-                let yv = f32(label);
-                loss = max(z, 0.0) - yv * z + log(1.0 + exp(-abs(z)));
-                scratch[row + lo.d] = (sigmoid(z) - yv) / mf;
-                hit = select(0.0, 1.0, (z > 0.0) == (label == 1u));
-            } else {
-                var zmax = scratch[row + lo.z];
-                var arg = 0u;
-                for (var c = 1u; c < p.classes; c++) {
-                    let z = scratch[row + lo.z + c];
-                    if (z > zmax) {
-                        zmax = z;
-                        arg = c;
-                    }
-                }
-                var sum = 0.0;
-                for (var c = 0u; c < p.classes; c++) {
-                    sum += exp(scratch[row + lo.z + c] - zmax);
-                }
-                let lse = zmax + log(sum);
-                loss = lse - scratch[row + lo.z + label];
-                for (var c = 0u; c < p.classes; c++) {
-                    let onehot = select(0.0, 1.0, c == label);
-                    scratch[row + lo.d + c] = (exp(scratch[row + lo.z + c] - lse) - onehot) / mf;
-                }
-                hit = select(0.0, 1.0, arg == label);
-            }
-            scratch[so + p.scratch_loss + r] = loss;
-            scratch[so + p.scratch_loss + p.row_cap + r] = hit;
-        }
-        storageBarrier(); // every row's loss and δ are written
-
-        if (lid == 0u) {
-            var loss = 0.0;
-            var hits = 0.0;
-            for (var r = 0u; r < rows; r++) {
-                loss += scratch[so + p.scratch_loss + r];
-                hits += scratch[so + p.scratch_loss + p.row_cap + r];
-            }
-            metrics[model * p.metrics_stride + 2u * step] = loss / mf;
-            metrics[model * p.metrics_stride + 2u * step + 1u] = hits;
-        }
-
-        // ---- backward, output layer first ----
-        for (var step_back = 0u; step_back < p.layers; step_back++) {
-            let li = last - step_back;
-            let l = layers[lt + li];
-            // units: row j of dW = Σ_r δ[r, j]·x[r, :] and db[j] = Σ_r δ[r, j], summed over the rows in
-            // order into a private array (kept in grads until the update below)
-            {
-                let j = min(lid, l.fan_out - 1u);
-                var acc: array<f32, 64>;
-                for (var k = 0u; k < l.fan_in; k++) {
-                    acc[k] = 0.0;
-                }
-                var gb = 0.0;
-                for (var r = 0u; r < rows; r++) {
-                    let dj = scratch[so + l.d + r * l.fan_out + j];
-                    gb += dj;
-                    let xr = so + l.x + r * l.fan_in;
-                    for (var k = 0u; k < l.fan_in; k++) {
-                        acc[k] += dj * scratch[xr + k];
+                        let rm = md.ro + l.rmean + j;
+                        let rv = md.ro + l.rvar + j;
+                        arena[rm] = (1.0 - md.bn_momentum) * arena[rm] + md.bn_momentum * mean;
+                        arena[rv] = (1.0 - md.bn_momentum) * arena[rv] + md.bn_momentum * unbiased;
                     }
                 }
                 if (lid < l.fan_out) {
-                    for (var k = 0u; k < l.fan_in; k++) {
-                        grads[po + l.w + j * l.fan_in + k] = acc[k];
-                    }
-                    grads[po + l.b + j] = gb;
+                    scratch[so + l.stats + j] = mean;
+                    scratch[so + l.stats + l.fan_out + j] = rstd;
                 }
             }
-            // rows: dA of the layer below = δ·W, through its activation (into its δ, or its dy with bn)
-            if (li > 0u) {
-                let pl = layers[lt + li - 1u];
-                for (var base = 0u; base < rows; base += WG) {
+            storageBarrier(); // the statistics are written before the rows use them
+            // rows: y = γ·(z − mean)·rstd + β, a = f(y)
+            for (var base = 0u; base < rows; base += WG) {
                 let r = base + lid;
-                    var d: array<f32, 64>;
+                for (var j = 0u; j < l.fan_out; j++) {
+                    let o = so + r * l.fan_out + j;
+                    let xhat = (scratch[o + l.z] - scratch[so + l.stats + j]) * scratch[so + l.stats + l.fan_out + j];
+                    let yv = weight(md, l.gamma + j) * xhat + weight(md, l.beta + j);
+                    scratch[o + l.y] = yv;
+                    scratch[o + l.a] = act_forward(yv, l.act, l.alpha);
+                }
+            }
+        }
+    }
+}
+
+// The loss of `rows` rows: dlogits into the output layer's δ, then the mean loss and the correct
+// count into out[at], out[at + 1].
+fn loss(md: ModelDesc, lid: u32, rows: u32, at: u32) {
+    let so = md.so;
+    let mf = f32(rows);
+    let lo = layers[md.lt + md.layers - 1u];
+    let k = md.classes;
+    let lab = so + md.scratch_loss;
+    for (var base = 0u; base < rows; base += WG) {
+        let r = base + lid;
+        let label = u32(scratch[lab + r]);
+        let row = so + r * k;
+        var l = 0.0;
+        var hit = 0.0;
+        if (k == 1u) {
+            let z = scratch[row + lo.z];
+            let yv = f32(label);
+            l = bce_loss(z, yv);
+            scratch[row + lo.d] = bce_grad(z, yv) / mf;
+            hit = select(0.0, 1.0, (z > 0.0) == (label == 1u));
+        } else {
+            var zmax = scratch[row + lo.z];
+            var arg = 0u;
+            for (var c = 1u; c < k; c++) {
+                let z = scratch[row + lo.z + c];
+                if (z > zmax) {
+                    zmax = z;
+                    arg = c;
+                }
+            }
+            var sum = 0.0;
+            for (var c = 0u; c < k; c++) {
+                sum += exp(scratch[row + lo.z + c] - zmax);
+            }
+            let lse = zmax + log(sum);
+            l = lse - scratch[row + lo.z + label];
+            for (var c = 0u; c < k; c++) {
+                scratch[row + lo.d + c] = softmax_grad(scratch[row + lo.z + c], lse, c == label) / mf;
+            }
+            hit = select(0.0, 1.0, arg == label);
+        }
+        scratch[lab + md.row_cap + r] = l;
+        scratch[lab + 2u * md.row_cap + r] = hit;
+    }
+    storageBarrier(); // every row's loss and δ are written
+    if (lid == 0u) {
+        var total = 0.0;
+        var hits = 0.0;
+        for (var r = 0u; r < rows; r++) {
+            total += scratch[lab + md.row_cap + r];
+            hits += scratch[lab + 2u * md.row_cap + r];
+        }
+        out[at] = total / mf;
+        out[at + 1u] = hits;
+    }
+}
+
+// Backward from the output layer's δ to every gradient, for `rows` rows. Training (`train`) updates
+// each layer's parameters once nothing below needs their old values; a probe only keeps the gradients.
+fn backward(md: ModelDesc, lid: u32, rows: u32, train: bool, alpha: f32) {
+    let so = md.so;
+    let mf = f32(rows);
+    let last = md.layers - 1u;
+    for (var step_back = 0u; step_back < md.layers; step_back++) {
+        let li = last - step_back;
+        let l = layers[md.lt + li];
+        // units: row j of dW = Σ_r δ[r, j]·x[r, :] and db[j] = Σ_r δ[r, j], summed over the rows in
+        // order into a private array
+        {
+            let j = min(lid, l.fan_out - 1u);
+            var acc: array<f32, 64>;
+            for (var k = 0u; k < l.fan_in; k++) {
+                acc[k] = 0.0;
+            }
+            var gb = 0.0;
+            for (var r = 0u; r < rows; r++) {
+                let dj = scratch[so + l.d + r * l.fan_out + j];
+                gb += dj;
+                let xr = so + l.x + r * l.fan_in;
+                for (var k = 0u; k < l.fan_in; k++) {
+                    acc[k] += dj * scratch[xr + k];
+                }
+            }
+            if (lid < l.fan_out) {
+                for (var k = 0u; k < l.fan_in; k++) {
+                    arena[md.go + l.w + j * l.fan_in + k] = acc[k];
+                }
+                arena[md.go + l.b + j] = gb;
+            }
+        }
+        // rows: dA of the layer below = δ·W, through its activation (into its δ, or its dy with bn)
+        if (li > 0u) {
+            let pl = layers[md.lt + li - 1u];
+            for (var base = 0u; base < rows; base += WG) {
+                let r = base + lid;
+                var d: array<f32, 64>;
+                for (var j = 0u; j < l.fan_out; j++) {
+                    d[j] = scratch[so + l.d + r * l.fan_out + j];
+                }
+                for (var k = 0u; k < l.fan_in; k++) {
+                    var da = 0.0;
                     for (var j = 0u; j < l.fan_out; j++) {
-                        d[j] = scratch[so + l.d + r * l.fan_out + j];
+                        da += d[j] * weight(md, l.w + j * l.fan_in + k);
                     }
-                    for (var k = 0u; k < l.fan_in; k++) {
-                        var da = 0.0;
-                        for (var j = 0u; j < l.fan_out; j++) {
-                            da += d[j] * weight(po, l.w + j * l.fan_in + k);
-                        }
-                        let o = so + r * pl.fan_out + k;
-                        if (pl.bn == 0u) {
-                            scratch[o + pl.d] = da * act_grad(scratch[o + pl.z], scratch[o + pl.a], pl.act, pl.alpha);
-                        } else {
-                            scratch[o + pl.dy] = da * act_grad(scratch[o + pl.y], scratch[o + pl.a], pl.act, pl.alpha);
-                        }
+                    let o = so + r * pl.fan_out + k;
+                    if (pl.bn == 0u) {
+                        scratch[o + pl.d] = da * act_grad(scratch[o + pl.z], scratch[o + pl.a], pl.act, pl.alpha);
+                    } else {
+                        scratch[o + pl.dy] = da * act_grad(scratch[o + pl.y], scratch[o + pl.a], pl.act, pl.alpha);
                     }
                 }
             }
-            storageBarrier(); // W has been read by every row and every gradient is in grads
-            weights_barrier(); // (the cached W too) before the optimiser overwrites it
+        }
+        storageBarrier(); // W has been read by every row and every gradient is in the arena
+        weights_barrier(); // (the cached W too) before the optimiser overwrites it
+        if (train) {
             // entries: the optimiser step on W and b
             for (var base = 0u; base < l.fan_out * l.fan_in; base += WG) {
                 let e = base + lid;
                 if (e < l.fan_out * l.fan_in) {
-                    update(po, l.w + e, grads[po + l.w + e], alpha);
+                    update(md, l.w + e, arena[md.go + l.w + e], alpha);
                 }
             }
             if (lid < l.fan_out) {
-                update(po, l.b + lid, grads[po + l.b + lid], alpha);
+                update(md, l.b + lid, arena[md.go + l.b + lid], alpha);
             }
-            if (li > 0u && layers[lt + li - 1u].bn == 1u) {
-                let pl = layers[lt + li - 1u];
-                // features: Σ dy and Σ dy·x̂ give dβ and dγ; γ is saved before its update, since the
-                // rows below need the γ of the forward pass
-                {
-                    let j = min(lid, pl.fan_out - 1u);
-                    let mean = scratch[so + pl.stats + j];
-                    let rstd = scratch[so + pl.stats + pl.fan_out + j];
-                    var sdy = 0.0;
-                    var sdyx = 0.0;
-                    for (var r = 0u; r < rows; r++) {
-                        let o = so + r * pl.fan_out + j;
-                        let dy = scratch[o + pl.dy];
-                        sdy += dy;
-                        sdyx += dy * (scratch[o + pl.z] - mean) * rstd;
-                    }
-                    if (lid < pl.fan_out) {
-                        scratch[so + pl.stats + 2u * pl.fan_out + j] = sdy;
-                        scratch[so + pl.stats + 3u * pl.fan_out + j] = sdyx;
-                        scratch[so + pl.stats + 4u * pl.fan_out + j] = weight(po, pl.gamma + j);
-                        update(po, pl.gamma + j, sdyx, alpha);
-                        update(po, pl.beta + j, sdy, alpha);
-                    }
-                }
-                storageBarrier(); // the sums and the old γ are written before the rows read them
-                // rows: dx = γ·rstd/m · (m·dy − Σdy − x̂·Σdy·x̂), with x̂ = (z − mean)·rstd
-                for (var base = 0u; base < rows; base += WG) {
-                let r = base + lid;
-                    for (var j = 0u; j < pl.fan_out; j++) {
-                        let o = so + r * pl.fan_out + j;
-                        let st = so + pl.stats + j;
-                        let mean = scratch[st];
-                        let rstd = scratch[st + pl.fan_out];
-                        let sdy = scratch[st + 2u * pl.fan_out];
-                        let sdyx = scratch[st + 3u * pl.fan_out];
-                        let gamma = scratch[st + 4u * pl.fan_out];
-                        let xhat = (scratch[o + pl.z] - mean) * rstd;
-                        scratch[o + pl.d] = gamma * rstd / mf * (mf * scratch[o + pl.dy] - sdy - xhat * sdyx);
-                    }
-                }
-            }
-            storageBarrier(); // the layer below's δ is complete before its gradients are summed
-            weights_barrier(); // and this layer's updated weights are in the cache before the next step reads them
         }
+        if (li > 0u && layers[md.lt + li - 1u].bn == 1u) {
+            let pl = layers[md.lt + li - 1u];
+            // features: Σ dy and Σ dy·x̂ give dβ and dγ; γ is saved before its update, since the
+            // rows below need the γ of the forward pass
+            {
+                let j = min(lid, pl.fan_out - 1u);
+                let mean = scratch[so + pl.stats + j];
+                let rstd = scratch[so + pl.stats + pl.fan_out + j];
+                var sdy = 0.0;
+                var sdyx = 0.0;
+                for (var r = 0u; r < rows; r++) {
+                    let o = so + r * pl.fan_out + j;
+                    let dy = scratch[o + pl.dy];
+                    sdy += dy;
+                    sdyx += dy * (scratch[o + pl.z] - mean) * rstd;
+                }
+                if (lid < pl.fan_out) {
+                    scratch[so + pl.stats + 2u * pl.fan_out + j] = sdy;
+                    scratch[so + pl.stats + 3u * pl.fan_out + j] = sdyx;
+                    scratch[so + pl.stats + 4u * pl.fan_out + j] = weight(md, pl.gamma + j);
+                    if (train) {
+                        update(md, pl.gamma + j, sdyx, alpha);
+                        update(md, pl.beta + j, sdy, alpha);
+                    } else {
+                        arena[md.go + pl.gamma + j] = sdyx;
+                        arena[md.go + pl.beta + j] = sdy;
+                    }
+                }
+            }
+            storageBarrier(); // the sums and the old γ are written before the rows read them
+            // rows: dx = γ·rstd/m · (m·dy − Σdy − x̂·Σdy·x̂), with x̂ = (z − mean)·rstd
+            for (var base = 0u; base < rows; base += WG) {
+                let r = base + lid;
+                for (var j = 0u; j < pl.fan_out; j++) {
+                    let o = so + r * pl.fan_out + j;
+                    let st = so + pl.stats + j;
+                    let mean = scratch[st];
+                    let rstd = scratch[st + pl.fan_out];
+                    let sdy = scratch[st + 2u * pl.fan_out];
+                    let sdyx = scratch[st + 3u * pl.fan_out];
+                    let gamma = scratch[st + 4u * pl.fan_out];
+                    let xhat = (scratch[o + pl.z] - mean) * rstd;
+                    scratch[o + pl.d] = gamma * rstd / mf * (mf * scratch[o + pl.dy] - sdy - xhat * sdyx);
+                }
+            }
+        }
+        storageBarrier(); // the layer below's δ is complete before its gradients are summed
+        weights_barrier(); // and this layer's updated weights are in the cache before the next step reads them
+    }
+}
+
+// After a probe's backward pass (a dispatch of its own, `fused_stats`, so that the big kernel does not
+// carry this code: llvmpipe's compile time grows faster than the code): each layer's statistics into
+// `probes`, then the parameters become the previous probe's. Strided partial sums, added in a fixed order by `wg_sums`.
+fn probe_stats(md: ModelDesc, lid: u32) {
+    let so = md.so;
+    let rows = md.rows;
+    for (var li = 0u; li < md.layers; li++) {
+        let l = layers[md.lt + li];
+        let nw = l.fan_out * l.fan_in;
+        var gw = 0.0;
+        var ww = 0.0;
+        var pw = 0.0;
+        var dw = 0.0;
+        for (var base = 0u; base < nw; base += WG) {
+            let e = base + lid;
+            if (e < nw) {
+                let g = arena[md.go + l.w + e];
+                let w = arena[md.po + l.w + e];
+                let q = arena[md.wo + l.w + e];
+                gw += g * g;
+                ww += w * w;
+                pw += q * q;
+                dw += (w - q) * (w - q);
+            }
+        }
+        var gb = 0.0;
+        if (lid < l.fan_out) {
+            let g = arena[md.go + l.b + lid];
+            gb = g * g;
+        }
+        let n = rows * l.fan_out;
+        let count = f32(n);
+        let pre = select(l.z, l.y, l.bn == 1u);
+        let max_grad = act_max_grad(l.act);
+        var d2 = 0.0;
+        var s = 0.0;
+        var sat = 0.0;
+        var g2 = 0.0;
+        for (var base = 0u; base < n; base += WG) {
+            let e = base + lid;
+            if (e < n) {
+                let dv = scratch[so + l.d + e];
+                let a = scratch[so + l.a + e];
+                let g = act_grad(scratch[so + pre + e], a, l.act, l.alpha);
+                d2 += dv * dv;
+                s += a;
+                g2 += g * g;
+                if (max_grad > 0.0 && g < 0.01 * max_grad) {
+                    sat += 1.0;
+                }
+            }
+        }
+        // features: a ReLU unit is dead when it outputs exactly 0 on every row
+        var dead = 0.0;
+        if (l.act == 3u) {
+            let j = min(lid, l.fan_out - 1u);
+            var alive = false;
+            for (var r = 0u; r < rows; r++) {
+                alive = alive || scratch[so + l.a + r * l.fan_out + j] != 0.0;
+            }
+            if (lid < l.fan_out && !alive) {
+                dead = 1.0;
+            }
+        }
+        let t = wg_sums(lid, array<f32, SUMS>(gw, gb, ww, pw, dw, d2, s, sat, g2, dead));
+        let mean = t[6] / count;
+        // Two passes for the std: E[a²] − E[a]² cancels in f32.
+        var c2 = 0.0;
+        for (var base = 0u; base < n; base += WG) {
+            let e = base + lid;
+            if (e < n) {
+                let c = scratch[so + l.a + e] - mean;
+                c2 += c * c;
+            }
+        }
+        let sd = sqrt(wg_sums(lid, array<f32, SUMS>(c2, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0))[0] / count);
+        if (lid == 0u) {
+            probes[md.probes + li] = LayerStats(
+                t[0], t[1], t[5], t[2], t[3], t[4], mean, sd, t[7] / count, t[9] / f32(l.fan_out), t[8] / count, 0.0,
+            );
+        }
+    }
+    // The first layer's gradient, for the host.
+    let l0 = layers[md.lt];
+    let n0 = l0.fan_in * l0.fan_out;
+    for (var base = 0u; base < n0; base += WG) {
+        let e = base + lid;
+        if (e < n0) {
+            out[md.grad_w1 + e] = arena[md.go + l0.w + e];
+        }
+    }
+    // The parameters now are the next probe's previous ones (read above, by every invocation).
+    workgroupBarrier();
+    let len = md.param_len;
+    for (var base = 0u; base < len; base += WG) {
+        let e = base + lid;
+        if (e < len) {
+            arena[md.wo + e] = arena[md.po + e];
+        }
+    }
+}
+
+@compute @workgroup_size(WG)
+fn fused_run(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
+    _ = probes[0].grad_w_sq; // the probe's statistics are fused_stats', but the bind group is shared
+    let md = models[wid.x];
+    let lid = lid3.x;
+    if (run.mode == 2u && run.after_probe == 1u && md.bn == 0u) {
+        // Without batch norm, evaluation mode is training mode: the probe's forward pass was this one.
+        if (lid3.x == 0u) {
+            out[md.totals + 2u] = out[md.totals];
+            out[md.totals + 3u] = out[md.totals + 1u];
+        }
+        return;
+    }
+    if (WSH > 1u) {
+        let len = md.param_len;
+        for (var i = lid; i < len; i += WG) {
+            wsh[i] = arena[md.po + i];
+        }
+    }
+    workgroupBarrier(); // the cache is filled before any weight is read
+    // One loop for every mode, so the passes below are compiled once: training runs `count` steps,
+    // a probe or an evaluation one pass over its whole split.
+    let train = run.mode == 0u;
+    let count = select(1u, run.count, train);
+    for (var s = 0u; s < count; s++) {
+        var rows = md.rows;
+        var start = 0u;
+        var at = md.totals + 2u * (run.mode - 1u);
+        var alpha = 0.0;
+        if (train) {
+            let step = run.first + s;
+            if (step >= md.steps) {
+                break;
+            }
+            start = step * md.batch;
+            rows = min(md.batch, md.rows - start);
+            at = md.metrics + 2u * step;
+            alpha = arena[md.sched + step];
+        } else if (run.mode == 3u) {
+            rows = md.test_rows;
+        }
+        if (rows == 0u) {
+            break;
+        }
+        gather(md, lid, rows, start);
+        forward(md, lid, rows);
+        loss(md, lid, rows, at);
+        if (train || run.mode == 1u) {
+            backward(md, lid, rows, train, alpha);
+        }
+
+    }
+}
+
+// The statistics of the probe the previous dispatch ran (mode 1), one workgroup per model.
+@compute @workgroup_size(WG)
+fn fused_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
+    // The same bind group as fused_run: name the bindings this entry does not otherwise use.
+    _ = run.mode;
+    _ = xs[0];
+    _ = labels[0];
+    let md = models[wid.x];
+    if (md.rows > 0u) {
+        probe_stats(md, lid3.x);
     }
 }

@@ -30,10 +30,6 @@ struct StepState {
 var<workgroup> red_loss: array<f32, WG>;
 var<workgroup> red_hits: array<u32, WG>;
 
-fn sigmoid(z: f32) -> f32 {
-    return 1.0 / (1.0 + exp(-z));
-}
-
 fn finish(lid: u32, loss: f32, hits: u32) {
     red_loss[lid] = loss;
     red_hits[lid] = hits;
@@ -60,8 +56,8 @@ fn bce_with_logits(@builtin(local_invocation_id) lid3: vec3<u32>) {
     for (var i = lid; i < p.n; i += WG) {
         let z = logits[i];
         let y = f32(labels[i]);
-        loss += max(z, 0.0) - y * z + log(1.0 + exp(-abs(z)));
-        dlogits[i] = (sigmoid(z) - y) / f32(p.n);
+        loss += bce_loss(z, y);
+        dlogits[i] = bce_grad(z, y) / f32(p.n);
         hits += select(0u, 1u, (z > 0.0) == (labels[i] == 1u));
     }
     finish(lid, loss, hits);
@@ -92,8 +88,7 @@ fn softmax_cross_entropy(@builtin(local_invocation_id) lid3: vec3<u32>) {
         let label = labels[i];
         loss += lse - logits[row + label];
         for (var c = 0u; c < p.k; c++) {
-            let onehot = select(0.0, 1.0, c == label);
-            dlogits[row + c] = (exp(logits[row + c] - lse) - onehot) / f32(p.n);
+            dlogits[row + c] = softmax_grad(logits[row + c], lse, c == label) / f32(p.n);
         }
         hits += select(0u, 1u, arg == label);
     }

@@ -34,7 +34,7 @@ fn sgd_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     if (i >= p.len) {
         return;
     }
-    let v = p.momentum * svel[i] + sgrads[i];
+    let v = sgd_velocity(svel[i], sgrads[i], p.momentum);
     svel[i] = v;
     sparams[i] -= p.lr * v;
 }
@@ -58,9 +58,9 @@ fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     }
     let alpha = schedule[state.step];
     let g = agrads[i];
-    let m = p.beta1 * am[i] + p.one_minus_beta1 * g;
-    let v = p.beta2 * av[i] + p.one_minus_beta2 * g * g;
+    let m = adam_m(am[i], g, p.beta1, p.one_minus_beta1);
+    let v = adam_v(av[i], g, p.beta2, p.one_minus_beta2);
     am[i] = m;
     av[i] = v;
-    aparams[i] -= alpha * m / (sqrt(v) + p.eps);
+    aparams[i] -= adam_delta(alpha, m, v, p.eps);
 }

@@ -4,10 +4,16 @@
 //! An engine owns a model (spec and parameters), the optimiser state, and the data (uploaded once).
 //! Training runs batch by batch through an epoch order the trainer chooses, so both engines see the
 //! same batches; probes and evaluations never change the parameters.
+//!
+//! The trainer itself drives a `BatchEngine`: a batch of models (one model is a batch of one) that
+//! take their steps, probes and evaluations together, so a GPU can run a whole batch's epoch in a few
+//! submits. A `Backend` makes batch engines from `ModelJob`s and says which jobs can share one;
+//! `Each` turns single-model engines into a batch engine that runs them one after another.
 
 use serde::Serialize;
 use thiserror::Error;
 
+use crate::data::Dataset;
 use crate::model::{MlpSpec, Params};
 
 #[derive(Debug, Error)]
@@ -148,6 +154,9 @@ pub trait Engine {
 
     /// The logits `[rows, outputs]` of the last probe or evaluation.
     fn logits(&mut self) -> Result<Vec<f64>, EngineError>;
+
+    /// Rows in `split`.
+    fn split_rows(&self, split: Split) -> usize;
 }
 
 /// The checks both engines make before building anything: a valid spec, training rows, a batch size.
@@ -170,4 +179,208 @@ pub fn batches_per_epoch(rows: usize, batch_size: usize) -> usize {
 /// Rows in batch `b`: `batch_size`, except a short last batch.
 pub fn batch_rows(rows: usize, batch_size: usize, b: usize) -> usize {
     batch_size.min(rows - b * batch_size)
+}
+
+/// `&mut E` is an engine too, so a borrowed engine can be driven as a batch of one (`Each::of`).
+impl<E: Engine + ?Sized> Engine for &mut E {
+    fn name(&self) -> String {
+        (**self).name()
+    }
+    fn spec(&self) -> &MlpSpec {
+        (**self).spec()
+    }
+    fn params(&mut self) -> Result<Params, EngineError> {
+        (**self).params()
+    }
+    fn set_params(&mut self, params: &Params) -> Result<(), EngineError> {
+        (**self).set_params(params)
+    }
+    fn begin_epoch(&mut self, order: &[u32]) -> Result<(), EngineError> {
+        (**self).begin_epoch(order)
+    }
+    fn train_batches(&mut self, first: usize, count: usize) -> Result<Vec<BatchResult>, EngineError> {
+        (**self).train_batches(first, count)
+    }
+    fn probe(&mut self, split: Split) -> Result<Probe, EngineError> {
+        (**self).probe(split)
+    }
+    fn evaluate(&mut self, split: Split) -> Result<BatchResult, EngineError> {
+        (**self).evaluate(split)
+    }
+    fn gradients(&mut self) -> Result<Vec<f64>, EngineError> {
+        (**self).gradients()
+    }
+    fn logits(&mut self) -> Result<Vec<f64>, EngineError> {
+        (**self).logits()
+    }
+    fn split_rows(&self, split: Split) -> usize {
+        (**self).split_rows(split)
+    }
+}
+
+/// One model of a batch: its network, initial parameters, data and training configuration.
+#[derive(Clone, Debug)]
+pub struct ModelJob<'d> {
+    pub spec: MlpSpec,
+    pub params: Params,
+    pub train: &'d Dataset,
+    pub test: &'d Dataset,
+    pub cfg: TrainConfig,
+}
+
+/// What one call of `BatchEngine::run` does to every model of the batch, in this order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Work {
+    /// Train batches `first .. first + count` of the epoch begun by `begin_epoch`.
+    pub steps: Option<(usize, usize)>,
+    /// Then probe the training split (training mode, no update).
+    pub probe: bool,
+    /// Then evaluate the training split and, when it has rows, the test split.
+    pub evaluate: bool,
+}
+
+/// A probe and each layer's update ratio ‖W − W_prev‖/‖W_prev‖ since the engine's previous probe
+/// (0 for the first, and after `set_params`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measured {
+    pub probe: Probe,
+    pub update_ratio: Vec<f64>,
+}
+
+/// What `BatchEngine::run` gives back for one model.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Outcome {
+    /// One per trained batch.
+    pub batches: Vec<BatchResult>,
+    pub probe: Option<Measured>,
+    pub eval_train: Option<BatchResult>,
+    /// `None` when the test split is empty.
+    pub eval_test: Option<BatchResult>,
+}
+
+/// Work a backend has done so far, the same on any hardware: what `bench`, `sweep --json` and
+/// `train --json` report, and what tests assert.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counters {
+    /// Compute pipelines compiled (each a shader compile on the driver).
+    pub pipelines_compiled: u64,
+    /// Command-buffer submissions to the queue.
+    pub submits: u64,
+    /// Bytes copied from the device back to the host.
+    pub bytes_read_back: u64,
+}
+
+/// A batch of models trained together: every call applies to all of them. Model `m` follows exactly
+/// the steps it would take alone.
+pub trait BatchEngine {
+    /// A human description of the engine and its path.
+    fn name(&self) -> String;
+
+    /// Models in the batch.
+    fn len(&self) -> usize;
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Sets each model's order of its training rows for the coming epoch (one order per model).
+    fn begin_epoch(&mut self, orders: &[Vec<u32>]) -> Result<(), EngineError>;
+
+    /// Does `work` to every model; one outcome per model.
+    fn run(&mut self, work: &Work) -> Result<Vec<Outcome>, EngineError>;
+
+    /// Every model's current parameters.
+    fn params(&mut self) -> Result<Vec<Params>, EngineError>;
+}
+
+/// Makes batch engines. The trainer, `demo` and `sweep` are written against this, not against an
+/// engine: the CLI picks the backend (the GPU's or the CPU reference's).
+pub trait Backend {
+    /// A human description, e.g. `gpu: llvmpipe (Cpu, Vulkan, ...)` or `cpu reference (f64)`.
+    fn name(&self) -> String;
+
+    /// Splits `jobs` into batches that can share one engine: lists of indices into `jobs`, every job
+    /// in exactly one, in order.
+    fn batches(&self, jobs: &[ModelJob<'_>]) -> Result<Vec<Vec<usize>>, EngineError>;
+
+    /// An engine for `jobs`, which must be one of the batches `batches` made (or a single job).
+    fn build<'b>(&'b self, jobs: &[ModelJob<'_>]) -> Result<Box<dyn BatchEngine + 'b>, EngineError>;
+
+    /// What this backend has done so far.
+    fn counters(&self) -> Counters;
+}
+
+/// Single-model engines run one after another as a batch: the CPU reference, the GPU's layered path.
+pub struct Each<'e> {
+    engines: Vec<Box<dyn Engine + 'e>>,
+    /// Each model's parameters at its previous probe, for update ratios.
+    prev: Vec<Params>,
+}
+
+impl<'e> Each<'e> {
+    pub fn new(mut engines: Vec<Box<dyn Engine + 'e>>) -> Result<Self, EngineError> {
+        let prev = engines.iter_mut().map(|e| e.params()).collect::<Result<_, _>>()?;
+        Ok(Each { engines, prev })
+    }
+
+    /// A borrowed engine as a batch of one.
+    pub fn of(engine: &'e mut dyn Engine) -> Result<Self, EngineError> {
+        Each::new(vec![Box::new(engine)])
+    }
+}
+
+/// ‖now − prev‖/‖prev‖ of each layer's weight (0 where ‖prev‖ is 0).
+pub fn update_ratio(spec: &MlpSpec, prev: &Params, now: &Params) -> Vec<f64> {
+    (0..spec.num_layers())
+        .map(|i| {
+            let (a, b) = (prev.weight(i), now.weight(i));
+            let diff: f64 = a.iter().zip(b).map(|(x, y)| ((y - x) as f64).powi(2)).sum::<f64>().sqrt();
+            let base: f64 = a.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
+            if base > 0.0 { diff / base } else { 0.0 }
+        })
+        .collect()
+}
+
+impl BatchEngine for Each<'_> {
+    fn name(&self) -> String {
+        self.engines.first().map_or_else(String::new, |e| e.name())
+    }
+
+    fn len(&self) -> usize {
+        self.engines.len()
+    }
+
+    fn begin_epoch(&mut self, orders: &[Vec<u32>]) -> Result<(), EngineError> {
+        if orders.len() != self.engines.len() {
+            return Err(EngineError::Invalid("one epoch order per model".into()));
+        }
+        self.engines.iter_mut().zip(orders).try_for_each(|(e, o)| e.begin_epoch(o))
+    }
+
+    fn run(&mut self, work: &Work) -> Result<Vec<Outcome>, EngineError> {
+        let mut outcomes = Vec::with_capacity(self.engines.len());
+        for (e, prev) in self.engines.iter_mut().zip(&mut self.prev) {
+            let mut out = Outcome::default();
+            if let Some((first, count)) = work.steps {
+                out.batches = e.train_batches(first, count)?;
+            }
+            if work.probe {
+                let probe = e.probe(Split::Train)?;
+                let now = e.params()?;
+                let update_ratio = update_ratio(e.spec(), prev, &now);
+                *prev = now;
+                out.probe = Some(Measured { probe, update_ratio });
+            }
+            if work.evaluate {
+                out.eval_train = Some(e.evaluate(Split::Train)?);
+                out.eval_test = if e.split_rows(Split::Test) > 0 { Some(e.evaluate(Split::Test)?) } else { None };
+            }
+            outcomes.push(out);
+        }
+        Ok(outcomes)
+    }
+
+    fn params(&mut self) -> Result<Vec<Params>, EngineError> {
+        self.engines.iter_mut().map(|e| e.params()).collect()
+    }
 }

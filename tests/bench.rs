@@ -45,25 +45,25 @@ fn the_quick_bench_reports_every_section() {
 
     let training = v["training"].as_array().unwrap();
     let paths: Vec<&str> = training.iter().map(|t| t["path"].as_str().unwrap()).collect();
-    let want =
-        ["layered", "fused", "fused per-lane", "fused, 32 models", "fused per-lane, 32 models", "cpu reference (f64)"];
-    assert_eq!(paths, want);
+    assert_eq!(paths, ["layered", "fused", "fused, 32 models", "cpu reference (f64)"]);
     for t in training {
         assert!(f(&t["us_per_step"]["median"]) > 0.0, "{t}");
         assert!(f(&t["model_steps_per_s"]) > 0.0, "{t}");
     }
     let row = |path: &str| training.iter().find(|t| t["path"] == path).unwrap();
     // The fused path: one dispatch runs a whole epoch (21 steps of 32 rows); the layered one dispatches
-    // per layer. Nothing is read back inside a step: 8 bytes per step, per model, once per call.
+    // per layer. Nothing is read back inside a step (measured by the context's counter): the layered
+    // path reads 8 bytes per step once per call; the fused path reads each model's results block (its
+    // steps' losses, the pass totals and the first layer's gradient) once per epoch.
     assert!(f(&row("fused")["dispatches_per_step"]) < 1.0);
-    assert!(f(&row("fused per-lane")["dispatches_per_step"]) < 1.0);
     assert!(f(&row("layered")["dispatches_per_step"]) > 11.0);
-    for path in ["layered", "fused", "fused per-lane"] {
-        assert_eq!(row(path)["readback_bytes_per_epoch"], 21 * 8, "{path}");
+    assert_eq!(row("layered")["readback_bytes_per_epoch"], 21 * 8);
+    assert_eq!(row("fused")["readback_bytes_per_epoch"], 4 * (2 * 21 + 6 + 2 * 10));
+    assert_eq!(row("fused, 32 models")["readback_bytes_per_epoch"], 32 * 4 * (2 * 21 + 6 + 2 * 10));
+    for path in ["layered", "fused"] {
         assert!(f(&row(path)["validation_error"]) < 1e-4, "{path}");
     }
     assert_eq!(row("fused, 32 models")["models"], 32);
-    assert_eq!(row("fused per-lane, 32 models")["models"], 32);
 }
 
 #[test]

@@ -247,24 +247,14 @@ fn path_flag_forces_a_training_path_or_says_why_not() {
     if common::gpu().is_none() {
         return;
     }
-    for (path, shows) in [
-        ("layered", "layered path"),
-        ("fused", "fused path"),
-        ("auto", "fused path"),
-        ("fused-workgroup", "fused path"),
-        ("fused-per-lane", "fused path (per-lane kernel)"),
-    ] {
+    for (path, shows) in [("layered", "layered path"), ("fused", "fused path"), ("auto", "fused path")] {
         let out = vanish()
             .args(["train", "--device", "gpu", "--depth", "2", "--samples", "100", "--path", path])
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success() && err.contains(shows), "--path {path}:\n{err}");
-        if path != "fused-per-lane" {
-            assert!(!err.contains("per-lane"), "a 4-step run keeps the quick-to-compile kernel: {err}");
-        }
     }
     fails_with(&["train", "--device", "gpu", "--width", "100", "--path", "fused"], "up to 64");
-    fails_with(&["train", "--device", "gpu", "--batch-norm", "--path", "fused-per-lane"], "batch norm");
     fails_with(&["train", "--device", "cpu", "--path", "fused"], "--path");
 }

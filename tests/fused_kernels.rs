@@ -1,197 +1,124 @@
-//! The fused path's two kernels: the per-lane kernel (one model per invocation, generated per shape)
-//! against the JAX fixtures and step for step against the workgroup kernel, in model batches that
-//! span several workgroups, and the rules that choose between them.
+//! The fused executor beyond training steps: its probes and evaluations (reduced on the GPU) against
+//! the reference's, its weight cache on and off, and that the numbers a probe reports do not depend on
+//! what else ran in the same submit.
 
 mod common;
 
-use common::{assert_close, fixture_names, gpu, load_fixture};
+use common::{assert_close, gpu};
 use vanish::data::{self, Dataset, DatasetSpec};
-use vanish::engine::{Engine, Optimizer, TrainConfig};
-use vanish::gpu::fused::{FusedKernel, LANES_MIN_MODEL_STEPS, auto_kernel};
-use vanish::gpu::fused_lanes::LANES_MAX_PARAMS;
-use vanish::gpu::{Gpu, GpuEngine, ModelBatch, TrainPath};
+use vanish::engine::{BatchEngine, Engine, ModelJob, Optimizer, Split, TrainConfig, Work};
+use vanish::gpu::FusedExecutor;
+use vanish::gpu::fused::fused_fits;
 use vanish::model::{Activation, MlpSpec, Output, Params};
-use vanish::train::epoch_order;
+use vanish::reference::CpuEngine;
 
 fn load(name: &str, samples: usize, classes: usize, seed: u64) -> (Dataset, Dataset) {
     let spec = DatasetSpec::parse(name, samples, None, 0.85, classes, None).unwrap();
     data::split(&data::load(&spec, seed).unwrap(), 0.25, seed).unwrap()
 }
 
-fn engine<'g>(
-    gpu: &'g Gpu,
-    kernel: FusedKernel,
-    spec: &MlpSpec,
-    params: &Params,
-    (train, test): (&Dataset, &Dataset),
-    cfg: TrainConfig,
-) -> GpuEngine<'g> {
-    let mut e = GpuEngine::new(gpu, spec, params, train, test, cfg).unwrap();
-    e.set_path(TrainPath::Fused).unwrap();
-    e.set_fused_kernel(kernel).unwrap();
-    assert_eq!(e.fused_kernel(), Some(kernel));
-    e
-}
-
-/// One fused step on each fixture's batch leaves JAX's gradients in the gradient arena and reports
-/// JAX's loss: the per-lane kernel against an independent float64 computation.
+/// After three steps from the same weights and order, the executor's probe (every per-layer number,
+/// the first layer's gradient, the update ratios since initialisation) and evaluations equal the
+/// reference's within f32 round-off.
 #[test]
-fn the_per_lane_kernel_matches_the_jax_fixtures() {
+fn executor_probes_and_evaluations_match_the_reference() {
     let Some(gpu) = gpu() else { return };
-    let mut checked = 0;
-    for name in fixture_names() {
-        let f = load_fixture(&name);
-        if f.spec.batch_norm {
-            continue; // the per-lane kernel has no batch norm
-        }
-        let x: Vec<f32> = f.x.iter().map(|&v| v as f32).collect();
-        let classes = f.spec.output.width().max(2);
-        let train = Dataset {
-            x,
-            y: f.labels.clone(),
-            features: f.spec.input,
-            classes,
-            feature_names: (0..f.spec.input).map(|i| format!("x{i}")).collect(),
-            class_names: (0..classes).map(|i| i.to_string()).collect(),
+    let (train, test) = load("circles", 90, 2, 3);
+    let (btrain, btest) = load("blobs", 90, 3, 3);
+    let cases = [
+        (MlpSpec::new(2, &[10; 6], Activation::Sigmoid, Output::Binary), &train, &test),
+        (MlpSpec::new(2, &[12, 9, 7], Activation::Relu, Output::Binary), &train, &test),
+        (MlpSpec::new(2, &[10, 10], Activation::Tanh, Output::Binary).with_batch_norm(true), &train, &test),
+        (MlpSpec::new(2, &[8, 8], Activation::Gelu, Output::Softmax(3)).with_batch_norm(true), &btrain, &btest),
+    ];
+    for (spec, train, test) in cases {
+        let name = spec.describe();
+        let params = Params::init(&spec, 4);
+        let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 16 };
+        let job = ModelJob { spec: spec.clone(), params: params.clone(), train, test, cfg };
+        let mut g = FusedExecutor::new(gpu, std::slice::from_ref(&job)).unwrap();
+        let mut c = CpuEngine::new(&spec, &params, train, test, cfg).unwrap();
+        let order: Vec<u32> = (0..train.len() as u32).rev().collect();
+        BatchEngine::begin_epoch(&mut g, std::slice::from_ref(&order)).unwrap();
+        c.begin_epoch(&order).unwrap();
+        let out = g.run(&Work { steps: Some((0, 3)), probe: true, evaluate: true }).unwrap().remove(0);
+        c.train_batches(0, 3).unwrap();
+        let want = c.probe(Split::Train).unwrap();
+        let got = out.probe.expect("a probe");
+        // Three Adam steps and a whole-split pass in f32: norms of order 1e-3..1 agree to 1e-4 relative.
+        assert_close(&format!("{name} probe loss"), &[got.probe.loss], &[want.loss], 1e-5, 1e-5);
+        assert_eq!(got.probe.correct, want.correct, "{name} probe correct");
+        let field = |p: &vanish::engine::Probe, f: fn(&vanish::engine::LayerProbe) -> f64| {
+            p.layers.iter().map(f).collect::<Vec<f64>>()
         };
-        let cfg = TrainConfig { optimizer: Optimizer::sgd(0.1, 0.0), batch_size: f.m };
-        let mut e = engine(gpu, FusedKernel::Lanes, &f.spec, &f.params_f32(), (&train, &train), cfg);
-        e.begin_epoch(&(0..f.m as u32).collect::<Vec<_>>()).unwrap();
-        let step = e.train_batches(0, 1).unwrap();
-        assert_close(&format!("{name} loss"), &[step[0].loss], &[f.loss], 1e-6, 1e-5);
-        let grads = e.gradients().unwrap();
-        for slot in &f.spec.layout().params {
-            let want = &f.expected[&format!("grad.{}", slot.name)];
-            // f32 through up to 12 sigmoid layers against float64: 1e-4 of the tensor's norm.
-            let norm = want.iter().map(|w| w * w).sum::<f64>().sqrt();
-            assert_close(&format!("{name} grad.{}", slot.name), &grads[slot.range()], want, 1e-4 * norm, 1e-4);
+        for (what, f, atol) in [
+            ("grad_w", (|l| l.grad_w) as fn(&vanish::engine::LayerProbe) -> f64, 1e-7),
+            ("grad_b", |l| l.grad_b, 1e-6),
+            ("delta", |l| l.delta, 1e-7),
+            ("weight", |l| l.weight, 1e-6),
+            ("act_mean", |l| l.act_mean, 1e-5),
+            ("act_std", |l| l.act_std, 1e-5),
+            ("mean_grad_sq", |l| l.mean_grad_sq, 1e-5),
+            // Fractions of values or units: one value near the threshold may land either side in f32.
+            ("saturated", |l| l.saturated, 2.0 / train.len() as f64),
+            ("dead", |l| l.dead, 0.0),
+        ] {
+            assert_close(&format!("{name} {what}"), &field(&got.probe, f), &field(&want, f), atol, 1e-4);
         }
-        checked += 1;
-    }
-    assert!(checked >= 2, "expected fixtures without batch norm, checked {checked}");
-}
-
-/// Shapes that exercise every part of the generated kernel: both losses, every activation (and
-/// different ones per layer), both optimisers, a short last batch.
-fn cases() -> Vec<(&'static str, MlpSpec, Optimizer, (Dataset, Dataset))> {
-    let mut mixed = MlpSpec::new(2, &[5, 7], Activation::Tanh, Output::Binary);
-    mixed.activations[1] = Activation::Relu;
-    let mut four = MlpSpec::new(2, &[4, 5, 4, 3], Activation::Elu(1.0), Output::Binary);
-    four.activations[1..].copy_from_slice(&[Activation::Gelu, Activation::Silu, Activation::Sigmoid]);
-    let soft = MlpSpec::new(2, &[6, 6], Activation::LeakyRelu(0.1), Output::Softmax(3));
-    vec![
-        ("tanh/relu, Adam", mixed, Optimizer::adam(1e-2), load("circles", 50, 2, 1)),
-        ("elu/gelu/silu/sigmoid, Adam", four, Optimizer::adam(1e-2), load("moons", 50, 2, 2)),
-        ("leaky relu softmax, SGD momentum", soft, Optimizer::sgd(0.1, 0.9), load("spirals", 60, 3, 3)),
-    ]
-}
-
-/// The per-lane kernel takes exactly the workgroup kernel's steps: the same sums in the same orders,
-/// so the same batch losses, parameters, optimiser-driven trajectory and last gradients, bit for bit.
-#[test]
-fn the_per_lane_kernel_trains_exactly_like_the_workgroup_kernel() {
-    let Some(gpu) = gpu() else { return };
-    for (name, spec, optimizer, (train, test)) in cases() {
-        let cfg = TrainConfig { optimizer, batch_size: 8 };
-        let params = Params::init(&spec, 7);
-        let orders = epoch_order(train.len(), 7, 2);
-        let steps = train.len().div_ceil(8);
-        assert_ne!(train.len() % 8, 0, "{name}: the case should end on a short batch");
-        let mut runs = Vec::new();
-        for kernel in [FusedKernel::Workgroup, FusedKernel::Lanes] {
-            let mut e = engine(gpu, kernel, &spec, &params, (&train, &test), cfg);
-            let mut losses = Vec::new();
-            for order in &orders {
-                e.begin_epoch(order).unwrap();
-                losses.extend(e.train_batches(0, steps).unwrap().iter().map(|r| (r.loss, r.correct)));
-            }
-            runs.push((losses, e.params().unwrap().values, e.gradients().unwrap()));
-        }
-        assert_eq!(runs[0].0, runs[1].0, "{name}: batch losses and hits");
-        assert_eq!(runs[0].1, runs[1].1, "{name}: parameters");
-        assert_eq!(runs[0].2, runs[1].2, "{name}: last step's gradients");
-        assert_ne!(runs[1].1, params.values, "{name}: training moved the weights");
+        assert_close(&format!("{name} dW1"), &got.probe.grad_w1, &want.grad_w1, 1e-7, 1e-4);
+        let (p0, p1) = (params, c.params().unwrap());
+        let ratio = vanish::engine::update_ratio(&spec, &p0, &p1);
+        assert_close(&format!("{name} update ratio"), &got.update_ratio, &ratio, 1e-6, 1e-3);
+        assert!(got.update_ratio.iter().all(|&r| r > 0.0), "{name}: the weights moved");
+        let (et, ee) = (out.eval_train.unwrap(), out.eval_test.unwrap());
+        let (ct, ce) = (c.evaluate(Split::Train).unwrap(), c.evaluate(Split::Test).unwrap());
+        // Evaluation mode reads the running statistics, which carry every step's f32 error (as the
+        // training tests' 1e-4 on the test loss).
+        assert_close(&format!("{name} eval"), &[et.loss, ee.loss], &[ct.loss, ce.loss], 1e-4, 1e-4);
+        assert_eq!((et.correct, ee.correct, et.rows, ee.rows), (ct.correct, ce.correct, ct.rows, ce.rows), "{name}");
     }
 }
 
-/// Nine models (more than one workgroup of eight lanes, the last one part-filled) mixing seeds and
-/// activations train in one per-lane dispatch exactly as each trains alone.
+/// The evaluation of the training split that follows a probe in the same submit (which models without
+/// batch norm take from the probe's forward pass) equals an evaluation on its own, bit for bit.
 #[test]
-fn a_per_lane_model_batch_trains_each_model_as_if_alone() {
+fn an_evaluation_after_a_probe_equals_one_on_its_own() {
     let Some(gpu) = gpu() else { return };
-    let (train, test) = load("circles", 90, 2, 4);
-    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 16 };
-    let acts = [Activation::Sigmoid, Activation::Tanh, Activation::Relu];
-    let specs: Vec<MlpSpec> = (0..9).map(|m| MlpSpec::new(2, &[6, 6], acts[m % 3], Output::Binary)).collect();
-    let params: Vec<Params> = specs.iter().enumerate().map(|(m, s)| Params::init(s, m as u64 / 3)).collect();
-    let orders: Vec<Vec<u32>> = (0..9).map(|m| epoch_order(train.len(), m, 1).remove(0)).collect();
-    let mut batch = ModelBatch::new(gpu, FusedKernel::Lanes, &specs, &params, &train, cfg).unwrap();
-    let results = batch.train_epoch(&orders).unwrap();
-    let trained = batch.params().unwrap();
-    for m in 0..9 {
-        let mut alone = engine(gpu, FusedKernel::Lanes, &specs[m], &params[m], (&train, &test), cfg);
-        alone.begin_epoch(&orders[m]).unwrap();
-        let losses = alone.train_batches(0, train.len().div_ceil(16)).unwrap();
-        assert_eq!(results[m], losses, "model {m}: batch results");
-        assert_eq!(trained[m].values, alone.params().unwrap().values, "model {m}: parameters");
+    let (train, test) = load("moons", 80, 2, 2);
+    let cfg = TrainConfig { optimizer: Optimizer::sgd(0.1, 0.9), batch_size: 8 };
+    for bn in [false, true] {
+        let spec = MlpSpec::new(2, &[9, 9], Activation::Elu(1.0), Output::Binary).with_batch_norm(bn);
+        let job = ModelJob { params: Params::init(&spec, 2), spec, train: &train, test: &test, cfg };
+        let mut g = FusedExecutor::new(gpu, std::slice::from_ref(&job)).unwrap();
+        BatchEngine::begin_epoch(&mut g, &[(0..train.len() as u32).collect()]).unwrap();
+        g.run(&Work { steps: Some((0, 4)), ..Default::default() }).unwrap();
+        let together = g.run(&Work { probe: true, evaluate: true, ..Default::default() }).unwrap().remove(0);
+        let alone = Engine::evaluate(&mut g, Split::Train).unwrap();
+        assert_eq!(together.eval_train, Some(alone), "batch norm {bn}");
     }
-    assert_ne!(trained[0].values, trained[3].values, "different seeds train differently");
 }
 
-/// The per-lane kernel refuses batch norm and models past its size, naming the reason; the automatic
-/// choice takes it only on CPU adapters, for models it fits and runs long enough to repay its compile.
+/// The kernel caches a model's parameters in workgroup memory when they fit the adapter's workgroup
+/// storage and reads them from the arena otherwise: both give the reference's steps.
 #[test]
-fn the_per_lane_kernel_is_chosen_only_where_it_fits_and_pays() {
-    let Some(gpu) = gpu() else { return };
-    let (train, test) = load("circles", 40, 2, 5);
-    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 8 };
-    let bn = MlpSpec::new(2, &[6, 6], Activation::Tanh, Output::Binary).with_batch_norm(true);
-    let mut e = GpuEngine::new(gpu, &bn, &Params::init(&bn, 0), &train, &test, cfg).unwrap();
-    let err = e.set_fused_kernel(FusedKernel::Lanes).unwrap_err().to_string();
-    assert!(err.contains("per-lane") && err.contains("batch norm"), "{err}");
-    assert_eq!(e.fused_kernel(), Some(FusedKernel::Workgroup), "a refusal leaves the kernel as it was");
-    let batch =
-        ModelBatch::new(gpu, FusedKernel::Lanes, std::slice::from_ref(&bn), &[Params::init(&bn, 0)], &train, cfg);
-    assert!(batch.err().expect("refused").to_string().contains("batch norm"));
-
-    let width = 64;
-    let big = MlpSpec::new(2, &[width; 3], Activation::Tanh, Output::Binary);
-    assert!(big.layout().params.iter().map(|s| s.len).sum::<usize>() > LANES_MAX_PARAMS);
-    let mut e = GpuEngine::new(gpu, &big, &Params::init(&big, 0), &train, &test, cfg).unwrap();
-    let err = e.set_fused_kernel(FusedKernel::Lanes).unwrap_err().to_string();
-    assert!(err.contains(&LANES_MAX_PARAMS.to_string()), "{err}");
-
-    let small = MlpSpec::new(2, &[6, 6], Activation::Tanh, Output::Binary);
-    let cpu = gpu.adapter.device_type == "Cpu";
-    let want = if cpu { FusedKernel::Lanes } else { FusedKernel::Workgroup };
-    assert_eq!(auto_kernel(gpu, &small, LANES_MIN_MODEL_STEPS), want);
-    assert_eq!(auto_kernel(gpu, &small, LANES_MIN_MODEL_STEPS - 1), FusedKernel::Workgroup);
-    assert_eq!(auto_kernel(gpu, &bn, u64::MAX), FusedKernel::Workgroup);
-    assert_eq!(auto_kernel(gpu, &big, u64::MAX), FusedKernel::Workgroup);
-}
-
-/// The workgroup kernel caches a model's parameters in workgroup memory when they fit the adapter's
-/// workgroup storage and reads them from the arena otherwise: both give the reference's steps.
-#[test]
-fn the_workgroup_kernel_trains_like_the_reference_with_and_without_its_weight_cache() {
-    use vanish::reference::CpuEngine;
+fn the_kernel_trains_like_the_reference_with_and_without_its_weight_cache() {
     let Some(gpu) = gpu() else { return };
     let (train, test) = load("circles", 40, 2, 6);
     let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 8 };
-    let limit = gpu.limits.max_compute_workgroup_storage_size as usize;
-    let cached = MlpSpec::new(2, &[8, 8], Activation::Tanh, Output::Binary).with_batch_norm(true);
-    // Wide enough that its arena passes the adapter's workgroup storage: read from `params`.
-    let width =
-        (8..=64).find(|&w| MlpSpec::new(2, &[w; 3], Activation::Tanh, Output::Binary).layout().param_len * 4 > limit);
-    let Some(width) = width else { panic!("every narrow model fits {limit} bytes of workgroup storage") };
-    let uncached = MlpSpec::new(2, &[width; 3], Activation::Tanh, Output::Binary).with_batch_norm(true);
-    assert!(cached.layout().param_len * 4 <= limit);
-    for spec in [cached, uncached] {
+    let spec = |w: usize| MlpSpec::new(2, &[w; 3], Activation::Tanh, Output::Binary).with_batch_norm(true);
+    let cached = spec(8);
+    assert!(fused_fits(gpu, &cached).unwrap().cached, "a small model is cached");
+    // Wide enough that its parameters pass the cache: read from the arena.
+    let Some(width) = (8..=64).find(|&w| !fused_fits(gpu, &spec(w)).unwrap().cached) else {
+        panic!("every narrow model fits the weight cache")
+    };
+    for spec in [cached, spec(width)] {
         let params = Params::init(&spec, 6);
         let order: Vec<u32> = (0..train.len() as u32).collect();
-        let mut g = engine(gpu, FusedKernel::Workgroup, &spec, &params, (&train, &test), cfg);
+        let job = ModelJob { spec: spec.clone(), params: params.clone(), train: &train, test: &test, cfg };
+        let mut g = FusedExecutor::new(gpu, std::slice::from_ref(&job)).unwrap();
         let mut c = CpuEngine::new(&spec, &params, &train, &test, cfg).unwrap();
-        g.begin_epoch(&order).unwrap();
+        Engine::begin_epoch(&mut g, &order).unwrap();
         c.begin_epoch(&order).unwrap();
         let (lg, lc) = (g.train_batches(0, 3).unwrap(), c.train_batches(0, 3).unwrap());
         let name = format!("width {}", spec.hidden[0]);
@@ -199,7 +126,7 @@ fn the_workgroup_kernel_trains_like_the_reference_with_and_without_its_weight_ca
         // Three Adam steps in f32 against f64: losses of order 1 agree to 1e-5.
         assert_close(&format!("{name} losses"), &lg, &lc, 1e-5, 1e-5);
         let widen = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<_>>();
-        let (pg, pc) = (g.params().unwrap(), c.params().unwrap());
+        let (pg, pc) = (Engine::params(&mut g).unwrap(), c.params().unwrap());
         let w = pg.layout.weight(1).clone();
         assert_close(&format!("{name} layer 1 weights"), &widen(pg.tensor(&w)), &widen(pc.tensor(&w)), 2e-4, 1e-4);
     }

@@ -1,46 +1,26 @@
-//! Every WGSL file parses and validates with naga: a shader error fails here even without an adapter.
+//! Every WGSL module parses and validates with naga as it is compiled (the maths prelude composed
+//! before the kernels that use it), so a shader error fails here even without an adapter; and the
+//! maths has one source: no kernel file spells out a function or constant of the prelude.
 
-use vanish::gpu::Shader;
+use vanish::gpu::{PRELUDE, PRELUDE_FILE, Shader};
 
-#[test]
-fn every_shader_parses_and_validates() {
-    for shader in Shader::ALL {
-        let module = naga::front::wgsl::parse_str(shader.source())
-            .unwrap_or_else(|e| panic!("{}: {}", shader.file_name(), e.emit_to_string(shader.source())));
-        naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::default())
-            .validate(&module)
-            .unwrap_or_else(|e| panic!("{}: {e:?}", shader.file_name()));
-        assert!(!module.entry_points.is_empty(), "{} has no entry point", shader.file_name());
-    }
+fn validate(name: &str, source: &str) -> naga::Module {
+    let module =
+        naga::front::wgsl::parse_str(source).unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(source)));
+    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::default())
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+    module
 }
 
-/// The per-lane kernel generated for awkward shapes parses and validates: both losses, both
-/// optimisers, every activation, activations that differ per layer and per model.
 #[test]
-fn generated_per_lane_kernels_parse_and_validate() {
-    use vanish::engine::Optimizer;
-    use vanish::gpu::fused_lanes::kernel_source;
-    use vanish::model::{Activation, MlpSpec, Output};
-    let mut per_layer = MlpSpec::new(3, &[4, 5, 2], Activation::Elu(1.0), Output::Softmax(4));
-    per_layer.activations[1] = Activation::LeakyRelu(0.2);
-    let models: Vec<MlpSpec> = Activation::ALL.iter().map(|&a| MlpSpec::new(2, &[3, 3], a, Output::Binary)).collect();
-    for (specs, optimizer) in [
-        (vec![per_layer], Optimizer::sgd(0.1, 0.9)),
-        (models, Optimizer::adam(1e-3)),
-        (vec![MlpSpec::new(1, &[1], Activation::Identity, Output::Binary)], Optimizer::adam(1e-3)),
-    ] {
-        let source = kernel_source(&specs, &optimizer);
-        let module = naga::front::wgsl::parse_str(&source)
-            .unwrap_or_else(|e| panic!("{}: {}", specs[0].describe(), e.emit_to_string(&source)));
-        naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::default())
-            .validate(&module)
-            .unwrap_or_else(|e| panic!("{}: {e:?}", specs[0].describe()));
-        for marker in ["//%DECLS%", "//%LOAD%", "//%ZERO%", "//%ROW%", "//%UPDATE%", "//%STORE%"] {
-            assert!(Shader::FusedLanes.source().contains(marker) && !source.contains(marker), "{marker} filled in");
-        }
-        let mixed = specs.len() > 1;
-        assert_eq!(source.contains("acts[model *"), mixed, "the activation table is read only when models differ");
+fn every_shader_parses_and_validates_as_composed() {
+    for shader in Shader::ALL {
+        let module = validate(shader.file_name(), shader.source());
+        assert!(!module.entry_points.is_empty(), "{} has no entry point", shader.file_name());
+        assert_eq!(shader.source().starts_with(PRELUDE), shader.uses_prelude(), "{}", shader.file_name());
     }
+    validate(PRELUDE_FILE, PRELUDE);
 }
 
 #[test]
@@ -53,32 +33,33 @@ fn every_wgsl_file_is_known() {
         .collect();
     on_disk.sort();
     let mut known: Vec<String> = Shader::ALL.iter().map(|s| s.file_name().to_string()).collect();
+    known.push(PRELUDE_FILE.to_string());
     known.sort();
     assert_eq!(on_disk, known, "every file in shaders/ must be compiled in through Shader");
 }
 
-/// The body of `fn name` in a WGSL source: from its signature to the first line that is just `}`.
-fn wgsl_fn<'a>(source: &'a str, name: &str) -> &'a str {
-    let start = source.find(&format!("fn {name}(")).unwrap_or_else(|| panic!("no fn {name}"));
-    let end = source[start..].find("\n}\n").unwrap_or_else(|| panic!("fn {name} has no end")) + start;
-    &source[start..end]
-}
-
-/// WGSL has no includes, so the fused and dense kernels carry their own copies of the activation functions;
-/// they must stay identical to activation.wgsl's, which the kernel tests check against the reference.
+/// The prelude's functions and constants are defined once: in the prelude. A kernel file that
+/// defined one again would not even compose (WGSL refuses a second definition), and one that spelled a
+/// formula out under another name is what this guards against for the names that matter.
 #[test]
-fn fused_kernel_activation_copies_match_activation_wgsl() {
-    for copy in [Shader::Fused, Shader::FusedLanes, Shader::Dense] {
-        for name in ["sigmoid", "safe_tanh", "act_forward", "act_grad"] {
-            assert_eq!(
-                wgsl_fn(copy.source(), name),
-                wgsl_fn(Shader::Activation.source(), name),
-                "{}'s {name} differs from activation.wgsl's",
-                copy.file_name()
-            );
+fn the_maths_has_one_source() {
+    let prelude = validate(PRELUDE_FILE, PRELUDE);
+    let mut names: Vec<String> = prelude.functions.iter().filter_map(|(_, f)| f.name.clone()).collect();
+    names.extend(prelude.constants.iter().filter_map(|(_, c)| c.name.clone()));
+    for must in ["act_forward", "act_grad", "bce_loss", "bce_grad", "softmax_grad", "sgd_velocity", "adam_m"] {
+        assert!(names.iter().any(|n| n == must), "the prelude defines {must}");
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
+    for shader in Shader::ALL {
+        let raw = std::fs::read_to_string(dir.join(shader.file_name())).unwrap();
+        for name in &names {
+            for definition in [format!("fn {name}("), format!("const {name}:")] {
+                assert!(!raw.contains(&definition), "{} defines {name} again", shader.file_name());
+            }
         }
-        for constant in ["const GELU_C: f32 = 0.7978845608028654;", "const GELU_A: f32 = 0.044715;"] {
-            assert!(copy.source().contains(constant) && Shader::Activation.source().contains(constant));
+        // Formulas the prelude owns, spelled out inline.
+        for formula in ["1.0 / (1.0 + exp(", "log(1.0 + exp(-abs("] {
+            assert!(!raw.contains(formula), "{} spells out `{formula}`", shader.file_name());
         }
     }
 }

@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use assert_cmd::Command;
-use vanish::engine::{Engine, EngineError};
-use vanish::gpu::GpuEngine;
+use vanish::engine::{Backend, BatchEngine, Counters, Engine, EngineError, ModelJob};
+use vanish::gpu::{GpuBackend, PathRequest};
 use vanish::model::{Activation, Init};
-use vanish::reference::CpuEngine;
+use vanish::reference::{CpuBackend, CpuEngine};
 use vanish::report::{ReportInput, tidy, write_report};
 use vanish::sweep::preset::{AGREEMENT, checks};
 use vanish::sweep::{DataSettings, Grid, Manifest, OptimizerChoice, Preset, RunRecord, Settings, Store, run_sweep};
@@ -245,14 +245,22 @@ fn an_interrupted_sweep_resumes_to_the_same_result() {
     assert_same_outputs(&whole, &killed);
 }
 
-fn cpu_engine<'g>(
-    spec: &vanish::model::MlpSpec,
-    params: &vanish::model::Params,
-    train: &vanish::data::Dataset,
-    test: &vanish::data::Dataset,
-    cfg: vanish::engine::TrainConfig,
-) -> Result<Box<dyn Engine + 'g>, EngineError> {
-    Ok(Box::new(CpuEngine::new(spec, params, train, test, cfg)?))
+/// A backend that makes a batch of every job: each run trains alone, as the reference for batching.
+struct OneByOne<'a>(&'a dyn Backend);
+
+impl Backend for OneByOne<'_> {
+    fn name(&self) -> String {
+        self.0.name()
+    }
+    fn batches(&self, jobs: &[ModelJob<'_>]) -> Result<Vec<Vec<usize>>, EngineError> {
+        Ok((0..jobs.len()).map(|i| vec![i]).collect())
+    }
+    fn build<'b>(&'b self, jobs: &[ModelJob<'_>]) -> Result<Box<dyn BatchEngine + 'b>, EngineError> {
+        self.0.build(jobs)
+    }
+    fn counters(&self) -> Counters {
+        self.0.counters()
+    }
 }
 
 fn settings(grid: Grid, preset: Option<Preset>) -> Settings {
@@ -278,7 +286,7 @@ fn settings(grid: Grid, preset: Option<Preset>) -> Settings {
 fn run_cpu(settings: &Settings) -> Vec<RunRecord> {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::create(dir.path(), &Manifest { settings: settings.clone(), shard: None }).unwrap();
-    run_sweep(&store, settings, None, None, &mut cpu_engine, &mut |_| {}).unwrap()
+    run_sweep(&store, settings, None, &CpuBackend, &mut |_| {}).unwrap()
 }
 
 #[test]
@@ -488,35 +496,54 @@ fn the_gpu_sweep_agrees_with_the_reference() {
     }
 }
 
-/// Given a GPU, runs that share a seed, shape and optimiser train together in one fused dispatch; their
-/// records (losses, probes, evaluations, boundaries) are exactly those of the runs trained one by one.
+/// Given a GPU, runs of one kernel class train together in one fused dispatch stream, whatever their
+/// depth, activation, batch norm, init, seed or optimiser; their records (losses, probes, evaluations,
+/// boundaries) are exactly those of the runs trained one by one.
 #[test]
 fn batched_gpu_runs_record_exactly_what_single_runs_do() {
     let Some(gpu) = common::gpu() else { return };
     let grid = Grid {
-        depths: vec![3],
+        depths: vec![2, 3],
         widths: vec![6],
         activations: vec![Activation::Sigmoid, Activation::Tanh, Activation::Relu],
         batch_norm: vec![false, true],
         inits: vec![Init::GlorotUniform, Init::HeNormal],
-        optimizers: vec![OptimizerChoice::Adam],
+        optimizers: vec![OptimizerChoice::Adam, OptimizerChoice::Sgd { momentum: 0.9 }],
         seeds: 2,
     };
     let mut s = settings(grid, None);
     s.epochs = 2;
-    let mut make = |spec: &_, params: &_, train: &_, test: &_, cfg| -> Result<Box<dyn Engine + '_>, EngineError> {
-        Ok(Box::new(GpuEngine::new(gpu, spec, params, train, test, cfg)?))
-    };
-    let run = |batched: bool, make: &mut vanish::sweep::EngineFactory<'_, '_>| {
+    let backend = GpuBackend::new(gpu, PathRequest::Auto);
+    let run = |backend: &dyn Backend| {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::create(dir.path(), &Manifest { settings: s.clone(), shard: None }).unwrap();
         let mut order = Vec::new();
-        let runs = run_sweep(&store, &s, None, batched.then_some(gpu), make, &mut |e| order.push(e.done)).unwrap();
-        assert_eq!(order, (1..=24).collect::<Vec<_>>(), "one event per run, counted in order");
+        let runs = run_sweep(&store, &s, None, backend, &mut |e| order.push(e.done)).unwrap();
+        assert_eq!(order, (1..=96).collect::<Vec<_>>(), "one event per run, counted in order");
         runs
     };
-    let (one_by_one, together) = (run(false, &mut make), run(true, &mut make));
-    assert_eq!(together.len(), 24);
+    let jobs_in_one_batch = {
+        let data = s.data.load(0).unwrap();
+        let spec = |depth: usize, bn: bool| {
+            vanish::model::MlpSpec::new(2, &vec![6; depth], Activation::Tanh, vanish::model::Output::Binary)
+                .with_batch_norm(bn)
+        };
+        let cfg = vanish::engine::TrainConfig { optimizer: vanish::engine::Optimizer::adam(1e-3), batch_size: 32 };
+        let jobs: Vec<ModelJob<'_>> = [(2, false), (3, true)]
+            .iter()
+            .map(|&(d, bn)| ModelJob {
+                spec: spec(d, bn),
+                params: vanish::model::Params::init(&spec(d, bn), 0),
+                train: &data.0,
+                test: &data.1,
+                cfg,
+            })
+            .collect();
+        backend.batches(&jobs).unwrap().len()
+    };
+    assert_eq!(jobs_in_one_batch, 1, "a depth-2 and a depth-3 batch-norm model share one batch");
+    let (one_by_one, together) = (run(&OneByOne(&backend)), run(&backend));
+    assert_eq!(together.len(), 96);
     for (a, b) in one_by_one.iter().zip(&together) {
         assert!(b.engine.contains("fused"), "{}", b.engine);
         let (a, b) = (serde_json::to_value(a).unwrap(), serde_json::to_value(b).unwrap());

@@ -4,11 +4,10 @@
 
 mod common;
 
-use common::{assert_close, fixture_names, gpu, load_fixture};
+use common::{assert_close, fixture_names, gpu, gpu_engine, load_fixture};
 use vanish::data::{self, Dataset, DatasetSpec};
-use vanish::engine::{Engine, Optimizer, Split, TrainConfig};
-use vanish::gpu::fused::FusedKernel;
-use vanish::gpu::{GpuEngine, ModelBatch, TrainPath};
+use vanish::engine::{BatchEngine, Engine, ModelJob, Optimizer, Split, TrainConfig, Work};
+use vanish::gpu::{FusedExecutor, Path, PathRequest, choose_path};
 use vanish::model::{Activation, MlpSpec, Output, ParamKind, Params};
 use vanish::reference::CpuEngine;
 use vanish::train::{TrainError, TrainOptions, epoch_order, train};
@@ -47,34 +46,37 @@ fn gpu_gradients_match_the_jax_fixtures() {
         let x: Vec<f32> = f.x.iter().map(|&v| v as f32).collect();
         let train = dataset(x, f.labels.clone(), f.spec.input);
         let cfg = TrainConfig { optimizer: Optimizer::sgd(0.1, 0.0), batch_size: f.m };
-        let mut engine = GpuEngine::new(gpu, &f.spec, &params, &train, &empty(f.spec.input), cfg).unwrap();
-        let probe = engine.probe(Split::Train).unwrap();
-        // Inputs and weights are rounded to f32 and the arithmetic is f32: ~1e-6 relative per op,
-        // growing with depth; 1e-6 on a loss of order 1.
-        assert_close(&format!("{name} loss"), &[probe.loss], &[f.loss], 1e-6, 1e-5);
-        let grads = engine.gradients().unwrap();
-        let layout = params.layout.clone();
-        for slot in &layout.params {
-            let want = &f.expected[&format!("grad.{}", slot.name)];
-            let got = &grads[slot.range()];
-            let err: Vec<f64> = got.iter().zip(want).map(|(g, w)| g - w).collect();
-            if slot.name.ends_with(".bias") && layout.gamma(slot.layer).is_some() {
-                // A bias before batch norm has an exactly zero gradient; both sides hold round-off.
-                let scale = norm(&f.expected[&format!("grad.{}", layout.weight(slot.layer).name)]);
-                assert!(norm(&err) <= 1e-5 * scale, "{name} {}: {} vs scale {scale}", slot.name, norm(&err));
-            } else {
-                // Relative error of the whole tensor: f32 carries ~1e-7 per operation; a 12-layer sigmoid
-                // stack compounds it through every layer, so 1e-4 bounds it with room to spare while
-                // still failing on any wrong term.
-                let rel = norm(&err) / norm(want);
-                assert!(rel <= 1e-4, "{name} {}: relative error {rel:e}", slot.name);
+        for path in [PathRequest::Layered, PathRequest::Fused] {
+            let name = format!("{name} {path:?}");
+            let mut engine = gpu_engine(gpu, path, &f.spec, &params, &train, &empty(f.spec.input), cfg);
+            let probe = engine.probe(Split::Train).unwrap();
+            // Inputs and weights are rounded to f32 and the arithmetic is f32: ~1e-6 relative per op,
+            // growing with depth; 1e-6 on a loss of order 1.
+            assert_close(&format!("{name} loss"), &[probe.loss], &[f.loss], 1e-6, 1e-5);
+            let grads = engine.gradients().unwrap();
+            let layout = params.layout.clone();
+            for slot in &layout.params {
+                let want = &f.expected[&format!("grad.{}", slot.name)];
+                let got = &grads[slot.range()];
+                let err: Vec<f64> = got.iter().zip(want).map(|(g, w)| g - w).collect();
+                if slot.name.ends_with(".bias") && layout.gamma(slot.layer).is_some() {
+                    // A bias before batch norm has an exactly zero gradient; both sides hold round-off.
+                    let scale = norm(&f.expected[&format!("grad.{}", layout.weight(slot.layer).name)]);
+                    assert!(norm(&err) <= 1e-5 * scale, "{name} {}: {} vs scale {scale}", slot.name, norm(&err));
+                } else {
+                    // Relative error of the whole tensor: f32 carries ~1e-7 per operation; a 12-layer sigmoid
+                    // stack compounds it through every layer, so 1e-4 bounds it with room to spare while
+                    // still failing on any wrong term.
+                    let rel = norm(&err) / norm(want);
+                    assert!(rel <= 1e-4, "{name} {}: relative error {rel:e}", slot.name);
+                }
             }
+            let logits = engine.logits().unwrap();
+            assert_close(&format!("{name} logits"), &logits, &f.expected["logits"], 1e-5, 1e-5);
+            let w1 = layout.weight(0);
+            assert_eq!(probe.grad_w1.len(), w1.len);
+            assert_close(&format!("{name} probe dW1"), &probe.grad_w1, &grads[w1.range()], 0.0, 0.0);
         }
-        let logits = engine.logits().unwrap();
-        assert_close(&format!("{name} logits"), &logits, &f.expected["logits"], 1e-5, 1e-5);
-        let w1 = layout.weight(0);
-        assert_eq!(probe.grad_w1.len(), w1.len);
-        assert_close(&format!("{name} probe dW1"), &probe.grad_w1, &grads[w1.range()], 0.0, 0.0);
     }
 }
 
@@ -97,7 +99,7 @@ fn side_by_side_cases() -> Vec<(MlpSpec, Optimizer)> {
 
 /// Two epochs of batch 32 over 100 rows (three full batches and a short one of 4) on both engines
 /// from the same weights and order: every batch loss, then every parameter and running statistic.
-fn gpu_and_reference_train_the_same(path: TrainPath) {
+fn gpu_and_reference_train_the_same(path: PathRequest) {
     let Some(gpu) = gpu() else { return };
     for (spec, optimizer) in side_by_side_cases() {
         let classes = spec.output.width().max(2);
@@ -107,8 +109,7 @@ fn gpu_and_reference_train_the_same(path: TrainPath) {
         assert_eq!(train.len(), 100);
         let params = Params::init(&spec, 5);
         let cfg = TrainConfig { optimizer, batch_size: 32 };
-        let mut g = GpuEngine::new(gpu, &spec, &params, &train, &test, cfg).unwrap();
-        g.set_path(path).unwrap();
+        let mut g = gpu_engine(gpu, path, &spec, &params, &train, &test, cfg);
         let mut c = CpuEngine::new(&spec, &params, &train, &test, cfg).unwrap();
         let name = format!("{path:?} {} {optimizer:?}", spec.describe());
         for (e, order) in epoch_order(train.len(), 9, 2).iter().enumerate() {
@@ -156,12 +157,12 @@ type MakeEngine<'a> = dyn FnMut(&MlpSpec, &Params, &Dataset, &Dataset) -> Box<dy
 
 #[test]
 fn layered_gpu_path_trains_like_the_reference() {
-    gpu_and_reference_train_the_same(TrainPath::Layered);
+    gpu_and_reference_train_the_same(PathRequest::Layered);
 }
 
 #[test]
 fn fused_gpu_path_trains_like_the_reference() {
-    gpu_and_reference_train_the_same(TrainPath::Fused);
+    gpu_and_reference_train_the_same(PathRequest::Fused);
 }
 
 /// The last step's gradients, left in the gradient arena by each path, agree with the reference's.
@@ -177,9 +178,8 @@ fn both_gpu_paths_leave_the_last_steps_gradients() {
     c.begin_epoch(&order).unwrap();
     c.train_batches(0, 3).unwrap();
     let want = c.gradients().unwrap();
-    for path in [TrainPath::Layered, TrainPath::Fused] {
-        let mut g = GpuEngine::new(gpu, &spec, &params, &train_set, &test, cfg).unwrap();
-        g.set_path(path).unwrap();
+    for path in [PathRequest::Layered, PathRequest::Fused] {
+        let mut g = gpu_engine(gpu, path, &spec, &params, &train_set, &test, cfg);
         g.begin_epoch(&order).unwrap();
         g.train_batches(0, 3).unwrap();
         let got = g.gradients().unwrap();
@@ -193,13 +193,21 @@ fn the_fused_path_refuses_wide_models_and_is_chosen_for_narrow_ones() {
     let Some(gpu) = gpu() else { return };
     let (train_set, test) = circles(60, 1);
     let cfg = TrainConfig { optimizer: Optimizer::adam(1e-3), batch_size: 8 };
+    let job = |spec: &MlpSpec, cfg: TrainConfig| ModelJob {
+        spec: spec.clone(),
+        params: Params::init(spec, 1),
+        train: &train_set,
+        test: &test,
+        cfg,
+    };
     let narrow = MlpSpec::new(2, &[64, 8], Activation::Relu, Output::Binary);
-    let g = GpuEngine::new(gpu, &narrow, &Params::init(&narrow, 1), &train_set, &test, cfg).unwrap();
-    assert_eq!(g.path(), TrainPath::Fused);
+    assert!(matches!(choose_path(gpu, &job(&narrow, cfg), PathRequest::Auto).unwrap(), Path::Fused(_)));
+    let big_batch = TrainConfig { batch_size: 129, ..cfg };
+    assert_eq!(choose_path(gpu, &job(&narrow, big_batch), PathRequest::Auto).unwrap(), Path::Layered);
+    assert!(matches!(choose_path(gpu, &job(&narrow, big_batch), PathRequest::Fused).unwrap(), Path::Fused(_)));
     let wide = MlpSpec::new(2, &[65], Activation::Relu, Output::Binary);
-    let mut g = GpuEngine::new(gpu, &wide, &Params::init(&wide, 1), &train_set, &test, cfg).unwrap();
-    assert_eq!(g.path(), TrainPath::Layered);
-    let err = g.set_path(TrainPath::Fused).unwrap_err().to_string();
+    assert_eq!(choose_path(gpu, &job(&wide, cfg), PathRequest::Auto).unwrap(), Path::Layered);
+    let err = choose_path(gpu, &job(&wide, cfg), PathRequest::Fused).unwrap_err().to_string();
     assert!(err.contains("65 wide"), "{err}");
 }
 
@@ -241,7 +249,7 @@ fn depth_11_sigmoid_gradient_vanishes_and_relu_and_batch_norm_restore_it() {
     let Some(gpu) = gpu() else { return };
     assert_phenomenon(
         &mut |s: &MlpSpec, p: &Params, tr: &Dataset, te: &Dataset| {
-            Box::new(GpuEngine::new(gpu, s, p, tr, te, cfg).unwrap())
+            gpu_engine(gpu, PathRequest::Auto, s, p, tr, te, cfg)
         },
         "gpu",
     );
@@ -262,7 +270,9 @@ fn a_diverging_run_stops_with_its_epoch_and_step() {
     let mut engines: Vec<Box<dyn Engine>> =
         vec![Box::new(CpuEngine::new(&spec, &params, &train_set, &test, cfg).unwrap())];
     if let Some(gpu) = gpu() {
-        engines.push(Box::new(GpuEngine::new(gpu, &spec, &params, &train_set, &test, cfg).unwrap()));
+        for path in [PathRequest::Layered, PathRequest::Fused] {
+            engines.push(gpu_engine(gpu, path, &spec, &params, &train_set, &test, cfg));
+        }
     }
     for mut engine in engines {
         let err = diverging_run(engine.as_mut(), train_set.len());
@@ -291,7 +301,7 @@ fn relu_depth_3_learns_circles() {
     let mut engines: Vec<Box<dyn Engine>> =
         vec![Box::new(CpuEngine::new(&model, &params, &train_set, &test, cfg).unwrap())];
     if let Some(gpu) = gpu() {
-        engines.push(Box::new(GpuEngine::new(gpu, &model, &params, &train_set, &test, cfg).unwrap()));
+        engines.push(gpu_engine(gpu, PathRequest::Auto, &model, &params, &train_set, &test, cfg));
     }
     for mut engine in engines {
         let h = train(engine.as_mut(), train_set.len(), 32, &opts, &mut |_| {}).unwrap();
@@ -318,61 +328,75 @@ fn probe_every_adds_probes_between_epochs() {
     assert_eq!(h.batch_losses.len(), 10);
 }
 
-/// M models in one fused dispatch follow exactly the steps each would take alone: same spec, weights
-/// and order give bit-identical results, model by model, also when the models differ in activation.
+/// M models in one fused dispatch stream follow exactly the steps each would take alone: same spec,
+/// weights and order give bit-identical losses, probes, evaluations and parameters, model by model,
+/// also when the models differ in depth, activation, batch norm, optimiser and seed.
 #[test]
 fn a_model_batch_trains_each_model_as_if_alone() {
     let Some(gpu) = gpu() else { return };
     let (train_set, test) = circles(150, 8);
-    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 32 };
-    let models = [(1u64, Activation::Sigmoid), (2, Activation::Sigmoid), (3, Activation::Tanh), (3, Activation::Gelu)];
-    let specs: Vec<MlpSpec> = models
+    let adam = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 32 };
+    let sgd = TrainConfig { optimizer: Optimizer::sgd(0.1, 0.9), batch_size: 32 };
+    let models = [
+        (1u64, Activation::Sigmoid, 3, true, adam),
+        (2, Activation::Sigmoid, 3, true, adam),
+        (3, Activation::Tanh, 1, false, sgd),
+        (3, Activation::Gelu, 4, true, adam),
+        (4, Activation::Relu, 2, false, adam),
+    ];
+    let jobs: Vec<ModelJob<'_>> = models
         .iter()
-        .map(|&(_, act)| MlpSpec::new(2, &[10, 10, 10], act, Output::Binary).with_batch_norm(true))
+        .map(|&(seed, act, depth, bn, cfg)| {
+            let spec = MlpSpec::new(2, &vec![10; depth], act, Output::Binary).with_batch_norm(bn);
+            ModelJob { params: Params::init(&spec, seed), spec, train: &train_set, test: &test, cfg }
+        })
         .collect();
-    let params: Vec<Params> = models.iter().zip(&specs).map(|(&(s, _), spec)| Params::init(spec, s)).collect();
-    let orders: Vec<Vec<Vec<u32>>> = models.iter().map(|&(s, _)| epoch_order(train_set.len(), s, 2)).collect();
-    let mut batch = ModelBatch::new(gpu, FusedKernel::Workgroup, &specs, &params, &train_set, cfg).unwrap();
-    let mut batch_losses = vec![Vec::new(); models.len()];
-    for e in 0..2 {
-        let epoch_orders: Vec<Vec<u32>> = orders.iter().map(|o| o[e].clone()).collect();
-        for (m, results) in batch.train_epoch(&epoch_orders).unwrap().into_iter().enumerate() {
-            batch_losses[m].extend(results.iter().map(|r| r.loss));
+    let orders: Vec<Vec<Vec<u32>>> = models.iter().map(|m| epoch_order(train_set.len(), m.0, 2)).collect();
+    let epoch = |engine: &mut dyn BatchEngine, e: usize, which: &[usize]| {
+        engine.begin_epoch(&which.iter().map(|&m| orders[m][e].clone()).collect::<Vec<_>>()).unwrap();
+        // Two calls, so a call boundary falls inside the epoch; the probe and evaluations at its end.
+        let mut out = engine.run(&Work { steps: Some((0, 1)), ..Default::default() }).unwrap();
+        let rest = engine.run(&Work { steps: Some((1, 3)), probe: true, evaluate: true }).unwrap();
+        for (o, r) in out.iter_mut().zip(rest) {
+            o.batches.extend(r.batches);
+            o.probe = r.probe;
+            o.eval_train = r.eval_train;
+            o.eval_test = r.eval_test;
         }
-    }
-    let trained = batch.params().unwrap();
-    for (m, p) in params.iter().enumerate() {
-        let mut alone = GpuEngine::new(gpu, &specs[m], p, &train_set, &test, cfg).unwrap();
-        alone.set_path(TrainPath::Fused).unwrap();
-        let mut losses = Vec::new();
-        for order in &orders[m] {
-            alone.begin_epoch(order).unwrap();
-            losses.extend(alone.train_batches(0, 4).unwrap().iter().map(|r| r.loss));
+        out
+    };
+    let all: Vec<usize> = (0..jobs.len()).collect();
+    let mut batch = FusedExecutor::new(gpu, &jobs).unwrap();
+    let together: Vec<_> = (0..2).map(|e| epoch(&mut batch, e, &all)).collect();
+    let trained = BatchEngine::params(&mut batch).unwrap();
+    for m in 0..jobs.len() {
+        let mut alone = FusedExecutor::new(gpu, std::slice::from_ref(&jobs[m])).unwrap();
+        for (e, both) in together.iter().enumerate() {
+            let single = epoch(&mut alone, e, &[m]).remove(0);
+            assert_eq!(both[m], single, "model {m}, epoch {e}: losses, probe and evaluations");
         }
-        assert_eq!(batch_losses[m], losses, "model {m}: losses");
-        let single = alone.params().unwrap();
+        let single = BatchEngine::params(&mut alone).unwrap().remove(0);
         assert_eq!(trained[m].values, single.values, "model {m}: parameters");
         assert_eq!(trained[m].running, single.running, "model {m}: running statistics");
     }
     assert_ne!(trained[0].values, trained[1].values, "different seeds train differently");
-    assert_ne!(batch_losses[2], batch_losses[3], "different activations train differently");
 }
 
-/// A model batch refuses models of different shapes, naming the rule.
+/// An executor refuses models that cannot share its dispatches, naming the rule.
 #[test]
-fn a_model_batch_refuses_mixed_shapes() {
+fn a_model_batch_refuses_models_of_another_kernel_class_or_batch_size() {
     let Some(gpu) = gpu() else { return };
-    let (train_set, _) = circles(64, 8);
+    let (train_set, test) = circles(64, 8);
     let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 16 };
-    let specs = [
-        MlpSpec::new(2, &[8, 8], Activation::Tanh, Output::Binary),
-        MlpSpec::new(2, &[8, 8], Activation::Tanh, Output::Binary).with_batch_norm(true),
-    ];
-    let params: Vec<Params> = specs.iter().map(|s| Params::init(s, 0)).collect();
-    let err = ModelBatch::new(gpu, FusedKernel::Workgroup, &specs, &params, &train_set, cfg)
-        .err()
-        .expect("mixed shapes refused");
-    assert!(err.to_string().contains("all of one shape"), "{err}");
+    let job = |widths: &[usize], cfg: TrainConfig| {
+        let spec = MlpSpec::new(2, widths, Activation::Tanh, Output::Binary);
+        ModelJob { params: Params::init(&spec, 0), spec, train: &train_set, test: &test, cfg }
+    };
+    let err = FusedExecutor::new(gpu, &[job(&[8, 8], cfg), job(&[64], cfg)]).err().expect("mixed classes");
+    assert!(err.to_string().contains("kernel class"), "{err}");
+    let other = TrainConfig { batch_size: 8, ..cfg };
+    let err = FusedExecutor::new(gpu, &[job(&[8, 8], cfg), job(&[8], other)]).err().expect("mixed batch sizes");
+    assert!(err.to_string().contains("batch size"), "{err}");
 }
 
 /// Same seed, same data, same adapter: bit-identical results run to run on every path (every reduction
@@ -392,12 +416,11 @@ fn training_is_bit_identical_run_to_run() {
     let (h2, p2) = run(&mut CpuEngine::new(&spec, &params, &train_set, &test, cfg).unwrap());
     assert_eq!((h1, p1), (h2, p2), "cpu reference");
     let Some(gpu) = gpu() else { return };
-    for path in [TrainPath::Layered, TrainPath::Fused] {
+    for path in [PathRequest::Layered, PathRequest::Fused] {
         let mut runs = Vec::new();
         for _ in 0..2 {
-            let mut g = GpuEngine::new(gpu, &spec, &params, &train_set, &test, cfg).unwrap();
-            g.set_path(path).unwrap();
-            runs.push(run(&mut g));
+            let mut g = gpu_engine(gpu, path, &spec, &params, &train_set, &test, cfg);
+            runs.push(run(g.as_mut()));
         }
         assert_eq!(runs[0], runs[1], "{path:?}: two runs differ");
     }

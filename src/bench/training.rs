@@ -8,9 +8,9 @@ use serde::Serialize;
 
 use super::{BenchError, BenchOptions, Spread};
 use crate::data::{self, Dataset, DatasetSpec};
-use crate::engine::{Engine, Optimizer, TrainConfig, batches_per_epoch};
-use crate::gpu::fused::{FusedKernel, fused_fits, kernel_fits};
-use crate::gpu::{Gpu, GpuEngine, ModelBatch, TrainPath};
+use crate::engine::{BatchEngine, Engine, ModelJob, Optimizer, TrainConfig, Work, batches_per_epoch};
+use crate::gpu::fused::{FUSED_MAX_STEPS_PER_DISPATCH, fused_fits};
+use crate::gpu::{FusedExecutor, Gpu, GpuEngine};
 use crate::model::{Activation, MlpSpec, Output, Params};
 use crate::reference::CpuEngine;
 use crate::rng::{Stream, rng};
@@ -119,15 +119,6 @@ fn validate(engine: &mut dyn Engine, case: &Case, cfg: TrainConfig, order: &[u32
     Ok(err)
 }
 
-/// A training row's path: "layered", "fused" (the workgroup kernel) or "fused per-lane".
-fn path_name(path: TrainPath, kernel: FusedKernel) -> String {
-    match (path, kernel) {
-        (TrainPath::Layered, _) => "layered".into(),
-        (TrainPath::Fused, FusedKernel::Workgroup) => "fused".into(),
-        (TrainPath::Fused, FusedKernel::Lanes) => "fused per-lane".into(),
-    }
-}
-
 pub fn training_section(gpu: &Gpu, opts: &BenchOptions) -> Result<Vec<TrainingRow>, BenchError> {
     let mut rows = Vec::new();
     let reps = if opts.quick { 3 } else { 5 };
@@ -137,65 +128,66 @@ pub fn training_section(gpu: &Gpu, opts: &BenchOptions) -> Result<Vec<TrainingRo
         let steps = batches_per_epoch(n, case.batch);
         let order: Vec<u32> = epoch_order(n, 0, 1).remove(0);
         let params = Params::init(&case.spec, 0);
-        let row = |path: &str, models: usize, times: &[f64], timing: Option<crate::gpu::TrainTiming>, err: f64| {
-            let per_step = Spread::of(times).map(|t| t / steps as f64 * 1e6);
-            let per_call = |v: f64| timing.map_or(f64::NAN, |t| v / t.steps.max(1) as f64 * 1e6);
-            TrainingRow {
-                model: case.name.into(),
-                batch: case.batch,
-                path: path.into(),
-                models,
-                us_per_step: per_step,
-                samples_per_s: (models * n) as f64 / (per_step.median * steps as f64 * 1e-6),
-                model_steps_per_s: models as f64 / (per_step.median * 1e-6),
-                dispatches_per_step: timing.map_or(f64::NAN, |t| t.dispatches as f64 / t.steps.max(1) as f64),
-                record_us_per_step: per_call(timing.map_or(0.0, |t| t.record_s)),
-                submit_wait_us_per_step: per_call(timing.map_or(0.0, |t| t.submit_wait_s)),
-                readback_bytes_per_epoch: (8 * steps * models) as u64,
-                validation_error: err,
+        let row =
+            |path: &str, models: usize, times: &[f64], timing: Option<crate::gpu::TrainTiming>, read: u64, err: f64| {
+                let per_step = Spread::of(times).map(|t| t / steps as f64 * 1e6);
+                let per_call = |v: f64| timing.map_or(f64::NAN, |t| v / t.steps.max(1) as f64 * 1e6);
+                TrainingRow {
+                    model: case.name.into(),
+                    batch: case.batch,
+                    path: path.into(),
+                    models,
+                    us_per_step: per_step,
+                    samples_per_s: (models * n) as f64 / (per_step.median * steps as f64 * 1e-6),
+                    model_steps_per_s: models as f64 / (per_step.median * 1e-6),
+                    dispatches_per_step: timing.map_or(f64::NAN, |t| t.dispatches as f64 / t.steps.max(1) as f64),
+                    record_us_per_step: per_call(timing.map_or(0.0, |t| t.record_s)),
+                    submit_wait_us_per_step: per_call(timing.map_or(0.0, |t| t.submit_wait_s)),
+                    readback_bytes_per_epoch: read,
+                    validation_error: err,
+                }
+            };
+        let mut layered = GpuEngine::new(gpu, &case.spec, &params, &case.data, &case.data, cfg)?;
+        let err = validate(&mut layered, &case, cfg, &order)?;
+        // The timing columns describe training, not validation: lavapipe compiles (or loads from its
+        // cache) a pipeline at its first dispatch, which validation pays.
+        layered.take_timing();
+        layered.begin_epoch(&order)?;
+        let before = gpu.counters().bytes_read_back;
+        let times = epochs(reps, || {
+            layered.train_batches(0, steps)?;
+            Ok(())
+        })?;
+        let read = (gpu.counters().bytes_read_back - before) / (reps as u64 + 1);
+        let timing = layered.take_timing();
+        rows.push(row("layered", 1, &times, Some(timing), read, err));
+        if fused_fits(gpu, &case.spec).is_ok() {
+            for models in [1, 32] {
+                let jobs: Vec<ModelJob<'_>> = (0..models as u64)
+                    .map(|s| ModelJob {
+                        spec: case.spec.clone(),
+                        params: Params::init(&case.spec, s),
+                        train: &case.data,
+                        test: &case.data,
+                        cfg,
+                    })
+                    .collect();
+                let mut fused = FusedExecutor::new(gpu, &jobs)?;
+                let err = if models == 1 { validate(&mut fused, &case, cfg, &order)? } else { f64::NAN };
+                let orders: Vec<Vec<u32>> = (0..models as u64).map(|s| epoch_order(n, s, 1).remove(0)).collect();
+                BatchEngine::begin_epoch(&mut fused, &orders)?;
+                let work = Work { steps: Some((0, steps)), ..Default::default() };
+                let before = gpu.counters().bytes_read_back;
+                let times = epochs(reps, || {
+                    fused.run(&work)?;
+                    Ok(())
+                })?;
+                let read = (gpu.counters().bytes_read_back - before) / (reps as u64 + 1);
+                let name = if models == 1 { "fused".to_string() } else { format!("fused, {models} models") };
+                let mut r = row(&name, models, &times, None, read, err);
+                r.dispatches_per_step = steps.div_ceil(FUSED_MAX_STEPS_PER_DISPATCH) as f64 / steps as f64;
+                rows.push(r);
             }
-        };
-        let fits = fused_fits(gpu, &case.spec).is_ok();
-        let mut runs = vec![(TrainPath::Layered, FusedKernel::Workgroup)];
-        if fits {
-            runs.push((TrainPath::Fused, FusedKernel::Workgroup));
-            if kernel_fits(gpu, &case.spec, FusedKernel::Lanes).is_ok() {
-                runs.push((TrainPath::Fused, FusedKernel::Lanes));
-            }
-        }
-        for &(path, kernel) in &runs {
-            let mut engine = GpuEngine::new(gpu, &case.spec, &params, &case.data, &case.data, cfg)?;
-            engine.set_path(path)?;
-            if path == TrainPath::Fused {
-                engine.set_fused_kernel(kernel)?;
-            }
-            let err = validate(&mut engine, &case, cfg, &order)?;
-            // The timing columns describe training, not validation: lavapipe compiles (or loads from its
-            // cache) a pipeline at its first dispatch, which validation pays.
-            engine.take_timing();
-            engine.begin_epoch(&order)?;
-            let times = epochs(reps, || {
-                engine.train_batches(0, steps)?;
-                Ok(())
-            })?;
-            let timing = engine.take_timing();
-            rows.push(row(&path_name(path, kernel), 1, &times, Some(timing), err));
-        }
-        for &(_, kernel) in runs.iter().filter(|(path, _)| *path == TrainPath::Fused) {
-            let models = 32;
-            let all: Vec<Params> = (0..models as u64).map(|s| Params::init(&case.spec, s)).collect();
-            let specs = vec![case.spec.clone(); models];
-            let mut batch = ModelBatch::new(gpu, kernel, &specs, &all, &case.data, cfg)?;
-            let orders: Vec<Vec<u32>> = (0..models as u64).map(|s| epoch_order(n, s, 1).remove(0)).collect();
-            let times = epochs(reps, || {
-                batch.train_epoch(&orders)?;
-                Ok(())
-            })?;
-            let name = format!("{}, {models} models", path_name(TrainPath::Fused, kernel));
-            let mut r = row(&name, models, &times, None, f64::NAN);
-            r.dispatches_per_step =
-                steps.div_ceil(crate::gpu::fused::FUSED_MAX_STEPS_PER_DISPATCH) as f64 / steps as f64;
-            rows.push(r);
         }
         // The reference is f64 and single-threaded: one timed epoch is enough to place it.
         let mut cpu = CpuEngine::new(&case.spec, &params, &case.data, &case.data, cfg)?;
@@ -204,9 +196,8 @@ pub fn training_section(gpu: &Gpu, opts: &BenchOptions) -> Result<Vec<TrainingRo
         let start = Instant::now();
         cpu.train_batches(0, cpu_steps)?;
         let t = start.elapsed().as_secs_f64() * steps as f64 / cpu_steps as f64;
-        let mut r = row("cpu reference (f64)", 1, &[t], None, 0.0);
+        let mut r = row("cpu reference (f64)", 1, &[t], None, 0, 0.0);
         r.dispatches_per_step = 0.0;
-        r.readback_bytes_per_epoch = 0;
         rows.push(r);
     }
     Ok(rows)

@@ -13,8 +13,8 @@ use rand::Rng;
 use serde::Serialize;
 
 use crate::data::Dataset;
-use crate::engine::{Engine, EngineError, Optimizer, Split, TrainConfig};
-use crate::gpu::{Gpu, GpuEngine};
+use crate::engine::{Engine, EngineError, ModelJob, Optimizer, Split, TrainConfig};
+use crate::gpu::{Gpu, PathRequest, single_engine};
 use crate::model::Params;
 use crate::reference::CpuEngine;
 use crate::rng::{Stream, rng};
@@ -131,9 +131,13 @@ pub fn run_case(gpu: &Gpu, case: &Case) -> Result<CaseResult, EngineError> {
     let cfg = TrainConfig { optimizer: case.optimizer, batch_size: case.batch };
     let order = epoch_order(data.len(), SEED, 1).remove(0);
     let (nudged_params, nudged_data) = nudged(&params, &data);
+    // The GPU runs the path a user's run of this case takes (the fused executor for narrow models at
+    // small batches, the layered path for the rest).
+    let job = ModelJob { spec: spec.clone(), params: params.clone(), train: &data, test: &empty, cfg };
+    let nudged_job = ModelJob { params: nudged_params.clone(), train: &nudged_data, ..job.clone() };
     let runs = Runs {
-        gpu: observe(&mut GpuEngine::new(gpu, &spec, &params, &data, &empty, cfg)?, &order)?,
-        gpu_nudged: observe(&mut GpuEngine::new(gpu, &spec, &nudged_params, &nudged_data, &empty, cfg)?, &order)?,
+        gpu: observe(single_engine(gpu, &job, PathRequest::Auto)?.as_mut(), &order)?,
+        gpu_nudged: observe(single_engine(gpu, &nudged_job, PathRequest::Auto)?.as_mut(), &order)?,
         reference: observe(&mut CpuEngine::new(&spec, &params, &data, &empty, cfg)?, &order)?,
         reference_nudged: observe(&mut CpuEngine::new(&spec, &nudged_params, &nudged_data, &empty, cfg)?, &order)?,
     };

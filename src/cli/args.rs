@@ -5,11 +5,10 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 
 use crate::data::{self, Dataset, DatasetSpec};
-use crate::engine::{Engine, Optimizer, TrainConfig};
-use crate::gpu::fused::{FusedKernel, auto_kernel};
-use crate::gpu::{DeviceRequest, Gpu, GpuEngine, GpuError, TrainPath};
-use crate::model::{Activation, Init, MlpSpec, Output, Params};
-use crate::reference::CpuEngine;
+use crate::engine::{Backend, Engine, ModelJob, Optimizer, TrainConfig};
+use crate::gpu::{DeviceRequest, Gpu, GpuBackend, GpuError, PathRequest, single_engine};
+use crate::model::{Activation, Init, MlpSpec, Output};
+use crate::reference::{CpuBackend, CpuEngine};
 
 #[derive(Args, Clone, Debug)]
 pub struct DataArgs {
@@ -209,66 +208,39 @@ pub fn open_device(args: &DeviceArgs) -> Result<Option<Gpu>> {
 /// The GPU engine's training path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum PathChoice {
-    /// Fused for narrow models (every width ≤ 64) at batch ≤ 128, layered otherwise; the fused kernel as
-    /// for `fused`
+    /// The fused executor for narrow models (every width ≤ 64) at batch ≤ 128, layered otherwise
     Auto,
     /// One dispatch per kernel per layer
     Layered,
-    /// Whole steps in one dispatch (every width ≤ 64), on the kernel chosen for the adapter and the
-    /// length of the run
+    /// Whole steps, probes and evaluations in one dispatch stream (every width ≤ 64)
     Fused,
-    /// The fused path on its workgroup kernel: one workgroup per model
-    FusedWorkgroup,
-    /// The fused path on its per-lane kernel: one model per invocation, generated for the model's
-    /// shape (no batch norm; the fast kernel on CPU adapters, slow to compile)
-    FusedPerLane,
 }
 
-/// The engine for `gpu` (or the CPU reference when `None`), on the automatic training path, for a
-/// short run (the fused path, when taken, uses its workgroup kernel, which compiles fastest).
-pub fn make_engine<'g>(
-    gpu: Option<&'g Gpu>,
-    spec: &MlpSpec,
-    params: &Params,
-    train: &Dataset,
-    test: &Dataset,
-    cfg: TrainConfig,
-) -> Result<Box<dyn Engine + 'g>> {
-    make_engine_on_path(gpu, PathChoice::Auto, spec, params, (train, test), cfg, 0)
-}
-
-/// The engine for `gpu` on `path`; the CPU reference has one path, so `path` must be `Auto` there.
-/// `steps` is how many optimiser steps the run will take, which decides the fused kernel.
-pub fn make_engine_on_path<'g>(
-    gpu: Option<&'g Gpu>,
-    path: PathChoice,
-    spec: &MlpSpec,
-    params: &Params,
-    (train, test): (&Dataset, &Dataset),
-    cfg: TrainConfig,
-    steps: u64,
-) -> Result<Box<dyn Engine + 'g>> {
-    Ok(match gpu {
-        Some(gpu) => {
-            let mut engine = GpuEngine::new(gpu, spec, params, train, test, cfg)?;
-            let flag = |p: PathChoice| format!("--path {}", p.to_possible_value().expect("a value").get_name());
-            match path {
-                PathChoice::Auto => {}
-                PathChoice::Layered => engine.set_path(TrainPath::Layered)?,
-                _ => engine.set_path(TrainPath::Fused).with_context(|| flag(path))?,
-            }
-            let kernel = match path {
-                PathChoice::FusedWorkgroup => FusedKernel::Workgroup,
-                PathChoice::FusedPerLane => FusedKernel::Lanes,
-                _ => auto_kernel(gpu, spec, steps),
-            };
-            if engine.path() == TrainPath::Fused {
-                engine.set_fused_kernel(kernel).with_context(|| flag(path))?;
-            }
-            Box::new(engine)
+impl PathChoice {
+    fn request(self) -> PathRequest {
+        match self {
+            PathChoice::Auto => PathRequest::Auto,
+            PathChoice::Layered => PathRequest::Layered,
+            PathChoice::Fused => PathRequest::Fused,
         }
+    }
+}
+
+/// The backend for `gpu` on `path`, or the CPU reference when `gpu` is `None` (which has one path, so
+/// `path` must be `Auto` there).
+pub fn make_backend(gpu: Option<&Gpu>, path: PathChoice) -> Result<Box<dyn Backend + '_>> {
+    Ok(match gpu {
+        Some(gpu) => Box::new(GpuBackend::new(gpu, path.request())),
         None if path != PathChoice::Auto => bail!("--path applies to the GPU engine; the CPU reference has one path"),
-        None => Box::new(CpuEngine::new(spec, params, train, test, cfg)?),
+        None => Box::new(CpuBackend),
+    })
+}
+
+/// A single-model engine for `gpu` (or the CPU reference when `None`) on the automatic path.
+pub fn make_engine<'g>(gpu: Option<&'g Gpu>, job: &ModelJob<'_>) -> Result<Box<dyn Engine + 'g>> {
+    Ok(match gpu {
+        Some(gpu) => single_engine(gpu, job, PathRequest::Auto)?,
+        None => Box::new(CpuEngine::new(&job.spec, &job.params, job.train, job.test, job.cfg)?),
     })
 }
 

@@ -8,14 +8,12 @@ use anyhow::{Context, Result};
 use clap::Args;
 use serde::Serialize;
 
-use super::args::{DataArgs, DeviceArgs, ShapeArgs, make_engine, open_device};
-use super::report_out::{init_eval, record_run, write_run_report};
-use crate::data::Dataset;
-use crate::engine::{Optimizer, Split, TrainConfig};
-use crate::model::{Activation, MlpSpec, Params};
+use super::args::{DataArgs, DeviceArgs, PathChoice, ShapeArgs, make_backend, open_device};
+use super::report_out::{record_run, write_run_report};
+use crate::engine::{ModelJob, Optimizer, TrainConfig};
+use crate::model::{Activation, Params};
 use crate::report::table::{log_bar, positive_range, row, sci};
-use crate::sweep::RunRecord;
-use crate::train::{TrainOptions, train};
+use crate::train::{TrainOptions, Trained, train_batch};
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {
@@ -121,19 +119,40 @@ pub fn run(args: DemoArgs) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create --out {}", dir.display()))?;
     }
     let gpu = open_device(&args.device)?;
+    let backend = make_backend(gpu.as_ref(), PathChoice::Auto)?;
     let cfg = TrainConfig { optimizer: Optimizer::adam(args.lr), batch_size: args.batch_size };
+    let mut jobs = Vec::new();
+    for (act, bn) in CONFIGS {
+        let spec = args.shape.spec(&train_set, &[act], bn)?;
+        jobs.push(ModelJob { params: Params::init(&spec, args.seed), spec, train: &train_set, test: &test_set, cfg });
+    }
+    let opts = TrainOptions { epochs: args.epochs, seed: args.seed, probe_every: None, has_test: !test_set.is_empty() };
     let mut runs = Vec::new();
     let mut records = Vec::new();
     let mut engine_name = String::new();
-    for (act, bn) in CONFIGS {
-        let spec = args.shape.spec(&train_set, &[act], bn)?;
-        let (run, record, name) = demo_run(&args, gpu.as_ref(), &spec, &train_set, &test_set, cfg)?;
-        if !args.json {
-            eprintln!("measured {}", run_name(act, bn));
+    // The four networks train together where the backend can batch them (the GPU's fused path does).
+    for batch in backend.batches(&jobs)? {
+        let batch_jobs: Vec<ModelJob<'_>> = batch.iter().map(|&j| jobs[j].clone()).collect();
+        let mut engine = backend.build(&batch_jobs)?;
+        let trained = train_batch(
+            engine.as_mut(),
+            train_set.len(),
+            args.batch_size,
+            &vec![opts.clone(); batch.len()],
+            &mut |_| {},
+        )?;
+        let finals = engine.params()?;
+        for ((job, t), after) in batch_jobs.iter().zip(&trained).zip(&finals) {
+            if let Some(e) = &t.diverged {
+                anyhow::bail!("{}: {e}", job.spec.describe());
+            }
+            runs.push(demo_run(&args, job, t, after));
+            records.push(record_run(&job.spec, (cfg, args.seed), t, after, &train_set));
+            engine_name = t.history.engine.clone();
+            if !args.json {
+                eprintln!("measured {}", run_name(job.spec.activations[0], job.spec.batch_norm));
+            }
         }
-        engine_name = name;
-        runs.push(run);
-        records.push(record);
         if crate::train::interrupted() {
             anyhow::bail!("interrupted after {} of {} configurations", runs.len(), CONFIGS.len());
         }
@@ -166,38 +185,29 @@ pub fn run(args: DemoArgs) -> Result<()> {
     Ok(())
 }
 
-fn demo_run(
-    args: &DemoArgs,
-    gpu: Option<&crate::gpu::Gpu>,
-    spec: &MlpSpec,
-    train_set: &Dataset,
-    test_set: &Dataset,
-    cfg: TrainConfig,
-) -> Result<(DemoRun, RunRecord, String)> {
-    let params = Params::init(spec, args.seed);
-    let mut engine = make_engine(gpu, spec, &params, train_set, test_set, cfg)?;
-    let opts = TrainOptions { epochs: args.epochs, seed: args.seed, probe_every: None, has_test: !test_set.is_empty() };
-    let init = init_eval(engine.as_mut(), opts.has_test)?;
-    let history = train(engine.as_mut(), train_set.len(), args.batch_size, &opts, &mut |_| {})?;
-    let record = record_run(engine.as_mut(), spec, (cfg, args.seed), &history, init, train_set)?;
-    let init = history.init_probe();
-    let after = engine.params()?;
+/// What the demo shows of one trained configuration: `job` as trained in `t`, `after` its weights at
+/// the end.
+fn demo_run(args: &DemoArgs, job: &ModelJob<'_>, t: &Trained, after: &Params) -> DemoRun {
+    let spec = &job.spec;
+    let init = t.history.init_probe();
     let fan_in = spec.input;
     let r = args.row * fan_in..(args.row + 1) * fan_in;
-    let before: Vec<f64> = params.weight(0)[r.clone()].iter().map(|&v| v as f64).collect();
+    let before: Vec<f64> = job.params.weight(0)[r.clone()].iter().map(|&v| v as f64).collect();
     let after_row: Vec<f64> = after.weight(0)[r.clone()].iter().map(|&v| v as f64).collect();
     let notebook_row = before.iter().zip(&after_row).map(|(b, a)| (b - a) / args.lr).collect();
     let grad_norms: Vec<f64> = init.layers.iter().map(|l| l.grad_w).collect();
     let ratio = grad_norms[0] / grad_norms[grad_norms.len() - 1];
     let hidden = spec.hidden.len();
-    let eval = engine.evaluate(Split::Train)?;
-    let test_acc = if test_set.is_empty() {
-        f64::NAN
-    } else {
-        let t = engine.evaluate(Split::Test)?;
-        t.correct as f64 / t.rows as f64
+    // The evaluation after the last epoch (at initialisation for --epochs 0).
+    let (loss_after, acc_after, test_acc_after) = match t.history.epochs.last() {
+        Some(e) => (e.eval_train_loss, e.eval_train_acc, e.test_acc.unwrap_or(f64::NAN)),
+        None => (
+            t.init_train.loss,
+            t.init_train.correct as f64 / t.init_train.rows as f64,
+            t.init_test.map_or(f64::NAN, |r| r.correct as f64 / r.rows as f64),
+        ),
     };
-    let run = DemoRun {
+    DemoRun {
         shape: spec.describe().split(' ').next().unwrap_or_default().to_string(),
         activation: spec.activations[0],
         batch_norm: spec.batch_norm,
@@ -211,12 +221,11 @@ fn demo_run(
         w1_row_after: after_row,
         grad_row: init.grad_w1[r].to_vec(),
         notebook_row,
-        steps: history.batch_losses.len(),
-        loss_after: eval.loss,
-        acc_after: eval.correct as f64 / eval.rows as f64,
-        test_acc_after: test_acc,
-    };
-    Ok((run, record, history.engine))
+        steps: t.history.batch_losses.len(),
+        loss_after,
+        acc_after,
+        test_acc_after,
+    }
 }
 
 fn median_abs(v: &[f64]) -> f64 {

@@ -9,7 +9,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::args::{DeviceArgs, make_engine, open_device, parse_activation};
-use crate::engine::{Optimizer, TrainConfig};
+use crate::engine::{ModelJob, Optimizer, TrainConfig};
 use crate::interchange::{
     BatchGradients, Manifest, Precision, TensorFile, check_destination, engine_gradients, gradient_norms,
     gradient_norms_metadata, gradient_tensors, read_batch, read_model, reference_gradients, write_tensors,
@@ -71,7 +71,8 @@ pub fn run(args: GradsArgs) -> Result<()> {
             let empty = crate::data::Dataset { x: Vec::new(), y: Vec::new(), ..data.clone() };
             // One batch of all N rows; the optimiser is never used (a probe does not update).
             let cfg = TrainConfig { optimizer: Optimizer::sgd(0.1, 0.0), batch_size: batch.rows };
-            let mut engine = make_engine(gpu.as_ref(), spec, &model.params(), &data, &empty, cfg)?;
+            let job = ModelJob { spec: spec.clone(), params: model.params(), train: &data, test: &empty, cfg };
+            let mut engine = make_engine(gpu.as_ref(), &job)?;
             let g = engine_gradients(engine.as_mut(), Precision::F32)?;
             (engine.name(), g)
         }

@@ -6,34 +6,27 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use crate::data::Dataset;
-use crate::engine::{Engine, Split, TrainConfig, batches_per_epoch};
-use crate::model::MlpSpec;
+use crate::engine::{TrainConfig, batches_per_epoch};
+use crate::model::{MlpSpec, Params};
 use crate::report::{ReportInput, write_report};
 use crate::sweep::boundary::decision_boundary;
-use crate::sweep::{Check, EvalNumbers, RunConfig, RunRecord};
-use crate::train::History;
+use crate::sweep::{Check, RunConfig, RunRecord, record_of};
+use crate::train::Trained;
 
-/// The evaluation at initialisation, which the trainer itself does not take.
-pub fn init_eval(engine: &mut dyn Engine, has_test: bool) -> Result<EvalNumbers> {
-    let train = engine.evaluate(Split::Train)?;
-    let test = if has_test { Some(engine.evaluate(Split::Test)?) } else { None };
-    Ok(EvalNumbers::from_results(&train, test.as_ref()))
-}
-
-/// A finished run as a report record, with its decision boundary for 2-D data.
+/// A finished run as a report record, with its decision boundary (from `last`, its final weights)
+/// for 2-D data.
 pub fn record_run(
-    engine: &mut dyn Engine,
     spec: &MlpSpec,
     (cfg, seed): (TrainConfig, u64),
-    history: &History,
-    init: EvalNumbers,
+    trained: &Trained,
+    last: &Params,
     train_set: &Dataset,
-) -> Result<RunRecord> {
+) -> RunRecord {
     let config = RunConfig::from_spec(spec, cfg.optimizer, seed);
     let steps = batches_per_epoch(train_set.len(), cfg.batch_size);
-    let mut record = RunRecord::from_history(config, spec, history, Some(init), steps);
-    record.boundary = decision_boundary(spec, &engine.params()?, train_set);
-    Ok(record)
+    let mut record = record_of(config, spec, trained, steps);
+    record.boundary = decision_boundary(spec, last, train_set);
+    record
 }
 
 /// Writes the plots and `report.html` for `runs` into `dir`.

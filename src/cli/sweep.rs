@@ -10,11 +10,8 @@ use anyhow::Result;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::args::{DataArgs, DeviceArgs, open_device};
+use super::args::{DataArgs, DeviceArgs, PathChoice, make_backend, open_device};
 use super::report_out::write_checked_report;
-use crate::engine::{Engine, EngineError};
-use crate::gpu::GpuEngine;
-use crate::reference::CpuEngine;
 use crate::report::terminal_summary;
 use crate::sweep::grid::{parse_counts, parse_list, parse_switches};
 use crate::sweep::{DataSettings, Grid, Manifest, Preset, RunEvent, Settings, Shard, Store, preset, run_sweep};
@@ -148,12 +145,6 @@ pub fn run(args: SweepArgs) -> Result<()> {
         settings.epochs,
         args.out.display()
     );
-    let mut make = |spec: &_, params: &_, train: &_, test: &_, cfg| -> Result<Box<dyn Engine + '_>, EngineError> {
-        Ok(match gpu.as_ref() {
-            Some(g) => Box::new(GpuEngine::new(g, spec, params, train, test, cfg)?),
-            None => Box::new(CpuEngine::new(spec, params, train, test, cfg)?),
-        })
-    };
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = ProgressBar::new(total as u64);
         bar.set_style(
@@ -163,7 +154,8 @@ pub fn run(args: SweepArgs) -> Result<()> {
         bar
     });
     let (mut resumed, every) = (0, total.div_ceil(10).max(1));
-    let runs = run_sweep(&store, &settings, args.shard, gpu.as_ref(), &mut make, &mut |e: &RunEvent| {
+    let backend = make_backend(gpu.as_ref(), PathChoice::Auto)?;
+    let runs = run_sweep(&store, &settings, args.shard, backend.as_ref(), &mut |e: &RunEvent| {
         resumed += usize::from(e.skipped);
         match &bar {
             Some(bar) => {

@@ -10,15 +10,15 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use super::args::{
-    DataArgs, DeviceArgs, OptimArgs, PathChoice, ShapeArgs, make_engine_on_path, open_device, parse_activation,
+    DataArgs, DeviceArgs, OptimArgs, PathChoice, ShapeArgs, make_backend, open_device, parse_activation,
 };
-use super::report_out::{init_eval, record_run, write_run_report};
-use crate::engine::TrainConfig;
+use super::report_out::{record_run, write_run_report};
+use crate::engine::{Counters, ModelJob, TrainConfig};
 use crate::interchange;
 use crate::model::{Activation, MlpSpec, Params};
 use crate::report::files::{write_csv, write_json};
 use crate::report::table::{log_bar, positive_range, sci};
-use crate::train::{History, TrainOptions, train};
+use crate::train::{History, TrainOptions, train_batch};
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -75,6 +75,8 @@ struct RunConfig<'a> {
 struct RunOutput<'a> {
     config: RunConfig<'a>,
     history: &'a History,
+    /// Pipelines compiled, submits and bytes read back by the whole command.
+    counters: Counters,
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
@@ -100,8 +102,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
     };
     let gpu = open_device(&args.device)?;
-    let steps = (crate::engine::batches_per_epoch(train_set.len(), cfg.batch_size) * args.optim.epochs) as u64;
-    let mut engine = make_engine_on_path(gpu.as_ref(), args.path, &spec, &params, (&train_set, &test_set), cfg, steps)?;
+    let backend = make_backend(gpu.as_ref(), args.path)?;
+    let job = ModelJob { spec: spec.clone(), params: params.clone(), train: &train_set, test: &test_set, cfg };
+    let mut engine = backend.build(std::slice::from_ref(&job))?;
     let adapter = engine.name();
     let manifest = |content: &str| interchange::Manifest {
         spec: spec.clone(),
@@ -128,11 +131,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
         bar
     });
     if !args.json {
-        eprintln!("training {} on {} ({} steps)", spec.describe(), engine.name(), total);
+        eprintln!("training {} on {} ({} steps)", spec.describe(), adapter, total);
     }
-    let init = if args.out.is_some() { Some(init_eval(engine.as_mut(), opts.has_test)?) } else { None };
     let mut last_epoch = 0;
-    let history = train(engine.as_mut(), train_set.len(), cfg.batch_size, &opts, &mut |p| match &bar {
+    let opts_one = std::slice::from_ref(&opts);
+    let mut trained = train_batch(engine.as_mut(), train_set.len(), cfg.batch_size, opts_one, &mut |p| match &bar {
         Some(bar) => {
             bar.set_position(p.step as u64);
             bar.set_message(format!("{} loss {:.4}", p.epoch, p.last_loss));
@@ -142,12 +145,19 @@ pub fn run(args: TrainArgs) -> Result<()> {
             eprintln!("epoch {} step {}/{}: loss {:.4}", p.epoch, p.step, p.total_steps, p.last_loss);
         }
         None => {}
-    })?;
+    })?
+    .pop()
+    .expect("one model");
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    if let Some(e) = trained.diverged.take() {
+        return Err(e.into());
+    }
+    let history = &trained.history;
+    let last = engine.params()?.pop().expect("one model");
     if let Some(path) = &args.save {
-        interchange::save_params(path, &engine.params()?, &manifest("final weights"))?;
+        interchange::save_params(path, &last, &manifest("final weights"))?;
     }
     let output = RunOutput {
         config: RunConfig {
@@ -158,11 +168,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
             train: cfg,
             options: &opts,
         },
-        history: &history,
+        history,
+        counters: backend.counters(),
     };
-    if let (Some(dir), Some(init)) = (&args.out, init) {
+    if let Some(dir) = &args.out {
         write_outputs(dir, &output).with_context(|| format!("writing to {}", dir.display()))?;
-        let record = record_run(engine.as_mut(), &spec, (cfg, args.optim.seed), &history, init, &train_set)?;
+        let record = record_run(&spec, (cfg, args.optim.seed), &trained, &last, &train_set);
         write_run_report(
             dir,
             &format!("vanish train: {}", spec.describe()),
@@ -173,7 +184,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&output)?);
     } else {
-        print_summary(&history);
+        print_summary(history);
     }
     if history.interrupted {
         let done = history.batch_losses.len();

@@ -3,6 +3,7 @@
 //! calls wgpu directly.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -105,8 +106,10 @@ pub struct Gpu {
     pub timestamps: bool,
     modules: Mutex<HashMap<Shader, Arc<wgpu::ShaderModule>>>,
     pipelines: Mutex<HashMap<PipelineKey, Arc<wgpu::ComputePipeline>>>,
-    /// Pipelines of generated kernels (`fused_lanes.rs`), by their source text.
-    generated: Mutex<HashMap<String, Arc<wgpu::ComputePipeline>>>,
+    /// What this context has done: pipelines compiled, submits, bytes read back.
+    pipelines_compiled: AtomicU64,
+    submits: AtomicU64,
+    pub(super) bytes_read_back: AtomicU64,
     /// Errors wgpu reports outside an error scope; the default handler would panic.
     uncaptured: Arc<Mutex<Vec<String>>>,
     /// A one-float buffer bound where a kernel's optional input is absent.
@@ -167,7 +170,9 @@ impl Gpu {
             timestamps,
             modules: Mutex::new(HashMap::new()),
             pipelines: Mutex::new(HashMap::new()),
-            generated: Mutex::new(HashMap::new()),
+            pipelines_compiled: AtomicU64::new(0),
+            submits: AtomicU64::new(0),
+            bytes_read_back: AtomicU64::new(0),
             uncaptured,
             dummy,
         })
@@ -198,35 +203,8 @@ impl Gpu {
             })
         })?;
         let pipeline = Arc::new(pipeline);
+        self.pipelines_compiled.fetch_add(1, Ordering::Relaxed);
         self.pipelines.lock().expect("pipeline cache").insert(key, pipeline.clone());
-        Ok(pipeline)
-    }
-
-    /// The compute pipeline for `entry` in a generated WGSL `source`, compiled on first use and cached.
-    pub(crate) fn generated_pipeline(
-        &self,
-        source: String,
-        entry: &'static str,
-    ) -> Result<Arc<wgpu::ComputePipeline>, GpuError> {
-        if let Some(p) = self.generated.lock().expect("pipeline cache").get(&source) {
-            return Ok(p.clone());
-        }
-        let pipeline = self.scoped(|| {
-            let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(entry),
-                source: wgpu::ShaderSource::Wgsl(source.as_str().into()),
-            });
-            self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(entry),
-                layout: None,
-                module: &module,
-                entry_point: Some(entry),
-                compilation_options: Default::default(),
-                cache: None,
-            })
-        })?;
-        let pipeline = Arc::new(pipeline);
-        self.generated.lock().expect("pipeline cache").insert(source, pipeline.clone());
         Ok(pipeline)
     }
 
@@ -260,6 +238,21 @@ impl Gpu {
         match errors.drain(..).next() {
             Some(e) => Err(GpuError::Wgpu(e)),
             None => Ok(()),
+        }
+    }
+
+    /// Submits one command buffer (every submit goes through here, so it is counted).
+    pub fn submit(&self, commands: wgpu::CommandBuffer) {
+        self.submits.fetch_add(1, Ordering::Relaxed);
+        self.queue.submit([commands]);
+    }
+
+    /// Pipelines compiled, submits and bytes read back since the context was made.
+    pub fn counters(&self) -> crate::engine::Counters {
+        crate::engine::Counters {
+            pipelines_compiled: self.pipelines_compiled.load(Ordering::Relaxed),
+            submits: self.submits.load(Ordering::Relaxed),
+            bytes_read_back: self.bytes_read_back.load(Ordering::Relaxed),
         }
     }
 

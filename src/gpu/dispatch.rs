@@ -64,19 +64,6 @@ impl Gpu {
         self.dispatch_on(pipeline, entry, params, tensors, workgroups)
     }
 
-    /// `dispatch` of `entry` in a generated WGSL `source` (the per-lane fused kernel).
-    pub fn dispatch_generated<P: bytemuck::Pod>(
-        &self,
-        source: String,
-        entry: &'static str,
-        params: Option<&P>,
-        tensors: &[&Tensor],
-        workgroups: [u32; 3],
-    ) -> Result<Dispatch, GpuError> {
-        let pipeline = self.generated_pipeline(source, entry)?;
-        self.dispatch_on(pipeline, entry, params, tensors, workgroups)
-    }
-
     fn dispatch_on<P: bytemuck::Pod>(
         &self,
         pipeline: Arc<wgpu::ComputePipeline>,
@@ -128,7 +115,7 @@ impl Gpu {
                 d.record(&mut pass);
             }
         }
-        self.queue.submit([encoder.finish()]);
+        self.submit(encoder.finish());
         self.wait()
     }
 

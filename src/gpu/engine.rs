@@ -1,4 +1,5 @@
-//! The GPU engine: an MLP trained layer by layer with the kernels of this module.
+//! The GPU engine's layered path: an MLP trained layer by layer with the kernels of this module, for
+//! the models the fused executor (`fused.rs`) does not take.
 //!
 //! Everything lives on the GPU from construction on: the data, the parameter arena, the gradient and
 //! optimiser arenas (same layout), every activation. A training step is a fixed list of dispatches
@@ -17,7 +18,6 @@ use std::time::Instant;
 
 use super::batchnorm::{BnForward, batchnorm_backward, batchnorm_forward, batchnorm_forward_eval};
 use super::dense::{dense_backward_input, dense_backward_weight, dense_forward};
-use super::fused::{FusedBuffers, FusedKernel, FusedPlan, fused_fits, kernel_fits};
 use super::optim::{OptimState, optimizer_step};
 use super::step::{Gather, STEP_STATE_LEN, gather_rows, step_begin, step_state};
 use super::{Dispatch, Gpu, GpuError, Tensor, activation, loss, reduce};
@@ -31,17 +31,6 @@ use crate::model::{Activation, MlpSpec, Params};
 /// Steps recorded into one command buffer: enough to amortise the submit, few enough that a long epoch
 /// (batch size 1 over a big CSV) does not build one enormous command buffer.
 const MAX_STEPS_PER_SUBMIT: usize = 256;
-
-/// The largest batch for which the fused path is chosen automatically.
-pub const FUSED_AUTO_MAX_BATCH: usize = 128;
-
-/// Whether `GpuEngine::new` picks the fused path for `spec` at `batch_size`: when the model fits it and
-/// the batch is small. One workgroup per model cannot use a whole GPU (or more than one core of
-/// lavapipe) on large batches, where the layered path's many workgroups win (`vanish bench`: at batch
-/// 670 the layered step took 6.2 ms and the fused 10.4 ms on lavapipe).
-pub fn fused_by_default(gpu: &Gpu, spec: &MlpSpec, batch_size: usize) -> bool {
-    fused_fits(gpu, spec).is_ok() && batch_size <= FUSED_AUTO_MAX_BATCH
-}
 
 /// One dense layer's buffers, sized for the most rows any pass uses.
 struct LayerBufs {
@@ -70,16 +59,6 @@ struct SplitBufs {
     x: Tensor,
     y: Tensor,
     rows: usize,
-}
-
-/// How training steps run on the GPU.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TrainPath {
-    /// One dispatch per kernel per layer (matmul, bias + activation, batch norm, ...).
-    Layered,
-    /// One workgroup runs whole steps, many per dispatch (`fused.rs`): narrow networks only.
-    Fused,
 }
 
 /// Where training time went, summed over `train_batches` calls (for `vanish bench`).
@@ -143,9 +122,6 @@ pub struct GpuEngine<'g> {
     last_rows: usize,
     full_step: Vec<Dispatch>,
     last_step: Option<Vec<Dispatch>>,
-    /// The fused plan, when the model fits it, or why not.
-    fused: Result<FusedPlan, String>,
-    path: TrainPath,
     timing: TrainTiming,
     probe_passes: [(Vec<Dispatch>, ProbeReductions); 2],
     eval_passes: [Vec<Dispatch>; 2],
@@ -222,71 +198,13 @@ impl<'g> GpuEngine<'g> {
             last_rows: 0,
             full_step: Vec::new(),
             last_step: None,
-            fused: Err(String::new()),
-            path: TrainPath::Layered,
             timing: TrainTiming::default(),
             probe_passes: [(Vec::new(), ProbeReductions::empty(gpu)?), (Vec::new(), ProbeReductions::empty(gpu)?)],
             eval_passes: [Vec::new(), Vec::new()],
         };
         engine.xb_yb_and_plans(train)?;
-        engine.fused = match fused_fits(gpu, spec) {
-            Ok(()) => Ok(engine.fused_plan(FusedKernel::Workgroup)?),
-            Err(why) => Err(why),
-        };
-        engine.path = if fused_by_default(gpu, spec, cfg.batch_size) { TrainPath::Fused } else { TrainPath::Layered };
         engine.set_params(params)?;
         Ok(engine)
-    }
-
-    fn fused_plan(&self, kernel: FusedKernel) -> Result<FusedPlan, GpuError> {
-        let b = FusedBuffers {
-            x: &self.train.x,
-            y: &self.train.y,
-            order: &self.order,
-            schedule: &self.schedule,
-            params: &self.params,
-            grads: &self.grads,
-            opt: &self.opt,
-            running: &self.running,
-            metrics: &self.metrics,
-        };
-        let specs = std::slice::from_ref(&self.spec);
-        FusedPlan::new(self.gpu, kernel, specs, &self.cfg.optimizer, (self.train.rows, self.cfg.batch_size), &b)
-    }
-
-    /// The path training steps take.
-    pub fn path(&self) -> TrainPath {
-        self.path
-    }
-
-    /// Chooses the training path; `Fused` fails, saying why, when the model does not fit it.
-    pub fn set_path(&mut self, path: TrainPath) -> Result<(), EngineError> {
-        if path == TrainPath::Fused
-            && let Err(why) = &self.fused
-        {
-            return Err(EngineError::Invalid(format!("the fused path cannot run this model: {why}")));
-        }
-        self.path = path;
-        Ok(())
-    }
-
-    /// The kernel the fused path runs, when the model fits the fused path.
-    pub fn fused_kernel(&self) -> Option<FusedKernel> {
-        self.fused.as_ref().ok().map(FusedPlan::kernel)
-    }
-
-    /// Chooses the fused path's kernel (the workgroup kernel until told otherwise: the per-lane one
-    /// takes seconds to compile); fails, saying why, when the model does not fit it. Training state
-    /// lives in the engine's buffers, so the kernel may change between steps.
-    pub fn set_fused_kernel(&mut self, kernel: FusedKernel) -> Result<(), EngineError> {
-        let unfit = |why: String| {
-            EngineError::Invalid(format!("the {} fused kernel cannot run this model: {why}", kernel.name()))
-        };
-        kernel_fits(self.gpu, &self.spec, kernel).map_err(unfit)?;
-        if self.fused_kernel() != Some(kernel) {
-            self.fused = Ok(self.fused_plan(kernel)?);
-        }
-        Ok(())
     }
 
     /// Builds every pass once: the full and the short training step, and probe and eval per split.
@@ -482,7 +400,7 @@ impl<'g> GpuEngine<'g> {
     }
 
     fn run(&self, passes: &[&[Dispatch]]) -> Result<(), GpuError> {
-        self.gpu.queue.submit([self.encode(passes)]);
+        self.gpu.submit(self.encode(passes));
         self.gpu.wait()
     }
 
@@ -506,12 +424,7 @@ impl ProbeReductions {
 
 impl Engine for GpuEngine<'_> {
     fn name(&self) -> String {
-        let path = match (self.path, self.fused_kernel()) {
-            (TrainPath::Fused, Some(FusedKernel::Lanes)) => "fused path (per-lane kernel)",
-            (TrainPath::Fused, _) => "fused path",
-            (TrainPath::Layered, _) => "layered path",
-        };
-        format!("gpu: {}, {path}", self.gpu.adapter.describe())
+        format!("gpu: {}, layered path", self.gpu.adapter.describe())
     }
 
     fn spec(&self) -> &MlpSpec {
@@ -561,27 +474,21 @@ impl Engine for GpuEngine<'_> {
         let started = Instant::now();
         let mut buffers = Vec::new();
         let mut dispatches = 0;
-        match (self.path, &self.fused) {
-            (TrainPath::Fused, Ok(plan)) => {
-                buffers = plan.encode(gpu, first, count);
-                dispatches = buffers.len();
-            }
-            _ => {
-                for chunk in batches.chunks(MAX_STEPS_PER_SUBMIT) {
-                    let plans: Vec<&[Dispatch]> = chunk
-                        .iter()
-                        .map(|&b| match &self.last_step {
-                            Some(last) if batch_rows(n, bs, b) != bs.min(n) => last.as_slice(),
-                            _ => self.full_step.as_slice(),
-                        })
-                        .collect();
-                    dispatches += plans.iter().map(|p| p.len()).sum::<usize>();
-                    buffers.push(self.encode(&plans));
-                }
-            }
+        for chunk in batches.chunks(MAX_STEPS_PER_SUBMIT) {
+            let plans: Vec<&[Dispatch]> = chunk
+                .iter()
+                .map(|&b| match &self.last_step {
+                    Some(last) if batch_rows(n, bs, b) != bs.min(n) => last.as_slice(),
+                    _ => self.full_step.as_slice(),
+                })
+                .collect();
+            dispatches += plans.iter().map(|p| p.len()).sum::<usize>();
+            buffers.push(self.encode(&plans));
         }
         let recorded = Instant::now();
-        gpu.queue.submit(buffers);
+        for b in buffers {
+            gpu.submit(b);
+        }
         gpu.wait()?;
         self.timing.record_s += (recorded - started).as_secs_f64();
         self.timing.submit_wait_s += recorded.elapsed().as_secs_f64();
@@ -659,5 +566,9 @@ impl Engine for GpuEngine<'_> {
         let out = self.layers.last().expect("at least the output layer");
         let z = out.z.slice(0, self.last_rows * out.fan_out);
         Ok(self.gpu.read(&z)?.into_iter().map(f64::from).collect())
+    }
+
+    fn split_rows(&self, split: Split) -> usize {
+        self.split(split).rows
     }
 }

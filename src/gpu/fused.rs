@@ -1,51 +1,144 @@
-//! Launcher for `shaders/fused.wgsl`: the whole training step of a narrow MLP (every width ≤ 64) in one
-//! workgroup, looping over many steps per dispatch; models of one shape train side by side, one per
-//! workgroup, each with its own layer table (so their activations may differ). Plans the per-model
-//! scratch layout and the layer tables the kernel walks.
+//! The fused executor (`shaders/fused.wgsl`): a batch of narrow MLPs (every width ≤ 64), one model
+//! per workgroup, whose steps, probes and evaluations run in one dispatch stream. Models may differ
+//! in depth, widths, activations, batch norm, optimiser, data and epoch order: each has a descriptor
+//! and a layer table, so one pipeline per kernel class serves them all. An epoch of the whole batch — its steps, the probe and the evaluations after it — is one
+//! submit (one per 256 steps) and one readback of the per-model results.
+//!
+//! Buffers: `models` and `layers` (the tables), `xs` and `labels` (every distinct dataset once, then
+//! every model's epoch order), `arena` (per model: parameters, gradients, the optimiser's two
+//! moments, the parameters at the previous probe, running statistics; then every model's step
+//! sizes), `scratch` (rows in flight), `out` (per model: each step's loss and correct count, the
+//! totals of the last probe and evaluations, the first layer's gradient) and `probes` (per model and
+//! layer, `LayerStats`).
 
 use bytemuck::{Pod, Zeroable};
 
-use super::fused_lanes::{LanesPlan, lanes_fit};
-use super::optim::OptimConsts;
-use super::{Dispatch, Gpu, GpuError, Shader, Tensor};
-use crate::engine::Optimizer;
-use crate::model::MlpSpec;
+use super::{Dispatch, Gpu, Shader, Tensor};
+use crate::engine::{
+    BatchEngine, BatchResult, Engine, EngineError, LayerProbe, Measured, ModelJob, Optimizer, Outcome, Probe, Split,
+    Work, batch_rows, batches_per_epoch, check_engine_inputs,
+};
+use crate::model::{MlpSpec, ParamLayout, Params};
 
-/// The widest layer (input and output included) the fused kernel accepts: an invocation loops over a
-/// row's units, so the cost per step grows with width², and wide layers belong to the layered path.
+/// The widest layer (input and output included) the executor takes: an invocation loops over a row's
+/// units, so the cost per step grows with width², and wide layers belong to the layered path.
 pub const FUSED_MAX_WIDTH: usize = 64;
 
-/// Storage buffers the fused kernel binds (the WebGPU default limit is 8).
-const FUSED_STORAGE_BUFFERS: u32 = 11;
+/// Storage buffers the kernel binds (WebGPU's default limit is 8).
+const FUSED_STORAGE_BUFFERS: u32 = 8;
 
 /// Steps one dispatch may loop over, so a long epoch does not become one very long dispatch (drivers
 /// reset a GPU that runs one command for seconds).
 pub const FUSED_MAX_STEPS_PER_DISPATCH: usize = 256;
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct FusedParams {
-    models: u32,
-    layers: u32,
-    rows_total: u32,
-    batch: u32,
-    first: u32,
-    count: u32,
-    input: u32,
-    classes: u32,
-    param_stride: u32,
-    running_stride: u32,
-    scratch_stride: u32,
-    metrics_stride: u32,
-    optimizer: u32,
-    consts: OptimConsts,
-    bn_eps: f32,
-    bn_momentum: f32,
-    scratch_loss: u32,
-    row_cap: u32,
-    _pad: u32,
+/// The most floats of workgroup memory the weight cache takes, whatever the adapter allows: a real
+/// GPU shares its workgroup memory among the workgroups resident on a core.
+const WEIGHT_CACHE_MAX: usize = 8192;
+
+/// Floats of the kernel's reduction array (`red` in fused.wgsl: 10 sums for up to 64 invocations).
+const REDUCTION_FLOATS: usize = 10 * FUSED_MAX_WIDTH;
+
+/// A batch's scratch and arena stay under this many bytes (and the adapter's binding limit), so a big
+/// sweep runs as several batches.
+const BATCH_BYTES_MAX: u64 = 256 << 20;
+
+/// What the kernel is compiled for, and so which models share a pipeline: the workgroup width (the
+/// widest layer rounded up to a power of two from 8, the SIMD width CPU drivers run invocations at,
+/// to 64) and whether the parameters are cached in workgroup memory (when they fit). Never the depth,
+/// activation, batch norm, init, seed or optimiser.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct KernelClass {
+    pub width: u32,
+    pub cached: bool,
 }
 
+/// Why `spec` cannot run on the executor on `gpu`, or its kernel class.
+pub fn fused_fits(gpu: &Gpu, spec: &MlpSpec) -> Result<KernelClass, String> {
+    let w = spec.max_width();
+    if w > FUSED_MAX_WIDTH {
+        return Err(format!("a layer is {w} wide; the fused path takes widths up to {FUSED_MAX_WIDTH}"));
+    }
+    let have = gpu.limits.max_storage_buffers_per_shader_stage;
+    if have < FUSED_STORAGE_BUFFERS {
+        return Err(format!(
+            "the fused kernel binds {FUSED_STORAGE_BUFFERS} storage buffers; this adapter allows {have}"
+        ));
+    }
+    let cache = weight_cache(gpu);
+    Ok(KernelClass {
+        width: w.max(8).next_power_of_two() as u32,
+        cached: cache > 1 && spec.layout().param_len <= cache,
+    })
+}
+
+/// The floats of workgroup memory the kernel may cache parameters in on `gpu`: what its workgroup
+/// storage holds beside the reduction array, up to `WEIGHT_CACHE_MAX`; 1 means no cache.
+fn weight_cache(gpu: &Gpu) -> usize {
+    let floats = gpu.limits.max_compute_workgroup_storage_size as usize / 4;
+    floats.saturating_sub(REDUCTION_FLOATS).clamp(1, WEIGHT_CACHE_MAX)
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct RunParams {
+    mode: u32,
+    first: u32,
+    count: u32,
+    /// Evaluations of the training split: models without batch norm take the probe's numbers (the
+    /// same forward pass), when a probe ran just before.
+    after_probe: u32,
+}
+
+const MODE_TRAIN: u32 = 0;
+const MODE_PROBE: u32 = 1;
+const MODE_EVAL_TRAIN: u32 = 2;
+const MODE_EVAL_TEST: u32 = 3;
+
+/// `ModelDesc` in fused.wgsl: where one model lives.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Default, Debug)]
+struct ModelDesc {
+    layers: u32,
+    lt: u32,
+    input: u32,
+    classes: u32,
+    rows: u32,
+    test_rows: u32,
+    batch: u32,
+    steps: u32,
+    x: u32,
+    y: u32,
+    tx: u32,
+    ty: u32,
+    order: u32,
+    sched: u32,
+    metrics: u32,
+    totals: u32,
+    probes: u32,
+    grad_w1: u32,
+    po: u32,
+    go: u32,
+    mo: u32,
+    vo: u32,
+    ro: u32,
+    wo: u32,
+    param_len: u32,
+    so: u32,
+    row_cap: u32,
+    scratch_loss: u32,
+    optimizer: u32,
+    bn: u32,
+    momentum: f32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    one_minus_beta1: f32,
+    one_minus_beta2: f32,
+    bn_eps: f32,
+    bn_momentum: f32,
+}
+
+/// `LayerDesc` in fused.wgsl: where one dense layer's tensors live, relative to its model's bases.
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable, Default, Debug)]
 struct LayerDesc {
@@ -69,51 +162,31 @@ struct LayerDesc {
     alpha: f32,
 }
 
-/// Whether two specs can train in one fused dispatch: the same layers, batch norm, output and
-/// parameter layout; activations and initialisation may differ.
-pub fn same_shape(a: &MlpSpec, b: &MlpSpec) -> bool {
-    a.layout() == b.layout()
-        && a.input == b.input
-        && a.hidden == b.hidden
-        && a.output == b.output
-        && a.batch_norm == b.batch_norm
-        && a.bn_eps == b.bn_eps
-        && a.bn_momentum == b.bn_momentum
+/// `LayerStats` in fused.wgsl: what a probe reduces of one layer.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Default, Debug)]
+struct LayerStats {
+    grad_w_sq: f32,
+    grad_b_sq: f32,
+    delta_sq: f32,
+    weight_sq: f32,
+    prev_sq: f32,
+    diff_sq: f32,
+    act_mean: f32,
+    act_std: f32,
+    saturated: f32,
+    dead: f32,
+    mean_grad_sq: f32,
+    _pad: f32,
 }
 
-/// Why `spec` cannot take the fused path on `gpu`, or `Ok`.
-pub fn fused_fits(gpu: &Gpu, spec: &MlpSpec) -> Result<(), String> {
-    if spec.max_width() > FUSED_MAX_WIDTH {
-        return Err(format!(
-            "a layer is {} wide; the fused path takes widths up to {FUSED_MAX_WIDTH}",
-            spec.max_width()
-        ));
-    }
-    let have = gpu.limits.max_storage_buffers_per_shader_stage;
-    if have < FUSED_STORAGE_BUFFERS {
-        return Err(format!(
-            "the fused kernel binds {FUSED_STORAGE_BUFFERS} storage buffers; this adapter allows {have}"
-        ));
-    }
-    Ok(())
-}
+/// Floats in `out` after a model's step metrics: loss and correct count of the probe, the training
+/// split's evaluation and the test split's.
+const TOTALS: usize = 6;
 
-/// The kernel's workgroup size for `spec`: the widest layer rounded up to a multiple of 8 (the SIMD
-/// width CPU drivers run invocations at), so each unit phase is one pass of the workgroup.
-fn workgroup_size(spec: &MlpSpec) -> usize {
-    spec.max_width().next_multiple_of(8)
-}
-
-/// The floats of workgroup memory the kernel caches a model's parameters in: all of them when they
-/// fit the adapter's workgroup storage, else 1 (no cache: the kernel reads `params`).
-fn weight_cache(gpu: &Gpu, param_len: usize) -> usize {
-    let fits = param_len * 4 <= gpu.limits.max_compute_workgroup_storage_size as usize;
-    if fits && param_len > 1 { param_len } else { 1 }
-}
-
-/// The layer table and the floats of scratch one model needs, its per-row buffers holding `row_cap`
-/// rows (the batch rounded up to whole workgroups, so row loops run without a guard).
-fn plan(spec: &MlpSpec, row_cap: usize) -> (Vec<LayerDesc>, usize, usize) {
+/// One model's layer table and scratch: `(layers, floats, offset of the labels/loss/hit rows)`, its
+/// per-row buffers holding `row_cap` rows.
+fn scratch_plan(spec: &MlpSpec, row_cap: usize) -> (Vec<LayerDesc>, usize, usize) {
     let layout = spec.layout();
     let mut at = 0usize;
     let mut take = |len: usize| {
@@ -154,186 +227,532 @@ fn plan(spec: &MlpSpec, row_cap: usize) -> (Vec<LayerDesc>, usize, usize) {
         x = d.a;
         descs.push(d);
     }
-    let loss = take(2 * row_cap) as usize;
+    let loss = take(3 * row_cap) as usize;
     (descs, at, loss)
 }
 
-/// The buffers the fused kernel reads and updates; arenas hold `models` copies back to back.
-pub struct FusedBuffers<'a> {
-    /// `[N, input]` and `[N]` u32: the training set.
-    pub x: &'a Tensor,
-    pub y: &'a Tensor,
-    /// `[models, N]` u32: each model's epoch order.
-    pub order: &'a Tensor,
-    /// `[steps per epoch]`: step sizes (`Optimizer::schedule`).
-    pub schedule: &'a Tensor,
-    pub params: &'a Tensor,
-    pub grads: &'a Tensor,
-    /// `[2, models·param_len]`: SGD's velocity or Adam's m, then Adam's v.
-    pub opt: &'a Tensor,
-    pub running: &'a Tensor,
-    /// `[models, 2·steps per epoch]`: each step's mean loss and correct count.
-    pub metrics: &'a Tensor,
+/// Rows each per-row scratch buffer holds for `job`: its largest pass (a batch, the training split
+/// or the test split) rounded up to whole workgroups.
+fn row_cap(job: &ModelJob<'_>, width: u32) -> usize {
+    let batch = job.cfg.batch_size.min(job.train.len());
+    batch.max(job.train.len()).max(job.test.len()).next_multiple_of(width as usize)
 }
 
-/// A built fused dispatch: the workgroup kernel with its scratch, or the per-lane one.
-pub enum FusedPlan {
-    Workgroup(WorkgroupPlan),
-    Lanes(LanesPlan),
+/// Bytes of device memory `job` takes in a batch of kernel class `class`: scratch, arena and results
+/// (its data is shared with the jobs on the same dataset and not counted).
+pub fn job_bytes(job: &ModelJob<'_>, class: KernelClass) -> u64 {
+    let layout = job.spec.layout();
+    let steps = batches_per_epoch(job.train.len(), job.cfg.batch_size.max(1));
+    let scratch = scratch_plan(&job.spec, row_cap(job, class.width)).1;
+    let arena = 5 * layout.param_len + layout.running_len + steps;
+    let out = 2 * steps + TOTALS + layout.weight(0).len;
+    4 * (scratch + arena + out + job.train.len()) as u64
 }
 
-/// The workgroup kernel's dispatch, its params and the buffers its bind group names.
-pub struct WorkgroupPlan {
-    dispatch: Dispatch,
-    params: FusedParams,
-    _scratch: Tensor,
-    _layers: Tensor,
-}
-
-/// The kernel that runs the fused path.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FusedKernel {
-    /// `fused.wgsl`: one workgroup per model, its rows and units split across the invocations. Any
-    /// narrow model; compiles in a second or two.
-    Workgroup,
-    /// `fused_lanes.wgsl`, generated for the model's shape: one model per invocation (SIMD lane), the
-    /// fast kernel on CPU adapters. No batch norm; compiles in seconds to tens of seconds.
-    Lanes,
-}
-
-impl FusedKernel {
-    pub fn name(self) -> &'static str {
-        match self {
-            FusedKernel::Workgroup => "workgroup",
-            FusedKernel::Lanes => "per-lane",
+/// Splits `jobs` (all of kernel class `class`) into batches that fit one executor on `gpu`: within
+/// `BATCH_BYTES_MAX`, the adapter's binding size and its workgroups per dimension. In order.
+pub fn pack(gpu: &Gpu, jobs: &[(usize, &ModelJob<'_>)], class: KernelClass) -> Vec<Vec<usize>> {
+    let budget = BATCH_BYTES_MAX.min(gpu.limits.max_storage_buffer_binding_size).min(gpu.limits.max_buffer_size);
+    let max_models = gpu.limits.max_compute_workgroups_per_dimension as usize;
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    let mut used = 0u64;
+    for &(i, job) in jobs {
+        let bytes = job_bytes(job, class);
+        match out.last_mut() {
+            Some(batch) if used + bytes <= budget && batch.len() < max_models => {
+                batch.push(i);
+                used += bytes;
+            }
+            _ => {
+                out.push(vec![i]);
+                used = bytes;
+            }
         }
     }
+    out
 }
 
-/// Model-steps (models × optimiser steps) from which the per-lane kernel is worth its compile time
-/// on a CPU adapter. On lavapipe the notebook's model compiles in ~10 s and then saves ~0.25 ms per
-/// model-step over the workgroup kernel: the saving passes the compile time at ~40,000. (Mesa caches
-/// compiled shaders on disk, so later runs of the same shape pay nothing.)
-pub const LANES_MIN_MODEL_STEPS: u64 = 40_000;
-
-/// Why `kernel` cannot train `spec` on `gpu`, or `Ok`: the fused path's limits, and the per-lane
-/// kernel's own.
-pub fn kernel_fits(gpu: &Gpu, spec: &MlpSpec, kernel: FusedKernel) -> Result<(), String> {
-    fused_fits(gpu, spec)?;
-    match kernel {
-        FusedKernel::Workgroup => Ok(()),
-        FusedKernel::Lanes => lanes_fit(spec),
-    }
+/// The host's record of one model of the batch.
+struct Member {
+    spec: MlpSpec,
+    layout: ParamLayout,
+    desc: ModelDesc,
+    /// The output layer's scratch offset of z (the logits), from the model's scratch base.
+    logits_at: usize,
+    optimizer: Optimizer,
+    rows: usize,
+    test_rows: usize,
+    batch: usize,
 }
 
-/// The kernel the fused path uses for `spec` by default, given the model-steps the caller expects
-/// to train: the per-lane kernel on CPU adapters when the model fits it and the work repays its
-/// compile time; the workgroup kernel otherwise (on GPUs, a model per invocation leaves the device
-/// idle and spills every weight to memory).
-pub fn auto_kernel(gpu: &Gpu, spec: &MlpSpec, model_steps: u64) -> FusedKernel {
-    let cpu = gpu.adapter.device_type == format!("{:?}", wgpu::DeviceType::Cpu);
-    if cpu && kernel_fits(gpu, spec, FusedKernel::Lanes).is_ok() && model_steps >= LANES_MIN_MODEL_STEPS {
-        FusedKernel::Lanes
-    } else {
-        FusedKernel::Workgroup
-    }
+/// A batch of narrow models on the fused kernel.
+pub struct FusedExecutor<'g> {
+    gpu: &'g Gpu,
+    class: KernelClass,
+    members: Vec<Member>,
+    labels: Tensor,
+    arena: Tensor,
+    scratch: Tensor,
+    out: Tensor,
+    probes: Tensor,
+    /// Where every model's epoch order starts in `labels`, and every model's step sizes in `arena`
+    /// (both contiguous over the models, so each is one write).
+    orders_at: usize,
+    sched_at: usize,
+    steps: usize,
+    train: Dispatch,
+    /// The probe's forward and backward pass, then its statistics (`fused_stats`).
+    probe: [Dispatch; 2],
+    /// Evaluations of the training split (alone, and after a probe) and of the test split.
+    eval_train: [Dispatch; 2],
+    eval_test: Dispatch,
+    /// Optimiser steps taken so far (the same for every model).
+    t: u32,
+    /// Rows of the last probe or evaluation, whose logits are in scratch.
+    last_rows: usize,
+    /// Keeps the tables and the data alive for the bind groups.
+    _tables: [Tensor; 3],
 }
 
-impl FusedPlan {
-    /// Plans one model per entry of `specs` (one shape: `same_shape` holds) training on `rows_total`
-    /// rows in batches of `batch`, on `kernel` (which must fit: `lanes_fit` for `Lanes`).
-    pub fn new(
-        gpu: &Gpu,
-        kernel: FusedKernel,
-        specs: &[MlpSpec],
-        optimizer: &Optimizer,
-        (rows_total, batch): (usize, usize),
-        b: &FusedBuffers<'_>,
-    ) -> Result<Self, GpuError> {
-        let spec = &specs[0];
-        debug_assert!(specs.iter().all(|s| same_shape(s, spec)));
-        if kernel == FusedKernel::Lanes {
-            return Ok(FusedPlan::Lanes(LanesPlan::new(gpu, specs, optimizer, (rows_total, batch), b)?));
-        }
-        let models = specs.len();
-        let wg = workgroup_size(spec);
-        let row_cap = batch.next_multiple_of(wg);
-        let (_, scratch_stride, scratch_loss) = plan(spec, row_cap);
-        let descs: Vec<LayerDesc> = specs.iter().flat_map(|s| plan(s, row_cap).0).collect();
-        let layout = spec.layout();
-        let steps = rows_total.div_ceil(batch);
-        let params = FusedParams {
-            models: models as u32,
-            layers: spec.num_layers() as u32,
-            rows_total: rows_total as u32,
-            batch: batch as u32,
-            first: 0,
-            count: 0,
-            input: spec.input as u32,
-            classes: spec.output.width() as u32,
-            param_stride: layout.param_len as u32,
-            running_stride: layout.running_len as u32,
-            scratch_stride: scratch_stride as u32,
-            metrics_stride: (2 * steps) as u32,
-            optimizer: matches!(optimizer, Optimizer::Adam { .. }) as u32,
-            consts: OptimConsts::of(optimizer),
-            bn_eps: spec.bn_eps as f32,
-            bn_momentum: spec.bn_momentum as f32,
-            scratch_loss: scratch_loss as u32,
-            row_cap: row_cap as u32,
-            _pad: 0,
+fn u32_of(v: usize, what: &str) -> Result<u32, EngineError> {
+    u32::try_from(v)
+        .map_err(|_| EngineError::Invalid(format!("{what} ({v} words) does not fit the fused kernel's u32 offsets")))
+}
+
+/// The pipeline-overridable constants of the kernel for `class` on `gpu`.
+fn overrides(gpu: &Gpu, class: KernelClass) -> [(&'static str, u32); 2] {
+    let cache = if class.cached { weight_cache(gpu) as u32 } else { 1 };
+    [("WG", class.width), ("WSH", cache)]
+}
+
+impl<'g> FusedExecutor<'g> {
+    /// An executor for `jobs`, which must all fit the fused kernel (`fused_fits`) with one kernel class
+    /// and share a batch size and a number of training rows.
+    pub fn new(gpu: &'g Gpu, jobs: &[ModelJob<'_>]) -> Result<Self, EngineError> {
+        let Some(first) = jobs.first() else {
+            return Err(EngineError::Invalid("an executor needs one or more models".into()));
         };
-        let scratch = gpu.tensor("fused scratch", models * scratch_stride)?;
-        let layers = gpu.upload("fused layers", bytemuck::cast_slice::<LayerDesc, u32>(&descs))?;
-        let tensors =
-            [&layers, b.x, b.y, b.order, b.schedule, b.params, b.grads, b.opt, b.running, &scratch, b.metrics];
-        let dispatch = gpu.dispatch_specialised(
-            Shader::Fused,
-            "fused_train",
-            &[("WG", wg as u32), ("WSH", weight_cache(gpu, layout.param_len) as u32)],
-            Some(&params),
-            &tensors,
-            [models as u32, 1, 1],
-        )?;
-        Ok(FusedPlan::Workgroup(WorkgroupPlan { dispatch, params, _scratch: scratch, _layers: layers }))
-    }
-
-    /// Records steps `first .. first + count` of the epoch: one dispatch per
-    /// `FUSED_MAX_STEPS_PER_DISPATCH` steps. A longer range needs its own uniform per dispatch, so it
-    /// cannot share one queue write; it is encoded and submitted chunk by chunk here, and only the
-    /// last chunk's command buffer is returned for the caller to submit.
-    pub fn kernel(&self) -> FusedKernel {
-        match self {
-            FusedPlan::Workgroup(_) => FusedKernel::Workgroup,
-            FusedPlan::Lanes(_) => FusedKernel::Lanes,
-        }
-    }
-
-    pub fn encode(&self, gpu: &Gpu, first: usize, count: usize) -> Vec<wgpu::CommandBuffer> {
-        let mut done = 0;
-        let mut last = Vec::new();
-        while done < count {
-            let n = (count - done).min(FUSED_MAX_STEPS_PER_DISPATCH);
-            if let Some(previous) = last.pop() {
-                gpu.queue.submit([previous]);
+        let class = fused_fits(gpu, &first.spec).map_err(EngineError::Invalid)?;
+        for job in jobs {
+            check_engine_inputs(&job.spec, job.train.len(), &job.cfg)?;
+            if fused_fits(gpu, &job.spec).map_err(EngineError::Invalid)? != class {
+                return Err(EngineError::Invalid("the models of one fused batch share a kernel class".into()));
             }
-            // Queue writes land before the next submit: each dispatch sees its own range.
-            let dispatch = match self {
-                FusedPlan::Workgroup(plan) => {
-                    let p = FusedParams { first: (first + done) as u32, count: n as u32, ..plan.params };
-                    plan.dispatch.write_params(gpu, &p);
-                    &plan.dispatch
-                }
-                FusedPlan::Lanes(plan) => plan.prepare(gpu, first + done, n),
+            if job.params.layout != job.spec.layout() {
+                return Err(EngineError::Invalid("the parameters do not have this model's layout".into()));
+            }
+            if job.cfg.batch_size != first.cfg.batch_size || job.train.len() != first.train.len() {
+                return Err(EngineError::Invalid(
+                    "the models of one batch share a batch size and a number of training rows".into(),
+                ));
+            }
+        }
+        let steps = batches_per_epoch(first.train.len(), first.cfg.batch_size);
+
+        // Every distinct dataset once (jobs on one seed share theirs), features and labels.
+        let mut xs: Vec<f32> = Vec::new();
+        let mut labels: Vec<u32> = Vec::new();
+        let mut placed: Vec<(*const crate::data::Dataset, u32, u32)> = Vec::new();
+        let mut place = |d: &crate::data::Dataset, xs: &mut Vec<f32>, labels: &mut Vec<u32>| {
+            if let Some(&(_, x, y)) = placed.iter().find(|(p, _, _)| std::ptr::eq(*p, d)) {
+                return Ok((x, y));
+            }
+            let at = (u32_of(xs.len(), "the features")?, u32_of(labels.len(), "the labels")?);
+            xs.extend_from_slice(&d.x);
+            labels.extend_from_slice(&d.y);
+            placed.push((d as *const _, at.0, at.1));
+            Ok::<_, EngineError>(at)
+        };
+        let (mut arena_len, mut scratch_len, mut out_len, mut probes_len) = (0usize, 0usize, 0usize, 0usize);
+        let mut layer_table: Vec<LayerDesc> = Vec::new();
+        let mut members = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let (x, y) = place(job.train, &mut xs, &mut labels)?;
+            let (tx, ty) = place(job.test, &mut xs, &mut labels)?;
+            let layout = job.spec.layout();
+            let cap = row_cap(job, class.width);
+            let (descs, scratch, loss) = scratch_plan(&job.spec, cap);
+            let (p, r) = (layout.param_len, layout.running_len);
+            let consts = super::optim::OptimConsts::of(&job.cfg.optimizer);
+            let desc = ModelDesc {
+                layers: job.spec.num_layers() as u32,
+                lt: u32_of(layer_table.len(), "the layer table")?,
+                input: job.spec.input as u32,
+                classes: job.spec.output.width() as u32,
+                rows: job.train.len() as u32,
+                test_rows: job.test.len() as u32,
+                batch: job.cfg.batch_size as u32,
+                steps: steps as u32,
+                x,
+                y,
+                tx,
+                ty,
+                metrics: u32_of(out_len, "the results")?,
+                totals: u32_of(out_len + 2 * steps, "the results")?,
+                grad_w1: u32_of(out_len + 2 * steps + TOTALS, "the results")?,
+                probes: u32_of(probes_len, "the probe results")?,
+                po: u32_of(arena_len, "the arena")?,
+                go: u32_of(arena_len + p, "the arena")?,
+                mo: u32_of(arena_len + 2 * p, "the arena")?,
+                vo: u32_of(arena_len + 3 * p, "the arena")?,
+                wo: u32_of(arena_len + 4 * p, "the arena")?,
+                ro: u32_of(arena_len + 5 * p, "the arena")?,
+                param_len: p as u32,
+                so: u32_of(scratch_len, "the scratch")?,
+                row_cap: cap as u32,
+                scratch_loss: loss as u32,
+                optimizer: matches!(job.cfg.optimizer, Optimizer::Adam { .. }) as u32,
+                bn: job.spec.batch_norm as u32,
+                momentum: consts.momentum,
+                beta1: consts.beta1,
+                beta2: consts.beta2,
+                eps: consts.eps,
+                one_minus_beta1: consts.one_minus_beta1,
+                one_minus_beta2: consts.one_minus_beta2,
+                bn_eps: job.spec.bn_eps as f32,
+                bn_momentum: job.spec.bn_momentum as f32,
+                ..Default::default()
             };
-            let mut encoder = gpu.device.create_command_encoder(&Default::default());
-            {
-                let mut pass = encoder.begin_compute_pass(&Default::default());
-                dispatch.record(&mut pass);
-            }
-            last.push(encoder.finish());
-            done += n;
+            let logits_at = descs.last().expect("an output layer").z as usize;
+            layer_table.extend(descs);
+            arena_len += 5 * p + r;
+            scratch_len += scratch;
+            out_len += 2 * steps + TOTALS + layout.weight(0).len;
+            probes_len += job.spec.num_layers();
+            members.push(Member {
+                spec: job.spec.clone(),
+                layout,
+                desc,
+                logits_at,
+                optimizer: job.cfg.optimizer,
+                rows: job.train.len(),
+                test_rows: job.test.len(),
+                batch: job.cfg.batch_size,
+            });
         }
-        last
+        let orders_at = labels.len();
+        let sched_at = arena_len;
+        for (m, member) in members.iter_mut().enumerate() {
+            member.desc.order = u32_of(orders_at + m * first.train.len(), "the labels")?;
+            member.desc.sched = u32_of(sched_at + m * steps, "the arena")?;
+        }
+        labels.resize(orders_at + jobs.len() * first.train.len(), 0);
+        arena_len += jobs.len() * steps;
+        if xs.is_empty() {
+            xs.push(0.0);
+        }
+
+        let descs: Vec<ModelDesc> = members.iter().map(|m| m.desc).collect();
+        let models_t = gpu.upload("fused models", bytemuck::cast_slice::<ModelDesc, u32>(&descs))?;
+        let layers_t = gpu.upload("fused layers", bytemuck::cast_slice::<LayerDesc, u32>(&layer_table))?;
+        let xs_t = gpu.upload("fused features", &xs)?;
+        let labels_t = gpu.upload("fused labels and orders", &labels)?;
+        let arena = gpu.tensor("fused arena", arena_len)?;
+        let scratch = gpu.tensor("fused scratch", scratch_len)?;
+        let out = gpu.tensor("fused results", out_len)?;
+        let probes = gpu.tensor("fused probes", probes_len * size_of::<LayerStats>() / 4)?;
+        let tensors = [&models_t, &layers_t, &xs_t, &labels_t, &arena, &scratch, &out, &probes];
+        let workgroups = [u32_of(jobs.len(), "the models")?, 1, 1];
+        let k = overrides(gpu, class);
+        let dispatch = |mode: u32, after_probe: u32| {
+            let run = RunParams { mode, first: 0, count: 0, after_probe };
+            gpu.dispatch_specialised(Shader::Fused, "fused_run", &k, Some(&run), &tensors, workgroups)
+        };
+        let run = RunParams { mode: MODE_PROBE, first: 0, count: 0, after_probe: 0 };
+        let stats = gpu.dispatch_specialised(Shader::Fused, "fused_stats", &k, Some(&run), &tensors, workgroups)?;
+        let mut executor = FusedExecutor {
+            gpu,
+            class,
+            train: dispatch(MODE_TRAIN, 0)?,
+            probe: [dispatch(MODE_PROBE, 0)?, stats],
+            eval_train: [dispatch(MODE_EVAL_TRAIN, 0)?, dispatch(MODE_EVAL_TRAIN, 1)?],
+            eval_test: dispatch(MODE_EVAL_TEST, 0)?,
+            members,
+            labels: labels_t,
+            arena,
+            scratch,
+            out,
+            probes,
+            orders_at,
+            sched_at,
+            steps,
+            t: 0,
+            last_rows: 0,
+            _tables: [models_t, layers_t, xs_t],
+        };
+        for (m, job) in jobs.iter().enumerate() {
+            executor.set_model_params(m, &job.params)?;
+        }
+        Ok(executor)
+    }
+
+    /// The kernel class this batch runs on.
+    pub fn class(&self) -> KernelClass {
+        self.class
+    }
+
+    /// Writes model `m`'s parameters (and, as the previous probe's, its reference for update
+    /// ratios) and clears its optimiser state.
+    fn set_model_params(&mut self, m: usize, params: &Params) -> Result<(), EngineError> {
+        let member = &self.members[m];
+        if params.layout != member.layout {
+            return Err(EngineError::Invalid("the parameters do not have this model's layout".into()));
+        }
+        let p = member.layout.param_len;
+        let mut block = Vec::with_capacity(5 * p + member.layout.running_len);
+        block.extend_from_slice(&params.values);
+        block.resize(4 * p, 0.0); // gradients and the two moments
+        block.extend_from_slice(&params.values);
+        block.extend_from_slice(&params.running);
+        self.gpu.write(&self.arena.slice(member.desc.po as usize, block.len()), &block);
+        Ok(())
+    }
+
+    /// Records `dispatch` into a compute pass of its own in `encoder`.
+    fn record(encoder: &mut wgpu::CommandEncoder, dispatch: &Dispatch) {
+        let mut pass = encoder.begin_compute_pass(&Default::default());
+        dispatch.record(&mut pass);
+    }
+
+    fn totals(out: &[f32], at: usize, rows: usize) -> BatchResult {
+        BatchResult { loss: out[at] as f64, correct: out[at + 1] as usize, rows }
+    }
+
+    /// Model `m`'s probe from the results read back.
+    fn probe_of(&self, m: usize, out: &[f32], stats: &[LayerStats]) -> Measured {
+        let member = &self.members[m];
+        let d = &member.desc;
+        let layers = &stats[d.probes as usize..d.probes as usize + member.spec.num_layers()];
+        let totals = Self::totals(out, d.totals as usize, member.rows);
+        let update_ratio = layers
+            .iter()
+            .map(|l| if l.prev_sq > 0.0 { (l.diff_sq as f64).sqrt() / (l.prev_sq as f64).sqrt() } else { 0.0 })
+            .collect();
+        let w1 = d.grad_w1 as usize..d.grad_w1 as usize + member.layout.weight(0).len;
+        let probe = Probe {
+            loss: totals.loss,
+            correct: totals.correct,
+            rows: member.rows,
+            layers: layers
+                .iter()
+                .map(|l| LayerProbe {
+                    grad_w: (l.grad_w_sq as f64).sqrt(),
+                    grad_b: (l.grad_b_sq as f64).sqrt(),
+                    delta: (l.delta_sq as f64).sqrt(),
+                    weight: (l.weight_sq as f64).sqrt(),
+                    act_mean: l.act_mean as f64,
+                    act_std: l.act_std as f64,
+                    saturated: l.saturated as f64,
+                    dead: l.dead as f64,
+                    mean_grad_sq: l.mean_grad_sq as f64,
+                })
+                .collect(),
+            grad_w1: out[w1].iter().map(|&v| v as f64).collect(),
+        };
+        Measured { probe, update_ratio }
+    }
+
+    fn single(&self) -> Result<(), EngineError> {
+        if self.members.len() == 1 {
+            Ok(())
+        } else {
+            Err(EngineError::Invalid("a single-model call on a batch of several models".into()))
+        }
+    }
+}
+
+impl BatchEngine for FusedExecutor<'_> {
+    fn name(&self) -> String {
+        format!("gpu: {}, fused path", self.gpu.adapter.describe())
+    }
+
+    fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    fn begin_epoch(&mut self, orders: &[Vec<u32>]) -> Result<(), EngineError> {
+        let rows = self.members[0].rows;
+        if orders.len() != self.members.len() || orders.iter().any(|o| o.len() != rows) {
+            return Err(EngineError::Invalid("one order of every training row per model".into()));
+        }
+        let flat: Vec<u32> = orders.iter().flatten().copied().collect();
+        if flat.iter().any(|&i| i as usize >= rows) {
+            return Err(EngineError::Invalid("the epoch order is not a permutation of the training rows".into()));
+        }
+        self.gpu.write(&self.labels.slice(self.orders_at, flat.len()), &flat);
+        Ok(())
+    }
+
+    fn run(&mut self, work: &Work) -> Result<Vec<Outcome>, EngineError> {
+        let gpu = self.gpu;
+        let mut encoder = gpu.device.create_command_encoder(&Default::default());
+        if let Some((first, count)) = work.steps {
+            if first + count > self.steps {
+                return Err(EngineError::Invalid(format!(
+                    "batches {first}..{} past the epoch's {}",
+                    first + count,
+                    self.steps
+                )));
+            }
+            let mut sched = vec![0.0f32; self.members.len() * self.steps];
+            for (m, member) in self.members.iter().enumerate() {
+                let at = m * self.steps + first;
+                sched[at..at + count].copy_from_slice(&member.optimizer.schedule(self.t + 1, count));
+            }
+            gpu.write(&self.arena.slice(self.sched_at, sched.len()), &sched);
+            // A dispatch's range is in its uniform, which one submit cannot change: every chunk but
+            // the last is submitted on its own (queue writes land before the next submit).
+            let mut done = 0;
+            while done < count {
+                let n = (count - done).min(FUSED_MAX_STEPS_PER_DISPATCH);
+                let run = RunParams { mode: MODE_TRAIN, first: (first + done) as u32, count: n as u32, after_probe: 0 };
+                self.train.write_params(gpu, &run);
+                Self::record(&mut encoder, &self.train);
+                done += n;
+                if done < count {
+                    let full = std::mem::replace(&mut encoder, gpu.device.create_command_encoder(&Default::default()));
+                    gpu.submit(full.finish());
+                }
+            }
+            self.t += count as u32;
+        }
+        if work.probe {
+            Self::record(&mut encoder, &self.probe[0]);
+            Self::record(&mut encoder, &self.probe[1]);
+            self.last_rows = self.members[0].rows;
+        }
+        if work.evaluate {
+            Self::record(&mut encoder, &self.eval_train[work.probe as usize]);
+            Self::record(&mut encoder, &self.eval_test);
+            self.last_rows = self.members[0].test_rows;
+        }
+        gpu.submit(encoder.finish());
+        let mut read = vec![&self.out];
+        if work.probe {
+            read.push(&self.probes);
+        }
+        let data = gpu.read_many(&read)?;
+        let out = &data[0];
+        let stats: &[LayerStats] = if work.probe { bytemuck::cast_slice(&data[1]) } else { &[] };
+        Ok((0..self.members.len())
+            .map(|m| {
+                let member = &self.members[m];
+                let d = &member.desc;
+                let mut o = Outcome::default();
+                if let Some((first, count)) = work.steps {
+                    o.batches = (first..first + count)
+                        .map(|b| {
+                            let rows = batch_rows(member.rows, member.batch, b);
+                            Self::totals(out, d.metrics as usize + 2 * b, rows)
+                        })
+                        .collect();
+                }
+                if work.probe {
+                    o.probe = Some(self.probe_of(m, out, stats));
+                }
+                if work.evaluate {
+                    o.eval_train = Some(Self::totals(out, d.totals as usize + 2, member.rows));
+                    o.eval_test =
+                        (member.test_rows > 0).then(|| Self::totals(out, d.totals as usize + 4, member.test_rows));
+                }
+                o
+            })
+            .collect())
+    }
+
+    fn params(&mut self) -> Result<Vec<Params>, EngineError> {
+        let arena = self.gpu.read(&self.arena)?;
+        Ok(self
+            .members
+            .iter()
+            .map(|m| {
+                let (po, ro) = (m.desc.po as usize, m.desc.ro as usize);
+                let mut p = Params::zeros(m.layout.clone());
+                p.values = arena[po..po + m.layout.param_len].to_vec();
+                p.running = arena[ro..ro + m.layout.running_len].to_vec();
+                p
+            })
+            .collect())
+    }
+}
+
+/// A batch of one is also a single-model `Engine`, for `vanish check`, `grads` and the tests that
+/// compare one model tensor by tensor.
+impl Engine for FusedExecutor<'_> {
+    fn name(&self) -> String {
+        BatchEngine::name(self)
+    }
+
+    fn spec(&self) -> &MlpSpec {
+        &self.members[0].spec
+    }
+
+    fn params(&mut self) -> Result<Params, EngineError> {
+        self.single()?;
+        Ok(BatchEngine::params(self)?.swap_remove(0))
+    }
+
+    fn set_params(&mut self, params: &Params) -> Result<(), EngineError> {
+        self.single()?;
+        self.set_model_params(0, params)?;
+        self.t = 0;
+        Ok(())
+    }
+
+    fn begin_epoch(&mut self, order: &[u32]) -> Result<(), EngineError> {
+        self.single()?;
+        BatchEngine::begin_epoch(self, &[order.to_vec()])
+    }
+
+    fn train_batches(&mut self, first: usize, count: usize) -> Result<Vec<BatchResult>, EngineError> {
+        self.single()?;
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        Ok(self.run(&Work { steps: Some((first, count)), ..Default::default() })?.swap_remove(0).batches)
+    }
+
+    fn probe(&mut self, split: Split) -> Result<Probe, EngineError> {
+        self.single()?;
+        if split != Split::Train {
+            return Err(EngineError::Invalid("the fused path probes the training split".into()));
+        }
+        let out = self.run(&Work { probe: true, ..Default::default() })?.swap_remove(0);
+        Ok(out.probe.expect("a probe was asked for").probe)
+    }
+
+    fn evaluate(&mut self, split: Split) -> Result<BatchResult, EngineError> {
+        self.single()?;
+        let rows = self.split_rows(split);
+        if rows == 0 {
+            return Err(EngineError::Invalid(format!("the {split:?} split is empty")));
+        }
+        let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
+        Self::record(&mut encoder, if split == Split::Train { &self.eval_train[0] } else { &self.eval_test });
+        self.gpu.submit(encoder.finish());
+        let at = self.members[0].desc.totals as usize + 2 + 2 * split as usize;
+        let out = self.gpu.read(&self.out.slice(at, 2))?;
+        self.last_rows = rows;
+        Ok(Self::totals(&out, 0, rows))
+    }
+
+    fn gradients(&mut self) -> Result<Vec<f64>, EngineError> {
+        let m = &self.members[0];
+        let g = self.gpu.read(&self.arena.slice(m.desc.go as usize, m.layout.param_len))?;
+        Ok(g.into_iter().map(f64::from).collect())
+    }
+
+    fn logits(&mut self) -> Result<Vec<f64>, EngineError> {
+        let m = &self.members[0];
+        let k = m.spec.output.width();
+        let z = self.gpu.read(&self.scratch.slice(m.desc.so as usize + m.logits_at, self.last_rows * k))?;
+        Ok(z.into_iter().map(f64::from).collect())
+    }
+
+    fn split_rows(&self, split: Split) -> usize {
+        match split {
+            Split::Train => self.members[0].rows,
+            Split::Test => self.members[0].test_rows,
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The GPU side: the wgpu context, tensors, and one launcher per WGSL kernel family. All direct wgpu
 //! calls live in this module.
 
+mod backend;
 mod context;
 mod dispatch;
 mod error;
@@ -8,12 +9,10 @@ mod shaders;
 mod tensor;
 
 pub mod activation;
-pub mod batch;
 pub mod batchnorm;
 pub mod dense;
 pub mod engine;
 pub mod fused;
-pub mod fused_lanes;
 pub mod loss;
 pub mod matmul;
 pub mod optim;
@@ -21,10 +20,11 @@ pub mod reduce;
 pub mod step;
 pub mod timing;
 
-pub use batch::ModelBatch;
+pub use backend::{GpuBackend, Path, PathRequest, choose_path, single_engine};
 pub use context::{AdapterSummary, DeviceRequest, Gpu, list_adapters};
 pub use dispatch::Dispatch;
-pub use engine::{GpuEngine, TrainPath, TrainTiming, fused_by_default};
+pub use engine::{GpuEngine, TrainTiming};
 pub use error::GpuError;
-pub use shaders::Shader;
+pub use fused::{FusedExecutor, KernelClass};
+pub use shaders::{PRELUDE, PRELUDE_FILE, Shader};
 pub use tensor::Tensor;

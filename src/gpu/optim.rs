@@ -11,12 +11,12 @@ use crate::engine::Optimizer;
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 pub(super) struct OptimConsts {
-    momentum: f32,
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
-    one_minus_beta1: f32,
-    one_minus_beta2: f32,
+    pub(super) momentum: f32,
+    pub(super) beta1: f32,
+    pub(super) beta2: f32,
+    pub(super) eps: f32,
+    pub(super) one_minus_beta1: f32,
+    pub(super) one_minus_beta2: f32,
 }
 
 impl OptimConsts {

@@ -1,4 +1,6 @@
-//! The WGSL sources, one file per kernel family, compiled into the binary with `include_str!`.
+//! The WGSL sources, one file per kernel family, compiled into the binary with `include_str!`. The
+//! maths every training kernel shares (activations, losses, optimiser updates) is one file,
+//! `shaders/maths.wgsl`, put before each kernel that uses it: WGSL has no `#include`.
 
 /// A WGSL file in `shaders/`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -11,13 +13,24 @@ pub enum Shader {
     Reduce,
     Step,
     Fused,
-    /// The per-lane fused kernel's template; `fused_lanes.rs` fills it in for a model shape.
-    FusedLanes,
     Dense,
 }
 
+/// The prelude's file name, for messages and tests.
+pub const PRELUDE_FILE: &str = "maths.wgsl";
+
+/// The prelude: activations forward and backward, losses from logits, optimiser updates.
+pub const PRELUDE: &str = include_str!("../../shaders/maths.wgsl");
+
+/// A kernel file composed after the prelude.
+macro_rules! with_prelude {
+    ($file:literal) => {
+        concat!(include_str!("../../shaders/maths.wgsl"), "\n", include_str!(concat!("../../shaders/", $file)))
+    };
+}
+
 impl Shader {
-    pub const ALL: [Shader; 10] = [
+    pub const ALL: [Shader; 9] = [
         Shader::Matmul,
         Shader::Activation,
         Shader::BatchNorm,
@@ -26,7 +39,6 @@ impl Shader {
         Shader::Reduce,
         Shader::Step,
         Shader::Fused,
-        Shader::FusedLanes,
         Shader::Dense,
     ];
 
@@ -40,23 +52,27 @@ impl Shader {
             Shader::Reduce => "reduce.wgsl",
             Shader::Step => "step.wgsl",
             Shader::Fused => "fused.wgsl",
-            Shader::FusedLanes => "fused_lanes.wgsl",
             Shader::Dense => "dense.wgsl",
         }
     }
 
+    /// Whether the kernel is composed after the prelude.
+    pub fn uses_prelude(self) -> bool {
+        matches!(self, Shader::Activation | Shader::Loss | Shader::Optim | Shader::Fused | Shader::Dense)
+    }
+
+    /// The module as compiled: the prelude and the file for kernels that use it, the file otherwise.
     pub fn source(self) -> &'static str {
         match self {
             Shader::Matmul => include_str!("../../shaders/matmul.wgsl"),
-            Shader::Activation => include_str!("../../shaders/activation.wgsl"),
+            Shader::Activation => with_prelude!("activation.wgsl"),
             Shader::BatchNorm => include_str!("../../shaders/batchnorm.wgsl"),
-            Shader::Loss => include_str!("../../shaders/loss.wgsl"),
-            Shader::Optim => include_str!("../../shaders/optim.wgsl"),
+            Shader::Loss => with_prelude!("loss.wgsl"),
+            Shader::Optim => with_prelude!("optim.wgsl"),
             Shader::Reduce => include_str!("../../shaders/reduce.wgsl"),
             Shader::Step => include_str!("../../shaders/step.wgsl"),
-            Shader::Fused => include_str!("../../shaders/fused.wgsl"),
-            Shader::FusedLanes => include_str!("../../shaders/fused_lanes.wgsl"),
-            Shader::Dense => include_str!("../../shaders/dense.wgsl"),
+            Shader::Fused => with_prelude!("fused.wgsl"),
+            Shader::Dense => with_prelude!("dense.wgsl"),
         }
     }
 }

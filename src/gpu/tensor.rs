@@ -123,7 +123,8 @@ impl Gpu {
             }
             at += bytes;
         }
-        self.queue.submit([encoder.finish()]);
+        self.submit(encoder.finish());
+        self.bytes_read_back.fetch_add((total * 4) as u64, std::sync::atomic::Ordering::Relaxed);
         let words: Vec<f32> = bytemuck::pod_collect_to_vec(&self.map_read(&staging)?);
         let mut out = Vec::with_capacity(tensors.len());
         let mut at = 0;

@@ -64,13 +64,13 @@ impl Gpu {
                     d.record(&mut pass);
                 }
             }
-            self.queue.submit([encoder.finish()]);
+            self.submit(encoder.finish());
             self.wait()?;
         }
         let mut encoder = self.device.create_command_encoder(&Default::default());
         encoder.resolve_query_set(&queries, 0..count, &resolve, 0);
         encoder.copy_buffer_to_buffer(&resolve, 0, &staging, 0, bytes);
-        self.queue.submit([encoder.finish()]);
+        self.submit(encoder.finish());
         let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&self.map_read(&staging)?);
         let period_ns = self.queue.get_timestamp_period() as f64;
         let times = ticks.chunks(2).map(|t| t[1].saturating_sub(t[0]) as f64 * period_ns * 1e-9).collect();

@@ -218,6 +218,10 @@ impl Engine for CpuEngine {
     fn logits(&mut self) -> Result<Vec<f64>, EngineError> {
         Ok(self.logits.clone())
     }
+
+    fn split_rows(&self, split: Split) -> usize {
+        self.data(split).len()
+    }
 }
 
 /// Two disjoint ranges of one slice, mutably.
@@ -225,4 +229,33 @@ fn split_two(v: &mut [f64], a: std::ops::Range<usize>, b: std::ops::Range<usize>
     assert!(a.end <= b.start, "ranges in layout order");
     let (lo, hi) = v.split_at_mut(b.start);
     (&mut lo[a], &mut hi[..b.end - b.start])
+}
+
+/// The CPU reference as a `Backend`: every job is a batch of one (the reference runs one model at a
+/// time, on one thread).
+pub struct CpuBackend;
+
+impl crate::engine::Backend for CpuBackend {
+    fn name(&self) -> String {
+        "cpu reference (f64)".into()
+    }
+
+    fn batches(&self, jobs: &[crate::engine::ModelJob<'_>]) -> Result<Vec<Vec<usize>>, EngineError> {
+        Ok((0..jobs.len()).map(|i| vec![i]).collect())
+    }
+
+    fn build<'b>(
+        &'b self,
+        jobs: &[crate::engine::ModelJob<'_>],
+    ) -> Result<Box<dyn crate::engine::BatchEngine + 'b>, EngineError> {
+        let engines = jobs
+            .iter()
+            .map(|j| CpuEngine::new(&j.spec, &j.params, j.train, j.test, j.cfg).map(|e| Box::new(e) as Box<dyn Engine>))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Box::new(crate::engine::Each::new(engines)?))
+    }
+
+    fn counters(&self) -> crate::engine::Counters {
+        crate::engine::Counters::default()
+    }
 }

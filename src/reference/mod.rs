@@ -17,7 +17,7 @@ pub mod reduce;
 
 pub use activation::{activation, activation_backward, activation_grad, bias_activation_forward, bias_backward};
 pub use batchnorm::{batchnorm_backward, batchnorm_forward, batchnorm_forward_eval, batchnorm_update_running};
-pub use engine::CpuEngine;
+pub use engine::{CpuBackend, CpuEngine};
 pub use loss::{bce_with_logits, softmax_cross_entropy};
 pub use matmul::{dense_backward, dense_forward, matmul};
 pub use mlp::{BatchNormForward, Forward, Gradients, LayerForward, forward_backward, forward_eval};

@@ -2,7 +2,6 @@
 //! picture beside the mean-field theory, a verdict per run, presets that check classic results, and
 //! an output folder that shards, resumes and merges (one file per completed run).
 
-pub mod batched;
 pub mod boundary;
 pub mod grid;
 pub mod preset;
@@ -16,7 +15,7 @@ pub mod verdict;
 pub use grid::{Grid, OptimizerChoice, RunConfig, Shard, Varying};
 pub use preset::{Check, Preset};
 pub use record::{EpochSnapshot, EvalNumbers, LayerStats, RunRecord};
-pub use run::{EngineFactory, RunEvent, run_sweep, showcase};
+pub use run::{RunEvent, record_of, run_sweep, showcase};
 pub use settings::{DataSettings, Manifest, Settings};
 pub use store::Store;
 pub use verdict::{Verdict, VerdictKind};

@@ -1,27 +1,21 @@
 //! Running a sweep: every configuration of the grid (or of one shard) that the output folder does not
-//! already hold, one engine per run from a caller-supplied factory (so one `Gpu`, and its compiled
-//! pipelines, serves the whole sweep), each finished run saved at once as its own file. Given a GPU,
-//! runs that can share a fused dispatch train together (`batched.rs`), with the same records.
+//! already hold, trained in the batches the backend makes of them (on a GPU, every narrow run of a
+//! width class shares one fused dispatch stream, whatever its depth, activation, batch norm, init,
+//! seed or optimiser), each finished run saved at once as its own file.
 
 use std::collections::HashMap;
 use std::time::Instant;
 
 use super::SweepError;
-use super::batched::{batchable, fused_on, run_group};
 use super::boundary::decision_boundary;
 use super::grid::{RunConfig, Shard};
 use super::record::{EvalNumbers, RunRecord};
 use super::settings::Settings;
 use super::store::Store;
 use crate::data::Dataset;
-use crate::engine::{Engine, EngineError, Split, TrainConfig, batches_per_epoch};
-use crate::gpu::Gpu;
+use crate::engine::{Backend, ModelJob, TrainConfig, batches_per_epoch};
 use crate::model::{Activation, MlpSpec, Output, Params};
-use crate::train::{TrainError, TrainOptions, interrupted, train};
-
-/// Builds the engine for one run: `(spec, initial params, train, test, config)`.
-pub type EngineFactory<'a, 'g> =
-    dyn FnMut(&MlpSpec, &Params, &Dataset, &Dataset, TrainConfig) -> Result<Box<dyn Engine + 'g>, EngineError> + 'a;
+use crate::train::{History, TrainError, TrainOptions, Trained, interrupted, train_batch};
 
 /// Plots draw one line per group while there are at most this many groups, else one per family at
 /// its deepest depth.
@@ -61,6 +55,26 @@ pub fn spec_for(config: &RunConfig, features: usize, classes: usize) -> MlpSpec 
     }
 }
 
+/// The record of a finished run: its history and evaluation at initialisation; a diverged run keeps
+/// what was measured at initialisation and says where the loss stopped being finite.
+pub fn record_of(config: RunConfig, spec: &MlpSpec, trained: &Trained, steps_per_epoch: usize) -> RunRecord {
+    let init_eval = EvalNumbers::from_results(&trained.init_train, trained.init_test.as_ref());
+    match &trained.diverged {
+        Some(TrainError::Diverged { loss, epoch, step, batch }) => {
+            let history = History {
+                probes: trained.history.probes[..1].to_vec(),
+                epochs: Vec::new(),
+                batch_losses: Vec::new(),
+                ..trained.history.clone()
+            };
+            let mut r = RunRecord::from_history(config, spec, &history, Some(init_eval), steps_per_epoch);
+            r.diverged = Some(format!("the loss became {loss} at epoch {epoch}, step {step} (batch {batch})"));
+            r
+        }
+        _ => RunRecord::from_history(config, spec, &trained.history, Some(init_eval), steps_per_epoch),
+    }
+}
+
 /// Progress of a sweep, after each run.
 #[derive(Clone, Debug)]
 pub struct RunEvent {
@@ -76,14 +90,12 @@ pub struct RunEvent {
 
 /// Runs this shard's part of `settings`' grid into `store`, skipping runs already there, and returns
 /// every run of the shard as read back from its file (so outputs never depend on whether a run was
-/// just computed or resumed). With `gpu`, runs that take the fused path and share a seed, shape and
-/// optimiser train together, sharing each fused dispatch.
-pub fn run_sweep<'g>(
+/// just computed or resumed). The runs still to do train in the batches `backend` makes of them.
+pub fn run_sweep(
     store: &Store,
     settings: &Settings,
     shard: Option<Shard>,
-    gpu: Option<&'g Gpu>,
-    make_engine: &mut EngineFactory<'_, 'g>,
+    backend: &dyn Backend,
     on_event: &mut dyn FnMut(&RunEvent),
 ) -> Result<Vec<RunRecord>, SweepError> {
     settings.validate()?;
@@ -93,53 +105,73 @@ pub fn run_sweep<'g>(
     let mine: Vec<&RunConfig> =
         all.iter().enumerate().filter(|(i, _)| shard.is_none_or(|s| s.contains(*i))).map(|(_, c)| c).collect();
     let total = mine.len();
-    let mut data: HashMap<u64, (Dataset, Dataset)> = HashMap::new();
-    let mut done = vec![false; total];
     let mut finished = 0;
-    for k in 0..total {
-        if done[k] {
-            continue;
+    let mut todo = Vec::new();
+    for config in &mine {
+        if store.load(&config.id()).is_some() {
+            finished += 1;
+            on_event(&RunEvent { done: finished, total, id: config.id(), skipped: true, seconds: 0.0 });
+        } else {
+            todo.push(*config);
         }
+    }
+    let mut data: HashMap<u64, (Dataset, Dataset)> = HashMap::new();
+    for c in &todo {
+        if let std::collections::hash_map::Entry::Vacant(e) = data.entry(c.seed) {
+            e.insert(settings.data.load(c.seed)?);
+        }
+    }
+    let mut specs = Vec::with_capacity(todo.len());
+    let mut jobs = Vec::with_capacity(todo.len());
+    for c in &todo {
+        let (train_set, test_set) = &data[&c.seed];
+        let spec = spec_for(c, train_set.features, train_set.classes);
+        spec.validate().map_err(SweepError::Invalid)?;
+        let cfg = TrainConfig { optimizer: c.optimizer.with_lr(settings.lr), batch_size: settings.batch_size };
+        jobs.push(ModelJob {
+            params: Params::init(&spec, c.seed),
+            spec: spec.clone(),
+            train: train_set,
+            test: test_set,
+            cfg,
+        });
+        specs.push(spec);
+    }
+    for batch in backend.batches(&jobs)? {
         if interrupted() {
             return Err(SweepError::Interrupted { done: finished, total });
         }
         let start = Instant::now();
-        let config = mine[k];
-        if store.load(&config.id()).is_some() {
-            done[k] = true;
-            finished += 1;
-            on_event(&RunEvent { done: finished, total, id: config.id(), skipped: true, seconds: 0.0 });
-            continue;
-        }
-        let (train_set, test_set) = match data.entry(config.seed) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => e.insert(settings.data.load(config.seed)?),
-        };
-        // This run and the later ones of the shard that can share its dispatch, not yet in the folder.
-        let mut group = vec![k];
-        if let Some(gpu) = gpu.filter(|g| fused_on(g, config, settings, train_set)) {
-            group.extend(
-                (k + 1..total)
-                    .filter(|&j| !done[j] && batchable(config, mine[j]) && store.load(&mine[j].id()).is_none()),
-            );
-            group.retain(|&j| fused_on(gpu, mine[j], settings, train_set));
-        }
-        let records = match gpu {
-            Some(gpu) if group.len() > 1 => {
-                let configs: Vec<&RunConfig> = group.iter().map(|&j| mine[j]).collect();
-                run_group(gpu, &configs, settings, (train_set, test_set), make_engine, &boundary)
-            }
-            _ => run_one(config, settings, train_set, test_set, make_engine, boundary(config)).map(|r| vec![r]),
-        };
-        let records = match records {
+        let batch_jobs: Vec<ModelJob<'_>> = batch.iter().map(|&j| jobs[j].clone()).collect();
+        let mut engine = backend.build(&batch_jobs)?;
+        let train_rows = batch_jobs[0].train.len();
+        let opts: Vec<TrainOptions> = batch
+            .iter()
+            .map(|&j| TrainOptions {
+                epochs: settings.epochs,
+                seed: todo[j].seed,
+                probe_every: None,
+                has_test: !jobs[j].test.is_empty(),
+            })
+            .collect();
+        let trained = train_batch(engine.as_mut(), train_rows, settings.batch_size, &opts, &mut |_| {})?;
+        if trained.iter().any(|t| t.history.interrupted) {
             // The runs in flight stopped early: they are not complete, so they are not saved.
-            Err(SweepError::Interrupted { .. }) => return Err(SweepError::Interrupted { done: finished, total }),
-            other => other?,
-        };
-        let seconds = start.elapsed().as_secs_f64() / records.len() as f64;
-        for (&j, record) in group.iter().zip(&records) {
-            store.save(record)?;
-            done[j] = true;
+            return Err(SweepError::Interrupted { done: finished, total });
+        }
+        let finals = if batch.iter().any(|&j| boundary(todo[j])) { Some(engine.params()?) } else { None };
+        let steps_per_epoch = batches_per_epoch(train_rows, settings.batch_size);
+        let seconds = start.elapsed().as_secs_f64() / batch.len() as f64;
+        for (k, (&j, t)) in batch.iter().zip(&trained).enumerate() {
+            let mut record = record_of(todo[j].clone(), &specs[j], t, steps_per_epoch);
+            if boundary(todo[j]) {
+                let params = match (&t.diverged, &finals) {
+                    (None, Some(finals)) => &finals[k],
+                    _ => &jobs[j].params,
+                };
+                record.boundary = decision_boundary(&specs[j], params, jobs[j].train);
+            }
+            store.save(&record)?;
             finished += 1;
             on_event(&RunEvent { done: finished, total, id: record.config.id(), skipped: false, seconds });
         }
@@ -151,44 +183,4 @@ pub fn run_sweep<'g>(
                 .ok_or_else(|| SweepError::Invalid(format!("run {} vanished from the output folder", c.id())))
         })
         .collect()
-}
-
-/// One run: initial evaluation, training with probes after each epoch, and the record.
-pub fn run_one<'g>(
-    config: &RunConfig,
-    settings: &Settings,
-    train_set: &Dataset,
-    test_set: &Dataset,
-    make_engine: &mut EngineFactory<'_, 'g>,
-    boundary: bool,
-) -> Result<RunRecord, SweepError> {
-    let spec = spec_for(config, train_set.features, train_set.classes);
-    spec.validate().map_err(SweepError::Invalid)?;
-    let params = Params::init(&spec, config.seed);
-    let cfg = TrainConfig { optimizer: config.optimizer.with_lr(settings.lr), batch_size: settings.batch_size };
-    let has_test = !test_set.is_empty();
-    let steps_per_epoch = batches_per_epoch(train_set.len(), settings.batch_size);
-    let mut engine = make_engine(&spec, &params, train_set, test_set, cfg)?;
-    let eval_train = engine.evaluate(Split::Train)?;
-    let eval_test = if has_test { Some(engine.evaluate(Split::Test)?) } else { None };
-    let init_eval = EvalNumbers::from_results(&eval_train, eval_test.as_ref());
-    let opts = TrainOptions { epochs: settings.epochs, seed: config.seed, probe_every: None, has_test };
-    let mut record = match train(engine.as_mut(), train_set.len(), settings.batch_size, &opts, &mut |_| {}) {
-        Ok(history) if history.interrupted => return Err(SweepError::Interrupted { done: 0, total: 1 }),
-        Ok(history) => RunRecord::from_history(config.clone(), &spec, &history, Some(init_eval), steps_per_epoch),
-        Err(TrainError::Diverged { loss, epoch, step, batch }) => {
-            // Keep what was measured at initialisation, from a fresh engine, and say why it stops there.
-            engine = make_engine(&spec, &params, train_set, test_set, cfg)?;
-            let at_init = TrainOptions { epochs: 0, ..opts };
-            let history = train(engine.as_mut(), train_set.len(), settings.batch_size, &at_init, &mut |_| {})?;
-            let mut r = RunRecord::from_history(config.clone(), &spec, &history, Some(init_eval), steps_per_epoch);
-            r.diverged = Some(format!("the loss became {loss} at epoch {epoch}, step {step} (batch {batch})"));
-            r
-        }
-        Err(e) => return Err(e.into()),
-    };
-    if boundary {
-        record.boundary = decision_boundary(&spec, &engine.params()?, train_set);
-    }
-    Ok(record)
 }

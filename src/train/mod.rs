@@ -1,5 +1,6 @@
-//! The trainer, written once against `Engine`: epochs in a seeded order, probes of the per-layer
-//! gradient at initialisation, every `probe_every` steps and after each epoch, divergence detection.
+//! The trainer, written once against `BatchEngine`: epochs in a seeded order, probes of the per-layer
+//! gradient at initialisation, every `probe_every` steps and after each epoch, evaluations, divergence
+//! detection; a single engine trains as a batch of one.
 
 mod history;
 mod interrupt;
@@ -7,4 +8,4 @@ mod trainer;
 
 pub use history::{EpochRecord, History, ProbeRecord};
 pub use interrupt::{install_interrupt_handler, interrupted, request_interrupt};
-pub use trainer::{Progress, TrainError, TrainOptions, epoch_order, epoch_record, probe_record, start_history, train};
+pub use trainer::{Progress, TrainError, TrainOptions, Trained, epoch_order, train, train_batch};

@@ -1,11 +1,14 @@
-//! The training loop over any `Engine`.
+//! The one training loop, over a `BatchEngine`: every model of the batch trains its epochs in its own
+//! seeded order, is probed at initialisation, every `probe_every` steps and after each epoch, and is
+//! evaluated at initialisation and after each epoch. Each call into the engine carries a chunk of
+//! steps with the probe and evaluations that follow it, so a GPU engine runs it as a few submits and
+//! one readback. A model whose loss stops being finite stops being recorded; the others go on.
 
 use rand::seq::SliceRandom;
 use thiserror::Error;
 
 use super::history::{EpochRecord, History, ProbeRecord};
-use crate::engine::{Engine, EngineError, Split, batches_per_epoch};
-use crate::model::Params;
+use crate::engine::{BatchEngine, BatchResult, Each, Engine, EngineError, Measured, Outcome, Work, batches_per_epoch};
 use crate::rng::{Stream, rng};
 
 use super::interrupt::interrupted;
@@ -44,6 +47,18 @@ pub struct Progress {
     pub last_loss: f64,
 }
 
+/// What training gave one model of a batch.
+#[derive(Debug)]
+pub struct Trained {
+    /// The probes, epochs and batch losses up to the end (or up to the last finite loss).
+    pub history: History,
+    /// The evaluation at initialisation: the training split and, when it has rows, the test split.
+    pub init_train: BatchResult,
+    pub init_test: Option<BatchResult>,
+    /// `TrainError::Diverged` when the loss stopped being finite; `history` then ends before it.
+    pub diverged: Option<TrainError>,
+}
+
 /// The order of the training rows in each epoch: one seeded shuffle stream for the whole run, so
 /// both engines, and every rerun, see the same batches.
 pub fn epoch_order(rows: usize, seed: u64, epochs: usize) -> Vec<Vec<u32>> {
@@ -57,71 +72,115 @@ pub fn epoch_order(rows: usize, seed: u64, epochs: usize) -> Vec<Vec<u32>> {
         .collect()
 }
 
-fn update_ratio(engine: &dyn Engine, prev: &Params, now: &Params) -> Vec<f64> {
-    (0..engine.spec().num_layers())
-        .map(|i| {
-            let (a, b) = (prev.weight(i), now.weight(i));
-            let diff: f64 = a.iter().zip(b).map(|(x, y)| ((y - x) as f64).powi(2)).sum::<f64>().sqrt();
-            let base: f64 = a.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
-            if base > 0.0 { diff / base } else { 0.0 }
-        })
-        .collect()
+fn probe_record(epoch: usize, step: usize, m: Measured) -> ProbeRecord {
+    ProbeRecord { epoch, step, probe: m.probe, update_ratio: m.update_ratio }
 }
 
-/// A history holding the probe at initialisation.
-pub fn start_history(engine: &mut dyn Engine) -> Result<History, TrainError> {
-    Ok(History {
-        engine: engine.name(),
-        probes: vec![ProbeRecord {
-            epoch: 0,
-            step: 0,
-            probe: engine.probe(Split::Train)?,
-            update_ratio: vec![0.0; engine.spec().num_layers()],
-        }],
-        epochs: Vec::new(),
-        batch_losses: Vec::new(),
-        interrupted: false,
-    })
+fn missing(what: &str) -> EngineError {
+    EngineError::Invalid(format!("the engine returned no {what}"))
 }
 
-/// A probe of the training set after `epoch` epochs and `step` steps, with each layer's update ratio
-/// since `prev`, which becomes the weights now.
-pub fn probe_record(
-    engine: &mut dyn Engine,
-    prev: &mut Params,
-    epoch: usize,
-    step: usize,
-) -> Result<ProbeRecord, TrainError> {
-    let now = engine.params()?;
-    let record =
-        ProbeRecord { epoch, step, probe: engine.probe(Split::Train)?, update_ratio: update_ratio(engine, prev, &now) };
-    *prev = now;
-    Ok(record)
-}
-
-/// The record of `epoch` (1-based) from its batches as trained (`loss_sum` weighted by rows, `correct`)
-/// and an evaluation of the engine's weights now.
-pub fn epoch_record(
-    engine: &mut dyn Engine,
-    epoch: usize,
-    (loss_sum, correct): (f64, usize),
+/// Trains every model of `engine` for `opts[m].epochs` epochs on `train_rows` rows in batches of
+/// `batch_size` (the same for every model; the seeds, and so the epoch orders, may differ).
+pub fn train_batch(
+    engine: &mut dyn BatchEngine,
     train_rows: usize,
-    has_test: bool,
-) -> Result<EpochRecord, TrainError> {
-    let eval_train = engine.evaluate(Split::Train)?;
-    let test = if has_test { Some(engine.evaluate(Split::Test)?) } else { None };
-    Ok(EpochRecord {
-        epoch,
-        train_loss: loss_sum / train_rows as f64,
-        train_acc: correct as f64 / train_rows as f64,
-        eval_train_loss: eval_train.loss,
-        eval_train_acc: eval_train.correct as f64 / eval_train.rows as f64,
-        test_loss: test.map(|t| t.loss),
-        test_acc: test.map(|t| t.correct as f64 / t.rows as f64),
-    })
+    batch_size: usize,
+    opts: &[TrainOptions],
+    on_progress: &mut dyn FnMut(Progress),
+) -> Result<Vec<Trained>, TrainError> {
+    let models = engine.len();
+    if opts.len() != models || models == 0 {
+        return Err(EngineError::Invalid(format!("{} training options for {models} models", opts.len())).into());
+    }
+    let (epochs, probe_every) = (opts[0].epochs, opts[0].probe_every);
+    if opts.iter().any(|o| o.epochs != epochs || o.probe_every != probe_every) {
+        return Err(EngineError::Invalid("the models of one batch train the same epochs and probes".into()).into());
+    }
+    let steps_per_epoch = batches_per_epoch(train_rows, batch_size);
+    let total_steps = steps_per_epoch * epochs;
+    let name = engine.name();
+    let init = engine.run(&Work { steps: None, probe: true, evaluate: true })?;
+    let mut runs = Vec::with_capacity(models);
+    for out in init {
+        let Outcome { probe, eval_train, eval_test, .. } = out;
+        runs.push(Trained {
+            history: History {
+                engine: name.clone(),
+                probes: vec![probe_record(0, 0, probe.ok_or_else(|| missing("probe"))?)],
+                epochs: Vec::new(),
+                batch_losses: Vec::new(),
+                interrupted: false,
+            },
+            init_train: eval_train.ok_or_else(|| missing("evaluation"))?,
+            init_test: eval_test,
+            diverged: None,
+        });
+    }
+    let orders: Vec<Vec<Vec<u32>>> = opts.iter().map(|o| epoch_order(train_rows, o.seed, epochs)).collect();
+    let chunk = probe_every.unwrap_or(steps_per_epoch).max(1);
+    let mut step = 0;
+    for e in 0..epochs {
+        engine.begin_epoch(&orders.iter().map(|o| o[e].clone()).collect::<Vec<_>>())?;
+        let mut sums = vec![(0.0, 0usize); models];
+        let mut b = 0;
+        while b < steps_per_epoch {
+            // Stop at the next multiple of probe_every, counted in steps over the whole run.
+            let count = (chunk - step % chunk).min(steps_per_epoch - b).min(MAX_STEPS_BETWEEN_CHECKS);
+            let end_of_epoch = b + count == steps_per_epoch;
+            let probe = end_of_epoch || probe_every.is_some_and(|p| (step + count) % p == 0);
+            let outcomes = engine.run(&Work { steps: Some((b, count)), probe, evaluate: end_of_epoch })?;
+            for ((run, out), sum) in runs.iter_mut().zip(outcomes).zip(&mut sums) {
+                if run.diverged.is_some() {
+                    continue;
+                }
+                if let Some((i, r)) = out.batches.iter().enumerate().find(|(_, r)| !r.loss.is_finite()) {
+                    run.history.batch_losses.extend(out.batches[..i].iter().map(|r| r.loss));
+                    let (loss, batch) = (r.loss, b + i);
+                    run.diverged = Some(TrainError::Diverged { loss, epoch: e + 1, step: step + i + 1, batch });
+                    continue;
+                }
+                for r in &out.batches {
+                    sum.0 += r.loss * r.rows as f64;
+                    sum.1 += r.correct;
+                    run.history.batch_losses.push(r.loss);
+                }
+                if end_of_epoch {
+                    let eval_train = out.eval_train.ok_or_else(|| missing("evaluation"))?;
+                    run.history.epochs.push(EpochRecord {
+                        epoch: e + 1,
+                        train_loss: sum.0 / train_rows as f64,
+                        train_acc: sum.1 as f64 / train_rows as f64,
+                        eval_train_loss: eval_train.loss,
+                        eval_train_acc: eval_train.correct as f64 / eval_train.rows as f64,
+                        test_loss: out.eval_test.map(|t| t.loss),
+                        test_acc: out.eval_test.map(|t| t.correct as f64 / t.rows as f64),
+                    });
+                }
+                if let Some(m) = out.probe {
+                    run.history.probes.push(probe_record(e + usize::from(end_of_epoch), step + count, m));
+                }
+            }
+            b += count;
+            step += count;
+            let last_loss = runs[0].history.batch_losses.last().copied().unwrap_or(f64::NAN);
+            on_progress(Progress { step, total_steps, epoch: e + 1, last_loss });
+            if interrupted() {
+                for run in &mut runs {
+                    run.history.interrupted = true;
+                }
+                return Ok(runs);
+            }
+            if runs.iter().all(|r| r.diverged.is_some()) {
+                return Ok(runs);
+            }
+        }
+    }
+    Ok(runs)
 }
 
-/// Trains `engine` (holding `train_rows` training rows) for `opts.epochs` epochs.
+/// Trains one `engine` (holding `train_rows` training rows) for `opts.epochs` epochs: a batch of one.
+/// A diverging run is an error.
 pub fn train(
     engine: &mut dyn Engine,
     train_rows: usize,
@@ -129,49 +188,12 @@ pub fn train(
     opts: &TrainOptions,
     on_progress: &mut dyn FnMut(Progress),
 ) -> Result<History, TrainError> {
-    let steps_per_epoch = batches_per_epoch(train_rows, batch_size);
-    let total_steps = steps_per_epoch * opts.epochs;
-    let mut prev = engine.params()?;
-    let mut history = start_history(engine)?;
-    let chunk = opts.probe_every.unwrap_or(steps_per_epoch).max(1);
-    // Steps submitted between checks for Ctrl-C: few enough to stop promptly, many enough that the
-    // per-call readback stays negligible.
-    let max_call = MAX_STEPS_BETWEEN_CHECKS;
-    let mut step = 0;
-    for (e, order) in epoch_order(train_rows, opts.seed, opts.epochs).into_iter().enumerate() {
-        engine.begin_epoch(&order)?;
-        let (mut loss_sum, mut correct) = (0.0, 0);
-        let mut b = 0;
-        while b < steps_per_epoch {
-            // Stop at the next multiple of probe_every, counted in steps over the whole run.
-            let count = (chunk - step % chunk).min(steps_per_epoch - b).min(max_call);
-            let results = engine.train_batches(b, count)?;
-            for (i, r) in results.iter().enumerate() {
-                if !r.loss.is_finite() {
-                    return Err(TrainError::Diverged { loss: r.loss, epoch: e + 1, step: step + i + 1, batch: b + i });
-                }
-                loss_sum += r.loss * r.rows as f64;
-                correct += r.correct;
-                history.batch_losses.push(r.loss);
-            }
-            b += count;
-            step += count;
-            on_progress(Progress {
-                step,
-                total_steps,
-                epoch: e + 1,
-                last_loss: results.last().map_or(f64::NAN, |r| r.loss),
-            });
-            if interrupted() {
-                history.interrupted = true;
-                return Ok(history);
-            }
-            if opts.probe_every.is_some_and(|p| step % p == 0) && b < steps_per_epoch {
-                history.probes.push(probe_record(engine, &mut prev, e, step)?);
-            }
-        }
-        history.epochs.push(epoch_record(engine, e + 1, (loss_sum, correct), train_rows, opts.has_test)?);
-        history.probes.push(probe_record(engine, &mut prev, e + 1, step)?);
+    let mut batch = Each::of(engine)?;
+    let run = train_batch(&mut batch, train_rows, batch_size, std::slice::from_ref(opts), on_progress)?
+        .pop()
+        .expect("one model");
+    match run.diverged {
+        Some(e) => Err(e),
+        None => Ok(run.history),
     }
-    Ok(history)
 }

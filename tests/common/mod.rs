@@ -62,6 +62,20 @@ pub fn gpu() -> Option<&'static Gpu> {
     gpu.as_ref()
 }
 
+/// A single-model GPU engine on the path `request` gives the model (`Layered` or `Fused` to force one).
+pub fn gpu_engine(
+    gpu: &'static Gpu,
+    request: vanish::gpu::PathRequest,
+    spec: &vanish::model::MlpSpec,
+    params: &vanish::model::Params,
+    train: &vanish::data::Dataset,
+    test: &vanish::data::Dataset,
+    cfg: vanish::engine::TrainConfig,
+) -> Box<dyn vanish::engine::Engine> {
+    let job = vanish::engine::ModelJob { spec: spec.clone(), params: params.clone(), train, test, cfg };
+    vanish::gpu::single_engine(gpu, &job, request).unwrap()
+}
+
 /// Seeded inputs, uniform in [-1, 1].
 pub fn uniform(len: usize, seed: u64) -> Vec<f32> {
     let mut r = rng(seed, Stream::Test);

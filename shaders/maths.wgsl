@@ -1,0 +1,98 @@
+// The maths every training kernel shares, written once: activations forward and backward, the losses
+// from logits, and the optimiser updates. `Shader::source` puts this prelude before each kernel that
+// uses it (the layered kernels and the fused executor), and tests/shaders.rs validates every kernel
+// as composed. The f64 twins are in src/reference/ (activation.rs, loss.rs, optim.rs).
+//
+// Activation codes (`Activation::code`): 0 identity, 1 sigmoid, 2 tanh, 3 ReLU, 4 leaky ReLU(α),
+// 5 ELU(α), 6 GELU (tanh form), 7 SiLU.
+
+const GELU_C: f32 = 0.7978845608028654; // √(2/π)
+const GELU_A: f32 = 0.044715;
+
+fn sigmoid(z: f32) -> f32 {
+    return 1.0 / (1.0 + exp(-z));
+}
+
+// tanh saturates to ±1 in f32 well before |z| = 15; clamping keeps exp() inside some drivers'
+// tanh from overflowing into NaN.
+fn safe_tanh(z: f32) -> f32 {
+    return tanh(clamp(z, -15.0, 15.0));
+}
+
+fn act_forward(z: f32, act: u32, alpha: f32) -> f32 {
+    switch act {
+        case 1u: { return sigmoid(z); }
+        case 2u: { return safe_tanh(z); }
+        case 3u: { return max(z, 0.0); }
+        case 4u: { return select(alpha * z, z, z > 0.0); }
+        case 5u: { return select(alpha * (exp(z) - 1.0), z, z > 0.0); }
+        case 6u: { return 0.5 * z * (1.0 + safe_tanh(GELU_C * (z + GELU_A * z * z * z))); }
+        case 7u: { return z * sigmoid(z); }
+        default: { return z; }
+    }
+}
+
+// f′(z), given z and a = f(z) (sigmoid, tanh and ELU are cheaper from a).
+fn act_grad(z: f32, a: f32, act: u32, alpha: f32) -> f32 {
+    switch act {
+        case 1u: { return a * (1.0 - a); }
+        case 2u: { return 1.0 - a * a; }
+        case 3u: { return select(0.0, 1.0, z > 0.0); }
+        case 4u: { return select(alpha, 1.0, z > 0.0); }
+        case 5u: { return select(a + alpha, 1.0, z > 0.0); }
+        case 6u: {
+            let t = safe_tanh(GELU_C * (z + GELU_A * z * z * z));
+            return 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * GELU_A * z * z);
+        }
+        case 7u: {
+            let s = sigmoid(z);
+            return s * (1.0 + z * (1.0 - s));
+        }
+        default: { return 1.0; }
+    }
+}
+
+// The largest f′ of the activations that saturate (sigmoid ¼, tanh 1), 0 for the others: a value is
+// saturated when its f′ is below 1% of this.
+fn act_max_grad(act: u32) -> f32 {
+    switch act {
+        case 1u: { return 0.25; }
+        case 2u: { return 1.0; }
+        default: { return 0.0; }
+    }
+}
+
+// Binary cross-entropy from one logit z and a label y ∈ {0, 1}, in the stable form
+// max(z, 0) − y·z + ln(1 + e^−|z|); its gradient is σ(z) − y; a logit > 0 predicts class 1.
+fn bce_loss(z: f32, y: f32) -> f32 {
+    return max(z, 0.0) - y * z + log(1.0 + exp(-abs(z)));
+}
+
+fn bce_grad(z: f32, y: f32) -> f32 {
+    return sigmoid(z) - y;
+}
+
+// Softmax cross-entropy of one row, given its log-sum-exp: the loss is lse − z[label], and the
+// gradient of logit c is softmax(z)[c] − [c = label].
+fn softmax_grad(z: f32, lse: f32, is_label: bool) -> f32 {
+    return exp(z - lse) - select(0.0, 1.0, is_label);
+}
+
+// PyTorch's SGD with momentum μ: v = μ·v + g (the new velocity; θ −= lr·v).
+fn sgd_velocity(v: f32, g: f32, momentum: f32) -> f32 {
+    return momentum * v + g;
+}
+
+// Keras's Adam moments: m = β1·m + (1 − β1)·g, v = β2·v + (1 − β2)·g² (1 − β rounded once from f64:
+// in f32 it would lose ~1e-5 relative); the step is θ −= αₜ·m/(√v + eps).
+fn adam_m(m: f32, g: f32, beta1: f32, one_minus_beta1: f32) -> f32 {
+    return beta1 * m + one_minus_beta1 * g;
+}
+
+fn adam_v(v: f32, g: f32, beta2: f32, one_minus_beta2: f32) -> f32 {
+    return beta2 * v + one_minus_beta2 * g * g;
+}
+
+fn adam_delta(alpha: f32, m: f32, v: f32, eps: f32) -> f32 {
+    return alpha * m / (sqrt(v) + eps);
+}
