@@ -410,12 +410,12 @@ fn backward(md: ModelDesc, lid: u32, rows: u32, train: bool, alpha: f32) {
                     for (var j = 0u; j < l.fan_out; j++) {
                         da += d[j] * weight(md, l.w + j * l.fan_in + k);
                     }
+                    // Through f′ of the layer below's activation input: its z, or its batch norm's y (and
+                    // then into dy, which batch norm's backward turns into δ).
                     let o = so + r * pl.fan_out + k;
-                    if (pl.bn == 0u) {
-                        scratch[o + pl.d] = da * act_grad(scratch[o + pl.z], scratch[o + pl.a], pl.act, pl.alpha);
-                    } else {
-                        scratch[o + pl.dy] = da * act_grad(scratch[o + pl.y], scratch[o + pl.a], pl.act, pl.alpha);
-                    }
+                    let pre = select(pl.z, pl.y, pl.bn == 1u);
+                    let dst = select(pl.d, pl.dy, pl.bn == 1u);
+                    scratch[o + dst] = da * act_grad(scratch[o + pre], scratch[o + pl.a], pl.act, pl.alpha);
                 }
             }
         }

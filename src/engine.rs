@@ -260,7 +260,7 @@ pub struct Outcome {
 
 /// Work a backend has done so far, the same on any hardware: what `bench`, `sweep --json` and
 /// `train --json` report, and what tests assert.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Counters {
     /// Compute pipelines compiled (each a shader compile on the driver).
     pub pipelines_compiled: u64,

@@ -22,7 +22,10 @@ fn the_quick_bench_reports_every_section() {
     if common::gpu().is_none() {
         return;
     }
-    let out = vanish().args(["bench", "--quick", "--json", "--peak-gflops", "1000"]).output().unwrap();
+    let out = vanish()
+        .args(["bench", "--quick", "--json", "--peak-gflops", "1000", "--sections", "matmul,bandwidth,training"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(f(&v["peak_gflops"]), 1000.0);
@@ -64,6 +67,37 @@ fn the_quick_bench_reports_every_section() {
         assert!(f(&row(path)["validation_error"]) < 1e-4, "{path}");
     }
     assert_eq!(row("fused, 32 models")["models"], 32);
+}
+
+/// The jobs section runs each job as a child process, cold, warm and on the CPU reference, and reports
+/// the GPU runs' counters: a headline grid and a training run each compile the executor's two
+/// pipelines, and take a few submits, whatever the machine.
+#[test]
+fn the_jobs_section_times_each_job_cold_warm_and_on_the_reference() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let out = vanish().args(["bench", "--quick", "--json", "--sections", "jobs"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let jobs = v["jobs"].as_array().unwrap();
+    let names: Vec<&str> = jobs.iter().map(|j| j["job"].as_str().unwrap()).collect();
+    assert_eq!(names, ["headline sweep (18 runs)", "train --epochs 5", "demo"]);
+    for j in jobs {
+        for key in ["gpu_cold_s", "gpu_warm_s", "cpu_s"] {
+            assert!(f(&j[key]) > 0.0, "{key}: {j}");
+        }
+        assert!((f(&j["warm_ratio"]) - f(&j["gpu_warm_s"]) / f(&j["cpu_s"])).abs() < 1e-9, "{j}");
+    }
+    for j in &jobs[..2] {
+        let c = &j["counters"];
+        assert_eq!(c["pipelines_compiled"], 2, "the executor's two entry points: {j}");
+        assert!(c["submits"].as_u64().unwrap() <= 16, "{j}");
+        assert!(c["bytes_read_back"].as_u64().unwrap() > 0, "{j}");
+    }
+    assert!(jobs[2]["counters"].is_null(), "demo prints no counters");
+    let text = vanish().args(["bench", "--sections", "nope"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&text.stderr).contains("matmul, bandwidth, training, jobs"));
 }
 
 #[test]

@@ -550,3 +550,34 @@ fn batched_gpu_runs_record_exactly_what_single_runs_do() {
         assert_eq!(a, b, "{}", a["id"]);
     }
 }
+
+/// The README's headline grid (20 depths × 3 activations × batch norm off/on) compiles the same
+/// small, fixed number of pipelines whatever its depths, and takes a few submits per batch of runs
+/// rather than several per run: the counters `sweep --json` reports.
+#[test]
+fn the_headline_grid_compiles_a_fixed_few_pipelines_whatever_its_depths() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let counters = |depths: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = vanish()
+            .args(["sweep", "--depths", depths, "--activations", "sigmoid,tanh,relu", "--batch-norm", "off,on"])
+            .args(["--seeds", "3", "--epochs", "0", "--device", "gpu", "--json", "--out"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let get = |k: &str| v["counters"][k].as_u64().unwrap();
+        (v["runs"].as_u64().unwrap(), get("pipelines_compiled"), get("submits"), get("bytes_read_back"))
+    };
+    let (runs, pipelines, submits, read) = counters("1..=20");
+    assert_eq!(runs, 360);
+    // One kernel class (width 10, cached weights): the executor's two entry points.
+    assert!(pipelines <= 4, "{pipelines} pipelines compiled");
+    assert!(submits <= 60, "{submits} submits for {runs} runs");
+    assert!(read < 64 * runs * 1024, "{read} bytes read back");
+    let (_, shallow, _, _) = counters("1..=3");
+    assert_eq!(pipelines, shallow, "the pipelines compiled do not depend on the depths");
+}

@@ -2,6 +2,7 @@
 //! median and spread in the unit that matters (GFLOP/s for matmul, GB/s for elementwise kernels and
 //! reductions, µs per step and samples/s for training), with the clock each figure came from.
 
+mod jobs;
 mod kernels;
 mod matmul;
 mod training;
@@ -9,6 +10,7 @@ mod training;
 use serde::Serialize;
 use thiserror::Error;
 
+pub use jobs::{JobRow, jobs_section};
 pub use kernels::{BandwidthRow, bandwidth_section};
 pub use matmul::{MatmulRow, matmul_section};
 pub use training::{TrainingRow, training_section};

@@ -6,15 +6,20 @@ use serde::Serialize;
 
 use super::args::{DeviceArgs, DeviceKind, open_device};
 use crate::bench::{
-    BandwidthRow, BenchOptions, MatmulRow, TrainingRow, bandwidth_section, matmul_section, training_section,
+    BandwidthRow, BenchOptions, JobRow, MatmulRow, TrainingRow, bandwidth_section, jobs_section, matmul_section,
+    training_section,
 };
+
+/// The sections, in the order they run.
+const SECTIONS: [&str; 4] = ["matmul", "bandwidth", "training", "jobs"];
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     /// A smoke run in seconds: small shapes, few repetitions, the notebook model only
     #[arg(long)]
     pub quick: bool,
-    /// Only these sections (matmul, bandwidth, training); default all
+    /// Only these sections (matmul, bandwidth, training, jobs); default all. `jobs` runs the headline
+    /// sweep, `train --epochs 200` and `demo` end to end, cold and warm, against the CPU reference
     #[arg(long, value_delimiter = ',')]
     pub sections: Option<Vec<String>>,
     #[command(flatten)]
@@ -38,14 +43,13 @@ struct BenchReport {
     matmul: Vec<MatmulRow>,
     bandwidth: Vec<BandwidthRow>,
     training: Vec<TrainingRow>,
+    jobs: Vec<JobRow>,
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
     let wants = |s: &str| args.sections.as_ref().is_none_or(|l| l.iter().any(|x| x == s));
-    if let Some(bad) =
-        args.sections.iter().flatten().find(|s| !["matmul", "bandwidth", "training"].contains(&s.as_str()))
-    {
-        anyhow::bail!("--sections: unknown section '{bad}' (expected matmul, bandwidth or training)");
+    if let Some(bad) = args.sections.iter().flatten().find(|s| !SECTIONS.contains(&s.as_str())) {
+        anyhow::bail!("--sections: unknown section '{bad}' (expected {})", SECTIONS.join(", "));
     }
     if let Some(peak) = args.peak_gflops
         && !(peak.is_finite() && peak > 0.0)
@@ -71,6 +75,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         matmul: Vec::new(),
         bandwidth: Vec::new(),
         training: Vec::new(),
+        jobs: Vec::new(),
     };
     if wants("matmul") {
         say("matmul");
@@ -83,6 +88,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if wants("training") {
         say("training");
         report.training = training_section(&gpu, &opts)?;
+    }
+    if wants("jobs") {
+        say("the jobs, end to end (each a child process: GPU cold, GPU warm, CPU reference)");
+        report.jobs = jobs_section(&opts, args.device.adapter.as_deref())?;
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -169,6 +178,34 @@ fn render(r: &BenchReport) -> String {
                 t.record_us_per_step,
                 t.submit_wait_us_per_step,
                 t.readback_bytes_per_epoch
+            );
+        }
+    }
+    if !r.jobs.is_empty() {
+        let _ = writeln!(
+            s,
+            "\njobs end to end, wall seconds (cold: an empty shader cache; warm: the cache the cold run filled)"
+        );
+        let _ = writeln!(
+            s,
+            "{:<28} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8} {:>12}",
+            "job", "GPU cold", "GPU warm", "CPU ref", "cold/CPU", "warm/CPU", "pipelines", "submits", "bytes read"
+        );
+        for j in &r.jobs {
+            let c =
+                |f: fn(&crate::engine::Counters) -> u64| j.counters.as_ref().map_or("–".into(), |c| f(c).to_string());
+            let _ = writeln!(
+                s,
+                "{:<28} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>10} {:>8} {:>12}",
+                j.job,
+                j.gpu_cold_s,
+                j.gpu_warm_s,
+                j.cpu_s,
+                j.cold_ratio,
+                j.warm_ratio,
+                c(|c| c.pipelines_compiled),
+                c(|c| c.submits),
+                c(|c| c.bytes_read_back)
             );
         }
     }

@@ -147,7 +147,9 @@ pub fn run(args: DemoArgs) -> Result<()> {
                 anyhow::bail!("{}: {e}", job.spec.describe());
             }
             runs.push(demo_run(&args, job, t, after));
-            records.push(record_run(&job.spec, (cfg, args.seed), t, after, &train_set));
+            if args.out.is_some() {
+                records.push(record_run(&job.spec, (cfg, args.seed), t, after, &train_set));
+            }
             engine_name = t.history.engine.clone();
             if !args.json {
                 eprintln!("measured {}", run_name(job.spec.activations[0], job.spec.batch_norm));

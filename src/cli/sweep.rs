@@ -64,6 +64,21 @@ pub struct SweepArgs {
     /// Output folder; rerunning with the same folder resumes, skipping completed runs
     #[arg(long)]
     pub out: PathBuf,
+    /// Print one JSON object (runs, resumed, engine, wall time, counters) instead of the table
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `sweep --json` prints.
+#[derive(serde::Serialize)]
+struct SweepOutput {
+    runs: usize,
+    resumed: usize,
+    engine: String,
+    seconds: f64,
+    /// Pipelines compiled, submits and bytes read back by the whole command.
+    counters: crate::engine::Counters,
+    report: PathBuf,
 }
 
 impl SweepArgs {
@@ -129,6 +144,7 @@ impl SweepArgs {
 }
 
 pub fn run(args: SweepArgs) -> Result<()> {
+    let started = std::time::Instant::now();
     let settings = args.settings()?;
     let manifest = Manifest { settings: settings.clone(), shard: args.shard };
     let store = Store::create(&args.out, &manifest)?;
@@ -139,13 +155,15 @@ pub fn run(args: SweepArgs) -> Result<()> {
         Some(g) => format!("gpu: {}", g.adapter.describe()),
         None => "cpu reference (f64)".into(),
     };
-    eprintln!(
-        "sweep: {total} runs{} on {engine_name}, {} epoch(s) each, into {}",
-        args.shard.map_or(String::new(), |s| format!(" (shard {}/{})", s.index, s.count)),
-        settings.epochs,
-        args.out.display()
-    );
-    let bar = std::io::stderr().is_terminal().then(|| {
+    if !args.json {
+        eprintln!(
+            "sweep: {total} runs{} on {engine_name}, {} epoch(s) each, into {}",
+            args.shard.map_or(String::new(), |s| format!(" (shard {}/{})", s.index, s.count)),
+            settings.epochs,
+            args.out.display()
+        );
+    }
+    let bar = (std::io::stderr().is_terminal() && !args.json).then(|| {
         let bar = ProgressBar::new(total as u64);
         bar.set_style(
             ProgressStyle::with_template("{bar:40} {pos}/{len} runs, {elapsed} elapsed, ETA {eta} {msg}")
@@ -162,7 +180,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
                 bar.set_position(e.done as u64);
                 bar.set_message(e.id.clone());
             }
-            None if e.done.is_multiple_of(every) || e.done == e.total => {
+            None if !args.json && (e.done.is_multiple_of(every) || e.done == e.total) => {
                 eprintln!("  {}/{} runs done ({} resumed from --out)", e.done, e.total, resumed);
             }
             None => {}
@@ -171,13 +189,25 @@ pub fn run(args: SweepArgs) -> Result<()> {
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    if resumed > 0 {
+    if resumed > 0 && !args.json {
         eprintln!("resumed: {resumed} of {total} runs were already complete in {}", args.out.display());
     }
     let checks = settings.preset.map(|p| preset::checks(p, &runs)).unwrap_or_default();
     write_checked_report(&args.out, &report_title(&manifest), serde_json::to_value(&manifest)?, &runs, &checks)?;
-    print!("{}", terminal_summary(&runs, &checks));
-    println!("\nreport: {}", args.out.join("report.html").display());
+    if args.json {
+        let out = SweepOutput {
+            runs: runs.len(),
+            resumed,
+            engine: backend.name(),
+            seconds: started.elapsed().as_secs_f64(),
+            counters: backend.counters(),
+            report: args.out.join("report.html"),
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        print!("{}", terminal_summary(&runs, &checks));
+        println!("\nreport: {}", args.out.join("report.html").display());
+    }
     Ok(())
 }
 

@@ -91,7 +91,7 @@ fn rank(device_type: wgpu::DeviceType) -> u8 {
 /// Every adapter wgpu can see on every backend (GL included), for `vanish devices`.
 pub fn list_adapters() -> Vec<AdapterSummary> {
     let instance = instance(wgpu::Backends::all());
-    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all())).iter().map(AdapterSummary::of).collect()
+    super::wait::block_on(instance.enumerate_adapters(wgpu::Backends::all())).iter().map(AdapterSummary::of).collect()
 }
 
 /// A pipeline is one entry point of one shader with its overridable constants set.
@@ -121,7 +121,7 @@ impl Gpu {
     pub fn new(request: &DeviceRequest) -> Result<Gpu, GpuError> {
         let backends = backends(request);
         let instance = instance(backends);
-        let mut adapters = pollster::block_on(instance.enumerate_adapters(backends));
+        let mut adapters = super::wait::block_on(instance.enumerate_adapters(backends));
         if let Some(want) = &request.adapter {
             let want = want.to_ascii_lowercase();
             let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
@@ -144,7 +144,7 @@ impl Gpu {
         let limits = adapter.limits();
         let timestamps = adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
         let required_features = if timestamps { wgpu::Features::TIMESTAMP_QUERY } else { wgpu::Features::empty() };
-        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        let (device, queue) = super::wait::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("vanish"),
             required_features,
             required_limits: limits.clone(),
@@ -226,7 +226,7 @@ impl Gpu {
     pub(crate) fn scoped<T>(&self, f: impl FnOnce() -> T) -> Result<T, GpuError> {
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let value = f();
-        match pollster::block_on(scope.pop()) {
+        match super::wait::block_on(scope.pop()) {
             None => Ok(value),
             Some(e) => Err(GpuError::Wgpu(e.to_string())),
         }
@@ -254,11 +254,5 @@ impl Gpu {
             submits: self.submits.load(Ordering::Relaxed),
             bytes_read_back: self.bytes_read_back.load(Ordering::Relaxed),
         }
-    }
-
-    /// Blocks until the queue is idle.
-    pub fn wait(&self) -> Result<(), GpuError> {
-        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError::Wgpu(e.to_string()))?;
-        self.check_errors()
     }
 }

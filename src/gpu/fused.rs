@@ -661,15 +661,23 @@ impl BatchEngine for FusedExecutor<'_> {
     }
 
     fn params(&mut self) -> Result<Vec<Params>, EngineError> {
-        let arena = self.gpu.read(&self.arena)?;
+        // Only each model's parameters and running statistics, in one copy and one map.
+        let slices: Vec<Tensor> = self
+            .members
+            .iter()
+            .flat_map(|m| {
+                let (po, ro) = (m.desc.po as usize, m.desc.ro as usize);
+                [self.arena.slice(po, m.layout.param_len), self.arena.slice(ro, m.layout.running_len)]
+            })
+            .collect();
+        let mut read = self.gpu.read_many(&slices.iter().collect::<Vec<_>>())?.into_iter();
         Ok(self
             .members
             .iter()
             .map(|m| {
-                let (po, ro) = (m.desc.po as usize, m.desc.ro as usize);
                 let mut p = Params::zeros(m.layout.clone());
-                p.values = arena[po..po + m.layout.param_len].to_vec();
-                p.running = arena[ro..ro + m.layout.running_len].to_vec();
+                p.values = read.next().expect("one slice of parameters per model");
+                p.running = read.next().expect("one slice of running statistics per model");
                 p
             })
             .collect())

@@ -7,6 +7,7 @@ mod dispatch;
 mod error;
 mod shaders;
 mod tensor;
+mod wait;
 
 pub mod activation;
 pub mod batchnorm;

@@ -135,19 +135,6 @@ impl Gpu {
         Ok(out)
     }
 
-    /// Maps a `MAP_READ` buffer whose copies are already submitted, waits, and returns its bytes.
-    pub(crate) fn map_read(&self, staging: &wgpu::Buffer) -> Result<Vec<u8>, GpuError> {
-        let (tx, rx) = std::sync::mpsc::channel();
-        staging.map_async(wgpu::MapMode::Read, .., move |r| {
-            let _ = tx.send(r);
-        });
-        self.wait()?;
-        rx.recv().map_err(|e| GpuError::Readback(e.to_string()))?.map_err(|e| GpuError::Readback(e.to_string()))?;
-        let bytes = staging.get_mapped_range(..).map_err(|e| GpuError::Readback(e.to_string()))?.to_vec();
-        staging.unmap();
-        Ok(bytes)
-    }
-
     /// Reads a tensor of u32 words back.
     pub fn read_u32(&self, t: &Tensor) -> Result<Vec<u32>, GpuError> {
         Ok(self.read(t)?.into_iter().map(f32::to_bits).collect())
