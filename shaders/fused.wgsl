@@ -18,8 +18,7 @@
 //   rows     — one row per invocation: the forward pass, the loss, dA = δ·W and f′; an invocation
 //              always owns the same rows, so these phases need no barrier between them;
 //   features — one unit per invocation: batch-norm statistics and their backward sums, dead units;
-//   units    — one unit per invocation: a row of dW = δᵀ·A and db;
-//   entries  — one parameter per invocation: the optimiser update.
+//   entries  — one parameter per invocation: dW = δᵀ·A, db, and the optimiser update.
 // storageBarrier() separates phases whose data cross those lines. Every sum runs in a fixed order, so
 // results are identical run to run and a model's results do not depend on the others in its batch.
 // Gradient rule: parameter gradients are overwritten by each backward pass and kept in the arena's
@@ -232,20 +231,17 @@ fn forward(md: ModelDesc, lid: u32, rows: u32) {
     let mf = f32(rows);
     for (var li = 0u; li < md.layers; li++) {
         let l = layers[md.lt + li];
-        // rows: z = x·Wᵀ + b, and a = f(z) when there is no batch norm. The row is copied into a
-        // private array first: the weights are the same for every invocation (one load each), so
-        // the row's values are the only per-invocation loads, once instead of once per unit.
+        // rows: z = x·Wᵀ + b, and a = f(z) when there is no batch norm. The row is read from scratch
+        // at each use, not copied into a private array: CPU drivers turn a private array indexed by a
+        // loop counter into a ladder of compares over every element at each access.
         for (var base = 0u; base < rows; base += WG) {
             let r = base + lid;
-            var h: array<f32, 64>;
-            for (var k = 0u; k < l.fan_in; k++) {
-                h[k] = scratch[so + l.x + r * l.fan_in + k];
-            }
+            let xr = so + l.x + r * l.fan_in;
             for (var j = 0u; j < l.fan_out; j++) {
                 var acc = weight(md, l.b + j);
                 let wrow = l.w + j * l.fan_in;
                 for (var k = 0u; k < l.fan_in; k++) {
-                    acc += weight(md, wrow + k) * h[k];
+                    acc += weight(md, wrow + k) * scratch[xr + k];
                 }
                 let o = so + r * l.fan_out + j;
                 scratch[o + l.z] = acc;
@@ -372,28 +368,24 @@ fn backward(md: ModelDesc, lid: u32, rows: u32, train: bool, alpha: f32) {
     for (var step_back = 0u; step_back < md.layers; step_back++) {
         let li = last - step_back;
         let l = layers[md.lt + li];
-        // units: row j of dW = Σ_r δ[r, j]·x[r, :] and db[j] = Σ_r δ[r, j], summed over the rows in
-        // order into a private array
-        {
-            let j = min(lid, l.fan_out - 1u);
-            var acc: array<f32, 64>;
-            for (var k = 0u; k < l.fan_in; k++) {
-                acc[k] = 0.0;
-            }
-            var gb = 0.0;
+        // entries: dW[j, k] = Σ_r δ[r, j]·x[r, k] and, as column k = fan_in with x = 1, db[j] = Σ_r δ[r, j],
+        // each summed over the rows in order, one entry per invocation (every invocation busy, where
+        // one unit per invocation left those past the layer's width idle)
+        let cols = l.fan_in + 1u;
+        let entries = l.fan_out * cols;
+        for (var base = 0u; base < entries; base += WG) {
+            let e = min(base + lid, entries - 1u);
+            let j = e / cols;
+            let k = e % cols;
+            let xk = min(k, l.fan_in - 1u);
+            var acc = 0.0;
             for (var r = 0u; r < rows; r++) {
-                let dj = scratch[so + l.d + r * l.fan_out + j];
-                gb += dj;
-                let xr = so + l.x + r * l.fan_in;
-                for (var k = 0u; k < l.fan_in; k++) {
-                    acc[k] += dj * scratch[xr + k];
-                }
+                let x = select(scratch[so + l.x + r * l.fan_in + xk], 1.0, k == l.fan_in);
+                acc += scratch[so + l.d + r * l.fan_out + j] * x;
             }
-            if (lid < l.fan_out) {
-                for (var k = 0u; k < l.fan_in; k++) {
-                    arena[md.go + l.w + j * l.fan_in + k] = acc[k];
-                }
-                arena[md.go + l.b + j] = gb;
+            if (base + lid < entries) {
+                let g = select(md.go + l.w + j * l.fan_in + k, md.go + l.b + j, k == l.fan_in);
+                arena[g] = acc;
             }
         }
         // rows: dA of the layer below = δ·W, through its activation (into its δ, or its dy with bn)
@@ -401,14 +393,11 @@ fn backward(md: ModelDesc, lid: u32, rows: u32, train: bool, alpha: f32) {
             let pl = layers[md.lt + li - 1u];
             for (var base = 0u; base < rows; base += WG) {
                 let r = base + lid;
-                var d: array<f32, 64>;
-                for (var j = 0u; j < l.fan_out; j++) {
-                    d[j] = scratch[so + l.d + r * l.fan_out + j];
-                }
+                let dr = so + l.d + r * l.fan_out;
                 for (var k = 0u; k < l.fan_in; k++) {
                     var da = 0.0;
                     for (var j = 0u; j < l.fan_out; j++) {
-                        da += d[j] * weight(md, l.w + j * l.fan_in + k);
+                        da += scratch[dr + j] * weight(md, l.w + j * l.fan_in + k);
                     }
                     // Through f′ of the layer below's activation input: its z, or its batch norm's y (and
                     // then into dy, which batch norm's backward turns into δ).
