@@ -2,19 +2,21 @@
 // one model per workgroup (workgroup_id.x = model), for a batch of models that may differ in depth,
 // widths, activations, batch norm, optimiser, data and epoch order. Each model has a descriptor
 // (`ModelDesc`: where its data, parameters, state and scratch live) and a layer table, so nothing
-// about a model is compiled in: one pipeline per workgroup width serves every model of that class.
-// The maths (activations, losses, optimiser updates) comes from the prelude, shaders/maths.wgsl.
+// about a model is compiled in: one pipeline per kernel class (the workgroup width, and whether the
+// parameters are cached in workgroup memory) serves every model of that class. The maths
+// (activations, losses, optimiser updates) comes from the prelude, shaders/maths.wgsl.
 //
-// A dispatch does one of four things to every model (`Run.mode`):
+// `fused_run` does one of four things to every model (`Run.mode`):
 //   0 train — `count` steps of the epoch from step `first`: gather, forward (batch norm with batch
 //             statistics, running statistics updated), loss, backward and the optimiser step;
 //   1 probe — forward and backward over the whole training split in training mode, updating
-//             nothing, then the per-layer statistics a probe reports, reduced here into `probes`;
+//             nothing; `fused_stats`, dispatched next, reduces the per-layer statistics a probe
+//             reports into `probes`;
 //   2, 3    — evaluate the training or the test split: forward with running statistics and the loss.
 // Steps, probes and evaluations of an epoch go into one command buffer; the host reads the results
 // once.
 //
-// Work is split four ways among the workgroup's invocations:
+// Work is split three ways among the workgroup's invocations:
 //   rows     — one row per invocation: the forward pass, the loss, dA = δ·W and f′; an invocation
 //              always owns the same rows, so these phases need no barrier between them;
 //   features — one unit per invocation: batch-norm statistics and their backward sums, dead units;
@@ -27,9 +29,10 @@
 // Every heavy loop runs in uniform control flow: all invocations take the same trip count, and only
 // stores are guarded. CPU drivers (llvmpipe) run invocations as SIMD lanes; inside a loop whose bound
 // depends on the invocation they turn every load into a per-lane loop, which cost this kernel 3×. So
-// the row loops step over whole chunks of WG rows (scratch holds `row_cap` rows, a multiple of WG;
-// rows past the batch are padding, computed but never summed), and the unit phases run once with
-// every invocation, those past the layer's width repeating its last unit and storing nothing.
+// the row loops step over whole chunks of WG rows (scratch holds `row_cap` rows, a multiple of 2·WG;
+// rows past the batch are padding, computed but never summed), and the unit and entry phases run
+// every invocation the same number of times, those past the end repeating the last unit or entry and
+// storing nothing.
 
 // The workgroup's width, set at pipeline creation to the batch's width class (8, 16, 32 or 64).
 override WG: u32 = 64u;
@@ -234,19 +237,29 @@ fn forward(md: ModelDesc, lid: u32, rows: u32) {
         // rows: z = x·Wᵀ + b, and a = f(z) when there is no batch norm. The row is read from scratch
         // at each use, not copied into a private array: CPU drivers turn a private array indexed by a
         // loop counter into a ladder of compares over every element at each access.
-        for (var base = 0u; base < rows; base += WG) {
-            let r = base + lid;
-            let xr = so + l.x + r * l.fan_in;
+        // Two rows per invocation (r and r + WG), so each weight is read once for both.
+        for (var base = 0u; base < rows; base += 2u * WG) {
+            let r0 = base + lid;
+            let r1 = r0 + WG;
+            let x0 = so + l.x + r0 * l.fan_in;
+            let x1 = so + l.x + r1 * l.fan_in;
             for (var j = 0u; j < l.fan_out; j++) {
-                var acc = weight(md, l.b + j);
+                let b = weight(md, l.b + j);
+                var acc0 = b;
+                var acc1 = b;
                 let wrow = l.w + j * l.fan_in;
                 for (var k = 0u; k < l.fan_in; k++) {
-                    acc += weight(md, wrow + k) * scratch[xr + k];
+                    let w = weight(md, wrow + k);
+                    acc0 += w * scratch[x0 + k];
+                    acc1 += w * scratch[x1 + k];
                 }
-                let o = so + r * l.fan_out + j;
-                scratch[o + l.z] = acc;
+                let o0 = so + r0 * l.fan_out + j;
+                let o1 = so + r1 * l.fan_out + j;
+                scratch[o0 + l.z] = acc0;
+                scratch[o1 + l.z] = acc1;
                 if (l.bn == 0u) {
-                    scratch[o + l.a] = act_forward(acc, l.act, l.alpha);
+                    scratch[o0 + l.a] = act_forward(acc0, l.act, l.alpha);
+                    scratch[o1 + l.a] = act_forward(acc1, l.act, l.alpha);
                 }
             }
         }
@@ -391,20 +404,28 @@ fn backward(md: ModelDesc, lid: u32, rows: u32, train: bool, alpha: f32) {
         // rows: dA of the layer below = δ·W, through its activation (into its δ, or its dy with bn)
         if (li > 0u) {
             let pl = layers[md.lt + li - 1u];
-            for (var base = 0u; base < rows; base += WG) {
-                let r = base + lid;
-                let dr = so + l.d + r * l.fan_out;
+            // Two rows per invocation, as in the forward pass.
+            let pre = select(pl.z, pl.y, pl.bn == 1u);
+            let dst = select(pl.d, pl.dy, pl.bn == 1u);
+            for (var base = 0u; base < rows; base += 2u * WG) {
+                let r0 = base + lid;
+                let r1 = r0 + WG;
+                let d0 = so + l.d + r0 * l.fan_out;
+                let d1 = so + l.d + r1 * l.fan_out;
                 for (var k = 0u; k < l.fan_in; k++) {
-                    var da = 0.0;
+                    var da0 = 0.0;
+                    var da1 = 0.0;
                     for (var j = 0u; j < l.fan_out; j++) {
-                        da += scratch[dr + j] * weight(md, l.w + j * l.fan_in + k);
+                        let w = weight(md, l.w + j * l.fan_in + k);
+                        da0 += scratch[d0 + j] * w;
+                        da1 += scratch[d1 + j] * w;
                     }
                     // Through f′ of the layer below's activation input: its z, or its batch norm's y (and
                     // then into dy, which batch norm's backward turns into δ).
-                    let o = so + r * pl.fan_out + k;
-                    let pre = select(pl.z, pl.y, pl.bn == 1u);
-                    let dst = select(pl.d, pl.dy, pl.bn == 1u);
-                    scratch[o + dst] = da * act_grad(scratch[o + pre], scratch[o + pl.a], pl.act, pl.alpha);
+                    let o0 = so + r0 * pl.fan_out + k;
+                    let o1 = so + r1 * pl.fan_out + k;
+                    scratch[o0 + dst] = da0 * act_grad(scratch[o0 + pre], scratch[o0 + pl.a], pl.act, pl.alpha);
+                    scratch[o1 + dst] = da1 * act_grad(scratch[o1 + pre], scratch[o1 + pl.a], pl.act, pl.alpha);
                 }
             }
         }

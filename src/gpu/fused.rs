@@ -232,10 +232,11 @@ fn scratch_plan(spec: &MlpSpec, row_cap: usize) -> (Vec<LayerDesc>, usize, usize
 }
 
 /// Rows each per-row scratch buffer holds for `job`: its largest pass (a batch, the training split
-/// or the test split) rounded up to whole workgroups.
+/// or the test split) rounded up to whole pairs of workgroups (the matmul phases take two rows per
+/// invocation).
 fn row_cap(job: &ModelJob<'_>, width: u32) -> usize {
     let batch = job.cfg.batch_size.min(job.train.len());
-    batch.max(job.train.len()).max(job.test.len()).next_multiple_of(width as usize)
+    batch.max(job.train.len()).max(job.test.len()).next_multiple_of(2 * width as usize)
 }
 
 /// Bytes of device memory `job` takes in a batch of kernel class `class`: scratch, arena and results
