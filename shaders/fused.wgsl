@@ -382,23 +382,50 @@ fn backward(md: ModelDesc, lid: u32, rows: u32, train: bool, alpha: f32) {
         let li = last - step_back;
         let l = layers[md.lt + li];
         // entries: dW[j, k] = Σ_r δ[r, j]·x[r, k] and, as column k = fan_in with x = 1, db[j] = Σ_r δ[r, j],
-        // each summed over the rows in order, one entry per invocation (every invocation busy, where
-        // one unit per invocation left those past the layer's width idle)
+        // each summed over the rows in order. An invocation takes a 2×2 block of entries (units j, j + 1,
+        // columns k, k + 1), so each δ and x it reads serves two sums; the blocks keep every invocation
+        // busy, where one unit per invocation left those past the layer's width idle.
         let cols = l.fan_in + 1u;
-        let entries = l.fan_out * cols;
-        for (var base = 0u; base < entries; base += WG) {
-            let e = min(base + lid, entries - 1u);
-            let j = e / cols;
-            let k = e % cols;
-            let xk = min(k, l.fan_in - 1u);
-            var acc = 0.0;
+        let bj = (l.fan_out + 1u) / 2u;
+        let bk = (cols + 1u) / 2u;
+        let blocks = bj * bk;
+        for (var base = 0u; base < blocks; base += WG) {
+            let blk = min(base + lid, blocks - 1u);
+            let j0 = 2u * (blk / bk);
+            let k0 = 2u * (blk % bk);
+            let j1 = min(j0 + 1u, l.fan_out - 1u);
+            let k1 = k0 + 1u;
+            let xk0 = min(k0, l.fan_in - 1u);
+            let xk1 = min(k1, l.fan_in - 1u);
+            var a00 = 0.0;
+            var a01 = 0.0;
+            var a10 = 0.0;
+            var a11 = 0.0;
             for (var r = 0u; r < rows; r++) {
-                let x = select(scratch[so + l.x + r * l.fan_in + xk], 1.0, k == l.fan_in);
-                acc += scratch[so + l.d + r * l.fan_out + j] * x;
+                let xr = so + l.x + r * l.fan_in;
+                let dr = so + l.d + r * l.fan_out;
+                let x0 = select(scratch[xr + xk0], 1.0, k0 == l.fan_in);
+                let x1 = select(scratch[xr + xk1], 1.0, k1 == l.fan_in);
+                let d0 = scratch[dr + j0];
+                let d1 = scratch[dr + j1];
+                a00 += d0 * x0;
+                a01 += d0 * x1;
+                a10 += d1 * x0;
+                a11 += d1 * x1;
             }
-            if (base + lid < entries) {
-                let g = select(md.go + l.w + j * l.fan_in + k, md.go + l.b + j, k == l.fan_in);
-                arena[g] = acc;
+            if (base + lid < blocks) {
+                let g0 = md.go + l.w + j0 * l.fan_in;
+                let g1 = md.go + l.w + j1 * l.fan_in;
+                arena[select(g0 + k0, md.go + l.b + j0, k0 == l.fan_in)] = a00;
+                if (k1 <= l.fan_in) {
+                    arena[select(g0 + k1, md.go + l.b + j0, k1 == l.fan_in)] = a01;
+                }
+                if (j0 + 1u < l.fan_out) {
+                    arena[select(g1 + k0, md.go + l.b + j1, k0 == l.fan_in)] = a10;
+                    if (k1 <= l.fan_in) {
+                        arena[select(g1 + k1, md.go + l.b + j1, k1 == l.fan_in)] = a11;
+                    }
+                }
             }
         }
         // rows: dA of the layer below = δ·W, through its activation (into its δ, or its dy with bn)
