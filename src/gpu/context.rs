@@ -208,6 +208,26 @@ impl Gpu {
         Ok(pipeline)
     }
 
+    /// Compiles the pipelines `wanted` (entry point and overridable constants of `shader`) that are not
+    /// cached yet, one thread each: drivers translate and compile on the calling thread, so they run
+    /// side by side.
+    pub(crate) fn prepare_pipelines(
+        &self,
+        shader: Shader,
+        wanted: &[(&'static str, &[(&'static str, u32)])],
+    ) -> Result<(), GpuError> {
+        self.module(shader)?;
+        std::thread::scope(|s| {
+            let handles: Vec<_> = wanted
+                .iter()
+                .map(|&(entry, overrides)| s.spawn(move || self.pipeline(shader, entry, overrides).map(|_| ())))
+                .collect();
+            handles.into_iter().try_for_each(|h| {
+                h.join().unwrap_or_else(|_| Err(GpuError::Wgpu("a pipeline compile panicked".into())))
+            })
+        })
+    }
+
     fn module(&self, shader: Shader) -> Result<Arc<wgpu::ShaderModule>, GpuError> {
         if let Some(m) = self.modules.lock().expect("module cache").get(&shader) {
             return Ok(m.clone());

@@ -455,6 +455,7 @@ impl<'g> FusedExecutor<'g> {
         let tensors = [&models_t, &layers_t, &xs_t, &labels_t, &arena, &scratch, &out, &probes];
         let workgroups = [u32_of(jobs.len(), "the models")?, 1, 1];
         let k = overrides(gpu, class);
+        gpu.prepare_pipelines(Shader::Fused, &[("fused_run", &k), ("fused_stats", &k)])?;
         let dispatch = |mode: u32, after_probe: u32| {
             let run = RunParams { mode, first: 0, count: 0, after_probe };
             gpu.dispatch_specialised(Shader::Fused, "fused_run", &k, Some(&run), &tensors, workgroups)
