@@ -70,8 +70,6 @@ pub struct TrainTiming {
     pub submit_wait_s: f64,
     pub dispatches: u64,
     pub steps: u64,
-    /// Bytes read back (the per-step loss and correct count).
-    pub readback_bytes: u64,
 }
 
 /// What a pass does besides forward and loss.
@@ -494,7 +492,6 @@ impl Engine for GpuEngine<'_> {
         self.timing.submit_wait_s += recorded.elapsed().as_secs_f64();
         self.timing.dispatches += dispatches as u64;
         self.timing.steps += count as u64;
-        self.timing.readback_bytes += (8 * count) as u64;
         self.t += count as u32;
         let metrics = gpu.read(&self.metrics.slice(2 * first, 2 * count))?;
         Ok(batches

@@ -289,7 +289,6 @@ struct Member {
 /// A batch of narrow models on the fused kernel.
 pub struct FusedExecutor<'g> {
     gpu: &'g Gpu,
-    class: KernelClass,
     members: Vec<Member>,
     labels: Tensor,
     arena: Tensor,
@@ -464,7 +463,6 @@ impl<'g> FusedExecutor<'g> {
         let stats = gpu.dispatch_specialised(Shader::Fused, "fused_stats", &k, Some(&run), &tensors, workgroups)?;
         let mut executor = FusedExecutor {
             gpu,
-            class,
             train: dispatch(MODE_TRAIN, 0)?,
             probe: [dispatch(MODE_PROBE, 0)?, stats],
             eval_train: [dispatch(MODE_EVAL_TRAIN, 0)?, dispatch(MODE_EVAL_TRAIN, 1)?],
@@ -486,11 +484,6 @@ impl<'g> FusedExecutor<'g> {
             executor.set_model_params(m, &job.params)?;
         }
         Ok(executor)
-    }
-
-    /// The kernel class this batch runs on.
-    pub fn class(&self) -> KernelClass {
-        self.class
     }
 
     /// Writes model `m`'s parameters (and, as the previous probe's, its reference for update
