@@ -8,6 +8,7 @@ pub mod data;
 pub mod engine;
 pub mod gpu;
 pub mod interchange;
+pub mod memory;
 pub mod model;
 pub mod reference;
 pub mod report;

@@ -194,36 +194,72 @@ fn a_diverging_run_exits_non_zero_naming_epoch_and_step() {
     );
 }
 
-/// Ctrl-C finishes the step in flight, writes what is complete and exits 130.
+/// Ctrl-C, SIGTERM (how Slurm and Kubernetes stop a job) and SIGHUP finish the step in flight, write what
+/// is complete and exit 128 + the signal. The trainer holds after 20 steps (4 epochs of 5 steps; the test
+/// hook in `train/interrupt.rs`) until the signal arrives, so the point it stops at is known exactly.
 #[test]
-fn ctrl_c_writes_what_is_complete_and_exits_130() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("run");
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("vanish"))
-        .args(["train", "--device", "cpu", "--depth", "2", "--epochs", "100000", "--samples", "200"])
+fn a_stop_signal_writes_what_is_complete_and_exits_128_plus_the_signal() {
+    use std::io::BufRead;
+    for (signal, status) in [(libc::SIGINT, 130), (libc::SIGTERM, 143), (libc::SIGHUP, 129)] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("run");
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("vanish"))
+            .args(["train", "--device", "cpu", "--depth", "2", "--epochs", "100000", "--samples", "200"])
+            .arg("--out")
+            .arg(&out)
+            .env("VANISH_TEST_HOLD_AFTER_STEPS", "20")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut log = String::new();
+        while !log.contains("holding after") {
+            assert!(stderr.read_line(&mut log).unwrap() > 0, "ended before holding: {log}");
+        }
+        // SAFETY: signals our own child, which is still running (it is holding and we have not waited).
+        assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, signal) }, 0);
+        std::io::Read::read_to_string(&mut stderr, &mut log).unwrap();
+        let code = child.wait().unwrap().code();
+        assert_eq!(code, Some(status), "signal {signal}: {log}");
+        assert!(log.contains("interrupted after 20 of"), "{log}");
+        let epochs = std::fs::read_to_string(out.join("epochs.csv")).unwrap();
+        assert_eq!(epochs.lines().count(), 1 + 4, "a header and the 4 complete epochs:\n{epochs}");
+        assert!(out.join("report.html").exists());
+        let leftovers: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "half-written files: {leftovers:?}");
+    }
+}
+
+/// Models, datasets and sweeps the host cannot hold are refused before any allocation, with the size
+/// needed and the memory available (Rust aborts on a failed allocation, so this must come first).
+#[test]
+fn sizes_past_host_memory_are_refused_before_any_work() {
+    let needs = "of host memory needed";
+    fails_with(&["train", "--layers", "100000,100000", "--epochs", "1", "--device", "cpu"], needs);
+    fails_with(&["train", "--device", "cpu", "--layers", "10000000000,10000000000"], "more than 2^64 bytes");
+    fails_with(&["train", "--device", "cpu", "--samples", "100000000000"], "generating the samples");
+    if common::gpu().is_some() {
+        fails_with(&["train", "--device", "gpu", "--depth", "100", "--width", "10000"], needs);
+    }
+    // The limit as the message gives it, from VANISH_HOST_MEMORY (which overrides /proc/meminfo).
+    let out = vanish()
+        .args(["sweep", "--depths", "1..=20", "--widths", "64", "--device", "cpu", "--epochs", "0"])
         .arg("--out")
-        .arg(&out)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
+        .arg(tempfile::tempdir().unwrap().path().join("s"))
+        .env("VANISH_HOST_MEMORY", "1000000")
+        .output()
         .unwrap();
-    // Let it train a few epochs, then interrupt it as a terminal would.
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    // SAFETY: sends SIGINT to our own child process, which is still running (we have not waited on it).
-    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) }, 0);
-    let output = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(130), "{err}");
-    assert!(err.contains("interrupted"), "{err}");
-    let epochs = std::fs::read_to_string(out.join("epochs.csv")).unwrap();
-    assert!(epochs.lines().count() >= 2, "at least one complete epoch was written:\n{epochs}");
-    assert!(out.join("report.html").exists());
-    let leftovers: Vec<_> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains(".tmp"))
-        .collect();
-    assert!(leftovers.is_empty(), "half-written files: {leftovers:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the sweep's 60 runs:") && err.contains("more than the 1.0 MB available (VANISH_HOST_MEMORY)"),
+        "{err}"
+    );
 }
 
 /// A model past the adapter's limits gets the limit's name and the requested size, not a wgpu panic.
@@ -257,4 +293,78 @@ fn path_flag_forces_a_training_path_or_says_why_not() {
     }
     fails_with(&["train", "--device", "gpu", "--width", "100", "--path", "fused"], "up to 64");
     fails_with(&["train", "--device", "cpu", "--path", "fused"], "--path");
+}
+
+/// Every file under `dir`, by path relative to it, as bytes.
+fn files_under(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                let name = path.strip_prefix(dir).unwrap().display().to_string();
+                files.insert(name, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
+}
+
+/// The same commands with the same seed on the same engine write the same bytes, every file of them:
+/// weights (safetensors metadata in a fixed key order), metrics, CSVs, plots, reports, a sweep's run
+/// store. Each run happens in a folder of its own with the same relative paths, since the report quotes
+/// the command line. Nothing vanish writes holds a timestamp or a wall time.
+#[test]
+fn the_same_command_writes_byte_identical_files() {
+    let mut devices = vec!["cpu"];
+    if common::gpu().is_some() {
+        devices.push("gpu");
+    }
+    let commands: [&[&str]; 4] = [
+        &["train", "--epochs", "2", "--samples", "300", "--save-init", "i.safetensors", "--save", "f.safetensors"],
+        &["train", "--epochs", "1", "--samples", "300", "--batch-norm", "--out", "t"],
+        &[
+            "sweep",
+            "--depths",
+            "2,5",
+            "--activations",
+            "sigmoid,relu",
+            "--samples",
+            "300",
+            "--seeds",
+            "2",
+            "--out",
+            "s",
+        ],
+        &["demo", "--out", "d"],
+    ];
+    for device in devices {
+        let runs: Vec<_> = (0..2)
+            .map(|_| {
+                let dir = tempfile::tempdir().unwrap();
+                for args in commands {
+                    let out = vanish().current_dir(dir.path()).args(args).args(["--device", device]).output().unwrap();
+                    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+                }
+                let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sigmoid_bn_2x10x4x1_n7.safetensors");
+                let grads = vanish()
+                    .current_dir(dir.path())
+                    .args(["grads", "--load", fixture, "--out", "g.safetensors", "--device", device])
+                    .output()
+                    .unwrap();
+                assert!(grads.status.success(), "grads: {}", String::from_utf8_lossy(&grads.stderr));
+                let files = files_under(dir.path());
+                (dir, files)
+            })
+            .collect();
+        let (a, b) = (&runs[0].1, &runs[1].1);
+        assert!(a.len() >= 30, "{device}: {:?}", a.keys());
+        assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>(), "{device}: the same files");
+        for (name, bytes) in a {
+            assert!(bytes == &b[name], "{device}: {name} differs between two identical runs");
+        }
+    }
 }

@@ -223,7 +223,7 @@ fn parse_applies_each_datasets_default_noise() {
     let given = DatasetSpec::parse("blobs", 100, Some(0.3), 0.85, 5, None).unwrap();
     assert_eq!(given, DatasetSpec::Blobs { samples: 100, noise: 0.3, classes: 5 });
     let csv = DatasetSpec::parse("csv:data/iris.csv", 0, None, 0.0, 0, Some("y".into())).unwrap();
-    assert_eq!(csv, DatasetSpec::Csv { path: "data/iris.csv".into(), label: Some("y".into()) });
+    assert_eq!(csv, DatasetSpec::Csv { path: "data/iris.csv".into(), label: Some("y".into()), delimiter: None });
 }
 
 #[test]
@@ -376,7 +376,7 @@ fn csv_file(name: &str, contents: &str) -> (tempfile::TempDir, PathBuf) {
 }
 
 fn load_csv(path: &Path, label: Option<&str>) -> Result<Dataset, DataError> {
-    load(&DatasetSpec::Csv { path: path.into(), label: label.map(String::from) }, 0)
+    load(&DatasetSpec::Csv { path: path.into(), label: label.map(String::from), delimiter: None }, 0)
 }
 
 /// Loading `contents` fails with a CSV error at `line` whose message also contains each of `words`.
@@ -402,6 +402,47 @@ fn csv_with_string_labels_loads() {
     assert_eq!(d.y, [0, 1, 0]);
     assert_eq!(d.feature_names, ["sepal", "petal"]);
     assert_eq!(d.class_names, ["setosa", "virginica"]);
+}
+
+/// Files as other tools write them: every field quoted (`pandas.to_csv(quoting=QUOTE_ALL)`), quoted
+/// names holding the delimiter, `;` (European spreadsheets) and tab (`.tsv`) delimiters.
+#[test]
+fn csv_with_quotes_and_other_delimiters_loads() {
+    let want_x = [1.0, 2.0, 3.5, -4.0];
+    let cases: [(&str, &str, Option<&str>); 4] = [
+        ("q.csv", "\"a\",\"b, c\",\"label\"\n\"1.0\",\"2.0\",\"yes\"\n\"3.5\",\"-4\",\"no\"\n", None),
+        ("semi.csv", "a;b, c;label\n1;2;yes\n3.5;-4;no\n", Some(";")),
+        ("tabs.tsv", "a\tb, c\tlabel\n1\t2\tyes\n3.5\t-4\tno\n", None),
+        ("tabs.txt", "a\tb, c\tlabel\n1\t2\tyes\n3.5\t\"-4\"\tno\n", Some("tab")),
+    ];
+    for (name, text, delimiter) in cases {
+        let (_dir, path) = csv_file(name, text);
+        let spec = DatasetSpec::parse(&format!("csv:{}", path.display()), 0, None, 0.0, 0, None)
+            .unwrap()
+            .with_delimiter(delimiter)
+            .unwrap();
+        let d = load(&spec, 0).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(d.x, want_x, "{name}");
+        assert_eq!(d.feature_names, ["a", "b, c"], "{name}");
+        assert_eq!(d.class_names, ["no", "yes"], "{name}");
+        assert_eq!(d.y, [1, 0], "{name}");
+    }
+}
+
+#[test]
+fn csv_decimal_commas_and_a_missed_delimiter_are_errors_that_say_so() {
+    // `1,0` (a decimal comma) is refused, not misread as 1 or 10.
+    let (_dir, path) = csv_file("semi.csv", "a;b;label\n1,0;2;yes\n3.5;-4;no\n");
+    let semi = DatasetSpec::Csv { path: path.clone(), label: None, delimiter: Some(b';') };
+    let e = load(&semi, 0).unwrap_err().to_string();
+    assert!(e.contains(":2:") && e.contains("column 1 `a`") && e.contains("`1,0` is not a number"), "{e}");
+    let (_dir2, path) = csv_file("semi.csv", "a;b;label\n1;2;yes\n3.5;-4;no\n");
+    let e = load_csv(&path, None).unwrap_err().to_string();
+    assert!(e.contains(":1:") && e.contains("--delimiter ';'"), "{e}");
+    let e = DatasetSpec::parse("circles", 100, None, 0.5, 2, None).unwrap().with_delimiter(Some(";")).unwrap_err();
+    assert!(e.to_string().contains("--delimiter `;` applies only to csv"), "{e}");
+    let e = DatasetSpec::parse("csv:x.csv", 0, None, 0.0, 0, None).unwrap().with_delimiter(Some("ab")).unwrap_err();
+    assert!(e.to_string().contains("one ASCII character"), "{e}");
 }
 
 #[test]

@@ -644,20 +644,75 @@ fn encode_and_parse_round_trip_at_both_precisions() {
     assert_ne!(want[3], 0.1, "0.1 was rounded to f32");
 }
 
-/// Everything the loaders do with a file's bytes; errors are fine, panics are not.
+/// Whether `name` is a tensor name vanish writes and reads: `layers.{i}.weight|bias`,
+/// `layers.{i}.bn.gamma|beta|running_mean|running_var`, `x`, `y`.
+fn accepted_name(name: &str) -> bool {
+    if name == "x" || name == "y" {
+        return true;
+    }
+    let Some(rest) = name.strip_prefix("layers.") else { return false };
+    let Some((index, tensor)) = rest.split_once('.') else { return false };
+    let canonical = index.parse::<usize>().is_ok_and(|i| i.to_string() == index);
+    canonical && ["weight", "bias", "bn.gamma", "bn.beta", "bn.running_mean", "bn.running_var"].contains(&tensor)
+}
+
+/// Everything the loaders do with a file's bytes. Errors are fine and panics are not; whatever they
+/// accept must be consistent: the tensors the file declares fill their shapes, every name is one vanish
+/// knows, a model's tensors have its layout's shapes and hold finite values, a batch has the model's
+/// input width and labels within its classes.
 fn load_everything(bytes: &[u8]) {
-    if let Ok(file) = TensorFile::parse(Path::new("fuzz.safetensors"), bytes)
-        && let Ok(model) = read_model(&file, Some(&[Activation::Relu]))
-    {
-        let _ = model.params();
-        let _ = read_batch(&file, &model.spec);
+    let Ok(file) = TensorFile::parse(Path::new("fuzz.safetensors"), bytes) else { return };
+    for name in file.names() {
+        let shape = file.shape(name).unwrap();
+        let elements: usize = shape.iter().product();
+        if let Ok(values) = file.floats(name, "") {
+            assert_eq!(values.len(), elements, "{name}: values fill the shape {shape:?}");
+        }
+    }
+    let Ok(model) = read_model(&file, Some(&[Activation::Relu])) else { return };
+    assert!(model.spec.validate().is_ok(), "an accepted model is a valid spec: {:?}", model.spec);
+    for name in file.names() {
+        assert!(accepted_name(name), "read_model accepted a file with the unknown tensor `{name}`");
+    }
+    let layout = model.spec.layout();
+    assert_eq!(model.values.len(), layout.param_len);
+    for slot in &layout.params {
+        assert_eq!(file.shape(&slot.name), Some(&slot.shape[..]), "{} has its layout's shape", slot.name);
+    }
+    assert!(model.values.iter().chain(&model.running).all(|v| v.is_finite()), "accepted weights are finite");
+    let params = model.params();
+    assert_eq!(params.values.len(), layout.param_len);
+    if let Ok(batch) = read_batch(&file, &model.spec) {
+        assert_eq!(batch.x.len(), batch.rows * model.spec.input, "x is [rows, input]");
+        assert_eq!(batch.y.len(), batch.rows);
+        assert!(batch.x.iter().all(|v| v.is_finite()), "accepted inputs are finite");
+        assert!(batch.y.iter().all(|&c| (c as usize) < model.spec.output.width().max(2)), "labels within the classes");
+    }
+}
+
+#[test]
+fn the_fuzz_invariants_accept_what_vanish_writes_and_catch_what_it_does_not() {
+    for name in ["x", "y", "layers.0.weight", "layers.12.bn.running_var", "layers.3.bias"] {
+        assert!(accepted_name(name), "{name}");
+    }
+    for name in ["layers.01.bias", "layers.0.gamma", "layers.x.weight", "layers.0.weight.t", "w"] {
+        assert!(!accepted_name(name), "{name}");
+    }
+    // Every fixture passes the invariants (so the fuzz cases that get far are checked, not skipped).
+    for fixture in common::fixture_names() {
+        let bytes = std::fs::read(fixture_path(&fixture)).unwrap();
+        let file = TensorFile::parse(Path::new("f"), &bytes).unwrap();
+        let activation: Activation = fixture.split('_').next().unwrap().parse().unwrap();
+        let model = read_model(&file, Some(&[activation])).unwrap_or_else(|e| panic!("{fixture}: {e}"));
+        assert!(read_batch(&file, &model.spec).is_ok(), "{fixture}");
+        load_everything(&bytes);
     }
 }
 
 fn write_csv_and_load(dir: &Path, bytes: &[u8]) {
     let path = dir.join("fuzz.csv");
     std::fs::write(&path, bytes).unwrap();
-    let spec = vanish::data::DatasetSpec::Csv { path, label: None };
+    let spec = vanish::data::DatasetSpec::Csv { path, label: None, delimiter: None };
     if let Ok(data) = vanish::data::load(&spec, 0) {
         assert_eq!(data.x.len(), data.len() * data.features, "a loaded dataset is consistent");
         assert!(data.y.iter().all(|&c| (c as usize) < data.classes));

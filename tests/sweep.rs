@@ -195,44 +195,56 @@ fn shards_merged_equal_the_unsharded_sweep() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("2 of 8 runs are in none of the folders"));
 }
 
+/// Starts a sweep that holds after `runs` completed runs (the test hook in `train/interrupt.rs`) and
+/// returns once it is holding, so a signal lands at a known point instead of after a sleep.
+fn held_sweep(args: &[String], out: &Path, runs: usize) -> std::process::Child {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("vanish"))
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .env("VANISH_TEST_HOLD_AFTER_RUNS", runs.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("holding after") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "the sweep ended before holding");
+    }
+    // Keep draining stderr so the child never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    child
+}
+
+fn completed_runs(out: &Path) -> usize {
+    std::fs::read_dir(out.join("runs"))
+        .unwrap()
+        .filter(|e| !e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.'))
+        .count()
+}
+
 #[test]
 fn an_interrupted_sweep_resumes_to_the_same_result() {
     let dir = tempfile::tempdir().unwrap();
     let whole = dir.path().join("whole");
-    // Slower runs (more rows, deeper, three epochs) so the kill lands mid-sweep.
-    let grid = ["--depths", "8,16", "--samples", "3000", "--epochs", "3"];
+    let grid = ["--depths", "8,16", "--samples", "300"];
     sweep(&grid, &whole);
 
+    // Killed outright (SIGKILL, as by the OOM killer or a power cut) after 3 of the 8 runs.
     let killed = dir.path().join("killed");
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("vanish"))
-        .args(small_args(&grid))
-        .arg("--out")
-        .arg(&killed)
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let runs_dir = killed.join("runs");
-    let start = std::time::Instant::now();
-    while std::fs::read_dir(&runs_dir).map_or(0, |d| d.count()) < 2 && start.elapsed().as_secs() < 60 {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    let mut child = held_sweep(&small_args(&grid), &killed, 3);
     child.kill().unwrap();
     child.wait().unwrap();
-    let done = std::fs::read_dir(&runs_dir)
-        .unwrap()
-        .filter(|e| !e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.'))
-        .count();
+    assert_eq!(completed_runs(&killed), 3);
     // What a kill can leave besides complete runs: a temporary file of a write in progress.
-    std::fs::write(runs_dir.join(".d8-half-written.json.tmp99999"), b"{\"id\": \"d8-").unwrap();
-
-    eprintln!("killed after {done} of 8 runs");
+    std::fs::write(killed.join("runs").join(".d8-half-written.json.tmp99999"), b"{\"id\": \"d8-").unwrap();
     let out = sweep(&grid, &killed);
     let log = String::from_utf8_lossy(&out.stderr);
-    if done < 8 {
-        assert!(log.contains(&format!("resumed: {done} of 8 runs")), "{done} runs were complete: {log}");
-    }
+    assert!(log.contains("resumed: 3 of 8 runs"), "{log}");
     assert_same_outputs(&whole, &killed);
 
     // Deleting runs is the same as never having finished them.
@@ -243,6 +255,89 @@ fn an_interrupted_sweep_resumes_to_the_same_result() {
     let log = String::from_utf8_lossy(&sweep(&grid, &killed).stderr).to_string();
     assert!(log.contains("resumed: 6 of 8 runs"), "{log}");
     assert_same_outputs(&whole, &killed);
+}
+
+/// SIGTERM (a preempted or cancelled batch job) and SIGHUP: the runs completed so far stay, the process
+/// says how far it got and exits 128 + the signal; rerunning resumes them.
+#[test]
+fn a_terminated_sweep_keeps_its_completed_runs_and_exits_128_plus_the_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    for (signal, status) in [(libc::SIGTERM, 143), (libc::SIGHUP, 129)] {
+        let out = dir.path().join(format!("signal-{signal}"));
+        let child = held_sweep(&small_args(&[]), &out, 2);
+        // SAFETY: signals our own child, which is still running (it is holding and we have not waited).
+        assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, signal) }, 0);
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(status), "signal {signal}");
+        assert_eq!(completed_runs(&out), 2);
+        let log = String::from_utf8_lossy(&sweep(&[], &out).stderr).to_string();
+        assert!(log.contains("resumed: 2 of 8 runs"), "{log}");
+    }
+}
+
+/// Every way a run file can be wrong is reported, naming the file, and that run redone: the final
+/// outputs equal an undamaged sweep's.
+#[test]
+fn a_damaged_or_foreign_run_file_is_reported_and_its_run_redone() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("whole");
+    sweep(&[], &whole);
+    let other = dir.path().join("other");
+    sweep(&["--samples", "240"], &other);
+    let damaged = dir.path().join("damaged");
+    sweep(&[], &damaged);
+    let run = |id: &str| damaged.join("runs").join(format!("{id}.json"));
+    let ids = [
+        "d1-w10-sigmoid-nobn-glorot-uniform-adam-s0",
+        "d1-w10-relu-nobn-glorot-uniform-adam-s0",
+        "d3-w10-sigmoid-nobn-glorot-uniform-adam-s1",
+        "d3-w10-relu-nobn-glorot-uniform-adam-s1",
+    ];
+    // Truncated (a disk that filled up under another tool, a partial copy).
+    let bytes = std::fs::read(run(ids[0])).unwrap();
+    std::fs::write(run(ids[0]), &bytes[..bytes.len() / 2]).unwrap();
+    // One digit of one loss changed: still valid JSON, still a plausible record.
+    let text = read(&run(ids[1]));
+    let at = text.find("\"batch_losses\": [").unwrap() + 25;
+    let digit = text[at..].find(|c: char| c.is_ascii_digit() && c != '0').unwrap() + at;
+    let flipped = if &text[digit..=digit] == "7" { "8" } else { "7" };
+    std::fs::write(run(ids[1]), format!("{}{flipped}{}", &text[..digit], &text[digit + 1..])).unwrap();
+    // Another run's file under this run's name (copied before that run's file is replaced below).
+    std::fs::copy(run(ids[2]), run(ids[3])).unwrap();
+    // The same run of a sweep with other settings (another --samples).
+    std::fs::copy(other.join("runs").join(format!("{}.json", ids[2])), run(ids[2])).unwrap();
+
+    let log = String::from_utf8_lossy(&sweep(&[], &damaged).stderr).to_string();
+    for (id, problem) in [
+        (ids[0], "is truncated or not a run file"),
+        (ids[1], "is corrupted (its checksum does not match its contents)"),
+        (ids[2], "belongs to another sweep"),
+        (ids[3], "holds run d3-w10-sigmoid-nobn-glorot-uniform-adam-s1, not"),
+    ] {
+        let line = format!("warning: {} {problem}", run(id).display());
+        assert!(log.contains(&line), "expected `{line}` in:\n{log}");
+    }
+    assert!(log.contains("resumed: 4 of 8 runs"), "{log}");
+    assert_same_outputs(&whole, &damaged);
+}
+
+/// Two sweeps writing into one `--out` at the same time: the second is refused, naming the first, and
+/// once the first has stopped the folder resumes as usual.
+#[test]
+fn a_second_sweep_on_the_same_out_is_refused_while_the_first_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("shared");
+    let first = held_sweep(&small_args(&[]), &out, 1);
+    let second = vanish().args(small_args(&[])).arg("--out").arg(&out).output().unwrap();
+    let e = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success());
+    let holder = format!("is being written by vanish (pid {} on ", first.id());
+    assert!(e.contains(&holder) && e.contains("choose another --out"), "{e}");
+    // SAFETY: signals our own child, which is still running (it is holding and we have not waited).
+    assert_eq!(unsafe { libc::kill(first.id() as libc::pid_t, libc::SIGTERM) }, 0);
+    assert_eq!(first.wait_with_output().unwrap().status.code(), Some(143));
+    let log = String::from_utf8_lossy(&sweep(&[], &out).stderr).to_string();
+    assert!(log.contains("resumed: 1 of 8 runs"), "{log}");
 }
 
 /// A backend that makes a batch of every job: each run trains alone, as the reference for batching.
@@ -273,6 +368,7 @@ fn settings(grid: Grid, preset: Option<Preset>) -> Settings {
             factor: 0.85,
             classes: 2,
             label: None,
+            delimiter: None,
             test_fraction: 0.33,
             standardize: false,
         },
@@ -452,7 +548,16 @@ fn bad_flags_name_the_flag_and_exit_non_zero() {
     sweep(&["--depths", "1"], Path::new(out));
     let args = small_args(&["--depths", "1,2", "--out", out]);
     let e = failure(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    assert!(e.contains("holds a different sweep") && e.contains("depths"), "{e}");
+    assert!(e.contains("holds a different sweep") && e.contains("--depths [1] vs [1,2]"), "{e}");
+    // Flags that change what every run means, all named at once.
+    let changed = ["--depths", "1", "--dataset", "moons", "--epochs", "2", "--batch-size", "16", "--lr", "0.01"];
+    let args = small_args(&[&changed[..], &["--out", out]].concat());
+    let e = failure(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    for named in
+        ["--dataset \"circles\" vs \"moons\"", "--epochs 1 vs 2", "--batch-size 32 vs 16", "--lr 0.001 vs 0.01"]
+    {
+        assert!(e.contains(named), "the message should name {named}: {e}");
+    }
     // Merging a folder that is not a sweep, or sweeps that differ.
     let e = failure(&["merge", dir.path().to_str().unwrap(), "--out", dir.path().join("m").to_str().unwrap()]);
     assert!(e.contains("not a sweep folder"), "{e}");

@@ -30,6 +30,9 @@ pub struct DataArgs {
     /// Label column (csv; default: the last column)
     #[arg(long)]
     pub label: Option<String>,
+    /// Cell separator (csv): one character, e.g. ';', or `tab` (default: tab for .tsv, else ',')
+    #[arg(long)]
+    pub delimiter: Option<String>,
     /// Fraction of the data held out for testing, in (0, 1)
     #[arg(long, default_value_t = 0.33)]
     pub test_fraction: f64,
@@ -105,7 +108,8 @@ impl DataArgs {
             bail!("--test-fraction must be in (0, 1), got {}", self.test_fraction);
         }
         let spec =
-            DatasetSpec::parse(&self.dataset, self.samples, self.noise, self.factor, self.classes, self.label.clone())?;
+            DatasetSpec::parse(&self.dataset, self.samples, self.noise, self.factor, self.classes, self.label.clone())?
+                .with_delimiter(self.delimiter.as_deref())?;
         let all = data::load(&spec, seed)?;
         let (mut train, mut test) = data::split(&all, self.test_fraction, seed)?;
         if self.standardize {

@@ -47,12 +47,12 @@ pub fn run(args: MergeArgs) -> Result<()> {
     let (mut runs, mut missing) = (Vec::new(), Vec::new());
     for config in settings.grid.expand() {
         let id = config.id();
-        let found = stores.iter().find_map(|(s, _)| s.load(&id).map(|r| (s.run_path(&id), r)));
+        let found = stores.iter().find_map(|(s, _)| s.load(&config).map(|r| (s.run_path(&id), r)));
         match found {
             Some((path, record)) => {
                 let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
                 let dest = out.run_path(&id);
-                write_atomic(&dest, &bytes).with_context(|| format!("writing {}", dest.display()))?;
+                write_atomic(&dest, &bytes)?;
                 runs.push(record);
             }
             None => missing.push(id),

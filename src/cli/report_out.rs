@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::data::Dataset;
 use crate::engine::{TrainConfig, batches_per_epoch};
@@ -44,6 +44,6 @@ pub fn write_checked_report(
 ) -> Result<()> {
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let input = ReportInput { title: title.into(), command, settings, runs, checks };
-    write_report(dir, &input).with_context(|| format!("writing the report into {}", dir.display()))?;
+    write_report(dir, &input)?;
     Ok(())
 }

@@ -130,6 +130,7 @@ impl SweepArgs {
                 factor: d.factor,
                 classes: d.classes,
                 label: d.label.clone(),
+                delimiter: d.delimiter.clone(),
                 test_fraction: d.test_fraction,
                 standardize: d.standardize,
             },

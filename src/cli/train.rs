@@ -15,8 +15,9 @@ use super::args::{
 use super::report_out::{record_run, write_run_report};
 use crate::engine::{Counters, ModelJob, TrainConfig};
 use crate::interchange;
+use crate::memory::{Holder, check_host, model_bytes};
 use crate::model::{Activation, MlpSpec, Params};
-use crate::report::files::{write_csv, write_json};
+use crate::report::files::{WriteError, write_csv, write_json};
 use crate::report::table::{log_bar, positive_range, sci};
 use crate::train::{History, TrainOptions, train_batch};
 
@@ -93,6 +94,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
     for path in [&args.save_init, &args.save].into_iter().flatten() {
         interchange::check_destination(path)?;
     }
+    let gpu = open_device(&args.device)?;
+    let holder = if gpu.is_some() { Holder::Gpu } else { Holder::Cpu };
+    let rows = train_set.len() + test_set.len();
+    check_host(&format!("the model {}", spec.describe()), model_bytes(&spec, rows, holder))
+        .map_err(anyhow::Error::msg)?;
     let params = match &args.load {
         None => Params::init(&spec, args.optim.seed),
         Some(path) => {
@@ -101,7 +107,6 @@ pub fn run(args: TrainArgs) -> Result<()> {
             params
         }
     };
-    let gpu = open_device(&args.device)?;
     let backend = make_backend(gpu.as_ref(), args.path)?;
     let job = ModelJob { spec: spec.clone(), params: params.clone(), train: &train_set, test: &test_set, cfg };
     let mut engine = backend.build(std::slice::from_ref(&job))?;
@@ -172,7 +177,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         counters: backend.counters(),
     };
     if let Some(dir) = &args.out {
-        write_outputs(dir, &output).with_context(|| format!("writing to {}", dir.display()))?;
+        write_outputs(dir, &output)?;
         let record = record_run(&spec, (cfg, args.optim.seed), &trained, &last, &train_set);
         write_run_report(
             dir,
@@ -193,7 +198,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-fn write_outputs(dir: &std::path::Path, out: &RunOutput<'_>) -> std::io::Result<()> {
+fn write_outputs(dir: &std::path::Path, out: &RunOutput<'_>) -> Result<(), WriteError> {
     write_json(&dir.join("metrics.json"), out)?;
     let opt = |v: Option<f64>| v.map_or(String::new(), |x| x.to_string());
     let epochs: Vec<Vec<String>> = out

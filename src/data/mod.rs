@@ -89,10 +89,12 @@ pub enum DatasetSpec {
         noise: f64,
         classes: usize,
     },
-    /// `label` names the label column; `None` means the last column.
+    /// `label` names the label column (`None`: the last); `delimiter` separates cells (`None`: tab for
+    /// `.tsv`, a comma otherwise).
     Csv {
         path: PathBuf,
         label: Option<String>,
+        delimiter: Option<u8>,
     },
 }
 
@@ -111,7 +113,7 @@ impl DatasetSpec {
     ) -> Result<DatasetSpec, DataError> {
         use DatasetSpec::*;
         let spec = if let Some(path) = name.strip_prefix("csv:") {
-            Csv { path: PathBuf::from(path), label }
+            Csv { path: PathBuf::from(path), label, delimiter: None }
         } else {
             let spec = match name {
                 "circles" => Circles { samples, noise: noise.unwrap_or(0.1), factor },
@@ -129,6 +131,21 @@ impl DatasetSpec {
         };
         spec.validate()?;
         Ok(spec)
+    }
+
+    /// The same spec reading its CSV file with `delimiter` (`--delimiter`), which only CSV can honour.
+    pub fn with_delimiter(self, delimiter: Option<&str>) -> Result<DatasetSpec, DataError> {
+        let Some(text) = delimiter else { return Ok(self) };
+        match self {
+            DatasetSpec::Csv { path, label, .. } => {
+                let delimiter = csv::parse_delimiter(text).map_err(|m| DataError::InvalidParameter {
+                    dataset: format!("csv:{}", path.display()),
+                    message: m,
+                })?;
+                Ok(DatasetSpec::Csv { path, label, delimiter: Some(delimiter) })
+            }
+            other => Err(other.invalid(format!("--delimiter `{text}` applies only to csv:PATH datasets"))),
+        }
     }
 
     /// The name `parse` accepts for this dataset: `circles`, ..., or `csv:PATH`.
@@ -181,6 +198,7 @@ impl DatasetSpec {
 /// Build the dataset `spec` describes; synthetic data is a pure function of `spec` and `seed`.
 pub fn load(spec: &DatasetSpec, seed: u64) -> Result<Dataset, DataError> {
     spec.validate()?;
+    check_memory(spec)?;
     let rng = &mut rng(seed, Stream::Data);
     Ok(match *spec {
         DatasetSpec::Circles { samples, noise, factor } => synthetic::circles(samples, noise, factor, rng),
@@ -188,8 +206,31 @@ pub fn load(spec: &DatasetSpec, seed: u64) -> Result<Dataset, DataError> {
         DatasetSpec::Xor { samples, noise } => synthetic::xor(samples, noise, rng),
         DatasetSpec::Spirals { samples, noise, classes } => synthetic::spirals(samples, noise, classes, rng),
         DatasetSpec::Blobs { samples, noise, classes } => synthetic::blobs(samples, noise, classes, rng),
-        DatasetSpec::Csv { ref path, ref label } => csv::read(path, label.as_deref())?,
+        DatasetSpec::Csv { ref path, ref label, delimiter } => csv::read(path, label.as_deref(), delimiter)?,
     })
+}
+
+/// Refuses a dataset the host cannot hold, before generating or reading it: the samples (two f32
+/// features and a label, held about three times over: generated, split, standardised), or a CSV file's
+/// size eight times over (its parsed cells and label strings).
+fn check_memory(spec: &DatasetSpec) -> Result<(), DataError> {
+    let bytes = match *spec {
+        // A file that cannot be read is reported when it is read, by name.
+        DatasetSpec::Csv { ref path, .. } => match std::fs::metadata(path) {
+            Ok(m) => m.len().checked_mul(8),
+            Err(_) => return Ok(()),
+        },
+        DatasetSpec::Circles { samples, .. }
+        | DatasetSpec::Moons { samples, .. }
+        | DatasetSpec::Xor { samples, .. }
+        | DatasetSpec::Spirals { samples, .. }
+        | DatasetSpec::Blobs { samples, .. } => (samples as u64).checked_mul(3 * (2 * 4 + 4)),
+    };
+    let what = match *spec {
+        DatasetSpec::Csv { .. } => "reading the file".to_string(),
+        _ => "generating the samples".to_string(),
+    };
+    crate::memory::check_host(&what, bytes).map_err(|m| spec.invalid(m))
 }
 
 /// Everything that can go wrong making a dataset or splitting it.

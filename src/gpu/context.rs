@@ -116,6 +116,9 @@ pub struct Gpu {
     pub(crate) dummy: Tensor,
 }
 
+/// How a lost device's message starts in the error sink.
+const DEVICE_LOST: &str = "the GPU device was lost";
+
 impl Gpu {
     /// Picks the best adapter for `request` and opens a device with the adapter's own limits.
     pub fn new(request: &DeviceRequest) -> Result<Gpu, GpuError> {
@@ -156,6 +159,14 @@ impl Gpu {
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
             sink.lock().expect("error sink").push(e.to_string());
         }));
+        // A lost device (driver reset, GPU removed, out of memory on some drivers) fails the next check
+        // with a message instead of hanging or panicking in a later call.
+        let sink = uncaptured.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            if reason != wgpu::DeviceLostReason::Destroyed {
+                sink.lock().expect("error sink").push(format!("{DEVICE_LOST}: {message}"));
+            }
+        });
         let dummy = Tensor::whole(device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("dummy"),
             size: 256,
@@ -242,13 +253,18 @@ impl Gpu {
         Ok(module)
     }
 
-    /// Runs `f` inside a validation error scope, turning a wgpu error into `GpuError::Wgpu`.
+    /// Runs `f` inside out-of-memory and validation error scopes, turning a wgpu error into
+    /// `GpuError::OutOfMemory` or `GpuError::Wgpu`.
     pub(crate) fn scoped<T>(&self, f: impl FnOnce() -> T) -> Result<T, GpuError> {
-        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let memory = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let value = f();
-        match super::wait::block_on(scope.pop()) {
-            None => Ok(value),
-            Some(e) => Err(GpuError::Wgpu(e.to_string())),
+        let invalid = super::wait::block_on(validation.pop());
+        let out_of_memory = super::wait::block_on(memory.pop());
+        match (out_of_memory, invalid) {
+            (Some(e), _) => Err(GpuError::OutOfMemory(e.to_string())),
+            (None, Some(e)) => Err(GpuError::Wgpu(e.to_string())),
+            (None, None) => Ok(value),
         }
     }
 
@@ -256,6 +272,8 @@ impl Gpu {
     pub fn check_errors(&self) -> Result<(), GpuError> {
         let mut errors = self.uncaptured.lock().expect("error sink");
         match errors.drain(..).next() {
+            Some(e) if e.starts_with(DEVICE_LOST) => Err(GpuError::DeviceLost(e)),
+            Some(e) if e.to_lowercase().contains("out of memory") => Err(GpuError::OutOfMemory(e)),
             Some(e) => Err(GpuError::Wgpu(e)),
             None => Ok(()),
         }

@@ -21,6 +21,10 @@ pub enum GpuError {
     TooLarge { what: String, requested: u64, limit_name: &'static str, limit: u64 },
     #[error("{what} needs {requested} workgroups in one dimension; this adapter allows {limit}")]
     TooManyWorkgroups { what: String, requested: u64, limit: u32 },
+    #[error("the GPU is out of memory ({0}); use a smaller model, batch or sweep, or `--device cpu`")]
+    OutOfMemory(String),
+    #[error("{0}; the driver may have reset or the GPU may have been removed; rerun, or use `--device cpu`")]
+    DeviceLost(String),
     #[error("wgpu reported an error: {0}")]
     Wgpu(String),
     #[error("reading back from the GPU failed: {0}")]

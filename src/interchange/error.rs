@@ -25,6 +25,6 @@ pub enum InterchangeError {
     /// The tensors do not describe a network vanish can build, or not the one that was asked for.
     #[error("{}: {message}", path.display())]
     Model { path: PathBuf, message: String },
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}", path.display())]
     Write { path: PathBuf, source: std::io::Error },
 }

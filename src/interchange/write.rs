@@ -42,7 +42,36 @@ pub fn encode(tensors: &[NamedTensor], precision: Precision, metadata: HashMap<S
         (t.name.clone(), TensorView::new(dtype, t.shape.clone(), b).expect("length checked against the shape"))
     });
     // Serialising in-memory views of checked lengths cannot fail (the header is far below 100 MB).
-    safetensors::serialize(views, Some(metadata)).expect("in-memory tensors of checked sizes serialise")
+    let bytes = safetensors::serialize(views, None).expect("in-memory tensors of checked sizes serialise");
+    with_sorted_metadata(bytes, &metadata)
+}
+
+/// safetensors writes its metadata from a `HashMap`, so its keys come in a different order in every
+/// process and two identical runs would write different files. This puts the metadata, keys sorted,
+/// into the header that `serialize` wrote without it: the same inputs give the same bytes.
+fn with_sorted_metadata(bytes: Vec<u8>, metadata: &HashMap<String, String>) -> Vec<u8> {
+    const LEN: usize = std::mem::size_of::<u64>();
+    let header_len = u64::from_le_bytes(bytes[..LEN].try_into().expect("8 bytes")) as usize;
+    let (header, data) = bytes[LEN..].split_at(header_len);
+    // `{"name":{...},...}` padded with spaces; the tensor entries keep their order (by offset).
+    let tensors = std::str::from_utf8(header).expect("safetensors writes a UTF-8 header").trim_end();
+    let entries = &tensors[1..tensors.len() - 1];
+    let sorted: std::collections::BTreeMap<&String, &String> = metadata.iter().collect();
+    let mut text = format!("{{\"__metadata__\":{}", serde_json::to_string(&sorted).expect("strings serialise"));
+    if !entries.is_empty() {
+        text.push(',');
+        text.push_str(entries);
+    }
+    text.push('}');
+    // The data must start at a multiple of 8 bytes, as safetensors pads it.
+    while text.len() % LEN != 0 {
+        text.push(' ');
+    }
+    let mut out = Vec::with_capacity(LEN + text.len() + data.len());
+    out.extend((text.len() as u64).to_le_bytes());
+    out.extend(text.as_bytes());
+    out.extend(data);
+    out
 }
 
 /// Writes `tensors` to `path` atomically.
@@ -53,7 +82,7 @@ pub fn write_tensors(
     metadata: HashMap<String, String>,
 ) -> Result<(), InterchangeError> {
     write_atomic(path, &encode(tensors, precision, metadata))
-        .map_err(|source| InterchangeError::Write { path: path.to_path_buf(), source })
+        .map_err(|e| InterchangeError::Write { path: e.path, source: e.source })
 }
 
 /// Every trainable tensor and running statistic of `params`, by interchange name.

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::files::{write_atomic, write_csv, write_json};
+use super::files::{WriteError, write_atomic, write_csv, write_json};
 use super::groups::{Group, groups};
 use super::{html, plots, tidy};
 use crate::sweep::{Check, RunRecord, showcase};
@@ -25,31 +25,33 @@ pub struct ReportInput<'a> {
 const MAX_BOUNDARIES: usize = 9;
 
 /// Writes the report for `input` into `dir` (which must exist) and returns the paths written.
-pub fn write_report(dir: &Path, input: &ReportInput<'_>) -> std::io::Result<Vec<PathBuf>> {
+pub fn write_report(dir: &Path, input: &ReportInput<'_>) -> Result<Vec<PathBuf>, WriteError> {
     let all = groups(input.runs);
     let shown_ids = showcase(input.runs.iter().map(|r| &r.config));
     let shown: Vec<&Group<'_>> = all.iter().filter(|g| shown_ids.contains(&g.id)).collect();
     let mut written = Vec::new();
-    let mut put = |name: &str, bytes: &[u8]| -> std::io::Result<()> {
+    let mut put = |name: &str, bytes: &[u8]| -> Result<(), WriteError> {
         let path = dir.join(name);
         write_atomic(&path, bytes)?;
         written.push(path);
         Ok(())
     };
 
+    // A plot that cannot be drawn is a report that cannot be written.
+    let unplottable = |e: String| WriteError { path: dir.to_path_buf(), source: std::io::Error::other(e) };
     let mut plots = Vec::new();
     if !input.runs.is_empty() {
-        plots.push(plots::delta_vs_layer(&shown).map_err(std::io::Error::other)?);
-        plots.push(plots::depth(&all).map_err(std::io::Error::other)?);
-        plots.push(plots::heatmap(&shown).map_err(std::io::Error::other)?);
-        plots.push(plots::loss(&shown).map_err(std::io::Error::other)?);
+        plots.push(plots::delta_vs_layer(&shown).map_err(unplottable)?);
+        plots.push(plots::depth(&all).map_err(unplottable)?);
+        plots.push(plots::heatmap(&shown).map_err(unplottable)?);
+        plots.push(plots::loss(&shown).map_err(unplottable)?);
         let boundaries: Vec<(&str, &crate::sweep::boundary::Boundary)> = shown
             .iter()
             .flat_map(|g| g.runs.iter().filter_map(move |r| r.boundary.as_ref().map(|b| (g.label.as_str(), b))))
             .take(MAX_BOUNDARIES)
             .collect();
         if !boundaries.is_empty() {
-            plots.push(plots::boundaries(&boundaries).map_err(std::io::Error::other)?);
+            plots.push(plots::boundaries(&boundaries).map_err(unplottable)?);
         }
     }
     for p in &plots {
@@ -61,7 +63,7 @@ pub fn write_report(dir: &Path, input: &ReportInput<'_>) -> std::io::Result<Vec<
     let summary = dir.join("summary.json");
     write_json(&summary, &tidy::summary(&input.title, &input.settings, input.runs, &all, input.checks))?;
     written.push(summary);
-    let mut put = |name: &str, bytes: &[u8]| -> std::io::Result<()> {
+    let mut put = |name: &str, bytes: &[u8]| -> Result<(), WriteError> {
         let path = dir.join(name);
         write_atomic(&path, bytes)?;
         written.push(path);

@@ -28,7 +28,10 @@ use thiserror::Error;
 pub enum SweepError {
     #[error("{0}")]
     Invalid(String),
-    #[error("cannot write {}: {source}", path.display())]
+    #[error(transparent)]
+    Write(#[from] crate::report::files::WriteError),
+    /// The folder's lock file could not be opened or written.
+    #[error("cannot lock {}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Data(#[from] crate::data::DataError),

@@ -14,8 +14,9 @@ use super::settings::Settings;
 use super::store::Store;
 use crate::data::Dataset;
 use crate::engine::{Backend, ModelJob, TrainConfig, batches_per_epoch};
+use crate::memory;
 use crate::model::{Activation, MlpSpec, Output, Params};
-use crate::train::{History, TrainError, TrainOptions, Trained, interrupted, train_batch};
+use crate::train::{History, TrainError, TrainOptions, Trained, hold_point, interrupted, train_batch};
 
 /// Plots draw one line per group while there are at most this many groups, else one per family at
 /// its deepest depth.
@@ -108,7 +109,7 @@ pub fn run_sweep(
     let mut finished = 0;
     let mut todo = Vec::new();
     for config in &mine {
-        if store.load(&config.id()).is_some() {
+        if store.load(config).is_some() {
             finished += 1;
             on_event(&RunEvent { done: finished, total, id: config.id(), skipped: true, seconds: 0.0 });
         } else {
@@ -122,20 +123,24 @@ pub fn run_sweep(
         }
     }
     let mut specs = Vec::with_capacity(todo.len());
-    let mut jobs = Vec::with_capacity(todo.len());
     for c in &todo {
-        let (train_set, test_set) = &data[&c.seed];
+        let train_set = &data[&c.seed].0;
         let spec = spec_for(c, train_set.features, train_set.classes);
         spec.validate().map_err(SweepError::Invalid)?;
+        specs.push(spec);
+    }
+    check_memory(&specs, &data)?;
+    let mut jobs = Vec::with_capacity(todo.len());
+    for (c, spec) in todo.iter().zip(&specs) {
+        let (train_set, test_set) = &data[&c.seed];
         let cfg = TrainConfig { optimizer: c.optimizer.with_lr(settings.lr), batch_size: settings.batch_size };
         jobs.push(ModelJob {
-            params: Params::init(&spec, c.seed),
+            params: Params::init(spec, c.seed),
             spec: spec.clone(),
             train: train_set,
             test: test_set,
             cfg,
         });
-        specs.push(spec);
     }
     for batch in backend.batches(&jobs)? {
         if interrupted() {
@@ -175,12 +180,22 @@ pub fn run_sweep(
             finished += 1;
             on_event(&RunEvent { done: finished, total, id: record.config.id(), skipped: false, seconds });
         }
+        hold_point("RUNS", finished);
     }
     mine.iter()
         .map(|c| {
-            store
-                .load(&c.id())
-                .ok_or_else(|| SweepError::Invalid(format!("run {} vanished from the output folder", c.id())))
+            store.load(c).ok_or_else(|| SweepError::Invalid(format!("run {} vanished from the output folder", c.id())))
         })
         .collect()
+}
+
+/// Refuses a sweep whose runs the host cannot hold: every run still to do keeps its initial weights (f32)
+/// until it trains, and the largest one trains on an engine of its own (counted as the reference's,
+/// the larger of the two).
+fn check_memory(specs: &[MlpSpec], data: &HashMap<u64, (Dataset, Dataset)>) -> Result<(), SweepError> {
+    let rows = data.values().map(|(train, test)| train.len() + test.len()).max().unwrap_or(0);
+    let weights = specs.iter().try_fold(0u64, |sum, s| sum.checked_add(memory::param_count(s)?.checked_mul(4)?));
+    let largest = specs.iter().try_fold(0u64, |m, s| Some(m.max(memory::model_bytes(s, rows, memory::Holder::Cpu)?)));
+    let bytes = weights.zip(largest).and_then(|(w, l)| w.checked_add(l));
+    memory::check_host(&format!("the sweep's {} runs", specs.len()), bytes).map_err(SweepError::Invalid)
 }

@@ -18,6 +18,9 @@ pub struct DataSettings {
     pub factor: f64,
     pub classes: usize,
     pub label: Option<String>,
+    /// `--delimiter` as given (CSV only); absent in folders written before it existed.
+    #[serde(default)]
+    pub delimiter: Option<String>,
     pub test_fraction: f64,
     pub standardize: bool,
 }
@@ -28,7 +31,9 @@ impl DataSettings {
         if !(self.test_fraction > 0.0 && self.test_fraction < 1.0) {
             return Err(SweepError::Invalid(format!("--test-fraction must be in (0, 1), got {}", self.test_fraction)));
         }
-        Ok(DatasetSpec::parse(&self.dataset, self.samples, self.noise, self.factor, self.classes, self.label.clone())?)
+        let spec =
+            DatasetSpec::parse(&self.dataset, self.samples, self.noise, self.factor, self.classes, self.label.clone())?;
+        Ok(spec.with_delimiter(self.delimiter.as_deref())?)
     }
 
     /// The training and test splits for `seed` (data, split and standardisation all seeded by it).
@@ -76,23 +81,25 @@ pub struct Manifest {
     pub shard: Option<Shard>,
 }
 
-/// The top-level keys of two settings that differ, for a message that says what changed.
+/// The flags whose values differ between two settings (`a`'s value first), for a message that says
+/// what changed: `--epochs 1 vs 2`.
 pub fn differences(a: &Settings, b: &Settings) -> Vec<String> {
     let (a, b) = (serde_json::to_value(a).unwrap_or_default(), serde_json::to_value(b).unwrap_or_default());
+    let flag = |key: &str| format!("--{}", key.replace('_', "-"));
     let mut keys = Vec::new();
     for section in ["grid", "data"] {
         if let (Some(x), Some(y)) = (a[section].as_object(), b[section].as_object()) {
             for (k, v) in x {
                 let w = y.get(k).cloned().unwrap_or_default();
                 if *v != w {
-                    keys.push(format!("{section}.{k}: {v} vs {w}"));
+                    keys.push(format!("{} {v} vs {w}", flag(k)));
                 }
             }
         }
     }
     for key in ["epochs", "batch_size", "lr", "preset"] {
         if a[key] != b[key] {
-            keys.push(format!("{key}: {} vs {}", a[key], b[key]));
+            keys.push(format!("{} {} vs {}", flag(key), a[key], b[key]));
         }
     }
     keys

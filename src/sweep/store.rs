@@ -1,59 +1,102 @@
 //! The output folder as the sweep's memory: `sweep.json` (the manifest) and one `runs/<id>.json` per
-//! completed run, each written atomically. A run is complete exactly when its file exists, so a sweep
-//! killed at any moment resumes without duplicates or half-written rows, and the shared outputs
+//! completed run, each written atomically. A run is complete exactly when a valid file for it exists, so a
+//! sweep killed at any moment resumes without duplicates or half-written rows, and the shared outputs
 //! (runs.csv, summary.json, plots, report) are always rebuilt from these files alone.
+//!
+//! A run file carries what it takes to trust it: the SHA-256 of its record and of the sweep's settings.
+//! A truncated or corrupted file (its checksum fails or it does not parse), a foreign one (another
+//! sweep's settings, another run's configuration) is reported and its run redone.
+//!
+//! While a sweep or merge writes into a folder it holds `lock` (an OS file lock, released however the
+//! process ends; the file says who holds it), so a second writer is refused instead of interleaving.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
 use super::SweepError;
+use super::grid::RunConfig;
 use super::record::RunRecord;
-use super::settings::{Manifest, differences};
-use crate::report::files::write_json;
+use super::settings::{Manifest, Settings, differences};
+use crate::report::files::{WriteError, write_json};
 
 pub const MANIFEST: &str = "sweep.json";
 pub const RUNS: &str = "runs";
+pub const LOCK: &str = "lock";
+/// The run files' format; a file of another format is redone rather than misread.
+const FORMAT: &str = "vanish-run/2";
 
 pub struct Store {
     dir: PathBuf,
+    /// SHA-256 of the settings: the identity of the sweep every run file must carry.
+    sweep: String,
+    /// Held open (and locked) for as long as this store writes; `None` for a read-only store.
+    lock: Option<std::fs::File>,
+}
+
+/// One `runs/<id>.json`.
+#[derive(Serialize, Deserialize)]
+struct RunFile {
+    format: String,
+    /// SHA-256 of the sweep's settings (`Store::sweep`).
+    sweep: String,
+    /// SHA-256 of `record`'s JSON text exactly as it stands in the file.
+    checksum: String,
+    record: Box<serde_json::value::RawValue>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SweepError + '_ {
     move |source| SweepError::Io { path: path.to_path_buf(), source }
 }
 
+fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn settings_digest(settings: &Settings) -> String {
+    sha256(serde_json::to_string(settings).expect("settings serialise").as_bytes())
+}
+
 impl Store {
-    /// Opens `dir` for `manifest`, creating it; a folder that already holds a different sweep is an
-    /// error naming what differs.
+    /// Opens `dir` for writing `manifest`'s sweep, creating it and taking its lock; a folder that already
+    /// holds a different sweep is an error naming the flags that differ, and one that another process is
+    /// writing is an error naming that process.
     pub fn create(dir: &Path, manifest: &Manifest) -> Result<Store, SweepError> {
         if dir.exists() && !dir.is_dir() {
             return Err(SweepError::Invalid(format!("--out {} exists and is not a folder", dir.display())));
         }
         std::fs::create_dir_all(dir.join(RUNS))
             .map_err(|e| SweepError::Invalid(format!("cannot create --out {}: {e}", dir.display())))?;
+        let lock = lock(dir)?;
         let path = dir.join(MANIFEST);
         if path.exists() {
             let old = read_manifest(dir)?;
             if old.settings != manifest.settings || old.shard != manifest.shard {
                 let mut what = differences(&old.settings, &manifest.settings);
                 if old.shard != manifest.shard {
-                    what.push(format!("shard: {:?} vs {:?}", old.shard, manifest.shard));
+                    let shard =
+                        |s: &Option<super::Shard>| s.map_or("none".into(), |s| format!("{}/{}", s.index, s.count));
+                    what.push(format!("--shard {} vs {}", shard(&old.shard), shard(&manifest.shard)));
                 }
                 return Err(SweepError::Invalid(format!(
-                    "--out {} holds a different sweep ({}); repeat its flags to resume it, or choose another --out",
+                    "--out {} holds a different sweep (the folder's value vs this command's: {}); repeat its flags to resume it, or choose another --out",
                     dir.display(),
                     what.join("; ")
                 )));
             }
         } else {
-            write_json(&path, manifest).map_err(io(&path))?;
+            write_json(&path, manifest)?;
         }
-        Ok(Store { dir: dir.to_path_buf() })
+        Ok(Store { dir: dir.to_path_buf(), sweep: settings_digest(&manifest.settings), lock: Some(lock) })
     }
 
-    /// Opens an existing sweep folder (for `merge`).
+    /// Opens an existing sweep folder to read it (for `merge`).
     pub fn open(dir: &Path) -> Result<(Store, Manifest), SweepError> {
         let manifest = read_manifest(dir)?;
-        Ok((Store { dir: dir.to_path_buf() }, manifest))
+        let store = Store { dir: dir.to_path_buf(), sweep: settings_digest(&manifest.settings), lock: None };
+        Ok((store, manifest))
     }
 
     pub fn dir(&self) -> &Path {
@@ -64,28 +107,110 @@ impl Store {
         self.dir.join(RUNS).join(format!("{id}.json"))
     }
 
-    /// The completed run `id`, if its file exists. A file that does not parse cannot come from an
-    /// atomic write of this version; it is reported and the run counts as not done, so it is redone.
-    pub fn load(&self, id: &str) -> Option<RunRecord> {
-        let path = self.run_path(id);
-        let text = std::fs::read_to_string(&path).ok()?;
-        match serde_json::from_str::<RunRecord>(&text) {
-            Ok(r) if r.id == id => Some(r),
-            Ok(r) => {
-                eprintln!("warning: {} holds run {}, not {id}; redoing it", path.display(), r.id);
-                None
-            }
+    /// The completed run of `config`, if a valid file for it exists. A file that is damaged or belongs
+    /// elsewhere is reported on stderr and the run counts as not done, so it is redone and the file
+    /// replaced.
+    pub fn load(&self, config: &RunConfig) -> Option<RunRecord> {
+        let id = config.id();
+        let path = self.run_path(&id);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
             Err(e) => {
-                eprintln!("warning: {} is unreadable ({e}); redoing the run", path.display());
+                eprintln!("warning: cannot read {} ({e}); redoing the run", path.display());
+                return None;
+            }
+        };
+        match self.check(config, &text) {
+            Ok(record) => Some(record),
+            Err(problem) => {
+                eprintln!("warning: {} {problem}; redoing the run", path.display());
                 None
             }
         }
     }
 
+    /// The record in `text` if it is a whole, unaltered run file of this sweep for `config`.
+    fn check(&self, config: &RunConfig, text: &str) -> Result<RunRecord, String> {
+        let file: RunFile = serde_json::from_str(text).map_err(|e| format!("is truncated or not a run file ({e})"))?;
+        if file.format != FORMAT {
+            return Err(format!("has format `{}`, not `{FORMAT}`", file.format));
+        }
+        if file.sweep != self.sweep {
+            return Err("belongs to another sweep (its settings differ from sweep.json's)".into());
+        }
+        if sha256(file.record.get().as_bytes()) != file.checksum {
+            return Err("is corrupted (its checksum does not match its contents)".into());
+        }
+        let record: RunRecord =
+            serde_json::from_str(file.record.get()).map_err(|e| format!("holds a record vanish cannot read ({e})"))?;
+        if record.id != config.id() || record.config != *config {
+            return Err(format!("holds run {}, not {}", record.id, config.id()));
+        }
+        Ok(record)
+    }
+
     pub fn save(&self, record: &RunRecord) -> Result<(), SweepError> {
         let path = self.run_path(&record.id);
-        write_json(&path, record).map_err(io(&path))
+        let invalid = |e: serde_json::Error| WriteError { path: path.clone(), source: std::io::Error::other(e) };
+        let text = serde_json::to_string_pretty(record).map_err(invalid)?;
+        let file = RunFile {
+            format: FORMAT.into(),
+            sweep: self.sweep.clone(),
+            checksum: sha256(text.as_bytes()),
+            record: serde_json::value::RawValue::from_string(text).map_err(invalid)?,
+        };
+        Ok(write_json(&path, &file)?)
     }
+}
+
+impl Drop for Store {
+    /// A finished writer empties `lock` (so two identical sweeps leave identical folders); the OS lock
+    /// goes with the file handle.
+    fn drop(&mut self) {
+        if let Some(file) = &self.lock {
+            let _ = file.set_len(0);
+        }
+    }
+}
+
+/// Takes `dir`'s lock: an exclusive OS lock on `dir/lock`, which then names this process. The OS drops
+/// the lock when the process ends, however it ends, so a crashed sweep leaves no stale lock behind.
+fn lock(dir: &Path) -> Result<std::fs::File, SweepError> {
+    let path = dir.join(LOCK);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io(&path))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            let holder = holder.trim();
+            let holder = if holder.is_empty() { "another process".to_string() } else { holder.to_string() };
+            return Err(SweepError::Invalid(format!(
+                "--out {} is being written by {holder}; wait for it to finish or choose another --out",
+                dir.display()
+            )));
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io(&path)(e)),
+    }
+    let who = format!("vanish (pid {} on {})\n", std::process::id(), hostname());
+    let written = file.set_len(0).and_then(|()| file.write_all(who.as_bytes())).and_then(|()| file.sync_all());
+    written.map_err(io(&path))?;
+    Ok(file)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "this host".into())
 }
 
 fn read_manifest(dir: &Path) -> Result<Manifest, SweepError> {

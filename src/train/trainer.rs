@@ -11,7 +11,7 @@ use super::history::{EpochRecord, History, ProbeRecord};
 use crate::engine::{BatchEngine, BatchResult, Each, Engine, EngineError, Measured, Outcome, Work, batches_per_epoch};
 use crate::rng::{Stream, rng};
 
-use super::interrupt::interrupted;
+use super::interrupt::{hold_point, interrupted};
 
 /// The most steps trained between two checks for Ctrl-C.
 const MAX_STEPS_BETWEEN_CHECKS: usize = 64;
@@ -165,6 +165,7 @@ pub fn train_batch(
             step += count;
             let last_loss = runs[0].history.batch_losses.last().copied().unwrap_or(f64::NAN);
             on_progress(Progress { step, total_steps, epoch: e + 1, last_loss });
+            hold_point("STEPS", step);
             if interrupted() {
                 for run in &mut runs {
                     run.history.interrupted = true;
