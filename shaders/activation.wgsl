@@ -9,7 +9,7 @@ struct ActParams {
     act: u32,
     has_bias: u32, // forward only: 1 adds bias[n] to z first
     alpha: f32,
-    _pad0: u32,
+    scale: f32,    // skip_forward, skip_backward: the skip connection's α
     _pad1: u32,
     _pad2: u32,
 }
@@ -52,6 +52,43 @@ fn activation_backward(@builtin(global_invocation_id) gid: vec3<u32>,
     bdz[idx] = bda[idx] * act_grad(bz[idx], ba[idx], p.act, p.alpha);
 }
 
+// ---- skip_forward: a residual block's output, x + α·a ----
+@group(0) @binding(1) var<storage, read> rx: array<f32>;         // [m, n] the block's input
+@group(0) @binding(2) var<storage, read> ra: array<f32>;         // [m, n] its activation output
+@group(0) @binding(3) var<storage, read_write> rout: array<f32>; // [m, n] output
+
+@compute @workgroup_size(256)
+fn skip_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = gid.x + gid.y * nwg.x * 256u;
+    if (idx >= p.m * p.n) {
+        return;
+    }
+    rout[idx] = rx[idx] + p.scale * ra[idx];
+}
+
+// ---- skip_backward: a layer's output gradient g = δ·W of the layer above (in kg) plus, when the
+//      layer above has a skip (has_bias = 1), that layer's own output gradient; g is kept in kg for
+//      the skip of this layer; then dz = α·g ⊙ f′ (α = 1 without a skip here) ----
+@group(0) @binding(1) var<storage, read_write> kg: array<f32>;   // [m, n] in: δ·W; out: g
+@group(0) @binding(2) var<storage, read> kskip: array<f32>;      // [m, n] the layer above's g
+@group(0) @binding(3) var<storage, read> kz: array<f32>;         // [m, n] pre-activation
+@group(0) @binding(4) var<storage, read> ka: array<f32>;         // [m, n] activation output
+@group(0) @binding(5) var<storage, read_write> kdz: array<f32>;  // [m, n] dL/d(pre-activation)
+
+@compute @workgroup_size(256)
+fn skip_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = gid.x + gid.y * nwg.x * 256u;
+    if (idx >= p.m * p.n) {
+        return;
+    }
+    var g = kg[idx];
+    if (p.has_bias == 1u) {
+        g += kskip[idx];
+        kg[idx] = g;
+    }
+    kdz[idx] = p.scale * g * act_grad(kz[idx], ka[idx], p.act, p.alpha);
+}
+
 // ---- activation_stats: over a [m, n] (output) and z [m, n] (input), into out[5·slot ..]:
 //      mean and std of a; the fraction of values whose f′ is under 1% of its maximum (sigmoid, tanh);
 //      the fraction of units that output exactly 0 on every row (ReLU); and E[f′(z)²], the factor
@@ -65,7 +102,7 @@ struct StatParams {
     act: u32,
     slot: u32,
     alpha: f32,
-    _pad0: u32,
+    scale: f32,    // skip_forward, skip_backward: the skip connection's α
     _pad1: u32,
     _pad2: u32,
 }

@@ -118,6 +118,9 @@ struct LayerDesc {
     dy: u32,       // scratch: [rows, out] dL/dy (bn)
     stats: u32,    // scratch: [5, out] mean, rstd, Σdy, Σdy·x̂, γ before its update (bn)
     alpha: f32,
+    res: f32,      // a skip connection's α (0: none): the layer's output is x + α·a
+    o: u32,        // scratch: [rows, out] the layer's output, the next layer's x (= a without a skip)
+    g: u32,        // scratch: [rows, out] dL/d(output) (skip layers), which the skip passes down
 }
 
 // What a probe reports of one layer (`LayerStats` in src/gpu/fused.rs).
@@ -258,8 +261,15 @@ fn forward(md: ModelDesc, lid: u32, rows: u32) {
                 scratch[o0 + l.z] = acc0;
                 scratch[o1 + l.z] = acc1;
                 if (l.bn == 0u) {
-                    scratch[o0 + l.a] = act_forward(acc0, l.act, l.alpha);
-                    scratch[o1 + l.a] = act_forward(acc1, l.act, l.alpha);
+                    let a0 = act_forward(acc0, l.act, l.alpha);
+                    let a1 = act_forward(acc1, l.act, l.alpha);
+                    scratch[o0 + l.a] = a0;
+                    scratch[o1 + l.a] = a1;
+                    if (l.res != 0.0) {
+                        // fan_in = fan_out behind a skip, so unit j's input is x[j]
+                        scratch[o0 + l.o] = scratch[x0 + j] + l.res * a0;
+                        scratch[o1 + l.o] = scratch[x1 + j] + l.res * a1;
+                    }
                 }
             }
         }
@@ -308,7 +318,11 @@ fn forward(md: ModelDesc, lid: u32, rows: u32) {
                     let xhat = (scratch[o + l.z] - scratch[so + l.stats + j]) * scratch[so + l.stats + l.fan_out + j];
                     let yv = weight(md, l.gamma + j) * xhat + weight(md, l.beta + j);
                     scratch[o + l.y] = yv;
-                    scratch[o + l.a] = act_forward(yv, l.act, l.alpha);
+                    let av = act_forward(yv, l.act, l.alpha);
+                    scratch[o + l.a] = av;
+                    if (l.res != 0.0) {
+                        scratch[o + l.o] = scratch[so + l.x + r * l.fan_in + j] + l.res * av;
+                    }
                 }
             }
         }
@@ -451,6 +465,18 @@ fn backward(md: ModelDesc, lid: u32, rows: u32, train: bool, alpha: f32) {
                     // then into dy, which batch norm's backward turns into δ).
                     let o0 = so + r0 * pl.fan_out + k;
                     let o1 = so + r1 * pl.fan_out + k;
+                    if (l.res != 0.0) {
+                        // this layer's skip carries its output's gradient to its input, the layer below's output
+                        da0 += scratch[so + l.g + r0 * l.fan_out + k];
+                        da1 += scratch[so + l.g + r1 * l.fan_out + k];
+                    }
+                    if (pl.res != 0.0) {
+                        // the layer below has a skip: keep its output's gradient for it, and its branch gets α·that
+                        scratch[o0 + pl.g] = da0;
+                        scratch[o1 + pl.g] = da1;
+                        da0 *= pl.res;
+                        da1 *= pl.res;
+                    }
                     scratch[o0 + dst] = da0 * act_grad(scratch[o0 + pre], scratch[o0 + pl.a], pl.act, pl.alpha);
                     scratch[o1 + dst] = da1 * act_grad(scratch[o1 + pre], scratch[o1 + pl.a], pl.act, pl.alpha);
                 }

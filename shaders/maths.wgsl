@@ -4,10 +4,13 @@
 // as composed. The f64 twins are in src/reference/ (activation.rs, loss.rs, optim.rs).
 //
 // Activation codes (`Activation::code`): 0 identity, 1 sigmoid, 2 tanh, 3 ReLU, 4 leaky ReLU(α),
-// 5 ELU(α), 6 GELU (tanh form), 7 SiLU.
+// 5 ELU(α), 6 GELU (tanh form), 7 SiLU, 8 SELU.
 
 const GELU_C: f32 = 0.7978845608028654; // √(2/π)
 const GELU_A: f32 = 0.044715;
+// SELU's λ and λ·α (Klambauer et al. 2017; `SELU_LAMBDA`, `SELU_ALPHA` in src/model.rs).
+const SELU_L: f32 = 1.0507009873554805;
+const SELU_LA: f32 = 1.7580993408473766;
 
 fn sigmoid(z: f32) -> f32 {
     return 1.0 / (1.0 + exp(-z));
@@ -28,6 +31,7 @@ fn act_forward(z: f32, act: u32, alpha: f32) -> f32 {
         case 5u: { return select(alpha * (exp(z) - 1.0), z, z > 0.0); }
         case 6u: { return 0.5 * z * (1.0 + safe_tanh(GELU_C * (z + GELU_A * z * z * z))); }
         case 7u: { return z * sigmoid(z); }
+        case 8u: { return select(SELU_LA * (exp(z) - 1.0), SELU_L * z, z > 0.0); }
         default: { return z; }
     }
 }
@@ -48,6 +52,8 @@ fn act_grad(z: f32, a: f32, act: u32, alpha: f32) -> f32 {
             let s = sigmoid(z);
             return s * (1.0 + z * (1.0 - s));
         }
+        // λα·eᶻ = a + λα below zero.
+        case 8u: { return select(a + SELU_LA, SELU_L, z > 0.0); }
         default: { return 1.0; }
     }
 }

@@ -36,10 +36,17 @@ pub enum Activation {
     Gelu,
     /// `z·σ(z)`.
     Silu,
+    /// Self-normalising: `λz` for z > 0, `λα(eᶻ − 1)` otherwise (Klambauer et al. 2017, `SELU_LAMBDA`,
+    /// `SELU_ALPHA`); with LeCun-normal init it keeps activations near zero mean and unit variance.
+    Selu,
 }
 
+/// SELU's λ and α (Klambauer et al. 2017, as PyTorch and JAX spell them).
+pub const SELU_LAMBDA: f64 = 1.050_700_987_355_480_5;
+pub const SELU_ALPHA: f64 = 1.673_263_242_354_377_3;
+
 impl Activation {
-    pub const ALL: [Activation; 8] = [
+    pub const ALL: [Activation; 9] = [
         Activation::Identity,
         Activation::Sigmoid,
         Activation::Tanh,
@@ -48,6 +55,7 @@ impl Activation {
         Activation::Elu(1.0),
         Activation::Gelu,
         Activation::Silu,
+        Activation::Selu,
     ];
 
     /// The code the WGSL kernels switch on (`shaders/activation.wgsl` lists the same numbers).
@@ -61,6 +69,7 @@ impl Activation {
             Activation::Elu(_) => 5,
             Activation::Gelu => 6,
             Activation::Silu => 7,
+            Activation::Selu => 8,
         }
     }
 
@@ -96,6 +105,7 @@ impl fmt::Display for Activation {
             Activation::Elu(a) => write!(f, "elu:{a}"),
             Activation::Gelu => f.write_str("gelu"),
             Activation::Silu => f.write_str("silu"),
+            Activation::Selu => f.write_str("selu"),
         }
     }
 }
@@ -127,10 +137,11 @@ impl FromStr for Activation {
             "elu" => Activation::Elu(alpha(1.0)?),
             "gelu" => Activation::Gelu,
             "silu" | "swish" => Activation::Silu,
+            "selu" => Activation::Selu,
             _ => {
                 return Err(format!(
                     "unknown activation '{s}' (expected identity, sigmoid, tanh, relu, \
-                     leaky_relu[:ALPHA], elu[:ALPHA], gelu or silu)"
+                     leaky_relu[:ALPHA], elu[:ALPHA], gelu, silu or selu)"
                 ));
             }
         };
@@ -245,6 +256,10 @@ pub struct MlpSpec {
     pub bn_eps: f64,
     /// Weight of the new batch statistic in the running mean and variance (PyTorch's momentum, 0.1).
     pub bn_momentum: f64,
+    /// Residual connections with this scale α: a hidden layer after the first whose input and output
+    /// widths are equal computes `a_in + α·f(N(W·a_in + b))` (`has_skip`). `None`: a plain MLP.
+    #[serde(default)]
+    pub residual: Option<f64>,
 }
 
 impl MlpSpec {
@@ -259,7 +274,25 @@ impl MlpSpec {
             init: Init::GlorotUniform,
             bn_eps: 1e-5,
             bn_momentum: 0.1,
+            residual: None,
         }
+    }
+
+    /// The same network with residual connections of scale `alpha` (or none).
+    pub fn with_residual(mut self, alpha: Option<f64>) -> Self {
+        self.residual = alpha;
+        self
+    }
+
+    /// Whether dense layer `i` has a skip connection: residual on, a hidden layer other than the first
+    /// (whose input is the data, not a representation), with equal input and output widths.
+    pub fn has_skip(&self, i: usize) -> bool {
+        self.residual.is_some() && i > 0 && i < self.hidden.len() && self.hidden[i - 1] == self.hidden[i]
+    }
+
+    /// The skip's branch scale α of layer `i`, 0 where it has no skip.
+    pub fn skip_scale(&self, i: usize) -> f64 {
+        if self.has_skip(i) { self.residual.unwrap_or(0.0) } else { 0.0 }
     }
 
     pub fn with_batch_norm(mut self, on: bool) -> Self {
@@ -325,6 +358,11 @@ impl MlpSpec {
         if !(0.0..=1.0).contains(&self.bn_momentum) {
             return Err("batch-norm momentum must be in [0, 1]".into());
         }
+        if let Some(alpha) = self.residual
+            && !(alpha.is_finite() && alpha > 0.0)
+        {
+            return Err(format!("--residual-scale must be finite and > 0, got {alpha}"));
+        }
         Ok(())
     }
 
@@ -344,8 +382,13 @@ impl MlpSpec {
         }
         let mut acts: Vec<String> = self.activations.iter().map(|a| a.to_string()).collect();
         acts.dedup();
+        let residual = match self.residual {
+            None => String::new(),
+            Some(1.0) => " residual".into(),
+            Some(a) => format!(" residual×{a}"),
+        };
         format!(
-            "{}{}→{} {}{}",
+            "{}{}→{} {}{}{residual}",
             self.input,
             widths,
             self.output.width(),

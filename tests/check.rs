@@ -24,14 +24,22 @@ fn vanish() -> Command {
 fn the_full_suite_covers_every_combination_of_the_matrix() {
     let cases = full_suite();
     let binary: BTreeSet<String> = cases.iter().filter(|c| c.classes == 2).map(Case::name).collect();
-    assert_eq!(binary.len(), 8 * 2 * 4 * 4 * 2, "distinct binary cases");
+    let plain: BTreeSet<String> = cases.iter().filter(|c| c.classes == 2 && !c.residual).map(Case::name).collect();
+    assert_eq!(plain.len(), Activation::ALL.len() * 2 * 4 * 4 * 2, "distinct binary cases");
+    let residual: BTreeSet<String> = cases.iter().filter(|c| c.residual).map(Case::name).collect();
+    assert_eq!(residual.len(), Activation::ALL.len() * 2 * 2 * 2, "distinct residual cases");
+    assert!(residual.contains("residual selu+bn depth 11 batch 32 adam"));
     for depth in [1, 2, 11, 30] {
         for batch in [1, 7, 32, 670] {
             let name = format!("sigmoid+bn depth {depth} batch {batch} adam");
             assert!(binary.contains(&name), "{name}");
         }
     }
-    assert_eq!(cases.iter().filter(|c| c.classes == 3).count(), 32, "a softmax head per activation × bn × optimiser");
+    assert_eq!(
+        cases.iter().filter(|c| c.classes == 3).count(),
+        Activation::ALL.len() * 4,
+        "a softmax head per activation × bn × optimiser"
+    );
     let quick = quick_suite();
     assert!(quick.len() < 30, "the quick suite stays quick");
     assert!(quick.iter().any(|c| c.depth == 30 && c.batch == 670), "the quick suite reaches the deep, wide corner");
@@ -54,8 +62,15 @@ fn reference_gradients(case: &Case) -> (Params, Vec<f64>) {
 /// exactly the layers this tool is about), while f32 rounding of the same tensor passes.
 #[test]
 fn a_one_percent_gradient_error_fails_even_in_a_vanishing_layer() {
-    let case =
-        Case { activation: Activation::Sigmoid, batch_norm: false, depth: 30, batch: 32, optimizer: SGD, classes: 2 };
+    let case = Case {
+        activation: Activation::Sigmoid,
+        batch_norm: false,
+        depth: 30,
+        batch: 32,
+        optimizer: SGD,
+        classes: 2,
+        residual: false,
+    };
     let (params, want) = reference_gradients(&case);
     let layout = params.layout.clone();
     let reference = Reference { layout: &layout, grads: &want, gpu_grads: &want, optimizer: SGD };
@@ -81,8 +96,15 @@ fn a_one_percent_gradient_error_fails_even_in_a_vanishing_layer() {
 /// arithmetic (a bias before batch norm), not to the weights beside it.
 #[test]
 fn allowances_for_round_off_gradients_cover_only_biases_before_batch_norm() {
-    let case =
-        Case { activation: Activation::Tanh, batch_norm: true, depth: 2, batch: 32, optimizer: ADAM, classes: 2 };
+    let case = Case {
+        activation: Activation::Tanh,
+        batch_norm: true,
+        depth: 2,
+        batch: 32,
+        optimizer: ADAM,
+        classes: 2,
+        residual: false,
+    };
     let (params, want) = reference_gradients(&case);
     let layout = params.layout.clone();
     let reference = Reference { layout: &layout, grads: &want, gpu_grads: &want, optimizer: ADAM };
@@ -144,7 +166,7 @@ fn check_cli_prints_json_and_rejects_an_empty_selection() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let cases = v["cases"].as_array().unwrap();
-    assert_eq!(cases.len(), 8, "one per activation");
+    assert_eq!(cases.len(), Activation::ALL.len(), "one per activation");
     assert_eq!(v["failed"], 0);
     let tensor = &cases[0]["tensors"][1];
     assert_eq!(tensor["name"], "grad.layers.0.weight");
@@ -154,7 +176,7 @@ fn check_cli_prints_json_and_rejects_an_empty_selection() {
 
     let out = vanish().args(["check", "--quick", "--only", "depth 2 batch 7 sgd"]).output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("8 passed, 0 failed"), "{text}");
+    assert!(text.contains(&format!("{} passed, 0 failed", Activation::ALL.len())), "{text}");
     assert!(text.contains("worst tensor") && text.contains("of bound"), "{text}");
 
     let out = vanish().args(["check", "--only", "softsign"]).output().unwrap();

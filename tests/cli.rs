@@ -368,3 +368,96 @@ fn the_same_command_writes_byte_identical_files() {
         }
     }
 }
+
+/// Replaying a run made elsewhere, step for step: 21 Adam steps (one epoch of 660 rows in data order,
+/// batch 32, the last batch 20 rows) computed in JAX float64 (`tests/fixtures/make_fixtures.py`), from
+/// the same initial weights (`--load`), on the same rows (`--no-shuffle`, the held-out rows from
+/// `--test-data`). Every batch loss and every final weight must match on each engine: to 1e-5 relative
+/// on the GPU (f32 through 21 steps; Adam's m/√v amplifies f32 noise in the smallest gradients, which
+/// the absolute 1e-6 on the weights absorbs) and 1e-6 on the reference (f64, but its weights and inputs
+/// are rounded to f32 on the way in, as the GPU's are).
+#[test]
+fn a_run_from_jax_replays_step_for_step() {
+    use safetensors::SafeTensors;
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/replay/");
+    let start = std::fs::read(format!("{fixtures}replay_tanh_2x8x8x1_adam21.safetensors")).unwrap();
+    let trajectory = std::fs::read(format!("{fixtures}replay_tanh_2x8x8x1_adam21.trajectory.safetensors")).unwrap();
+    let (start, trajectory) =
+        (SafeTensors::deserialize(&start).unwrap(), SafeTensors::deserialize(&trajectory).unwrap());
+    let f64s = |st: &SafeTensors, name: &str| -> Vec<f64> {
+        st.tensor(name).unwrap().data().chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap())).collect()
+    };
+    // The fixture's rows as the CSV a user would have; f64 printed exactly, read as f32 like any CSV.
+    let (x, y) = (f64s(&start, "x"), f64s(&start, "y"));
+    let mut csv = String::from("x0,x1,label\n");
+    for (row, label) in x.chunks_exact(2).zip(&y) {
+        csv += &format!("{:?},{:?},{}\n", row[0], row[1], *label as u32);
+    }
+    std::fs::write(dir.path().join("train.csv"), &csv).unwrap();
+    std::fs::write(dir.path().join("test.csv"), csv.lines().take(41).collect::<Vec<_>>().join("\n")).unwrap();
+    let want_losses = f64s(&trajectory, "batch_losses");
+    assert_eq!(want_losses.len(), 21);
+
+    let mut devices = vec![("cpu", 1e-6)];
+    if common::gpu().is_some() {
+        devices.push(("gpu", 1e-5));
+    }
+    for (device, rtol) in devices {
+        let out = vanish()
+            .current_dir(dir.path())
+            .args(["train", "--dataset", "csv:train.csv", "--test-data", "csv:test.csv", "--no-shuffle"])
+            .args(["--layers", "8,8", "--activation", "tanh", "--optimizer", "adam", "--lr", "0.001"])
+            .args(["--batch-size", "32", "--epochs", "1", "--json", "--save", "final.safetensors", "--device", device])
+            .arg("--load")
+            .arg(format!("{fixtures}replay_tanh_2x8x8x1_adam21.safetensors"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{device}: {}", String::from_utf8_lossy(&out.stderr));
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let losses: Vec<f64> =
+            json["history"]["batch_losses"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        common::assert_close(&format!("{device} batch losses"), &losses, &want_losses, 0.0, rtol);
+        let saved = std::fs::read(dir.path().join("final.safetensors")).unwrap();
+        let saved = SafeTensors::deserialize(&saved).unwrap();
+        for (name, _) in trajectory.tensors() {
+            let Some(param) = name.strip_prefix("final.") else { continue };
+            let got: Vec<f64> = saved
+                .tensor(param)
+                .unwrap()
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().unwrap()) as f64)
+                .collect();
+            common::assert_close(&format!("{device} {param}"), &got, &f64s(&trajectory, &name), 1e-6, rtol);
+        }
+    }
+}
+
+/// `--test-data` and `--no-shuffle`'s neighbours: the flags that cannot go together are refused first.
+#[test]
+fn test_data_needs_a_csv_with_the_training_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    std::fs::write(path("a.csv"), "x0,x1,label\n1,2,a\n3,4,b\n5,6,a\n").unwrap();
+    std::fs::write(path("other.csv"), "x0,x9,label\n1,2,a\n3,4,b\n").unwrap();
+    std::fs::write(path("new.csv"), "x0,x1,label\n1,2,a\n3,4,c\n").unwrap();
+    let train = format!("csv:{}", path("a.csv"));
+    let base = ["train", "--device", "cpu", "--depth", "1", "--dataset", &train];
+    let with = |test: &str, extra: &[&'static str]| -> Vec<String> {
+        base.iter()
+            .map(|s| s.to_string())
+            .chain(["--test-data".into(), test.into()])
+            .chain(extra.iter().map(|s| s.to_string()))
+            .collect()
+    };
+    let run = |args: Vec<String>, needle: &str| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        fails_with(&args, needle);
+    };
+    run(with(&format!("csv:{}", path("other.csv")), &[]), "feature columns");
+    run(with(&format!("csv:{}", path("new.csv")), &[]), "label `c` is not among the training data's classes");
+    run(with("circles", &[]), "--test-data must be csv:PATH");
+    run(with(&format!("csv:{}", path("a.csv")), &["--test-fraction", "0.5"]), "--test-fraction");
+    fails_with(&["train", "--device", "cpu", "--test-data", &train], "--test-data needs a CSV training set");
+}

@@ -571,6 +571,21 @@ fn malformed_cases() -> Vec<Case> {
             }),
             "1 activations listed, but the weights give 2 hidden layers",
         ),
+        (
+            "spec_residual_scale.safetensors",
+            edited(|t| {
+                t.metadata
+                    .insert("spec".into(), r#"{"activations": "relu", "residual": true, "residual_scale": -1}"#.into());
+            }),
+            "residual_scale -1 is not a finite number > 0",
+        ),
+        (
+            "spec_layer_norm.safetensors",
+            edited(|t| {
+                t.metadata.insert("spec".into(), r#"{"activations": "relu", "norm": "layer"}"#.into());
+            }),
+            "records norm `layer`",
+        ),
     ]
 }
 

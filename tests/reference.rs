@@ -84,6 +84,10 @@ fn activation_values_at_hand_points() {
     close(activation(-1.0, Activation::Elu(0.5)), 0.5 * ((-1.0f64).exp() - 1.0));
     close(activation(1.0, Activation::Gelu), 0.841_191_990_608_276_8); // ½(1 + tanh(√(2/π)·1.044715))
     close(activation(1.0, Activation::Silu), 1.0 / (1.0 + (-1.0f64).exp()));
+    // SELU with Klambauer et al.'s λ = 1.0507009873554805, α = 1.6732632423543772.
+    close(activation(2.0, Activation::Selu), 2.101_401_974_710_961);
+    close(activation(-1.0, Activation::Selu), -1.111_330_737_812_562_5);
+    close(activation_grad(-1.0, Activation::Selu), 0.646_768_603_034_814_1);
     close(activation(-3.0, Activation::Identity), -3.0);
     close(activation_grad(-3.0, Activation::Identity), 1.0);
 }

@@ -93,18 +93,24 @@ fn runs_csv_is_tidy() {
     let mut quantities = BTreeSet::new();
     for line in lines {
         let f: Vec<&str> = line.split(',').collect();
-        assert_eq!(f.len(), 12, "{line}");
-        let depth: usize = f[1].parse().unwrap();
-        let epoch: usize = f[8].parse().unwrap();
-        if !f[9].is_empty() {
-            let layer: usize = f[9].parse().unwrap();
+        assert_eq!(f.len(), tidy::CSV_HEADER.len(), "{line}");
+        let col = |name: &str| tidy::CSV_HEADER.iter().position(|h| *h == name).unwrap();
+        let depth: usize = f[col("depth")].parse().unwrap();
+        let epoch: usize = f[col("epoch")].parse().unwrap();
+        let (layer, quantity) = (f[col("layer")], f[col("quantity")]);
+        if !layer.is_empty() {
+            let layer: usize = layer.parse().unwrap();
             assert!((1..=depth + 1).contains(&layer), "layer {layer} of depth {depth}: {line}");
         }
-        let value: f64 = f[11].parse().unwrap_or_else(|_| panic!("value: {line}"));
+        assert_eq!(f[col("residual")], "off", "{line}");
+        let value: f64 = f[col("value")].parse().unwrap_or_else(|_| panic!("value: {line}"));
         assert!(value.is_finite(), "{line}");
-        assert!(keys.insert((f[0].to_string(), epoch, f[9].to_string(), f[10].to_string())), "duplicate row: {line}");
+        assert!(
+            keys.insert((f[0].to_string(), epoch, layer.to_string(), quantity.to_string())),
+            "duplicate row: {line}"
+        );
         runs.entry(f[0].to_string()).or_insert((depth, BTreeSet::new())).1.insert(epoch);
-        quantities.insert(f[10].to_string());
+        quantities.insert(quantity.to_string());
     }
     assert_eq!(runs.len(), 2 * 2 * 2, "activations × depths × seeds");
     assert!(runs.values().all(|(_, e)| *e == BTreeSet::from([0, 1])), "epoch 0 (initialisation) and 1: {runs:?}");
@@ -340,6 +346,22 @@ fn a_second_sweep_on_the_same_out_is_refused_while_the_first_writes() {
     assert!(log.contains("resumed: 1 of 8 runs"), "{log}");
 }
 
+/// A run the adapter cannot hold is refused before any run of the sweep trains, naming the limit.
+#[test]
+fn a_sweep_with_a_run_too_big_for_the_adapter_is_refused_before_any_work() {
+    let Some(gpu) = common::gpu() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // Adam's two moments of one width × width layer past the storage binding limit.
+    let width = ((gpu.limits.max_storage_buffer_binding_size / 8) as f64).sqrt() as usize + 100;
+    let widths = format!("10,{width}");
+    let args = small_args(&["--widths", &widths, "--depths", "2", "--device", "gpu"]);
+    let out = vanish().args(&args).arg("--out").arg(dir.path().join("s")).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("max_storage_buffer_binding_size") && err.contains("optimiser state"), "{err}");
+    assert_eq!(completed_runs(&dir.path().join("s")), 0, "no run trained before the refusal");
+}
+
 /// A backend that makes a batch of every job: each run trains alone, as the reference for batching.
 struct OneByOne<'a>(&'a dyn Backend);
 
@@ -390,7 +412,12 @@ fn presets_reproduce_their_effects() {
     for preset in Preset::ALL {
         let runs = run_cpu(&settings(preset.grid(), Some(preset)));
         let results = checks(preset, &runs);
-        assert_eq!(results.len(), 2, "{preset}");
+        let expected = match preset {
+            Preset::Selu => 3,
+            Preset::Resnet => 4,
+            _ => 2,
+        };
+        assert_eq!(results.len(), expected, "{preset}");
         for c in results {
             assert!(c.passed, "{preset}: expected {} — measured {}", c.expected, c.measured);
         }
@@ -433,6 +460,8 @@ fn theory_matches_measurement_for_tanh_glorot_and_relu_he() {
         batch_norm: vec![false],
         inits: vec![Init::GlorotUniform, Init::HeNormal, Init::Standard],
         optimizers: vec![OptimizerChoice::Adam],
+        residual: vec![false],
+        residual_scale: 1.0,
         seeds: 3,
     };
     let runs = run_cpu(&settings(grid, None));
@@ -476,13 +505,14 @@ fn write_report_serves_a_single_trained_run() {
         batch_norm: false,
         init: vanish::model::Init::GlorotUniform,
         optimizer: OptimizerChoice::Adam,
+        residual: None,
         seed: 0,
     };
     let spec = spec_for(&config, train_set.features, train_set.classes);
     let params = vanish::model::Params::init(&spec, 0);
     let cfg = vanish::engine::TrainConfig { optimizer: vanish::engine::Optimizer::adam(1e-2), batch_size: 32 };
     let mut engine = CpuEngine::new(&spec, &params, &train_set, &test_set, cfg).unwrap();
-    let opts = TrainOptions { epochs: 2, seed: 0, probe_every: Some(5), has_test: true };
+    let opts = TrainOptions { epochs: 2, seed: 0, shuffle: true, probe_every: Some(5), has_test: true };
     let history = train(&mut engine, train_set.len(), 32, &opts, &mut |_| {}).unwrap();
     let steps = vanish::engine::batches_per_epoch(train_set.len(), 32);
     assert_eq!(RunConfig::from_spec(&spec, cfg.optimizer, 0), config, "a spec names its configuration");
@@ -614,6 +644,8 @@ fn batched_gpu_runs_record_exactly_what_single_runs_do() {
         batch_norm: vec![false, true],
         inits: vec![Init::GlorotUniform, Init::HeNormal],
         optimizers: vec![OptimizerChoice::Adam, OptimizerChoice::Sgd { momentum: 0.9 }],
+        residual: vec![false, true],
+        residual_scale: 0.5,
         seeds: 2,
     };
     let mut s = settings(grid, None);
@@ -624,7 +656,7 @@ fn batched_gpu_runs_record_exactly_what_single_runs_do() {
         let store = Store::create(dir.path(), &Manifest { settings: s.clone(), shard: None }).unwrap();
         let mut order = Vec::new();
         let runs = run_sweep(&store, &s, None, backend, &mut |e| order.push(e.done)).unwrap();
-        assert_eq!(order, (1..=96).collect::<Vec<_>>(), "one event per run, counted in order");
+        assert_eq!(order, (1..=192).collect::<Vec<_>>(), "one event per run, counted in order");
         runs
     };
     let jobs_in_one_batch = {
@@ -648,7 +680,7 @@ fn batched_gpu_runs_record_exactly_what_single_runs_do() {
     };
     assert_eq!(jobs_in_one_batch, 1, "a depth-2 and a depth-3 batch-norm model share one batch");
     let (one_by_one, together) = (run(&OneByOne(&backend)), run(&backend));
-    assert_eq!(together.len(), 96);
+    assert_eq!(together.len(), 192);
     for (a, b) in one_by_one.iter().zip(&together) {
         assert!(b.engine.contains("fused"), "{}", b.engine);
         let (a, b) = (serde_json::to_value(a).unwrap(), serde_json::to_value(b).unwrap());

@@ -112,7 +112,7 @@ fn gpu_and_reference_train_the_same(path: PathRequest) {
         let mut g = gpu_engine(gpu, path, &spec, &params, &train, &test, cfg);
         let mut c = CpuEngine::new(&spec, &params, &train, &test, cfg).unwrap();
         let name = format!("{path:?} {} {optimizer:?}", spec.describe());
-        for (e, order) in epoch_order(train.len(), 9, 2).iter().enumerate() {
+        for (e, order) in epoch_order(train.len(), 9, 2, true).iter().enumerate() {
             g.begin_epoch(order).unwrap();
             c.begin_epoch(order).unwrap();
             // Two calls per epoch, so a chunk boundary falls inside the epoch.
@@ -256,7 +256,7 @@ fn depth_11_sigmoid_gradient_vanishes_and_relu_and_batch_norm_restore_it() {
 }
 
 fn diverging_run(engine: &mut dyn Engine, rows: usize) -> TrainError {
-    let opts = TrainOptions { epochs: 3, seed: 1, probe_every: None, has_test: true };
+    let opts = TrainOptions { epochs: 3, seed: 1, shuffle: true, probe_every: None, has_test: true };
     train(engine, rows, 32, &opts, &mut |_| {}).expect_err("a run with an absurd learning rate must diverge")
 }
 
@@ -297,7 +297,7 @@ fn relu_depth_3_learns_circles() {
     let model = MlpSpec::new(2, &[16, 16, 16], Activation::Relu, Output::Binary);
     let params = Params::init(&model, 4);
     let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 32 };
-    let opts = TrainOptions { epochs: 30, seed: 4, probe_every: None, has_test: true };
+    let opts = TrainOptions { epochs: 30, seed: 4, shuffle: true, probe_every: None, has_test: true };
     let mut engines: Vec<Box<dyn Engine>> =
         vec![Box::new(CpuEngine::new(&model, &params, &train_set, &test, cfg).unwrap())];
     if let Some(gpu) = gpu() {
@@ -320,7 +320,7 @@ fn probe_every_adds_probes_between_epochs() {
     let cfg = TrainConfig { optimizer: Optimizer::adam(1e-3), batch_size: 32 };
     let mut engine = CpuEngine::new(&spec, &params, &train_set, &test, cfg).unwrap();
     // 134 rows: 5 batches per epoch; probes at steps 2, 4 | 6, 8 | (10 ends epoch 2) plus init and epochs.
-    let opts = TrainOptions { epochs: 2, seed: 2, probe_every: Some(2), has_test: true };
+    let opts = TrainOptions { epochs: 2, seed: 2, shuffle: true, probe_every: Some(2), has_test: true };
     let h = train(&mut engine, train_set.len(), 32, &opts, &mut |_| {}).unwrap();
     let steps: Vec<usize> = h.probes.iter().map(|p| p.step).collect();
     assert_eq!(steps, vec![0, 2, 4, 5, 6, 8, 10]);
@@ -351,7 +351,7 @@ fn a_model_batch_trains_each_model_as_if_alone() {
             ModelJob { params: Params::init(&spec, seed), spec, train: &train_set, test: &test, cfg }
         })
         .collect();
-    let orders: Vec<Vec<Vec<u32>>> = models.iter().map(|m| epoch_order(train_set.len(), m.0, 2)).collect();
+    let orders: Vec<Vec<Vec<u32>>> = models.iter().map(|m| epoch_order(train_set.len(), m.0, 2, true)).collect();
     let epoch = |engine: &mut dyn BatchEngine, e: usize, which: &[usize]| {
         engine.begin_epoch(&which.iter().map(|&m| orders[m][e].clone()).collect::<Vec<_>>()).unwrap();
         // Two calls, so a call boundary falls inside the epoch; the probe and evaluations at its end.
@@ -406,7 +406,7 @@ fn training_is_bit_identical_run_to_run() {
     let spec = MlpSpec::new(2, &[12, 12], Activation::Tanh, Output::Binary).with_batch_norm(true);
     let (train_set, test) = circles(300, 5);
     let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 32 };
-    let opts = TrainOptions { epochs: 2, seed: 5, probe_every: Some(3), has_test: true };
+    let opts = TrainOptions { epochs: 2, seed: 5, shuffle: true, probe_every: Some(3), has_test: true };
     let run = |engine: &mut dyn Engine| {
         let h = train(engine, train_set.len(), 32, &opts, &mut |_| {}).unwrap();
         (h, engine.params().unwrap())

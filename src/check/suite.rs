@@ -1,6 +1,7 @@
 //! The cases `vanish check` runs: every activation × batch norm off/on × depth 1, 2, 11, 30 × batch 1, 7,
 //! 32, 670 × SGD and Adam (plus a softmax head on the depth-2 cases), each three training steps from the
-//! same weights on the GPU engine and the reference. `--quick` keeps a slice that runs in seconds.
+//! same weights on the GPU engine and the reference; residual networks of every activation × batch norm
+//! at depth 2 and 11. `--quick` keeps a slice that runs in seconds.
 
 use serde::Serialize;
 
@@ -31,6 +32,8 @@ pub struct Case {
     pub optimizer: Optimizer,
     /// 2: one logit and binary cross-entropy; more: softmax.
     pub classes: usize,
+    /// Skip connections (α = 1) on the hidden layers after the first.
+    pub residual: bool,
 }
 
 fn as_string<S: serde::Serializer>(a: &Activation, s: S) -> Result<S::Ok, S::Error> {
@@ -46,7 +49,8 @@ impl Case {
         };
         let head = if self.classes > 2 { format!(" softmax{}", self.classes) } else { String::new() };
         format!(
-            "{}{} depth {} batch {} {opt}{head}",
+            "{}{}{} depth {} batch {} {opt}{head}",
+            if self.residual { "residual " } else { "" },
             self.activation,
             if self.batch_norm { "+bn" } else { "" },
             self.depth,
@@ -58,6 +62,7 @@ impl Case {
     pub fn spec(&self) -> MlpSpec {
         MlpSpec::new(2, &vec![WIDTH; self.depth], self.activation, Output::for_classes(self.classes))
             .with_batch_norm(self.batch_norm)
+            .with_residual(self.residual.then_some(1.0))
     }
 
     /// `STEPS` full batches of rows: circles for two classes, blobs for more.
@@ -72,8 +77,9 @@ impl Case {
     }
 }
 
-/// The whole suite: 8 activations × 2 × 4 depths × 4 batches × 2 optimisers = 512 binary cases, then
-/// 32 softmax ones (depth 2, batch 32).
+/// The whole suite: 9 activations × 2 × 4 depths × 4 batches × 2 optimisers = 576 binary cases, then
+/// 36 softmax ones (depth 2, batch 32), then 72 residual ones (batch norm off/on × depth 2, 11 × batch 7,
+/// 32, Adam).
 pub fn full_suite() -> Vec<Case> {
     let mut cases = Vec::new();
     for activation in Activation::ALL {
@@ -81,7 +87,15 @@ pub fn full_suite() -> Vec<Case> {
             for depth in [1, 2, 11, 30] {
                 for batch in [1, 7, 32, 670] {
                     for optimizer in [SGD, ADAM] {
-                        cases.push(Case { activation, batch_norm, depth, batch, optimizer, classes: 2 });
+                        cases.push(Case {
+                            activation,
+                            batch_norm,
+                            depth,
+                            batch,
+                            optimizer,
+                            classes: 2,
+                            residual: false,
+                        });
                     }
                 }
             }
@@ -90,7 +104,32 @@ pub fn full_suite() -> Vec<Case> {
     for activation in Activation::ALL {
         for batch_norm in [false, true] {
             for optimizer in [SGD, ADAM] {
-                cases.push(Case { activation, batch_norm, depth: 2, batch: 32, optimizer, classes: 3 });
+                cases.push(Case {
+                    activation,
+                    batch_norm,
+                    depth: 2,
+                    batch: 32,
+                    optimizer,
+                    classes: 3,
+                    residual: false,
+                });
+            }
+        }
+    }
+    for activation in Activation::ALL {
+        for batch_norm in [false, true] {
+            for depth in [2, 11] {
+                for batch in [7, 32] {
+                    cases.push(Case {
+                        activation,
+                        batch_norm,
+                        depth,
+                        batch,
+                        optimizer: ADAM,
+                        classes: 2,
+                        residual: true,
+                    });
+                }
             }
         }
     }
@@ -111,6 +150,7 @@ pub fn quick_suite() -> Vec<Case> {
                 batch: 7,
                 optimizer: if batch_norm { ADAM } else { SGD },
                 classes: 2,
+                residual: false,
             })
         })
         .collect();
@@ -121,6 +161,7 @@ pub fn quick_suite() -> Vec<Case> {
         batch,
         optimizer,
         classes,
+        residual: false,
     };
     cases.extend([
         case(Activation::Sigmoid, false, 30, 670, ADAM, 2),
@@ -128,6 +169,8 @@ pub fn quick_suite() -> Vec<Case> {
         case(Activation::Relu, false, 11, 32, ADAM, 2),
         case(Activation::Tanh, true, 11, 1, SGD, 2),
         case(Activation::Gelu, true, 2, 32, ADAM, 3),
+        Case { residual: true, ..case(Activation::Sigmoid, false, 11, 32, ADAM, 2) },
+        Case { residual: true, ..case(Activation::Tanh, true, 2, 7, ADAM, 2) },
     ]);
     cases
 }

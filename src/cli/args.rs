@@ -36,6 +36,10 @@ pub struct DataArgs {
     /// Fraction of the data held out for testing, in (0, 1)
     #[arg(long, default_value_t = 0.33)]
     pub test_fraction: f64,
+    /// An explicit test set, csv:PATH with the training CSV's columns, instead of --test-fraction; the
+    /// whole --dataset then trains, in file order
+    #[arg(long, value_name = "csv:PATH", conflicts_with = "test_fraction")]
+    pub test_data: Option<String>,
     /// Standardise every feature with the training set's mean and std
     #[arg(long)]
     pub standardize: bool,
@@ -55,6 +59,13 @@ pub struct ShapeArgs {
     /// glorot-uniform, glorot-normal, he-uniform, he-normal, lecun-normal, standard, normal:SIGMA
     #[arg(long, default_value = "glorot-uniform")]
     pub init: Init,
+    /// Skip connections: every hidden layer after the first whose widths are equal computes
+    /// a_in + α·f(N(W·a_in + b))
+    #[arg(long)]
+    pub residual: bool,
+    /// The skip connections' α (finite, > 0)
+    #[arg(long, value_name = "ALPHA", requires = "residual", allow_negative_numbers = true)]
+    pub residual_scale: Option<f64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -111,7 +122,21 @@ impl DataArgs {
             DatasetSpec::parse(&self.dataset, self.samples, self.noise, self.factor, self.classes, self.label.clone())?
                 .with_delimiter(self.delimiter.as_deref())?;
         let all = data::load(&spec, seed)?;
-        let (mut train, mut test) = data::split(&all, self.test_fraction, seed)?;
+        let (mut train, mut test) = match &self.test_data {
+            None => data::split(&all, self.test_fraction, seed)?,
+            Some(name) => {
+                if !matches!(spec, DatasetSpec::Csv { .. }) {
+                    bail!("--test-data needs a CSV training set (--dataset csv:PATH), not `{}`", self.dataset);
+                }
+                if !name.starts_with("csv:") {
+                    bail!("--test-data must be csv:PATH, got `{name}`");
+                }
+                let test_spec = DatasetSpec::parse(name, 0, None, 0.0, 0, self.label.clone())?
+                    .with_delimiter(self.delimiter.as_deref())?;
+                let test = data::load(&test_spec, seed)?;
+                (all.clone(), data::held_out(&all, test).map_err(|e| anyhow::anyhow!("--test-data {name}: {e}"))?)
+            }
+        };
         if self.standardize {
             data::standardize(&mut train, &mut test);
         }
@@ -154,6 +179,7 @@ impl ShapeArgs {
             activations,
             batch_norm,
             init: self.init,
+            residual: self.residual.then(|| self.residual_scale.unwrap_or(1.0)),
             ..MlpSpec::new(data.features, &hidden, Activation::Identity, Output::for_classes(data.classes))
         };
         spec.validate().map_err(anyhow::Error::msg)?;

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::args::{DataArgs, DeviceArgs, PathChoice, ShapeArgs, make_backend, open_device};
 use super::report_out::{record_run, write_run_report};
 use crate::engine::{ModelJob, Optimizer, TrainConfig};
-use crate::model::{Activation, Params};
+use crate::model::{Activation, Init, MlpSpec, Params};
 use crate::report::table::{log_bar, positive_range, row, sci};
 use crate::train::{TrainOptions, Trained, train_batch};
 
@@ -41,6 +41,9 @@ pub struct DemoArgs {
     /// Also write the runs' plots, runs.csv, summary.json and report.html here
     #[arg(long)]
     pub out: Option<std::path::PathBuf>,
+    /// Add the cures practitioners use today: residual sigmoid, ReLU + He init, SELU + LeCun-normal
+    #[arg(long)]
+    pub cures: bool,
 }
 
 #[derive(Serialize)]
@@ -63,10 +66,14 @@ struct DemoConfig {
 
 #[derive(Serialize)]
 struct DemoRun {
+    /// e.g. `sigmoid + batch norm`, `residual sigmoid`, `relu + he-normal`.
+    name: String,
     /// e.g. `2→10×11→1`.
     shape: String,
     activation: Activation,
     batch_norm: bool,
+    residual: bool,
+    init: String,
     /// ‖dL/dW‖ per dense layer at initialisation over the whole training set, first to output.
     grad_norms_init: Vec<f64>,
     /// ‖δ‖ = ‖dL/dz‖ per dense layer at initialisation.
@@ -96,11 +103,44 @@ struct DemoOutput {
 }
 
 /// The four configurations: the notebook's three activations and its cure, batch norm.
-const CONFIGS: [(Activation, bool); 4] =
-    [(Activation::Sigmoid, false), (Activation::Tanh, false), (Activation::Relu, false), (Activation::Sigmoid, true)];
+#[derive(Clone, Copy)]
+struct Config {
+    activation: Activation,
+    batch_norm: bool,
+    residual: bool,
+    /// `None`: the `--init` flag's.
+    init: Option<Init>,
+}
 
-fn run_name(act: Activation, bn: bool) -> String {
-    if bn { format!("{act} + batch norm") } else { act.to_string() }
+const fn config(activation: Activation, batch_norm: bool, residual: bool, init: Option<Init>) -> Config {
+    Config { activation, batch_norm, residual, init }
+}
+
+const NOTEBOOK: [Config; 4] = [
+    config(Activation::Sigmoid, false, false, None),
+    config(Activation::Tanh, false, false, None),
+    config(Activation::Relu, false, false, None),
+    config(Activation::Sigmoid, true, false, None),
+];
+
+/// `--cures`: what practitioners reach for today (layer norm is not built yet).
+const CURES: [Config; 3] = [
+    config(Activation::Sigmoid, false, true, None),
+    config(Activation::Relu, false, false, Some(Init::HeNormal)),
+    config(Activation::Selu, false, false, Some(Init::LecunNormal)),
+];
+
+/// A configuration's name: the activation, then what was added to it.
+fn run_name(spec: &MlpSpec, flag_init: Init) -> String {
+    let act = spec.activations[0];
+    let mut name = if spec.residual.is_some() { format!("residual {act}") } else { act.to_string() };
+    if spec.batch_norm {
+        name += " + batch norm";
+    }
+    if spec.init != flag_init {
+        name += &format!(" + {}", spec.init);
+    }
+    name
 }
 
 pub fn run(args: DemoArgs) -> Result<()> {
@@ -122,11 +162,22 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let backend = make_backend(gpu.as_ref(), PathChoice::Auto)?;
     let cfg = TrainConfig { optimizer: Optimizer::adam(args.lr), batch_size: args.batch_size };
     let mut jobs = Vec::new();
-    for (act, bn) in CONFIGS {
-        let spec = args.shape.spec(&train_set, &[act], bn)?;
+    let configs: Vec<Config> = NOTEBOOK.iter().chain(if args.cures { &CURES[..] } else { &[] }).copied().collect();
+    for c in &configs {
+        let mut spec = args.shape.spec(&train_set, &[c.activation], c.batch_norm)?;
+        spec.init = c.init.unwrap_or(spec.init);
+        if c.residual {
+            spec.residual = Some(args.shape.residual_scale.unwrap_or(1.0));
+        }
         jobs.push(ModelJob { params: Params::init(&spec, args.seed), spec, train: &train_set, test: &test_set, cfg });
     }
-    let opts = TrainOptions { epochs: args.epochs, seed: args.seed, probe_every: None, has_test: !test_set.is_empty() };
+    let opts = TrainOptions {
+        epochs: args.epochs,
+        seed: args.seed,
+        shuffle: true,
+        probe_every: None,
+        has_test: !test_set.is_empty(),
+    };
     let mut runs = Vec::new();
     let mut records = Vec::new();
     let mut engine_name = String::new();
@@ -152,11 +203,11 @@ pub fn run(args: DemoArgs) -> Result<()> {
             }
             engine_name = t.history.engine.clone();
             if !args.json {
-                eprintln!("measured {}", run_name(job.spec.activations[0], job.spec.batch_norm));
+                eprintln!("measured {}", run_name(&job.spec, args.shape.init));
             }
         }
         if crate::train::interrupted() {
-            anyhow::bail!("interrupted after {} of {} configurations", runs.len(), CONFIGS.len());
+            anyhow::bail!("interrupted after {} of {} configurations", runs.len(), configs.len());
         }
     }
     let config = DemoConfig {
@@ -210,9 +261,12 @@ fn demo_run(args: &DemoArgs, job: &ModelJob<'_>, t: &Trained, after: &Params) ->
         ),
     };
     DemoRun {
+        name: run_name(spec, args.shape.init),
         shape: spec.describe().split(' ').next().unwrap_or_default().to_string(),
         activation: spec.activations[0],
         batch_norm: spec.batch_norm,
+        residual: spec.residual.is_some(),
+        init: spec.init.to_string(),
         decay_per_layer: ratio.powf(1.0 / (grad_norms.len() - 1).max(1) as f64),
         grad_norms_init: grad_norms,
         delta_norms_init: init.layers.iter().map(|l| l.delta).collect(),
@@ -276,7 +330,7 @@ fn render(out: &DemoOutput) -> String {
     let layers = out.runs[0].grad_norms_init.len();
     let _ = write!(s, "{:>6}", "layer");
     for r in &out.runs {
-        let _ = write!(s, "  {:<26}", run_name(r.activation, r.batch_norm));
+        let _ = write!(s, "  {:<26}", r.name);
     }
     s.push('\n');
     for i in 0..layers {
@@ -294,7 +348,7 @@ fn render(out: &DemoOutput) -> String {
     }
     s.push_str("\n\n");
     for r in &out.runs {
-        let _ = writeln!(s, "{}:", run_name(r.activation, r.batch_norm));
+        let _ = writeln!(s, "{}:", r.name);
         let _ = writeln!(s, "  W1 row {} before            {}", c.row, row(&r.w1_row_before, 10, 5));
         let _ = writeln!(s, "  W1 row {} after             {}", c.row, row(&r.w1_row_after, 10, 5));
         let _ = writeln!(
@@ -326,7 +380,7 @@ fn conclusion(out: &DemoOutput) -> String {
             s,
             "- {}: the first layer receives {} of the output layer's gradient norm: the gradient {} \
              (×{:.2} per layer on average).",
-            run_name(r.activation, r.batch_norm),
+            r.name,
             sci(r.first_last_ratio),
             verdict(r.first_last_ratio),
             r.decay_per_layer
@@ -339,16 +393,15 @@ fn conclusion(out: &DemoOutput) -> String {
                 writeln!(s, "  up to {:.0}% of a layer's units are dead (output 0 on every example).", 100.0 * dead);
         }
     }
-    let find = |act, bn| out.runs.iter().find(|r| r.activation == act && r.batch_norm == bn);
-    if let (Some(sig), Some(relu), Some(bn)) =
-        (find(Activation::Sigmoid, false), find(Activation::Relu, false), find(Activation::Sigmoid, true))
-    {
-        let _ = writeln!(
-            s,
-            "- Cures: ReLU raises the first layer's share {:.1e}× over sigmoid; batch norm raises sigmoid's {:.1e}×.",
-            relu.first_last_ratio / sig.first_last_ratio,
-            bn.first_last_ratio / sig.first_last_ratio
-        );
+    // Every other configuration against plain sigmoid, the notebook's vanishing case.
+    if let Some(sig) = out.runs.first().filter(|r| r.name == Activation::Sigmoid.to_string()) {
+        let cures: Vec<String> = out
+            .runs
+            .iter()
+            .filter(|r| r.activation != Activation::Tanh && r.name != sig.name)
+            .map(|r| format!("{} {:.1e}×", r.name, r.first_last_ratio / sig.first_last_ratio))
+            .collect();
+        let _ = writeln!(s, "- Cures: the first layer's share over plain sigmoid's: {}.", cures.join("; "));
     }
     s.push_str(&notebook_verdict(out));
     s
@@ -360,11 +413,8 @@ fn notebook_verdict(out: &DemoOutput) -> String {
     use std::fmt::Write;
     let Optimizer::Adam { eps, .. } = out.config.optimizer else { return String::new() };
     let mut s = String::new();
-    let measured: Vec<(String, f64, f64)> = out
-        .runs
-        .iter()
-        .map(|r| (run_name(r.activation, r.batch_norm), median_abs(&r.grad_row), median_abs(&r.notebook_row)))
-        .collect();
+    let measured: Vec<(String, f64, f64)> =
+        out.runs.iter().map(|r| (r.name.clone(), median_abs(&r.grad_row), median_abs(&r.notebook_row))).collect();
     let _ = writeln!(
         s,
         "- The notebook's (w_before − w_after)/lr is not a gradient: Adam's step is lr·m̂/(√v̂ + eps), about lr \

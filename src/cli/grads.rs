@@ -25,6 +25,12 @@ pub struct GradsArgs {
     /// Hidden activations, one or one per layer (default: the file's `spec` metadata, which this overrides)
     #[arg(long, value_delimiter = ',', value_parser = parse_activation)]
     pub activation: Option<Vec<Activation>>,
+    /// The network has skip connections (they leave no tensors: default from the file's `spec`)
+    #[arg(long)]
+    pub residual: bool,
+    /// The skip connections' α (default: the file's `residual_scale`, else 1)
+    #[arg(long, value_name = "ALPHA", requires = "residual", allow_negative_numbers = true)]
+    pub residual_scale: Option<f64>,
     /// Write `loss`, `logits` and `grad.<name>` for every parameter here (safetensors; f32 from the GPU,
     /// f64 from the CPU reference)
     #[arg(long, value_name = "FILE")]
@@ -51,7 +57,12 @@ pub fn run(args: GradsArgs) -> Result<()> {
         check_destination(out).context("--out")?;
     }
     let file = TensorFile::read(&args.load)?;
-    let model = read_model(&file, args.activation.as_deref())?;
+    let mut model = read_model(&file, args.activation.as_deref())?;
+    if args.residual {
+        let alpha = args.residual_scale.or(model.spec.residual).unwrap_or(1.0);
+        model.spec.residual = Some(alpha);
+        model.spec.validate().map_err(anyhow::Error::msg)?;
+    }
     if args.activation.is_some()
         && let Some(recorded) = &model.recorded.activations
         && *recorded != model.spec.activations

@@ -42,6 +42,12 @@ pub struct SweepArgs {
     /// adam, sgd, sgd:MOMENTUM [default: adam]
     #[arg(long)]
     pub optimizers: Option<String>,
+    /// Skip connections: off, on, or off,on [default: off]
+    #[arg(long)]
+    pub residual: Option<String>,
+    /// The skip connections' α (finite, > 0) [default: 1, or the preset's]
+    #[arg(long, allow_negative_numbers = true)]
+    pub residual_scale: Option<f64>,
     /// Seeds 0..N per configuration (each seeds the data, split, weights and shuffle) [default: 1, 3 with a preset]
     #[arg(long)]
     pub seeds: Option<u64>,
@@ -53,8 +59,8 @@ pub struct SweepArgs {
     pub lr: f64,
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
-    /// A classic result as a check: glorot-tanh, he-relu30 or batchnorm (sets the compared axes)
-    #[arg(long, conflicts_with_all = ["activations", "inits", "batch_norm"])]
+    /// A classic result as a check: glorot-tanh, he-relu30, batchnorm, selu or resnet (sets the compared axes)
+    #[arg(long, conflicts_with_all = ["activations", "inits", "batch_norm", "residual"])]
     pub preset: Option<Preset>,
     /// Run only configurations I, I+N, I+2N, ... of the grid (0-based), e.g. a Slurm array task
     #[arg(long)]
@@ -118,6 +124,11 @@ impl SweepArgs {
             },
             optimizers: parse_list("--optimizers", &or(self.optimizers.as_ref(), "adam"))
                 .map_err(anyhow::Error::msg)?,
+            residual: match &base {
+                Some(b) => b.residual.clone(),
+                None => parse_switches("--residual", &or(self.residual.as_ref(), "off")).map_err(anyhow::Error::msg)?,
+            },
+            residual_scale: self.residual_scale.or(base.as_ref().map(|b| b.residual_scale)).unwrap_or(1.0),
             seeds: self.seeds.or(base.as_ref().map(|b| b.seeds)).unwrap_or(1),
         };
         let d = &self.data;

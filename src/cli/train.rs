@@ -28,7 +28,7 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub shape: ShapeArgs,
     /// One activation for every hidden layer, or one per layer: identity, sigmoid, tanh, relu,
-    /// leaky_relu[:ALPHA], elu[:ALPHA], gelu, silu
+    /// leaky_relu[:ALPHA], elu[:ALPHA], gelu, silu, selu
     #[arg(long, value_delimiter = ',', default_value = "sigmoid", value_parser = parse_activation)]
     pub activation: Vec<Activation>,
     /// Dense → BatchNorm → activation on every hidden layer
@@ -39,6 +39,9 @@ pub struct TrainArgs {
     /// Also probe the gradients every N optimiser steps
     #[arg(long)]
     pub probe_every: Option<usize>,
+    /// Train every epoch in data order (as `shuffle=False`), e.g. to replay a run from another framework
+    #[arg(long)]
+    pub no_shuffle: bool,
     #[command(flatten)]
     pub device: DeviceArgs,
     /// The GPU engine's training path
@@ -123,6 +126,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let opts = TrainOptions {
         epochs: args.optim.epochs,
         seed: args.optim.seed,
+        shuffle: !args.no_shuffle,
         probe_every: args.probe_every,
         has_test: !test_set.is_empty(),
     };

@@ -210,6 +210,31 @@ pub fn load(spec: &DatasetSpec, seed: u64) -> Result<Dataset, DataError> {
     })
 }
 
+/// `test`, read from its own file, as the held-out set of `train`: the same feature columns in the same
+/// order, and its labels mapped onto `train`'s classes by name (a file's classes are numbered from its
+/// own distinct labels, so the same label can have another index in each file).
+pub fn held_out(train: &Dataset, mut test: Dataset) -> Result<Dataset, String> {
+    if test.feature_names != train.feature_names {
+        return Err(format!(
+            "its feature columns {:?} are not the training data's {:?}",
+            test.feature_names, train.feature_names
+        ));
+    }
+    let mut index = Vec::with_capacity(test.class_names.len());
+    for name in &test.class_names {
+        let Some(i) = train.class_names.iter().position(|c| c == name) else {
+            return Err(format!("label `{name}` is not among the training data's classes {:?}", train.class_names));
+        };
+        index.push(i as u32);
+    }
+    for y in &mut test.y {
+        *y = index[*y as usize];
+    }
+    test.classes = train.classes;
+    test.class_names = train.class_names.clone();
+    Ok(test)
+}
+
 /// Refuses a dataset the host cannot hold, before generating or reading it: the samples (two f32
 /// features and a label, held about three times over: generated, split, standardised), or a CSV file's
 /// size eight times over (its parsed cells and label strings).

@@ -14,11 +14,20 @@ struct ActParams {
     act: u32,
     has_bias: u32,
     alpha: f32,
-    _pad: [u32; 3],
+    scale: f32,
+    _pad: [u32; 2],
 }
 
 fn params(m: usize, n: usize, act: Activation, has_bias: bool) -> ActParams {
-    ActParams { m: m as u32, n: n as u32, act: act.code(), has_bias: has_bias as u32, alpha: act.alpha(), _pad: [0; 3] }
+    ActParams {
+        m: m as u32,
+        n: n as u32,
+        act: act.code(),
+        has_bias: has_bias as u32,
+        alpha: act.alpha(),
+        scale: 1.0,
+        _pad: [0; 2],
+    }
 }
 
 /// `z[m,n] += bias[n]` (in place, when `bias` is given), then `a = f(z)`.
@@ -47,6 +56,38 @@ pub fn activation_backward(
 ) -> Result<Dispatch, GpuError> {
     let p = params(m, n, act, false);
     gpu.dispatch(Shader::Activation, "activation_backward", Some(&p), &[da, z, a, dz], gpu.groups_1d(m * n, 256))
+}
+
+/// A residual block's output `out = x + scale·a`, all `[m, n]`.
+pub fn skip_forward(
+    gpu: &Gpu,
+    out: &Tensor,
+    x: &Tensor,
+    a: &Tensor,
+    (m, n): (usize, usize),
+    scale: f64,
+) -> Result<Dispatch, GpuError> {
+    let p = ActParams { scale: scale as f32, ..params(m, n, Activation::Identity, false) };
+    gpu.dispatch(Shader::Activation, "skip_forward", Some(&p), &[x, a, out], gpu.groups_1d(m * n, 256))
+}
+
+/// A layer's output gradient `g` (in: δ·W of the layer above; out: plus `skip`, the layer above's own
+/// output gradient, when it has a skip connection), then `dz = scale·g ⊙ f′(z)`; all `[m, n]`.
+#[allow(clippy::too_many_arguments)]
+pub fn skip_backward(
+    gpu: &Gpu,
+    dz: &Tensor,
+    g: &Tensor,
+    skip: Option<&Tensor>,
+    z: &Tensor,
+    a: &Tensor,
+    (m, n): (usize, usize),
+    act: Activation,
+    scale: f64,
+) -> Result<Dispatch, GpuError> {
+    let p = ActParams { scale: scale as f32, ..params(m, n, act, skip.is_some()) };
+    let skip = skip.unwrap_or(&gpu.dummy);
+    gpu.dispatch(Shader::Activation, "skip_backward", Some(&p), &[g, skip, z, a, dz], gpu.groups_1d(m * n, 256))
 }
 
 #[repr(C)]

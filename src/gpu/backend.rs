@@ -84,7 +84,11 @@ impl Backend for GpuBackend<'_> {
         let mut batches: Vec<(usize, Vec<usize>)> = Vec::new();
         for (i, job) in jobs.iter().enumerate() {
             match choose_path(self.gpu, job, self.request)? {
-                Path::Layered => batches.push((i, vec![i])),
+                Path::Layered => {
+                    // Refused now, before any batch trains, rather than when its turn comes.
+                    super::engine::check_sizes(self.gpu, &job.spec, job.train, job.test)?;
+                    batches.push((i, vec![i]));
+                }
                 Path::Fused(class) => {
                     let key = (class, job.cfg.batch_size, job.train.len());
                     match fused.iter_mut().find(|(k, _)| *k == key) {

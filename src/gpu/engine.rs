@@ -45,6 +45,17 @@ struct LayerBufs {
     a: Tensor,
     /// `[rows, out]` δ = dL/dz.
     dz: Tensor,
+    /// A skip connection: its α and `[rows, out]` output x + α·a, the next layer's input.
+    skip: Option<(f64, Tensor)>,
+    /// `[rows, out]` dL/d(output), where this layer or the next has a skip connection.
+    g: Option<Tensor>,
+}
+
+impl LayerBufs {
+    /// What the next layer reads: the skip connection's output, or the activation.
+    fn output(&self) -> &Tensor {
+        self.skip.as_ref().map_or(&self.a, |(_, out)| out)
+    }
 }
 
 struct BnBufs {
@@ -133,6 +144,18 @@ fn upload_split(gpu: &Gpu, name: &str, d: &Dataset) -> Result<SplitBufs, GpuErro
     })
 }
 
+/// Checks the layered engine's largest buffers against the adapter's limits before anything is
+/// allocated (so a sweep can refuse a run before it trains any): a layer's values over the larger split,
+/// the optimiser state, the training inputs.
+pub fn check_sizes(gpu: &Gpu, spec: &MlpSpec, train: &Dataset, test: &Dataset) -> Result<(), GpuError> {
+    let rows = train.len().max(test.len());
+    let widest = (0..spec.num_layers()).map(|i| spec.layer_dims(i).1).max().unwrap_or(1);
+    let params = crate::memory::param_count(spec).map_or(usize::MAX, |p| usize::try_from(p).unwrap_or(usize::MAX));
+    gpu.check_size("the widest layer's values over the whole split", rows.saturating_mul(widest))?;
+    gpu.check_size("the optimiser state", params.saturating_mul(2))?;
+    gpu.check_size("the training inputs", train.x.len().max(test.x.len()))
+}
+
 impl<'g> GpuEngine<'g> {
     pub fn new(
         gpu: &'g Gpu,
@@ -143,6 +166,7 @@ impl<'g> GpuEngine<'g> {
         cfg: TrainConfig,
     ) -> Result<Self, EngineError> {
         check_engine_inputs(spec, train.len(), &cfg)?;
+        check_sizes(gpu, spec, train, test)?;
         let layout = spec.layout();
         // Probes and evaluations run a whole split at once, so every buffer holds the larger split.
         let rows = train.len().max(test.len());
@@ -160,6 +184,8 @@ impl<'g> GpuEngine<'g> {
             } else {
                 None
             };
+            let skip = if spec.has_skip(i) { Some((spec.skip_scale(i), t("skip output")?)) } else { None };
+            let g = if spec.has_skip(i) || spec.has_skip(i + 1) { Some(t("output gradient")?) } else { None };
             layers.push(LayerBufs {
                 fan_in,
                 fan_out,
@@ -168,6 +194,8 @@ impl<'g> GpuEngine<'g> {
                 bn,
                 a: t("activation")?,
                 dz: t("delta")?,
+                skip,
+                g,
             });
         }
         let steps = batches_per_epoch(train.len(), cfg.batch_size);
@@ -275,7 +303,7 @@ impl<'g> GpuEngine<'g> {
         let r = |slot: &crate::model::TensorSlot| self.running.slice(slot.offset, slot.len);
         let mut pass = Vec::new();
         for (i, l) in self.layers.iter().enumerate() {
-            let input = if i == 0 { x } else { &self.layers[i - 1].a };
+            let input = if i == 0 { x } else { self.layers[i - 1].output() };
             let (k, n) = (l.fan_in, l.fan_out);
             let w = p(layout.weight(i));
             let b = p(layout.bias(i));
@@ -309,6 +337,9 @@ impl<'g> GpuEngine<'g> {
                     pass.push(activation::bias_activation_forward(gpu, &bn.y, &l.a, None, (m, n), l.act)?);
                 }
             }
+            if let Some((alpha, out)) = &l.skip {
+                pass.push(activation::skip_forward(gpu, out, input, &l.a, (m, n), *alpha)?);
+            }
         }
         let out = self.layers.last().expect("at least the output layer");
         pass.push(loss::cross_entropy(gpu, &out.dz, metrics, &out.z, y, state, (m, out.fan_out))?);
@@ -325,36 +356,67 @@ impl<'g> GpuEngine<'g> {
             // δ of layer i is complete in its dz: the loss wrote it, or layer i + 1's backward below.
             let l = &self.layers[i];
             let (k, n) = (l.fan_in, l.fan_out);
-            let input = if i == 0 { x } else { &self.layers[i - 1].a };
+            let input = if i == 0 { x } else { self.layers[i - 1].output() };
             pass.push(dense_backward_weight(gpu, &g(layout.weight(i)), &g(layout.bias(i)), &l.dz, input, (m, k, n))?);
             if i == 0 {
                 continue;
             }
             let w = self.params.slice(layout.weight(i).offset, n * k);
             let prev = &self.layers[i - 1];
-            match &prev.bn {
-                None => {
-                    pass.push(dense_backward_input(gpu, &prev.dz, &l.dz, &w, &prev.z, &prev.a, (m, k, n), prev.act)?)
-                }
-                Some(bn) => {
-                    pass.push(dense_backward_input(gpu, &bn.dy, &l.dz, &w, &bn.y, &prev.a, (m, k, n), prev.act)?);
-                    let gamma = self.params.slice(layout.gamma(i - 1).expect("gamma").offset, k);
-                    let dgamma = g(layout.gamma(i - 1).expect("gamma"));
-                    let dbeta = g(layout.beta(i - 1).expect("beta"));
-                    let (mean, rstd) = (&bn.mean, &bn.rstd);
-                    pass.push(batchnorm_backward(
+            // Into the layer below's activation input (its z, or batch norm's y, whose gradient goes to dy).
+            let (pre, dst) = match &prev.bn {
+                None => (&prev.z, &prev.dz),
+                Some(bn) => (&bn.y, &bn.dy),
+            };
+            match &prev.g {
+                // No skip connection on either side: δ·W and f′ in one kernel.
+                None => pass.push(dense_backward_input(gpu, dst, &l.dz, &w, pre, &prev.a, (m, k, n), prev.act)?),
+                // δ·W alone, then the skips: this layer's adds its output's gradient, the layer below's
+                // keeps the sum and scales its branch by α.
+                Some(out_grad) => {
+                    let dims = (m, k, n);
+                    pass.push(dense_backward_input(
                         gpu,
-                        &prev.dz,
-                        &dgamma,
-                        &dbeta,
-                        &bn.dy,
-                        &prev.z,
-                        mean,
-                        rstd,
-                        &gamma,
+                        out_grad,
+                        &l.dz,
+                        &w,
+                        pre,
+                        &prev.a,
+                        dims,
+                        Activation::Identity,
+                    )?);
+                    let skip = if l.skip.is_some() { l.g.as_ref() } else { None };
+                    let alpha = prev.skip.as_ref().map_or(1.0, |(a, _)| *a);
+                    pass.push(activation::skip_backward(
+                        gpu,
+                        dst,
+                        out_grad,
+                        skip,
+                        pre,
+                        &prev.a,
                         (m, k),
+                        prev.act,
+                        alpha,
                     )?);
                 }
+            }
+            if let Some(bn) = &prev.bn {
+                let gamma = self.params.slice(layout.gamma(i - 1).expect("gamma").offset, k);
+                let dgamma = g(layout.gamma(i - 1).expect("gamma"));
+                let dbeta = g(layout.beta(i - 1).expect("beta"));
+                let (mean, rstd) = (&bn.mean, &bn.rstd);
+                pass.push(batchnorm_backward(
+                    gpu,
+                    &prev.dz,
+                    &dgamma,
+                    &dbeta,
+                    &bn.dy,
+                    &prev.z,
+                    mean,
+                    rstd,
+                    &gamma,
+                    (m, k),
+                )?);
             }
         }
         Ok(pass)

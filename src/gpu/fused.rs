@@ -160,6 +160,9 @@ struct LayerDesc {
     dy: u32,
     stats: u32,
     alpha: f32,
+    res: f32,
+    o: u32,
+    g: u32,
 }
 
 /// `LayerStats` in fused.wgsl: what a probe reduces of one layer.
@@ -224,7 +227,14 @@ fn scratch_plan(spec: &MlpSpec, row_cap: usize) -> (Vec<LayerDesc>, usize, usize
             d.dy = take(rows);
             d.stats = take(5 * fan_out);
         }
-        x = d.a;
+        // A skip connection's output x + α·a feeds the next layer, and its gradient is kept for the skip.
+        d.o = d.a;
+        if spec.has_skip(i) {
+            d.res = spec.skip_scale(i) as f32;
+            d.o = take(rows);
+            d.g = take(rows);
+        }
+        x = d.o;
         descs.push(d);
     }
     let loss = take(3 * row_cap) as usize;

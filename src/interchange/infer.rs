@@ -102,6 +102,8 @@ pub fn read_model(file: &TensorFile, activations: Option<&[Activation]>) -> Resu
     let mut spec = MlpSpec::new(widths[0], hidden, Activation::Identity, output).with_batch_norm(batch_norm);
     spec.activations = activations;
     spec.bn_eps = recorded.bn_eps.unwrap_or(spec.bn_eps);
+    // Residual connections leave no tensors behind: only the `spec` metadata (or the caller) knows.
+    spec.residual = recorded.residual.flatten();
     spec.validate().map_err(|e| file.model_error(e))?;
 
     let layout = spec.layout();

@@ -44,6 +44,15 @@ pub fn load_params_for(file: &TensorFile, wanted: &MlpSpec) -> Result<(MlpSpec, 
             acts.join(",")
         )));
     }
+    if let Some(recorded) = model.recorded.residual
+        && recorded != wanted.residual
+    {
+        let flags = recorded.map_or("without --residual".to_string(), |a| format!("--residual --residual-scale {a}"));
+        return Err(file.model_error(format!(
+            "the file records {} residual connections; run {flags}",
+            if recorded.is_some() { "its" } else { "no" }
+        )));
+    }
     let spec = MlpSpec { bn_eps: got.bn_eps, ..wanted.clone() };
     let mut params = model.params();
     params.layout = spec.layout();

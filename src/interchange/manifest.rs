@@ -1,7 +1,7 @@
 //! The metadata that travels in a safetensors file. vanish writes a manifest into every file (`spec`,
 //! `seed`, `vanish_version`, `adapter`, `content`); when reading, only `spec` matters, in the format the
 //! JAX fixtures use: JSON with `widths`, `activations` and `batchnorm` (each one value for every hidden
-//! layer or one per layer), `output` and `bn_eps`. Unknown keys are ignored, so files from other tools
+//! layer or one per layer), `output`, `bn_eps`, and `norm`, `residual`, `residual_scale`. Unknown keys are ignored, so files from other tools
 //! with extra fields still load.
 
 use std::collections::HashMap;
@@ -63,6 +63,9 @@ pub fn spec_json(spec: &MlpSpec) -> String {
         "bn_eps": spec.bn_eps,
         "bn_momentum": spec.bn_momentum,
         "init": spec.init.to_string(),
+        "norm": if spec.batch_norm { "batch" } else { "none" },
+        "residual": spec.residual.is_some(),
+        "residual_scale": spec.residual.unwrap_or(1.0),
     })
     .to_string()
 }
@@ -82,6 +85,12 @@ struct RawSpec {
     batchnorm: Option<OneOrMany<bool>>,
     output: Option<String>,
     bn_eps: Option<f64>,
+    /// Residual connections and their scale α (absent: none).
+    residual: Option<bool>,
+    residual_scale: Option<f64>,
+    /// `none` or `batch`; other kinds (layer norm) are refused, since reading such a file as another
+    /// network would compute other gradients than the file's.
+    norm: Option<String>,
 }
 
 /// The file's recorded spec, each field `None` where it is not recorded.
@@ -94,6 +103,8 @@ pub struct RecordedSpec {
     /// `Some(true)` for bce_with_logits, `Some(false)` for softmax cross-entropy.
     pub binary: Option<bool>,
     pub bn_eps: Option<f64>,
+    /// `Some(Some(α))`: residual connections of scale α; `Some(None)`: recorded as off; `None`: not recorded.
+    pub residual: Option<Option<f64>>,
 }
 
 /// Parses the file's `spec` metadata for a network with `hidden` hidden layers; no `spec` key gives an
@@ -130,6 +141,16 @@ pub fn recorded_spec(file: &TensorFile, hidden: usize) -> Result<RecordedSpec, I
             flags.first().copied()
         }
     };
+    if let Some(alpha) = raw.residual_scale
+        && !(alpha.is_finite() && alpha > 0.0)
+    {
+        return Err(bad(format!("residual_scale {alpha} is not a finite number > 0")));
+    }
+    let residual = raw.residual.map(|on| on.then(|| raw.residual_scale.unwrap_or(1.0)));
+    match raw.norm.as_deref() {
+        None | Some("none") | Some("batch") => {}
+        Some(other) => return Err(bad(format!("records norm `{other}`; this version of vanish has none or batch"))),
+    }
     let binary = match raw.output.as_deref() {
         None => None,
         Some(BINARY_LOSS | "binary") => Some(true),
@@ -143,7 +164,7 @@ pub fn recorded_spec(file: &TensorFile, hidden: usize) -> Result<RecordedSpec, I
     {
         return Err(bad(format!("bn_eps {eps} must be finite and > 0")));
     }
-    Ok(RecordedSpec { widths: raw.widths, activations, batch_norm, binary, bn_eps: raw.bn_eps })
+    Ok(RecordedSpec { widths: raw.widths, activations, batch_norm, binary, bn_eps: raw.bn_eps, residual })
 }
 
 fn parse_activation(name: &str) -> Result<Activation, String> {

@@ -2,7 +2,7 @@
 //! ReLU′(0) = 0 (PyTorch, JAX and the fixtures agree); leaky ReLU and ELU take their slope from
 //! `Activation::alpha` (an f32, widened exactly, so both engines use the same number).
 
-use crate::model::Activation;
+use crate::model::{Activation, SELU_ALPHA, SELU_LAMBDA};
 
 /// The logistic function, in the form that never overflows: e^{−|z|} ≤ 1 on both branches.
 fn sigmoid(z: f64) -> f64 {
@@ -42,6 +42,13 @@ pub fn activation(z: f64, act: Activation) -> f64 {
         }
         Activation::Gelu => 0.5 * z * (1.0 + (GELU_C * (z + GELU_A * z * z * z)).tanh()),
         Activation::Silu => z * sigmoid(z),
+        Activation::Selu => {
+            if z > 0.0 {
+                SELU_LAMBDA * z
+            } else {
+                SELU_LAMBDA * SELU_ALPHA * z.exp_m1()
+            }
+        }
     }
 }
 
@@ -87,6 +94,13 @@ pub fn activation_grad(z: f64, act: Activation) -> f64 {
         Activation::Silu => {
             let s = sigmoid(z);
             s * (1.0 + z * (1.0 - s))
+        }
+        Activation::Selu => {
+            if z > 0.0 {
+                SELU_LAMBDA
+            } else {
+                SELU_LAMBDA * SELU_ALPHA * z.exp()
+            }
         }
     }
 }

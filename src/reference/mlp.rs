@@ -3,7 +3,8 @@
 //! step is compared with, layer by layer and tensor by tensor.
 //!
 //! Per dense layer `i`: `z = x·Wᵀ + b`, then, on hidden layers with batch norm, `y = BN(z)`, then
-//! `a = f(y or z)`. The output layer has neither batch norm nor an activation: its `a = z` are the
+//! `a = f(y or z)`; the next layer's input is `a`, or `x + α·a` behind a skip connection
+//! (`MlpSpec::has_skip`). The output layer has neither batch norm nor an activation: its `a = z` are the
 //! logits. Parameter gradients are overwritten, never accumulated: the arena starts at zero.
 
 use super::activation::{activation_backward, bias_activation_forward};
@@ -115,8 +116,15 @@ fn forward(spec: &MlpSpec, params: &[f64], running: Option<&[f64]>, x: &[f64], m
         let mut a = vec![0.0; m * fan_out];
         bias_activation_forward(&mut pre, &mut a, None, m, fan_out, spec.activation(i));
 
-        layers.push(LayerForward { x: input, z, bn, a: a.clone() });
-        input = a;
+        // the next layer's input: the activation, or with a skip connection x + α·f(…)
+        let next = if spec.has_skip(i) {
+            let alpha = spec.skip_scale(i);
+            input.iter().zip(&a).map(|(x, f)| x + alpha * f).collect()
+        } else {
+            a.clone()
+        };
+        layers.push(LayerForward { x: input, z, bn, a });
+        input = next;
     }
     Forward { layers }
 }
@@ -152,9 +160,15 @@ pub fn forward_backward(spec: &MlpSpec, params: &[f64], x: &[f64], labels: &[u32
         let (fan_in, fan_out) = spec.layer_dims(i);
         let layer = &fwd.layers[i];
 
-        // through the activation: d(pre-activation) = da ⊙ f′(pre)
+        // through the activation: d(pre-activation) = da ⊙ f′(pre), times α behind a skip connection
         let mut dpre = vec![0.0; m * fan_out];
-        activation_backward(&mut dpre, &da, layer.pre_activation(), spec.activation(i));
+        if spec.has_skip(i) {
+            let alpha = spec.skip_scale(i);
+            let branch: Vec<f64> = da.iter().map(|d| alpha * d).collect();
+            activation_backward(&mut dpre, &branch, layer.pre_activation(), spec.activation(i));
+        } else {
+            activation_backward(&mut dpre, &da, layer.pre_activation(), spec.activation(i));
+        }
 
         // through batch norm, to dz (the dense output)
         let dz = match &layer.bn {
@@ -196,6 +210,12 @@ pub fn forward_backward(spec: &MlpSpec, params: &[f64], x: &[f64], labels: &[u32
         grads[w_slot.range()].copy_from_slice(&dw);
         grads[b_slot.range()].copy_from_slice(&db);
 
+        // the skip carries da to the layer's input unchanged
+        if spec.has_skip(i) {
+            for (d, skip) in dx.iter_mut().zip(&da) {
+                *d += skip;
+            }
+        }
         deltas[i] = dz;
         da = dx;
     }

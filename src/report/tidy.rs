@@ -7,12 +7,13 @@ use serde_json::{Value, json};
 use super::groups::{Group, mean, spread};
 use crate::sweep::{Check, RunRecord, verdict};
 
-pub const CSV_HEADER: [&str; 12] = [
+pub const CSV_HEADER: [&str; 13] = [
     "run",
     "depth",
     "width",
     "activation",
     "batch_norm",
+    "residual",
     "init",
     "optimizer",
     "seed",
@@ -39,6 +40,8 @@ pub fn csv_rows(runs: &[RunRecord]) -> Vec<Vec<String>> {
             c.width.to_string(),
             c.activation.to_string().replace(',', ";"),
             c.batch_norm.to_string(),
+            // the skip connections' α, or `off` for a plain network
+            c.residual.map_or("off".into(), num),
             c.init.to_string(),
             c.optimizer.to_string(),
             c.seed.to_string(),

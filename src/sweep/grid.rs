@@ -147,6 +147,14 @@ impl FromStr for OptimizerChoice {
 
 serde_as_string!(OptimizerChoice);
 
+fn plain() -> Vec<bool> {
+    vec![false]
+}
+
+fn unit() -> f64 {
+    1.0
+}
+
 /// The axes of a sweep, each non-empty.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Grid {
@@ -156,6 +164,12 @@ pub struct Grid {
     pub batch_norm: Vec<bool>,
     pub inits: Vec<Init>,
     pub optimizers: Vec<OptimizerChoice>,
+    /// `--residual off,on`: plain and residual networks (absent in folders from before it existed).
+    #[serde(default = "plain")]
+    pub residual: Vec<bool>,
+    /// `--residual-scale α` of the residual runs.
+    #[serde(default = "unit")]
+    pub residual_scale: f64,
     /// Seeds `0..seeds`.
     pub seeds: u64,
 }
@@ -170,6 +184,9 @@ pub struct RunConfig {
     pub batch_norm: bool,
     pub init: Init,
     pub optimizer: OptimizerChoice,
+    /// The skip connections' α for a residual network.
+    #[serde(default)]
+    pub residual: Option<f64>,
     pub seed: u64,
 }
 
@@ -185,6 +202,7 @@ impl RunConfig {
             batch_norm: spec.batch_norm,
             init: spec.init,
             optimizer: optimizer.into(),
+            residual: spec.residual,
             seed,
         }
     }
@@ -202,8 +220,13 @@ impl RunConfig {
 
     /// Everything but the depth and the seed.
     pub fn family_id(&self) -> String {
+        let residual = match self.residual {
+            None => String::new(),
+            Some(1.0) => "-res".into(),
+            Some(a) => format!("-res{a}"),
+        };
         format!(
-            "w{}-{}-{}-{}-{}",
+            "w{}-{}-{}-{}-{}{residual}",
             self.width,
             self.activation,
             if self.batch_norm { "bn" } else { "nobn" },
@@ -215,6 +238,9 @@ impl RunConfig {
     /// A short human label of the family: the activation, then only what `varying` says varies.
     pub fn family_label(&self, varying: &Varying) -> String {
         let mut parts = vec![self.activation.to_string()];
+        if varying.residual {
+            parts.push(if self.residual.is_some() { "residual".into() } else { "plain".into() });
+        }
         if varying.batch_norm {
             parts.push(if self.batch_norm { "+bn".into() } else { "no bn".into() });
         }
@@ -244,6 +270,7 @@ pub struct Varying {
     pub batch_norm: bool,
     pub init: bool,
     pub optimizer: bool,
+    pub residual: bool,
 }
 
 impl Varying {
@@ -266,7 +293,8 @@ impl Varying {
             activation: differs(configs.clone(), |c| c.activation),
             batch_norm: differs(configs.clone(), |c| c.batch_norm),
             init: differs(configs.clone(), |c| c.init),
-            optimizer: differs(configs, |c| c.optimizer),
+            optimizer: differs(configs.clone(), |c| c.optimizer),
+            residual: differs(configs, |c| c.residual.is_some()),
         }
     }
 }
@@ -276,21 +304,25 @@ impl Grid {
     pub fn expand(&self) -> Vec<RunConfig> {
         let mut runs = Vec::new();
         for &activation in &self.activations {
-            for &batch_norm in &self.batch_norm {
-                for &init in &self.inits {
-                    for &optimizer in &self.optimizers {
-                        for &width in &self.widths {
-                            for &depth in &self.depths {
-                                for seed in 0..self.seeds {
-                                    runs.push(RunConfig {
-                                        depth,
-                                        width,
-                                        activation,
-                                        batch_norm,
-                                        init,
-                                        optimizer,
-                                        seed,
-                                    });
+            for &residual in &self.residual {
+                let residual = residual.then_some(self.residual_scale);
+                for &batch_norm in &self.batch_norm {
+                    for &init in &self.inits {
+                        for &optimizer in &self.optimizers {
+                            for &width in &self.widths {
+                                for &depth in &self.depths {
+                                    for seed in 0..self.seeds {
+                                        runs.push(RunConfig {
+                                            depth,
+                                            width,
+                                            activation,
+                                            batch_norm,
+                                            init,
+                                            optimizer,
+                                            residual,
+                                            seed,
+                                        });
+                                    }
                                 }
                             }
                         }
@@ -310,12 +342,16 @@ impl Grid {
             ("--batch-norm", self.batch_norm.is_empty()),
             ("--inits", self.inits.is_empty()),
             ("--optimizers", self.optimizers.is_empty()),
+            ("--residual", self.residual.is_empty()),
             ("--seeds", self.seeds == 0),
         ];
-        match empty.iter().find(|(_, e)| *e) {
-            Some((flag, _)) => Err(format!("{flag} must give at least one value")),
-            None => Ok(()),
+        if let Some((flag, _)) = empty.iter().find(|(_, e)| *e) {
+            return Err(format!("{flag} must give at least one value"));
         }
+        if !(self.residual_scale.is_finite() && self.residual_scale > 0.0) {
+            return Err(format!("--residual-scale must be finite and > 0, got {}", self.residual_scale));
+        }
+        Ok(())
     }
 }
 
@@ -388,10 +424,12 @@ mod tests {
             batch_norm: vec![false, true],
             inits: vec![Init::Normal(0.5), Init::Standard],
             optimizers: vec![OptimizerChoice::Adam, OptimizerChoice::Sgd { momentum: 0.9 }],
+            residual: vec![false, true],
+            residual_scale: 0.5,
             seeds: 2,
         };
         let ids: Vec<String> = grid.expand().iter().map(RunConfig::id).collect();
-        assert_eq!(ids.len(), 2 * 2 * 2 * 2 * 2 * 2);
+        assert_eq!(ids.len(), 2 * 2 * 2 * 2 * 2 * 2 * 2);
         let mut unique = ids.clone();
         unique.sort();
         unique.dedup();

@@ -13,6 +13,18 @@
 //!   √(E[f′(y)²]/Var[σ(y)]) ≈ √(0.0448/0.0434) ≈ 1.02 with y ~ N(0, 1). Measured it is ~1.25 at width
 //!   32 (the units of a narrow net fed 2-D data are correlated, which shrinks σ_B), so the expectation
 //!   is "no longer vanishing" (factor ≥ 1/1.2, healthy verdict), not an exact number.
+//! - `selu` (Klambauer et al. 2017): SELU's fixed point is zero mean and unit variance, where
+//!   E[f′(z)²] = λ²(½ + α²·e²·Φ(−2)) ≈ 1.07, so with Var[W] = 1/n (LeCun normal) χ ≈ 1.07 and ‖δ‖ stays
+//!   near ×1.03 per layer. Glorot's variance 2/(fan_in + fan_out) is the same 1/n on square layers, so
+//!   Glorot behaves the same here (it differs only where widths change). He's 2/n moves the network off
+//!   the fixed point: ‖δ‖ grows faster than with LeCun (measured ×1.16 per layer at depth 30, and the
+//!   measured-χ theory agrees; the fixed-point estimate √(2·1.07) ≈ 1.46 does not hold there, since the
+//!   pre-activations are no longer unit-variance and SELU's negative side flattens).
+//! - `resnet` (He et al. 2016): with a skip connection the residual stream's gradient gains a path that
+//!   no weight or f′ multiplies, so ‖δ‖ changes by √(1 + α²χ) ≥ 1 per block instead of √χ (`theory`).
+//!   With the `standard` init Glorot and Bengio criticised, 30 plain layers of sigmoid (×0.14) and tanh
+//!   (×0.58) vanish; with `--residual` (α = 1) neither does, and both factors agree with the formula.
+//!   (Residual sigmoid saturates instead: its stream adds a positive f ∈ (0, 1) at every block.)
 
 use std::fmt;
 use std::str::FromStr;
@@ -38,10 +50,13 @@ pub enum Preset {
     GlorotTanh,
     HeRelu30,
     Batchnorm,
+    Selu,
+    Resnet,
 }
 
 impl Preset {
-    pub const ALL: [Preset; 3] = [Preset::GlorotTanh, Preset::HeRelu30, Preset::Batchnorm];
+    pub const ALL: [Preset; 5] =
+        [Preset::GlorotTanh, Preset::HeRelu30, Preset::Batchnorm, Preset::Selu, Preset::Resnet];
 
     /// The preset's grid (seeds and depth can be changed from the command line; the compared axes not).
     pub fn grid(self) -> Grid {
@@ -52,6 +67,8 @@ impl Preset {
             batch_norm: vec![false],
             inits: vec![Init::GlorotUniform],
             optimizers: vec![OptimizerChoice::Adam],
+            residual: vec![false],
+            residual_scale: 1.0,
             seeds: 3,
         };
         match self {
@@ -65,6 +82,19 @@ impl Preset {
             Preset::Batchnorm => {
                 Grid { depths: vec![20], activations: vec![Activation::Sigmoid], batch_norm: vec![false, true], ..base }
             }
+            Preset::Selu => Grid {
+                depths: vec![30],
+                activations: vec![Activation::Selu],
+                inits: vec![Init::LecunNormal, Init::GlorotUniform, Init::HeNormal],
+                ..base
+            },
+            Preset::Resnet => Grid {
+                depths: vec![30],
+                activations: vec![Activation::Sigmoid, Activation::Tanh],
+                inits: vec![Init::Standard],
+                residual: vec![false, true],
+                ..base
+            },
         }
     }
 
@@ -72,7 +102,8 @@ impl Preset {
     pub fn fixed_flags(self) -> &'static [&'static str] {
         match self {
             Preset::GlorotTanh | Preset::HeRelu30 => &["--activations", "--inits", "--batch-norm"],
-            Preset::Batchnorm => &["--activations", "--inits", "--batch-norm"],
+            Preset::Batchnorm | Preset::Selu => &["--activations", "--inits", "--batch-norm"],
+            Preset::Resnet => &["--activations", "--inits", "--batch-norm", "--residual"],
         }
     }
 }
@@ -83,6 +114,8 @@ impl fmt::Display for Preset {
             Preset::GlorotTanh => "glorot-tanh",
             Preset::HeRelu30 => "he-relu30",
             Preset::Batchnorm => "batchnorm",
+            Preset::Selu => "selu",
+            Preset::Resnet => "resnet",
         })
     }
 }
@@ -93,7 +126,7 @@ impl FromStr for Preset {
         Preset::ALL
             .into_iter()
             .find(|p| p.to_string() == s)
-            .ok_or_else(|| format!("unknown preset '{s}' (expected glorot-tanh, he-relu30 or batchnorm)"))
+            .ok_or_else(|| format!("unknown preset '{s}' (expected glorot-tanh, he-relu30, batchnorm, selu or resnet)"))
     }
 }
 
@@ -256,6 +289,65 @@ pub fn checks(preset: Preset, runs: &[RunRecord]) -> Vec<Check> {
                     bn.factor.is_some_and(|f| f >= 1.0 / a) && bn.all(VerdictKind::Healthy),
                 ),
             ]
+        }
+        Preset::Selu => {
+            let lecun = pick(&|r| r.config.init == Init::LecunNormal, format!("selu + lecun-normal, depth {depth}"));
+            let glorot =
+                pick(&|r| r.config.init == Init::GlorotUniform, format!("selu + glorot-uniform, depth {depth}"));
+            let he = pick(&|r| r.config.init == Init::HeNormal, format!("selu + he-normal, depth {depth}"));
+            vec![
+                check(
+                    format!(
+                        "lecun-normal: ‖δ‖ stays near ×1 per layer (mean-field ≈ 1.03; within ×{a}, agreeing with \
+                         theory) and the run is healthy"
+                    ),
+                    &lecun,
+                    within(lecun.factor, 1.0, a) && lecun.agrees() && lecun.all(VerdictKind::Healthy),
+                ),
+                check(
+                    format!(
+                        "glorot-uniform: on equal widths its variance is LeCun's 1/n, so ‖δ‖ also stays near ×1 (within \
+                         ×{a} of lecun-normal's factor)"
+                    ),
+                    &glorot,
+                    glorot.factor.zip(lecun.factor).is_some_and(|(g, l)| within(Some(g), l, a)),
+                ),
+                check(
+                    format!(
+                        "he-normal: twice the variance, off SELU's fixed point: ‖δ‖ grows faster than with lecun-normal \
+                         (by over 5% per layer), agreeing with theory within ×{a}"
+                    ),
+                    &he,
+                    he.factor.zip(lecun.factor).is_some_and(|(h, l)| h > 1.05 * l) && he.agrees(),
+                ),
+            ]
+        }
+        Preset::Resnet => {
+            let mut out = Vec::new();
+            for act in [Activation::Sigmoid, Activation::Tanh] {
+                let of = |residual: bool| {
+                    let label = format!("{act}{}, depth {depth}", if residual { " residual" } else { " plain" });
+                    pick(&|r| r.config.activation == act && r.config.residual.is_some() == residual, label)
+                };
+                let (plain, residual) = (of(false), of(true));
+                out.push(check(
+                    format!("plain {act}: ‖δ‖ shrinks by √χ per layer (agreeing with theory within ×{a}) and the run is vanishing"),
+                    &plain,
+                    plain.factor.is_some_and(|f| f < 1.0) && plain.agrees() && plain.all(VerdictKind::Vanishing),
+                ));
+                out.push(check(
+                    format!(
+                        "residual {act}: ‖δ‖ no longer shrinks (factor ≥ 1/{a}, agreeing with √(1 + α²χ) within ×{a}) and \
+                         no seed is vanishing"
+                    ),
+                    &residual,
+                    residual.factor.is_some_and(|f| f >= 1.0 / a)
+                        && residual.agrees()
+                        && !residual.verdicts.is_empty()
+                        && residual.verdicts.iter().all(|v| *v != VerdictKind::Vanishing),
+                ));
+            }
+            out
         }
     }
 }

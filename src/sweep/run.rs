@@ -52,6 +52,7 @@ pub fn spec_for(config: &RunConfig, features: usize, classes: usize) -> MlpSpec 
         activations: vec![config.activation; config.depth],
         batch_norm: config.batch_norm,
         init: config.init,
+        residual: config.residual,
         ..MlpSpec::new(features, &vec![config.width; config.depth], Activation::Identity, Output::for_classes(classes))
     }
 }
@@ -155,6 +156,7 @@ pub fn run_sweep(
             .map(|&j| TrainOptions {
                 epochs: settings.epochs,
                 seed: todo[j].seed,
+                shuffle: true,
                 probe_every: None,
                 has_test: !jobs[j].test.is_empty(),
             })

@@ -11,6 +11,14 @@
 //! measured `mean_grad_sq`, so the prediction uses no assumption about the initialiser or the data.
 //! Sigmoid's f′ ≤ 1/4 bounds the factor by `¼·√(n_l·Var[W_{l+1}])`.
 //!
+//! Residual connections (`MlpSpec::has_skip`): write g_l = dL/d(output_l), so δ_l = c_l·g_l ⊙ f′(z_l) with
+//! c_l the layer's skip scale α (1 without a skip). A skip on layer l+1 adds its output's gradient
+//! unchanged: `g_l = g_{l+1} + δ_{l+1}·W_{l+1}`, and with the two terms uncorrelated
+//! `E‖g_l‖² = ‖g_{l+1}‖²·(1 + c²_{l+1}·χ_{l+1})`, `χ_{l+1} = n·Var[W_{l+1}]·E[f′(z_{l+1})²]`. The residual
+//! stream's gradient so grows by √(1 + α²χ) per block instead of shrinking by √χ, and ‖δ‖ follows it:
+//! `(‖δ_l‖/‖δ_{l+1}‖)² = (c_l/c_{l+1})²·E[f′(z_l)²]·(s/E[f′(z_{l+1})²] + c²_{l+1}·n·Var[W_{l+1}])`, s = 1
+//! with the skip and 0 without (then it is the plain χ_l above).
+//!
 //! Batch norm divides δ by the batch's standard deviation of z, which the probe does not read back, so
 //! layers followed by batch norm have no prediction here (`None`).
 
@@ -25,7 +33,8 @@ pub struct Transition {
     pub layer: usize,
     /// `‖δ_l‖/‖δ_{l+1}‖`, when both are positive and finite.
     pub measured: Option<f64>,
-    /// `χ_l = n_l·Var[W_{l+1}]·E[f′(z_l)²]`; `None` with batch norm.
+    /// `χ_l = n_l·Var[W_{l+1}]·E[f′(z_l)²]`, or behind a skip connection the squared factor of the
+    /// module's residual formula; `None` with batch norm.
     pub chi: Option<f64>,
     /// `√χ_l`, the predicted factor of ‖δ‖.
     pub predicted: Option<f64>,
@@ -55,8 +64,19 @@ pub fn transitions(spec: &MlpSpec, layers: &[LayerInput]) -> Vec<Transition> {
         .map(|l| {
             let n = spec.layer_dims(l + 1).0 as f64;
             let var = weight_variance(spec, l + 1, layers[l + 1].weight);
-            let chi = (!spec.has_bn(l)).then(|| n * var * layers[l].mean_grad_sq).filter(|c| c.is_finite());
-            let sigmoid = spec.activation(l) == Activation::Sigmoid;
+            let residual = spec.has_skip(l) || spec.has_skip(l + 1);
+            let chi = if spec.has_bn(l) || (residual && spec.has_bn(l + 1)) {
+                None
+            } else if residual {
+                let scale = |i: usize| if spec.has_skip(i) { spec.skip_scale(i) } else { 1.0 };
+                let (c, c_next) = (scale(l), scale(l + 1));
+                let skip = if spec.has_skip(l + 1) { 1.0 / layers[l + 1].mean_grad_sq } else { 0.0 };
+                Some((c / c_next).powi(2) * layers[l].mean_grad_sq * (skip + c_next * c_next * n * var))
+            } else {
+                Some(n * var * layers[l].mean_grad_sq)
+            };
+            let chi = chi.filter(|c| c.is_finite());
+            let sigmoid = spec.activation(l) == Activation::Sigmoid && !residual;
             Transition {
                 layer: l,
                 measured: positive_ratio(layers[l].delta, layers[l + 1].delta),
@@ -129,6 +149,26 @@ mod tests {
         let spec = MlpSpec::new(2, &[4, 4], Activation::Sigmoid, Output::Binary).with_batch_norm(true);
         let l = LayerInput { delta: 1.0, weight: 1.0, mean_grad_sq: 0.05 };
         assert!(transitions(&spec, &[l, l, l]).iter().all(|t| t.chi.is_none() && t.sigmoid_bound.is_none()));
+    }
+
+    #[test]
+    fn a_skip_connection_adds_one_to_chi() {
+        // 2 → 4 → 4 → 4 → 1 with α = 0.5: layers 1 and 2 have skips; f′ statistics equal everywhere,
+        // so a transition between two skip layers predicts √(1 + α²χ), χ = n·Var·E[f′²].
+        let spec = MlpSpec::new(2, &[4, 4, 4], Activation::Tanh, Output::Binary).with_residual(Some(0.5));
+        let var = 0.25;
+        let w = (var * 16.0f64).sqrt();
+        let l = LayerInput { delta: 1.0, weight: w, mean_grad_sq: 0.8 };
+        let t = transitions(&spec, &[l, l, l, l]);
+        let chi = 4.0 * var * 0.8;
+        assert!((t[1].chi.unwrap() - (1.0 + 0.25 * chi)).abs() < 1e-12, "{:?}", t[1]);
+        // into layer 0 (no skip) from layer 1 (skip, c = α): (1/α)²·f′²·(1/f′² + α²·n·Var)
+        assert!((t[0].chi.unwrap() - 4.0 * 0.8 * (1.0 / 0.8 + 0.25 * 4.0 * var)).abs() < 1e-12, "{:?}", t[0]);
+        // into layer 2 from the output layer (no skip): α²·χ, the plain formula times the branch scale
+        let out = LayerInput { delta: 1.0, weight: 0.5, mean_grad_sq: 1.0 };
+        let t = transitions(&spec, &[l, l, l, out]);
+        let var_out = 0.25 / 4.0;
+        assert!((t[2].chi.unwrap() - 0.25 * 0.8 * 4.0 * var_out).abs() < 1e-12, "{:?}", t[2]);
     }
 
     #[test]

@@ -32,6 +32,9 @@ pub struct TrainOptions {
     pub epochs: usize,
     /// Seeds the epoch order (`Stream::Shuffle`).
     pub seed: u64,
+    /// Whether each epoch shuffles the rows; `false` trains them in data order (`shuffle=False`, to replay a
+    /// run from another framework step for step).
+    pub shuffle: bool,
     /// Probe the training set every N optimiser steps, besides at initialisation and after each epoch.
     pub probe_every: Option<usize>,
     /// Whether the test split has rows to evaluate.
@@ -60,13 +63,15 @@ pub struct Trained {
 }
 
 /// The order of the training rows in each epoch: one seeded shuffle stream for the whole run, so
-/// both engines, and every rerun, see the same batches.
-pub fn epoch_order(rows: usize, seed: u64, epochs: usize) -> Vec<Vec<u32>> {
+/// both engines, and every rerun, see the same batches; data order in every epoch without `shuffle`.
+pub fn epoch_order(rows: usize, seed: u64, epochs: usize, shuffle: bool) -> Vec<Vec<u32>> {
     let mut r = rng(seed, Stream::Shuffle);
     (0..epochs)
         .map(|_| {
             let mut order: Vec<u32> = (0..rows as u32).collect();
-            order.shuffle(&mut r);
+            if shuffle {
+                order.shuffle(&mut r);
+            }
             order
         })
         .collect()
@@ -117,7 +122,7 @@ pub fn train_batch(
             diverged: None,
         });
     }
-    let orders: Vec<Vec<Vec<u32>>> = opts.iter().map(|o| epoch_order(train_rows, o.seed, epochs)).collect();
+    let orders: Vec<Vec<Vec<u32>>> = opts.iter().map(|o| epoch_order(train_rows, o.seed, epochs, o.shuffle)).collect();
     let chunk = probe_every.unwrap_or(steps_per_epoch).max(1);
     let mut step = 0;
     for e in 0..epochs {

@@ -253,6 +253,11 @@ pub fn load_fixture(name: &str) -> Fixture {
     let mut spec = MlpSpec::new(widths[0], hidden, Activation::Identity, output).with_batch_norm(batch_norm);
     spec.activations = activations;
     spec.bn_eps = meta["bn_eps"].as_f64().expect("spec.bn_eps");
+    // Residual connections (the later fixtures): `residual` and its `residual_scale`.
+    if meta["residual"].as_bool() == Some(true) {
+        spec.residual = Some(meta["residual_scale"].as_f64().expect("spec.residual_scale"));
+    }
+    assert!(matches!(meta["norm"].as_str(), None | Some("none" | "batch")), "{name}: a norm vanish does not build");
     spec.validate().expect("the fixture's spec is valid");
 
     let layout = spec.layout();
