@@ -95,6 +95,8 @@ struct ModelDesc {
     one_minus_beta2: f32,
     bn_eps: f32,
     bn_momentum: f32,
+    clip: f32,         // --clip-grad-norm (0: none): the global norm the gradients are scaled to at most
+    norms: u32,        // out: [steps] each step's gradient norm before clipping (with clip)
 }
 
 // One dense layer: where its tensors live, relative to its model's bases (po for parameters, ro for
@@ -547,6 +549,28 @@ fn backward(md: ModelDesc, lid: u32, rows: u32, train: bool, alpha: f32) {
     }
 }
 
+// PyTorch's clip_grad_norm_ then the optimiser: every gradient scaled by min(1, clip/(‖g‖ + 1e-6)), ‖g‖
+// over all the model's parameters (padding holds zeros), summed in a fixed order; the norm before
+// clipping goes to out for the host.
+fn clip_update(md: ModelDesc, lid: u32, alpha: f32, step: u32) {
+    storageBarrier(); // every gradient is in the arena
+    var part: array<f32, SUMS>;
+    for (var e = lid; e < md.param_len; e += WG) {
+        let g = arena[md.go + e];
+        part[0] += g * g;
+    }
+    let norm = sqrt(wg_sums(lid, part)[0]);
+    let scale = min(1.0, md.clip / (norm + 1e-6));
+    if (lid == 0u) {
+        out[md.norms + step] = norm;
+    }
+    for (var e = lid; e < md.param_len; e += WG) {
+        update(md, e, arena[md.go + e] * scale, alpha);
+    }
+    storageBarrier();
+    weights_barrier(); // the updated weights are in the cache before the next step reads them
+}
+
 // After a probe's backward pass (a dispatch of its own, `fused_stats`, so that the big kernel does not
 // carry this code: llvmpipe's compile time grows faster than the code): each layer's statistics into
 // `probes`, then the parameters become the previous probe's. Strided partial sums, added in a fixed order by `wg_sums`.
@@ -697,7 +721,12 @@ fn fused_run(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id
         forward(md, lid, rows);
         loss(md, lid, rows, at);
         if (train || run.mode == 1u) {
-            backward(md, lid, rows, train, alpha);
+            // With clipping no parameter may move before every gradient is known: the backward pass only
+            // computes them, and clip_update steps them all.
+            backward(md, lid, rows, train && md.clip == 0.0, alpha);
+            if (train && md.clip > 0.0) {
+                clip_update(md, lid, alpha, run.first + s);
+            }
         }
 
     }

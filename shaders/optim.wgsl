@@ -64,3 +64,31 @@ fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     av[i] = v;
     aparams[i] -= adam_delta(alpha, m, v, p.eps);
 }
+
+// ---- clip_grads (PyTorch's clip_grad_norm_): g *= min(1, max/(‖g‖ + 1e-6)), ‖g‖ from the arena's Σg²
+//      (the reduction before this dispatch); the norm before clipping goes to norms[step in epoch] ----
+struct ClipParams {
+    len: u32,
+    max_norm: f32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> cp: ClipParams;
+@group(0) @binding(1) var<storage, read_write> cgrads: array<f32>;
+@group(0) @binding(2) var<storage, read> csq: array<f32>;          // [Σg², max |g|]
+@group(0) @binding(3) var<storage, read> cstate: StepState;
+@group(0) @binding(4) var<storage, read_write> cnorms: array<f32>; // [steps in epoch]
+
+@compute @workgroup_size(256)
+fn clip_grads(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 256u;
+    let norm = sqrt(csq[0]);
+    if (i == 0u) {
+        cnorms[cstate.step] = norm;
+    }
+    if (i >= cp.len) {
+        return;
+    }
+    cgrads[i] *= min(1.0, cp.max_norm / (norm + 1e-6));
+}

@@ -78,6 +78,17 @@ pub enum Split {
 pub struct TrainConfig {
     pub optimizer: Optimizer,
     pub batch_size: usize,
+    /// `--clip-grad-norm X`: before each optimiser step every gradient is scaled by
+    /// `min(1, X/(‖g‖ + 1e-6))`, ‖g‖ the norm of all of them together (PyTorch's `clip_grad_norm_`).
+    pub clip_grad_norm: Option<f64>,
+}
+
+/// PyTorch's `clip_grad_norm_` guard against division by zero, added to the norm.
+pub const CLIP_EPS: f64 = 1e-6;
+
+/// The factor `--clip-grad-norm max` scales gradients of global norm `norm` by: 1 when within it.
+pub fn clip_scale(max: f64, norm: f64) -> f64 {
+    (max / (norm + CLIP_EPS)).min(1.0)
 }
 
 /// The mean loss and the number of correct predictions of one batch (or one pass over a split).
@@ -86,6 +97,8 @@ pub struct BatchResult {
     pub loss: f64,
     pub correct: usize,
     pub rows: usize,
+    /// A training step with `--clip-grad-norm`: the global gradient norm before clipping.
+    pub grad_norm: Option<f64>,
 }
 
 /// One dense layer's view of the gradient at one moment, over a whole split (training-mode forward and

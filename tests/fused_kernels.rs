@@ -34,7 +34,7 @@ fn executor_probes_and_evaluations_match_the_reference() {
     for (spec, train, test) in cases {
         let name = spec.describe();
         let params = Params::init(&spec, 4);
-        let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 16 };
+        let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 16, clip_grad_norm: None };
         let job = ModelJob { spec: spec.clone(), params: params.clone(), train, test, cfg };
         let mut g = FusedExecutor::new(gpu, std::slice::from_ref(&job)).unwrap();
         let mut c = CpuEngine::new(&spec, &params, train, test, cfg).unwrap();
@@ -85,7 +85,7 @@ fn executor_probes_and_evaluations_match_the_reference() {
 fn an_evaluation_after_a_probe_equals_one_on_its_own() {
     let Some(gpu) = gpu() else { return };
     let (train, test) = load("moons", 80, 2, 2);
-    let cfg = TrainConfig { optimizer: Optimizer::sgd(0.1, 0.9), batch_size: 8 };
+    let cfg = TrainConfig { optimizer: Optimizer::sgd(0.1, 0.9), batch_size: 8, clip_grad_norm: None };
     for bn in [false, true] {
         let spec = MlpSpec::new(2, &[9, 9], Activation::Elu(1.0), Output::Binary).with_batch_norm(bn);
         let job = ModelJob { params: Params::init(&spec, 2), spec, train: &train, test: &test, cfg };
@@ -104,7 +104,7 @@ fn an_evaluation_after_a_probe_equals_one_on_its_own() {
 fn the_kernel_trains_like_the_reference_with_and_without_its_weight_cache() {
     let Some(gpu) = gpu() else { return };
     let (train, test) = load("circles", 40, 2, 6);
-    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 8 };
+    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 8, clip_grad_norm: None };
     let spec = |w: usize| MlpSpec::new(2, &[w; 3], Activation::Tanh, Output::Binary).with_batch_norm(true);
     let cached = spec(8);
     assert!(fused_fits(gpu, &cached).unwrap().cached, "a small model is cached");

@@ -510,7 +510,11 @@ fn write_report_serves_a_single_trained_run() {
     };
     let spec = spec_for(&config, train_set.features, train_set.classes);
     let params = vanish::model::Params::init(&spec, 0);
-    let cfg = vanish::engine::TrainConfig { optimizer: vanish::engine::Optimizer::adam(1e-2), batch_size: 32 };
+    let cfg = vanish::engine::TrainConfig {
+        optimizer: vanish::engine::Optimizer::adam(1e-2),
+        batch_size: 32,
+        clip_grad_norm: None,
+    };
     let mut engine = CpuEngine::new(&spec, &params, &train_set, &test_set, cfg).unwrap();
     let opts = TrainOptions { epochs: 2, seed: 0, shuffle: true, probe_every: Some(5), has_test: true };
     let history = train(&mut engine, train_set.len(), 32, &opts, &mut |_| {}).unwrap();
@@ -665,7 +669,11 @@ fn batched_gpu_runs_record_exactly_what_single_runs_do() {
             vanish::model::MlpSpec::new(2, &vec![6; depth], Activation::Tanh, vanish::model::Output::Binary)
                 .with_batch_norm(bn)
         };
-        let cfg = vanish::engine::TrainConfig { optimizer: vanish::engine::Optimizer::adam(1e-3), batch_size: 32 };
+        let cfg = vanish::engine::TrainConfig {
+            optimizer: vanish::engine::Optimizer::adam(1e-3),
+            batch_size: 32,
+            clip_grad_norm: None,
+        };
         let jobs: Vec<ModelJob<'_>> = [(2, false), (3, true)]
             .iter()
             .map(|&(d, bn)| ModelJob {

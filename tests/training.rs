@@ -45,7 +45,7 @@ fn gpu_gradients_match_the_jax_fixtures() {
         let params = f.params_f32();
         let x: Vec<f32> = f.x.iter().map(|&v| v as f32).collect();
         let train = dataset(x, f.labels.clone(), f.spec.input);
-        let cfg = TrainConfig { optimizer: Optimizer::sgd(0.1, 0.0), batch_size: f.m };
+        let cfg = TrainConfig { optimizer: Optimizer::sgd(0.1, 0.0), batch_size: f.m, clip_grad_norm: None };
         for path in [PathRequest::Layered, PathRequest::Fused] {
             let name = format!("{name} {path:?}");
             let mut engine = gpu_engine(gpu, path, &f.spec, &params, &train, &empty(f.spec.input), cfg);
@@ -108,7 +108,7 @@ fn gpu_and_reference_train_the_same(path: PathRequest) {
         let (train, test) = data::split(&data::load(&ds, 3).unwrap(), 0.33, 3).unwrap();
         assert_eq!(train.len(), 100);
         let params = Params::init(&spec, 5);
-        let cfg = TrainConfig { optimizer, batch_size: 32 };
+        let cfg = TrainConfig { optimizer, batch_size: 32, clip_grad_norm: None };
         let mut g = gpu_engine(gpu, path, &spec, &params, &train, &test, cfg);
         let mut c = CpuEngine::new(&spec, &params, &train, &test, cfg).unwrap();
         let name = format!("{path:?} {} {optimizer:?}", spec.describe());
@@ -172,7 +172,7 @@ fn both_gpu_paths_leave_the_last_steps_gradients() {
     let spec = MlpSpec::new(2, &[10, 10], Activation::Tanh, Output::Binary).with_batch_norm(true);
     let (train_set, test) = circles(100, 6);
     let params = Params::init(&spec, 6);
-    let cfg = TrainConfig { optimizer: Optimizer::sgd(0.1, 0.0), batch_size: 16 };
+    let cfg = TrainConfig { optimizer: Optimizer::sgd(0.1, 0.0), batch_size: 16, clip_grad_norm: None };
     let order: Vec<u32> = (0..train_set.len() as u32).collect();
     let mut c = CpuEngine::new(&spec, &params, &train_set, &test, cfg).unwrap();
     c.begin_epoch(&order).unwrap();
@@ -192,7 +192,7 @@ fn both_gpu_paths_leave_the_last_steps_gradients() {
 fn the_fused_path_refuses_wide_models_and_is_chosen_for_narrow_ones() {
     let Some(gpu) = gpu() else { return };
     let (train_set, test) = circles(60, 1);
-    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-3), batch_size: 8 };
+    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-3), batch_size: 8, clip_grad_norm: None };
     let job = |spec: &MlpSpec, cfg: TrainConfig| ModelJob {
         spec: spec.clone(),
         params: Params::init(spec, 1),
@@ -241,7 +241,7 @@ fn assert_phenomenon(make: &mut MakeEngine<'_>, engine: &str) {
 
 #[test]
 fn depth_11_sigmoid_gradient_vanishes_and_relu_and_batch_norm_restore_it() {
-    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-3), batch_size: 32 };
+    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-3), batch_size: 32, clip_grad_norm: None };
     assert_phenomenon(
         &mut |s: &MlpSpec, p: &Params, tr: &Dataset, te: &Dataset| Box::new(CpuEngine::new(s, p, tr, te, cfg).unwrap()),
         "cpu",
@@ -266,7 +266,7 @@ fn a_diverging_run_stops_with_its_epoch_and_step() {
     let spec = MlpSpec::new(2, &[10, 10], Activation::Relu, Output::Binary);
     let params = Params::init(&spec, 1);
     // A learning rate near f64's largest value overflows the weights to infinity within a step or two.
-    let cfg = TrainConfig { optimizer: Optimizer::sgd(1e307, 0.0), batch_size: 32 };
+    let cfg = TrainConfig { optimizer: Optimizer::sgd(1e307, 0.0), batch_size: 32, clip_grad_norm: None };
     let mut engines: Vec<Box<dyn Engine>> =
         vec![Box::new(CpuEngine::new(&spec, &params, &train_set, &test, cfg).unwrap())];
     if let Some(gpu) = gpu() {
@@ -296,7 +296,7 @@ fn relu_depth_3_learns_circles() {
     let (train_set, test) = data::split(&data::load(&spec, 4).unwrap(), 0.33, 4).unwrap();
     let model = MlpSpec::new(2, &[16, 16, 16], Activation::Relu, Output::Binary);
     let params = Params::init(&model, 4);
-    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 32 };
+    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 32, clip_grad_norm: None };
     let opts = TrainOptions { epochs: 30, seed: 4, shuffle: true, probe_every: None, has_test: true };
     let mut engines: Vec<Box<dyn Engine>> =
         vec![Box::new(CpuEngine::new(&model, &params, &train_set, &test, cfg).unwrap())];
@@ -317,7 +317,7 @@ fn probe_every_adds_probes_between_epochs() {
     let (train_set, test) = circles(200, 2);
     let spec = MlpSpec::new(2, &[8, 8], Activation::Tanh, Output::Binary);
     let params = Params::init(&spec, 2);
-    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-3), batch_size: 32 };
+    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-3), batch_size: 32, clip_grad_norm: None };
     let mut engine = CpuEngine::new(&spec, &params, &train_set, &test, cfg).unwrap();
     // 134 rows: 5 batches per epoch; probes at steps 2, 4 | 6, 8 | (10 ends epoch 2) plus init and epochs.
     let opts = TrainOptions { epochs: 2, seed: 2, shuffle: true, probe_every: Some(2), has_test: true };
@@ -335,8 +335,8 @@ fn probe_every_adds_probes_between_epochs() {
 fn a_model_batch_trains_each_model_as_if_alone() {
     let Some(gpu) = gpu() else { return };
     let (train_set, test) = circles(150, 8);
-    let adam = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 32 };
-    let sgd = TrainConfig { optimizer: Optimizer::sgd(0.1, 0.9), batch_size: 32 };
+    let adam = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 32, clip_grad_norm: None };
+    let sgd = TrainConfig { optimizer: Optimizer::sgd(0.1, 0.9), batch_size: 32, clip_grad_norm: None };
     let models = [
         (1u64, Activation::Sigmoid, 3, true, adam),
         (2, Activation::Sigmoid, 3, true, adam),
@@ -387,7 +387,7 @@ fn a_model_batch_trains_each_model_as_if_alone() {
 fn a_model_batch_refuses_models_of_another_kernel_class_or_batch_size() {
     let Some(gpu) = gpu() else { return };
     let (train_set, test) = circles(64, 8);
-    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 16 };
+    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 16, clip_grad_norm: None };
     let job = |widths: &[usize], cfg: TrainConfig| {
         let spec = MlpSpec::new(2, widths, Activation::Tanh, Output::Binary);
         ModelJob { params: Params::init(&spec, 0), spec, train: &train_set, test: &test, cfg }
@@ -405,7 +405,7 @@ fn a_model_batch_refuses_models_of_another_kernel_class_or_batch_size() {
 fn training_is_bit_identical_run_to_run() {
     let spec = MlpSpec::new(2, &[12, 12], Activation::Tanh, Output::Binary).with_batch_norm(true);
     let (train_set, test) = circles(300, 5);
-    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 32 };
+    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 32, clip_grad_norm: None };
     let opts = TrainOptions { epochs: 2, seed: 5, shuffle: true, probe_every: Some(3), has_test: true };
     let run = |engine: &mut dyn Engine| {
         let h = train(engine, train_set.len(), 32, &opts, &mut |_| {}).unwrap();

@@ -128,7 +128,11 @@ pub fn run_case(gpu: &Gpu, case: &Case) -> Result<CaseResult, EngineError> {
     let data = case.data();
     let empty = Dataset { x: Vec::new(), y: Vec::new(), ..data.clone() };
     let params = Params::init(&spec, SEED);
-    let cfg = TrainConfig { optimizer: case.optimizer, batch_size: case.batch };
+    let cfg = TrainConfig {
+        optimizer: case.optimizer,
+        batch_size: case.batch,
+        clip_grad_norm: case.clip.then_some(super::suite::CLIP),
+    };
     let order = epoch_order(data.len(), SEED, 1, true).remove(0);
     let (nudged_params, nudged_data) = nudged(&params, &data);
     // The GPU runs the path a user's run of this case takes (the fused executor for narrow models at

@@ -34,7 +34,12 @@ pub struct Case {
     pub classes: usize,
     /// Skip connections (α = 1) on the hidden layers after the first.
     pub residual: bool,
+    /// Gradient clipping to a global norm of `CLIP` (small enough that every step clips).
+    pub clip: bool,
 }
+
+/// The global gradient norm the clipping cases scale to: below every case's norm, so each step clips.
+pub const CLIP: f64 = 1e-3;
 
 fn as_string<S: serde::Serializer>(a: &Activation, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&a.to_string())
@@ -49,12 +54,13 @@ impl Case {
         };
         let head = if self.classes > 2 { format!(" softmax{}", self.classes) } else { String::new() };
         format!(
-            "{}{}{} depth {} batch {} {opt}{head}",
+            "{}{}{} depth {} batch {} {opt}{head}{}",
             if self.residual { "residual " } else { "" },
             self.activation,
             if self.batch_norm { "+bn" } else { "" },
             self.depth,
-            self.batch
+            self.batch,
+            if self.clip { " clip" } else { "" }
         )
     }
 
@@ -79,7 +85,7 @@ impl Case {
 
 /// The whole suite: 9 activations × 2 × 4 depths × 4 batches × 2 optimisers = 576 binary cases, then
 /// 36 softmax ones (depth 2, batch 32), then 72 residual ones (batch norm off/on × depth 2, 11 × batch 7,
-/// 32, Adam).
+/// 32, Adam), then 18 clipping ones (depth 11, batch 32, SGD and Adam).
 pub fn full_suite() -> Vec<Case> {
     let mut cases = Vec::new();
     for activation in Activation::ALL {
@@ -95,6 +101,7 @@ pub fn full_suite() -> Vec<Case> {
                             optimizer,
                             classes: 2,
                             residual: false,
+                            clip: false,
                         });
                     }
                 }
@@ -112,6 +119,7 @@ pub fn full_suite() -> Vec<Case> {
                     optimizer,
                     classes: 3,
                     residual: false,
+                    clip: false,
                 });
             }
         }
@@ -128,9 +136,25 @@ pub fn full_suite() -> Vec<Case> {
                         optimizer: ADAM,
                         classes: 2,
                         residual: true,
+                        clip: false,
                     });
                 }
             }
+        }
+    }
+    for activation in Activation::ALL {
+        for optimizer in [SGD, ADAM] {
+            let classes = 2;
+            cases.push(Case {
+                activation,
+                batch_norm: false,
+                depth: 11,
+                batch: 32,
+                optimizer,
+                classes,
+                residual: false,
+                clip: true,
+            });
         }
     }
     cases
@@ -151,6 +175,7 @@ pub fn quick_suite() -> Vec<Case> {
                 optimizer: if batch_norm { ADAM } else { SGD },
                 classes: 2,
                 residual: false,
+                clip: false,
             })
         })
         .collect();
@@ -162,6 +187,7 @@ pub fn quick_suite() -> Vec<Case> {
         optimizer,
         classes,
         residual: false,
+        clip: false,
     };
     cases.extend([
         case(Activation::Sigmoid, false, 30, 670, ADAM, 2),
@@ -171,6 +197,8 @@ pub fn quick_suite() -> Vec<Case> {
         case(Activation::Gelu, true, 2, 32, ADAM, 3),
         Case { residual: true, ..case(Activation::Sigmoid, false, 11, 32, ADAM, 2) },
         Case { residual: true, ..case(Activation::Tanh, true, 2, 7, ADAM, 2) },
+        Case { clip: true, ..case(Activation::Relu, false, 11, 32, ADAM, 2) },
+        Case { clip: true, ..case(Activation::Sigmoid, true, 2, 32, SGD, 2) },
     ]);
     cases
 }

@@ -91,6 +91,10 @@ pub struct OptimArgs {
     /// Seeds the weights, the data, the split and the shuffle
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Scale all gradients together to a global norm of at most X before each step (PyTorch's
+    /// clip_grad_norm_); finite and > 0
+    #[arg(long, value_name = "X", allow_negative_numbers = true)]
+    pub clip_grad_norm: Option<f64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -201,6 +205,11 @@ impl OptimArgs {
         if self.batch_size == 0 {
             bail!("--batch-size must be at least 1");
         }
+        if let Some(x) = self.clip_grad_norm
+            && !(x.is_finite() && x > 0.0)
+        {
+            bail!("--clip-grad-norm must be finite and > 0, got {x}");
+        }
         Ok(())
     }
 
@@ -212,7 +221,7 @@ impl OptimArgs {
     }
 
     pub fn config(&self) -> TrainConfig {
-        TrainConfig { optimizer: self.optimizer(), batch_size: self.batch_size }
+        TrainConfig { optimizer: self.optimizer(), batch_size: self.batch_size, clip_grad_norm: self.clip_grad_norm }
     }
 }
 

@@ -160,7 +160,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     }
     let gpu = open_device(&args.device)?;
     let backend = make_backend(gpu.as_ref(), PathChoice::Auto)?;
-    let cfg = TrainConfig { optimizer: Optimizer::adam(args.lr), batch_size: args.batch_size };
+    let cfg = TrainConfig { optimizer: Optimizer::adam(args.lr), batch_size: args.batch_size, clip_grad_norm: None };
     let mut jobs = Vec::new();
     let configs: Vec<Config> = NOTEBOOK.iter().chain(if args.cures { &CURES[..] } else { &[] }).copied().collect();
     for c in &configs {

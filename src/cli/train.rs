@@ -79,6 +79,9 @@ struct RunConfig<'a> {
 struct RunOutput<'a> {
     config: RunConfig<'a>,
     history: &'a History,
+    /// With `--clip-grad-norm`: the fraction of steps whose gradient norm was over the limit (so scaled).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    clipped_fraction: Option<f64>,
     /// Pipelines compiled, submits and bytes read back by the whole command.
     counters: Counters,
 }
@@ -178,6 +181,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
             options: &opts,
         },
         history,
+        clipped_fraction: cfg.clip_grad_norm.map(|max| {
+            let clipped = history.grad_norms.iter().filter(|&&n| crate::engine::clip_scale(max, n) < 1.0).count();
+            clipped as f64 / history.grad_norms.len().max(1) as f64
+        }),
         counters: backend.counters(),
     };
     if let Some(dir) = &args.out {
@@ -193,7 +200,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&output)?);
     } else {
-        print_summary(history);
+        print_summary(history, output.clipped_fraction);
     }
     if history.interrupted {
         let done = history.batch_losses.len();
@@ -265,7 +272,7 @@ fn write_outputs(dir: &std::path::Path, out: &RunOutput<'_>) -> Result<(), Write
     )
 }
 
-fn print_summary(h: &History) {
+fn print_summary(h: &History, clipped_fraction: Option<f64>) {
     let first = h.init_probe();
     let last = &h.probes.last().expect("at least the initial probe").probe;
     let (lo, hi) = positive_range(first.layers.iter().chain(&last.layers).map(|l| l.grad_w)).unwrap_or((1.0, 1.0));
@@ -289,5 +296,9 @@ fn print_summary(h: &History) {
             _ => String::new(),
         };
         println!("epoch {}: train loss {:.4} accuracy {:.1}%{test}", e.epoch, e.train_loss, 100.0 * e.train_acc);
+    }
+    if let Some(f) = clipped_fraction {
+        let max = h.grad_norms.iter().copied().fold(0.0, f64::max);
+        println!("gradient clipping: {:.1}% of steps clipped (largest norm before clipping {})", 100.0 * f, sci(max));
     }
 }

@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use super::batchnorm::{BnForward, batchnorm_backward, batchnorm_forward, batchnorm_forward_eval};
 use super::dense::{dense_backward_input, dense_backward_weight, dense_forward};
-use super::optim::{OptimState, optimizer_step};
+use super::optim::{OptimState, clip_grads, optimizer_step};
 use super::step::{Gather, STEP_STATE_LEN, gather_rows, step_begin, step_state};
 use super::{Dispatch, Gpu, GpuError, Tensor, activation, loss, reduce};
 use crate::data::Dataset;
@@ -56,6 +56,12 @@ impl LayerBufs {
     fn output(&self) -> &Tensor {
         self.skip.as_ref().map_or(&self.a, |(_, out)| out)
     }
+}
+
+struct ClipBufs {
+    segment: Tensor,
+    sq: Tensor,
+    norms: Tensor,
 }
 
 struct BnBufs {
@@ -125,6 +131,8 @@ pub struct GpuEngine<'g> {
     /// Step counter and metrics of probe and eval passes, separate from training's.
     probe_state: Tensor,
     probe_metrics: Tensor,
+    /// `--clip-grad-norm`: the arena as one segment, its Σg², and each step's norm before clipping.
+    clip: Option<ClipBufs>,
     /// Optimiser steps taken so far.
     t: u32,
     /// Rows of the last probe or evaluation, whose logits are in the output layer's `z`.
@@ -220,6 +228,14 @@ impl<'g> GpuEngine<'g> {
             metrics: gpu.tensor("metrics", 2 * steps)?,
             probe_state: gpu.tensor("probe step state", STEP_STATE_LEN)?,
             probe_metrics: gpu.tensor("probe metrics", 2)?,
+            clip: match cfg.clip_grad_norm {
+                None => None,
+                Some(_) => Some(ClipBufs {
+                    segment: gpu.upload("clip segment", &[0u32, layout.param_len as u32])?,
+                    sq: gpu.tensor("clip sum of squares", 2)?,
+                    norms: gpu.tensor("clip norms", steps)?,
+                }),
+            },
             t: 0,
             last_rows: 0,
             full_step: Vec::new(),
@@ -275,6 +291,10 @@ impl<'g> GpuEngine<'g> {
             vec![step_begin(gpu, &self.state)?, gather_rows(gpu, &g, rows, self.spec.input, self.cfg.batch_size)?];
         pass.extend(self.forward_loss(rows, xb, yb, Mode::Train, &self.state, &self.metrics)?);
         pass.extend(self.backward(rows, xb)?);
+        if let (Some(c), Some(max)) = (&self.clip, self.cfg.clip_grad_norm) {
+            pass.push(reduce::segment_stats(gpu, &c.sq, &self.grads, &c.segment, 1)?);
+            pass.push(clip_grads(gpu, &self.grads, &c.sq, &self.state, &c.norms, max)?);
+        }
         let s = OptimState {
             params: &self.params,
             grads: &self.grads,
@@ -556,10 +576,20 @@ impl Engine for GpuEngine<'_> {
         self.timing.steps += count as u64;
         self.t += count as u32;
         let metrics = gpu.read(&self.metrics.slice(2 * first, 2 * count))?;
+        let norms = match &self.clip {
+            Some(c) => gpu.read(&c.norms.slice(first, count))?.into_iter().map(|v| Some(v as f64)).collect(),
+            None => vec![None; count],
+        };
         Ok(batches
             .iter()
             .zip(metrics.chunks(2))
-            .map(|(&b, m)| BatchResult { loss: m[0] as f64, correct: m[1] as usize, rows: batch_rows(n, bs, b) })
+            .zip(norms)
+            .map(|((&b, m), grad_norm)| BatchResult {
+                loss: m[0] as f64,
+                correct: m[1] as usize,
+                rows: batch_rows(n, bs, b),
+                grad_norm,
+            })
             .collect())
     }
 
@@ -614,7 +644,7 @@ impl Engine for GpuEngine<'_> {
         self.last_rows = rows;
         self.run(&[&self.eval_passes[split as usize]])?;
         let m = self.gpu.read(&self.probe_metrics)?;
-        Ok(BatchResult { loss: m[0] as f64, correct: m[1] as usize, rows })
+        Ok(BatchResult { loss: m[0] as f64, correct: m[1] as usize, rows, grad_norm: None })
     }
 
     fn gradients(&mut self) -> Result<Vec<f64>, EngineError> {

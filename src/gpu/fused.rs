@@ -136,6 +136,8 @@ struct ModelDesc {
     one_minus_beta2: f32,
     bn_eps: f32,
     bn_momentum: f32,
+    clip: f32,
+    norms: u32,
 }
 
 /// `LayerDesc` in fused.wgsl: where one dense layer's tensors live, relative to its model's bases.
@@ -421,13 +423,17 @@ impl<'g> FusedExecutor<'g> {
                 one_minus_beta2: consts.one_minus_beta2,
                 bn_eps: job.spec.bn_eps as f32,
                 bn_momentum: job.spec.bn_momentum as f32,
+                clip: job.cfg.clip_grad_norm.unwrap_or(0.0) as f32,
+                // without clipping there are no norms, and no room is taken for them
+                norms: u32_of(out_len + 2 * steps + TOTALS + layout.weight(0).len, "the results")?,
                 ..Default::default()
             };
             let logits_at = descs.last().expect("an output layer").z as usize;
             layer_table.extend(descs);
             arena_len += 5 * p + r;
             scratch_len += scratch;
-            out_len += 2 * steps + TOTALS + layout.weight(0).len;
+            let norms = if job.cfg.clip_grad_norm.is_some() { steps } else { 0 };
+            out_len += 2 * steps + TOTALS + layout.weight(0).len + norms;
             probes_len += job.spec.num_layers();
             members.push(Member {
                 spec: job.spec.clone(),
@@ -520,7 +526,7 @@ impl<'g> FusedExecutor<'g> {
     }
 
     fn totals(out: &[f32], at: usize, rows: usize) -> BatchResult {
-        BatchResult { loss: out[at] as f64, correct: out[at + 1] as usize, rows }
+        BatchResult { loss: out[at] as f64, correct: out[at + 1] as usize, rows, grad_norm: None }
     }
 
     /// Model `m`'s probe from the results read back.
@@ -648,7 +654,8 @@ impl BatchEngine for FusedExecutor<'_> {
                     o.batches = (first..first + count)
                         .map(|b| {
                             let rows = batch_rows(member.rows, member.batch, b);
-                            Self::totals(out, d.metrics as usize + 2 * b, rows)
+                            let norm = (d.clip > 0.0).then(|| out[d.norms as usize + b] as f64);
+                            BatchResult { grad_norm: norm, ..Self::totals(out, d.metrics as usize + 2 * b, rows) }
                         })
                         .collect();
                 }

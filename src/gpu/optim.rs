@@ -69,3 +69,27 @@ pub fn optimizer_step(gpu: &Gpu, opt: &Optimizer, s: &OptimState<'_>) -> Result<
         }
     }
 }
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct ClipParams {
+    len: u32,
+    max_norm: f32,
+    _pad: [u32; 2],
+}
+
+/// PyTorch's `clip_grad_norm_` on the gradient arena: `grads *= min(1, max/(‖g‖ + 1e-6))`, with `sq[0]`
+/// holding Σg² (a `reduce::segment_stats` over the arena just before), and the norm before clipping
+/// written to `norms[step in epoch]` (the step from `state`).
+pub fn clip_grads(
+    gpu: &Gpu,
+    grads: &Tensor,
+    sq: &Tensor,
+    state: &Tensor,
+    norms: &Tensor,
+    max_norm: f64,
+) -> Result<Dispatch, GpuError> {
+    let len = grads.len();
+    let p = ClipParams { len: len as u32, max_norm: max_norm as f32, _pad: [0; 2] };
+    gpu.dispatch(Shader::Optim, "clip_grads", Some(&p), &[grads, sq, state, norms], gpu.groups_1d(len, 256))
+}

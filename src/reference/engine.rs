@@ -5,7 +5,7 @@ use super::{activation_stats, adam_step, batchnorm_update_running, forward_backw
 use crate::data::Dataset;
 use crate::engine::{
     BatchResult, Engine, EngineError, LayerProbe, Optimizer, Probe, Split, TrainConfig, batch_rows, batches_per_epoch,
-    check_engine_inputs,
+    check_engine_inputs, clip_scale,
 };
 use crate::model::{MlpSpec, Output, Params};
 
@@ -137,6 +137,14 @@ impl Engine for CpuEngine {
                 }
             }
             self.t += 1;
+            let mut g = g;
+            // PyTorch's clip_grad_norm_: every gradient scaled by one factor from their joint norm.
+            let grad_norm = self.cfg.clip_grad_norm.map(|max| {
+                let norm = g.grads.iter().map(|v| v * v).sum::<f64>().sqrt();
+                let scale = clip_scale(max, norm);
+                g.grads.iter_mut().for_each(|v| *v *= scale);
+                norm
+            });
             match self.cfg.optimizer {
                 Optimizer::Sgd { lr, momentum } => sgd_step(&mut self.params, &g.grads, &mut self.opt_m, lr, momentum),
                 Optimizer::Adam { lr, beta1, beta2, eps } => adam_step(
@@ -151,7 +159,7 @@ impl Engine for CpuEngine {
                     self.t,
                 ),
             }
-            results.push(BatchResult { loss: g.loss, correct: g.correct, rows });
+            results.push(BatchResult { loss: g.loss, correct: g.correct, rows, grad_norm });
             self.grads = g.grads;
         }
         Ok(results)
@@ -208,7 +216,7 @@ impl Engine for CpuEngine {
             Output::Softmax(_) => super::softmax_cross_entropy(&mut dl, &logits, &data.y, rows, k),
         };
         self.logits = logits;
-        Ok(BatchResult { loss, correct, rows })
+        Ok(BatchResult { loss, correct, rows, grad_norm: None })
     }
 
     fn gradients(&mut self) -> Result<Vec<f64>, EngineError> {

@@ -134,7 +134,11 @@ pub fn run_sweep(
     let mut jobs = Vec::with_capacity(todo.len());
     for (c, spec) in todo.iter().zip(&specs) {
         let (train_set, test_set) = &data[&c.seed];
-        let cfg = TrainConfig { optimizer: c.optimizer.with_lr(settings.lr), batch_size: settings.batch_size };
+        let cfg = TrainConfig {
+            optimizer: c.optimizer.with_lr(settings.lr),
+            batch_size: settings.batch_size,
+            clip_grad_norm: None,
+        };
         jobs.push(ModelJob {
             params: Params::init(spec, c.seed),
             spec: spec.clone(),

@@ -40,6 +40,9 @@ pub struct History {
     pub epochs: Vec<EpochRecord>,
     /// Every batch's loss, in order.
     pub batch_losses: Vec<f64>,
+    /// With `--clip-grad-norm`: every step's global gradient norm before clipping, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub grad_norms: Vec<f64>,
     /// Ctrl-C stopped the run early: `epochs` and `probes` hold what completed.
     pub interrupted: bool,
 }

@@ -115,6 +115,7 @@ pub fn train_batch(
                 probes: vec![probe_record(0, 0, probe.ok_or_else(|| missing("probe"))?)],
                 epochs: Vec::new(),
                 batch_losses: Vec::new(),
+                grad_norms: Vec::new(),
                 interrupted: false,
             },
             init_train: eval_train.ok_or_else(|| missing("evaluation"))?,
@@ -149,6 +150,7 @@ pub fn train_batch(
                     sum.0 += r.loss * r.rows as f64;
                     sum.1 += r.correct;
                     run.history.batch_losses.push(r.loss);
+                    run.history.grad_norms.extend(r.grad_norm);
                 }
                 if end_of_epoch {
                     let eval_train = out.eval_train.ok_or_else(|| missing("evaluation"))?;
