@@ -554,12 +554,21 @@ fn backward(md: ModelDesc, lid: u32, rows: u32, train: bool, alpha: f32) {
 // clipping goes to out for the host.
 fn clip_update(md: ModelDesc, lid: u32, alpha: f32, step: u32) {
     storageBarrier(); // every gradient is in the arena
-    var part: array<f32, SUMS>;
+    var part = 0.0;
     for (var e = lid; e < md.param_len; e += WG) {
         let g = arena[md.go + e];
-        part[0] += g * g;
+        part += g * g;
     }
-    let norm = sqrt(wg_sums(lid, part)[0]);
+    // One sum, added in invocation order (wg_sums' ten would cost this kernel compile time).
+    workgroupBarrier();
+    red[lid] = part;
+    workgroupBarrier();
+    var total = 0.0;
+    for (var j = 0u; j < WG; j++) {
+        total += red[j];
+    }
+    workgroupBarrier(); // every invocation has read red before anyone reuses it
+    let norm = sqrt(total);
     let scale = min(1.0, md.clip / (norm + 1e-6));
     if (lid == 0u) {
         out[md.norms + step] = norm;
