@@ -198,3 +198,32 @@ fn a_file_size_limit_is_a_clear_error_not_a_kill() {
     assert_clean_failure(&failed, dir.path(), "File too large");
     assert!(!weights.exists());
 }
+
+/// A folder the process may not write into (EACCES): as root, whom permissions do not stop, the
+/// command runs as `nobody`; as any other user, the folder is made read-only.
+#[test]
+fn a_folder_without_write_permission_fails_the_write_with_its_name() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = dir.path().join("t");
+    std::fs::create_dir(&out).unwrap();
+    let mut cmd = vanish();
+    cmd.args(["train", "--device", "cpu", "--samples", "200", "--out"]).arg(&out);
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        // SAFETY: setgid and setuid are async-signal-safe and only change the child between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    } else {
+        std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o555)).unwrap();
+    }
+    assert_clean_failure(&cmd.output().unwrap(), &out, "Permission denied");
+    assert!(std::fs::read_dir(&out).unwrap().next().is_none(), "nothing was written");
+}

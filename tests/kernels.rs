@@ -435,3 +435,26 @@ fn sizes_beyond_the_adapter_give_typed_errors() {
     assert!(matches!(err, GpuError::TooManyWorkgroups { .. }), "{err}");
     assert!(err.to_string().contains("workgroups"), "{err}");
 }
+
+/// A lost device (here destroyed, as a driver reset or a removed GPU would lose it) turns the next GPU
+/// work into an error naming the loss, never a panic or a hang.
+#[test]
+fn a_lost_device_is_an_error_not_a_panic() {
+    if common::gpu().is_none() {
+        return;
+    }
+    use vanish::engine::{Engine, TrainConfig};
+    use vanish::gpu::GpuEngine;
+    use vanish::model::{MlpSpec, Output, Params};
+    let gpu = Gpu::new(&Default::default()).unwrap();
+    let spec = MlpSpec::new(2, &[4], Activation::Tanh, Output::Binary);
+    let data =
+        vanish::data::load(&vanish::data::DatasetSpec::Circles { samples: 40, noise: 0.1, factor: 0.5 }, 0).unwrap();
+    let cfg = TrainConfig { optimizer: Optimizer::sgd(0.1, 0.0), batch_size: 8, clip_grad_norm: None };
+    let mut engine = GpuEngine::new(&gpu, &spec, &Params::init(&spec, 0), &data, &data, cfg).unwrap();
+    gpu.device.destroy();
+    let order: Vec<u32> = (0..data.len() as u32).collect();
+    let failed = engine.begin_epoch(&order).and_then(|()| engine.train_batches(0, 2).map(|_| ()));
+    let message = failed.expect_err("work on a destroyed device fails").to_string();
+    assert!(message.contains("lost") || message.contains("destroyed"), "{message}");
+}

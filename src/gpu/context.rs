@@ -163,9 +163,8 @@ impl Gpu {
         // with a message instead of hanging or panicking in a later call.
         let sink = uncaptured.clone();
         device.set_device_lost_callback(move |reason, message| {
-            if reason != wgpu::DeviceLostReason::Destroyed {
-                sink.lock().expect("error sink").push(format!("{DEVICE_LOST}: {message}"));
-            }
+            let why = if reason == wgpu::DeviceLostReason::Destroyed { "destroyed".into() } else { message };
+            sink.lock().expect("error sink").push(format!("{DEVICE_LOST} ({why})"));
         });
         let dummy = Tensor::whole(device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("dummy"),
@@ -261,6 +260,11 @@ impl Gpu {
         let value = f();
         let invalid = super::wait::block_on(validation.pop());
         let out_of_memory = super::wait::block_on(memory.pop());
+        if (invalid.is_some() || out_of_memory.is_some())
+            && let Some(lost) = self.lost()
+        {
+            return Err(GpuError::DeviceLost(lost));
+        }
         match (out_of_memory, invalid) {
             (Some(e), _) => Err(GpuError::OutOfMemory(e.to_string())),
             (None, Some(e)) => Err(GpuError::Wgpu(e.to_string())),
@@ -268,11 +272,19 @@ impl Gpu {
         }
     }
 
-    /// Fails with the first error wgpu reported outside a scope since the last check.
+    /// The device's loss, once the driver has reported it: every later failure is that.
+    fn lost(&self) -> Option<String> {
+        self.uncaptured.lock().expect("error sink").iter().find(|e| e.starts_with(DEVICE_LOST)).cloned()
+    }
+
+    /// Fails with the first error wgpu reported outside a scope since the last check (the device's
+    /// loss first: the errors after it are its consequences).
     pub fn check_errors(&self) -> Result<(), GpuError> {
+        if let Some(lost) = self.lost() {
+            return Err(GpuError::DeviceLost(lost));
+        }
         let mut errors = self.uncaptured.lock().expect("error sink");
         match errors.drain(..).next() {
-            Some(e) if e.starts_with(DEVICE_LOST) => Err(GpuError::DeviceLost(e)),
             Some(e) if e.to_lowercase().contains("out of memory") => Err(GpuError::OutOfMemory(e)),
             Some(e) => Err(GpuError::Wgpu(e)),
             None => Ok(()),
