@@ -410,7 +410,10 @@ fn run_cpu(settings: &Settings) -> Vec<RunRecord> {
 #[test]
 fn presets_reproduce_their_effects() {
     for preset in Preset::ALL {
-        let runs = run_cpu(&settings(preset.grid(), Some(preset)));
+        let mut s = settings(preset.grid(), Some(preset));
+        s.epochs = preset.epochs();
+        s.lr = preset.lr().unwrap_or(s.lr);
+        let runs = run_cpu(&s);
         let results = checks(preset, &runs);
         let expected = match preset {
             Preset::Selu => 3,
@@ -462,6 +465,7 @@ fn theory_matches_measurement_for_tanh_glorot_and_relu_he() {
         optimizers: vec![OptimizerChoice::Adam],
         residual: vec![false],
         residual_scale: 1.0,
+        clip: vec![None],
         seeds: 3,
     };
     let runs = run_cpu(&settings(grid, None));
@@ -506,6 +510,7 @@ fn write_report_serves_a_single_trained_run() {
         init: vanish::model::Init::GlorotUniform,
         optimizer: OptimizerChoice::Adam,
         residual: None,
+        clip: None,
         seed: 0,
     };
     let spec = spec_for(&config, train_set.features, train_set.classes);
@@ -650,6 +655,7 @@ fn batched_gpu_runs_record_exactly_what_single_runs_do() {
         optimizers: vec![OptimizerChoice::Adam, OptimizerChoice::Sgd { momentum: 0.9 }],
         residual: vec![false, true],
         residual_scale: 0.5,
+        clip: vec![None],
         seeds: 2,
     };
     let mut s = settings(grid, None);

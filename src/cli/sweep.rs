@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::args::{DataArgs, DeviceArgs, PathChoice, make_backend, open_device};
 use super::report_out::write_checked_report;
 use crate::report::terminal_summary;
-use crate::sweep::grid::{parse_counts, parse_list, parse_switches};
+use crate::sweep::grid::{parse_clips, parse_counts, parse_list, parse_switches};
 use crate::sweep::{DataSettings, Grid, Manifest, Preset, RunEvent, Settings, Shard, Store, preset, run_sweep};
 
 /// The sweep's default epochs: 1, so the heatmap and loss curves have something to show, while the
@@ -54,13 +54,16 @@ pub struct SweepArgs {
     /// Epochs per run; 0 probes at initialisation only [default: 1, 0 with a preset]
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Learning rate, shared by every optimizer
-    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
-    pub lr: f64,
+    /// Learning rate, shared by every optimizer [default: 1e-3, or the preset's]
+    #[arg(long, allow_negative_numbers = true)]
+    pub lr: Option<f64>,
+    /// Gradient clipping: off, a global norm X, or a list such as off,1 [default: off, or the preset's]
+    #[arg(long)]
+    pub clip_grad_norm: Option<String>,
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
-    /// A classic result as a check: glorot-tanh, he-relu30, batchnorm, selu or resnet (sets the compared axes)
-    #[arg(long, conflicts_with_all = ["activations", "inits", "batch_norm", "residual"])]
+    /// A classic result as a check: glorot-tanh, he-relu30, batchnorm, selu, resnet or clip (sets the compared axes)
+    #[arg(long, conflicts_with_all = ["activations", "inits", "batch_norm", "residual", "clip_grad_norm"])]
     pub preset: Option<Preset>,
     /// Run only configurations I, I+N, I+2N, ... of the grid (0-based), e.g. a Slurm array task
     #[arg(long)]
@@ -122,13 +125,20 @@ impl SweepArgs {
                     parse_list("--inits", &or(self.inits.as_ref(), "glorot-uniform")).map_err(anyhow::Error::msg)?
                 }
             },
-            optimizers: parse_list("--optimizers", &or(self.optimizers.as_ref(), "adam"))
-                .map_err(anyhow::Error::msg)?,
+            optimizers: match (&self.optimizers, &base) {
+                (None, Some(b)) => b.optimizers.clone(),
+                (o, _) => parse_list("--optimizers", &or(o.as_ref(), "adam")).map_err(anyhow::Error::msg)?,
+            },
             residual: match &base {
                 Some(b) => b.residual.clone(),
                 None => parse_switches("--residual", &or(self.residual.as_ref(), "off")).map_err(anyhow::Error::msg)?,
             },
             residual_scale: self.residual_scale.or(base.as_ref().map(|b| b.residual_scale)).unwrap_or(1.0),
+            clip: match (&self.clip_grad_norm, &base) {
+                (Some(c), _) => parse_clips("--clip-grad-norm", c).map_err(anyhow::Error::msg)?,
+                (None, Some(b)) => b.clip.clone(),
+                (None, None) => vec![None],
+            },
             seeds: self.seeds.or(base.as_ref().map(|b| b.seeds)).unwrap_or(1),
         };
         let d = &self.data;
@@ -145,9 +155,9 @@ impl SweepArgs {
                 test_fraction: d.test_fraction,
                 standardize: d.standardize,
             },
-            epochs: self.epochs.unwrap_or(if self.preset.is_some() { 0 } else { DEFAULT_EPOCHS }),
+            epochs: self.epochs.unwrap_or(self.preset.map_or(DEFAULT_EPOCHS, Preset::epochs)),
             batch_size: self.batch_size,
-            lr: self.lr,
+            lr: self.lr.or(self.preset.and_then(Preset::lr)).unwrap_or(1e-3),
             preset: self.preset,
         };
         settings.validate()?;

@@ -7,13 +7,14 @@ use serde_json::{Value, json};
 use super::groups::{Group, mean, spread};
 use crate::sweep::{Check, RunRecord, verdict};
 
-pub const CSV_HEADER: [&str; 13] = [
+pub const CSV_HEADER: [&str; 14] = [
     "run",
     "depth",
     "width",
     "activation",
     "batch_norm",
     "residual",
+    "clip",
     "init",
     "optimizer",
     "seed",
@@ -42,6 +43,7 @@ pub fn csv_rows(runs: &[RunRecord]) -> Vec<Vec<String>> {
             c.batch_norm.to_string(),
             // the skip connections' α, or `off` for a plain network
             c.residual.map_or("off".into(), num),
+            c.clip.map_or("off".into(), num),
             c.init.to_string(),
             c.optimizer.to_string(),
             c.seed.to_string(),

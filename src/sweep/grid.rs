@@ -155,6 +155,26 @@ fn unit() -> f64 {
     1.0
 }
 
+fn no_clip() -> Vec<Option<f64>> {
+    vec![None]
+}
+
+/// `--clip-grad-norm off,1`: `off` (or `none`) and positive finite norms.
+pub fn parse_clips(flag: &str, text: &str) -> Result<Vec<Option<f64>>, String> {
+    let mut out = Vec::new();
+    for item in text.split(',').map(|s| s.trim().to_ascii_lowercase()) {
+        out.push(match item.as_str() {
+            "off" | "none" => None,
+            _ => match item.parse::<f64>() {
+                Ok(x) if x.is_finite() && x > 0.0 => Some(x),
+                _ => return Err(format!("{flag} '{text}': '{item}' is not off or a finite number > 0")),
+            },
+        });
+    }
+    dedup_in_order(&mut out);
+    Ok(out)
+}
+
 /// The axes of a sweep, each non-empty.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Grid {
@@ -170,6 +190,9 @@ pub struct Grid {
     /// `--residual-scale α` of the residual runs.
     #[serde(default = "unit")]
     pub residual_scale: f64,
+    /// `--clip-grad-norm off,X,…`: no clipping, or clipping to each global norm X.
+    #[serde(default = "no_clip")]
+    pub clip: Vec<Option<f64>>,
     /// Seeds `0..seeds`.
     pub seeds: u64,
 }
@@ -187,6 +210,9 @@ pub struct RunConfig {
     /// The skip connections' α for a residual network.
     #[serde(default)]
     pub residual: Option<f64>,
+    /// `--clip-grad-norm`: the global gradient norm each step is clipped to.
+    #[serde(default)]
+    pub clip: Option<f64>,
     pub seed: u64,
 }
 
@@ -203,6 +229,7 @@ impl RunConfig {
             init: spec.init,
             optimizer: optimizer.into(),
             residual: spec.residual,
+            clip: None,
             seed,
         }
     }
@@ -225,8 +252,9 @@ impl RunConfig {
             Some(1.0) => "-res".into(),
             Some(a) => format!("-res{a}"),
         };
+        let clip = self.clip.map_or(String::new(), |x| format!("-clip{x}"));
         format!(
-            "w{}-{}-{}-{}-{}{residual}",
+            "w{}-{}-{}-{}-{}{residual}{clip}",
             self.width,
             self.activation,
             if self.batch_norm { "bn" } else { "nobn" },
@@ -253,6 +281,9 @@ impl RunConfig {
         if varying.optimizer {
             parts.push(self.optimizer.to_string());
         }
+        if varying.clip {
+            parts.push(self.clip.map_or("no clip".into(), |x| format!("clip {x}")));
+        }
         parts.join(" ")
     }
 
@@ -271,6 +302,7 @@ pub struct Varying {
     pub init: bool,
     pub optimizer: bool,
     pub residual: bool,
+    pub clip: bool,
 }
 
 impl Varying {
@@ -294,7 +326,8 @@ impl Varying {
             batch_norm: differs(configs.clone(), |c| c.batch_norm),
             init: differs(configs.clone(), |c| c.init),
             optimizer: differs(configs.clone(), |c| c.optimizer),
-            residual: differs(configs, |c| c.residual.is_some()),
+            residual: differs(configs.clone(), |c| c.residual.is_some()),
+            clip: differs(configs, |c| c.clip),
         }
     }
 }
@@ -309,19 +342,22 @@ impl Grid {
                 for &batch_norm in &self.batch_norm {
                     for &init in &self.inits {
                         for &optimizer in &self.optimizers {
-                            for &width in &self.widths {
-                                for &depth in &self.depths {
-                                    for seed in 0..self.seeds {
-                                        runs.push(RunConfig {
-                                            depth,
-                                            width,
-                                            activation,
-                                            batch_norm,
-                                            init,
-                                            optimizer,
-                                            residual,
-                                            seed,
-                                        });
+                            for &clip in &self.clip {
+                                for &width in &self.widths {
+                                    for &depth in &self.depths {
+                                        for seed in 0..self.seeds {
+                                            runs.push(RunConfig {
+                                                depth,
+                                                width,
+                                                activation,
+                                                batch_norm,
+                                                init,
+                                                optimizer,
+                                                residual,
+                                                clip,
+                                                seed,
+                                            });
+                                        }
                                     }
                                 }
                             }
@@ -343,10 +379,14 @@ impl Grid {
             ("--inits", self.inits.is_empty()),
             ("--optimizers", self.optimizers.is_empty()),
             ("--residual", self.residual.is_empty()),
+            ("--clip-grad-norm", self.clip.is_empty()),
             ("--seeds", self.seeds == 0),
         ];
         if let Some((flag, _)) = empty.iter().find(|(_, e)| *e) {
             return Err(format!("{flag} must give at least one value"));
+        }
+        if let Some(x) = self.clip.iter().flatten().find(|x| !(x.is_finite() && **x > 0.0)) {
+            return Err(format!("--clip-grad-norm must be off or finite and > 0, got {x}"));
         }
         if !(self.residual_scale.is_finite() && self.residual_scale > 0.0) {
             return Err(format!("--residual-scale must be finite and > 0, got {}", self.residual_scale));
@@ -426,10 +466,11 @@ mod tests {
             optimizers: vec![OptimizerChoice::Adam, OptimizerChoice::Sgd { momentum: 0.9 }],
             residual: vec![false, true],
             residual_scale: 0.5,
+            clip: vec![None, Some(1.0)],
             seeds: 2,
         };
         let ids: Vec<String> = grid.expand().iter().map(RunConfig::id).collect();
-        assert_eq!(ids.len(), 2 * 2 * 2 * 2 * 2 * 2 * 2);
+        assert_eq!(ids.len(), 2 * 2 * 2 * 2 * 2 * 2 * 2 * 2);
         let mut unique = ids.clone();
         unique.sort();
         unique.dedup();

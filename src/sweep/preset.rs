@@ -25,6 +25,13 @@
 //!   With the `standard` init Glorot and Bengio criticised, 20 plain layers of sigmoid (×0.14) and tanh
 //!   (×0.58) vanish; with `--residual` (α = 1) neither does, and both factors agree with the formula.
 //!   (Residual sigmoid saturates instead: its stream adds a positive f ∈ (0, 1) at every block.)
+//! - `clip` (Pascanu et al. 2013): an exploding network, ReLU with N(0, 0.5²) weights at width 32
+//!   (χ = 32·0.25·½ = 4: ‖δ‖ doubles per layer), trained one epoch with SGD at lr 0.1. Without clipping
+//!   the steps are huge: the loss becomes NaN within the epoch, or the first steps kill every ReLU and the
+//!   network ends at chance (loss ln 2), depending on the seed and data; with `--clip-grad-norm 1` every
+//!   step is scaled to norm 1 and no seed diverges (the loss stays high after one epoch: clipping makes
+//!   the steps bounded, not the network trainable). (Clipping bounds the step, not the growth of ‖δ‖: the
+//!   probes at initialisation, which are taken before any clipping, explode in both.)
 
 use std::fmt;
 use std::str::FromStr;
@@ -52,11 +59,23 @@ pub enum Preset {
     Batchnorm,
     Selu,
     Resnet,
+    Clip,
 }
 
 impl Preset {
-    pub const ALL: [Preset; 5] =
-        [Preset::GlorotTanh, Preset::HeRelu30, Preset::Batchnorm, Preset::Selu, Preset::Resnet];
+    pub const ALL: [Preset; 6] =
+        [Preset::GlorotTanh, Preset::HeRelu30, Preset::Batchnorm, Preset::Selu, Preset::Resnet, Preset::Clip];
+
+    /// Epochs the preset trains unless `--epochs` says otherwise: 0 (its effect is at initialisation),
+    /// or 1 for `clip`, whose effect is on training.
+    pub fn epochs(self) -> usize {
+        if self == Preset::Clip { 1 } else { 0 }
+    }
+
+    /// The learning rate the preset needs, unless `--lr` says otherwise (`None`: the sweep's default).
+    pub fn lr(self) -> Option<f64> {
+        (self == Preset::Clip).then_some(0.1)
+    }
 
     /// The preset's grid (seeds and depth can be changed from the command line; the compared axes not).
     pub fn grid(self) -> Grid {
@@ -69,6 +88,7 @@ impl Preset {
             optimizers: vec![OptimizerChoice::Adam],
             residual: vec![false],
             residual_scale: 1.0,
+            clip: vec![None],
             seeds: 3,
         };
         match self {
@@ -97,6 +117,13 @@ impl Preset {
                 residual: vec![false, true],
                 ..base
             },
+            Preset::Clip => Grid {
+                activations: vec![Activation::Relu],
+                inits: vec![Init::Normal(0.5)],
+                optimizers: vec![OptimizerChoice::Sgd { momentum: 0.0 }],
+                clip: vec![None, Some(1.0)],
+                ..base
+            },
         }
     }
 
@@ -106,6 +133,7 @@ impl Preset {
             Preset::GlorotTanh | Preset::HeRelu30 => &["--activations", "--inits", "--batch-norm"],
             Preset::Batchnorm | Preset::Selu => &["--activations", "--inits", "--batch-norm"],
             Preset::Resnet => &["--activations", "--inits", "--batch-norm", "--residual"],
+            Preset::Clip => &["--activations", "--inits", "--batch-norm", "--clip-grad-norm"],
         }
     }
 }
@@ -118,6 +146,7 @@ impl fmt::Display for Preset {
             Preset::Batchnorm => "batchnorm",
             Preset::Selu => "selu",
             Preset::Resnet => "resnet",
+            Preset::Clip => "clip",
         })
     }
 }
@@ -125,10 +154,9 @@ impl fmt::Display for Preset {
 impl FromStr for Preset {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Preset::ALL
-            .into_iter()
-            .find(|p| p.to_string() == s)
-            .ok_or_else(|| format!("unknown preset '{s}' (expected glorot-tanh, he-relu30, batchnorm, selu or resnet)"))
+        Preset::ALL.into_iter().find(|p| p.to_string() == s).ok_or_else(|| {
+            format!("unknown preset '{s}' (expected glorot-tanh, he-relu30, batchnorm, selu, resnet or clip)")
+        })
     }
 }
 
@@ -350,6 +378,44 @@ pub fn checks(preset: Preset, runs: &[RunRecord]) -> Vec<Check> {
                 ));
             }
             out
+        }
+        Preset::Clip => {
+            let runs_of = |clip: bool| -> Vec<&RunRecord> {
+                runs.iter().filter(|r| r.config.depth == depth && r.config.clip.is_some() == clip).collect()
+            };
+            let final_loss = |r: &RunRecord| r.epochs.last().filter(|e| e.epoch > 0).and_then(|e| e.loss);
+            let describe = |rs: &[&RunRecord], label: &str| {
+                let diverged = rs.iter().filter(|r| r.diverged.is_some()).count();
+                let losses: Vec<String> = rs.iter().filter_map(|r| final_loss(r)).map(|l| format!("{l:.3}")).collect();
+                format!(
+                    "{label}, depth {depth}: {diverged} of {} runs diverged{}",
+                    rs.len(),
+                    if losses.is_empty() { String::new() } else { format!(", final losses {}", losses.join(", ")) }
+                )
+            };
+            let (plain, clipped) = (runs_of(false), runs_of(true));
+            vec![
+                Check {
+                    preset: preset.to_string(),
+                    expected:
+                        "without clipping: every seed fails — its loss becomes NaN or infinite within the epoch, \
+                               or a huge first step kills its ReLUs and it ends at chance (loss within 0.01 of ln 2)"
+                            .into(),
+                    measured: describe(&plain, "relu, normal:0.5, no clipping"),
+                    passed: !plain.is_empty()
+                        && plain.iter().all(|r| {
+                            r.diverged.is_some()
+                                || final_loss(r).is_some_and(|l| (l - std::f64::consts::LN_2).abs() < 0.01)
+                        }),
+                },
+                Check {
+                    preset: preset.to_string(),
+                    expected: "with --clip-grad-norm 1: no seed diverges and every final loss is finite".into(),
+                    measured: describe(&clipped, "relu, normal:0.5, clip 1"),
+                    passed: !clipped.is_empty()
+                        && clipped.iter().all(|r| r.diverged.is_none() && final_loss(r).is_some_and(f64::is_finite)),
+                },
+            ]
         }
     }
 }

@@ -137,7 +137,7 @@ pub fn run_sweep(
         let cfg = TrainConfig {
             optimizer: c.optimizer.with_lr(settings.lr),
             batch_size: settings.batch_size,
-            clip_grad_norm: None,
+            clip_grad_norm: c.clip,
         };
         jobs.push(ModelJob {
             params: Params::init(spec, c.seed),
