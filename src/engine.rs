@@ -83,6 +83,12 @@ pub struct TrainConfig {
     pub clip_grad_norm: Option<f64>,
 }
 
+/// Whether `x` can be a `--clip-grad-norm`: finite, > 0, and a normal f32 (the GPU holds it in f32: a
+/// smaller value would round to 0, a larger one to infinity).
+pub fn valid_clip(x: f64) -> bool {
+    x.is_finite() && x >= f32::MIN_POSITIVE as f64 && x <= f32::MAX as f64
+}
+
 /// PyTorch's `clip_grad_norm_` guard against division by zero, added to the norm.
 pub const CLIP_EPS: f64 = 1e-6;
 

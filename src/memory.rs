@@ -18,8 +18,8 @@ pub fn param_count(spec: &MlpSpec) -> Option<u64> {
     (0..spec.num_layers()).try_fold(0u64, |sum, i| {
         let (fan_in, fan_out) = spec.layer_dims(i);
         let (fan_in, fan_out) = (fan_in as u64, fan_out as u64);
-        let bn = if spec.has_bn(i) { 4 * fan_out } else { 0 };
-        sum.checked_add(fan_in.checked_mul(fan_out)?.checked_add(fan_out + bn)?)
+        let bn = if spec.has_bn(i) { fan_out.checked_mul(4)? } else { 0 };
+        sum.checked_add(fan_in.checked_mul(fan_out)?.checked_add(fan_out.checked_add(bn)?)?)
     })
 }
 
@@ -71,15 +71,48 @@ pub fn available() -> Option<(u64, &'static str)> {
         let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
         Some((kib.saturating_mul(1024), "MemAvailable in /proc/meminfo"))
     });
-    let read = |name: &str| -> Option<u64> {
-        std::fs::read_to_string(format!("/sys/fs/cgroup/{name}")).ok()?.trim().parse().ok()
-    };
-    let cgroup = read("memory.max")
-        .map(|max| (max.saturating_sub(read("memory.current").unwrap_or(0)), "the cgroup's memory.max less its usage"));
+    let cgroup = cgroup_room();
     match (meminfo, cgroup) {
         (Some(m), Some(c)) => Some(if c.0 < m.0 { c } else { m }),
         (m, c) => m.or(c),
     }
+}
+
+/// The room left in this process's memory cgroup: its limit less its usage, page cache that can be
+/// reclaimed not counted as used. cgroup v2 (`memory.max`) or v1 (`memory.limit_in_bytes`), at the path
+/// `/proc/self/cgroup` names (a Slurm job's cgroup is deep in the tree); `None` without a limit.
+fn cgroup_room() -> Option<(u64, &'static str)> {
+    let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let number = |path: String| -> Option<u64> { std::fs::read_to_string(path).ok()?.trim().parse().ok() };
+    let stat = |path: String, key: &str| -> u64 {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let line = text.lines().find(|l| l.split_whitespace().next() == Some(key));
+        line.and_then(|l| l.split_whitespace().nth(1)?.parse().ok()).unwrap_or(0)
+    };
+    for line in text.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        if controllers.is_empty() {
+            let dir = format!("/sys/fs/cgroup{path}");
+            let max = number(format!("{dir}/memory.max"))?;
+            let used = number(format!("{dir}/memory.current")).unwrap_or(0);
+            let cache = stat(format!("{dir}/memory.stat"), "inactive_file");
+            return Some((max.saturating_sub(used.saturating_sub(cache)), "the cgroup's memory.max less its usage"));
+        }
+        if controllers.split(',').any(|c| c == "memory") {
+            let dir = format!("/sys/fs/cgroup/memory{path}");
+            let max = number(format!("{dir}/memory.limit_in_bytes"))?;
+            // v1 writes a huge number, not "max", for no limit.
+            if max >= 1 << 60 {
+                return None;
+            }
+            let used = number(format!("{dir}/memory.usage_in_bytes")).unwrap_or(0);
+            let cache = stat(format!("{dir}/memory.stat"), "total_inactive_file");
+            let room = max.saturating_sub(used.saturating_sub(cache));
+            return Some((room, "the cgroup's memory.limit_in_bytes less its usage"));
+        }
+    }
+    None
 }
 
 /// `40.0 GB`-style sizes (decimal units, as `free -h` users read them roughly and disks are sold).

@@ -502,3 +502,39 @@ fn gradient_clipping_tames_an_exploding_network_on_every_engine() {
         common::assert_close(&format!("{path} norms"), &numbers(&gpu, "grad_norms"), &norms, 0.0, 1e-4);
     }
 }
+
+/// A signal the process inherits as ignored stays ignored (`nohup` ignores SIGHUP): vanish does not
+/// install its handler for it, so SIGHUP does nothing and a later SIGTERM still stops the run gracefully.
+#[test]
+fn an_inherited_ignored_signal_stays_ignored() {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("vanish"));
+    cmd.args(["train", "--device", "cpu", "--depth", "2", "--epochs", "100000", "--samples", "200"])
+        .env("VANISH_TEST_HOLD_AFTER_STEPS", "10")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: signal() is async-signal-safe; SIG_IGN survives exec, as nohup relies on.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut log = String::new();
+    while !log.contains("holding after") {
+        assert!(stderr.read_line(&mut log).unwrap() > 0, "ended before holding: {log}");
+    }
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: signals our own child, which is still running (it is holding and we have not waited).
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(child.try_wait().unwrap().is_none(), "SIGHUP was ignored: still holding");
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    std::io::Read::read_to_string(&mut stderr, &mut log).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(143), "{log}");
+    assert!(!log.contains("SIGHUP"), "{log}");
+}

@@ -206,9 +206,9 @@ impl OptimArgs {
             bail!("--batch-size must be at least 1");
         }
         if let Some(x) = self.clip_grad_norm
-            && !(x.is_finite() && x > 0.0)
+            && !crate::engine::valid_clip(x)
         {
-            bail!("--clip-grad-norm must be finite and > 0, got {x}");
+            bail!("--clip-grad-norm must be finite and > 0 (within f32's normal range, as the GPU holds it), got {x}");
         }
         Ok(())
     }

@@ -144,6 +144,8 @@ fn run_name(spec: &MlpSpec, flag_init: Init) -> String {
 }
 
 pub fn run(args: DemoArgs) -> Result<()> {
+    // Ctrl-C and SIGTERM finish the step in flight and keep what is complete (train/interrupt.rs).
+    crate::train::stop_gracefully();
     if !(args.lr.is_finite() && args.lr > 0.0) {
         anyhow::bail!("--lr must be finite and > 0, got {}", args.lr);
     }

@@ -22,7 +22,7 @@ pub fn record_run(
     last: &Params,
     train_set: &Dataset,
 ) -> RunRecord {
-    let config = RunConfig::from_spec(spec, cfg.optimizer, seed);
+    let config = RunConfig { clip: cfg.clip_grad_norm, ..RunConfig::from_spec(spec, cfg.optimizer, seed) };
     let steps = batches_per_epoch(train_set.len(), cfg.batch_size);
     let mut record = record_of(config, spec, trained, steps);
     record.boundary = decision_boundary(spec, last, train_set);

@@ -166,6 +166,8 @@ impl SweepArgs {
 }
 
 pub fn run(args: SweepArgs) -> Result<()> {
+    // Ctrl-C and SIGTERM finish the step in flight and keep what is complete (train/interrupt.rs).
+    crate::train::stop_gracefully();
     let started = std::time::Instant::now();
     let settings = args.settings()?;
     let manifest = Manifest { settings: settings.clone(), shard: args.shard };

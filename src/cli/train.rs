@@ -87,6 +87,8 @@ struct RunOutput<'a> {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
+    // Ctrl-C and SIGTERM finish the step in flight and keep what is complete (train/interrupt.rs).
+    crate::train::stop_gracefully();
     args.optim.validate()?;
     if args.probe_every == Some(0) {
         anyhow::bail!("--probe-every must be at least 1");

@@ -237,12 +237,13 @@ pub fn held_out(train: &Dataset, mut test: Dataset) -> Result<Dataset, String> {
 
 /// Refuses a dataset the host cannot hold, before generating or reading it: the samples (two f32
 /// features and a label, held about three times over: generated, split, standardised), or a CSV file's
-/// size eight times over (its parsed cells and label strings).
+/// size sixteen times over (the file itself, its records, the parsed cells and a string per label: a
+/// line of a few bytes costs a few dozen).
 fn check_memory(spec: &DatasetSpec) -> Result<(), DataError> {
     let bytes = match *spec {
         // A file that cannot be read is reported when it is read, by name.
         DatasetSpec::Csv { ref path, .. } => match std::fs::metadata(path) {
-            Ok(m) => m.len().checked_mul(8),
+            Ok(m) => m.len().checked_mul(16),
             Err(_) => return Ok(()),
         },
         DatasetSpec::Circles { samples, .. }

@@ -166,7 +166,7 @@ pub fn parse_clips(flag: &str, text: &str) -> Result<Vec<Option<f64>>, String> {
         out.push(match item.as_str() {
             "off" | "none" => None,
             _ => match item.parse::<f64>() {
-                Ok(x) if x.is_finite() && x > 0.0 => Some(x),
+                Ok(x) if crate::engine::valid_clip(x) => Some(x),
                 _ => return Err(format!("{flag} '{text}': '{item}' is not off or a finite number > 0")),
             },
         });
@@ -385,7 +385,7 @@ impl Grid {
         if let Some((flag, _)) = empty.iter().find(|(_, e)| *e) {
             return Err(format!("{flag} must give at least one value"));
         }
-        if let Some(x) = self.clip.iter().flatten().find(|x| !(x.is_finite() && **x > 0.0)) {
+        if let Some(x) = self.clip.iter().flatten().find(|x| !crate::engine::valid_clip(**x)) {
             return Err(format!("--clip-grad-norm must be off or finite and > 0, got {x}"));
         }
         if !(self.residual_scale.is_finite() && self.residual_scale > 0.0) {

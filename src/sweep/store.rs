@@ -70,9 +70,14 @@ impl Store {
         std::fs::create_dir_all(dir.join(RUNS))
             .map_err(|e| SweepError::Invalid(format!("cannot create --out {}: {e}", dir.display())))?;
         let lock = lock(dir)?;
+        // From here a refusal must not leave this process named as the holder.
+        let refuse = |e: SweepError| {
+            let _ = lock.set_len(0);
+            e
+        };
         let path = dir.join(MANIFEST);
         if path.exists() {
-            let old = read_manifest(dir)?;
+            let old = read_manifest(dir).map_err(refuse)?;
             if old.settings != manifest.settings || old.shard != manifest.shard {
                 let mut what = differences(&old.settings, &manifest.settings);
                 if old.shard != manifest.shard {
@@ -80,14 +85,14 @@ impl Store {
                         |s: &Option<super::Shard>| s.map_or("none".into(), |s| format!("{}/{}", s.index, s.count));
                     what.push(format!("--shard {} vs {}", shard(&old.shard), shard(&manifest.shard)));
                 }
-                return Err(SweepError::Invalid(format!(
+                return Err(refuse(SweepError::Invalid(format!(
                     "--out {} holds a different sweep (the folder's value vs this command's: {}); repeat its flags to resume it, or choose another --out",
                     dir.display(),
                     what.join("; ")
-                )));
+                ))));
             }
         } else {
-            write_json(&path, manifest)?;
+            write_json(&path, manifest).map_err(|e| refuse(e.into()))?;
         }
         Ok(Store { dir: dir.to_path_buf(), sweep: settings_digest(&manifest.settings), lock: Some(lock) })
     }
@@ -132,7 +137,14 @@ impl Store {
 
     /// The record in `text` if it is a whole, unaltered run file of this sweep for `config`.
     fn check(&self, config: &RunConfig, text: &str) -> Result<RunRecord, String> {
-        let file: RunFile = serde_json::from_str(text).map_err(|e| format!("is truncated or not a run file ({e})"))?;
+        let file: RunFile = serde_json::from_str(text).map_err(|e| {
+            // Before run files carried checksums (format 1) they held the bare record.
+            if serde_json::from_str::<RunRecord>(text).is_ok() {
+                "was written by an older vanish (no checksum)".to_string()
+            } else {
+                format!("is truncated or not a run file ({e})")
+            }
+        })?;
         if file.format != FORMAT {
             return Err(format!("has format `{}`, not `{FORMAT}`", file.format));
         }
@@ -187,6 +199,18 @@ fn lock(dir: &Path) -> Result<std::fs::File, SweepError> {
         .map_err(io(&path))?;
     match file.try_lock() {
         Ok(()) => {}
+        // Some cluster file systems (NFS without lockd, Lustre or GPFS mounted without flock) cannot lock:
+        // sweeping there must still work, only without the guard.
+        Err(std::fs::TryLockError::Error(e))
+            if e.kind() == std::io::ErrorKind::Unsupported || e.raw_os_error() == Some(libc::ENOLCK) =>
+        {
+            eprintln!(
+                "warning: {} cannot be locked on this file system ({e}); do not run two sweeps into {} at once",
+                path.display(),
+                dir.display()
+            );
+            return Ok(file);
+        }
         Err(std::fs::TryLockError::WouldBlock) => {
             let holder = std::fs::read_to_string(&path).unwrap_or_default();
             let holder = holder.trim();

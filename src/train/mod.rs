@@ -7,5 +7,7 @@ mod interrupt;
 mod trainer;
 
 pub use history::{EpochRecord, History, ProbeRecord};
-pub use interrupt::{exit_status, hold_point, install_interrupt_handler, interrupted, request_interrupt};
+pub use interrupt::{
+    exit_status, hold_point, install_interrupt_handler, interrupted, request_interrupt, stop_gracefully,
+};
 pub use trainer::{Progress, TrainError, TrainOptions, Trained, epoch_order, train, train_batch};

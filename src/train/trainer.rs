@@ -142,6 +142,7 @@ pub fn train_batch(
                 }
                 if let Some((i, r)) = out.batches.iter().enumerate().find(|(_, r)| !r.loss.is_finite()) {
                     run.history.batch_losses.extend(out.batches[..i].iter().map(|r| r.loss));
+                    run.history.grad_norms.extend(out.batches[..i].iter().filter_map(|r| r.grad_norm));
                     let (loss, batch) = (r.loss, b + i);
                     run.diverged = Some(TrainError::Diverged { loss, epoch: e + 1, step: step + i + 1, batch });
                     continue;
