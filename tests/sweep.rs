@@ -251,6 +251,7 @@ fn an_interrupted_sweep_resumes_to_the_same_result() {
     let out = sweep(&grid, &killed);
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(log.contains("resumed: 3 of 8 runs"), "{log}");
+    assert!(!killed.join("runs").join(".d8-half-written.json.tmp99999").exists(), "the leftover is removed");
     assert_same_outputs(&whole, &killed);
 
     // Deleting runs is the same as never having finished them.

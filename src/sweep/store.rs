@@ -94,6 +94,7 @@ impl Store {
         } else {
             write_json(&path, manifest).map_err(|e| refuse(e.into()))?;
         }
+        remove_leftovers(&dir.join(RUNS));
         Ok(Store { dir: dir.to_path_buf(), sweep: settings_digest(&manifest.settings), lock: Some(lock) })
     }
 
@@ -182,6 +183,18 @@ impl Drop for Store {
     fn drop(&mut self) {
         if let Some(file) = &self.lock {
             let _ = file.set_len(0);
+        }
+    }
+}
+
+/// Removes the temporary files of writes that never finished (`.NAME.tmpPID`, left by a process killed
+/// mid-write): with the folder's lock held, no other writer can own them. They never count as runs.
+fn remove_leftovers(runs: &Path) {
+    let Ok(entries) = std::fs::read_dir(runs) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.contains(".tmp") {
+            let _ = std::fs::remove_file(entry.path());
         }
     }
 }
