@@ -303,24 +303,6 @@ fn path_flag_forces_a_training_path_or_says_why_not() {
     fails_with(&["train", "--device", "cpu", "--path", "fused"], "--path");
 }
 
-/// Every file under `dir`, by path relative to it, as bytes.
-fn files_under(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    let mut files = std::collections::BTreeMap::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                todo.push(path);
-            } else {
-                let name = path.strip_prefix(dir).unwrap().display().to_string();
-                files.insert(name, std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    files
-}
-
 /// The same commands with the same seed on the same engine write the same bytes, every file of them:
 /// weights (safetensors metadata in a fixed key order), metrics, CSVs, plots, reports, a sweep's run
 /// store. Each run happens in a folder of its own with the same relative paths, since the report quotes
@@ -364,7 +346,7 @@ fn the_same_command_writes_byte_identical_files() {
                     .output()
                     .unwrap();
                 assert!(grads.status.success(), "grads: {}", String::from_utf8_lossy(&grads.stderr));
-                let files = files_under(dir.path());
+                let files = common::files_under(dir.path());
                 (dir, files)
             })
             .collect();

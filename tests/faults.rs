@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -59,23 +58,6 @@ impl Drop for Tmpfs {
     }
 }
 
-/// Every file under `dir` by relative path.
-fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                todo.push(path);
-            } else {
-                out.insert(path.strip_prefix(dir).unwrap().display().to_string(), std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    out
-}
-
 /// The failed command's message names a file under `dir` and `reason`; no temporary file is left, and
 /// every JSON file that is there parses (nothing half-written under a real name).
 fn assert_clean_failure(out: &Output, dir: &Path, reason: &str) {
@@ -84,7 +66,7 @@ fn assert_clean_failure(out: &Output, dir: &Path, reason: &str) {
     let named = format!("error: cannot write {}/", dir.display());
     assert!(err.contains(&named) && err.contains(reason), "expected `{named}…: {reason}` in:\n{err}");
     assert!(!err.contains("panicked"), "{err}");
-    for (name, bytes) in files(dir) {
+    for (name, bytes) in common::files_under(dir) {
         assert!(!name.contains(".tmp"), "a temporary file was left behind: {name}");
         if name.ends_with(".json") {
             assert!(serde_json::from_slice::<serde_json::Value>(&bytes).is_ok(), "{name} is half-written");
@@ -111,11 +93,11 @@ fn sweep_into(out: &Path) -> Output {
 }
 
 fn completed_runs(out: &Path) -> usize {
-    files(&out.join("runs")).keys().filter(|n| n.ends_with(".json")).count()
+    common::files_under(&out.join("runs")).keys().filter(|n| n.ends_with(".json")).count()
 }
 
 fn copy_dir(from: &Path, to: &Path) {
-    for (name, bytes) in files(from) {
+    for (name, bytes) in common::files_under(from) {
         let dest: PathBuf = to.join(name);
         std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
         std::fs::write(dest, bytes).unwrap();

@@ -287,3 +287,21 @@ pub fn load_fixture(name: &str) -> Fixture {
     let loss = f64_tensor(&grads, "loss").1[0];
     Fixture { name: name.to_owned(), spec, params, x, labels, m, loss, expected }
 }
+
+/// Every file under `dir`, by path relative to it, as bytes (to compare whole output folders).
+pub fn files_under(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                let name = path.strip_prefix(dir).unwrap().display().to_string();
+                files.insert(name, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
+}
