@@ -1,6 +1,6 @@
 // The fused executor: whole training steps, probes and evaluations of narrow MLPs (every width ≤ 64),
 // one model per workgroup (workgroup_id.x = model), for a batch of models that may differ in depth,
-// widths, activations, batch norm, optimiser, data and epoch order. Each model has a descriptor
+// widths, activations, normalisation, skips, optimiser, data and epoch order. Each model has a descriptor
 // (`ModelDesc`: where its data, parameters, state and scratch live) and a layer table, so nothing
 // about a model is compiled in: one pipeline per kernel class (the workgroup width, and whether the
 // parameters are cached in workgroup memory) serves every model of that class. The maths
@@ -8,7 +8,8 @@
 //
 // `fused_run` does one of four things to every model (`Run.mode`):
 //   0 train — `count` steps of the epoch from step `first`: gather, forward (batch norm with batch
-//             statistics, running statistics updated), loss, backward and the optimiser step;
+//             statistics, running statistics updated; layer norm per row), loss, backward and the
+//             optimiser step;
 //   1 probe — forward and backward over the whole training split in training mode, updating
 //             nothing; `fused_stats`, dispatched next, reduces the per-layer statistics a probe
 //             reports into `probes`;
@@ -17,9 +18,11 @@
 // once.
 //
 // Work is split three ways among the workgroup's invocations:
-//   rows     — one row per invocation: the forward pass, the loss, dA = δ·W and f′; an invocation
-//              always owns the same rows, so these phases need no barrier between them;
-//   features — one unit per invocation: batch-norm statistics and their backward sums, dead units;
+//   rows     — one row per invocation: the forward pass, layer norm, the loss, dA = δ·W and f′; an
+//              invocation always owns the same rows (row r is invocation r mod WG's), so these phases
+//              need no barrier between them;
+//   features — one unit per invocation: batch-norm statistics, the normalisations' backward sums,
+//              dead units;
 //   entries  — one parameter per invocation: dW = δᵀ·A, db, and the optimiser update.
 // storageBarrier() separates phases whose data cross those lines. Every sum runs in a fixed order, so
 // results are identical run to run and a model's results do not depend on the others in its batch.
@@ -105,20 +108,21 @@ struct LayerDesc {
     fan_in: u32,
     fan_out: u32,
     act: u32,      // activation code (maths.wgsl); the output layer is 0, identity
-    bn: u32,       // 1: Dense → BatchNorm → activation
+    norm: u32,     // 0 none, 1 Dense → BatchNorm → activation, 2 Dense → LayerNorm → activation
     w: u32,        // parameters: [out, in]
     b: u32,        // parameters: [out]
-    gamma: u32,    // parameters: [out] (bn)
-    beta: u32,     // parameters: [out] (bn)
+    gamma: u32,    // parameters: [out] (norm)
+    beta: u32,     // parameters: [out] (norm)
     rmean: u32,    // running: [out] (bn)
     rvar: u32,     // running: [out] (bn)
     x: u32,        // scratch: [rows, in] this layer's input (the gathered rows, or the previous layer's a)
     z: u32,        // scratch: [rows, out] dense output, bias included
-    y: u32,        // scratch: [rows, out] batch norm's output (bn)
+    y: u32,        // scratch: [rows, out] the normalisation's output (norm)
     a: u32,        // scratch: [rows, out] activation output (the logits for the output layer)
     d: u32,        // scratch: [rows, out] δ = dL/dz
-    dy: u32,       // scratch: [rows, out] dL/dy (bn)
-    stats: u32,    // scratch: [5, out] mean, rstd, Σdy, Σdy·x̂, γ before its update (bn)
+    dy: u32,       // scratch: [rows, out] dL/dy (norm)
+    stats: u32,    // scratch: [5, out] mean, rstd, Σdy, Σdy·x̂, γ before its update (norm); layer norm
+                   // then [2, row_cap]: each row's mean and rstd
     alpha: f32,
     res: f32,      // a skip connection's α (0: none): the layer's output is x + α·a
     o: u32,        // scratch: [rows, out] the layer's output, the next layer's x (= a without a skip)
@@ -239,7 +243,7 @@ fn forward(md: ModelDesc, lid: u32, rows: u32) {
     let mf = f32(rows);
     for (var li = 0u; li < md.layers; li++) {
         let l = layers[md.lt + li];
-        // rows: z = x·Wᵀ + b, and a = f(z) when there is no batch norm. The row is read from scratch
+        // rows: z = x·Wᵀ + b, and a = f(z) when there is no normalisation. The row is read from scratch
         // at each use, not copied into a private array: CPU drivers turn a private array indexed by a
         // loop counter into a ladder of compares over every element at each access.
         // Two rows per invocation (r and r + WG), so each weight is read once for both.
@@ -262,7 +266,7 @@ fn forward(md: ModelDesc, lid: u32, rows: u32) {
                 let o1 = so + r1 * l.fan_out + j;
                 scratch[o0 + l.z] = acc0;
                 scratch[o1 + l.z] = acc1;
-                if (l.bn == 0u) {
+                if (l.norm == 0u) {
                     let a0 = act_forward(acc0, l.act, l.alpha);
                     let a1 = act_forward(acc1, l.act, l.alpha);
                     scratch[o0 + l.a] = a0;
@@ -275,7 +279,40 @@ fn forward(md: ModelDesc, lid: u32, rows: u32) {
                 }
             }
         }
-        if (l.bn == 1u) {
+        if (l.norm == 2u) {
+            // rows: each row's mean and biased variance over its units (two passes, as batch norm's),
+            // then y = γ·(z − mean)·rstd + β and a = f(y); the invocation that wrote the row's z reads it
+            let nf = f32(l.fan_out);
+            let rs = so + l.stats + 5u * l.fan_out;
+            for (var base = 0u; base < rows; base += WG) {
+                let r = base + lid;
+                let zr = so + l.z + r * l.fan_out;
+                var sum = 0.0;
+                for (var j = 0u; j < l.fan_out; j++) {
+                    sum += scratch[zr + j];
+                }
+                let mean = sum / nf;
+                var d2 = 0.0;
+                for (var j = 0u; j < l.fan_out; j++) {
+                    let d = scratch[zr + j] - mean;
+                    d2 += d * d;
+                }
+                let rstd = inverseSqrt(d2 / nf + md.bn_eps);
+                scratch[rs + r] = mean;
+                scratch[rs + md.row_cap + r] = rstd;
+                for (var j = 0u; j < l.fan_out; j++) {
+                    let o = so + r * l.fan_out + j;
+                    let yv = weight(md, l.gamma + j) * (scratch[o + l.z] - mean) * rstd + weight(md, l.beta + j);
+                    scratch[o + l.y] = yv;
+                    let av = act_forward(yv, l.act, l.alpha);
+                    scratch[o + l.a] = av;
+                    if (l.res != 0.0) {
+                        scratch[o + l.o] = scratch[so + l.x + r * l.fan_in + j] + l.res * av;
+                    }
+                }
+            }
+        }
+        if (l.norm == 1u) {
             storageBarrier(); // every row's z is written before the statistics read them
             // features: the batch mean and biased variance (two passes), or the running statistics
             {
@@ -444,12 +481,12 @@ fn backward(md: ModelDesc, lid: u32, rows: u32, train: bool, alpha: f32) {
                 }
             }
         }
-        // rows: dA of the layer below = δ·W, through its activation (into its δ, or its dy with bn)
+        // rows: dA of the layer below = δ·W, through its activation (into its δ, or its dy with a norm)
         if (li > 0u) {
             let pl = layers[md.lt + li - 1u];
             // Two rows per invocation, as in the forward pass.
-            let pre = select(pl.z, pl.y, pl.bn == 1u);
-            let dst = select(pl.d, pl.dy, pl.bn == 1u);
+            let pre = select(pl.z, pl.y, pl.norm != 0u);
+            let dst = select(pl.d, pl.dy, pl.norm != 0u);
             for (var base = 0u; base < rows; base += 2u * WG) {
                 let r0 = base + lid;
                 let r1 = r0 + WG;
@@ -463,8 +500,8 @@ fn backward(md: ModelDesc, lid: u32, rows: u32, train: bool, alpha: f32) {
                         da0 += scratch[d0 + j] * w;
                         da1 += scratch[d1 + j] * w;
                     }
-                    // Through f′ of the layer below's activation input: its z, or its batch norm's y (and
-                    // then into dy, which batch norm's backward turns into δ).
+                    // Through f′ of the layer below's activation input: its z, or its norm's y (and then
+                    // into dy, which the norm's backward turns into δ).
                     let o0 = so + r0 * pl.fan_out + k;
                     let o1 = so + r1 * pl.fan_out + k;
                     if (l.res != 0.0) {
@@ -498,7 +535,55 @@ fn backward(md: ModelDesc, lid: u32, rows: u32, train: bool, alpha: f32) {
                 update(md, l.b + lid, arena[md.go + l.b + lid], alpha);
             }
         }
-        if (li > 0u && layers[md.lt + li - 1u].bn == 1u) {
+        if (li > 0u && layers[md.lt + li - 1u].norm == 2u) {
+            let pl = layers[md.lt + li - 1u];
+            let rs = so + pl.stats + 5u * pl.fan_out;
+            // features: Σ dy·x̂ and Σ dy over the rows give dγ and dβ; γ is saved before its update
+            {
+                let j = min(lid, pl.fan_out - 1u);
+                var sdy = 0.0;
+                var sdyx = 0.0;
+                for (var r = 0u; r < rows; r++) {
+                    let o = so + r * pl.fan_out + j;
+                    let dy = scratch[o + pl.dy];
+                    sdy += dy;
+                    sdyx += dy * (scratch[o + pl.z] - scratch[rs + r]) * scratch[rs + md.row_cap + r];
+                }
+                if (lid < pl.fan_out) {
+                    scratch[so + pl.stats + 4u * pl.fan_out + j] = weight(md, pl.gamma + j);
+                    if (train) {
+                        update(md, pl.gamma + j, sdyx, alpha);
+                        update(md, pl.beta + j, sdy, alpha);
+                    } else {
+                        arena[md.go + pl.gamma + j] = sdyx;
+                        arena[md.go + pl.beta + j] = sdy;
+                    }
+                }
+            }
+            storageBarrier(); // the old γ is written before the rows read it
+            // rows: with g = dy·γ, dx = rstd/n · (n·g − Σg − x̂·Σg·x̂) over the row's units
+            let nf = f32(pl.fan_out);
+            let gs = so + pl.stats + 4u * pl.fan_out;
+            for (var base = 0u; base < rows; base += WG) {
+                let r = base + lid;
+                let mean = scratch[rs + r];
+                let rstd = scratch[rs + md.row_cap + r];
+                let row = so + r * pl.fan_out;
+                var sg = 0.0;
+                var sgx = 0.0;
+                for (var j = 0u; j < pl.fan_out; j++) {
+                    let g = scratch[row + pl.dy + j] * scratch[gs + j];
+                    sg += g;
+                    sgx += g * (scratch[row + pl.z + j] - mean) * rstd;
+                }
+                for (var j = 0u; j < pl.fan_out; j++) {
+                    let xhat = (scratch[row + pl.z + j] - mean) * rstd;
+                    let g = scratch[row + pl.dy + j] * scratch[gs + j];
+                    scratch[row + pl.d + j] = rstd / nf * (nf * g - sg - xhat * sgx);
+                }
+            }
+        }
+        if (li > 0u && layers[md.lt + li - 1u].norm == 1u) {
             let pl = layers[md.lt + li - 1u];
             // features: Σ dy and Σ dy·x̂ give dβ and dγ; γ is saved before its update, since the
             // rows below need the γ of the forward pass
@@ -612,7 +697,7 @@ fn probe_stats(md: ModelDesc, lid: u32) {
         }
         let n = rows * l.fan_out;
         let count = f32(n);
-        let pre = select(l.z, l.y, l.bn == 1u);
+        let pre = select(l.z, l.y, l.norm != 0u);
         let max_grad = act_max_grad(l.act);
         var d2 = 0.0;
         var s = 0.0;

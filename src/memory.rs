@@ -4,7 +4,7 @@
 //! of too much, and a job within a few percent of the machine's memory is refused rather than swapped.
 //! GPU buffers are checked separately, against the adapter's limits (`Gpu::check_size`).
 
-use crate::model::MlpSpec;
+use crate::model::{MlpSpec, Norm};
 
 /// Which engine will hold the model: the reference keeps f64 copies and whole-split activations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,12 +13,19 @@ pub enum Holder {
     Gpu,
 }
 
-/// Parameters of `spec` (weights, biases, batch-norm gain and shift), `None` past u64.
+/// Parameters of `spec` (weights, biases, a normalisation's gain and shift, batch norm's running
+/// statistics), `None` past u64.
 pub fn param_count(spec: &MlpSpec) -> Option<u64> {
     (0..spec.num_layers()).try_fold(0u64, |sum, i| {
         let (fan_in, fan_out) = spec.layer_dims(i);
         let (fan_in, fan_out) = (fan_in as u64, fan_out as u64);
-        let bn = if spec.has_bn(i) { fan_out.checked_mul(4)? } else { 0 };
+        // γ and β, and batch norm's running mean and variance
+        let per_unit = match spec.norm_of(i) {
+            Norm::None => 0,
+            Norm::Layer => 2,
+            Norm::Batch => 4,
+        };
+        let bn = fan_out.checked_mul(per_unit)?;
         sum.checked_add(fan_in.checked_mul(fan_out)?.checked_add(fan_out.checked_add(bn)?)?)
     })
 }

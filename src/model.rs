@@ -1,9 +1,9 @@
-//! What a network is: `MlpSpec` (widths, activations, batch norm, output, initialiser), the layout of
-//! its parameters in one flat arena, and seeded initial weights that both engines share.
+//! What a network is: `MlpSpec` (widths, activations, normalisation, skips, output, initialiser), the
+//! layout of its parameters in one flat arena, and seeded initial weights that both engines share.
 //!
 //! Conventions (DESIGN.md): a dense layer's weight is `[out, in]`, so `Z = X·Wᵀ + b`. Dense layer `i`
-//! counts from 0 (the first hidden layer); the output layer is the last. With batch norm, every hidden
-//! layer is Dense → BatchNorm → activation; the output layer has no batch norm.
+//! counts from 0 (the first hidden layer); the output layer is the last. With a normalisation (batch or
+//! layer norm), every hidden layer is Dense → norm → activation; the output layer has none.
 
 use std::fmt;
 use std::str::FromStr;
@@ -154,7 +154,85 @@ impl FromStr for Activation {
 
 serde_as_string!(Activation);
 
-/// How the initial weights are drawn (biases start at zero; batch norm at γ = 1, β = 0).
+/// The normalisation between a hidden layer's dense output and its activation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Norm {
+    #[default]
+    None,
+    /// Batch norm: each unit over the batch (batch statistics in training, running ones in evaluation).
+    Batch,
+    /// Layer norm (PyTorch's `nn.LayerNorm(width)`): each row over the layer's units, biased variance,
+    /// learnable gain and bias, no running statistics, so training and evaluation compute the same.
+    Layer,
+}
+
+impl Norm {
+    pub const ALL: [Norm; 3] = [Norm::None, Norm::Batch, Norm::Layer];
+
+    /// The code the fused kernel switches on (`LayerDesc.norm` in shaders/fused.wgsl).
+    pub fn code(self) -> u32 {
+        match self {
+            Norm::None => 0,
+            Norm::Batch => 1,
+            Norm::Layer => 2,
+        }
+    }
+
+    /// The interchange prefix of its γ and β (`layers.{i}.bn.gamma`, `layers.{i}.ln.gamma`).
+    pub fn prefix(self) -> Option<&'static str> {
+        match self {
+            Norm::None => None,
+            Norm::Batch => Some("bn"),
+            Norm::Layer => Some("ln"),
+        }
+    }
+}
+
+impl fmt::Display for Norm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Norm::None => "none",
+            Norm::Batch => "batch",
+            Norm::Layer => "layer",
+        })
+    }
+}
+
+impl FromStr for Norm {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().replace('_', "-").as_str() {
+            "none" | "off" => Ok(Norm::None),
+            "batch" | "bn" | "batch-norm" => Ok(Norm::Batch),
+            "layer" | "ln" | "layer-norm" => Ok(Norm::Layer),
+            _ => Err(format!("unknown normalisation '{s}' (expected none, batch or layer)")),
+        }
+    }
+}
+
+impl Serialize for Norm {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Norm {
+    /// A name, or the `true`/`false` that files from before layer norm recorded for batch norm.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Flag(bool),
+            Name(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Flag(on) => Ok(if on { Norm::Batch } else { Norm::None }),
+            Raw::Name(name) => name.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// How the initial weights are drawn (biases start at zero; a normalisation's γ at 1, β at 0).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum Init {
@@ -250,7 +328,9 @@ pub struct MlpSpec {
     pub hidden: Vec<usize>,
     /// One per hidden layer.
     pub activations: Vec<Activation>,
-    pub batch_norm: bool,
+    /// The hidden layers' normalisation (`batch_norm: true` in files from before layer norm).
+    #[serde(alias = "batch_norm")]
+    pub norm: Norm,
     pub output: Output,
     pub init: Init,
     pub bn_eps: f64,
@@ -263,13 +343,13 @@ pub struct MlpSpec {
 }
 
 impl MlpSpec {
-    /// A spec with one activation for every hidden layer, Glorot-uniform init and no batch norm.
+    /// A spec with one activation for every hidden layer, Glorot-uniform init and no normalisation.
     pub fn new(input: usize, hidden: &[usize], activation: Activation, output: Output) -> Self {
         MlpSpec {
             input,
             hidden: hidden.to_vec(),
             activations: vec![activation; hidden.len()],
-            batch_norm: false,
+            norm: Norm::None,
             output,
             init: Init::GlorotUniform,
             bn_eps: 1e-5,
@@ -295,9 +375,14 @@ impl MlpSpec {
         if self.has_skip(i) { self.residual.unwrap_or(0.0) } else { 0.0 }
     }
 
-    pub fn with_batch_norm(mut self, on: bool) -> Self {
-        self.batch_norm = on;
+    pub fn with_norm(mut self, norm: Norm) -> Self {
+        self.norm = norm;
         self
+    }
+
+    /// Batch norm on every hidden layer, or no normalisation.
+    pub fn with_batch_norm(self, on: bool) -> Self {
+        self.with_norm(if on { Norm::Batch } else { Norm::None })
     }
 
     pub fn with_init(mut self, init: Init) -> Self {
@@ -317,9 +402,19 @@ impl MlpSpec {
         (fan_in, fan_out)
     }
 
-    /// Whether dense layer `i` is followed by batch norm (hidden layers only).
+    /// The normalisation after dense layer `i` (hidden layers only; the output layer has none).
+    pub fn norm_of(&self, i: usize) -> Norm {
+        if i < self.hidden.len() { self.norm } else { Norm::None }
+    }
+
+    /// Whether dense layer `i` is followed by batch norm.
     pub fn has_bn(&self, i: usize) -> bool {
-        self.batch_norm && i < self.hidden.len()
+        self.norm_of(i) == Norm::Batch
+    }
+
+    /// Whether dense layer `i` is followed by layer norm.
+    pub fn has_ln(&self, i: usize) -> bool {
+        self.norm_of(i) == Norm::Layer
     }
 
     /// The activation after dense layer `i`; the output layer's is the identity (the loss takes logits).
@@ -353,7 +448,7 @@ impl MlpSpec {
             return Err(format!("a softmax output needs at least 2 classes, not {k}"));
         }
         if !(self.bn_eps.is_finite() && self.bn_eps > 0.0) {
-            return Err("batch-norm eps must be finite and > 0".into());
+            return Err("the normalisation's eps must be finite and > 0".into());
         }
         if !(0.0..=1.0).contains(&self.bn_momentum) {
             return Err("batch-norm momentum must be in [0, 1]".into());
@@ -370,7 +465,7 @@ impl MlpSpec {
         ParamLayout::new(self)
     }
 
-    /// A short human name such as `2→10×11→1 sigmoid+bn`.
+    /// A short human name such as `2→10×11→1 sigmoid+bn` (`+ln` for layer norm).
     pub fn describe(&self) -> String {
         let mut widths = String::new();
         let mut i = 0;
@@ -393,7 +488,7 @@ impl MlpSpec {
             widths,
             self.output.width(),
             acts.join(","),
-            if self.batch_norm { "+bn" } else { "" }
+            self.norm.prefix().map_or(String::new(), |p| format!("+{p}"))
         )
     }
 }
@@ -412,7 +507,7 @@ pub enum ParamKind {
 /// One tensor's place in an arena.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TensorSlot {
-    /// The interchange name, e.g. `layers.0.weight` or `layers.2.bn.gamma`.
+    /// The interchange name, e.g. `layers.0.weight`, `layers.2.bn.gamma` or `layers.2.ln.beta`.
     pub name: String,
     pub layer: usize,
     pub kind: ParamKind,
@@ -431,7 +526,7 @@ impl TensorSlot {
 /// Where every tensor lives. Trainable tensors (weights, biases, γ, β) share the parameter arena, and
 /// gradients and optimiser state use arenas of the same layout, so an optimiser step, zeroing and
 /// per-tensor norms are each one pass over one buffer. Batch norm's running statistics, which are not
-/// trained, live in a second, smaller arena.
+/// trained, live in a second, smaller arena. γ and β are batch norm's or layer norm's, as the spec says.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ParamLayout {
     pub params: Vec<TensorSlot>,
@@ -440,17 +535,25 @@ pub struct ParamLayout {
     pub running_len: usize,
 }
 
-fn push_slot(slots: &mut Vec<TensorSlot>, len: &mut usize, layer: usize, kind: ParamKind, shape: Vec<usize>) {
-    let suffix = match kind {
-        ParamKind::Weight => "weight",
-        ParamKind::Bias => "bias",
-        ParamKind::Gamma => "bn.gamma",
-        ParamKind::Beta => "bn.beta",
-        ParamKind::RunningMean => "bn.running_mean",
-        ParamKind::RunningVar => "bn.running_var",
+fn push_slot(
+    slots: &mut Vec<TensorSlot>,
+    len: &mut usize,
+    layer: usize,
+    kind: ParamKind,
+    shape: Vec<usize>,
+    norm: Norm,
+) {
+    let prefix = norm.prefix().unwrap_or("bn");
+    let name = match kind {
+        ParamKind::Weight => format!("layers.{layer}.weight"),
+        ParamKind::Bias => format!("layers.{layer}.bias"),
+        ParamKind::Gamma => format!("layers.{layer}.{prefix}.gamma"),
+        ParamKind::Beta => format!("layers.{layer}.{prefix}.beta"),
+        ParamKind::RunningMean => format!("layers.{layer}.{prefix}.running_mean"),
+        ParamKind::RunningVar => format!("layers.{layer}.{prefix}.running_var"),
     };
     let n: usize = shape.iter().product();
-    slots.push(TensorSlot { name: format!("layers.{layer}.{suffix}"), layer, kind, shape, offset: *len, len: n });
+    slots.push(TensorSlot { name, layer, kind, shape, offset: *len, len: n });
     *len += n.div_ceil(ARENA_ALIGN) * ARENA_ALIGN;
 }
 
@@ -460,13 +563,16 @@ impl ParamLayout {
         let (mut running, mut running_len) = (Vec::new(), 0);
         for i in 0..spec.num_layers() {
             let (fan_in, fan_out) = spec.layer_dims(i);
-            push_slot(&mut params, &mut param_len, i, ParamKind::Weight, vec![fan_out, fan_in]);
-            push_slot(&mut params, &mut param_len, i, ParamKind::Bias, vec![fan_out]);
-            if spec.has_bn(i) {
-                push_slot(&mut params, &mut param_len, i, ParamKind::Gamma, vec![fan_out]);
-                push_slot(&mut params, &mut param_len, i, ParamKind::Beta, vec![fan_out]);
-                push_slot(&mut running, &mut running_len, i, ParamKind::RunningMean, vec![fan_out]);
-                push_slot(&mut running, &mut running_len, i, ParamKind::RunningVar, vec![fan_out]);
+            let norm = spec.norm_of(i);
+            push_slot(&mut params, &mut param_len, i, ParamKind::Weight, vec![fan_out, fan_in], norm);
+            push_slot(&mut params, &mut param_len, i, ParamKind::Bias, vec![fan_out], norm);
+            if norm != Norm::None {
+                push_slot(&mut params, &mut param_len, i, ParamKind::Gamma, vec![fan_out], norm);
+                push_slot(&mut params, &mut param_len, i, ParamKind::Beta, vec![fan_out], norm);
+            }
+            if norm == Norm::Batch {
+                push_slot(&mut running, &mut running_len, i, ParamKind::RunningMean, vec![fan_out], norm);
+                push_slot(&mut running, &mut running_len, i, ParamKind::RunningVar, vec![fan_out], norm);
             }
         }
         ParamLayout { params, param_len: param_len.max(1), running, running_len: running_len.max(1) }
@@ -670,6 +776,31 @@ mod tests {
         let n = 200_000;
         let var = (0..n).map(|_| truncated_normal(0.5, &mut r).powi(2)).sum::<f64>() / n as f64;
         assert!((var.sqrt() - 0.5).abs() < 0.005, "std {}", var.sqrt());
+    }
+
+    #[test]
+    fn layer_norm_has_gain_and_bias_but_no_running_statistics() {
+        let spec = MlpSpec::new(2, &[6, 6], Activation::Sigmoid, Output::Binary).with_norm(Norm::Layer);
+        let l = spec.layout();
+        assert_eq!(l.gamma(1).unwrap().name, "layers.1.ln.gamma");
+        assert_eq!(l.beta(0).unwrap().name, "layers.0.ln.beta");
+        assert!(l.gamma(2).is_none() && l.running.is_empty());
+        assert_eq!(Params::init(&spec, 1).tensor(l.gamma(0).unwrap()), &[1.0; 6]);
+        assert_eq!(spec.describe(), "2→6×2→1 sigmoid+ln");
+        for n in Norm::ALL {
+            assert_eq!(n.to_string().parse::<Norm>().unwrap(), n);
+        }
+        assert!("group".parse::<Norm>().is_err());
+    }
+
+    #[test]
+    fn old_spec_json_reads_batch_norm_as_a_norm() {
+        let mut json = serde_json::to_value(MlpSpec::new(2, &[3], Activation::Tanh, Output::Binary)).unwrap();
+        let obj = json.as_object_mut().unwrap();
+        obj.remove("norm");
+        obj.insert("batch_norm".into(), true.into());
+        let spec: MlpSpec = serde_json::from_value(json).unwrap();
+        assert_eq!(spec.norm, Norm::Batch);
     }
 
     #[test]

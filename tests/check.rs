@@ -11,7 +11,7 @@ use vanish::check::tolerance::Reference;
 use vanish::check::{ADAM, Case, SEED, SGD, compare, full_suite, quick_suite, run_suite};
 use vanish::data::Dataset;
 use vanish::engine::{Engine, Split, TrainConfig};
-use vanish::model::{Activation, Params};
+use vanish::model::{Activation, Norm, Params};
 use vanish::reference::CpuEngine;
 
 fn vanish() -> Command {
@@ -27,23 +27,30 @@ fn the_full_suite_covers_every_combination_of_the_matrix() {
     let plain: BTreeSet<String> =
         cases.iter().filter(|c| c.classes == 2 && !c.residual && !c.clip).map(Case::name).collect();
     assert_eq!(cases.iter().filter(|c| c.clip).count(), Activation::ALL.len() * 2, "clipping cases");
-    assert_eq!(plain.len(), Activation::ALL.len() * 2 * 4 * 4 * 2, "distinct binary cases");
+    assert_eq!(plain.len(), Activation::ALL.len() * 3 * 4 * 4 * 2, "distinct binary cases");
     let residual: BTreeSet<String> = cases.iter().filter(|c| c.residual).map(Case::name).collect();
-    assert_eq!(residual.len(), Activation::ALL.len() * 2 * 2 * 2, "distinct residual cases");
+    assert_eq!(residual.len(), Activation::ALL.len() * 3 * 2 * 2, "distinct residual cases");
     assert!(residual.contains("residual selu+bn depth 11 batch 32 adam"));
+    assert!(residual.contains("residual tanh+ln depth 2 batch 7 adam"));
     for depth in [1, 2, 11, 30] {
         for batch in [1, 7, 32, 670] {
-            let name = format!("sigmoid+bn depth {depth} batch {batch} adam");
-            assert!(binary.contains(&name), "{name}");
+            for norm in ["", "+bn", "+ln"] {
+                let name = format!("sigmoid{norm} depth {depth} batch {batch} adam");
+                assert!(binary.contains(&name), "{name}");
+            }
         }
     }
     assert_eq!(
         cases.iter().filter(|c| c.classes == 3).count(),
-        Activation::ALL.len() * 4,
-        "a softmax head per activation × bn × optimiser"
+        Activation::ALL.len() * 3 * 2,
+        "a softmax head per activation × norm × optimiser"
     );
     let quick = quick_suite();
-    assert!(quick.len() < 30, "the quick suite stays quick");
+    assert!(quick.len() < 36, "the quick suite stays quick");
+    for norm in Norm::ALL {
+        assert!(quick.iter().any(|c| c.norm == norm && c.residual), "the quick suite has residual {norm} cases");
+        assert!(quick.iter().any(|c| c.norm == norm && c.clip), "the quick suite clips with {norm}");
+    }
     assert!(quick.iter().any(|c| c.depth == 30 && c.batch == 670), "the quick suite reaches the deep, wide corner");
 }
 
@@ -66,7 +73,7 @@ fn reference_gradients(case: &Case) -> (Params, Vec<f64>) {
 fn a_one_percent_gradient_error_fails_even_in_a_vanishing_layer() {
     let case = Case {
         activation: Activation::Sigmoid,
-        batch_norm: false,
+        norm: Norm::None,
         depth: 30,
         batch: 32,
         optimizer: SGD,
@@ -101,7 +108,7 @@ fn a_one_percent_gradient_error_fails_even_in_a_vanishing_layer() {
 fn allowances_for_round_off_gradients_cover_only_biases_before_batch_norm() {
     let case = Case {
         activation: Activation::Tanh,
-        batch_norm: true,
+        norm: Norm::Batch,
         depth: 2,
         batch: 32,
         optimizer: ADAM,
@@ -143,7 +150,7 @@ fn the_quick_suite_passes_on_this_gpu() {
         let spec = r.case.spec();
         let layout = spec.layout();
         // loss, a gradient and a value per trainable tensor, the running statistics, and the logits.
-        let eval = !(spec.batch_norm && r.case.optimizer == ADAM);
+        let eval = !(spec.norm == Norm::Batch && r.case.optimizer == ADAM);
         let expected = 1 + 2 * layout.params.len() + layout.running.len() + 1 + usize::from(eval);
         assert_eq!(r.tensors.len(), expected, "{}", r.name);
         assert!(r.tensors.iter().all(|t| t.max_abs.is_finite()), "{}", r.name);
@@ -166,7 +173,8 @@ fn check_cli_prints_json_and_rejects_an_empty_selection() {
     if common::gpu().is_none() {
         return;
     }
-    let out = vanish().args(["check", "--quick", "--only", "depth 2 batch 7 sgd", "--json"]).output().unwrap();
+    let out =
+        vanish().args(["check", "--quick", "--norm", "none", "--only", "depth 2 batch 7 sgd", "--json"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let cases = v["cases"].as_array().unwrap();
@@ -180,7 +188,11 @@ fn check_cli_prints_json_and_rejects_an_empty_selection() {
 
     let out = vanish().args(["check", "--quick", "--only", "depth 2 batch 7 sgd"]).output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains(&format!("{} passed, 0 failed", Activation::ALL.len())), "{text}");
+    // every activation without a norm, and sigmoid with layer norm
+    assert!(text.contains(&format!("{} passed, 0 failed", Activation::ALL.len() + 1)), "{text}");
+    let out = vanish().args(["check", "--quick", "--norm", "layer", "--residual"]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("residual relu+ln depth 11 batch 32 adam") && text.contains("1 passed, 0 failed"), "{text}");
     assert!(text.contains("worst tensor") && text.contains("of bound"), "{text}");
 
     let out = vanish().args(["check", "--only", "softsign"]).output().unwrap();

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{assert_close, finite_diff, fixture_names, load_fixture, uniform, widen};
-use vanish::model::{Activation, MlpSpec, Output, Params};
+use vanish::model::{Activation, MlpSpec, Norm, Output, Params};
 use vanish::reference::*;
 
 /// Step for central differences: balances truncation (h²·f‴/6 ≈ 1e-11) against rounding
@@ -248,6 +248,8 @@ fn forward_backward_matches_finite_differences_on_every_parameter() {
         mixed,
         MlpSpec::new(3, &[4, 5], Activation::Sigmoid, Output::Binary).with_batch_norm(true),
         MlpSpec::new(2, &[6, 4, 5], Activation::Silu, Output::Softmax(4)).with_batch_norm(true),
+        MlpSpec::new(3, &[4, 5], Activation::Sigmoid, Output::Binary).with_norm(Norm::Layer),
+        MlpSpec::new(2, &[5, 5, 5], Activation::Tanh, Output::Softmax(3)).with_norm(Norm::Layer).with_residual(Some(0.5)),
     ];
     let m = 6;
     for (s, spec) in specs.iter().enumerate() {
@@ -275,7 +277,7 @@ fn forward_backward_matches_finite_differences_on_every_parameter() {
         // eval mode with running statistics equal to this batch's gives the same logits
         let mut running = vec![0.0; layout.running_len];
         for (i, layer) in g.forward.layers.iter().enumerate() {
-            if let Some(bn) = &layer.bn {
+            if let Some(bn) = layer.batch_norm() {
                 running[layout.running_mean(i).unwrap().range()].copy_from_slice(&bn.mean);
                 let var: Vec<f64> = bn.rstd.iter().map(|r| 1.0 / (r * r) - spec.bn_eps).collect();
                 running[layout.running_var(i).unwrap().range()].copy_from_slice(&var);

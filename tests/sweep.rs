@@ -11,7 +11,7 @@ use std::process::Output;
 use assert_cmd::Command;
 use vanish::engine::{Backend, BatchEngine, Counters, Engine, EngineError, ModelJob};
 use vanish::gpu::{GpuBackend, PathRequest};
-use vanish::model::{Activation, Init};
+use vanish::model::{Activation, Init, Norm};
 use vanish::reference::{CpuBackend, CpuEngine};
 use vanish::report::{ReportInput, tidy, write_report};
 use vanish::sweep::preset::{AGREEMENT, checks};
@@ -461,7 +461,7 @@ fn theory_matches_measurement_for_tanh_glorot_and_relu_he() {
         depths: vec![10],
         widths: vec![32],
         activations: vec![Activation::Tanh, Activation::Relu],
-        batch_norm: vec![false],
+        norms: vec![Norm::None],
         inits: vec![Init::GlorotUniform, Init::HeNormal, Init::Standard],
         optimizers: vec![OptimizerChoice::Adam],
         residual: vec![false],
@@ -507,7 +507,7 @@ fn write_report_serves_a_single_trained_run() {
         depth: 4,
         width: 8,
         activation: vanish::model::Activation::Sigmoid,
-        batch_norm: false,
+        norm: Norm::None,
         init: vanish::model::Init::GlorotUniform,
         optimizer: OptimizerChoice::Adam,
         residual: None,
@@ -642,7 +642,7 @@ fn the_gpu_sweep_agrees_with_the_reference() {
 }
 
 /// Given a GPU, runs of one kernel class train together in one fused dispatch stream, whatever their
-/// depth, activation, batch norm, init, seed or optimiser; their records (losses, probes, evaluations,
+/// depth, activation, normalisation, skips, init, seed or optimiser; their records (losses, probes, evaluations,
 /// boundaries) are exactly those of the runs trained one by one.
 #[test]
 fn batched_gpu_runs_record_exactly_what_single_runs_do() {
@@ -650,8 +650,8 @@ fn batched_gpu_runs_record_exactly_what_single_runs_do() {
     let grid = Grid {
         depths: vec![2, 3],
         widths: vec![6],
-        activations: vec![Activation::Sigmoid, Activation::Tanh, Activation::Relu],
-        batch_norm: vec![false, true],
+        activations: vec![Activation::Sigmoid, Activation::Relu],
+        norms: vec![Norm::None, Norm::Batch, Norm::Layer],
         inits: vec![Init::GlorotUniform, Init::HeNormal],
         optimizers: vec![OptimizerChoice::Adam, OptimizerChoice::Sgd { momentum: 0.9 }],
         residual: vec![false, true],
@@ -672,20 +672,20 @@ fn batched_gpu_runs_record_exactly_what_single_runs_do() {
     };
     let jobs_in_one_batch = {
         let data = s.data.load(0).unwrap();
-        let spec = |depth: usize, bn: bool| {
+        let spec = |depth: usize, norm: Norm| {
             vanish::model::MlpSpec::new(2, &vec![6; depth], Activation::Tanh, vanish::model::Output::Binary)
-                .with_batch_norm(bn)
+                .with_norm(norm)
         };
         let cfg = vanish::engine::TrainConfig {
             optimizer: vanish::engine::Optimizer::adam(1e-3),
             batch_size: 32,
             clip_grad_norm: None,
         };
-        let jobs: Vec<ModelJob<'_>> = [(2, false), (3, true)]
+        let jobs: Vec<ModelJob<'_>> = [(2, Norm::None), (3, Norm::Batch), (4, Norm::Layer)]
             .iter()
-            .map(|&(d, bn)| ModelJob {
-                spec: spec(d, bn),
-                params: vanish::model::Params::init(&spec(d, bn), 0),
+            .map(|&(d, norm)| ModelJob {
+                spec: spec(d, norm),
+                params: vanish::model::Params::init(&spec(d, norm), 0),
                 train: &data.0,
                 test: &data.1,
                 cfg,
@@ -693,7 +693,7 @@ fn batched_gpu_runs_record_exactly_what_single_runs_do() {
             .collect();
         backend.batches(&jobs).unwrap().len()
     };
-    assert_eq!(jobs_in_one_batch, 1, "a depth-2 and a depth-3 batch-norm model share one batch");
+    assert_eq!(jobs_in_one_batch, 1, "a plain, a batch-norm and a layer-norm model of three depths share one batch");
     let (one_by_one, together) = (run(&OneByOne(&backend)), run(&backend));
     assert_eq!(together.len(), 192);
     for (a, b) in one_by_one.iter().zip(&together) {

@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::data::Dataset;
 use crate::engine::{Engine, EngineError, ModelJob, Optimizer, Split, TrainConfig};
 use crate::gpu::{Gpu, PathRequest, single_engine};
-use crate::model::Params;
+use crate::model::{Norm, Params};
 use crate::reference::CpuEngine;
 use crate::rng::{Stream, rng};
 use crate::train::epoch_order;
@@ -170,7 +170,7 @@ pub fn run_case(gpu: &Gpu, case: &Case) -> Result<CaseResult, EngineError> {
     // Under Adam, a bias before batch norm drifts by round-off (see `tolerance`): harmless in training
     // mode, but evaluation subtracts a running mean that lags the bias, so the drift reaches the logits
     // with a gain no bound here knows. Evaluation mode is checked where nothing drifts.
-    let drifts = spec.batch_norm && matches!(case.optimizer, Optimizer::Adam { .. });
+    let drifts = spec.norm == Norm::Batch && matches!(case.optimizer, Optimizer::Adam { .. });
     if !drifts {
         tensors.push(runs.check("logits.eval".into(), relative(LOGITS_RTOL), |o| &o.eval_logits));
     }

@@ -1,13 +1,13 @@
-//! The cases `vanish check` runs: every activation × batch norm off/on × depth 1, 2, 11, 30 × batch 1, 7,
-//! 32, 670 × SGD and Adam (plus a softmax head on the depth-2 cases), each three training steps from the
-//! same weights on the GPU engine and the reference; residual networks of every activation × batch norm
-//! at depth 2 and 11. `--quick` keeps a slice that runs in seconds.
+//! The cases `vanish check` runs: every activation × no norm, batch norm, layer norm × depth 1, 2, 11, 30
+//! × batch 1, 7, 32, 670 × SGD and Adam (plus a softmax head on the depth-2 cases), each three training
+//! steps from the same weights on the GPU engine and the reference; residual networks of every
+//! activation × norm at depth 2 and 11; clipping. `--quick` keeps a slice that runs in seconds.
 
 use serde::Serialize;
 
 use crate::data::{self, Dataset, DatasetSpec};
 use crate::engine::Optimizer;
-use crate::model::{Activation, MlpSpec, Output};
+use crate::model::{Activation, MlpSpec, Norm, Output};
 
 /// Hidden width of every case: the notebook's 10.
 pub const WIDTH: usize = 10;
@@ -25,7 +25,8 @@ pub const ADAM: Optimizer = Optimizer::Adam { lr: 1e-2, beta1: 0.9, beta2: 0.999
 pub struct Case {
     #[serde(serialize_with = "as_string")]
     pub activation: Activation,
-    pub batch_norm: bool,
+    #[serde(serialize_with = "as_string")]
+    pub norm: Norm,
     /// Hidden layers.
     pub depth: usize,
     pub batch: usize,
@@ -41,12 +42,12 @@ pub struct Case {
 /// The global gradient norm the clipping cases scale to: below every case's norm, so each step clips.
 pub const CLIP: f64 = 1e-3;
 
-fn as_string<S: serde::Serializer>(a: &Activation, s: S) -> Result<S::Ok, S::Error> {
+fn as_string<S: serde::Serializer>(a: &impl std::fmt::Display, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&a.to_string())
 }
 
 impl Case {
-    /// E.g. `sigmoid+bn depth 30 batch 670 adam`.
+    /// E.g. `sigmoid+bn depth 30 batch 670 adam` (`+ln` for layer norm).
     pub fn name(&self) -> String {
         let opt = match self.optimizer {
             Optimizer::Sgd { .. } => "sgd",
@@ -57,7 +58,7 @@ impl Case {
             "{}{}{} depth {} batch {} {opt}{head}{}",
             if self.residual { "residual " } else { "" },
             self.activation,
-            if self.batch_norm { "+bn" } else { "" },
+            self.norm.prefix().map_or(String::new(), |p| format!("+{p}")),
             self.depth,
             self.batch,
             if self.clip { " clip" } else { "" }
@@ -67,7 +68,7 @@ impl Case {
     /// 2 inputs → `depth` × 10 → the head.
     pub fn spec(&self) -> MlpSpec {
         MlpSpec::new(2, &vec![WIDTH; self.depth], self.activation, Output::for_classes(self.classes))
-            .with_batch_norm(self.batch_norm)
+            .with_norm(self.norm)
             .with_residual(self.residual.then_some(1.0))
     }
 
@@ -83,19 +84,19 @@ impl Case {
     }
 }
 
-/// The whole suite: 9 activations × 2 × 4 depths × 4 batches × 2 optimisers = 576 binary cases, then
-/// 36 softmax ones (depth 2, batch 32), then 72 residual ones (batch norm off/on × depth 2, 11 × batch 7,
+/// The whole suite: 9 activations × 3 norms × 4 depths × 4 batches × 2 optimisers = 864 binary cases,
+/// then 54 softmax ones (depth 2, batch 32), then 108 residual ones (every norm × depth 2, 11 × batch 7,
 /// 32, Adam), then 18 clipping ones (depth 11, batch 32, SGD and Adam).
 pub fn full_suite() -> Vec<Case> {
     let mut cases = Vec::new();
     for activation in Activation::ALL {
-        for batch_norm in [false, true] {
+        for norm in Norm::ALL {
             for depth in [1, 2, 11, 30] {
                 for batch in [1, 7, 32, 670] {
                     for optimizer in [SGD, ADAM] {
                         cases.push(Case {
                             activation,
-                            batch_norm,
+                            norm,
                             depth,
                             batch,
                             optimizer,
@@ -109,11 +110,11 @@ pub fn full_suite() -> Vec<Case> {
         }
     }
     for activation in Activation::ALL {
-        for batch_norm in [false, true] {
+        for norm in Norm::ALL {
             for optimizer in [SGD, ADAM] {
                 cases.push(Case {
                     activation,
-                    batch_norm,
+                    norm,
                     depth: 2,
                     batch: 32,
                     optimizer,
@@ -125,12 +126,12 @@ pub fn full_suite() -> Vec<Case> {
         }
     }
     for activation in Activation::ALL {
-        for batch_norm in [false, true] {
+        for norm in Norm::ALL {
             for depth in [2, 11] {
                 for batch in [7, 32] {
                     cases.push(Case {
                         activation,
-                        batch_norm,
+                        norm,
                         depth,
                         batch,
                         optimizer: ADAM,
@@ -147,7 +148,7 @@ pub fn full_suite() -> Vec<Case> {
             let classes = 2;
             cases.push(Case {
                 activation,
-                batch_norm: false,
+                norm: Norm::None,
                 depth: 11,
                 batch: 32,
                 optimizer,
@@ -162,26 +163,26 @@ pub fn full_suite() -> Vec<Case> {
 
 /// Seconds on a software GPU: every activation with and without batch norm at depth 2 (SGD without
 /// batch norm, Adam with it), and the corners of the full suite — depth 30 and batch 670, a batch of one,
-/// and a softmax head.
+/// a softmax head, skips, clipping and layer norm.
 pub fn quick_suite() -> Vec<Case> {
     let mut cases: Vec<Case> = Activation::ALL
         .into_iter()
         .flat_map(|activation| {
-            [false, true].map(|batch_norm| Case {
+            [Norm::None, Norm::Batch].map(|norm| Case {
                 activation,
-                batch_norm,
+                norm,
                 depth: 2,
                 batch: 7,
-                optimizer: if batch_norm { ADAM } else { SGD },
+                optimizer: if norm == Norm::Batch { ADAM } else { SGD },
                 classes: 2,
                 residual: false,
                 clip: false,
             })
         })
         .collect();
-    let case = |activation, batch_norm, depth, batch, optimizer, classes| Case {
+    let case = |activation, norm, depth, batch, optimizer, classes| Case {
         activation,
-        batch_norm,
+        norm,
         depth,
         batch,
         optimizer,
@@ -190,15 +191,21 @@ pub fn quick_suite() -> Vec<Case> {
         clip: false,
     };
     cases.extend([
-        case(Activation::Sigmoid, false, 30, 670, ADAM, 2),
-        case(Activation::Sigmoid, true, 30, 670, SGD, 2),
-        case(Activation::Relu, false, 11, 32, ADAM, 2),
-        case(Activation::Tanh, true, 11, 1, SGD, 2),
-        case(Activation::Gelu, true, 2, 32, ADAM, 3),
-        Case { residual: true, ..case(Activation::Sigmoid, false, 11, 32, ADAM, 2) },
-        Case { residual: true, ..case(Activation::Tanh, true, 2, 7, ADAM, 2) },
-        Case { clip: true, ..case(Activation::Relu, false, 11, 32, ADAM, 2) },
-        Case { clip: true, ..case(Activation::Sigmoid, true, 2, 32, SGD, 2) },
+        case(Activation::Sigmoid, Norm::None, 30, 670, ADAM, 2),
+        case(Activation::Sigmoid, Norm::Batch, 30, 670, SGD, 2),
+        case(Activation::Relu, Norm::None, 11, 32, ADAM, 2),
+        case(Activation::Tanh, Norm::Batch, 11, 1, SGD, 2),
+        case(Activation::Gelu, Norm::Batch, 2, 32, ADAM, 3),
+        case(Activation::Sigmoid, Norm::Layer, 2, 7, SGD, 2),
+        case(Activation::Tanh, Norm::Layer, 11, 1, ADAM, 2),
+        case(Activation::Sigmoid, Norm::Layer, 30, 670, ADAM, 2),
+        case(Activation::Gelu, Norm::Layer, 2, 32, SGD, 3),
+        Case { residual: true, ..case(Activation::Sigmoid, Norm::None, 11, 32, ADAM, 2) },
+        Case { residual: true, ..case(Activation::Tanh, Norm::Batch, 2, 7, ADAM, 2) },
+        Case { residual: true, ..case(Activation::Relu, Norm::Layer, 11, 32, ADAM, 2) },
+        Case { clip: true, ..case(Activation::Relu, Norm::None, 11, 32, ADAM, 2) },
+        Case { clip: true, ..case(Activation::Sigmoid, Norm::Batch, 2, 32, SGD, 2) },
+        Case { clip: true, ..case(Activation::Tanh, Norm::Layer, 2, 32, SGD, 2) },
     ]);
     cases
 }

@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 use crate::data::{self, Dataset, DatasetSpec};
 use crate::engine::{Backend, Engine, ModelJob, Optimizer, TrainConfig};
 use crate::gpu::{DeviceRequest, Gpu, GpuBackend, GpuError, PathRequest, single_engine};
-use crate::model::{Activation, Init, MlpSpec, Output};
+use crate::model::{Activation, Init, MlpSpec, Norm, Output};
 use crate::reference::{CpuBackend, CpuEngine};
 
 #[derive(Args, Clone, Debug)]
@@ -66,6 +66,13 @@ pub struct ShapeArgs {
     /// The skip connections' α (finite, > 0)
     #[arg(long, value_name = "ALPHA", requires = "residual", allow_negative_numbers = true)]
     pub residual_scale: Option<f64>,
+    /// Dense → norm → activation on every hidden layer: none, batch or layer (`demo`: the norm of the
+    /// notebook's fourth network, batch by default)
+    #[arg(long, value_name = "NORM")]
+    pub norm: Option<Norm>,
+    /// The spelling of --norm batch
+    #[arg(long, conflicts_with = "norm")]
+    pub batch_norm: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -168,8 +175,17 @@ impl ShapeArgs {
         Ok(hidden)
     }
 
-    /// The spec for `data` with these activations (one, or one per hidden layer).
-    pub fn spec(&self, data: &Dataset, activations: &[Activation], batch_norm: bool) -> Result<MlpSpec> {
+    /// `--norm` (or `--batch-norm`), else `default`.
+    pub fn norm_or(&self, default: Norm) -> Norm {
+        match (self.norm, self.batch_norm) {
+            (Some(n), _) => n,
+            (None, true) => Norm::Batch,
+            (None, false) => default,
+        }
+    }
+
+    /// The spec for `data` with these activations (one, or one per hidden layer) and normalisation.
+    pub fn spec(&self, data: &Dataset, activations: &[Activation], norm: Norm) -> Result<MlpSpec> {
         let hidden = self.hidden()?;
         let activations = match activations.len() {
             1 => vec![activations[0]; hidden.len()],
@@ -181,7 +197,7 @@ impl ShapeArgs {
         };
         let spec = MlpSpec {
             activations,
-            batch_norm,
+            norm,
             init: self.init,
             residual: self.residual.then(|| self.residual_scale.unwrap_or(1.0)),
             ..MlpSpec::new(data.features, &hidden, Activation::Identity, Output::for_classes(data.classes))

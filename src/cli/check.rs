@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use crate::check::tolerance::{CONDITIONING_GRAD, CONDITIONING_STEPS};
 use crate::check::{CaseResult, CheckReport, TensorCheck, full_suite, quick_suite, run_suite};
 use crate::gpu::{DeviceRequest, Gpu};
+use crate::model::Norm;
 use crate::report::table::sci;
 
 #[derive(Args, Debug)]
@@ -21,6 +22,12 @@ pub struct CheckArgs {
     /// Only the cases whose name contains this, e.g. `sigmoid+bn depth 30`
     #[arg(long, value_name = "TEXT")]
     pub only: Option<String>,
+    /// Only the cases with this normalisation: none, batch or layer
+    #[arg(long)]
+    pub norm: Option<Norm>,
+    /// Only the residual cases
+    #[arg(long)]
+    pub residual: bool,
     /// Print every tensor of every case, not just each case's worst
     #[arg(long)]
     pub verbose: bool,
@@ -34,11 +41,23 @@ pub struct CheckArgs {
 
 pub fn run(args: CheckArgs) -> Result<()> {
     let mut cases = if args.quick { quick_suite() } else { full_suite() };
+    if let Some(norm) = args.norm {
+        cases.retain(|c| c.norm == norm);
+    }
+    if args.residual {
+        cases.retain(|c| c.residual);
+    }
     if let Some(only) = &args.only {
         cases.retain(|c| c.name().contains(only.as_str()));
         if cases.is_empty() {
             bail!("--only '{only}' matches no case (names look like 'sigmoid+bn depth 30 batch 670 adam')");
         }
+    }
+    if cases.is_empty() {
+        bail!(
+            "no case of the {} suite has the --norm and --residual asked for",
+            if args.quick { "quick" } else { "full" }
+        );
     }
     let gpu = Gpu::new(&DeviceRequest { adapter: args.adapter.clone() }).context("vanish check needs a GPU")?;
     if !args.json {

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::args::{DataArgs, DeviceArgs, PathChoice, ShapeArgs, make_backend, open_device};
 use super::report_out::{record_run, write_run_report};
 use crate::engine::{ModelJob, Optimizer, TrainConfig};
-use crate::model::{Activation, Init, MlpSpec, Params};
+use crate::model::{Activation, Init, MlpSpec, Norm, Params};
 use crate::report::table::{log_bar, positive_range, row, sci};
 use crate::train::{TrainOptions, Trained, train_batch};
 
@@ -41,7 +41,8 @@ pub struct DemoArgs {
     /// Also write the runs' plots, runs.csv, summary.json and report.html here
     #[arg(long)]
     pub out: Option<std::path::PathBuf>,
-    /// Add the cures practitioners use today: residual sigmoid, ReLU + He init, SELU + LeCun-normal
+    /// Add the cures practitioners use today: residual sigmoid, sigmoid + layer norm, ReLU + He init,
+    /// SELU + LeCun-normal
     #[arg(long)]
     pub cures: bool,
 }
@@ -71,7 +72,9 @@ struct DemoRun {
     /// e.g. `2→10×11→1`.
     shape: String,
     activation: Activation,
+    /// Batch norm (as before layer norm existed); `norm` names the kind.
     batch_norm: bool,
+    norm: Norm,
     residual: bool,
     init: String,
     /// ‖dL/dW‖ per dense layer at initialisation over the whole training set, first to output.
@@ -103,39 +106,43 @@ struct DemoOutput {
 }
 
 /// The four configurations: the notebook's three activations and its cure, batch norm.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 struct Config {
     activation: Activation,
-    batch_norm: bool,
+    norm: Norm,
     residual: bool,
     /// `None`: the `--init` flag's.
     init: Option<Init>,
 }
 
-const fn config(activation: Activation, batch_norm: bool, residual: bool, init: Option<Init>) -> Config {
-    Config { activation, batch_norm, residual, init }
+const fn config(activation: Activation, norm: Norm, residual: bool, init: Option<Init>) -> Config {
+    Config { activation, norm, residual, init }
 }
 
+/// The notebook's networks; the fourth's norm is `--norm`'s (batch, the notebook's cure, by default).
 const NOTEBOOK: [Config; 4] = [
-    config(Activation::Sigmoid, false, false, None),
-    config(Activation::Tanh, false, false, None),
-    config(Activation::Relu, false, false, None),
-    config(Activation::Sigmoid, true, false, None),
+    config(Activation::Sigmoid, Norm::None, false, None),
+    config(Activation::Tanh, Norm::None, false, None),
+    config(Activation::Relu, Norm::None, false, None),
+    config(Activation::Sigmoid, Norm::Batch, false, None),
 ];
 
-/// `--cures`: what practitioners reach for today (layer norm is not built yet).
-const CURES: [Config; 3] = [
-    config(Activation::Sigmoid, false, true, None),
-    config(Activation::Relu, false, false, Some(Init::HeNormal)),
-    config(Activation::Selu, false, false, Some(Init::LecunNormal)),
+/// `--cures`: what practitioners reach for today.
+const CURES: [Config; 4] = [
+    config(Activation::Sigmoid, Norm::None, true, None),
+    config(Activation::Sigmoid, Norm::Layer, false, None),
+    config(Activation::Relu, Norm::None, false, Some(Init::HeNormal)),
+    config(Activation::Selu, Norm::None, false, Some(Init::LecunNormal)),
 ];
 
 /// A configuration's name: the activation, then what was added to it.
 fn run_name(spec: &MlpSpec, flag_init: Init) -> String {
     let act = spec.activations[0];
     let mut name = if spec.residual.is_some() { format!("residual {act}") } else { act.to_string() };
-    if spec.batch_norm {
-        name += " + batch norm";
+    match spec.norm {
+        Norm::None => {}
+        Norm::Batch => name += " + batch norm",
+        Norm::Layer => name += " + layer norm",
     }
     if spec.init != flag_init {
         name += &format!(" + {}", spec.init);
@@ -164,9 +171,20 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let backend = make_backend(gpu.as_ref(), PathChoice::Auto)?;
     let cfg = TrainConfig { optimizer: Optimizer::adam(args.lr), batch_size: args.batch_size, clip_grad_norm: None };
     let mut jobs = Vec::new();
-    let configs: Vec<Config> = NOTEBOOK.iter().chain(if args.cures { &CURES[..] } else { &[] }).copied().collect();
+    let cure = args.shape.norm_or(Norm::Batch);
+    if cure == Norm::None {
+        anyhow::bail!("--norm none: the demo's --norm is the fourth network's normalisation, batch or layer");
+    }
+    let mut configs: Vec<Config> = Vec::new();
+    let notebook = NOTEBOOK.map(|c| if c.norm == Norm::None { c } else { Config { norm: cure, ..c } });
+    for c in notebook.iter().chain(if args.cures { &CURES[..] } else { &[] }) {
+        // `--norm layer --cures` would list sigmoid + layer norm twice
+        if !configs.contains(c) {
+            configs.push(*c);
+        }
+    }
     for c in &configs {
-        let mut spec = args.shape.spec(&train_set, &[c.activation], c.batch_norm)?;
+        let mut spec = args.shape.spec(&train_set, &[c.activation], c.norm)?;
         spec.init = c.init.unwrap_or(spec.init);
         if c.residual {
             spec.residual = Some(args.shape.residual_scale.unwrap_or(1.0));
@@ -266,7 +284,8 @@ fn demo_run(args: &DemoArgs, job: &ModelJob<'_>, t: &Trained, after: &Params) ->
         name: run_name(spec, args.shape.init),
         shape: spec.describe().split(' ').next().unwrap_or_default().to_string(),
         activation: spec.activations[0],
-        batch_norm: spec.batch_norm,
+        batch_norm: spec.norm == Norm::Batch,
+        norm: spec.norm,
         residual: spec.residual.is_some(),
         init: spec.init.to_string(),
         decay_per_layer: ratio.powf(1.0 / (grad_norms.len() - 1).max(1) as f64),

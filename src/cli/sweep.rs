@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::args::{DataArgs, DeviceArgs, PathChoice, make_backend, open_device};
 use super::report_out::write_checked_report;
+use crate::model::Norm;
 use crate::report::terminal_summary;
 use crate::sweep::grid::{parse_clips, parse_counts, parse_list, parse_switches};
 use crate::sweep::{DataSettings, Grid, Manifest, Preset, RunEvent, Settings, Shard, Store, preset, run_sweep};
@@ -33,9 +34,12 @@ pub struct SweepArgs {
     /// e.g. sigmoid,tanh,relu (see `train --help` for every name) [default: sigmoid,tanh,relu]
     #[arg(long)]
     pub activations: Option<String>,
-    /// off, on, or off,on [default: off]
-    #[arg(long)]
+    /// Batch norm: off, on, or off,on (the spelling of --norms none / batch / none,batch) [default: off]
+    #[arg(long, conflicts_with = "norms")]
     pub batch_norm: Option<String>,
+    /// Normalisations: none, batch, layer, or a list such as none,batch,layer [default: none]
+    #[arg(long)]
+    pub norms: Option<String>,
     /// e.g. glorot-uniform,he-normal,standard,normal:0.5 [default: glorot-uniform]
     #[arg(long)]
     pub inits: Option<String>,
@@ -63,7 +67,7 @@ pub struct SweepArgs {
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
     /// A classic result as a check: glorot-tanh, he-relu30, batchnorm, selu, resnet or clip (sets the compared axes)
-    #[arg(long, conflicts_with_all = ["activations", "inits", "batch_norm", "residual", "clip_grad_norm"])]
+    #[arg(long, conflicts_with_all = ["activations", "inits", "batch_norm", "norms", "residual", "clip_grad_norm"])]
     pub preset: Option<Preset>,
     /// Run only configurations I, I+N, I+2N, ... of the grid (0-based), e.g. a Slurm array task
     #[arg(long)]
@@ -113,11 +117,14 @@ impl SweepArgs {
                 None => parse_list("--activations", &or(self.activations.as_ref(), "sigmoid,tanh,relu"))
                     .map_err(anyhow::Error::msg)?,
             },
-            batch_norm: match &base {
-                Some(b) => b.batch_norm.clone(),
-                None => {
-                    parse_switches("--batch-norm", &or(self.batch_norm.as_ref(), "off")).map_err(anyhow::Error::msg)?
-                }
+            norms: match (&base, &self.batch_norm) {
+                (Some(b), _) => b.norms.clone(),
+                (None, Some(switches)) => parse_switches("--batch-norm", switches)
+                    .map_err(anyhow::Error::msg)?
+                    .into_iter()
+                    .map(|on| if on { Norm::Batch } else { Norm::None })
+                    .collect(),
+                (None, None) => parse_list("--norms", &or(self.norms.as_ref(), "none")).map_err(anyhow::Error::msg)?,
             },
             inits: match &base {
                 Some(b) => b.inits.clone(),

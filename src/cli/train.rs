@@ -16,7 +16,7 @@ use super::report_out::{record_run, write_run_report};
 use crate::engine::{Counters, ModelJob, TrainConfig};
 use crate::interchange;
 use crate::memory::{Holder, check_host, model_bytes};
-use crate::model::{Activation, MlpSpec, Params};
+use crate::model::{Activation, MlpSpec, Norm, Params};
 use crate::report::files::{WriteError, write_csv, write_json};
 use crate::report::table::{log_bar, positive_range, sci};
 use crate::train::{History, TrainOptions, train_batch};
@@ -31,9 +31,6 @@ pub struct TrainArgs {
     /// leaky_relu[:ALPHA], elu[:ALPHA], gelu, silu, selu
     #[arg(long, value_delimiter = ',', default_value = "sigmoid", value_parser = parse_activation)]
     pub activation: Vec<Activation>,
-    /// Dense → BatchNorm → activation on every hidden layer
-    #[arg(long)]
-    pub batch_norm: bool,
     #[command(flatten)]
     pub optim: OptimArgs,
     /// Also probe the gradients every N optimiser steps
@@ -94,7 +91,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         anyhow::bail!("--probe-every must be at least 1");
     }
     let (train_set, test_set) = args.data.load(args.optim.seed)?;
-    let mut spec = args.shape.spec(&train_set, &args.activation, args.batch_norm)?;
+    let mut spec = args.shape.spec(&train_set, &args.activation, args.shape.norm_or(Norm::None))?;
     let cfg = args.optim.config();
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create --out {}", dir.display()))?;

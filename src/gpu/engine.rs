@@ -10,7 +10,7 @@
 //! a few numbers per layer.
 //!
 //! Gradient rule: every parameter gradient is overwritten by each backward pass (dW by a matmul, db
-//! by a column sum, dγ and dβ by batch norm), so the gradient arena is never cleared; its padding
+//! by a column sum, dγ and dβ by the normalisation), so the gradient arena is never cleared; its padding
 //! stays zero from creation.
 
 use super::activation::STATS_PER_LAYER;
@@ -18,6 +18,7 @@ use std::time::Instant;
 
 use super::batchnorm::{BnForward, batchnorm_backward, batchnorm_forward, batchnorm_forward_eval};
 use super::dense::{dense_backward_input, dense_backward_weight, dense_forward};
+use super::layernorm::{LnTensors, layernorm_backward, layernorm_forward};
 use super::optim::{OptimState, clip_grads, optimizer_step};
 use super::step::{Gather, STEP_STATE_LEN, gather_rows, step_begin, step_state};
 use super::{Dispatch, Gpu, GpuError, Tensor, activation, loss, reduce};
@@ -26,7 +27,7 @@ use crate::engine::{
     BatchResult, Engine, EngineError, LayerProbe, Probe, Split, TrainConfig, batch_rows, batches_per_epoch,
     check_engine_inputs,
 };
-use crate::model::{Activation, MlpSpec, Params};
+use crate::model::{Activation, MlpSpec, Norm, Params};
 
 /// Steps recorded into one command buffer: enough to amortise the submit, few enough that a long epoch
 /// (batch size 1 over a big CSV) does not build one enormous command buffer.
@@ -37,10 +38,10 @@ struct LayerBufs {
     fan_in: usize,
     fan_out: usize,
     act: Activation,
-    /// `[rows, out]` dense output, bias included (batch norm's input).
+    /// `[rows, out]` dense output, bias included (the normalisation's input).
     z: Tensor,
-    /// Batch norm: `[rows, out]` output, `[out]` saved mean and 1/σ, `[rows, out]` dL/d(output).
-    bn: Option<BnBufs>,
+    /// Batch or layer norm: its output, saved statistics and output gradient.
+    norm: Option<NormBufs>,
     /// `[rows, out]` activation output.
     a: Tensor,
     /// `[rows, out]` δ = dL/dz.
@@ -64,10 +65,14 @@ struct ClipBufs {
     norms: Tensor,
 }
 
-struct BnBufs {
+struct NormBufs {
+    kind: Norm,
+    /// `[rows, out]` output, the activation's input.
     y: Tensor,
+    /// The saved mean and 1/σ: `[out]` for batch norm, `[rows]` (one per row) for layer norm.
     mean: Tensor,
     rstd: Tensor,
+    /// `[rows, out]` dL/d(output).
     dy: Tensor,
 }
 
@@ -182,15 +187,18 @@ impl<'g> GpuEngine<'g> {
         for i in 0..spec.num_layers() {
             let (fan_in, fan_out) = spec.layer_dims(i);
             let t = |what: &str| gpu.tensor(&format!("layers.{i} {what}"), rows * fan_out);
-            let bn = if spec.has_bn(i) {
-                Some(BnBufs {
-                    y: t("bn output")?,
-                    mean: gpu.tensor("bn mean", fan_out)?,
-                    rstd: gpu.tensor("bn rstd", fan_out)?,
-                    dy: t("bn output gradient")?,
-                })
-            } else {
-                None
+            let norm = match spec.norm_of(i) {
+                Norm::None => None,
+                kind => {
+                    let stats = if kind == Norm::Layer { rows } else { fan_out };
+                    Some(NormBufs {
+                        kind,
+                        y: t("norm output")?,
+                        mean: gpu.tensor("norm mean", stats)?,
+                        rstd: gpu.tensor("norm rstd", stats)?,
+                        dy: t("norm output gradient")?,
+                    })
+                }
             };
             let skip = if spec.has_skip(i) { Some((spec.skip_scale(i), t("skip output")?)) } else { None };
             let g = if spec.has_skip(i) || spec.has_skip(i + 1) { Some(t("output gradient")?) } else { None };
@@ -199,7 +207,7 @@ impl<'g> GpuEngine<'g> {
                 fan_out,
                 act: spec.activation(i),
                 z: t("pre-activation")?,
-                bn,
+                norm,
                 a: t("activation")?,
                 dz: t("delta")?,
                 skip,
@@ -327,23 +335,31 @@ impl<'g> GpuEngine<'g> {
             let (k, n) = (l.fan_in, l.fan_out);
             let w = p(layout.weight(i));
             let b = p(layout.bias(i));
-            match &l.bn {
+            match &l.norm {
                 None => pass.push(dense_forward(gpu, &l.z, &l.a, input, &w, &b, (m, k, n), l.act)?),
-                Some(bn) => {
-                    // z = x·Wᵀ + b (the identity "activation" writes a copy into y, which batch norm overwrites).
-                    pass.push(dense_forward(gpu, &l.z, &bn.y, input, &w, &b, (m, k, n), Activation::Identity)?);
-                    let gamma = p(layout.gamma(i).expect("bn layer has gamma"));
-                    let beta = p(layout.beta(i).expect("bn layer has beta"));
-                    let rm = r(layout.running_mean(i).expect("bn layer has running mean"));
-                    let rv = r(layout.running_var(i).expect("bn layer has running var"));
+                Some(norm) => {
+                    // z = x·Wᵀ + b (the identity "activation" writes a copy into y, which the norm overwrites).
+                    pass.push(dense_forward(gpu, &l.z, &norm.y, input, &w, &b, (m, k, n), Activation::Identity)?);
+                    let gamma = p(layout.gamma(i).expect("a normalised layer has gamma"));
+                    let beta = p(layout.beta(i).expect("a normalised layer has beta"));
                     let eps = self.spec.bn_eps;
-                    pass.push(match mode {
-                        Mode::Eval => batchnorm_forward_eval(gpu, &bn.y, &l.z, &gamma, &beta, &rm, &rv, (m, n), eps)?,
+                    pass.push(match (norm.kind, mode) {
+                        (Norm::Layer, _) => {
+                            let t = LnTensors { x: &l.z, gamma: &gamma, mean: &norm.mean, rstd: &norm.rstd };
+                            layernorm_forward(gpu, &norm.y, &t, &beta, (m, n), eps)?
+                        }
+                        (_, Mode::Eval) => {
+                            let rm = r(layout.running_mean(i).expect("bn layer has running mean"));
+                            let rv = r(layout.running_var(i).expect("bn layer has running var"));
+                            batchnorm_forward_eval(gpu, &norm.y, &l.z, &gamma, &beta, &rm, &rv, (m, n), eps)?
+                        }
                         _ => {
+                            let rm = r(layout.running_mean(i).expect("bn layer has running mean"));
+                            let rv = r(layout.running_var(i).expect("bn layer has running var"));
                             let f = BnForward {
-                                y: &bn.y,
-                                mean: &bn.mean,
-                                rstd: &bn.rstd,
+                                y: &norm.y,
+                                mean: &norm.mean,
+                                rstd: &norm.rstd,
                                 running_mean: &rm,
                                 running_var: &rv,
                                 x: &l.z,
@@ -354,7 +370,7 @@ impl<'g> GpuEngine<'g> {
                             batchnorm_forward(gpu, &f, (m, n), eps, momentum)?
                         }
                     });
-                    pass.push(activation::bias_activation_forward(gpu, &bn.y, &l.a, None, (m, n), l.act)?);
+                    pass.push(activation::bias_activation_forward(gpu, &norm.y, &l.a, None, (m, n), l.act)?);
                 }
             }
             if let Some((alpha, out)) = &l.skip {
@@ -383,10 +399,10 @@ impl<'g> GpuEngine<'g> {
             }
             let w = self.params.slice(layout.weight(i).offset, n * k);
             let prev = &self.layers[i - 1];
-            // Into the layer below's activation input (its z, or batch norm's y, whose gradient goes to dy).
-            let (pre, dst) = match &prev.bn {
+            // Into the layer below's activation input (its z, or the norm's y, whose gradient goes to dy).
+            let (pre, dst) = match &prev.norm {
                 None => (&prev.z, &prev.dz),
-                Some(bn) => (&bn.y, &bn.dy),
+                Some(norm) => (&norm.y, &norm.dy),
             };
             match &prev.g {
                 // No skip connection on either side: δ·W and f′ in one kernel.
@@ -420,23 +436,29 @@ impl<'g> GpuEngine<'g> {
                     )?);
                 }
             }
-            if let Some(bn) = &prev.bn {
+            if let Some(norm) = &prev.norm {
                 let gamma = self.params.slice(layout.gamma(i - 1).expect("gamma").offset, k);
                 let dgamma = g(layout.gamma(i - 1).expect("gamma"));
                 let dbeta = g(layout.beta(i - 1).expect("beta"));
-                let (mean, rstd) = (&bn.mean, &bn.rstd);
-                pass.push(batchnorm_backward(
-                    gpu,
-                    &prev.dz,
-                    &dgamma,
-                    &dbeta,
-                    &bn.dy,
-                    &prev.z,
-                    mean,
-                    rstd,
-                    &gamma,
-                    (m, k),
-                )?);
+                let (mean, rstd) = (&norm.mean, &norm.rstd);
+                match norm.kind {
+                    Norm::Layer => {
+                        let t = LnTensors { x: &prev.z, gamma: &gamma, mean, rstd };
+                        pass.extend(layernorm_backward(gpu, (&prev.dz, &dgamma, &dbeta), &norm.dy, &t, (m, k))?);
+                    }
+                    _ => pass.push(batchnorm_backward(
+                        gpu,
+                        &prev.dz,
+                        &dgamma,
+                        &dbeta,
+                        &norm.dy,
+                        &prev.z,
+                        mean,
+                        rstd,
+                        &gamma,
+                        (m, k),
+                    )?),
+                }
             }
         }
         Ok(pass)
@@ -461,7 +483,7 @@ impl<'g> GpuEngine<'g> {
             let out = gpu.tensor("delta norm", 2)?;
             dispatches.push(reduce::segment_stats(gpu, &out, &l.dz, &whole, 1)?);
             delta_norms.push(out);
-            let pre = l.bn.as_ref().map_or(&l.z, |b| &b.y);
+            let pre = l.norm.as_ref().map_or(&l.z, |b| &b.y);
             dispatches.push(activation::activation_stats(gpu, &act_stats, i, pre, &l.a, (rows, l.fan_out), l.act)?);
         }
         Ok(ProbeReductions { dispatches, grad_norms, weight_norms, delta_norms, act_stats })

@@ -1,6 +1,6 @@
 //! The fused executor (`shaders/fused.wgsl`): a batch of narrow MLPs (every width ≤ 64), one model
 //! per workgroup, whose steps, probes and evaluations run in one dispatch stream. Models may differ
-//! in depth, widths, activations, batch norm, optimiser, data and epoch order: each has a descriptor
+//! in depth, widths, activations, normalisation, optimiser, data and epoch order: each has a descriptor
 //! and a layer table, so one pipeline per kernel class serves them all. An epoch of the whole batch — its steps, the probe and the evaluations after it — is one
 //! submit (one per 256 steps) and one readback of the per-model results.
 //!
@@ -18,7 +18,7 @@ use crate::engine::{
     BatchEngine, BatchResult, Engine, EngineError, LayerProbe, Measured, ModelJob, Optimizer, Outcome, Probe, Split,
     Work, batch_rows, batches_per_epoch, check_engine_inputs,
 };
-use crate::model::{MlpSpec, ParamLayout, Params};
+use crate::model::{MlpSpec, Norm, ParamLayout, Params};
 
 /// The widest layer (input and output included) the executor takes: an invocation loops over a row's
 /// units, so the cost per step grows with width², and wide layers belong to the layered path.
@@ -147,7 +147,7 @@ struct LayerDesc {
     fan_in: u32,
     fan_out: u32,
     act: u32,
-    bn: u32,
+    norm: u32,
     w: u32,
     b: u32,
     gamma: u32,
@@ -203,14 +203,14 @@ fn scratch_plan(spec: &MlpSpec, row_cap: usize) -> (Vec<LayerDesc>, usize, usize
     let mut descs = Vec::new();
     for i in 0..spec.num_layers() {
         let (fan_in, fan_out) = spec.layer_dims(i);
-        let bn = spec.has_bn(i);
+        let norm = spec.norm_of(i);
         let act = spec.activation(i);
         let rows = row_cap * fan_out;
         let mut d = LayerDesc {
             fan_in: fan_in as u32,
             fan_out: fan_out as u32,
             act: act.code(),
-            bn: bn as u32,
+            norm: norm.code(),
             w: layout.weight(i).offset as u32,
             b: layout.bias(i).offset as u32,
             x,
@@ -220,14 +220,17 @@ fn scratch_plan(spec: &MlpSpec, row_cap: usize) -> (Vec<LayerDesc>, usize, usize
             alpha: act.alpha(),
             ..Default::default()
         };
-        if bn {
-            d.gamma = layout.gamma(i).expect("bn layer").offset as u32;
-            d.beta = layout.beta(i).expect("bn layer").offset as u32;
-            d.rmean = layout.running_mean(i).expect("bn layer").offset as u32;
-            d.rvar = layout.running_var(i).expect("bn layer").offset as u32;
+        if norm != Norm::None {
+            d.gamma = layout.gamma(i).expect("a normalised layer").offset as u32;
+            d.beta = layout.beta(i).expect("a normalised layer").offset as u32;
             d.y = take(rows);
             d.dy = take(rows);
-            d.stats = take(5 * fan_out);
+            // layer norm keeps each row's mean and rstd after the per-unit sums
+            d.stats = take(5 * fan_out + if norm == Norm::Layer { 2 * row_cap } else { 0 });
+        }
+        if norm == Norm::Batch {
+            d.rmean = layout.running_mean(i).expect("bn layer").offset as u32;
+            d.rvar = layout.running_var(i).expect("bn layer").offset as u32;
         }
         // A skip connection's output x + α·a feeds the next layer, and its gradient is kept for the skip.
         d.o = d.a;
@@ -414,7 +417,7 @@ impl<'g> FusedExecutor<'g> {
                 row_cap: cap as u32,
                 scratch_loss: loss as u32,
                 optimizer: matches!(job.cfg.optimizer, Optimizer::Adam { .. }) as u32,
-                bn: job.spec.batch_norm as u32,
+                bn: (job.spec.norm == Norm::Batch) as u32,
                 momentum: consts.momentum,
                 beta1: consts.beta1,
                 beta2: consts.beta2,

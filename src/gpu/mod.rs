@@ -14,6 +14,7 @@ pub mod batchnorm;
 pub mod dense;
 pub mod engine;
 pub mod fused;
+pub mod layernorm;
 pub mod loss;
 pub mod matmul;
 pub mod optim;

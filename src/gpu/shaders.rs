@@ -8,6 +8,7 @@ pub enum Shader {
     Matmul,
     Activation,
     BatchNorm,
+    LayerNorm,
     Loss,
     Optim,
     Reduce,
@@ -30,10 +31,11 @@ macro_rules! with_prelude {
 }
 
 impl Shader {
-    pub const ALL: [Shader; 9] = [
+    pub const ALL: [Shader; 10] = [
         Shader::Matmul,
         Shader::Activation,
         Shader::BatchNorm,
+        Shader::LayerNorm,
         Shader::Loss,
         Shader::Optim,
         Shader::Reduce,
@@ -47,6 +49,7 @@ impl Shader {
             Shader::Matmul => "matmul.wgsl",
             Shader::Activation => "activation.wgsl",
             Shader::BatchNorm => "batchnorm.wgsl",
+            Shader::LayerNorm => "layernorm.wgsl",
             Shader::Loss => "loss.wgsl",
             Shader::Optim => "optim.wgsl",
             Shader::Reduce => "reduce.wgsl",
@@ -67,6 +70,7 @@ impl Shader {
             Shader::Matmul => include_str!("../../shaders/matmul.wgsl"),
             Shader::Activation => with_prelude!("activation.wgsl"),
             Shader::BatchNorm => include_str!("../../shaders/batchnorm.wgsl"),
+            Shader::LayerNorm => include_str!("../../shaders/layernorm.wgsl"),
             Shader::Loss => with_prelude!("loss.wgsl"),
             Shader::Optim => with_prelude!("optim.wgsl"),
             Shader::Reduce => include_str!("../../shaders/reduce.wgsl"),

@@ -1,11 +1,11 @@
 //! The network a file describes, inferred from its tensor shapes: dense layers `layers.0 …` up to the
 //! first missing weight, widths from the `[out, in]` weights (which must chain), batch norm from the
-//! presence of `layers.{i}.bn.gamma`, the output from the last layer's width (1 logit: binary
+//! presence of `layers.{i}.bn.gamma` and layer norm from `layers.{i}.ln.gamma`, the output from the last layer's width (1 logit: binary
 //! cross-entropy; k ≥ 2: softmax over k classes). The activation, which shapes cannot show, comes from
 //! the caller or the `spec` metadata. Also the batch (`x` `[N, in]`, `y` `[N]`) for `vanish grads`.
 
 use crate::data::Dataset;
-use crate::model::{Activation, MlpSpec, Output, ParamKind, Params};
+use crate::model::{Activation, MlpSpec, Norm, Output, ParamKind, Params};
 
 use super::manifest::{RecordedSpec, recorded_spec};
 use super::{InterchangeError, TensorFile};
@@ -34,8 +34,17 @@ impl ModelFile {
 
 /// Tensor names vanish knows under `layers.{i}.`; `bn.num_batches_tracked` (which PyTorch's state dict
 /// carries) is accepted and ignored.
-const LAYER_SUFFIXES: [&str; 7] =
-    ["weight", "bias", "bn.gamma", "bn.beta", "bn.running_mean", "bn.running_var", "bn.num_batches_tracked"];
+const LAYER_SUFFIXES: [&str; 9] = [
+    "weight",
+    "bias",
+    "bn.gamma",
+    "bn.beta",
+    "bn.running_mean",
+    "bn.running_var",
+    "bn.num_batches_tracked",
+    "ln.gamma",
+    "ln.beta",
+];
 
 /// `layers.{i}.{suffix}` → `(i, suffix)`.
 fn layer_name(name: &str) -> Option<(usize, &str)> {
@@ -53,7 +62,7 @@ pub fn read_model(file: &TensorFile, activations: Option<&[Activation]>) -> Resu
     let widths = layer_widths(file)?;
     let layers = widths.len() - 1;
     let hidden = &widths[1..layers];
-    let batch_norm = batch_norm_layers(file, layers)?;
+    let norm = norm_layers(file, layers)?;
     let recorded = recorded_spec(file, hidden.len())?;
 
     let output = match widths[layers] {
@@ -65,11 +74,14 @@ pub fn read_model(file: &TensorFile, activations: Option<&[Activation]>) -> Resu
     {
         return Err(file.metadata_error("spec", format!("widths {w:?}, but the weight shapes give {widths:?}")));
     }
-    if let Some(b) = recorded.batch_norm
-        && b != batch_norm
+    if let Some(r) = recorded.norm
+        && r != norm
     {
-        let found = if batch_norm { "present" } else { "absent" };
-        return Err(file.metadata_error("spec", format!("batchnorm {b}, but the bn.gamma tensors are {found}")));
+        let found = match norm {
+            Norm::None => "there are no bn.gamma or ln.gamma tensors".to_string(),
+            n => format!("the tensors are {}.*", n.prefix().unwrap_or_default()),
+        };
+        return Err(file.metadata_error("spec", format!("norm {r}, but {found}")));
     }
     if let Some(binary) = recorded.binary
         && binary != (output == Output::Binary)
@@ -99,7 +111,7 @@ pub fn read_model(file: &TensorFile, activations: Option<&[Activation]>) -> Resu
             ));
         }
     };
-    let mut spec = MlpSpec::new(widths[0], hidden, Activation::Identity, output).with_batch_norm(batch_norm);
+    let mut spec = MlpSpec::new(widths[0], hidden, Activation::Identity, output).with_norm(norm);
     spec.activations = activations;
     spec.bn_eps = recorded.bn_eps.unwrap_or(spec.bn_eps);
     // Residual connections leave no tensors behind: only the `spec` metadata (or the caller) knows.
@@ -189,42 +201,60 @@ fn layer_widths(file: &TensorFile) -> Result<Vec<usize>, InterchangeError> {
     Ok(widths)
 }
 
-/// Whether hidden layers have batch norm: all or none of them, never the output layer, γ and β
-/// together, and running statistics only beside them (and both or neither).
-fn batch_norm_layers(file: &TensorFile, layers: usize) -> Result<bool, InterchangeError> {
-    let has = |i: usize, what: &str| file.contains(&format!("layers.{i}.bn.{what}"));
-    let with: Vec<usize> = (0..layers).filter(|&i| has(i, "gamma") || has(i, "beta")).collect();
+/// Which normalisation the hidden layers have: batch norm (`bn.*`) or layer norm (`ln.*`) on all or
+/// none of them, never both kinds, never the output layer, γ and β together, and batch norm's running
+/// statistics only beside its γ and β (and both or neither).
+fn norm_layers(file: &TensorFile, layers: usize) -> Result<Norm, InterchangeError> {
+    let has = |i: usize, what: &str| file.contains(&format!("layers.{i}.{what}"));
+    let with = |prefix: &str| -> Vec<usize> {
+        (0..layers).filter(|&i| has(i, &format!("{prefix}.gamma")) || has(i, &format!("{prefix}.beta"))).collect()
+    };
+    let (bn, ln) = (with("bn"), with("ln"));
+    let (norm, with) = match (bn.is_empty(), ln.is_empty()) {
+        (true, true) => (Norm::None, Vec::new()),
+        (false, true) => (Norm::Batch, bn),
+        (true, false) => (Norm::Layer, ln),
+        (false, false) => {
+            return Err(file.model_error(format!(
+                "batch norm tensors (bn.*) on layers {bn:?} and layer norm tensors (ln.*) on layers {ln:?}; \
+                 vanish puts one kind on every hidden layer"
+            )));
+        }
+    };
+    let prefix = norm.prefix().unwrap_or("bn");
+    let name = if norm == Norm::Layer { "layer norm" } else { "batch norm" };
     if with.contains(&(layers - 1)) {
         return Err(file.model_error(format!(
-            "the output layer (layers.{}) has batch norm; vanish puts batch norm on hidden layers only",
+            "the output layer (layers.{}) has {name}; vanish puts it on hidden layers only",
             layers - 1
         )));
     }
-    let on = !with.is_empty();
-    if on && with.len() != layers - 1 {
+    if norm != Norm::None && with.len() != layers - 1 {
         let without: Vec<usize> = (0..layers - 1).filter(|i| !with.contains(i)).collect();
         return Err(file.model_error(format!(
-            "batch norm on layers {with:?} but not on {without:?}; vanish needs it on every hidden layer or none \
-             (missing `layers.{}.bn.gamma`)",
+            "{name} on layers {with:?} but not on {without:?}; vanish needs it on every hidden layer or none \
+             (missing `layers.{}.{prefix}.gamma`)",
             without[0]
         )));
     }
     for i in 0..layers {
         let width = file.shape(&format!("layers.{i}.weight")).expect("checked")[0];
-        let (mean, var) = (has(i, "running_mean"), has(i, "running_var"));
-        if (mean || var) && !on {
+        let (mean, var) = (has(i, "bn.running_mean"), has(i, "bn.running_var"));
+        if (mean || var) && norm != Norm::Batch {
             let name = format!("layers.{i}.bn.running_{}", if mean { "mean" } else { "var" });
             return Err(file.model_error(format!("unexpected tensor `{name}` on a layer without bn.gamma and bn.beta")));
         }
-        if on && i + 1 < layers {
-            expect_vector(file, &format!("layers.{i}.bn.gamma"), width, true)?;
-            expect_vector(file, &format!("layers.{i}.bn.beta"), width, true)?;
+        if norm != Norm::None && i + 1 < layers {
+            expect_vector(file, &format!("layers.{i}.{prefix}.gamma"), width, true)?;
+            expect_vector(file, &format!("layers.{i}.{prefix}.beta"), width, true)?;
+        }
+        if norm == Norm::Batch && i + 1 < layers {
             // Running statistics are optional (a fresh 0 and 1 otherwise), but come in pairs.
             expect_vector(file, &format!("layers.{i}.bn.running_mean"), width, var)?;
             expect_vector(file, &format!("layers.{i}.bn.running_var"), width, mean)?;
         }
     }
-    Ok(on)
+    Ok(norm)
 }
 
 /// Checks that tensor `name` has shape `[len]`; a missing one is an error only when `required`.

@@ -2,12 +2,12 @@
 //! supplies its numbers, and any difference between the two is an error that names both and the flags
 //! that would match the file — never a silent reshape.
 
-use crate::model::{Activation, MlpSpec, Params};
+use crate::model::{Activation, MlpSpec, Norm, Params};
 
 use super::{InterchangeError, TensorFile, read_model};
 
-/// The parameters in `file` for the network `wanted`, and `wanted` with the file's batch-norm eps when
-/// the file records one. The file's weight shapes, batch norm, output and recorded activations must all
+/// The parameters in `file` for the network `wanted`, and `wanted` with the file's normalisation eps
+/// when the file records one. The file's weight shapes, normalisation, output and recorded activations must all
 /// match `wanted`; running statistics the file lacks start at 0 and 1.
 pub fn load_params_for(file: &TensorFile, wanted: &MlpSpec) -> Result<(MlpSpec, Params), InterchangeError> {
     // Shapes decide the layout; the activation is compared below, so any placeholder will do here.
@@ -28,7 +28,7 @@ pub fn load_params_for(file: &TensorFile, wanted: &MlpSpec) -> Result<(MlpSpec, 
         )));
     }
     let activations = model.recorded.activations.as_ref().unwrap_or(&wanted.activations);
-    if got.hidden != wanted.hidden || got.batch_norm != wanted.batch_norm || *activations != wanted.activations {
+    if got.hidden != wanted.hidden || got.norm != wanted.norm || *activations != wanted.activations {
         let file_spec = MlpSpec { activations: activations.clone(), ..got.clone() };
         let layers: Vec<String> = got.hidden.iter().map(|w| w.to_string()).collect();
         let mut acts: Vec<String> = activations.iter().map(|a| a.to_string()).collect();
@@ -40,7 +40,7 @@ pub fn load_params_for(file: &TensorFile, wanted: &MlpSpec) -> Result<(MlpSpec, 
             file_spec.describe(),
             wanted.describe(),
             layers.join(","),
-            if got.batch_norm { " --batch-norm" } else { "" },
+            if got.norm == Norm::None { String::new() } else { format!(" --norm {}", got.norm) },
             acts.join(",")
         )));
     }

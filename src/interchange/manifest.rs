@@ -1,8 +1,8 @@
 //! The metadata that travels in a safetensors file. vanish writes a manifest into every file (`spec`,
 //! `seed`, `vanish_version`, `adapter`, `content`); when reading, only `spec` matters, in the format the
 //! JAX fixtures use: JSON with `widths`, `activations` and `batchnorm` (each one value for every hidden
-//! layer or one per layer), `output`, `bn_eps`, and `norm`, `residual`, `residual_scale`. Unknown keys are ignored, so files from other tools
-//! with extra fields still load.
+//! layer or one per layer), `output`, `bn_eps`, and `norm` (`none`, `batch` or `layer`), `residual`,
+//! `residual_scale`. Unknown keys are ignored, so files from other tools with extra fields still load.
 
 use std::collections::HashMap;
 
@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{InterchangeError, TensorFile};
-use crate::model::{Activation, MlpSpec, Output};
+use crate::model::{Activation, MlpSpec, Norm, Output};
 
 /// The metadata key holding the spec JSON.
 pub const SPEC_KEY: &str = "spec";
@@ -58,12 +58,12 @@ pub fn spec_json(spec: &MlpSpec) -> String {
     json!({
         "widths": widths,
         "activations": spec.activations.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
-        "batchnorm": spec.batch_norm,
+        "batchnorm": spec.norm == Norm::Batch,
         "output": output,
         "bn_eps": spec.bn_eps,
         "bn_momentum": spec.bn_momentum,
         "init": spec.init.to_string(),
-        "norm": if spec.batch_norm { "batch" } else { "none" },
+        "norm": spec.norm.to_string(),
         "residual": spec.residual.is_some(),
         "residual_scale": spec.residual.unwrap_or(1.0),
     })
@@ -88,7 +88,7 @@ struct RawSpec {
     /// Residual connections and their scale α (absent: none).
     residual: Option<bool>,
     residual_scale: Option<f64>,
-    /// `none` or `batch`; other kinds (layer norm) are refused, since reading such a file as another
+    /// `none`, `batch` or `layer`; an unknown kind is refused, since reading such a file as another
     /// network would compute other gradients than the file's.
     norm: Option<String>,
 }
@@ -99,7 +99,8 @@ pub struct RecordedSpec {
     pub widths: Option<Vec<usize>>,
     /// Expanded to one per hidden layer when recorded as one name.
     pub activations: Option<Vec<Activation>>,
-    pub batch_norm: Option<bool>,
+    /// From `norm`, or from `batchnorm` (true: batch) in files without it.
+    pub norm: Option<Norm>,
     /// `Some(true)` for bce_with_logits, `Some(false)` for softmax cross-entropy.
     pub binary: Option<bool>,
     pub bn_eps: Option<f64>,
@@ -147,10 +148,20 @@ pub fn recorded_spec(file: &TensorFile, hidden: usize) -> Result<RecordedSpec, I
         return Err(bad(format!("residual_scale {alpha} is not a finite number > 0")));
     }
     let residual = raw.residual.map(|on| on.then(|| raw.residual_scale.unwrap_or(1.0)));
-    match raw.norm.as_deref() {
-        None | Some("none") | Some("batch") => {}
-        Some(other) => return Err(bad(format!("records norm `{other}`; this version of vanish has none or batch"))),
-    }
+    let norm = match raw.norm.as_deref() {
+        None => batch_norm.map(|on| if on { Norm::Batch } else { Norm::None }),
+        Some(name) => {
+            let norm = name
+                .parse::<Norm>()
+                .map_err(|_| bad(format!("records norm `{name}`; this version of vanish has none, batch or layer")))?;
+            if let Some(on) = batch_norm
+                && on != (norm == Norm::Batch)
+            {
+                return Err(bad(format!("batchnorm {on} contradicts norm `{name}`")));
+            }
+            Some(norm)
+        }
+    };
     let binary = match raw.output.as_deref() {
         None => None,
         Some(BINARY_LOSS | "binary") => Some(true),
@@ -164,7 +175,7 @@ pub fn recorded_spec(file: &TensorFile, hidden: usize) -> Result<RecordedSpec, I
     {
         return Err(bad(format!("bn_eps {eps} must be finite and > 0")));
     }
-    Ok(RecordedSpec { widths: raw.widths, activations, batch_norm, binary, bn_eps: raw.bn_eps, residual })
+    Ok(RecordedSpec { widths: raw.widths, activations, norm, binary, bn_eps: raw.bn_eps, residual })
 }
 
 fn parse_activation(name: &str) -> Result<Activation, String> {

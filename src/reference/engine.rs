@@ -122,7 +122,7 @@ impl Engine for CpuEngine {
             let batch = self.train.subset(&idx);
             let g = forward_backward(&self.spec, &self.params, &widen(&batch.x), &batch.y, rows);
             for (i, layer) in g.forward.layers.iter().enumerate() {
-                if let Some(bn) = &layer.bn {
+                if let Some(bn) = layer.batch_norm() {
                     let (rm, rv) = (layout.running_mean(i).expect("bn"), layout.running_var(i).expect("bn"));
                     let (mean_part, var_part) = split_two(&mut self.running, rm.range(), rv.range());
                     batchnorm_update_running(

@@ -1,24 +1,28 @@
-//! The whole network for one batch, f64: forward (training-mode batch norm), loss, and the backward
+//! The whole network for one batch, f64: forward (training-mode normalisation), loss, and the backward
 //! pass into a gradient arena with the parameter arena's layout. The oracle that a whole GPU training
 //! step is compared with, layer by layer and tensor by tensor.
 //!
-//! Per dense layer `i`: `z = x·Wᵀ + b`, then, on hidden layers with batch norm, `y = BN(z)`, then
-//! `a = f(y or z)`; the next layer's input is `a`, or `x + α·a` behind a skip connection
-//! (`MlpSpec::has_skip`). The output layer has neither batch norm nor an activation: its `a = z` are the
-//! logits. Parameter gradients are overwritten, never accumulated: the arena starts at zero.
+//! Per dense layer `i`: `z = x·Wᵀ + b`, then, on hidden layers with a normalisation, `y = BN(z)` or
+//! `y = LN(z)`, then `a = f(y or z)`; the next layer's input is `a`, or `x + α·a` behind a skip
+//! connection (`MlpSpec::has_skip`). The output layer has neither a normalisation nor an activation:
+//! its `a = z` are the logits. Parameter gradients are overwritten, never accumulated: the arena starts at zero.
 
 use super::activation::{activation_backward, bias_activation_forward};
 use super::batchnorm::{batchnorm_backward, batchnorm_forward, batchnorm_forward_eval};
+use super::layernorm::{layernorm_backward, layernorm_forward};
 use super::loss::{bce_with_logits, softmax_cross_entropy};
 use super::matmul::{dense_backward, dense_forward};
-use crate::model::{MlpSpec, Output, TensorSlot};
+use crate::model::{MlpSpec, Norm, Output, TensorSlot};
 
-/// What batch norm saved on one layer in training mode.
+/// What a normalisation saved on one layer.
 #[derive(Clone, Debug, PartialEq)]
-pub struct BatchNormForward {
-    /// Batch mean, [out].
+pub struct NormForward {
+    /// Batch or layer norm.
+    pub kind: Norm,
+    /// Batch norm: the batch mean per unit, [out] (empty in evaluation mode); layer norm: each row's
+    /// mean, [m].
     pub mean: Vec<f64>,
-    /// 1/√(biased batch variance + eps), [out].
+    /// 1/√(biased variance + eps), the same shape as `mean`.
     pub rstd: Vec<f64>,
     /// The normalised, scaled and shifted output, [m, out]: the activation's input.
     pub y: Vec<f64>,
@@ -31,19 +35,24 @@ pub struct LayerForward {
     pub x: Vec<f64>,
     /// The dense output, bias included, [m, out].
     pub z: Vec<f64>,
-    /// Present where batch norm follows this layer.
-    pub bn: Option<BatchNormForward>,
+    /// Present where a normalisation follows this layer.
+    pub norm: Option<NormForward>,
     /// The activation's output, [m, out]; for the output layer, the logits (= z).
     pub a: Vec<f64>,
 }
 
 impl LayerForward {
-    /// The activation's input, [m, out]: batch norm's output where it applies, else z.
+    /// The activation's input, [m, out]: the normalisation's output where there is one, else z.
     pub fn pre_activation(&self) -> &[f64] {
-        match &self.bn {
-            Some(bn) => &bn.y,
+        match &self.norm {
+            Some(norm) => &norm.y,
             None => &self.z,
         }
+    }
+
+    /// Batch norm's saved statistics, where batch norm follows this layer.
+    pub fn batch_norm(&self) -> Option<&NormForward> {
+        self.norm.as_ref().filter(|n| n.kind == Norm::Batch)
     }
 }
 
@@ -64,7 +73,7 @@ pub struct Gradients {
     pub logits: Vec<f64>,
     /// dL/dθ in `ParamLayout.params` layout (the offsets of `Params.values`); padding 0.
     pub grads: Vec<f64>,
-    /// Per dense layer: dL/dz_i, [m, out] — the gradient w.r.t. the dense output before batch norm.
+    /// Per dense layer: dL/dz_i, [m, out] — the gradient w.r.t. the dense output before any normalisation.
     pub deltas: Vec<Vec<f64>>,
     pub forward: Forward,
 }
@@ -74,8 +83,9 @@ fn slice<'a>(arena: &'a [f64], slot: &TensorSlot) -> &'a [f64] {
     &arena[slot.range()]
 }
 
-/// One forward pass. `running` is None for training mode (batch statistics, saved in `bn`) and the
-/// running arena for eval mode (then `bn` holds no mean or rstd).
+/// One forward pass. `running` is None for training mode (batch statistics, saved in `norm`) and the
+/// running arena for eval mode (then batch norm's `norm` holds no mean or rstd). Layer norm computes
+/// the same in both modes.
 fn forward(spec: &MlpSpec, params: &[f64], running: Option<&[f64]>, x: &[f64], m: usize) -> Forward {
     let layout = spec.layout();
     assert_eq!(params.len(), layout.param_len, "params is one arena in the spec's layout");
@@ -89,28 +99,35 @@ fn forward(spec: &MlpSpec, params: &[f64], running: Option<&[f64]>, x: &[f64], m
         let mut z = vec![0.0; m * fan_out];
         dense_forward(&mut z, &input, w, b, m, fan_in, fan_out);
 
-        let mut bn = None;
-        if spec.has_bn(i) {
-            let gamma = slice(params, layout.gamma(i).expect("a batch-norm layer has gamma"));
-            let beta = slice(params, layout.beta(i).expect("a batch-norm layer has beta"));
-            let mut y = vec![0.0; m * fan_out];
-            let mut mean = vec![0.0; fan_out];
-            let mut rstd = vec![0.0; fan_out];
-            match running {
-                None => batchnorm_forward(&mut y, &mut mean, &mut rstd, &z, gamma, beta, m, fan_out, spec.bn_eps),
-                Some(running) => {
-                    let rm = slice(running, layout.running_mean(i).expect("running mean"));
-                    let rv = slice(running, layout.running_var(i).expect("running var"));
-                    batchnorm_forward_eval(&mut y, &z, gamma, beta, rm, rv, m, fan_out, spec.bn_eps);
-                    (mean, rstd) = (Vec::new(), Vec::new());
+        let norm = match spec.norm_of(i) {
+            Norm::None => None,
+            kind => {
+                let gamma = slice(params, layout.gamma(i).expect("a normalised layer has gamma"));
+                let beta = slice(params, layout.beta(i).expect("a normalised layer has beta"));
+                let mut y = vec![0.0; m * fan_out];
+                let stats = if kind == Norm::Layer { m } else { fan_out };
+                let (mut mean, mut rstd) = (vec![0.0; stats], vec![0.0; stats]);
+                match (kind, running) {
+                    (Norm::Layer, _) => {
+                        layernorm_forward(&mut y, &mut mean, &mut rstd, &z, gamma, beta, m, fan_out, spec.bn_eps)
+                    }
+                    (_, None) => {
+                        batchnorm_forward(&mut y, &mut mean, &mut rstd, &z, gamma, beta, m, fan_out, spec.bn_eps)
+                    }
+                    (_, Some(running)) => {
+                        let rm = slice(running, layout.running_mean(i).expect("running mean"));
+                        let rv = slice(running, layout.running_var(i).expect("running var"));
+                        batchnorm_forward_eval(&mut y, &z, gamma, beta, rm, rv, m, fan_out, spec.bn_eps);
+                        (mean, rstd) = (Vec::new(), Vec::new());
+                    }
                 }
+                Some(NormForward { kind, mean, rstd, y })
             }
-            bn = Some(BatchNormForward { mean, rstd, y });
-        }
+        };
 
         // the bias is already in z, so the fused kernel runs with no bias here
-        let mut pre = match &bn {
-            Some(bn) => bn.y.clone(),
+        let mut pre = match &norm {
+            Some(norm) => norm.y.clone(),
             None => z.clone(),
         };
         let mut a = vec![0.0; m * fan_out];
@@ -123,7 +140,7 @@ fn forward(spec: &MlpSpec, params: &[f64], running: Option<&[f64]>, x: &[f64], m
         } else {
             a.clone()
         };
-        layers.push(LayerForward { x: input, z, bn, a });
+        layers.push(LayerForward { x: input, z, norm, a });
         input = next;
     }
     Forward { layers }
@@ -170,28 +187,21 @@ pub fn forward_backward(spec: &MlpSpec, params: &[f64], x: &[f64], labels: &[u32
             activation_backward(&mut dpre, &da, layer.pre_activation(), spec.activation(i));
         }
 
-        // through batch norm, to dz (the dense output)
-        let dz = match &layer.bn {
+        // through the normalisation, to dz (the dense output)
+        let dz = match &layer.norm {
             None => dpre,
-            Some(bn) => {
-                let gamma_slot = layout.gamma(i).expect("a batch-norm layer has gamma");
-                let beta_slot = layout.beta(i).expect("a batch-norm layer has beta");
+            Some(norm) => {
+                let gamma_slot = layout.gamma(i).expect("a normalised layer has gamma");
+                let beta_slot = layout.beta(i).expect("a normalised layer has beta");
                 let mut dz = vec![0.0; m * fan_out];
                 let mut dgamma = vec![0.0; fan_out];
                 let mut dbeta = vec![0.0; fan_out];
                 let gamma = slice(params, gamma_slot);
-                batchnorm_backward(
-                    &mut dz,
-                    &mut dgamma,
-                    &mut dbeta,
-                    &dpre,
-                    &layer.z,
-                    &bn.mean,
-                    &bn.rstd,
-                    gamma,
-                    m,
-                    fan_out,
-                );
+                let backward = match norm.kind {
+                    Norm::Layer => layernorm_backward,
+                    _ => batchnorm_backward,
+                };
+                backward(&mut dz, &mut dgamma, &mut dbeta, &dpre, &layer.z, &norm.mean, &norm.rstd, gamma, m, fan_out);
                 grads[gamma_slot.range()].copy_from_slice(&dgamma);
                 grads[beta_slot.range()].copy_from_slice(&dbeta);
                 dz
@@ -223,7 +233,7 @@ pub fn forward_backward(spec: &MlpSpec, params: &[f64], x: &[f64], labels: &[u32
     Gradients { loss, correct, logits, grads, deltas, forward: fwd }
 }
 
-/// eval mode (batch norm with running stats from `running`): logits [m, out_width]
+/// eval mode (batch norm with running stats from `running`; layer norm as in training): logits [m, out_width]
 /// params and running are the two arenas of the spec's layout, widened to f64; x is [m, spec.input].
 pub fn forward_eval(spec: &MlpSpec, params: &[f64], running: &[f64], x: &[f64], m: usize) -> Vec<f64> {
     assert_eq!(running.len(), spec.layout().running_len, "running is the spec's running arena");

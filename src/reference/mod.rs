@@ -9,6 +9,7 @@
 pub mod activation;
 pub mod batchnorm;
 pub mod engine;
+pub mod layernorm;
 pub mod loss;
 pub mod matmul;
 pub mod mlp;
@@ -18,8 +19,9 @@ pub mod reduce;
 pub use activation::{activation, activation_backward, activation_grad, bias_activation_forward, bias_backward};
 pub use batchnorm::{batchnorm_backward, batchnorm_forward, batchnorm_forward_eval, batchnorm_update_running};
 pub use engine::{CpuBackend, CpuEngine};
+pub use layernorm::{layernorm_backward, layernorm_forward};
 pub use loss::{bce_with_logits, softmax_cross_entropy};
 pub use matmul::{dense_backward, dense_forward, matmul};
-pub use mlp::{BatchNormForward, Forward, Gradients, LayerForward, forward_backward, forward_eval};
+pub use mlp::{Forward, Gradients, LayerForward, NormForward, forward_backward, forward_eval};
 pub use optim::{adam_step, sgd_step};
 pub use reduce::{ActivationStats, activation_stats, segment_stats};

@@ -5,14 +5,16 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::groups::{Group, mean, spread};
+use crate::model::Norm;
 use crate::sweep::{Check, RunRecord, verdict};
 
-pub const CSV_HEADER: [&str; 14] = [
+pub const CSV_HEADER: [&str; 15] = [
     "run",
     "depth",
     "width",
     "activation",
     "batch_norm",
+    "norm",
     "residual",
     "clip",
     "init",
@@ -40,7 +42,9 @@ pub fn csv_rows(runs: &[RunRecord]) -> Vec<Vec<String>> {
             c.depth.to_string(),
             c.width.to_string(),
             c.activation.to_string().replace(',', ";"),
-            c.batch_norm.to_string(),
+            // batch_norm (true for batch norm, as before layer norm existed) and the norm by name
+            (c.norm == Norm::Batch).to_string(),
+            c.norm.to_string(),
             // the skip connections' α, or `off` for a plain network
             c.residual.map_or("off".into(), num),
             c.clip.map_or("off".into(), num),

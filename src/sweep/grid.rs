@@ -8,7 +8,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Optimizer;
-use crate::model::{Activation, Init, MlpSpec};
+use crate::model::{Activation, Init, MlpSpec, Norm};
 use crate::serde_string::serde_as_string;
 
 /// Parses a list of positive integers: items separated by commas, each a number `5`, an inclusive
@@ -181,7 +181,10 @@ pub struct Grid {
     pub depths: Vec<usize>,
     pub widths: Vec<usize>,
     pub activations: Vec<Activation>,
-    pub batch_norm: Vec<bool>,
+    /// `--norms none,batch,layer` (`--batch-norm off,on` is none,batch; folders from before layer norm
+    /// recorded `batch_norm` flags).
+    #[serde(alias = "batch_norm")]
+    pub norms: Vec<Norm>,
     pub inits: Vec<Init>,
     pub optimizers: Vec<OptimizerChoice>,
     /// `--residual off,on`: plain and residual networks (absent in folders from before it existed).
@@ -204,7 +207,8 @@ pub struct RunConfig {
     pub depth: usize,
     pub width: usize,
     pub activation: Activation,
-    pub batch_norm: bool,
+    #[serde(alias = "batch_norm")]
+    pub norm: Norm,
     pub init: Init,
     pub optimizer: OptimizerChoice,
     /// The skip connections' α for a residual network.
@@ -225,7 +229,7 @@ impl RunConfig {
             depth: spec.hidden.len(),
             width: spec.hidden.first().copied().unwrap_or(0),
             activation: spec.activation(0),
-            batch_norm: spec.batch_norm,
+            norm: spec.norm,
             init: spec.init,
             optimizer: optimizer.into(),
             residual: spec.residual,
@@ -257,7 +261,11 @@ impl RunConfig {
             "w{}-{}-{}-{}-{}{residual}{clip}",
             self.width,
             self.activation,
-            if self.batch_norm { "bn" } else { "nobn" },
+            match self.norm {
+                Norm::None => "nobn",
+                Norm::Batch => "bn",
+                Norm::Layer => "ln",
+            },
             self.init,
             self.optimizer
         )
@@ -269,8 +277,13 @@ impl RunConfig {
         if varying.residual {
             parts.push(if self.residual.is_some() { "residual".into() } else { "plain".into() });
         }
-        if varying.batch_norm {
-            parts.push(if self.batch_norm { "+bn".into() } else { "no bn".into() });
+        if varying.norm {
+            parts.push(match self.norm {
+                Norm::Batch => "+bn".into(),
+                Norm::Layer => "+ln".into(),
+                Norm::None if varying.layer_norm => "no norm".into(),
+                Norm::None => "no bn".into(),
+            });
         }
         if varying.init {
             parts.push(self.init.to_string());
@@ -298,7 +311,9 @@ impl RunConfig {
 pub struct Varying {
     pub width: bool,
     pub activation: bool,
-    pub batch_norm: bool,
+    pub norm: bool,
+    /// Some run has layer norm (so a run without a norm is labelled "no norm", not "no bn").
+    pub layer_norm: bool,
     pub init: bool,
     pub optimizer: bool,
     pub residual: bool,
@@ -323,7 +338,8 @@ impl Varying {
         Varying {
             width: differs(configs.clone(), |c| c.width),
             activation: differs(configs.clone(), |c| c.activation),
-            batch_norm: differs(configs.clone(), |c| c.batch_norm),
+            norm: differs(configs.clone(), |c| c.norm),
+            layer_norm: configs.clone().into_iter().any(|c| c.norm == Norm::Layer),
             init: differs(configs.clone(), |c| c.init),
             optimizer: differs(configs.clone(), |c| c.optimizer),
             residual: differs(configs.clone(), |c| c.residual.is_some()),
@@ -339,7 +355,7 @@ impl Grid {
         for &activation in &self.activations {
             for &residual in &self.residual {
                 let residual = residual.then_some(self.residual_scale);
-                for &batch_norm in &self.batch_norm {
+                for &norm in &self.norms {
                     for &init in &self.inits {
                         for &optimizer in &self.optimizers {
                             for &clip in &self.clip {
@@ -350,7 +366,7 @@ impl Grid {
                                                 depth,
                                                 width,
                                                 activation,
-                                                batch_norm,
+                                                norm,
                                                 init,
                                                 optimizer,
                                                 residual,
@@ -375,7 +391,7 @@ impl Grid {
             ("--depths", self.depths.is_empty()),
             ("--widths", self.widths.is_empty()),
             ("--activations", self.activations.is_empty()),
-            ("--batch-norm", self.batch_norm.is_empty()),
+            ("--norms", self.norms.is_empty()),
             ("--inits", self.inits.is_empty()),
             ("--optimizers", self.optimizers.is_empty()),
             ("--residual", self.residual.is_empty()),
@@ -461,7 +477,7 @@ mod tests {
             depths: vec![1, 2],
             widths: vec![4],
             activations: vec![Activation::Tanh, Activation::LeakyRelu(0.2)],
-            batch_norm: vec![false, true],
+            norms: vec![Norm::None, Norm::Batch, Norm::Layer],
             inits: vec![Init::Normal(0.5), Init::Standard],
             optimizers: vec![OptimizerChoice::Adam, OptimizerChoice::Sgd { momentum: 0.9 }],
             residual: vec![false, true],
@@ -470,7 +486,7 @@ mod tests {
             seeds: 2,
         };
         let ids: Vec<String> = grid.expand().iter().map(RunConfig::id).collect();
-        assert_eq!(ids.len(), 2 * 2 * 2 * 2 * 2 * 2 * 2 * 2);
+        assert_eq!(ids.len(), 2 * 2 * 3 * 2 * 2 * 2 * 2 * 2);
         let mut unique = ids.clone();
         unique.sort();
         unique.dedup();

@@ -41,7 +41,7 @@ use serde::{Deserialize, Serialize};
 use super::grid::{Grid, OptimizerChoice};
 use super::record::RunRecord;
 use super::verdict::VerdictKind;
-use crate::model::{Activation, Init};
+use crate::model::{Activation, Init, Norm};
 use crate::serde_string::serde_as_string;
 
 /// Measured and predicted per-layer factors agree when within this factor of each other: the theory
@@ -83,7 +83,7 @@ impl Preset {
             depths: vec![10],
             widths: vec![32],
             activations: vec![Activation::Tanh],
-            batch_norm: vec![false],
+            norms: vec![Norm::None],
             inits: vec![Init::GlorotUniform],
             optimizers: vec![OptimizerChoice::Adam],
             residual: vec![false],
@@ -99,9 +99,12 @@ impl Preset {
                 inits: vec![Init::GlorotUniform, Init::HeNormal],
                 ..base
             },
-            Preset::Batchnorm => {
-                Grid { depths: vec![20], activations: vec![Activation::Sigmoid], batch_norm: vec![false, true], ..base }
-            }
+            Preset::Batchnorm => Grid {
+                depths: vec![20],
+                activations: vec![Activation::Sigmoid],
+                norms: vec![Norm::None, Norm::Batch],
+                ..base
+            },
             Preset::Selu => Grid {
                 depths: vec![30],
                 activations: vec![Activation::Selu],
@@ -299,8 +302,8 @@ pub fn checks(preset: Preset, runs: &[RunRecord]) -> Vec<Check> {
             ]
         }
         Preset::Batchnorm => {
-            let plain = pick(&|r| !r.config.batch_norm, format!("sigmoid, depth {depth}"));
-            let bn = pick(&|r| r.config.batch_norm, format!("sigmoid + batch norm, depth {depth}"));
+            let plain = pick(&|r| r.config.norm == Norm::None, format!("sigmoid, depth {depth}"));
+            let bn = pick(&|r| r.config.norm == Norm::Batch, format!("sigmoid + batch norm, depth {depth}"));
             vec![
                 check(
                     format!(

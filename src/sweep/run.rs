@@ -50,7 +50,7 @@ pub fn showcase<'a>(configs: impl IntoIterator<Item = &'a RunConfig>) -> Vec<Str
 pub fn spec_for(config: &RunConfig, features: usize, classes: usize) -> MlpSpec {
     MlpSpec {
         activations: vec![config.activation; config.depth],
-        batch_norm: config.batch_norm,
+        norm: config.norm,
         init: config.init,
         residual: config.residual,
         ..MlpSpec::new(features, &vec![config.width; config.depth], Activation::Identity, Output::for_classes(classes))

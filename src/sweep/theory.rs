@@ -19,12 +19,14 @@
 //! `(‖δ_l‖/‖δ_{l+1}‖)² = (c_l/c_{l+1})²·E[f′(z_l)²]·(s/E[f′(z_{l+1})²] + c²_{l+1}·n·Var[W_{l+1}])`, s = 1
 //! with the skip and 0 without (then it is the plain χ_l above).
 //!
-//! Batch norm divides δ by the batch's standard deviation of z, which the probe does not read back, so
-//! layers followed by batch norm have no prediction here (`None`).
+//! Batch norm divides δ by the batch's standard deviation of each unit's z, and layer norm by each row's
+//! standard deviation over its units; the probe reads neither back, and both also project δ (removing
+//! its mean and its component along x̂), so layers followed by either have no prediction here (`None`).
+//! Above a normalised layer the plain χ still holds: a layer without a norm is predicted as before.
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Activation, MlpSpec};
+use crate::model::{Activation, MlpSpec, Norm};
 
 /// The measurement and the prediction for δ crossing from dense layer `layer + 1` into `layer`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -34,7 +36,7 @@ pub struct Transition {
     /// `‖δ_l‖/‖δ_{l+1}‖`, when both are positive and finite.
     pub measured: Option<f64>,
     /// `χ_l = n_l·Var[W_{l+1}]·E[f′(z_l)²]`, or behind a skip connection the squared factor of the
-    /// module's residual formula; `None` with batch norm.
+    /// module's residual formula; `None` with batch or layer norm.
     pub chi: Option<f64>,
     /// `√χ_l`, the predicted factor of ‖δ‖.
     pub predicted: Option<f64>,
@@ -65,7 +67,8 @@ pub fn transitions(spec: &MlpSpec, layers: &[LayerInput]) -> Vec<Transition> {
             let n = spec.layer_dims(l + 1).0 as f64;
             let var = weight_variance(spec, l + 1, layers[l + 1].weight);
             let residual = spec.has_skip(l) || spec.has_skip(l + 1);
-            let chi = if spec.has_bn(l) || (residual && spec.has_bn(l + 1)) {
+            let normalised = |i: usize| spec.norm_of(i) != Norm::None;
+            let chi = if normalised(l) || (residual && normalised(l + 1)) {
                 None
             } else if residual {
                 let scale = |i: usize| if spec.has_skip(i) { spec.skip_scale(i) } else { 1.0 };
@@ -82,7 +85,7 @@ pub fn transitions(spec: &MlpSpec, layers: &[LayerInput]) -> Vec<Transition> {
                 measured: positive_ratio(layers[l].delta, layers[l + 1].delta),
                 chi,
                 predicted: chi.map(f64::sqrt),
-                sigmoid_bound: (sigmoid && !spec.has_bn(l)).then(|| 0.25 * (n * var).sqrt()),
+                sigmoid_bound: (sigmoid && !normalised(l)).then(|| 0.25 * (n * var).sqrt()),
             }
         })
         .collect()
@@ -145,10 +148,12 @@ mod tests {
     }
 
     #[test]
-    fn batch_norm_layers_have_no_prediction() {
-        let spec = MlpSpec::new(2, &[4, 4], Activation::Sigmoid, Output::Binary).with_batch_norm(true);
-        let l = LayerInput { delta: 1.0, weight: 1.0, mean_grad_sq: 0.05 };
-        assert!(transitions(&spec, &[l, l, l]).iter().all(|t| t.chi.is_none() && t.sigmoid_bound.is_none()));
+    fn normalised_layers_have_no_prediction() {
+        for norm in [Norm::Batch, Norm::Layer] {
+            let spec = MlpSpec::new(2, &[4, 4], Activation::Sigmoid, Output::Binary).with_norm(norm);
+            let l = LayerInput { delta: 1.0, weight: 1.0, mean_grad_sq: 0.05 };
+            assert!(transitions(&spec, &[l, l, l]).iter().all(|t| t.chi.is_none() && t.sigmoid_bound.is_none()));
+        }
     }
 
     #[test]

@@ -257,7 +257,11 @@ pub fn load_fixture(name: &str) -> Fixture {
     if meta["residual"].as_bool() == Some(true) {
         spec.residual = Some(meta["residual_scale"].as_f64().expect("spec.residual_scale"));
     }
-    assert!(matches!(meta["norm"].as_str(), None | Some("none" | "batch")), "{name}: a norm vanish does not build");
+    // The later fixtures also say `norm`: none, batch or layer.
+    if let Some(norm) = meta["norm"].as_str() {
+        spec.norm = norm.parse().unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(spec.norm == vanish::model::Norm::Batch, batch_norm, "{name}: norm and batchnorm disagree");
+    }
     spec.validate().expect("the fixture's spec is valid");
 
     let layout = spec.layout();
