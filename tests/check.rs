@@ -173,8 +173,10 @@ fn check_cli_prints_json_and_rejects_an_empty_selection() {
     if common::gpu().is_none() {
         return;
     }
-    let out =
-        vanish().args(["check", "--quick", "--norm", "none", "--only", "depth 2 batch 7 sgd", "--json"]).output().unwrap();
+    let out = vanish()
+        .args(["check", "--quick", "--norm", "none", "--only", "depth 2 batch 7 sgd", "--json"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let cases = v["cases"].as_array().unwrap();

@@ -9,7 +9,7 @@ use vanish::data::{self, Dataset, DatasetSpec};
 use vanish::engine::{BatchEngine, Engine, ModelJob, Optimizer, Split, TrainConfig, Work};
 use vanish::gpu::FusedExecutor;
 use vanish::gpu::fused::fused_fits;
-use vanish::model::{Activation, MlpSpec, Output, Params};
+use vanish::model::{Activation, MlpSpec, Norm, Output, Params};
 use vanish::reference::CpuEngine;
 
 fn load(name: &str, samples: usize, classes: usize, seed: u64) -> (Dataset, Dataset) {
@@ -30,6 +30,14 @@ fn executor_probes_and_evaluations_match_the_reference() {
         (MlpSpec::new(2, &[12, 9, 7], Activation::Relu, Output::Binary), &train, &test),
         (MlpSpec::new(2, &[10, 10], Activation::Tanh, Output::Binary).with_batch_norm(true), &train, &test),
         (MlpSpec::new(2, &[8, 8], Activation::Gelu, Output::Softmax(3)).with_batch_norm(true), &btrain, &btest),
+        (MlpSpec::new(2, &[10, 10, 10], Activation::Sigmoid, Output::Binary).with_norm(Norm::Layer), &train, &test),
+        (
+            MlpSpec::new(2, &[9, 9, 9], Activation::Tanh, Output::Softmax(3))
+                .with_norm(Norm::Layer)
+                .with_residual(Some(1.0)),
+            &btrain,
+            &btest,
+        ),
     ];
     for (spec, train, test) in cases {
         let name = spec.describe();

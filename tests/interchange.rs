@@ -303,7 +303,7 @@ fn train_loads_a_pytorch_style_file_and_names_the_flags_on_mismatch() {
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
     // The file records no activation, so the flags' tanh is taken; batch norm is what differs.
     fails_with(&train_args(&["--load", load]), "holds 2→6→5→1 tanh+bn but the flags describe 2→6→5→1 tanh");
-    fails_with(&train_args(&["--load", load]), "run with --layers 6,5 --batch-norm --activation tanh");
+    fails_with(&train_args(&["--load", load]), "run with --layers 6,5 --norm batch --activation tanh");
     // A vanish file records its activation; flags that differ are named.
     let saved = dir.path().join("saved.safetensors");
     let ok = vanish().args(train_args(&["--epochs", "1", "--save"])).arg(&saved).output().unwrap();
@@ -580,11 +580,35 @@ fn malformed_cases() -> Vec<Case> {
             "residual_scale -1 is not a finite number > 0",
         ),
         (
-            "spec_layer_norm.safetensors",
+            "spec_layer_norm_over_bn_tensors.safetensors",
             edited(|t| {
                 t.metadata.insert("spec".into(), r#"{"activations": "relu", "norm": "layer"}"#.into());
             }),
-            "records norm `layer`",
+            "norm layer, but the tensors are bn.*",
+        ),
+        (
+            "spec_group_norm.safetensors",
+            edited(|t| {
+                t.metadata.insert("spec".into(), r#"{"activations": "relu", "norm": "group"}"#.into());
+            }),
+            "records norm `group`; this version of vanish has none, batch or layer",
+        ),
+        (
+            "bn_and_ln.safetensors",
+            edited(|t| {
+                let (d, shape, bytes) = t.tensors["layers.1.bn.gamma"].clone();
+                t.tensors.insert("layers.1.ln.gamma".into(), (d, shape, bytes));
+            }),
+            "and layer norm tensors (ln.*) on layers [1]; vanish puts one kind on every hidden layer",
+        ),
+        (
+            "ln_on_some_layers.safetensors",
+            Box::new(|| {
+                let mut t = Tensors::fixture("sigmoid_ln_2x8x8x8x1_n7");
+                t.remove("layers.2.ln.gamma").remove("layers.2.ln.beta");
+                t.bytes()
+            }),
+            "layer norm on layers [0, 1] but not on [2]",
         ),
     ]
 }
@@ -667,8 +691,17 @@ fn accepted_layer_name(name: &str) -> bool {
     let Some(rest) = name.strip_prefix("layers.") else { return false };
     let Some((index, tensor)) = rest.split_once('.') else { return false };
     let canonical = index.parse::<usize>().is_ok_and(|i| i.to_string() == index);
-    let known =
-        ["weight", "bias", "bn.gamma", "bn.beta", "bn.running_mean", "bn.running_var", "bn.num_batches_tracked"];
+    let known = [
+        "weight",
+        "bias",
+        "bn.gamma",
+        "bn.beta",
+        "bn.running_mean",
+        "bn.running_var",
+        "bn.num_batches_tracked",
+        "ln.gamma",
+        "ln.beta",
+    ];
     canonical && known.contains(&tensor)
 }
 

@@ -6,6 +6,7 @@ mod common;
 
 use common::{SHAPES, assert_close, assert_close_f32, gpu, uniform, widen};
 use vanish::engine::Optimizer;
+use vanish::gpu::layernorm::{LnTensors, layernorm_backward, layernorm_forward};
 use vanish::gpu::matmul::{MatmulVariant, matmul};
 use vanish::gpu::optim::{OptimState, optimizer_step};
 use vanish::gpu::{Gpu, GpuError, Tensor, activation, batchnorm, dense, loss, reduce, step};
@@ -280,6 +281,48 @@ fn batchnorm_backward_matches_reference() {
         assert_close_f32(&format!("{name} dbeta"), &gpu.read(&gdb).unwrap(), &db, dot_atol(m), 1e-5);
         assert_close_f32(&format!("{name} dgamma"), &gpu.read(&gdg).unwrap(), &dg, dot_atol(m), 1e-4);
         assert_close_f32(&format!("{name} dx"), &gpu.read(&gdx).unwrap(), &dx, dot_atol(m), 1e-4);
+    }
+}
+
+/// Rows × units for layer norm: one unit (every row constant), a row narrower and one wider than the
+/// 64-invocation workgroup (strided partial sums), and more rows than a grid dimension holds (65,535), so
+/// the rows wrap into a second dimension.
+const LN_SHAPES: &[(usize, usize)] = &[(1, 2), (4, 1), (7, 10), (32, 10), (65, 63), (3, 129), (670, 10), (70_000, 8)];
+
+#[test]
+fn layernorm_forward_and_backward_match_reference() {
+    let Some(gpu) = gpu() else { return };
+    let eps = 1e-5;
+    for (s, &(m, n)) in LN_SHAPES.iter().enumerate() {
+        // An offset and scale per row, so each row's mean and variance matter.
+        let x: Vec<f32> =
+            uniform(m * n, 110 + s as u64).iter().enumerate().map(|(i, v)| 3.0 * v + (i / n % 5) as f32).collect();
+        let dy = uniform(m * n, 111 + s as u64);
+        let gamma: Vec<f32> = uniform(n, 112).iter().map(|v| 1.0 + 0.5 * v).collect();
+        let beta = uniform(n, 113);
+        let (mut y, mut mean, mut rstd) = (vec![0.0; m * n], vec![0.0; m], vec![0.0; m]);
+        let (xw, gw) = (widen(&x), widen(&gamma));
+        reference::layernorm_forward(&mut y, &mut mean, &mut rstd, &xw, &gw, &widen(&beta), m, n, eps);
+        let (mut dx, mut dg, mut db) = (vec![0.0; m * n], vec![0.0; n], vec![0.0; n]);
+        reference::layernorm_backward(&mut dx, &mut dg, &mut db, &widen(&dy), &xw, &mean, &rstd, &gw, m, n);
+
+        let up = |name, v: &[f32]| gpu.upload(name, v).unwrap();
+        let (gx, gg, gb, gdy) = (up("x", &x), up("gamma", &gamma), up("beta", &beta), up("dy", &dy));
+        let (gy, gmean, grstd) = (nans(gpu, m * n), nans(gpu, m), nans(gpu, m));
+        let (gdx, gdg, gdb) = (nans(gpu, m * n), nans(gpu, n), nans(gpu, n));
+        let t = LnTensors { x: &gx, gamma: &gg, mean: &gmean, rstd: &grstd };
+        let forward = layernorm_forward(gpu, &gy, &t, &gb, (m, n), eps).unwrap();
+        let [rows, units] = layernorm_backward(gpu, (&gdx, &gdg, &gdb), &gdy, &t, (m, n)).unwrap();
+        gpu.run(&[&forward, &rows, &units]).unwrap();
+        let name = format!("layernorm {m}x{n}");
+        // As batch norm's: rstd multiplies the rounding of x − mean by up to 1/√eps for a constant row
+        // (n = 1); the backward's sums over n units (dx) and m rows (dγ, dβ) cancel up to ~n or m ulp.
+        assert_close_f32(&format!("{name} mean"), &gpu.read(&gmean).unwrap(), &mean, 1e-5, 1e-5);
+        assert_close_f32(&format!("{name} rstd"), &gpu.read(&grstd).unwrap(), &rstd, 1e-5, 1e-4);
+        assert_close_f32(&format!("{name} y"), &gpu.read(&gy).unwrap(), &y, 1e-4, 1e-4);
+        assert_close_f32(&format!("{name} dx"), &gpu.read(&gdx).unwrap(), &dx, dot_atol(n), 1e-4);
+        assert_close_f32(&format!("{name} dbeta"), &gpu.read(&gdb).unwrap(), &db, dot_atol(m), 1e-5);
+        assert_close_f32(&format!("{name} dgamma"), &gpu.read(&gdg).unwrap(), &dg, dot_atol(m), 1e-4);
     }
 }
 

@@ -249,7 +249,9 @@ fn forward_backward_matches_finite_differences_on_every_parameter() {
         MlpSpec::new(3, &[4, 5], Activation::Sigmoid, Output::Binary).with_batch_norm(true),
         MlpSpec::new(2, &[6, 4, 5], Activation::Silu, Output::Softmax(4)).with_batch_norm(true),
         MlpSpec::new(3, &[4, 5], Activation::Sigmoid, Output::Binary).with_norm(Norm::Layer),
-        MlpSpec::new(2, &[5, 5, 5], Activation::Tanh, Output::Softmax(3)).with_norm(Norm::Layer).with_residual(Some(0.5)),
+        MlpSpec::new(2, &[5, 5, 5], Activation::Tanh, Output::Softmax(3))
+            .with_norm(Norm::Layer)
+            .with_residual(Some(0.5)),
     ];
     let m = 6;
     for (s, spec) in specs.iter().enumerate() {

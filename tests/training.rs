@@ -8,7 +8,7 @@ use common::{assert_close, fixture_names, gpu, gpu_engine, load_fixture};
 use vanish::data::{self, Dataset, DatasetSpec};
 use vanish::engine::{BatchEngine, Engine, ModelJob, Optimizer, Split, TrainConfig, Work};
 use vanish::gpu::{FusedExecutor, Path, PathRequest, choose_path};
-use vanish::model::{Activation, MlpSpec, Output, ParamKind, Params};
+use vanish::model::{Activation, MlpSpec, Norm, Output, ParamKind, Params};
 use vanish::reference::CpuEngine;
 use vanish::train::{TrainError, TrainOptions, epoch_order, train};
 
@@ -86,7 +86,14 @@ fn side_by_side_cases() -> Vec<(MlpSpec, Optimizer)> {
     let relu = MlpSpec::new(2, &[16, 8], Activation::Relu, Output::Binary);
     let bn = MlpSpec::new(2, &[10, 10], Activation::Sigmoid, Output::Binary).with_batch_norm(true);
     let soft = MlpSpec::new(2, &[12, 12], Activation::Tanh, Output::Softmax(3)).with_batch_norm(true);
+    let ln = MlpSpec::new(2, &[10, 10, 10], Activation::Sigmoid, Output::Binary).with_norm(Norm::Layer);
+    let ln_res = MlpSpec::new(2, &[8, 8, 8], Activation::Relu, Output::Softmax(3))
+        .with_norm(Norm::Layer)
+        .with_residual(Some(0.5));
     vec![
+        (ln.clone(), Optimizer::sgd(0.1, 0.9)),
+        (ln, Optimizer::adam(1e-2)),
+        (ln_res, Optimizer::adam(1e-2)),
         (sig.clone(), Optimizer::sgd(0.5, 0.0)),
         (sig, Optimizer::adam(1e-2)),
         (relu.clone(), Optimizer::sgd(0.1, 0.9)),
