@@ -60,6 +60,49 @@ fn demo_json_on_the_gpu() {
     check_demo(&demo_json("gpu"), "gpu");
 }
 
+/// `demo --cures` adds residual sigmoid, sigmoid + layer norm, ReLU + He and SELU + LeCun to the
+/// notebook's four, on the GPU where there is one, and says which cures of sigmoid fall short.
+#[test]
+fn demo_cures_adds_the_modern_cures_with_their_conclusion() {
+    let device = if common::gpu().is_some() { "gpu" } else { "cpu" };
+    let out = vanish().args(["demo", "--cures", "--json", "--device", device]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let runs = v["runs"].as_array().unwrap();
+    let names: Vec<&str> = runs.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "sigmoid",
+            "tanh",
+            "relu",
+            "sigmoid + batch norm",
+            "residual sigmoid",
+            "sigmoid + layer norm",
+            "relu + he-normal",
+            "selu + lecun-normal"
+        ]
+    );
+    let run = |name: &str| runs.iter().find(|r| r["name"] == name).unwrap();
+    assert_eq!(run("sigmoid + layer norm")["norm"], "layer");
+    assert_eq!(run("sigmoid + batch norm")["norm"], "batch");
+    let ratio = |name: &str| run(name)["first_last_ratio"].as_f64().unwrap();
+    // Layer norm helps sigmoid a little (more than 10×) but not out of vanishing; He and SELU flow.
+    assert!(ratio("sigmoid + layer norm") > 10.0 * ratio("sigmoid") && ratio("sigmoid + layer norm") < 1e-3);
+    assert!(ratio("relu + he-normal") > 1e-2 && ratio("selu + lecun-normal") > 1e-2);
+
+    let out = vanish().args(["demo", "--cures", "--device", "cpu"]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("sigmoid + layer norm is not enough here"), "{text}");
+    // --norm chooses the notebook's fourth network, and cannot remove it
+    let out = vanish().args(["demo", "--norm", "layer", "--json", "--device", "cpu"]).output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["runs"][3]["name"], "sigmoid + layer norm");
+    let out = vanish().args(["demo", "--norm", "none", "--device", "cpu"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the fourth network's normalisation, batch or layer"));
+}
+
 #[test]
 fn demo_text_shows_the_table_and_a_computed_conclusion() {
     let out = vanish().args(["demo", "--device", "cpu"]).output().unwrap();

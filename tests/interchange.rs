@@ -333,6 +333,37 @@ fn train_loads_a_pytorch_style_file_and_names_the_flags_on_mismatch() {
     );
 }
 
+/// A layer-norm network travels as `layers.{i}.ln.gamma` / `.ln.beta` with `norm: "layer"` in its spec:
+/// `train --norm layer --save` writes that, `grads` infers layer norm from the tensors, `train --load`
+/// needs `--norm layer` and says so.
+#[test]
+fn layer_norm_networks_round_trip_through_safetensors() {
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("ln.safetensors");
+    let ok = vanish().args(train_args(&["--norm", "layer", "--epochs", "1", "--save"])).arg(&saved).output().unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let file = TensorFile::parse(&saved, &std::fs::read(&saved).unwrap()).unwrap();
+    let names: Vec<&str> = file.names().collect();
+    for want in ["layers.0.ln.gamma", "layers.0.ln.beta", "layers.1.ln.gamma", "layers.1.ln.beta"] {
+        assert!(names.contains(&want), "{want} in {names:?}");
+    }
+    assert!(!names.iter().any(|n| n.contains("bn.") || n.contains("running")), "no batch-norm tensors: {names:?}");
+    let spec: serde_json::Value = serde_json::from_str(file.metadata("spec").unwrap()).unwrap();
+    assert_eq!((spec["norm"].as_str(), spec["batchnorm"].as_bool()), (Some("layer"), Some(false)));
+    let model = read_model(&file, None).unwrap();
+    assert_eq!(model.spec.norm, vanish::model::Norm::Layer);
+    assert!(model.spec.layout().running.is_empty());
+
+    let load = saved.to_str().unwrap();
+    let ok = vanish().args(train_args(&["--norm", "layer", "--epochs", "1", "--load", load])).output().unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    fails_with(&train_args(&["--load", load]), "holds 2→6→5→1 tanh+ln but the flags describe 2→6→5→1 tanh");
+    fails_with(&train_args(&["--load", load]), "run with --layers 6,5 --norm layer --activation tanh");
+    fails_with(&train_args(&["--norm", "batch", "--load", load]), "tanh+ln but the flags describe 2→6→5→1 tanh+bn");
+    fails_with(&train_args(&["--norm", "group"]), "unknown normalisation 'group' (expected none, batch or layer)");
+    fails_with(&train_args(&["--norm", "layer", "--batch-norm"]), "cannot be used with");
+}
+
 #[test]
 fn train_rejects_bad_save_and_load_paths_before_training() {
     let dir = tempfile::tempdir().unwrap();

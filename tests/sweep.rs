@@ -175,6 +175,54 @@ fn every_svg_is_well_formed_with_its_series() {
     }
 }
 
+/// `--norms none,batch,layer` is an axis like any other: a `norm` column in runs.csv, a label per kind in
+/// the plots and the report, layer norm's theory beside it; `--batch-norm off,on` is its old spelling.
+#[test]
+fn normalisation_is_a_sweep_axis() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--activations", "tanh", "--norms", "none,batch,layer", "--seeds", "1", "--epochs", "0"];
+    sweep(&args, dir.path());
+    let text = read(&dir.path().join("runs.csv"));
+    let col = |name: &str| tidy::CSV_HEADER.iter().position(|h| *h == name).unwrap();
+    let mut seen = BTreeSet::new();
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        seen.insert((f[col("norm")].to_string(), f[col("batch_norm")].to_string()));
+        if f[col("norm")] == "layer" && f[col("depth")] == "3" && f[col("quantity")] == "predicted_factor" {
+            let v: f64 = f[col("value")].parse().unwrap();
+            assert!(v > 0.5 && v < 2.0, "layer norm's predicted factor for tanh: {line}");
+        }
+    }
+    let want: BTreeSet<(String, String)> = [("none", "false"), ("batch", "true"), ("layer", "false")]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(seen, want);
+    let (texts, _) = svg_texts(&dir.path().join("delta_vs_layer.svg"));
+    for g in ["tanh no norm, depth 3", "tanh +bn, depth 3", "tanh +ln, depth 3"] {
+        assert!(texts.iter().any(|t| t == g), "legend entry {g}: {texts:?}");
+    }
+    let summary: serde_json::Value = serde_json::from_str(&read(&dir.path().join("summary.json"))).unwrap();
+    let ln = summary["configurations"].as_array().unwrap().iter().find(|c| c["label"] == "tanh +ln, depth 3").unwrap();
+    assert!(ln["theory_factor"].as_f64().is_some(), "layer norm has a prediction: {ln}");
+    let bn = summary["configurations"].as_array().unwrap().iter().find(|c| c["label"] == "tanh +bn, depth 3").unwrap();
+    assert!(bn["theory_factor"].is_null(), "batch norm has none: {bn}");
+
+    // the old spelling, and bad values named by flag
+    let old = tempfile::tempdir().unwrap();
+    sweep(&["--activations", "tanh", "--batch-norm", "off,on", "--seeds", "1", "--epochs", "0"], old.path());
+    assert!(read(&old.path().join("runs.csv")).contains(",true,batch,"), "--batch-norm on is batch norm");
+    for (extra, needle) in [
+        (&["--norms", "none,group"][..], "unknown normalisation 'group' (expected none, batch or layer)"),
+        (&["--norms", "layer", "--batch-norm", "on"][..], "cannot be used with"),
+        (&["--preset", "layernorm", "--norms", "none"][..], "cannot be used with"),
+    ] {
+        let out = vanish().args(small_args(extra)).arg("--out").arg(old.path().join("refused")).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(needle), "{extra:?}: {err}");
+    }
+}
+
 #[test]
 fn shards_merged_equal_the_unsharded_sweep() {
     let dir = tempfile::tempdir().unwrap();
@@ -417,7 +465,7 @@ fn presets_reproduce_their_effects() {
         let runs = run_cpu(&s);
         let results = checks(preset, &runs);
         let expected = match preset {
-            Preset::Selu => 3,
+            Preset::Selu | Preset::Layernorm => 3,
             Preset::Resnet => 4,
             _ => 2,
         };
@@ -526,7 +574,7 @@ fn write_report_serves_a_single_trained_run() {
     let history = train(&mut engine, train_set.len(), 32, &opts, &mut |_| {}).unwrap();
     let steps = vanish::engine::batches_per_epoch(train_set.len(), 32);
     assert_eq!(RunConfig::from_spec(&spec, cfg.optimizer, 0), config, "a spec names its configuration");
-    let mut record = RunRecord::from_history(config, &spec, &history, None, steps);
+    let mut record = RunRecord::from_history(config, &spec, &history, None, (steps, Some(train_set.mean_square())));
     assert_eq!(record.epochs.iter().map(|e| e.epoch).collect::<Vec<_>>(), vec![0, 1, 2], "intermediate probes skipped");
     record.boundary = decision_boundary(&spec, &engine.params().unwrap(), &train_set);
     let dir = tempfile::tempdir().unwrap();

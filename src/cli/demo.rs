@@ -423,6 +423,29 @@ fn conclusion(out: &DemoOutput) -> String {
             .map(|r| format!("{} {:.1e}×", r.name, r.first_last_ratio / sig.first_last_ratio))
             .collect();
         let _ = writeln!(s, "- Cures: the first layer's share over plain sigmoid's: {}.", cures.join("; "));
+        // A cure of sigmoid that still vanishes, and why, for the two that can.
+        for r in out.runs.iter().filter(|r| r.activation == Activation::Sigmoid && r.name != sig.name) {
+            if verdict(r.first_last_ratio) != "vanishes" {
+                continue;
+            }
+            let why = match (r.residual, r.norm) {
+                (true, _) => {
+                    "Its stream adds the branch's f ∈ (0, 1) at every block, so deeper units saturate \
+                     (`vanish sweep --preset resnet` shows a residual sigmoid with the standard init that does not vanish)"
+                }
+                (false, Norm::Layer) => {
+                    "Layer norm gives each row unit variance, where sigmoid's f′ is still small (E[f′²] ≈ 0.045), and the \
+                     row's scale does not make up for it (`vanish sweep --preset layernorm` checks this against theory)"
+                }
+                _ => "",
+            };
+            let _ = writeln!(
+                s,
+                "- {} is not enough here: the gradient still vanishes ({}). {why}",
+                r.name,
+                sci(r.first_last_ratio)
+            );
+        }
     }
     s.push_str(&notebook_verdict(out));
     s

@@ -24,7 +24,7 @@ pub fn record_run(
 ) -> RunRecord {
     let config = RunConfig { clip: cfg.clip_grad_norm, ..RunConfig::from_spec(spec, cfg.optimizer, seed) };
     let steps = batches_per_epoch(train_set.len(), cfg.batch_size);
-    let mut record = record_of(config, spec, trained, steps);
+    let mut record = record_of(config, spec, trained, steps, train_set);
     record.boundary = decision_boundary(spec, last, train_set);
     record
 }

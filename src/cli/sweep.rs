@@ -66,7 +66,7 @@ pub struct SweepArgs {
     pub clip_grad_norm: Option<String>,
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
-    /// A classic result as a check: glorot-tanh, he-relu30, batchnorm, selu, resnet or clip (sets the compared axes)
+    /// A classic result as a check: glorot-tanh, he-relu30, batchnorm, layernorm, selu, resnet or clip (sets the compared axes)
     #[arg(long, conflicts_with_all = ["activations", "inits", "batch_norm", "norms", "residual", "clip_grad_norm"])]
     pub preset: Option<Preset>,
     /// Run only configurations I, I+N, I+2N, ... of the grid (0-based), e.g. a Slurm array task

@@ -51,6 +51,12 @@ impl Dataset {
     }
 
     /// The rows `idx`, in that order, with the same names and class count.
+    /// E[x²] over every row and feature: the input's mean square (0 for an empty set).
+    pub fn mean_square(&self) -> f64 {
+        let sum: f64 = self.x.iter().map(|&v| (v as f64) * (v as f64)).sum();
+        if self.x.is_empty() { 0.0 } else { sum / self.x.len() as f64 }
+    }
+
     pub fn subset(&self, idx: &[usize]) -> Dataset {
         Dataset {
             x: idx.iter().flat_map(|&i| self.row(i)).copied().collect(),

@@ -13,6 +13,14 @@
 //!   √(E[f′(y)²]/Var[σ(y)]) ≈ √(0.0448/0.0434) ≈ 1.02 with y ~ N(0, 1). Measured it is ~1.25 at width
 //!   32 (the units of a narrow net fed 2-D data are correlated, which shrinks σ_B), so the expectation
 //!   is "no longer vanishing" (factor ≥ 1/1.2, healthy verdict), not an exact number.
+//! - `layernorm` (Ba et al. 2016): layer norm divides δ by each row's standard deviation over its units
+//!   instead of the batch's per unit, and the weight scale cancels as with batch norm, but what is left is
+//!   the activation's own gain at unit variance (`theory`): χ = E[f′(y)²]·(n−2)/n / ((n−1)/n·E[f(y)²]) with
+//!   y ~ N(0, 1). For tanh, 0.4645·(30/32)/((31/32)·0.3943) ≈ 1.14, factor ≈ 1.07: healthy. For sigmoid,
+//!   whose outputs sit near ½ so E[σ²] ≈ 0.293 is mostly the mean, 0.0448·(30/32)/((31/32)·0.293) ≈ 0.148,
+//!   factor ≈ 0.38: layer norm does not rescue sigmoid, where batch norm, beside it in this preset, does
+//!   (see `batchnorm`). Measured at width 32, depth 20: sigmoid + layer norm ×0.41 (theory ×0.40), tanh +
+//!   layer norm ×1.12 (theory ×1.10), sigmoid + batch norm ×1.25.
 //! - `selu` (Klambauer et al. 2017): SELU's fixed point is zero mean and unit variance, where
 //!   E[f′(z)²] = λ²(½ + α²·e²·Φ(−2)) ≈ 1.07, so with Var[W] = 1/n (LeCun normal) χ ≈ 1.07 and ‖δ‖ stays
 //!   near ×1.03 per layer. Glorot's variance 2/(fan_in + fan_out) is the same 1/n on square layers, so
@@ -57,14 +65,22 @@ pub enum Preset {
     GlorotTanh,
     HeRelu30,
     Batchnorm,
+    Layernorm,
     Selu,
     Resnet,
     Clip,
 }
 
 impl Preset {
-    pub const ALL: [Preset; 6] =
-        [Preset::GlorotTanh, Preset::HeRelu30, Preset::Batchnorm, Preset::Selu, Preset::Resnet, Preset::Clip];
+    pub const ALL: [Preset; 7] = [
+        Preset::GlorotTanh,
+        Preset::HeRelu30,
+        Preset::Batchnorm,
+        Preset::Layernorm,
+        Preset::Selu,
+        Preset::Resnet,
+        Preset::Clip,
+    ];
 
     /// Epochs the preset trains unless `--epochs` says otherwise: 0 (its effect is at initialisation),
     /// or 1 for `clip`, whose effect is on training.
@@ -105,6 +121,12 @@ impl Preset {
                 norms: vec![Norm::None, Norm::Batch],
                 ..base
             },
+            Preset::Layernorm => Grid {
+                depths: vec![20],
+                activations: vec![Activation::Sigmoid, Activation::Tanh],
+                norms: vec![Norm::Batch, Norm::Layer],
+                ..base
+            },
             Preset::Selu => Grid {
                 depths: vec![30],
                 activations: vec![Activation::Selu],
@@ -135,6 +157,7 @@ impl Preset {
         match self {
             Preset::GlorotTanh | Preset::HeRelu30 => &["--activations", "--inits", "--batch-norm"],
             Preset::Batchnorm | Preset::Selu => &["--activations", "--inits", "--batch-norm"],
+            Preset::Layernorm => &["--activations", "--inits", "--batch-norm", "--norms"],
             Preset::Resnet => &["--activations", "--inits", "--batch-norm", "--residual"],
             Preset::Clip => &["--activations", "--inits", "--batch-norm", "--clip-grad-norm"],
         }
@@ -147,6 +170,7 @@ impl fmt::Display for Preset {
             Preset::GlorotTanh => "glorot-tanh",
             Preset::HeRelu30 => "he-relu30",
             Preset::Batchnorm => "batchnorm",
+            Preset::Layernorm => "layernorm",
             Preset::Selu => "selu",
             Preset::Resnet => "resnet",
             Preset::Clip => "clip",
@@ -158,7 +182,9 @@ impl FromStr for Preset {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         Preset::ALL.into_iter().find(|p| p.to_string() == s).ok_or_else(|| {
-            format!("unknown preset '{s}' (expected glorot-tanh, he-relu30, batchnorm, selu, resnet or clip)")
+            format!(
+                "unknown preset '{s}' (expected glorot-tanh, he-relu30, batchnorm, layernorm, selu, resnet or clip)"
+            )
         })
     }
 }
@@ -320,6 +346,43 @@ pub fn checks(preset: Preset, runs: &[RunRecord]) -> Vec<Check> {
                     ),
                     &bn,
                     bn.factor.is_some_and(|f| f >= 1.0 / a) && bn.all(VerdictKind::Healthy),
+                ),
+            ]
+        }
+        Preset::Layernorm => {
+            let of = |act: Activation, norm: Norm| {
+                let name = if norm == Norm::Layer { "layer norm" } else { "batch norm" };
+                let label = format!("{act} + {name}, depth {depth}");
+                pick(&|r| r.config.activation == act && r.config.norm == norm, label)
+            };
+            let (sig_ln, tanh_ln, sig_bn) = (
+                of(Activation::Sigmoid, Norm::Layer),
+                of(Activation::Tanh, Norm::Layer),
+                of(Activation::Sigmoid, Norm::Batch),
+            );
+            vec![
+                check(
+                    format!(
+                        "sigmoid + layer norm: ‖δ‖ still shrinks (mean-field ≈ 0.38 per layer; agreeing with layer \
+                         norm's theory within ×{a}) and the run is vanishing"
+                    ),
+                    &sig_ln,
+                    sig_ln.factor.is_some_and(|f| f < 1.0 / a) && sig_ln.agrees() && sig_ln.all(VerdictKind::Vanishing),
+                ),
+                check(
+                    format!(
+                        "tanh + layer norm: ‖δ‖ stays near ×1 per layer (mean-field ≈ 1.07; within ×{a}, agreeing with \
+                         theory) and the run is healthy"
+                    ),
+                    &tanh_ln,
+                    within(tanh_ln.factor, 1.0, a) && tanh_ln.agrees() && tanh_ln.all(VerdictKind::Healthy),
+                ),
+                check(
+                    format!(
+                        "sigmoid + batch norm, beside it: ‖δ‖ no longer shrinks (factor ≥ 1/{a}) and the run is healthy"
+                    ),
+                    &sig_bn,
+                    sig_bn.factor.is_some_and(|f| f >= 1.0 / a) && sig_bn.all(VerdictKind::Healthy),
                 ),
             ]
         }

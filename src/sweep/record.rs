@@ -14,6 +14,10 @@ use crate::model::MlpSpec;
 use crate::train::History;
 
 /// JSON has no NaN: serde_json writes it as `null`; this reads `null` back as NaN.
+fn nan() -> f64 {
+    f64::NAN
+}
+
 fn nan_if_null<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
@@ -33,6 +37,9 @@ pub struct LayerStats {
     pub mean_grad_sq: f64,
     #[serde(deserialize_with = "nan_if_null")]
     pub act_std: f64,
+    /// (absent, so NaN, in records from before layer norm's theory)
+    #[serde(default = "nan", deserialize_with = "nan_if_null")]
+    pub act_mean: f64,
     #[serde(deserialize_with = "nan_if_null")]
     pub saturated: f64,
     #[serde(deserialize_with = "nan_if_null")]
@@ -48,6 +55,7 @@ impl From<&LayerProbe> for LayerStats {
             weight: p.weight,
             mean_grad_sq: p.mean_grad_sq,
             act_std: p.act_std,
+            act_mean: p.act_mean,
             saturated: p.saturated,
             dead: p.dead,
         }
@@ -82,14 +90,26 @@ pub struct EpochSnapshot {
 }
 
 impl EpochSnapshot {
-    /// Derives the fits, theory and verdict from one probe's layers of a network `spec`.
-    pub fn new(spec: &MlpSpec, epoch: usize, layers: Vec<LayerStats>, eval: EvalNumbers) -> Self {
+    /// Derives the fits, theory and verdict from one probe's layers of a network `spec` trained on data
+    /// whose E[x²] is `input_sq`.
+    pub fn new(
+        spec: &MlpSpec,
+        epoch: usize,
+        layers: Vec<LayerStats>,
+        eval: EvalNumbers,
+        input_sq: Option<f64>,
+    ) -> Self {
         let depth = spec.hidden.len();
         let inputs: Vec<LayerInput> = layers
             .iter()
-            .map(|l| LayerInput { delta: l.delta, weight: l.weight, mean_grad_sq: l.mean_grad_sq })
+            .map(|l| LayerInput {
+                delta: l.delta,
+                weight: l.weight,
+                mean_grad_sq: l.mean_grad_sq,
+                act_sq: l.act_mean * l.act_mean + l.act_std * l.act_std,
+            })
             .collect();
-        let transitions = transitions(spec, &inputs);
+        let transitions = transitions(spec, &inputs, input_sq);
         let hidden_steps = &transitions[..depth.saturating_sub(1)];
         let grad_ratios: Vec<Option<f64>> =
             (0..depth.saturating_sub(1)).map(|l| positive_ratio(layers[l].grad_w, layers[l + 1].grad_w)).collect();
@@ -172,12 +192,13 @@ impl RunRecord {
     /// A record from the trainer's `history` of `spec`. `init_eval` is the evaluation at
     /// initialisation (the trainer evaluates only after epochs); without it epoch 0 has the probe's
     /// training-mode loss and accuracy. Probes taken inside an epoch (`probe_every`) are skipped.
+    /// `input_sq` is the training data's E[x²] (`Dataset::mean_square`), for the theory.
     pub fn from_history(
         config: RunConfig,
         spec: &MlpSpec,
         history: &History,
         init_eval: Option<EvalNumbers>,
-        steps_per_epoch: usize,
+        (steps_per_epoch, input_sq): (usize, Option<f64>),
     ) -> Self {
         let mut epochs: Vec<EpochSnapshot> = Vec::new();
         for p in &history.probes {
@@ -199,7 +220,7 @@ impl RunRecord {
                 })
             };
             let layers = p.probe.layers.iter().map(LayerStats::from).collect();
-            epochs.push(EpochSnapshot::new(spec, p.epoch, layers, eval));
+            epochs.push(EpochSnapshot::new(spec, p.epoch, layers, eval, input_sq));
         }
         RunRecord {
             id: config.id(),

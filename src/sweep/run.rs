@@ -58,8 +58,16 @@ pub fn spec_for(config: &RunConfig, features: usize, classes: usize) -> MlpSpec 
 }
 
 /// The record of a finished run: its history and evaluation at initialisation; a diverged run keeps
-/// what was measured at initialisation and says where the loss stopped being finite.
-pub fn record_of(config: RunConfig, spec: &MlpSpec, trained: &Trained, steps_per_epoch: usize) -> RunRecord {
+/// what was measured at initialisation and says where the loss stopped being finite. `train` is the
+/// data it trained on.
+pub fn record_of(
+    config: RunConfig,
+    spec: &MlpSpec,
+    trained: &Trained,
+    steps_per_epoch: usize,
+    train: &Dataset,
+) -> RunRecord {
+    let sizes = (steps_per_epoch, Some(train.mean_square()));
     let init_eval = EvalNumbers::from_results(&trained.init_train, trained.init_test.as_ref());
     match &trained.diverged {
         Some(TrainError::Diverged { loss, epoch, step, batch }) => {
@@ -69,11 +77,11 @@ pub fn record_of(config: RunConfig, spec: &MlpSpec, trained: &Trained, steps_per
                 batch_losses: Vec::new(),
                 ..trained.history.clone()
             };
-            let mut r = RunRecord::from_history(config, spec, &history, Some(init_eval), steps_per_epoch);
+            let mut r = RunRecord::from_history(config, spec, &history, Some(init_eval), sizes);
             r.diverged = Some(format!("the loss became {loss} at epoch {epoch}, step {step} (batch {batch})"));
             r
         }
-        _ => RunRecord::from_history(config, spec, &trained.history, Some(init_eval), steps_per_epoch),
+        _ => RunRecord::from_history(config, spec, &trained.history, Some(init_eval), sizes),
     }
 }
 
@@ -174,7 +182,7 @@ pub fn run_sweep(
         let steps_per_epoch = batches_per_epoch(train_rows, settings.batch_size);
         let seconds = start.elapsed().as_secs_f64() / batch.len() as f64;
         for (k, (&j, t)) in batch.iter().zip(&trained).enumerate() {
-            let mut record = record_of(todo[j].clone(), &specs[j], t, steps_per_epoch);
+            let mut record = record_of(todo[j].clone(), &specs[j], t, steps_per_epoch, jobs[j].train);
             if boundary(todo[j]) {
                 let params = match (&t.diverged, &finals) {
                     (None, Some(finals)) => &finals[k],
