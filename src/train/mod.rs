@@ -10,4 +10,6 @@ pub use history::{EpochRecord, History, ProbeRecord};
 pub use interrupt::{
     exit_status, hold_point, install_interrupt_handler, interrupted, request_interrupt, stop_gracefully,
 };
-pub use trainer::{Progress, TrainError, TrainOptions, Trained, epoch_order, train, train_batch};
+pub use trainer::{
+    BatchTrainer, Progress, Request, TrainError, TrainOptions, Trained, epoch_order, train, train_batch,
+};

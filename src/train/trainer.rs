@@ -85,8 +85,202 @@ fn missing(what: &str) -> EngineError {
     EngineError::Invalid(format!("the engine returned no {what}"))
 }
 
+/// What the engine runs next: start an epoch with these orders (one per model) first, where given,
+/// then `work`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Request {
+    pub begin_epoch: Option<Vec<Vec<u32>>>,
+    pub work: Work,
+}
+
+/// The steps of the request in flight: a chunk `count` long that ends the epoch or not; `None` before
+/// the first request's answer (the probe and evaluations at initialisation).
+#[derive(Clone, Copy, Debug)]
+struct Chunk {
+    count: usize,
+    end_of_epoch: bool,
+}
+
+/// The training loop as a state machine that never calls the engine itself: `next` says what to run,
+/// `absorb` takes what the engine returned. `train_batch` drives it with the native engines' blocking
+/// calls; a driver that must not block (WebGPU in a browser) awaits each run between the two instead.
+/// Either way the loop — chunking, probes, evaluations, divergence per model — is this one.
+pub struct BatchTrainer {
+    engine: String,
+    train_rows: usize,
+    steps_per_epoch: usize,
+    total_steps: usize,
+    epochs: usize,
+    probe_every: Option<usize>,
+    chunk: usize,
+    orders: Vec<Vec<Vec<u32>>>,
+    runs: Vec<Trained>,
+    /// Where training is: epoch `epoch` (0-based), batch `b` of it, `step` steps over the whole run.
+    epoch: usize,
+    b: usize,
+    step: usize,
+    /// The epoch's summed batch loss × rows and correct count, per model.
+    sums: Vec<(f64, usize)>,
+    /// The request in flight: `Some(None)` for the initial probe, `Some(Some(chunk))` for steps.
+    pending: Option<Option<Chunk>>,
+    done: bool,
+}
+
+impl BatchTrainer {
+    /// A loop for `models` models (named `engine` in their histories) training `opts[m].epochs` epochs
+    /// on `train_rows` rows in batches of `batch_size` (the same for every model; the seeds, and so the
+    /// epoch orders, may differ).
+    pub fn new(
+        engine: String,
+        models: usize,
+        train_rows: usize,
+        batch_size: usize,
+        opts: &[TrainOptions],
+    ) -> Result<Self, TrainError> {
+        if opts.len() != models || models == 0 {
+            return Err(EngineError::Invalid(format!("{} training options for {models} models", opts.len())).into());
+        }
+        let (epochs, probe_every) = (opts[0].epochs, opts[0].probe_every);
+        if opts.iter().any(|o| o.epochs != epochs || o.probe_every != probe_every) {
+            return Err(EngineError::Invalid("the models of one batch train the same epochs and probes".into()).into());
+        }
+        let steps_per_epoch = batches_per_epoch(train_rows, batch_size);
+        Ok(BatchTrainer {
+            engine,
+            train_rows,
+            steps_per_epoch,
+            total_steps: steps_per_epoch * epochs,
+            epochs,
+            probe_every,
+            chunk: probe_every.unwrap_or(steps_per_epoch).max(1),
+            orders: opts.iter().map(|o| epoch_order(train_rows, o.seed, epochs, o.shuffle)).collect(),
+            runs: Vec::with_capacity(models),
+            epoch: 0,
+            b: 0,
+            step: 0,
+            sums: vec![(0.0, 0); models],
+            pending: None,
+            done: false,
+        })
+    }
+
+    /// What the engine runs next, or `None` when training is over (every epoch done, every model
+    /// diverged, or `stop` called). Each request must be answered by `absorb` before the next.
+    pub fn next(&mut self) -> Option<Request> {
+        assert!(self.pending.is_none(), "absorb the engine's answer to the last request first");
+        if self.done {
+            return None;
+        }
+        if self.runs.is_empty() {
+            self.pending = Some(None);
+            return Some(Request { begin_epoch: None, work: Work { steps: None, probe: true, evaluate: true } });
+        }
+        if self.epoch >= self.epochs || self.steps_per_epoch == 0 {
+            self.done = true;
+            return None;
+        }
+        let begin_epoch = (self.b == 0).then(|| {
+            self.sums.iter_mut().for_each(|s| *s = (0.0, 0));
+            self.orders.iter().map(|o| o[self.epoch].clone()).collect()
+        });
+        // Stop at the next multiple of probe_every, counted in steps over the whole run.
+        let (b, step) = (self.b, self.step);
+        let count = (self.chunk - step % self.chunk).min(self.steps_per_epoch - b).min(MAX_STEPS_BETWEEN_CHECKS);
+        let end_of_epoch = b + count == self.steps_per_epoch;
+        let probe = end_of_epoch || self.probe_every.is_some_and(|p| (step + count) % p == 0);
+        self.pending = Some(Some(Chunk { count, end_of_epoch }));
+        Some(Request { begin_epoch, work: Work { steps: Some((b, count)), probe, evaluate: end_of_epoch } })
+    }
+
+    /// Takes the engine's answer to the last request; says where training is after a chunk of steps
+    /// (`None` after the initial probe).
+    pub fn absorb(&mut self, outcomes: Vec<Outcome>) -> Result<Option<Progress>, TrainError> {
+        let pending = self.pending.take().expect("a request in flight");
+        let Some(Chunk { count, end_of_epoch }) = pending else {
+            for out in outcomes {
+                let Outcome { probe, eval_train, eval_test, .. } = out;
+                self.runs.push(Trained {
+                    history: History {
+                        engine: self.engine.clone(),
+                        probes: vec![probe_record(0, 0, probe.ok_or_else(|| missing("probe"))?)],
+                        epochs: Vec::new(),
+                        batch_losses: Vec::new(),
+                        grad_norms: Vec::new(),
+                        interrupted: false,
+                    },
+                    init_train: eval_train.ok_or_else(|| missing("evaluation"))?,
+                    init_test: eval_test,
+                    diverged: None,
+                });
+            }
+            if self.runs.len() != self.sums.len() {
+                return Err(missing("outcome for every model").into());
+            }
+            return Ok(None);
+        };
+        let (e, b, step, train_rows) = (self.epoch, self.b, self.step, self.train_rows);
+        for ((run, out), sum) in self.runs.iter_mut().zip(outcomes).zip(&mut self.sums) {
+            if run.diverged.is_some() {
+                continue;
+            }
+            if let Some((i, r)) = out.batches.iter().enumerate().find(|(_, r)| !r.loss.is_finite()) {
+                run.history.batch_losses.extend(out.batches[..i].iter().map(|r| r.loss));
+                run.history.grad_norms.extend(out.batches[..i].iter().filter_map(|r| r.grad_norm));
+                let (loss, batch) = (r.loss, b + i);
+                run.diverged = Some(TrainError::Diverged { loss, epoch: e + 1, step: step + i + 1, batch });
+                continue;
+            }
+            for r in &out.batches {
+                sum.0 += r.loss * r.rows as f64;
+                sum.1 += r.correct;
+                run.history.batch_losses.push(r.loss);
+                run.history.grad_norms.extend(r.grad_norm);
+            }
+            if end_of_epoch {
+                let eval_train = out.eval_train.ok_or_else(|| missing("evaluation"))?;
+                run.history.epochs.push(EpochRecord {
+                    epoch: e + 1,
+                    train_loss: sum.0 / train_rows as f64,
+                    train_acc: sum.1 as f64 / train_rows as f64,
+                    eval_train_loss: eval_train.loss,
+                    eval_train_acc: eval_train.correct as f64 / eval_train.rows as f64,
+                    test_loss: out.eval_test.map(|t| t.loss),
+                    test_acc: out.eval_test.map(|t| t.correct as f64 / t.rows as f64),
+                });
+            }
+            if let Some(m) = out.probe {
+                run.history.probes.push(probe_record(e + usize::from(end_of_epoch), step + count, m));
+            }
+        }
+        self.step += count;
+        self.b += count;
+        if end_of_epoch {
+            (self.epoch, self.b) = (self.epoch + 1, 0);
+        }
+        if self.runs.iter().all(|r| r.diverged.is_some()) {
+            self.done = true;
+        }
+        let last_loss = self.runs[0].history.batch_losses.last().copied().unwrap_or(f64::NAN);
+        Ok(Some(Progress { step: self.step, total_steps: self.total_steps, epoch: e + 1, last_loss }))
+    }
+
+    /// Ends training where it is (Ctrl-C, a stop button): what is complete is kept, and every history
+    /// says it was interrupted.
+    pub fn stop(&mut self) {
+        for run in &mut self.runs {
+            run.history.interrupted = true;
+        }
+        self.done = true;
+    }
+
+    /// What training gave each model.
+    pub fn finish(self) -> Vec<Trained> {
+        self.runs
+    }
+}
+
 /// Trains every model of `engine` for `opts[m].epochs` epochs on `train_rows` rows in batches of
-/// `batch_size` (the same for every model; the seeds, and so the epoch orders, may differ).
+/// `batch_size`: `BatchTrainer` driven with the engine's blocking calls, stopping at Ctrl-C or SIGTERM.
 pub fn train_batch(
     engine: &mut dyn BatchEngine,
     train_rows: usize,
@@ -94,98 +288,21 @@ pub fn train_batch(
     opts: &[TrainOptions],
     on_progress: &mut dyn FnMut(Progress),
 ) -> Result<Vec<Trained>, TrainError> {
-    let models = engine.len();
-    if opts.len() != models || models == 0 {
-        return Err(EngineError::Invalid(format!("{} training options for {models} models", opts.len())).into());
-    }
-    let (epochs, probe_every) = (opts[0].epochs, opts[0].probe_every);
-    if opts.iter().any(|o| o.epochs != epochs || o.probe_every != probe_every) {
-        return Err(EngineError::Invalid("the models of one batch train the same epochs and probes".into()).into());
-    }
-    let steps_per_epoch = batches_per_epoch(train_rows, batch_size);
-    let total_steps = steps_per_epoch * epochs;
-    let name = engine.name();
-    let init = engine.run(&Work { steps: None, probe: true, evaluate: true })?;
-    let mut runs = Vec::with_capacity(models);
-    for out in init {
-        let Outcome { probe, eval_train, eval_test, .. } = out;
-        runs.push(Trained {
-            history: History {
-                engine: name.clone(),
-                probes: vec![probe_record(0, 0, probe.ok_or_else(|| missing("probe"))?)],
-                epochs: Vec::new(),
-                batch_losses: Vec::new(),
-                grad_norms: Vec::new(),
-                interrupted: false,
-            },
-            init_train: eval_train.ok_or_else(|| missing("evaluation"))?,
-            init_test: eval_test,
-            diverged: None,
-        });
-    }
-    let orders: Vec<Vec<Vec<u32>>> = opts.iter().map(|o| epoch_order(train_rows, o.seed, epochs, o.shuffle)).collect();
-    let chunk = probe_every.unwrap_or(steps_per_epoch).max(1);
-    let mut step = 0;
-    for e in 0..epochs {
-        engine.begin_epoch(&orders.iter().map(|o| o[e].clone()).collect::<Vec<_>>())?;
-        let mut sums = vec![(0.0, 0usize); models];
-        let mut b = 0;
-        while b < steps_per_epoch {
-            // Stop at the next multiple of probe_every, counted in steps over the whole run.
-            let count = (chunk - step % chunk).min(steps_per_epoch - b).min(MAX_STEPS_BETWEEN_CHECKS);
-            let end_of_epoch = b + count == steps_per_epoch;
-            let probe = end_of_epoch || probe_every.is_some_and(|p| (step + count) % p == 0);
-            let outcomes = engine.run(&Work { steps: Some((b, count)), probe, evaluate: end_of_epoch })?;
-            for ((run, out), sum) in runs.iter_mut().zip(outcomes).zip(&mut sums) {
-                if run.diverged.is_some() {
-                    continue;
-                }
-                if let Some((i, r)) = out.batches.iter().enumerate().find(|(_, r)| !r.loss.is_finite()) {
-                    run.history.batch_losses.extend(out.batches[..i].iter().map(|r| r.loss));
-                    run.history.grad_norms.extend(out.batches[..i].iter().filter_map(|r| r.grad_norm));
-                    let (loss, batch) = (r.loss, b + i);
-                    run.diverged = Some(TrainError::Diverged { loss, epoch: e + 1, step: step + i + 1, batch });
-                    continue;
-                }
-                for r in &out.batches {
-                    sum.0 += r.loss * r.rows as f64;
-                    sum.1 += r.correct;
-                    run.history.batch_losses.push(r.loss);
-                    run.history.grad_norms.extend(r.grad_norm);
-                }
-                if end_of_epoch {
-                    let eval_train = out.eval_train.ok_or_else(|| missing("evaluation"))?;
-                    run.history.epochs.push(EpochRecord {
-                        epoch: e + 1,
-                        train_loss: sum.0 / train_rows as f64,
-                        train_acc: sum.1 as f64 / train_rows as f64,
-                        eval_train_loss: eval_train.loss,
-                        eval_train_acc: eval_train.correct as f64 / eval_train.rows as f64,
-                        test_loss: out.eval_test.map(|t| t.loss),
-                        test_acc: out.eval_test.map(|t| t.correct as f64 / t.rows as f64),
-                    });
-                }
-                if let Some(m) = out.probe {
-                    run.history.probes.push(probe_record(e + usize::from(end_of_epoch), step + count, m));
-                }
-            }
-            b += count;
-            step += count;
-            let last_loss = runs[0].history.batch_losses.last().copied().unwrap_or(f64::NAN);
-            on_progress(Progress { step, total_steps, epoch: e + 1, last_loss });
-            hold_point("STEPS", step);
+    let mut trainer = BatchTrainer::new(engine.name(), engine.len(), train_rows, batch_size, opts)?;
+    while let Some(request) = trainer.next() {
+        if let Some(orders) = &request.begin_epoch {
+            engine.begin_epoch(orders)?;
+        }
+        let outcomes = engine.run(&request.work)?;
+        if let Some(progress) = trainer.absorb(outcomes)? {
+            on_progress(progress);
+            hold_point("STEPS", progress.step);
             if interrupted() {
-                for run in &mut runs {
-                    run.history.interrupted = true;
-                }
-                return Ok(runs);
-            }
-            if runs.iter().all(|r| r.diverged.is_some()) {
-                return Ok(runs);
+                trainer.stop();
             }
         }
     }
-    Ok(runs)
+    Ok(trainer.finish())
 }
 
 /// Trains one `engine` (holding `train_rows` training rows) for `opts.epochs` epochs: a batch of one.
