@@ -101,7 +101,7 @@ struct Chunk {
     end_of_epoch: bool,
 }
 
-/// The training loop as a state machine that never calls the engine itself: `next` says what to run,
+/// The training loop as a state machine that never calls the engine itself: `next_request` says what to run,
 /// `absorb` takes what the engine returned. `train_batch` drives it with the native engines' blocking
 /// calls; a driver that must not block (WebGPU in a browser) awaits each run between the two instead.
 /// Either way the loop — chunking, probes, evaluations, divergence per model — is this one.
@@ -166,7 +166,7 @@ impl BatchTrainer {
 
     /// What the engine runs next, or `None` when training is over (every epoch done, every model
     /// diverged, or `stop` called). Each request must be answered by `absorb` before the next.
-    pub fn next(&mut self) -> Option<Request> {
+    pub fn next_request(&mut self) -> Option<Request> {
         assert!(self.pending.is_none(), "absorb the engine's answer to the last request first");
         if self.done {
             return None;
@@ -187,7 +187,7 @@ impl BatchTrainer {
         let (b, step) = (self.b, self.step);
         let count = (self.chunk - step % self.chunk).min(self.steps_per_epoch - b).min(MAX_STEPS_BETWEEN_CHECKS);
         let end_of_epoch = b + count == self.steps_per_epoch;
-        let probe = end_of_epoch || self.probe_every.is_some_and(|p| (step + count) % p == 0);
+        let probe = end_of_epoch || self.probe_every.is_some_and(|p| (step + count).is_multiple_of(p));
         self.pending = Some(Some(Chunk { count, end_of_epoch }));
         Some(Request { begin_epoch, work: Work { steps: Some((b, count)), probe, evaluate: end_of_epoch } })
     }
@@ -289,7 +289,7 @@ pub fn train_batch(
     on_progress: &mut dyn FnMut(Progress),
 ) -> Result<Vec<Trained>, TrainError> {
     let mut trainer = BatchTrainer::new(engine.name(), engine.len(), train_rows, batch_size, opts)?;
-    while let Some(request) = trainer.next() {
+    while let Some(request) = trainer.next_request() {
         if let Some(orders) = &request.begin_epoch {
             engine.begin_epoch(orders)?;
         }
