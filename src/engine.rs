@@ -310,7 +310,22 @@ pub trait BatchEngine {
 
     /// Every model's current parameters.
     fn params(&mut self) -> Result<Vec<Params>, EngineError>;
+
+    /// `run` for a driver that must not block (WebGPU in a browser, where a readback is awaited). An
+    /// engine that computes on the calling thread (the CPU reference) answers at once.
+    fn run_async<'a>(&'a mut self, work: &'a Work) -> Answer<'a, Vec<Outcome>> {
+        Box::pin(std::future::ready(self.run(work)))
+    }
+
+    /// `params` without blocking, as `run_async`.
+    fn params_async(&mut self) -> Answer<'_, Vec<Params>> {
+        Box::pin(std::future::ready(self.params()))
+    }
 }
+
+/// What an engine's non-blocking call resolves to; boxed, so that `BatchEngine` stays usable as a
+/// trait object.
+pub type Answer<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, EngineError>> + 'a>>;
 
 /// Makes batch engines. The trainer, `demo` and `sweep` are written against this, not against an
 /// engine: the CLI picks the backend (the GPU's or the CPU reference's).

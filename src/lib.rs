@@ -3,8 +3,11 @@
 
 pub mod bench;
 pub mod check;
+// The command line is native: a web page calls the library (`demo`, `train`, `sweep`) directly.
+#[cfg(not(target_arch = "wasm32"))]
 pub mod cli;
 pub mod data;
+pub mod demo;
 pub mod engine;
 pub mod gpu;
 pub mod interchange;

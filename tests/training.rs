@@ -10,7 +10,7 @@ use vanish::engine::{BatchEngine, Engine, ModelJob, Optimizer, Split, TrainConfi
 use vanish::gpu::{FusedExecutor, Path, PathRequest, choose_path};
 use vanish::model::{Activation, MlpSpec, Norm, Output, ParamKind, Params};
 use vanish::reference::CpuEngine;
-use vanish::train::{TrainError, TrainOptions, epoch_order, train};
+use vanish::train::{TrainError, TrainOptions, epoch_order, train, train_batch, train_batch_async};
 
 fn dataset(x: Vec<f32>, y: Vec<u32>, features: usize) -> Dataset {
     Dataset {
@@ -387,6 +387,49 @@ fn a_model_batch_trains_each_model_as_if_alone() {
         assert_eq!(trained[m].running, single.running, "model {m}: running statistics");
     }
     assert_ne!(trained[0].values, trained[1].values, "different seeds train differently");
+}
+
+/// The non-blocking driver (`train_batch_async`, what a web page runs, awaiting each readback) trains
+/// exactly what the blocking one does: the same `BatchTrainer`, the executor's `run_async` reading back
+/// through the awaited map. Natively the future waits for the device inside its poll, so `block_on`
+/// drives it here; a page's event loop does in a browser.
+#[test]
+fn the_non_blocking_driver_trains_exactly_what_the_blocking_one_does() {
+    let Some(gpu) = gpu() else { return };
+    let (train_set, test) = circles(150, 8);
+    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 32, clip_grad_norm: None };
+    let jobs: Vec<ModelJob<'_>> = [(Activation::Sigmoid, Norm::None), (Activation::Tanh, Norm::Layer)]
+        .iter()
+        .map(|&(act, norm)| {
+            let spec = MlpSpec::new(2, &[10; 4], act, Output::Binary).with_norm(norm);
+            ModelJob { params: Params::init(&spec, 3), spec, train: &train_set, test: &test, cfg }
+        })
+        .collect();
+    let opts = vec![TrainOptions { epochs: 2, seed: 5, shuffle: true, probe_every: Some(2), has_test: true }; 2];
+    let mut blocking = FusedExecutor::new(gpu, &jobs).unwrap();
+    let want = train_batch(&mut blocking, train_set.len(), 32, &opts, &mut |_| {}).unwrap();
+    let mut awaited = FusedExecutor::new(gpu, &jobs).unwrap();
+    let mut progress = Vec::new();
+    let mut between = |p: vanish::train::Progress| -> std::pin::Pin<Box<dyn std::future::Future<Output = bool>>> {
+        progress.push(p.step);
+        Box::pin(std::future::ready(false))
+    };
+    let got = pollster::block_on(train_batch_async(&mut awaited, train_set.len(), 32, &opts, &mut between)).unwrap();
+    for (w, g) in want.iter().zip(&got) {
+        assert_eq!(serde_json::to_value(&w.history).unwrap(), serde_json::to_value(&g.history).unwrap());
+        assert_eq!(w.init_train, g.init_train);
+    }
+    assert_eq!(progress, vec![2, 4, 6, 8], "a chunk ends at every probe (every 2 steps; 4 steps an epoch)");
+    let finals = pollster::block_on(BatchEngine::params_async(&mut awaited)).unwrap();
+    assert_eq!(finals, BatchEngine::params(&mut blocking).unwrap(), "the final parameters, awaited");
+
+    // A `between` that says stop ends training there, as Ctrl-C does natively.
+    let mut stopped = FusedExecutor::new(gpu, &jobs).unwrap();
+    let mut stop = |_: vanish::train::Progress| -> std::pin::Pin<Box<dyn std::future::Future<Output = bool>>> {
+        Box::pin(std::future::ready(true))
+    };
+    let got = pollster::block_on(train_batch_async(&mut stopped, train_set.len(), 32, &opts, &mut stop)).unwrap();
+    assert!(got.iter().all(|t| t.history.interrupted && t.history.batch_losses.len() == 2), "stopped after a chunk");
 }
 
 /// An executor refuses models that cannot share its dispatches, naming the rule.

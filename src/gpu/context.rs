@@ -65,6 +65,7 @@ impl AdapterSummary {
 
 /// The backends to look on. GL is only used when asked for (`--adapter gl` or `VANISH_BACKEND=gl`):
 /// through llvmpipe it compiled one kernel in 16 s where Vulkan takes milliseconds.
+#[cfg(not(target_arch = "wasm32"))]
 fn backends(request: &DeviceRequest) -> wgpu::Backends {
     let wants_gl = request.adapter.as_deref().is_some_and(|a| a.to_ascii_lowercase().contains("gl"))
         || std::env::var("VANISH_BACKEND").is_ok_and(|b| b.eq_ignore_ascii_case("gl"));
@@ -78,6 +79,7 @@ fn instance(backends: wgpu::Backends) -> wgpu::Instance {
 }
 
 /// Preference order: discrete, integrated, virtual, then software (lavapipe) adapters.
+#[cfg(not(target_arch = "wasm32"))]
 fn rank(device_type: wgpu::DeviceType) -> u8 {
     match device_type {
         wgpu::DeviceType::DiscreteGpu => 0,
@@ -89,6 +91,7 @@ fn rank(device_type: wgpu::DeviceType) -> u8 {
 }
 
 /// Every adapter wgpu can see on every backend (GL included), for `vanish devices`.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn list_adapters() -> Vec<AdapterSummary> {
     let instance = instance(wgpu::Backends::all());
     super::wait::block_on(instance.enumerate_adapters(wgpu::Backends::all())).iter().map(AdapterSummary::of).collect()
@@ -121,6 +124,7 @@ const DEVICE_LOST: &str = "the GPU device was lost";
 
 impl Gpu {
     /// Picks the best adapter for `request` and opens a device with the adapter's own limits.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn new(request: &DeviceRequest) -> Result<Gpu, GpuError> {
         let backends = backends(request);
         let instance = instance(backends);
@@ -139,21 +143,35 @@ impl Gpu {
         }
         adapters.sort_by_key(|a| rank(a.get_info().device_type));
         let adapter = adapters.into_iter().next().ok_or(GpuError::NoAdapter)?;
-        Self::open(adapter)
+        super::wait::block_on(Self::open(adapter))
     }
 
-    fn open(adapter: wgpu::Adapter) -> Result<Gpu, GpuError> {
+    /// The browser's WebGPU adapter (`navigator.gpu`), awaited: `NoAdapter` where the page has none.
+    #[cfg(target_arch = "wasm32")]
+    pub async fn new_web() -> Result<Gpu, GpuError> {
+        let instance = instance(wgpu::Backends::BROWSER_WEBGPU);
+        let options = wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            ..Default::default()
+        };
+        let adapter = instance.request_adapter(&options).await.map_err(|_| GpuError::NoAdapter)?;
+        Self::open(adapter).await
+    }
+
+    async fn open(adapter: wgpu::Adapter) -> Result<Gpu, GpuError> {
         let summary = AdapterSummary::of(&adapter);
         let limits = adapter.limits();
         let timestamps = adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
         let required_features = if timestamps { wgpu::Features::TIMESTAMP_QUERY } else { wgpu::Features::empty() };
-        let (device, queue) = super::wait::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-            label: Some("vanish"),
-            required_features,
-            required_limits: limits.clone(),
-            ..Default::default()
-        }))
-        .map_err(|e| GpuError::Device(e.to_string()))?;
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("vanish"),
+                required_features,
+                required_limits: limits.clone(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| GpuError::Device(e.to_string()))?;
         let uncaptured = Arc::new(Mutex::new(Vec::new()));
         let sink = uncaptured.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
@@ -220,14 +238,17 @@ impl Gpu {
 
     /// Compiles the pipelines `wanted` (entry point and overridable constants of `shader`) that are not
     /// cached yet, one thread each: drivers translate and compile on the calling thread, so they run
-    /// side by side.
+    /// side by side. (A web page has one thread, and the browser compiles off it anyway.)
     pub(crate) fn prepare_pipelines(
         &self,
         shader: Shader,
         wanted: &[(&'static str, &[(&'static str, u32)])],
     ) -> Result<(), GpuError> {
         self.module(shader)?;
-        std::thread::scope(|s| {
+        #[cfg(target_arch = "wasm32")]
+        return wanted.iter().try_for_each(|&(entry, overrides)| self.pipeline(shader, entry, overrides).map(|_| ()));
+        #[cfg(not(target_arch = "wasm32"))]
+        return std::thread::scope(|s| {
             let handles: Vec<_> = wanted
                 .iter()
                 .map(|&(entry, overrides)| s.spawn(move || self.pipeline(shader, entry, overrides).map(|_| ())))
@@ -235,7 +256,7 @@ impl Gpu {
             handles.into_iter().try_for_each(|h| {
                 h.join().unwrap_or_else(|_| Err(GpuError::Wgpu("a pipeline compile panicked".into())))
             })
-        })
+        });
     }
 
     fn module(&self, shader: Shader) -> Result<Arc<wgpu::ShaderModule>, GpuError> {
@@ -252,28 +273,8 @@ impl Gpu {
         Ok(module)
     }
 
-    /// Runs `f` inside out-of-memory and validation error scopes, turning a wgpu error into
-    /// `GpuError::OutOfMemory` or `GpuError::Wgpu`.
-    pub(crate) fn scoped<T>(&self, f: impl FnOnce() -> T) -> Result<T, GpuError> {
-        let memory = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let value = f();
-        let invalid = super::wait::block_on(validation.pop());
-        let out_of_memory = super::wait::block_on(memory.pop());
-        if (invalid.is_some() || out_of_memory.is_some())
-            && let Some(lost) = self.lost()
-        {
-            return Err(GpuError::DeviceLost(lost));
-        }
-        match (out_of_memory, invalid) {
-            (Some(e), _) => Err(GpuError::OutOfMemory(e.to_string())),
-            (None, Some(e)) => Err(GpuError::Wgpu(e.to_string())),
-            (None, None) => Ok(value),
-        }
-    }
-
     /// The device's loss, once the driver has reported it: every later failure is that.
-    fn lost(&self) -> Option<String> {
+    pub(super) fn lost(&self) -> Option<String> {
         self.uncaptured.lock().expect("error sink").iter().find(|e| e.starts_with(DEVICE_LOST)).cloned()
     }
 

@@ -13,10 +13,11 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use super::wait::Readback;
 use super::{Dispatch, Gpu, Shader, Tensor};
 use crate::engine::{
-    BatchEngine, BatchResult, Engine, EngineError, LayerProbe, Measured, ModelJob, Optimizer, Outcome, Probe, Split,
-    Work, batch_rows, batches_per_epoch, check_engine_inputs,
+    Answer, BatchEngine, BatchResult, Engine, EngineError, LayerProbe, Measured, ModelJob, Optimizer, Outcome, Probe,
+    Split, Work, batch_rows, batches_per_epoch, check_engine_inputs,
 };
 use crate::model::{MlpSpec, Norm, ParamLayout, Params};
 
@@ -566,38 +567,8 @@ impl<'g> FusedExecutor<'g> {
         Measured { probe, update_ratio }
     }
 
-    fn single(&self) -> Result<(), EngineError> {
-        if self.members.len() == 1 {
-            Ok(())
-        } else {
-            Err(EngineError::Invalid("a single-model call on a batch of several models".into()))
-        }
-    }
-}
-
-impl BatchEngine for FusedExecutor<'_> {
-    fn name(&self) -> String {
-        format!("gpu: {}, fused path", self.gpu.adapter.describe())
-    }
-
-    fn len(&self) -> usize {
-        self.members.len()
-    }
-
-    fn begin_epoch(&mut self, orders: &[Vec<u32>]) -> Result<(), EngineError> {
-        let rows = self.members[0].rows;
-        if orders.len() != self.members.len() || orders.iter().any(|o| o.len() != rows) {
-            return Err(EngineError::Invalid("one order of every training row per model".into()));
-        }
-        let flat: Vec<u32> = orders.iter().flatten().copied().collect();
-        if flat.iter().any(|&i| i as usize >= rows) {
-            return Err(EngineError::Invalid("the epoch order is not a permutation of the training rows".into()));
-        }
-        self.gpu.write(&self.labels.slice(self.orders_at, flat.len()), &flat);
-        Ok(())
-    }
-
-    fn run(&mut self, work: &Work) -> Result<Vec<Outcome>, EngineError> {
+    /// Records and submits `work` and starts reading its results back: `decode` turns them into outcomes.
+    fn submit_work(&mut self, work: &Work) -> Result<Readback<'g>, EngineError> {
         let gpu = self.gpu;
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
         if let Some((first, count)) = work.steps {
@@ -645,10 +616,14 @@ impl BatchEngine for FusedExecutor<'_> {
         if work.probe {
             read.push(&self.probes);
         }
-        let data = gpu.read_many(&read)?;
+        Ok(gpu.start_read(&read))
+    }
+
+    /// Each model's outcome of `work`, from what `submit_work` read back.
+    fn decode(&self, work: &Work, data: &[Vec<f32>]) -> Vec<Outcome> {
         let out = &data[0];
         let stats: &[LayerStats] = if work.probe { bytemuck::cast_slice(&data[1]) } else { &[] };
-        Ok((0..self.members.len())
+        (0..self.members.len())
             .map(|m| {
                 let member = &self.members[m];
                 let d = &member.desc;
@@ -672,11 +647,11 @@ impl BatchEngine for FusedExecutor<'_> {
                 }
                 o
             })
-            .collect())
+            .collect()
     }
 
-    fn params(&mut self) -> Result<Vec<Params>, EngineError> {
-        // Only each model's parameters and running statistics, in one copy and one map.
+    /// Reads back each model's parameters and running statistics, in one copy and one map.
+    fn start_params(&self) -> Readback<'g> {
         let slices: Vec<Tensor> = self
             .members
             .iter()
@@ -685,9 +660,12 @@ impl BatchEngine for FusedExecutor<'_> {
                 [self.arena.slice(po, m.layout.param_len), self.arena.slice(ro, m.layout.running_len)]
             })
             .collect();
-        let mut read = self.gpu.read_many(&slices.iter().collect::<Vec<_>>())?.into_iter();
-        Ok(self
-            .members
+        self.gpu.start_read(&slices.iter().collect::<Vec<_>>())
+    }
+
+    fn params_of(&self, data: Vec<Vec<f32>>) -> Vec<Params> {
+        let mut read = data.into_iter();
+        self.members
             .iter()
             .map(|m| {
                 let mut p = Params::zeros(m.layout.clone());
@@ -695,7 +673,62 @@ impl BatchEngine for FusedExecutor<'_> {
                 p.running = read.next().expect("one slice of running statistics per model");
                 p
             })
-            .collect())
+            .collect()
+    }
+
+    fn single(&self) -> Result<(), EngineError> {
+        if self.members.len() == 1 {
+            Ok(())
+        } else {
+            Err(EngineError::Invalid("a single-model call on a batch of several models".into()))
+        }
+    }
+}
+
+impl BatchEngine for FusedExecutor<'_> {
+    fn name(&self) -> String {
+        format!("gpu: {}, fused path", self.gpu.adapter.describe())
+    }
+
+    fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    fn begin_epoch(&mut self, orders: &[Vec<u32>]) -> Result<(), EngineError> {
+        let rows = self.members[0].rows;
+        if orders.len() != self.members.len() || orders.iter().any(|o| o.len() != rows) {
+            return Err(EngineError::Invalid("one order of every training row per model".into()));
+        }
+        let flat: Vec<u32> = orders.iter().flatten().copied().collect();
+        if flat.iter().any(|&i| i as usize >= rows) {
+            return Err(EngineError::Invalid("the epoch order is not a permutation of the training rows".into()));
+        }
+        self.gpu.write(&self.labels.slice(self.orders_at, flat.len()), &flat);
+        Ok(())
+    }
+
+    fn run(&mut self, work: &Work) -> Result<Vec<Outcome>, EngineError> {
+        let data = self.submit_work(work)?.wait()?;
+        Ok(self.decode(work, &data))
+    }
+
+    fn run_async<'a>(&'a mut self, work: &'a Work) -> Answer<'a, Vec<Outcome>> {
+        Box::pin(async move {
+            let data = self.submit_work(work)?.done().await?;
+            Ok(self.decode(work, &data))
+        })
+    }
+
+    fn params(&mut self) -> Result<Vec<Params>, EngineError> {
+        let data = self.start_params().wait()?;
+        Ok(self.params_of(data))
+    }
+
+    fn params_async(&mut self) -> Answer<'_, Vec<Params>> {
+        Box::pin(async move {
+            let data = self.start_params().done().await?;
+            Ok(self.params_of(data))
+        })
     }
 }
 

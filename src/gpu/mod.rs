@@ -23,10 +23,14 @@ pub mod step;
 pub mod timing;
 
 pub use backend::{GpuBackend, Path, PathRequest, choose_path, single_engine};
-pub use context::{AdapterSummary, DeviceRequest, Gpu, list_adapters};
+#[cfg(not(target_arch = "wasm32"))]
+pub use context::list_adapters;
+pub use context::{AdapterSummary, DeviceRequest, Gpu};
 pub use dispatch::Dispatch;
 pub use engine::{GpuEngine, TrainTiming};
 pub use error::GpuError;
 pub use fused::{FusedExecutor, KernelClass};
 pub use shaders::{PRELUDE, PRELUDE_FILE, Shader};
 pub use tensor::Tensor;
+#[cfg(not(target_arch = "wasm32"))]
+pub use wait::block_on;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::context::Gpu;
 use super::error::GpuError;
+use super::wait::Readback;
 
 /// A view of `len` words starting `offset` words into a storage buffer. Views of one arena share its
 /// buffer; an offset that is bound on its own must be a multiple of 64 words (256 bytes), which
@@ -102,11 +103,26 @@ impl Gpu {
         Ok(self.read_many(&[t])?.pop().unwrap_or_default())
     }
 
-    /// Reads several tensors back with one copy submit and one map.
+    /// Reads several tensors back with one copy submit and one map, waiting for them (natively; a web
+    /// page awaits `start_read(…).done()` instead).
     pub fn read_many(&self, tensors: &[&Tensor]) -> Result<Vec<Vec<f32>>, GpuError> {
-        let total: usize = tensors.iter().map(|t| t.len).sum();
+        self.start_read(tensors).wait()
+    }
+
+    /// Reads a tensor of u32 words back.
+    pub fn read_u32(&self, t: &Tensor) -> Result<Vec<u32>, GpuError> {
+        Ok(self.read(t)?.into_iter().map(f32::to_bits).collect())
+    }
+}
+
+impl Gpu {
+    /// Copies `tensors` into one staging buffer, submits, and asks to map it: one submit and one map
+    /// for any number of tensors.
+    pub(crate) fn start_read(&self, tensors: &[&Tensor]) -> Readback<'_> {
+        let lens: Vec<usize> = tensors.iter().map(|t| t.len).collect();
+        let total: usize = lens.iter().sum();
         if total == 0 {
-            return Ok(tensors.iter().map(|_| Vec::new()).collect());
+            return Readback::new(self, None, lens);
         }
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
@@ -125,18 +141,6 @@ impl Gpu {
         }
         self.submit(encoder.finish());
         self.bytes_read_back.fetch_add((total * 4) as u64, std::sync::atomic::Ordering::Relaxed);
-        let words: Vec<f32> = bytemuck::pod_collect_to_vec(&self.map_read(&staging)?);
-        let mut out = Vec::with_capacity(tensors.len());
-        let mut at = 0;
-        for t in tensors {
-            out.push(words[at..at + t.len].to_vec());
-            at += t.len;
-        }
-        Ok(out)
-    }
-
-    /// Reads a tensor of u32 words back.
-    pub fn read_u32(&self, t: &Tensor) -> Result<Vec<u32>, GpuError> {
-        Ok(self.read(t)?.into_iter().map(f32::to_bits).collect())
+        Readback::new(self, Some(staging), lens)
     }
 }

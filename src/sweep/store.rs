@@ -214,9 +214,7 @@ fn lock(dir: &Path) -> Result<std::fs::File, SweepError> {
         Ok(()) => {}
         // Some cluster file systems (NFS without lockd, Lustre or GPFS mounted without flock) cannot lock:
         // sweeping there must still work, only without the guard.
-        Err(std::fs::TryLockError::Error(e))
-            if e.kind() == std::io::ErrorKind::Unsupported || e.raw_os_error() == Some(libc::ENOLCK) =>
-        {
+        Err(std::fs::TryLockError::Error(e)) if e.kind() == std::io::ErrorKind::Unsupported || no_locks(&e) => {
             eprintln!(
                 "warning: {} cannot be locked on this file system ({e}); do not run two sweeps into {} at once",
                 path.display(),
@@ -257,4 +255,15 @@ fn read_manifest(dir: &Path) -> Result<Manifest, SweepError> {
     })?;
     serde_json::from_str(&text)
         .map_err(|e| SweepError::Invalid(format!("{} is not a valid sweep manifest: {e}", path.display())))
+}
+
+/// ENOLCK: the file system has no lock manager (NFS without lockd).
+#[cfg(unix)]
+fn no_locks(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ENOLCK)
+}
+
+#[cfg(not(unix))]
+fn no_locks(_: &std::io::Error) -> bool {
+    false
 }

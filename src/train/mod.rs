@@ -11,5 +11,6 @@ pub use interrupt::{
     exit_status, hold_point, install_interrupt_handler, interrupted, request_interrupt, stop_gracefully,
 };
 pub use trainer::{
-    BatchTrainer, Progress, Request, TrainError, TrainOptions, Trained, epoch_order, train, train_batch,
+    BatchTrainer, Between, Progress, Request, TrainError, TrainOptions, Trained, epoch_order, train, train_batch,
+    train_batch_async,
 };

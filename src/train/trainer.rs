@@ -305,6 +305,34 @@ pub fn train_batch(
     Ok(trainer.finish())
 }
 
+/// What a non-blocking driver awaits between two chunks of steps: `true` to stop there.
+pub type Between<'a> = dyn FnMut(Progress) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool>>> + 'a;
+
+/// `train_batch` for a driver that must not block: the same `BatchTrainer`, each engine answer awaited
+/// (`BatchEngine::run_async`), and after every chunk of steps `between(progress)` awaited — a web page
+/// yields to its event loop there, so it stays responsive — stopping where it says `true`.
+pub async fn train_batch_async(
+    engine: &mut dyn BatchEngine,
+    train_rows: usize,
+    batch_size: usize,
+    opts: &[TrainOptions],
+    between: &mut Between<'_>,
+) -> Result<Vec<Trained>, TrainError> {
+    let mut trainer = BatchTrainer::new(engine.name(), engine.len(), train_rows, batch_size, opts)?;
+    while let Some(request) = trainer.next_request() {
+        if let Some(orders) = &request.begin_epoch {
+            engine.begin_epoch(orders)?;
+        }
+        let outcomes = engine.run_async(&request.work).await?;
+        if let Some(progress) = trainer.absorb(outcomes)?
+            && between(progress).await
+        {
+            trainer.stop();
+        }
+    }
+    Ok(trainer.finish())
+}
+
 /// Trains one `engine` (holding `train_rows` training rows) for `opts.epochs` epochs: a batch of one.
 /// A diverging run is an error.
 pub fn train(
