@@ -23,6 +23,12 @@ pub fn default_delimiter(path: &Path) -> u8 {
 /// with cells separated by `delimiter` (by the file's extension when `None`).
 pub(crate) fn read(path: &Path, label: Option<&str>, delimiter: Option<u8>) -> Result<Dataset, DataError> {
     let bytes = std::fs::read(path).map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
+    from_bytes(path, &bytes, label, delimiter)
+}
+
+/// A CSV file's contents `bytes` as a dataset, as `read` reads the file `path` (which names it in
+/// errors): a web page has a file's bytes, not its path.
+pub fn from_bytes(path: &Path, bytes: &[u8], label: Option<&str>, delimiter: Option<u8>) -> Result<Dataset, DataError> {
     let err = |line: usize, message: String| DataError::Csv { path: path.to_path_buf(), line, message };
     // The csv crate does not count the blank lines it skips (a record's position is where the reader
     // stood, before them); an editor does, so lines come from byte offsets past any line breaks.
@@ -40,7 +46,7 @@ pub(crate) fn read(path: &Path, label: Option<&str>, delimiter: Option<u8>) -> R
         .has_headers(false)
         .flexible(true)
         .trim(csv::Trim::All)
-        .from_reader(&bytes[..]);
+        .from_reader(bytes);
     let mut rows = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| {

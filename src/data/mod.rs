@@ -5,6 +5,7 @@
 //! Bad parameters and bad files are a `DataError`; a CSV error names the file and its 1-based line.
 
 mod csv;
+pub use csv::from_bytes as csv_from_bytes;
 mod split;
 mod synthetic;
 

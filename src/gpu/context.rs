@@ -147,15 +147,21 @@ impl Gpu {
     }
 
     /// The browser's WebGPU adapter (`navigator.gpu`), awaited: `NoAdapter` where the page has none.
+    /// Browsers keep the adapter's name from wgpu; `name` (the page's reading of `GPUAdapter.info`)
+    /// names it instead.
     #[cfg(target_arch = "wasm32")]
-    pub async fn new_web() -> Result<Gpu, GpuError> {
+    pub async fn new_web(name: &str) -> Result<Gpu, GpuError> {
         let instance = instance(wgpu::Backends::BROWSER_WEBGPU);
         let options = wgpu::RequestAdapterOptions {
             power_preference: wgpu::PowerPreference::HighPerformance,
             ..Default::default()
         };
         let adapter = instance.request_adapter(&options).await.map_err(|_| GpuError::NoAdapter)?;
-        Self::open(adapter).await
+        let mut gpu = Self::open(adapter).await?;
+        if gpu.adapter.name.trim().is_empty() {
+            gpu.adapter.name = name.to_string();
+        }
+        Ok(gpu)
     }
 
     async fn open(adapter: wgpu::Adapter) -> Result<Gpu, GpuError> {

@@ -10,4 +10,4 @@ pub mod terminal;
 pub mod tidy;
 pub mod write;
 
-pub use write::{ReportInput, terminal_summary, write_report};
+pub use write::{ReportInput, plots_of, terminal_summary, write_report};

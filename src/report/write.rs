@@ -39,21 +39,7 @@ pub fn write_report(dir: &Path, input: &ReportInput<'_>) -> Result<Vec<PathBuf>,
 
     // A plot that cannot be drawn is a report that cannot be written.
     let unplottable = |e: String| WriteError { path: dir.to_path_buf(), source: std::io::Error::other(e) };
-    let mut plots = Vec::new();
-    if !input.runs.is_empty() {
-        plots.push(plots::delta_vs_layer(&shown).map_err(unplottable)?);
-        plots.push(plots::depth(&all).map_err(unplottable)?);
-        plots.push(plots::heatmap(&shown).map_err(unplottable)?);
-        plots.push(plots::loss(&shown).map_err(unplottable)?);
-        let boundaries: Vec<(&str, &crate::sweep::boundary::Boundary)> = shown
-            .iter()
-            .flat_map(|g| g.runs.iter().filter_map(move |r| r.boundary.as_ref().map(|b| (g.label.as_str(), b))))
-            .take(MAX_BOUNDARIES)
-            .collect();
-        if !boundaries.is_empty() {
-            plots.push(plots::boundaries(&boundaries).map_err(unplottable)?);
-        }
-    }
+    let plots = report_plots(input.runs, &all, &shown).map_err(unplottable)?;
     for p in &plots {
         put(p.file, p.svg.as_bytes())?;
     }
@@ -71,6 +57,36 @@ pub fn write_report(dir: &Path, input: &ReportInput<'_>) -> Result<Vec<PathBuf>,
     };
     put("report.html", html::page(input, &all, &plots).as_bytes())?;
     Ok(written)
+}
+
+/// The report's plots of `runs` (grouped as `all`, of which `shown` are drawn per layer): ‖δ‖ per
+/// layer, the depth plot, the heatmap, the loss and the decision boundaries. The web page shows the same.
+pub fn report_plots(runs: &[RunRecord], all: &[Group<'_>], shown: &[&Group<'_>]) -> Result<Vec<plots::Plot>, String> {
+    let mut out = Vec::new();
+    if runs.is_empty() {
+        return Ok(out);
+    }
+    out.push(plots::delta_vs_layer(shown)?);
+    out.push(plots::depth(all)?);
+    out.push(plots::heatmap(shown)?);
+    out.push(plots::loss(shown)?);
+    let boundaries: Vec<(&str, &crate::sweep::boundary::Boundary)> = shown
+        .iter()
+        .flat_map(|g| g.runs.iter().filter_map(move |r| r.boundary.as_ref().map(|b| (g.label.as_str(), b))))
+        .take(MAX_BOUNDARIES)
+        .collect();
+    if !boundaries.is_empty() {
+        out.push(plots::boundaries(&boundaries)?);
+    }
+    Ok(out)
+}
+
+/// The plots of `runs`, as a report draws them.
+pub fn plots_of(runs: &[RunRecord]) -> Result<Vec<plots::Plot>, String> {
+    let all = groups(runs);
+    let shown_ids = showcase(runs.iter().map(|r| &r.config));
+    let shown: Vec<&Group<'_>> = all.iter().filter(|g| shown_ids.contains(&g.id)).collect();
+    report_plots(runs, &all, &shown)
 }
 
 /// The terminal table for `runs`: one row per configuration, and the checks.

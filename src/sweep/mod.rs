@@ -15,7 +15,7 @@ pub mod verdict;
 pub use grid::{Grid, OptimizerChoice, RunConfig, Shard, Varying};
 pub use preset::{Check, Preset};
 pub use record::{EpochSnapshot, EvalNumbers, LayerStats, RunRecord};
-pub use run::{RunEvent, record_of, run_sweep, showcase};
+pub use run::{RunEvent, record_of, record_run, run_sweep, showcase};
 pub use settings::{DataSettings, Manifest, Settings};
 pub use store::Store;
 pub use verdict::{Verdict, VerdictKind};

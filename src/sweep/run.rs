@@ -85,6 +85,22 @@ pub fn record_of(
     }
 }
 
+/// A finished run as a report record, with its decision boundary (from `last`, its final weights)
+/// for 2-D data.
+pub fn record_run(
+    spec: &MlpSpec,
+    (cfg, seed): (TrainConfig, u64),
+    trained: &Trained,
+    last: &Params,
+    train_set: &Dataset,
+) -> RunRecord {
+    let config = RunConfig { clip: cfg.clip_grad_norm, ..RunConfig::from_spec(spec, cfg.optimizer, seed) };
+    let steps = batches_per_epoch(train_set.len(), cfg.batch_size);
+    let mut record = record_of(config, spec, trained, steps, train_set);
+    record.boundary = decision_boundary(spec, last, train_set);
+    record
+}
+
 /// Progress of a sweep, after each run.
 #[derive(Clone, Debug)]
 pub struct RunEvent {

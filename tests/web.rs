@@ -1,0 +1,150 @@
+//! The web page (`web/`, built by `bash web/build.sh`) in a real browser: Debian's Chromium, headless,
+//! driven by `web/test/drive.mjs` (puppeteer-core). The notebook button trains on the browser's WebGPU
+//! adapter and gives `vanish demo --json`'s object with the CLI's numbers; a bad CSV gets the CLI's
+//! message; the page requests nothing but its own files; a screenshot lands in `target/web-test/`.
+//! Skips, visibly, without Chromium, Node, the built page or its test dependencies, unless
+//! `VANISH_REQUIRE_WEB=1` (CI sets it), when that is a failure.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// What the page's test needs, or why it cannot run.
+fn ready() -> Result<(), String> {
+    let web = root().join("web");
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    for (path, what) in [
+        (PathBuf::from(&chromium), "Chromium (apt-get install chromium)"),
+        (web.join("dist/vanish_bg.wasm"), "the built page (bash web/build.sh)"),
+        (web.join("node_modules/puppeteer-core"), "the page test's dependencies (cd web && npm ci)"),
+    ] {
+        if !path.exists() {
+            return Err(format!("no {what}: {} is missing", path.display()));
+        }
+    }
+    if Command::new("node").arg("--version").output().is_err() {
+        return Err("no Node.js (node) on PATH".into());
+    }
+    Ok(())
+}
+
+fn demo_cli(args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_vanish"))
+        .args(["demo", "--json"])
+        .args(args)
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn close(what: &str, got: f64, want: f64, rtol: f64) {
+    assert!((got - want).abs() <= rtol * want.abs(), "{what}: page {got:e}, CLI {want:e} (rtol {rtol:e})");
+}
+
+#[test]
+fn the_page_runs_the_notebook_on_webgpu_with_the_clis_numbers() {
+    if let Err(why) = ready() {
+        if std::env::var("VANISH_REQUIRE_WEB").as_deref() == Ok("1") {
+            panic!("VANISH_REQUIRE_WEB=1 but {why}");
+        }
+        common::skip(&why);
+        return;
+    }
+    let out_dir = root().join("target/web-test");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let bad = out_dir.join("bad.csv");
+    std::fs::write(&bad, "x,y,label\n1,2,0\n3,abc,1\n").unwrap();
+    let run =
+        Command::new("node").arg(root().join("web/test/drive.mjs")).args([&out_dir, &bad]).output().expect("node runs");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "drive.mjs failed:\n{stderr}");
+    let page: Value = serde_json::from_slice(&run.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    eprintln!(
+        "page: notebook in {:.2} s (again in the same page {:.2} s) on {}",
+        page["seconds"].as_f64().unwrap_or(f64::NAN),
+        page["seconds_again"].as_f64().unwrap_or(f64::NAN),
+        page["demo"]["config"]["engine"]
+    );
+
+    // Offline and self-contained: only the page's own files were asked for.
+    assert_eq!(page["foreign"], serde_json::json!([]), "requests outside the page's server");
+    let served: Vec<&str> = page["served"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(served, ["/", "/app.js", "/vanish.js", "/vanish_bg.wasm"], "the page's four files, once each");
+    assert!(
+        page["console"].as_array().unwrap().iter().all(|m| !m.as_str().unwrap().contains("error")),
+        "{}",
+        page["console"]
+    );
+
+    // The browser's WebGPU adapter trained the four networks.
+    assert!(page["webgpu"].is_string(), "Chromium offers no WebGPU adapter: {}", page["webgpu"]);
+    let demo = &page["demo"];
+    assert!(page["error"].is_null(), "{}", page["error"]);
+    let engine = demo["config"]["engine"].as_str().unwrap();
+    assert!(engine.starts_with("gpu: ") && engine.contains("BrowserWebGpu"), "{engine}");
+    assert_eq!(page["plots"], 5, "the report's five plots");
+    assert!(page["text"].as_str().unwrap().contains("Conclusion (computed from the numbers above)"));
+    assert_eq!(page["again_equal"], true, "a second run in the same page gives the same numbers");
+
+    // The same object as `vanish demo --json`, with the CLI's CPU reference numbers.
+    let cli = demo_cli(&["--device", "cpu"]);
+    let mut config = demo["config"].clone();
+    config["engine"] = cli["config"]["engine"].clone();
+    assert_eq!(config, cli["config"], "the same configuration");
+    let (runs, want) = (demo["runs"].as_array().unwrap(), cli["runs"].as_array().unwrap());
+    assert_eq!(runs.len(), 4);
+    for (r, w) in runs.iter().zip(want) {
+        let name = r["name"].as_str().unwrap();
+        assert_eq!(r["name"], w["name"]);
+        let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(r), keys(w), "{name}: the CLI's fields");
+        // At initialisation f32 against f64: the GPU's gradients match to 1e-4 relative per tensor
+        // (tests/training.rs); 1e-3 leaves room for the ratio of two of them.
+        for key in ["grad_norms_init", "delta_norms_init"] {
+            for (i, (g, x)) in r[key].as_array().unwrap().iter().zip(w[key].as_array().unwrap()).enumerate() {
+                close(&format!("{name} {key}[{i}]"), g.as_f64().unwrap(), x.as_f64().unwrap(), 1e-3);
+            }
+        }
+        close(
+            &format!("{name} first_last_ratio"),
+            r["first_last_ratio"].as_f64().unwrap(),
+            w["first_last_ratio"].as_f64().unwrap(),
+            1e-3,
+        );
+        // After 21 Adam steps in f32: the loss to 1e-3, as the native GPU engine's.
+        close(
+            &format!("{name} loss_after"),
+            r["loss_after"].as_f64().unwrap(),
+            w["loss_after"].as_f64().unwrap(),
+            1e-3,
+        );
+    }
+    let ratio = |i: usize| runs[i]["first_last_ratio"].as_f64().unwrap();
+    assert!(ratio(0) < 1e-6, "sigmoid's first/last ratio {}", ratio(0));
+    assert!(ratio(2) > 1e-3 && ratio(3) > 1e-3, "ReLU {} and batch norm {}", ratio(2), ratio(3));
+
+    // A bad CSV gets the CLI's message (the page names the file as the visitor picked it).
+    let page_err = page["csv_error"].as_str().unwrap();
+    assert_eq!(page_err, "bad.csv:3: column 2 `y`: `abc` is not a number");
+    let cli = Command::new(env!("CARGO_BIN_EXE_vanish"))
+        .args(["demo", "--device", "cpu", "--dataset"])
+        .arg(format!("csv:{}", bad.display()))
+        .output()
+        .unwrap();
+    let cli_err = String::from_utf8_lossy(&cli.stderr);
+    assert!(cli_err.contains(&format!("{}:3: column 2 `y`: `abc` is not a number", bad.display())), "{cli_err}");
+
+    // The screenshot, for CI's artifacts and the README.
+    let png = std::fs::read(out_dir.join("page.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a real screenshot");
+    assert!(Path::new(&out_dir).join("page.png").exists());
+}

@@ -1,0 +1,238 @@
+//! vanish in a web page: the library's `demo::run` on the visitor's GPU through WebGPU, or on the f64
+//! CPU reference where the browser has none (said on the page, as the CLI says it), for web/index.html.
+//! Nothing here blocks: every engine answer is awaited, and training yields to the browser's event
+//! loop between chunks of steps, so the page stays responsive while it runs.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+use vanish::data::{self, Dataset, DatasetSpec};
+use vanish::demo::{self, DemoSettings};
+use vanish::engine::{Backend, Optimizer, TrainConfig};
+use vanish::gpu::{Gpu, GpuBackend, PathRequest};
+use vanish::model::{Activation, Init, MlpSpec, Norm, Output};
+use vanish::reference::CpuBackend;
+use vanish::train::Progress;
+
+/// What the page asks for: the demo's flags, by their CLI names.
+#[derive(Deserialize)]
+#[serde(default)]
+struct Options {
+    dataset: String,
+    samples: usize,
+    noise: Option<f64>,
+    factor: f64,
+    classes: usize,
+    /// A CSV the visitor picked: its name and text (it never leaves their machine).
+    csv_name: Option<String>,
+    csv_text: Option<String>,
+    label: Option<String>,
+    test_fraction: f64,
+    depth: usize,
+    width: usize,
+    init: String,
+    norm: String,
+    residual: bool,
+    cures: bool,
+    lr: f64,
+    batch_size: usize,
+    epochs: usize,
+    seed: u64,
+    row: usize,
+    /// `cpu` runs the reference even where WebGPU exists.
+    device: String,
+    /// The page's reading of the WebGPU adapter's `info` (vendor, architecture, description).
+    adapter: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            dataset: "circles".into(),
+            samples: 1000,
+            noise: None,
+            factor: 0.85,
+            classes: 2,
+            csv_name: None,
+            csv_text: None,
+            label: None,
+            test_fraction: 0.33,
+            depth: 11,
+            width: 10,
+            init: "glorot-uniform".into(),
+            norm: "batch".into(),
+            residual: false,
+            cures: false,
+            lr: 1e-3,
+            batch_size: 32,
+            epochs: 1,
+            seed: 0,
+            row: 0,
+            device: "auto".into(),
+            adapter: "WebGPU adapter".into(),
+        }
+    }
+}
+
+/// What the page gets back.
+#[derive(Serialize)]
+struct PageResult {
+    /// Exactly what `vanish demo --json` prints for the same settings.
+    demo: demo::DemoOutput,
+    /// `vanish demo`'s text: the tables and the computed conclusion.
+    text: String,
+    /// The report's plots (‖δ‖ per layer with the theory, depth, heatmap, loss, decision boundaries).
+    plots: Vec<PagePlot>,
+    /// Why the CPU reference ran, where it did.
+    note: Option<String>,
+    /// The runs as the CLI's files: `runs.csv` and `summary.json` of the report.
+    runs_csv: String,
+    summary_json: String,
+}
+
+#[derive(Serialize)]
+struct PagePlot {
+    title: String,
+    caption: String,
+    svg: String,
+}
+
+thread_local! {
+    /// The page's one GPU context, opened on first use and kept: pipelines compile once per page.
+    static GPU: Cell<Option<&'static Gpu>> = const { Cell::new(None) };
+}
+
+/// The browser's WebGPU device, or why there is none.
+async fn gpu(name: &str) -> Result<&'static Gpu, String> {
+    if let Some(g) = GPU.with(Cell::get) {
+        return Ok(g);
+    }
+    let g: &'static Gpu = Box::leak(Box::new(Gpu::new_web(name).await.map_err(|e| e.to_string())?));
+    GPU.with(|c| c.set(Some(g)));
+    Ok(g)
+}
+
+/// Resolves on the browser's next macrotask, letting it paint and handle input.
+async fn yield_to_browser() {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.set_timeout_with_callback(&resolve);
+        }
+    });
+    let _ = JsFuture::from(promise).await;
+}
+
+fn data(o: &Options) -> anyhow::Result<(Dataset, Dataset)> {
+    let all = match (&o.csv_name, &o.csv_text) {
+        (Some(name), Some(text)) => data::csv_from_bytes(Path::new(name), text.as_bytes(), o.label.as_deref(), None)?,
+        _ => {
+            let spec = DatasetSpec::parse(&o.dataset, o.samples, o.noise, o.factor, o.classes, o.label.clone())?;
+            data::load(&spec, o.seed)?
+        }
+    };
+    Ok(data::split(&all, o.test_fraction, o.seed)?)
+}
+
+/// Runs `vanish demo` with `options` (JSON, the CLI's flag names) on WebGPU, or on the CPU reference
+/// where the browser has no WebGPU adapter; calls `progress(step, total)` between chunks of steps.
+/// Resolves to JSON: `{demo, text, plots, note, runs_csv, summary_json}`; rejects with the CLI's
+/// message for bad input (a malformed CSV names its line and column as `vanish` does).
+#[wasm_bindgen]
+pub async fn demo(options: String, progress: js_sys::Function) -> Result<String, JsValue> {
+    run_demo(&options, progress).await.map_err(|e| JsValue::from_str(&format!("{e:#}")))
+}
+
+async fn run_demo(options: &str, progress: js_sys::Function) -> anyhow::Result<String> {
+    let o: Options = serde_json::from_str(options)?;
+    let (train, test) = data(&o)?;
+    let init: Init = o.init.parse().map_err(anyhow::Error::msg)?;
+    let cure_norm: Norm = o.norm.parse().map_err(anyhow::Error::msg)?;
+    let base = MlpSpec {
+        init,
+        residual: o.residual.then_some(1.0),
+        ..MlpSpec::new(
+            train.features,
+            &vec![o.width; o.depth],
+            Activation::Identity,
+            Output::for_classes(train.classes),
+        )
+    };
+    let settings = DemoSettings {
+        base,
+        residual_scale: 1.0,
+        cure_norm,
+        cures: o.cures,
+        lr: o.lr,
+        batch_size: o.batch_size,
+        epochs: o.epochs,
+        seed: o.seed,
+        row: o.row,
+        dataset: o.csv_name.as_ref().map_or(o.dataset.clone(), |n| format!("csv:{n}")),
+        samples: o.samples,
+        noise: o.noise,
+        factor: o.factor,
+    };
+    let mut between = move |p: Progress| -> Pin<Box<dyn Future<Output = bool>>> {
+        let _ = progress.call2(&JsValue::NULL, &JsValue::from(p.step as f64), &JsValue::from(p.total_steps as f64));
+        Box::pin(async {
+            yield_to_browser().await;
+            false
+        })
+    };
+    let (gpu, note) = if o.device == "cpu" {
+        (None, Some("the CPU reference (f64), as asked".to_string()))
+    } else {
+        match gpu(&o.adapter).await {
+            Ok(g) => (Some(g), None),
+            Err(why) => (
+                None,
+                Some(format!(
+                    "no WebGPU adapter in this browser ({why}): running the CPU reference (f64), as `vanish demo` does \
+                     without a GPU driver"
+                )),
+            ),
+        }
+    };
+    let gpu_backend = gpu.map(|g| GpuBackend::new(g, PathRequest::Fused));
+    let backend: &dyn Backend = match &gpu_backend {
+        Some(b) => b,
+        None => &CpuBackend,
+    };
+    let result = demo::run(backend, &settings, (&train, &test), &mut between).await?;
+    let cfg = TrainConfig { optimizer: Optimizer::adam(o.lr), batch_size: o.batch_size, clip_grad_norm: None };
+    let records: Vec<_> = result
+        .networks
+        .iter()
+        .map(|n| vanish::sweep::record_run(&n.job.spec, (cfg, o.seed), &n.trained, &n.after, &train))
+        .collect();
+    let plots = vanish::report::plots_of(&records)
+        .map_err(anyhow::Error::msg)?
+        .into_iter()
+        .map(|p| PagePlot { title: p.title, caption: p.caption, svg: p.svg })
+        .collect();
+    let groups = vanish::report::groups::groups(&records);
+    let settings_json = serde_json::to_value(&result.output.config)?;
+    let summary = vanish::report::tidy::summary("vanish demo (web)", &settings_json, &records, &groups, &[]);
+    let rows = vanish::report::tidy::csv_rows(&records);
+    let mut runs_csv = vanish::report::tidy::CSV_HEADER.join(",");
+    for r in rows {
+        runs_csv.push('\n');
+        runs_csv.push_str(&r.join(","));
+    }
+    runs_csv.push('\n');
+    let page = PageResult {
+        text: demo::render(&result.output),
+        demo: result.output,
+        plots,
+        note,
+        runs_csv,
+        summary_json: serde_json::to_string_pretty(&summary)?,
+    };
+    Ok(serde_json::to_string(&page)?)
+}

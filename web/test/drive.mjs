@@ -1,0 +1,79 @@
+// Drives web/dist in headless Chromium (Debian's, through puppeteer-core) for tests/web.rs: serves the
+// page from a local static server that logs every request, runs the notebook button, a bad CSV and a
+// screenshot, and prints what it saw as one JSON object. Usage: node test/drive.mjs OUT_DIR [BAD_CSV]
+import http from 'node:http';
+import fs from 'node:fs';
+import path from 'node:path';
+import puppeteer from 'puppeteer-core';
+
+const here = path.dirname(new URL(import.meta.url).pathname);
+const dist = path.join(here, '..', 'dist');
+const [outDir, badCsv] = process.argv.slice(2);
+const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm' };
+
+const served = [];
+const server = http.createServer((req, res) => {
+  const file = path.join(dist, decodeURIComponent(new URL(req.url, 'http://x').pathname).replace(/\/$/, '/index.html'));
+  served.push(req.url);
+  fs.readFile(file, (err, data) => {
+    if (err) { res.writeHead(404); res.end(); return; }
+    res.writeHead(200, { 'Content-Type': types[path.extname(file)] || 'application/octet-stream' });
+    res.end(data);
+  });
+});
+await new Promise((r) => server.listen(0, '127.0.0.1', r));
+const origin = `http://127.0.0.1:${server.address().port}`;
+
+const browser = await puppeteer.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-webgpu-adapter=swiftshader'],
+});
+const out = { origin, requests: [], foreign: [], console: [] };
+try {
+  const page = await browser.newPage();
+  await page.setViewport({ width: 1400, height: 1000 });
+  page.on('request', (r) => {
+    const url = r.url();
+    out.requests.push(url);
+    if (!url.startsWith(origin) && !url.startsWith('blob:') && !url.startsWith('data:')) out.foreign.push(url);
+  });
+  page.on('console', (m) => out.console.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => out.console.push(`pageerror: ${e.message}`));
+  await page.goto(`${origin}/`, { waitUntil: 'load' });
+  await page.waitForFunction(() => window.vanishReady === true, { timeout: 60_000 });
+  out.webgpu = await page.evaluate(async () => {
+    if (!navigator.gpu) return null;
+    const a = await navigator.gpu.requestAdapter();
+    return a ? (a.info ? `${a.info.vendor} ${a.info.architecture} ${a.info.description}`.trim() : 'an adapter') : null;
+  });
+  await page.click('#notebook');
+  await page.waitForFunction(() => window.vanishDemo || window.vanishError, { timeout: 600_000, polling: 250 });
+  out.demo = await page.evaluate(() => window.vanishDemo || null);
+  out.error = await page.evaluate(() => window.vanishError || null);
+  out.seconds = await page.evaluate(() => window.vanishSeconds || null);
+  out.status = await page.$eval('#status', (e) => e.textContent);
+  out.plots = await page.$$eval('#plots figure', (fs) => fs.length);
+  out.text = await page.$eval('#text', (e) => e.textContent);
+  // Again in the same page: the GPU context and its compiled pipelines are kept, as in one CLI process.
+  await page.click('#notebook');
+  await page.waitForFunction(() => window.vanishDemo || window.vanishError, { timeout: 600_000, polling: 100 });
+  out.seconds_again = await page.evaluate(() => window.vanishSeconds || null);
+  out.again_equal = JSON.stringify(await page.evaluate(() => window.vanishDemo)) === JSON.stringify(out.demo);
+  if (outDir) {
+    fs.mkdirSync(outDir, { recursive: true });
+    await page.screenshot({ path: path.join(outDir, 'page.png'), fullPage: true });
+  }
+  if (badCsv) {
+    const input = await page.$('#csv');
+    await input.uploadFile(badCsv);
+    await page.click('#notebook');
+    await page.waitForFunction(() => window.vanishError || window.vanishDemo, { timeout: 120_000 });
+    out.csv_error = await page.evaluate(() => window.vanishError || null);
+  }
+} finally {
+  await browser.close();
+  server.close();
+}
+out.served = served;
+console.log(JSON.stringify(out));
