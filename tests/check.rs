@@ -137,6 +137,28 @@ fn allowances_for_round_off_gradients_cover_only_biases_before_batch_norm() {
     }
 }
 
+/// The quick suite as a web page runs it: every GPU read awaited on the fused executor
+/// (`run_suite_async`, driven here by `block_on`), every case within tolerance, every tensor compared.
+#[test]
+fn the_quick_suite_passes_through_the_non_blocking_path() {
+    let Some(gpu) = common::gpu() else { return };
+    let cases = quick_suite();
+    let mut seen = 0;
+    let mut between = |_: &vanish::check::CaseResult| -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> {
+        seen += 1;
+        Box::pin(std::future::ready(()))
+    };
+    let report = vanish::gpu::block_on(vanish::check::run_suite_async(gpu, &cases, &mut between)).unwrap();
+    assert_eq!(seen, cases.len(), "one call between cases");
+    for r in &report.cases {
+        for t in r.tensors.iter().filter(|t| !t.passed) {
+            eprintln!("{}: {t:?}", r.name);
+        }
+        assert!(r.tensors.len() > 3 && r.tensors.iter().all(|t| t.max_abs.is_finite()), "{}", r.name);
+    }
+    assert_eq!(report.failed, 0, "{} of {} cases failed", report.failed, cases.len());
+}
+
 /// The quick suite on this machine's GPU: every case within tolerance, every tensor compared.
 #[test]
 fn the_quick_suite_passes_on_this_gpu() {

@@ -1,7 +1,8 @@
 //! The web page (`web/`, built by `bash web/build.sh`) in a real browser: Debian's Chromium, headless,
 //! driven by `web/test/drive.mjs` (puppeteer-core). The notebook button trains on the browser's WebGPU
 //! adapter and gives `vanish demo --json`'s object with the CLI's numbers; a bad CSV gets the CLI's
-//! message; the page requests nothing but its own files; a screenshot lands in `target/web-test/`.
+//! message; `vanish check --quick` passes on that adapter; the JAX fixtures' gradients agree there as
+//! natively; the page requests nothing but its own files; a screenshot lands in `target/web-test/`.
 //! Skips, visibly, without Chromium, Node, the built page or its test dependencies, unless
 //! `VANISH_REQUIRE_WEB=1` (CI sets it), when that is a failure.
 
@@ -63,8 +64,11 @@ fn the_page_runs_the_notebook_on_webgpu_with_the_clis_numbers() {
     std::fs::create_dir_all(&out_dir).unwrap();
     let bad = out_dir.join("bad.csv");
     std::fs::write(&bad, "x,y,label\n1,2,0\n3,abc,1\n").unwrap();
-    let run =
-        Command::new("node").arg(root().join("web/test/drive.mjs")).args([&out_dir, &bad]).output().expect("node runs");
+    let run = Command::new("node")
+        .arg(root().join("web/test/drive.mjs"))
+        .args([&out_dir, &bad, &root().join("tests/fixtures")])
+        .output()
+        .expect("node runs");
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "drive.mjs failed:\n{stderr}");
     let page: Value = serde_json::from_slice(&run.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
@@ -142,6 +146,55 @@ fn the_page_runs_the_notebook_on_webgpu_with_the_clis_numbers() {
         .unwrap();
     let cli_err = String::from_utf8_lossy(&cli.stderr);
     assert!(cli_err.contains(&format!("{}:3: column 2 `y`: `abc` is not a number", bad.display())), "{cli_err}");
+
+    // `vanish check --quick` in the page, on its WebGPU adapter: every case, every tensor within bounds.
+    let check = &page["check"];
+    assert!(page["check_error"].is_null(), "{}", page["check_error"]);
+    let cases = check["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), vanish::check::quick_suite().len(), "the whole quick suite");
+    assert!(check["engine"].as_str().unwrap().contains("BrowserWebGpu"), "{}", check["engine"]);
+    for c in cases {
+        let tensors = c["tensors"].as_array().unwrap();
+        assert!(tensors.len() > 3, "{}: every tensor reported", c["name"]);
+        for t in tensors.iter().filter(|t| t["passed"] != true) {
+            eprintln!("{} {}: {t}", c["name"], t["name"]);
+        }
+    }
+    assert_eq!((check["passed"].as_u64(), check["failed"].as_u64()), (Some(cases.len() as u64), Some(0)));
+
+    // `vanish grads` in the page against every JAX fixture, with the native GPU's tolerances
+    // (tests/training.rs: loss 1e-5, each gradient tensor 1e-4 relative, a bias before batch norm
+    // absolutely against its layer's weight gradient).
+    let fixtures = common::fixture_names();
+    assert!(fixtures.len() >= 8, "{fixtures:?}");
+    for name in &fixtures {
+        let got = &page["fixtures"][name.as_str()];
+        assert!(got["error"].is_null(), "{name}: {}", got["error"]);
+        let f = common::load_fixture(name);
+        close(&format!("{name} loss"), got["loss"].as_f64().unwrap(), f.loss, 1e-5);
+        let values = |key: &str| -> Vec<f64> {
+            let v = got["tensors"][key].as_array().unwrap_or_else(|| panic!("{name}: no {key}"));
+            v.iter().map(|x| x.as_f64().unwrap()).collect()
+        };
+        let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let layout = f.spec.layout();
+        for slot in &layout.params {
+            let key = format!("grad.{}", slot.name);
+            let (g, w) = (values(&key), &f.expected[&key]);
+            let err: Vec<f64> = g.iter().zip(w).map(|(a, b)| a - b).collect();
+            if slot.name.ends_with(".bias") && f.spec.has_bn(slot.layer) {
+                let scale = norm(&f.expected[&format!("grad.{}", layout.weight(slot.layer).name)]);
+                assert!(norm(&err) <= 1e-5 * scale, "{name} {key}: {} vs scale {scale}", norm(&err));
+            } else {
+                let rel = norm(&err) / norm(w);
+                assert!(rel <= 1e-4, "{name} {key}: relative error {rel:e}");
+            }
+        }
+        let logits = values("logits");
+        for (i, (g, w)) in logits.iter().zip(&f.expected["logits"]).enumerate() {
+            assert!((g - w).abs() <= 1e-5 + 1e-5 * w.abs(), "{name} logits[{i}]: {g} vs {w}");
+        }
+    }
 
     // The screenshot, for CI's artifacts and the README.
     let png = std::fs::read(out_dir.join("page.png")).unwrap();

@@ -1,7 +1,7 @@
 // The page's glue: reads the controls, runs vanish's demo (WebAssembly, WebGPU or the CPU reference),
 // and shows what `vanish demo` prints, the report's plots and the runs as the CLI's files. Training
 // yields to the event loop between chunks of steps, so the page stays responsive.
-import init, { demo } from './vanish.js';
+import init, { demo, check, grads } from './vanish.js';
 
 const $ = (id) => document.getElementById(id);
 const status = (text) => { $('status').textContent = text; };
@@ -85,7 +85,42 @@ async function runNotebook() {
   }
 }
 
+// `vanish check --quick` in the page: every case's worst tensor against its bound, as the CLI prints.
+async function runCheck() {
+  $('check').disabled = true;
+  $('error').textContent = '';
+  window.vanishCheck = undefined;
+  window.vanishError = undefined;
+  try {
+    status('Checking this GPU against the f64 reference…');
+    const progress = (done, total, name) => {
+      $('progress').max = total; $('progress').value = done; status(`Checked ${done}/${total}: ${name}`);
+    };
+    const report = JSON.parse(await check(true, adapter || 'WebGPU adapter', progress));
+    const lines = [`vanish check --quick on ${report.engine}: ${report.passed} passed, ${report.failed} failed in ${report.seconds.toFixed(1)} s`, ''];
+    for (const c of report.cases) {
+      const worst = c.tensors.reduce((a, t) => ((t.max_abs / Math.max(t.allowed, 1e-300)) > (a.max_abs / Math.max(a.allowed, 1e-300)) ? t : a));
+      lines.push(`${c.name.padEnd(44)} ${worst.name.padEnd(28)} ${worst.max_abs.toExponential(2).padStart(9)} rel ${worst.rel.toExponential(2)}  ${worst.rule} ${c.passed ? 'ok' : 'FAILED'}`);
+    }
+    $('text').textContent = lines.join('\n');
+    $('plots').replaceChildren();
+    status(`Check: ${report.passed} passed, ${report.failed} failed.`);
+    window.vanishCheck = report;
+  } catch (e) {
+    $('error').textContent = `error: ${e}`;
+    window.vanishError = String(e);
+  } finally {
+    $('check').disabled = false;
+  }
+}
+
 await init();
 $('notebook').addEventListener('click', runNotebook);
+$('check').addEventListener('click', runCheck);
+// For scripts and tests: `vanish grads` on a safetensors file's bytes (base64), e.g. a JAX fixture.
+window.vanishGrads = async (name, base64) => {
+  const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+  return JSON.parse(await grads(name, bytes, adapter || 'WebGPU adapter'));
+};
 status(navigator.gpu ? 'Ready: WebGPU is available.' : 'Ready: this browser has no WebGPU; the CPU reference will run.');
 window.vanishReady = true;

@@ -8,5 +8,5 @@ mod suite;
 pub mod tolerance;
 
 pub use compare::{TensorCheck, compare};
-pub use run::{CaseResult, CheckReport, run_case, run_suite};
+pub use run::{CaseResult, CheckReport, run_case, run_case_async, run_suite, run_suite_async};
 pub use suite::{ADAM, Case, SEED, SGD, STEPS, WIDTH, full_suite, quick_suite};

@@ -7,14 +7,14 @@
 //! and three steps of ReLU + batch norm with a batch of 32 by 100%), so no fixed f32 tolerance could
 //! hold there; each tensor may also differ by a stated multiple of that drift (`tolerance`).
 
-use std::time::Instant;
+use web_time::Instant;
 
 use rand::Rng;
 use serde::Serialize;
 
 use crate::data::Dataset;
-use crate::engine::{Engine, EngineError, ModelJob, Optimizer, Split, TrainConfig};
-use crate::gpu::{Gpu, PathRequest, single_engine};
+use crate::engine::{BatchEngine, Engine, EngineError, ModelJob, Optimizer, Split, TrainConfig, Work};
+use crate::gpu::{FusedExecutor, Gpu, PathRequest, single_engine};
 use crate::model::{Norm, Params};
 use crate::reference::CpuEngine;
 use crate::rng::{Stream, rng};
@@ -70,6 +70,22 @@ fn observe(engine: &mut dyn Engine, order: &[u32]) -> Result<Observation, Engine
     Ok(Observation { losses, grads, params: widen(&p.values), running: widen(&p.running), train_logits, eval_logits })
 }
 
+/// `observe` on the fused executor, every read awaited: the GPU side of a case in a web page.
+async fn observe_async(engine: &mut FusedExecutor<'_>, order: &[u32]) -> Result<Observation, EngineError> {
+    let steps = |first, count| Work { steps: Some((first, count)), ..Default::default() };
+    BatchEngine::begin_epoch(engine, &[order.to_vec()])?;
+    let losses_of = |mut out: Vec<crate::engine::Outcome>| out.swap_remove(0).batches.into_iter().map(|r| r.loss);
+    let mut losses: Vec<f64> = losses_of(engine.run_async(&steps(0, 1)).await?).collect();
+    let grads = engine.gradients_async().await?;
+    losses.extend(losses_of(engine.run_async(&steps(1, STEPS - 1)).await?));
+    let p = engine.params_async().await?.swap_remove(0);
+    engine.run_async(&Work { probe: true, ..Default::default() }).await?;
+    let train_logits = engine.logits_async().await?;
+    engine.evaluate_async(Split::Train).await?;
+    let eval_logits = engine.logits_async().await?;
+    Ok(Observation { losses, grads, params: widen(&p.values), running: widen(&p.running), train_logits, eval_logits })
+}
+
 /// Moves every non-zero value one f32 ulp towards or away from zero, at random (seeded). Zeros (the
 /// initial biases and β) stay: they are exact in both engines.
 fn nudge(values: &mut [f32], r: &mut impl Rng) {
@@ -121,31 +137,87 @@ impl Runs {
     }
 }
 
+/// What a case runs from: its network, data, weights, training settings and order, and the nudged
+/// weights and data.
+struct Prepared {
+    spec: crate::model::MlpSpec,
+    data: Dataset,
+    empty: Dataset,
+    params: Params,
+    cfg: TrainConfig,
+    order: Vec<u32>,
+    nudged_params: Params,
+    nudged_data: Dataset,
+}
+
+impl Prepared {
+    fn of(case: &Case) -> Self {
+        let spec = case.spec();
+        let data = case.data();
+        let empty = Dataset { x: Vec::new(), y: Vec::new(), ..data.clone() };
+        let params = Params::init(&spec, SEED);
+        let cfg = TrainConfig {
+            optimizer: case.optimizer,
+            batch_size: case.batch,
+            clip_grad_norm: case.clip.then_some(super::suite::CLIP),
+        };
+        let order = epoch_order(data.len(), SEED, 1, true).remove(0);
+        let (nudged_params, nudged_data) = nudged(&params, &data);
+        Prepared { spec, data, empty, params, cfg, order, nudged_params, nudged_data }
+    }
+
+    fn job(&self) -> ModelJob<'_> {
+        ModelJob {
+            spec: self.spec.clone(),
+            params: self.params.clone(),
+            train: &self.data,
+            test: &self.empty,
+            cfg: self.cfg,
+        }
+    }
+
+    fn nudged_job(&self) -> ModelJob<'_> {
+        ModelJob { params: self.nudged_params.clone(), train: &self.nudged_data, ..self.job() }
+    }
+
+    /// The reference's two observations, from the shared and the nudged inputs.
+    fn reference(&self) -> Result<(Observation, Observation), EngineError> {
+        let (spec, cfg) = (&self.spec, self.cfg);
+        Ok((
+            observe(&mut CpuEngine::new(spec, &self.params, &self.data, &self.empty, cfg)?, &self.order)?,
+            observe(&mut CpuEngine::new(spec, &self.nudged_params, &self.nudged_data, &self.empty, cfg)?, &self.order)?,
+        ))
+    }
+}
+
 /// Runs `case` on `gpu` and on the reference from the same weights, data and batch order.
 pub fn run_case(gpu: &Gpu, case: &Case) -> Result<CaseResult, EngineError> {
     let start = Instant::now();
-    let spec = case.spec();
-    let data = case.data();
-    let empty = Dataset { x: Vec::new(), y: Vec::new(), ..data.clone() };
-    let params = Params::init(&spec, SEED);
-    let cfg = TrainConfig {
-        optimizer: case.optimizer,
-        batch_size: case.batch,
-        clip_grad_norm: case.clip.then_some(super::suite::CLIP),
-    };
-    let order = epoch_order(data.len(), SEED, 1, true).remove(0);
-    let (nudged_params, nudged_data) = nudged(&params, &data);
+    let p = Prepared::of(case);
     // The GPU runs the path a user's run of this case takes (the fused executor for narrow models at
     // small batches, the layered path for the rest).
-    let job = ModelJob { spec: spec.clone(), params: params.clone(), train: &data, test: &empty, cfg };
-    let nudged_job = ModelJob { params: nudged_params.clone(), train: &nudged_data, ..job.clone() };
-    let runs = Runs {
-        gpu: observe(single_engine(gpu, &job, PathRequest::Auto)?.as_mut(), &order)?,
-        gpu_nudged: observe(single_engine(gpu, &nudged_job, PathRequest::Auto)?.as_mut(), &order)?,
-        reference: observe(&mut CpuEngine::new(&spec, &params, &data, &empty, cfg)?, &order)?,
-        reference_nudged: observe(&mut CpuEngine::new(&spec, &nudged_params, &nudged_data, &empty, cfg)?, &order)?,
-    };
+    let gpu_run = observe(single_engine(gpu, &p.job(), PathRequest::Auto)?.as_mut(), &p.order)?;
+    let gpu_nudged = observe(single_engine(gpu, &p.nudged_job(), PathRequest::Auto)?.as_mut(), &p.order)?;
+    let (reference, reference_nudged) = p.reference()?;
+    let runs = Runs { gpu: gpu_run, gpu_nudged, reference, reference_nudged };
+    Ok(compare_case(case, &p, &runs, start))
+}
 
+/// `run_case` without blocking, on the fused executor (a web page's GPU path): every GPU read awaited.
+pub async fn run_case_async(gpu: &Gpu, case: &Case) -> Result<CaseResult, EngineError> {
+    let start = Instant::now();
+    let p = Prepared::of(case);
+    let gpu_run = observe_async(&mut FusedExecutor::new(gpu, &[p.job()])?, &p.order).await?;
+    let gpu_nudged = observe_async(&mut FusedExecutor::new(gpu, &[p.nudged_job()])?, &p.order).await?;
+    let (reference, reference_nudged) = p.reference()?;
+    let runs = Runs { gpu: gpu_run, gpu_nudged, reference, reference_nudged };
+    Ok(compare_case(case, &p, &runs, start))
+}
+
+/// Every tensor of `runs` against its tolerance.
+fn compare_case(case: &Case, p: &Prepared, runs: &Runs, start: Instant) -> CaseResult {
+    let spec = &p.spec;
+    let params = &p.params;
     let layout = spec.layout();
     let reference = Reference {
         layout: &layout,
@@ -174,13 +246,13 @@ pub fn run_case(gpu: &Gpu, case: &Case) -> Result<CaseResult, EngineError> {
     if !drifts {
         tensors.push(runs.check("logits.eval".into(), relative(LOGITS_RTOL), |o| &o.eval_logits));
     }
-    Ok(CaseResult {
+    CaseResult {
         name: case.name(),
         case: *case,
         passed: tensors.iter().all(|t| t.passed),
         tensors,
         seconds: start.elapsed().as_secs_f64(),
-    })
+    }
 }
 
 /// Every case's result, and the totals.
@@ -193,6 +265,37 @@ pub struct CheckReport {
     pub seconds: f64,
 }
 
+/// What `run_suite_async` awaits after each case.
+pub type AfterCase<'a> = dyn FnMut(&CaseResult) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> + 'a;
+
+/// `run_suite` without blocking, on the fused executor (a web page's GPU path), awaiting `between`
+/// after each case (a page yields to its event loop there).
+pub async fn run_suite_async(
+    gpu: &Gpu,
+    cases: &[Case],
+    between: &mut AfterCase<'_>,
+) -> Result<CheckReport, EngineError> {
+    let start = Instant::now();
+    let mut results = Vec::with_capacity(cases.len());
+    for case in cases {
+        let r = run_case_async(gpu, case).await?;
+        between(&r).await;
+        results.push(r);
+    }
+    Ok(report(gpu, results, start))
+}
+
+fn report(gpu: &Gpu, results: Vec<CaseResult>, start: Instant) -> CheckReport {
+    let passed = results.iter().filter(|r| r.passed).count();
+    CheckReport {
+        engine: format!("gpu: {}", gpu.adapter.describe()),
+        failed: results.len() - passed,
+        passed,
+        cases: results,
+        seconds: start.elapsed().as_secs_f64(),
+    }
+}
+
 /// Runs `cases` in order, calling `progress` after each.
 pub fn run_suite(gpu: &Gpu, cases: &[Case], mut progress: impl FnMut(&CaseResult)) -> Result<CheckReport, EngineError> {
     let start = Instant::now();
@@ -202,12 +305,5 @@ pub fn run_suite(gpu: &Gpu, cases: &[Case], mut progress: impl FnMut(&CaseResult
         progress(&r);
         results.push(r);
     }
-    let passed = results.iter().filter(|r| r.passed).count();
-    Ok(CheckReport {
-        engine: format!("gpu: {}", gpu.adapter.describe()),
-        failed: results.len() - passed,
-        passed,
-        cases: results,
-        seconds: start.elapsed().as_secs_f64(),
-    })
+    Ok(report(gpu, results, start))
 }

@@ -732,6 +732,55 @@ impl BatchEngine for FusedExecutor<'_> {
     }
 }
 
+fn widen(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| f64::from(x)).collect()
+}
+
+/// A batch of one's single-model reads, started (`Engine` waits for them; a web page awaits the
+/// `…_async` forms).
+impl<'g> FusedExecutor<'g> {
+    fn start_evaluate(&mut self, split: Split) -> Result<(Readback<'g>, usize), EngineError> {
+        self.single()?;
+        let rows = self.split_rows(split);
+        if rows == 0 {
+            return Err(EngineError::Invalid(format!("the {split:?} split is empty")));
+        }
+        let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
+        Self::record(&mut encoder, if split == Split::Train { &self.eval_train[0] } else { &self.eval_test });
+        self.gpu.submit(encoder.finish());
+        let at = self.members[0].desc.totals as usize + 2 + 2 * split as usize;
+        self.last_rows = rows;
+        Ok((self.gpu.start_read(&[&self.out.slice(at, 2)]), rows))
+    }
+
+    fn start_gradients(&self) -> Readback<'g> {
+        let m = &self.members[0];
+        self.gpu.start_read(&[&self.arena.slice(m.desc.go as usize, m.layout.param_len)])
+    }
+
+    fn start_logits(&self) -> Readback<'g> {
+        let m = &self.members[0];
+        let k = m.spec.output.width();
+        self.gpu.start_read(&[&self.scratch.slice(m.desc.so as usize + m.logits_at, self.last_rows * k)])
+    }
+
+    /// `Engine::evaluate`, awaited.
+    pub async fn evaluate_async(&mut self, split: Split) -> Result<BatchResult, EngineError> {
+        let (read, rows) = self.start_evaluate(split)?;
+        Ok(Self::totals(&read.done().await?[0], 0, rows))
+    }
+
+    /// `Engine::gradients`, awaited.
+    pub async fn gradients_async(&self) -> Result<Vec<f64>, EngineError> {
+        Ok(widen(&self.start_gradients().done().await?[0]))
+    }
+
+    /// `Engine::logits`, awaited.
+    pub async fn logits_async(&self) -> Result<Vec<f64>, EngineError> {
+        Ok(widen(&self.start_logits().done().await?[0]))
+    }
+}
+
 /// A batch of one is also a single-model `Engine`, for `vanish check`, `grads` and the tests that
 /// compare one model tensor by tensor.
 impl Engine for FusedExecutor<'_> {
@@ -778,31 +827,16 @@ impl Engine for FusedExecutor<'_> {
     }
 
     fn evaluate(&mut self, split: Split) -> Result<BatchResult, EngineError> {
-        self.single()?;
-        let rows = self.split_rows(split);
-        if rows == 0 {
-            return Err(EngineError::Invalid(format!("the {split:?} split is empty")));
-        }
-        let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
-        Self::record(&mut encoder, if split == Split::Train { &self.eval_train[0] } else { &self.eval_test });
-        self.gpu.submit(encoder.finish());
-        let at = self.members[0].desc.totals as usize + 2 + 2 * split as usize;
-        let out = self.gpu.read(&self.out.slice(at, 2))?;
-        self.last_rows = rows;
-        Ok(Self::totals(&out, 0, rows))
+        let (read, rows) = self.start_evaluate(split)?;
+        Ok(Self::totals(&read.wait()?[0], 0, rows))
     }
 
     fn gradients(&mut self) -> Result<Vec<f64>, EngineError> {
-        let m = &self.members[0];
-        let g = self.gpu.read(&self.arena.slice(m.desc.go as usize, m.layout.param_len))?;
-        Ok(g.into_iter().map(f64::from).collect())
+        Ok(widen(&self.start_gradients().wait()?[0]))
     }
 
     fn logits(&mut self) -> Result<Vec<f64>, EngineError> {
-        let m = &self.members[0];
-        let k = m.spec.output.width();
-        let z = self.gpu.read(&self.scratch.slice(m.desc.so as usize + m.logits_at, self.last_rows * k))?;
-        Ok(z.into_iter().map(f64::from).collect())
+        Ok(widen(&self.start_logits().wait()?[0]))
     }
 
     fn split_rows(&self, split: Split) -> usize {

@@ -236,3 +236,72 @@ async fn run_demo(options: &str, progress: js_sys::Function) -> anyhow::Result<S
     };
     Ok(serde_json::to_string(&page)?)
 }
+
+/// Runs `vanish check --quick` (or the full suite) on this page's WebGPU adapter against the f64 CPU
+/// reference, each GPU read awaited; calls `progress(done, total, name)` after each case. Resolves to the
+/// JSON `vanish check --json` prints: every case, every tensor with its error and bound.
+#[wasm_bindgen]
+pub async fn check(quick: bool, adapter: String, progress: js_sys::Function) -> Result<String, JsValue> {
+    let run = async {
+        let gpu = gpu(&adapter).await.map_err(|e| anyhow::anyhow!("vanish check needs a GPU: {e}"))?;
+        let cases = if quick { vanish::check::quick_suite() } else { vanish::check::full_suite() };
+        let total = cases.len();
+        let mut done = 0usize;
+        let mut between = move |r: &vanish::check::CaseResult| -> Pin<Box<dyn Future<Output = ()>>> {
+            done += 1;
+            let _ = progress.call3(
+                &JsValue::NULL,
+                &JsValue::from(done as f64),
+                &JsValue::from(total as f64),
+                &JsValue::from_str(&r.name),
+            );
+            Box::pin(yield_to_browser())
+        };
+        let report = vanish::check::run_suite_async(gpu, &cases, &mut between).await?;
+        anyhow::Ok(serde_json::to_string(&report)?)
+    };
+    run.await.map_err(|e| JsValue::from_str(&format!("{e:#}")))
+}
+
+/// `vanish grads` on this page's WebGPU adapter: the loss, logits and every parameter's gradient of
+/// the network and batch in the safetensors file `bytes` (named `name` in errors), as JSON
+/// `{engine, spec, loss, tensors: {name: [values]}}` — what tests/web.rs compares with the JAX fixtures.
+#[wasm_bindgen]
+pub async fn grads(name: String, bytes: Vec<u8>, adapter: String) -> Result<String, JsValue> {
+    let run = async {
+        use vanish::engine::{BatchEngine, ModelJob, Work};
+        use vanish::interchange::{BatchGradients, Precision, TensorFile, gradient_tensors, read_batch, read_model};
+        let file = TensorFile::parse(Path::new(&name), &bytes)?;
+        let model = read_model(&file, None)?;
+        let batch = read_batch(&file, &model.spec)?;
+        let spec = &model.spec;
+        let gpu = gpu(&adapter).await.map_err(|e| anyhow::anyhow!("vanish grads needs a GPU here: {e}"))?;
+        let data = batch.dataset(spec);
+        let empty = Dataset { x: Vec::new(), y: Vec::new(), ..data.clone() };
+        let cfg = TrainConfig { optimizer: Optimizer::sgd(0.1, 0.0), batch_size: batch.rows, clip_grad_norm: None };
+        let job = ModelJob { spec: spec.clone(), params: model.params(), train: &data, test: &empty, cfg };
+        let mut engine = vanish::gpu::FusedExecutor::new(gpu, &[job])?;
+        // One probe: forward and backward over the whole batch in training mode, no update.
+        let probe = engine.run_async(&Work { probe: true, ..Default::default() }).await?.swap_remove(0);
+        let probe = probe.probe.ok_or_else(|| anyhow::anyhow!("the engine returned no probe"))?.probe;
+        let g = BatchGradients {
+            loss: probe.loss,
+            logits: engine.logits_async().await?,
+            grads: engine.gradients_async().await?,
+            rows: probe.rows,
+            precision: Precision::F32,
+        };
+        let tensors: serde_json::Map<String, serde_json::Value> =
+            gradient_tensors(spec, &g).into_iter().map(|t| (t.name, serde_json::json!(t.values))).collect();
+        anyhow::Ok(
+            serde_json::json!({
+                "engine": BatchEngine::name(&engine),
+                "spec": spec.describe(),
+                "loss": g.loss,
+                "tensors": tensors,
+            })
+            .to_string(),
+        )
+    };
+    run.await.map_err(|e| JsValue::from_str(&format!("{e:#}")))
+}

@@ -8,7 +8,7 @@ import puppeteer from 'puppeteer-core';
 
 const here = path.dirname(new URL(import.meta.url).pathname);
 const dist = path.join(here, '..', 'dist');
-const [outDir, badCsv] = process.argv.slice(2);
+const [outDir, badCsv, fixtureDir] = process.argv.slice(2);
 const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm' };
 
 const served = [];
@@ -70,6 +70,21 @@ try {
     await page.click('#notebook');
     await page.waitForFunction(() => window.vanishError || window.vanishDemo, { timeout: 120_000 });
     out.csv_error = await page.evaluate(() => window.vanishError || null);
+  }
+  // `vanish check --quick` on the page's WebGPU adapter.
+  await page.evaluate(() => { window.vanishError = undefined; });
+  await page.click('#check');
+  await page.waitForFunction(() => window.vanishCheck || window.vanishError, { timeout: 600_000, polling: 250 });
+  out.check = await page.evaluate(() => window.vanishCheck || null);
+  out.check_error = await page.evaluate(() => window.vanishError || null);
+  // `vanish grads` in the page on every JAX fixture's input file.
+  out.fixtures = {};
+  if (fixtureDir) {
+    for (const f of fs.readdirSync(fixtureDir).filter((f) => f.endsWith('.safetensors') && !f.endsWith('.grads.safetensors'))) {
+      const b64 = fs.readFileSync(path.join(fixtureDir, f)).toString('base64');
+      out.fixtures[f.replace(/\.safetensors$/, '')] = await page.evaluate(
+        (name, data) => window.vanishGrads(name, data).catch((e) => ({ error: String(e) })), f, b64);
+    }
   }
 } finally {
   await browser.close();
