@@ -323,6 +323,14 @@ pub trait BatchEngine {
     }
 }
 
+/// Runs an engine future to its end on this thread: how the native build drives the non-blocking paths
+/// (`train_batch_async`, `run_sweep_async`, `demo::run`). Natively every engine answers when first
+/// polled — a GPU readback waits inside `gpu/wait.rs`, the one place that blocks — so this never parks.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    pollster::block_on(future)
+}
+
 /// What an engine's non-blocking call resolves to; boxed, so that `BatchEngine` stays usable as a
 /// trait object.
 pub type Answer<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, EngineError>> + 'a>>;

@@ -148,7 +148,7 @@ fn the_quick_suite_passes_through_the_non_blocking_path() {
         seen += 1;
         Box::pin(std::future::ready(()))
     };
-    let report = vanish::gpu::block_on(vanish::check::run_suite_async(gpu, &cases, &mut between)).unwrap();
+    let report = vanish::engine::block_on(vanish::check::run_suite_async(gpu, &cases, &mut between)).unwrap();
     assert_eq!(seen, cases.len(), "one call between cases");
     for r in &report.cases {
         for t in r.tensors.iter().filter(|t| !t.passed) {

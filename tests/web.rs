@@ -147,6 +147,31 @@ fn the_page_runs_the_notebook_on_webgpu_with_the_clis_numbers() {
     let cli_err = String::from_utf8_lossy(&cli.stderr);
     assert!(cli_err.contains(&format!("{}:3: column 2 `y`: `abc` is not a number", bad.display())), "{cli_err}");
 
+    // The page's sweep over depths 1..=3 (sigmoid, tanh, ReLU, without and with batch norm): the CLI's
+    // configurations and verdicts, and its per-layer factors of ‖δ‖ at initialisation within 1e-3.
+    assert!(page["sweep_error"].is_null(), "{}", page["sweep_error"]);
+    let sweep = &page["sweep"];
+    assert_eq!(sweep["runs"], 18);
+    assert!(sweep["engine"].as_str().unwrap().contains("BrowserWebGpu"), "{}", sweep["engine"]);
+    let dir = tempfile::tempdir().unwrap();
+    let cli = Command::new(env!("CARGO_BIN_EXE_vanish"))
+        .args(["sweep", "--depths", "1..=3", "--activations", "sigmoid,tanh,relu", "--norms", "none,batch"])
+        .args(["--seeds", "1", "--device", "cpu", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
+    let want: Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("summary.json")).unwrap()).unwrap();
+    let (got, want) =
+        (sweep["summary"]["configurations"].as_array().unwrap(), want["configurations"].as_array().unwrap());
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(want) {
+        assert_eq!((&g["label"], &g["verdict"]), (&w["label"], &w["verdict"]));
+        if let (Some(a), Some(b)) = (g["decay_factor"].as_f64(), w["decay_factor"].as_f64()) {
+            close(&format!("{} decay factor", g["label"]), a, b, 1e-3);
+        }
+    }
+
     // `vanish check --quick` in the page, on its WebGPU adapter: every case, every tensor within bounds.
     let check = &page["check"];
     assert!(page["check_error"].is_null(), "{}", page["check_error"]);

@@ -1,7 +1,7 @@
 // The page's glue: reads the controls, runs vanish's demo (WebAssembly, WebGPU or the CPU reference),
 // and shows what `vanish demo` prints, the report's plots and the runs as the CLI's files. Training
 // yields to the event loop between chunks of steps, so the page stays responsive.
-import init, { demo, check, grads } from './vanish.js';
+import init, { demo, check, grads, sweep } from './vanish.js';
 
 const $ = (id) => document.getElementById(id);
 const status = (text) => { $('status').textContent = text; };
@@ -27,6 +27,10 @@ function options(csv) {
   return o;
 }
 
+function showFiles(result, files) {
+  $('downloads').replaceChildren(...files.map(([name, text, type]) => download(name, text, type)));
+}
+
 function download(name, text, type) {
   const a = document.createElement('a');
   a.href = URL.createObjectURL(new Blob([text], { type }));
@@ -36,6 +40,16 @@ function download(name, text, type) {
 }
 
 function show(result) {
+  showText(result);
+  showFiles(result, [
+    ['demo.json', JSON.stringify(result.demo, null, 2), 'application/json'],
+    ['runs.csv', result.runs_csv, 'text/csv'],
+    ['summary.json', result.summary_json, 'application/json'],
+  ]);
+}
+
+// The text and the report's plots (vanish's own SVG, from this page's module).
+function showText(result) {
   $('text').textContent = (result.note ? `note: ${result.note}\n` : '') + result.text;
   const plots = $('plots');
   plots.replaceChildren();
@@ -47,11 +61,30 @@ function show(result) {
     fig.append(cap);
     plots.append(fig);
   }
-  $('downloads').replaceChildren(
-    download('demo.json', JSON.stringify(result.demo, null, 2), 'application/json'),
-    download('runs.csv', result.runs_csv, 'text/csv'),
-    download('summary.json', result.summary_json, 'application/json'),
-  );
+}
+
+// `vanish sweep` over the depths and axes given, in memory: the terminal table and the report's plots.
+async function runSweep() {
+  $('sweep').disabled = true;
+  $('error').textContent = '';
+  window.vanishSweep = undefined;
+  window.vanishError = undefined;
+  const started = performance.now();
+  try {
+    const o = options(null);
+    Object.assign(o, { depths: $('depths').value, activations: $('activations').value, norms: $('norms').value, seeds: Number($('seeds').value) });
+    const progress = (done, total) => { $('progress').max = total; $('progress').value = done; status(`Sweep: ${done}/${total} runs`); };
+    const result = JSON.parse(await sweep(JSON.stringify(o), progress));
+    showText(result);
+    showFiles(result, [['runs.csv', result.runs_csv, 'text/csv'], ['summary.json', result.summary_json, 'application/json']]);
+    status(`Sweep: ${result.runs} runs in ${((performance.now() - started) / 1000).toFixed(2)} s on ${result.engine}.`);
+    window.vanishSweep = { runs: result.runs, engine: result.engine, summary: JSON.parse(result.summary_json) };
+  } catch (e) {
+    $('error').textContent = `error: ${e}`;
+    window.vanishError = String(e);
+  } finally {
+    $('sweep').disabled = false;
+  }
 }
 
 async function readCsv() {
@@ -117,6 +150,7 @@ async function runCheck() {
 await init();
 $('notebook').addEventListener('click', runNotebook);
 $('check').addEventListener('click', runCheck);
+$('sweep').addEventListener('click', runSweep);
 // For scripts and tests: `vanish grads` on a safetensors file's bytes (base64), e.g. a JAX fixture.
 window.vanishGrads = async (name, base64) => {
   const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));

@@ -73,7 +73,8 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let mut between = move |_: crate::train::Progress| -> std::pin::Pin<Box<dyn std::future::Future<Output = bool>>> {
         Box::pin(std::future::ready(crate::train::interrupted()))
     };
-    let result = crate::gpu::block_on(demo::run(backend.as_ref(), &settings, (&train_set, &test_set), &mut between))?;
+    let result =
+        crate::engine::block_on(demo::run(backend.as_ref(), &settings, (&train_set, &test_set), &mut between))?;
     if !json {
         for n in &result.networks {
             eprintln!("measured {}", run_name(&n.job.spec, flag_init));

@@ -32,5 +32,3 @@ pub use error::GpuError;
 pub use fused::{FusedExecutor, KernelClass};
 pub use shaders::{PRELUDE, PRELUDE_FILE, Shader};
 pub use tensor::Tensor;
-#[cfg(not(target_arch = "wasm32"))]
-pub use wait::block_on;

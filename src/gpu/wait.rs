@@ -11,11 +11,10 @@ use std::task::{Context, Poll, Waker};
 use super::context::Gpu;
 use super::error::GpuError;
 
-/// Runs a future to completion on this thread: wgpu's (adapter and device requests, error scopes, a
-/// native readback), and the library's non-blocking drivers (`demo::run`), whose native futures are
-/// ready when first polled.
+/// Runs a wgpu future to completion on this thread (adapter and device requests, error scopes, a
+/// native readback).
 #[cfg(not(target_arch = "wasm32"))]
-pub fn block_on<F: Future>(future: F) -> F::Output {
+pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
     pollster::block_on(future)
 }
 

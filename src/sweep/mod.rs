@@ -15,9 +15,11 @@ pub mod verdict;
 pub use grid::{Grid, OptimizerChoice, RunConfig, Shard, Varying};
 pub use preset::{Check, Preset};
 pub use record::{EpochSnapshot, EvalNumbers, LayerStats, RunRecord};
-pub use run::{RunEvent, record_of, record_run, run_sweep, showcase};
+#[cfg(not(target_arch = "wasm32"))]
+pub use run::run_sweep;
+pub use run::{RunEvent, record_of, record_run, run_sweep_async, showcase};
 pub use settings::{DataSettings, Manifest, Settings};
-pub use store::Store;
+pub use store::{MemoryStore, RunStore, Store};
 pub use verdict::{Verdict, VerdictKind};
 
 use std::path::PathBuf;

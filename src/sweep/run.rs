@@ -4,19 +4,19 @@
 //! seed or optimiser), each finished run saved at once as its own file.
 
 use std::collections::HashMap;
-use std::time::Instant;
+use web_time::Instant;
 
 use super::SweepError;
 use super::boundary::decision_boundary;
 use super::grid::{RunConfig, Shard};
 use super::record::{EvalNumbers, RunRecord};
 use super::settings::Settings;
-use super::store::Store;
+use super::store::RunStore;
 use crate::data::Dataset;
 use crate::engine::{Backend, ModelJob, TrainConfig, batches_per_epoch};
 use crate::memory;
 use crate::model::{Activation, MlpSpec, Output, Params};
-use crate::train::{History, TrainError, TrainOptions, Trained, hold_point, interrupted, train_batch};
+use crate::train::{Between, History, TrainError, TrainOptions, Trained, hold_point, interrupted, train_batch_async};
 
 /// Plots draw one line per group while there are at most this many groups, else one per family at
 /// its deepest depth.
@@ -117,12 +117,31 @@ pub struct RunEvent {
 /// Runs this shard's part of `settings`' grid into `store`, skipping runs already there, and returns
 /// every run of the shard as read back from its file (so outputs never depend on whether a run was
 /// just computed or resumed). The runs still to do train in the batches `backend` makes of them.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn run_sweep(
-    store: &Store,
+    store: &super::store::Store,
     settings: &Settings,
     shard: Option<Shard>,
     backend: &dyn Backend,
     on_event: &mut dyn FnMut(&RunEvent),
+) -> Result<Vec<RunRecord>, SweepError> {
+    // As `train_batch`: Ctrl-C or SIGTERM stop the runs in flight after their current chunk of steps.
+    let mut between = |p: crate::train::Progress| -> std::pin::Pin<Box<dyn std::future::Future<Output = bool>>> {
+        hold_point("STEPS", p.step);
+        Box::pin(std::future::ready(interrupted()))
+    };
+    crate::engine::block_on(run_sweep_async(store, settings, shard, backend, on_event, &mut between))
+}
+
+/// `run_sweep` for a driver that must not block (a web page, into a `MemoryStore`): the same runs,
+/// every engine answer awaited and `between` awaited after each chunk of steps.
+pub async fn run_sweep_async(
+    store: &dyn RunStore,
+    settings: &Settings,
+    shard: Option<Shard>,
+    backend: &dyn Backend,
+    on_event: &mut dyn FnMut(&RunEvent),
+    between: &mut Between<'_>,
 ) -> Result<Vec<RunRecord>, SweepError> {
     settings.validate()?;
     let all = settings.grid.expand();
@@ -189,12 +208,12 @@ pub fn run_sweep(
                 has_test: !jobs[j].test.is_empty(),
             })
             .collect();
-        let trained = train_batch(engine.as_mut(), train_rows, settings.batch_size, &opts, &mut |_| {})?;
+        let trained = train_batch_async(engine.as_mut(), train_rows, settings.batch_size, &opts, between).await?;
         if trained.iter().any(|t| t.history.interrupted) {
             // The runs in flight stopped early: they are not complete, so they are not saved.
             return Err(SweepError::Interrupted { done: finished, total });
         }
-        let finals = if batch.iter().any(|&j| boundary(todo[j])) { Some(engine.params()?) } else { None };
+        let finals = if batch.iter().any(|&j| boundary(todo[j])) { Some(engine.params_async().await?) } else { None };
         let steps_per_epoch = batches_per_epoch(train_rows, settings.batch_size);
         let seconds = start.elapsed().as_secs_f64() / batch.len() as f64;
         for (k, (&j, t)) in batch.iter().zip(&trained).enumerate() {

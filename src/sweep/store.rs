@@ -59,6 +59,39 @@ fn settings_digest(settings: &Settings) -> String {
     sha256(serde_json::to_string(settings).expect("settings serialise").as_bytes())
 }
 
+/// Where a sweep keeps its finished runs: a folder (`Store`) or, in a web page, memory (`MemoryStore`).
+pub trait RunStore {
+    /// The finished run of `config`, if there is a valid one.
+    fn load(&self, config: &RunConfig) -> Option<RunRecord>;
+    /// Keeps a finished run.
+    fn save(&self, record: &RunRecord) -> Result<(), SweepError>;
+}
+
+impl RunStore for Store {
+    fn load(&self, config: &RunConfig) -> Option<RunRecord> {
+        Store::load(self, config)
+    }
+
+    fn save(&self, record: &RunRecord) -> Result<(), SweepError> {
+        Store::save(self, record)
+    }
+}
+
+/// A sweep's runs in memory, for a web page (nothing to resume from, nowhere to write).
+#[derive(Default)]
+pub struct MemoryStore(std::cell::RefCell<Vec<RunRecord>>);
+
+impl RunStore for MemoryStore {
+    fn load(&self, config: &RunConfig) -> Option<RunRecord> {
+        self.0.borrow().iter().find(|r| r.config == *config).cloned()
+    }
+
+    fn save(&self, record: &RunRecord) -> Result<(), SweepError> {
+        self.0.borrow_mut().push(record.clone());
+        Ok(())
+    }
+}
+
 impl Store {
     /// Opens `dir` for writing `manifest`'s sweep, creating it and taking its lock; a folder that already
     /// holds a different sweep is an error naming the flags that differ, and one that another process is

@@ -219,13 +219,7 @@ async fn run_demo(options: &str, progress: js_sys::Function) -> anyhow::Result<S
     let groups = vanish::report::groups::groups(&records);
     let settings_json = serde_json::to_value(&result.output.config)?;
     let summary = vanish::report::tidy::summary("vanish demo (web)", &settings_json, &records, &groups, &[]);
-    let rows = vanish::report::tidy::csv_rows(&records);
-    let mut runs_csv = vanish::report::tidy::CSV_HEADER.join(",");
-    for r in rows {
-        runs_csv.push('\n');
-        runs_csv.push_str(&r.join(","));
-    }
-    runs_csv.push('\n');
+    let runs_csv = csv_text(&records);
     let page = PageResult {
         text: demo::render(&result.output),
         demo: result.output,
@@ -304,4 +298,151 @@ pub async fn grads(name: String, bytes: Vec<u8>, adapter: String) -> Result<Stri
         )
     };
     run.await.map_err(|e| JsValue::from_str(&format!("{e:#}")))
+}
+
+/// What the page's sweep asks for: the grid's axes in the CLI's syntax (`--depths 1..=20`,
+/// `--activations sigmoid,tanh`, `--norms none,batch`) and the data and training flags.
+#[derive(Deserialize)]
+#[serde(default)]
+struct SweepOptions {
+    dataset: String,
+    samples: usize,
+    noise: Option<f64>,
+    factor: f64,
+    classes: usize,
+    depths: String,
+    width: usize,
+    activations: String,
+    norms: String,
+    init: String,
+    seeds: u64,
+    epochs: usize,
+    batch_size: usize,
+    lr: f64,
+    device: String,
+    adapter: String,
+}
+
+impl Default for SweepOptions {
+    fn default() -> Self {
+        SweepOptions {
+            dataset: "circles".into(),
+            samples: 1000,
+            noise: None,
+            factor: 0.85,
+            classes: 2,
+            depths: "1..=10".into(),
+            width: 10,
+            activations: "sigmoid,tanh,relu".into(),
+            norms: "none".into(),
+            init: "glorot-uniform".into(),
+            seeds: 1,
+            epochs: 1,
+            batch_size: 32,
+            lr: 1e-3,
+            device: "auto".into(),
+            adapter: "WebGPU adapter".into(),
+        }
+    }
+}
+
+/// Runs `vanish sweep` over the options' grid in memory (nothing to resume, nowhere to write) on
+/// WebGPU or the CPU reference, calling `progress(done, total)` after each run. Resolves to JSON
+/// `{engine, runs, text, plots, note, runs_csv, summary_json}`: the terminal table, the report's plots,
+/// and the runs as the CLI's `runs.csv` and `summary.json`.
+#[wasm_bindgen]
+pub async fn sweep(options: String, progress: js_sys::Function) -> Result<String, JsValue> {
+    run_sweep(&options, progress).await.map_err(|e| JsValue::from_str(&format!("{e:#}")))
+}
+
+async fn run_sweep(options: &str, progress: js_sys::Function) -> anyhow::Result<String> {
+    use vanish::sweep::grid::{OptimizerChoice, parse_counts, parse_list};
+    use vanish::sweep::{DataSettings, Grid, MemoryStore, Settings, run_sweep_async};
+    let o: SweepOptions = serde_json::from_str(options)?;
+    let msg = anyhow::Error::msg;
+    let settings = Settings {
+        grid: Grid {
+            depths: parse_counts("--depths", &o.depths).map_err(msg)?,
+            widths: vec![o.width],
+            activations: parse_list("--activations", &o.activations).map_err(msg)?,
+            norms: parse_list("--norms", &o.norms).map_err(msg)?,
+            inits: parse_list("--inits", &o.init).map_err(msg)?,
+            optimizers: vec![OptimizerChoice::Adam],
+            residual: vec![false],
+            residual_scale: 1.0,
+            clip: vec![None],
+            seeds: o.seeds,
+        },
+        data: DataSettings {
+            dataset: o.dataset.clone(),
+            samples: o.samples,
+            noise: o.noise,
+            factor: o.factor,
+            classes: o.classes,
+            label: None,
+            delimiter: None,
+            test_fraction: 0.33,
+            standardize: false,
+        },
+        epochs: o.epochs,
+        batch_size: o.batch_size,
+        lr: o.lr,
+        preset: None,
+    };
+    let (gpu, note) = if o.device == "cpu" {
+        (None, None)
+    } else {
+        match gpu(&o.adapter).await {
+            Ok(g) => (Some(g), None),
+            Err(why) => {
+                (None, Some(format!("no WebGPU adapter in this browser ({why}): running the CPU reference (f64)")))
+            }
+        }
+    };
+    let gpu_backend = gpu.map(|g| GpuBackend::new(g, PathRequest::Fused));
+    let backend: &dyn Backend = match &gpu_backend {
+        Some(b) => b,
+        None => &CpuBackend,
+    };
+    let mut on_event = |e: &vanish::sweep::RunEvent| {
+        let _ = progress.call2(&JsValue::NULL, &JsValue::from(e.done as f64), &JsValue::from(e.total as f64));
+    };
+    let mut between = |_: Progress| -> Pin<Box<dyn Future<Output = bool>>> {
+        Box::pin(async {
+            yield_to_browser().await;
+            false
+        })
+    };
+    let store = MemoryStore::default();
+    let records = run_sweep_async(&store, &settings, None, backend, &mut on_event, &mut between).await?;
+    let engine = records.first().map_or(backend.name(), |r| r.engine.clone());
+    let plots: Vec<PagePlot> = vanish::report::plots_of(&records)
+        .map_err(msg)?
+        .into_iter()
+        .map(|p| PagePlot { title: p.title, caption: p.caption, svg: p.svg })
+        .collect();
+    let groups = vanish::report::groups::groups(&records);
+    let settings_json = serde_json::to_value(&settings)?;
+    let summary = vanish::report::tidy::summary("vanish sweep (web)", &settings_json, &records, &groups, &[]);
+    Ok(serde_json::json!({
+        "engine": engine,
+        "runs": records.len(),
+        "text": vanish::report::terminal_summary(&records, &[]),
+        "plots": plots,
+        "note": note,
+        "runs_csv": csv_text(&records),
+        "summary_json": serde_json::to_string_pretty(&summary)?,
+    })
+    .to_string())
+}
+
+/// `runs.csv`'s text for `records`.
+fn csv_text(records: &[vanish::sweep::RunRecord]) -> String {
+    let mut text = vanish::report::tidy::CSV_HEADER.join(",");
+    for r in vanish::report::tidy::csv_rows(records) {
+        text.push('\n');
+        text.push_str(&r.join(","));
+    }
+    text.push('\n');
+    text
 }

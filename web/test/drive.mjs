@@ -71,6 +71,14 @@ try {
     await page.waitForFunction(() => window.vanishError || window.vanishDemo, { timeout: 120_000 });
     out.csv_error = await page.evaluate(() => window.vanishError || null);
   }
+  // A sweep over depths 1..=3, sigmoid, tanh and ReLU, without and with batch norm, one seed.
+  await page.evaluate(() => { window.vanishError = undefined; });
+  await page.$eval('#csv', (e) => { e.value = ''; });
+  await page.$eval('#depths', (e) => { e.value = '1..=3'; });
+  await page.click('#sweep');
+  await page.waitForFunction(() => window.vanishSweep || window.vanishError, { timeout: 600_000, polling: 250 });
+  out.sweep = await page.evaluate(() => window.vanishSweep || null);
+  out.sweep_error = await page.evaluate(() => window.vanishError || null);
   // `vanish check --quick` on the page's WebGPU adapter.
   await page.evaluate(() => { window.vanishError = undefined; });
   await page.click('#check');
