@@ -11,6 +11,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use base64::Engine as _;
 use serde_json::Value;
 
 fn root() -> PathBuf {
@@ -135,6 +136,29 @@ fn the_page_runs_the_notebook_on_webgpu_with_the_clis_numbers() {
     let ratio = |i: usize| runs[i]["first_last_ratio"].as_f64().unwrap();
     assert!(ratio(0) < 1e-6, "sigmoid's first/last ratio {}", ratio(0));
     assert!(ratio(2) > 1e-3 && ratio(3) > 1e-3, "ReLU {} and batch norm {}", ratio(2), ratio(3));
+
+    // Responsive while training: a 20 ms timer kept firing between the awaited steps and readbacks.
+    let ticks = page["ticks"].as_u64().unwrap();
+    assert!(ticks >= 3, "the page's event loop ran {ticks} timer ticks during the notebook");
+    // The run as the CLI's files: demo.json, runs.csv, summary.json and each network's final weights,
+    // which the CLI loads (`train --load`) with the numbers the page shows.
+    let downloads: Vec<&str> = page["downloads"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(downloads[..3], ["demo.json", "runs.csv", "summary.json"]);
+    assert_eq!(downloads.iter().filter(|d| d.ends_with(".safetensors")).count(), 4, "{downloads:?}");
+    let weights = out_dir.join(page["weights"]["file"].as_str().unwrap());
+    let bytes = base64::engine::general_purpose::STANDARD.decode(page["weights"]["base64"].as_str().unwrap()).unwrap();
+    std::fs::write(&weights, bytes).unwrap();
+    let file = vanish::interchange::TensorFile::read(&weights).unwrap();
+    let model = vanish::interchange::read_model(&file, None).unwrap();
+    let row0: Vec<f64> = model.values[model.spec.layout().weight(0).range()][..2].to_vec();
+    let shown: Vec<f64> = runs[0]["w1_row_after"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert_eq!(row0, shown, "the saved weights are the ones the page shows after training");
+    let load = Command::new(env!("CARGO_BIN_EXE_vanish"))
+        .args(["train", "--device", "cpu", "--epochs", "0", "--activation", "sigmoid", "--load"])
+        .arg(&weights)
+        .output()
+        .unwrap();
+    assert!(load.status.success(), "the CLI loads the page's weights: {}", String::from_utf8_lossy(&load.stderr));
 
     // A bad CSV gets the CLI's message (the page names the file as the visitor picked it).
     let page_err = page["csv_error"].as_str().unwrap();

@@ -45,6 +45,7 @@ function show(result) {
     ['demo.json', JSON.stringify(result.demo, null, 2), 'application/json'],
     ['runs.csv', result.runs_csv, 'text/csv'],
     ['summary.json', result.summary_json, 'application/json'],
+    ...result.weights.map((w) => [w.file, new Uint8Array(w.bytes), 'application/octet-stream']),
   ]);
 }
 

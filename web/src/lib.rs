@@ -94,6 +94,15 @@ struct PageResult {
     /// The runs as the CLI's files: `runs.csv` and `summary.json` of the report.
     runs_csv: String,
     summary_json: String,
+    /// Each network's final weights as `vanish train --save` writes them (safetensors, f32, with the
+    /// manifest), so a run in the page can be loaded by the CLI (`--load`).
+    weights: Vec<Weights>,
+}
+
+#[derive(Serialize)]
+struct Weights {
+    file: String,
+    bytes: Vec<u8>,
 }
 
 #[derive(Serialize)]
@@ -220,7 +229,26 @@ async fn run_demo(options: &str, progress: js_sys::Function) -> anyhow::Result<S
     let settings_json = serde_json::to_value(&result.output.config)?;
     let summary = vanish::report::tidy::summary("vanish demo (web)", &settings_json, &records, &groups, &[]);
     let runs_csv = csv_text(&records);
+    let weights = result
+        .networks
+        .iter()
+        .map(|n| {
+            use vanish::interchange::{Manifest, Precision, encode, params_tensors};
+            let manifest = Manifest {
+                spec: n.job.spec.clone(),
+                seed: Some(o.seed),
+                adapter: n.trained.history.engine.clone(),
+                content: "final weights".into(),
+            };
+            let name = demo::run_name(&n.job.spec, init).replace(" + ", "-").replace(' ', "-");
+            Weights {
+                file: format!("{name}.safetensors"),
+                bytes: encode(&params_tensors(&n.after), Precision::F32, manifest.to_metadata()),
+            }
+        })
+        .collect();
     let page = PageResult {
+        weights,
         text: demo::render(&result.output),
         demo: result.output,
         plots,

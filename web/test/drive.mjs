@@ -47,8 +47,19 @@ try {
     const a = await navigator.gpu.requestAdapter();
     return a ? (a.info ? `${a.info.vendor} ${a.info.architecture} ${a.info.description}`.trim() : 'an adapter') : null;
   });
+  // The page stays responsive while it trains: a timer keeps firing between the awaited steps.
+  await page.evaluate(() => { window.vanishTicks = 0; window.vanishTimer = setInterval(() => { window.vanishTicks += 1; }, 20); });
   await page.click('#notebook');
   await page.waitForFunction(() => window.vanishDemo || window.vanishError, { timeout: 600_000, polling: 250 });
+  out.ticks = await page.evaluate(() => { clearInterval(window.vanishTimer); return window.vanishTicks; });
+  out.downloads = await page.$$eval('#downloads a', (as) => as.map((a) => a.download));
+  // The first network's weights as the page offers them, for the CLI to load.
+  out.weights = await page.evaluate(async () => {
+    const a = document.querySelector('#downloads a[download$=".safetensors"]');
+    const bytes = new Uint8Array(await (await fetch(a.href)).arrayBuffer());
+    let s = ''; for (const b of bytes) s += String.fromCharCode(b);
+    return { file: a.download, base64: btoa(s) };
+  });
   out.demo = await page.evaluate(() => window.vanishDemo || null);
   out.error = await page.evaluate(() => window.vanishError || null);
   out.seconds = await page.evaluate(() => window.vanishSeconds || null);
