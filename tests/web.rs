@@ -171,6 +171,33 @@ fn the_page_runs_the_notebook_on_webgpu_with_the_clis_numbers() {
     let cli_err = String::from_utf8_lossy(&cli.stderr);
     assert!(cli_err.contains(&format!("{}:3: column 2 `y`: `abc` is not a number", bad.display())), "{cli_err}");
 
+    // One network trained in the page (tanh + layer norm, SGD with momentum, clipping, two epochs):
+    // `vanish train --json`'s metrics.json object, its first steps as the CLI's reference takes them.
+    // (Over 42 steps of SGD at lr 0.05 with momentum 0.9, f32 and f64 part by about 2%, so only the
+    // first steps are compared closely.)
+    assert!(page["train_error"].is_null(), "{}", page["train_error"]);
+    let train = &page["train"];
+    let cli = Command::new(env!("CARGO_BIN_EXE_vanish"))
+        .args(["train", "--activation", "tanh", "--norm", "layer", "--optimizer", "sgd", "--momentum", "0.9"])
+        .args(["--lr", "0.05", "--clip-grad-norm", "1", "--epochs", "2", "--device", "cpu", "--json"])
+        .output()
+        .unwrap();
+    assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
+    let want: Value = serde_json::from_slice(&cli.stdout).unwrap();
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(train), keys(&want), "metrics.json's fields");
+    // (JavaScript has one number type: the page's 1.0 comes back as 1, so numbers compare as f64.)
+    assert_eq!(floats(&train["config"]), floats(&want["config"]), "the same run");
+    let (got, expect) =
+        (train["history"]["batch_losses"].as_array().unwrap(), want["history"]["batch_losses"].as_array().unwrap());
+    assert_eq!(got.len(), 42);
+    close("first loss", got[0].as_f64().unwrap(), expect[0].as_f64().unwrap(), 1e-5);
+    for i in 1..5 {
+        close(&format!("loss of step {i}"), got[i].as_f64().unwrap(), expect[i].as_f64().unwrap(), 1e-3);
+    }
+    let (f, g) = (train["clipped_fraction"].as_f64().unwrap(), want["clipped_fraction"].as_f64().unwrap());
+    assert!((f - g).abs() < 0.1, "clipped fraction: page {f}, CLI {g}");
+
     // The page's sweep over depths 1..=3 (sigmoid, tanh, ReLU, without and with batch norm): the CLI's
     // configurations and verdicts, and its per-layer factors of ‖δ‖ at initialisation within 1e-3.
     assert!(page["sweep_error"].is_null(), "{}", page["sweep_error"]);
@@ -249,4 +276,14 @@ fn the_page_runs_the_notebook_on_webgpu_with_the_clis_numbers() {
     let png = std::fs::read(out_dir.join("page.png")).unwrap();
     assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a real screenshot");
     assert!(Path::new(&out_dir).join("page.png").exists());
+}
+
+/// `v` with every number as an f64, so `1` and `1.0` compare equal.
+fn floats(v: &Value) -> Value {
+    match v {
+        Value::Number(n) => serde_json::json!(n.as_f64()),
+        Value::Array(a) => Value::Array(a.iter().map(floats).collect()),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), floats(v))).collect()),
+        other => other.clone(),
+    }
 }

@@ -1,7 +1,7 @@
 // The page's glue: reads the controls, runs vanish's demo (WebAssembly, WebGPU or the CPU reference),
 // and shows what `vanish demo` prints, the report's plots and the runs as the CLI's files. Training
 // yields to the event loop between chunks of steps, so the page stays responsive.
-import init, { demo, check, grads, sweep } from './vanish.js';
+import init, { demo, check, grads, sweep, train } from './vanish.js';
 
 const $ = (id) => document.getElementById(id);
 const status = (text) => { $('status').textContent = text; };
@@ -61,6 +61,41 @@ function showText(result) {
     cap.textContent = `${p.title}: ${p.caption}`;
     fig.append(cap);
     plots.append(fig);
+  }
+}
+
+// `vanish train` for one network: what it prints, the report's plots, metrics.json and the weights.
+async function runTrain() {
+  $('train').disabled = true;
+  $('error').textContent = '';
+  window.vanishTrain = undefined;
+  window.vanishError = undefined;
+  const started = performance.now();
+  try {
+    const o = options(await readCsv());
+    Object.assign(o, {
+      activation: $('activation').value, norm: $('train_norm').value, residual: $('residual').checked,
+      optimizer: $('optimizer').value, momentum: Number($('momentum').value),
+      clip_grad_norm: $('clip').value === '' ? null : Number($('clip').value),
+    });
+    const progress = (step, total, loss) => {
+      $('progress').max = total || 1; $('progress').value = step; status(`Training: step ${step}/${total}, loss ${loss.toFixed(4)}`);
+    };
+    const result = JSON.parse(await train(JSON.stringify(o), progress));
+    showText(result);
+    showFiles(result, [
+      ['metrics.json', result.metrics_json, 'application/json'],
+      ['runs.csv', result.runs_csv, 'text/csv'],
+      ['summary.json', result.summary_json, 'application/json'],
+      [result.weights.file, new Uint8Array(result.weights.bytes), 'application/octet-stream'],
+    ]);
+    status(`Trained in ${((performance.now() - started) / 1000).toFixed(2)} s on ${result.engine}.`);
+    window.vanishTrain = JSON.parse(result.metrics_json);
+  } catch (e) {
+    $('error').textContent = `error: ${e}`;
+    window.vanishError = String(e);
+  } finally {
+    $('train').disabled = false;
   }
 }
 
@@ -152,6 +187,7 @@ await init();
 $('notebook').addEventListener('click', runNotebook);
 $('check').addEventListener('click', runCheck);
 $('sweep').addEventListener('click', runSweep);
+$('train').addEventListener('click', runTrain);
 // For scripts and tests: `vanish grads` on a safetensors file's bytes (base64), e.g. a JAX fixture.
 window.vanishGrads = async (name, base64) => {
   const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));

@@ -7,19 +7,17 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::Serialize;
 
 use super::args::{
     DataArgs, DeviceArgs, OptimArgs, PathChoice, ShapeArgs, make_backend, open_device, parse_activation,
 };
 use super::report_out::{record_run, write_run_report};
-use crate::engine::{Counters, ModelJob, TrainConfig};
+use crate::engine::ModelJob;
 use crate::interchange;
 use crate::memory::{Holder, check_host, model_bytes};
-use crate::model::{Activation, MlpSpec, Norm, Params};
+use crate::model::{Activation, Norm, Params};
 use crate::report::files::{WriteError, write_csv, write_json};
-use crate::report::table::{log_bar, positive_range, sci};
-use crate::train::{History, TrainOptions, train_batch};
+use crate::train::{TrainOptions, TrainOutput, TrainRun, clipped_fraction, summary_text, train_batch};
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -60,27 +58,6 @@ pub struct TrainArgs {
     /// shapes must match --layers/--depth/--width, --batch-norm and the dataset
     #[arg(long, value_name = "FILE")]
     pub load: Option<PathBuf>,
-}
-
-#[derive(Serialize)]
-struct RunConfig<'a> {
-    dataset: &'a str,
-    train_rows: usize,
-    test_rows: usize,
-    spec: &'a MlpSpec,
-    train: TrainConfig,
-    options: &'a TrainOptions,
-}
-
-#[derive(Serialize)]
-struct RunOutput<'a> {
-    config: RunConfig<'a>,
-    history: &'a History,
-    /// With `--clip-grad-norm`: the fraction of steps whose gradient norm was over the limit (so scaled).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    clipped_fraction: Option<f64>,
-    /// Pipelines compiled, submits and bytes read back by the whole command.
-    counters: Counters,
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
@@ -170,8 +147,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if let Some(path) = &args.save {
         interchange::save_params(path, &last, &manifest("final weights"))?;
     }
-    let output = RunOutput {
-        config: RunConfig {
+    let output = TrainOutput {
+        config: TrainRun {
             dataset: &args.data.dataset,
             train_rows: train_set.len(),
             test_rows: test_set.len(),
@@ -180,10 +157,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             options: &opts,
         },
         history,
-        clipped_fraction: cfg.clip_grad_norm.map(|max| {
-            let clipped = history.grad_norms.iter().filter(|&&n| crate::engine::clip_scale(max, n) < 1.0).count();
-            clipped as f64 / history.grad_norms.len().max(1) as f64
-        }),
+        clipped_fraction: clipped_fraction(cfg, history),
         counters: backend.counters(),
     };
     if let Some(dir) = &args.out {
@@ -199,7 +173,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&output)?);
     } else {
-        print_summary(history, output.clipped_fraction);
+        print!("{}", summary_text(history, output.clipped_fraction));
     }
     if history.interrupted {
         let done = history.batch_losses.len();
@@ -208,7 +182,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-fn write_outputs(dir: &std::path::Path, out: &RunOutput<'_>) -> Result<(), WriteError> {
+fn write_outputs(dir: &std::path::Path, out: &TrainOutput<'_>) -> Result<(), WriteError> {
     write_json(&dir.join("metrics.json"), out)?;
     let opt = |v: Option<f64>| v.map_or(String::new(), |x| x.to_string());
     let epochs: Vec<Vec<String>> = out
@@ -269,35 +243,4 @@ fn write_outputs(dir: &std::path::Path, out: &RunOutput<'_>) -> Result<(), Write
         ],
         &probes,
     )
-}
-
-fn print_summary(h: &History, clipped_fraction: Option<f64>) {
-    let first = h.init_probe();
-    let last = &h.probes.last().expect("at least the initial probe").probe;
-    let (lo, hi) = positive_range(first.layers.iter().chain(&last.layers).map(|l| l.grad_w)).unwrap_or((1.0, 1.0));
-    println!("\n{:>6}  {:>9} {:<24} {:>9} {:<24}", "layer", "‖dW‖ init", "", "‖dW‖ end", "");
-    let n = first.layers.len();
-    for i in 0..n {
-        let label = if i + 1 == n { "out".to_string() } else { (i + 1).to_string() };
-        let (a, b) = (first.layers[i].grad_w, last.layers[i].grad_w);
-        println!(
-            "{label:>6}  {:>9} {:<24} {:>9} {:<24}",
-            sci(a),
-            log_bar(a, lo, hi, 24),
-            sci(b),
-            log_bar(b, lo, hi, 24)
-        );
-    }
-    println!("first/last at init: {}", sci(first.layers[0].grad_w / first.layers[n - 1].grad_w));
-    for e in &h.epochs {
-        let test = match (e.test_loss, e.test_acc) {
-            (Some(l), Some(a)) => format!(", test loss {l:.4} accuracy {:.1}%", 100.0 * a),
-            _ => String::new(),
-        };
-        println!("epoch {}: train loss {:.4} accuracy {:.1}%{test}", e.epoch, e.train_loss, 100.0 * e.train_acc);
-    }
-    if let Some(f) = clipped_fraction {
-        let max = h.grad_norms.iter().copied().fold(0.0, f64::max);
-        println!("gradient clipping: {:.1}% of steps clipped (largest norm before clipping {})", 100.0 * f, sci(max));
-    }
 }

@@ -4,12 +4,14 @@
 
 mod history;
 mod interrupt;
+mod metrics;
 mod trainer;
 
 pub use history::{EpochRecord, History, ProbeRecord};
 pub use interrupt::{
     exit_status, hold_point, install_interrupt_handler, interrupted, request_interrupt, stop_gracefully,
 };
+pub use metrics::{TrainOutput, TrainRun, clipped_fraction, summary_text};
 pub use trainer::{
     BatchTrainer, Between, Progress, Request, TrainError, TrainOptions, Trained, epoch_order, train, train_batch,
     train_batch_async,

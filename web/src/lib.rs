@@ -474,3 +474,207 @@ fn csv_text(records: &[vanish::sweep::RunRecord]) -> String {
     text.push('\n');
     text
 }
+
+/// What the page's training mode asks for: one network, every option by its `vanish train` flag name.
+#[derive(Deserialize)]
+#[serde(default)]
+struct TrainPageOptions {
+    dataset: String,
+    samples: usize,
+    noise: Option<f64>,
+    factor: f64,
+    classes: usize,
+    csv_name: Option<String>,
+    csv_text: Option<String>,
+    depth: usize,
+    width: usize,
+    /// One, or one per hidden layer (`sigmoid`, `relu,tanh,…`).
+    activation: String,
+    norm: String,
+    residual: bool,
+    init: String,
+    /// `adam` or `sgd`.
+    optimizer: String,
+    lr: f64,
+    momentum: f64,
+    batch_size: usize,
+    epochs: usize,
+    seed: u64,
+    clip_grad_norm: Option<f64>,
+    device: String,
+    adapter: String,
+}
+
+impl Default for TrainPageOptions {
+    fn default() -> Self {
+        TrainPageOptions {
+            dataset: "circles".into(),
+            samples: 1000,
+            noise: None,
+            factor: 0.85,
+            classes: 2,
+            csv_name: None,
+            csv_text: None,
+            depth: 11,
+            width: 10,
+            activation: "sigmoid".into(),
+            norm: "none".into(),
+            residual: false,
+            init: "glorot-uniform".into(),
+            optimizer: "adam".into(),
+            lr: 1e-3,
+            momentum: 0.0,
+            batch_size: 32,
+            epochs: 1,
+            seed: 0,
+            clip_grad_norm: None,
+            device: "auto".into(),
+            adapter: "WebGPU adapter".into(),
+        }
+    }
+}
+
+/// Runs `vanish train` for one network: resolves to JSON `{engine, text, plots, metrics_json, weights,
+/// runs_csv, summary_json}` — `metrics_json` is the object `vanish train --out` writes to metrics.json.
+#[wasm_bindgen]
+pub async fn train(options: String, progress: js_sys::Function) -> Result<String, JsValue> {
+    run_train(&options, progress).await.map_err(|e| JsValue::from_str(&format!("{e:#}")))
+}
+
+async fn run_train(options: &str, progress: js_sys::Function) -> anyhow::Result<String> {
+    use anyhow::bail;
+    use vanish::engine::{ModelJob, valid_clip};
+    use vanish::interchange::{Manifest, Precision, encode, params_tensors};
+    use vanish::model::Params;
+    use vanish::train::{TrainOptions, TrainOutput, TrainRun, clipped_fraction, summary_text, train_batch_async};
+    let o: TrainPageOptions = serde_json::from_str(options)?;
+    let data_options = Options {
+        dataset: o.dataset.clone(),
+        samples: o.samples,
+        noise: o.noise,
+        factor: o.factor,
+        classes: o.classes,
+        csv_name: o.csv_name.clone(),
+        csv_text: o.csv_text.clone(),
+        seed: o.seed,
+        ..Options::default()
+    };
+    let (train_set, test_set) = data(&data_options)?;
+    if !(o.lr.is_finite() && o.lr > 0.0) {
+        bail!("--lr must be finite and > 0, got {}", o.lr);
+    }
+    if !(0.0..1.0).contains(&o.momentum) {
+        bail!("--momentum must be in [0, 1), got {}", o.momentum);
+    }
+    if o.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    if let Some(x) = o.clip_grad_norm.filter(|x| !valid_clip(*x)) {
+        bail!("--clip-grad-norm must be finite and > 0, got {x}");
+    }
+    let optimizer = match o.optimizer.as_str() {
+        "adam" => Optimizer::adam(o.lr),
+        "sgd" => Optimizer::sgd(o.lr, o.momentum),
+        other => bail!("--optimizer must be sgd or adam, got {other}"),
+    };
+    let activations: Vec<Activation> =
+        vanish::sweep::grid::parse_list("--activation", &o.activation).map_err(anyhow::Error::msg)?;
+    let mut spec = MlpSpec {
+        norm: o.norm.parse().map_err(anyhow::Error::msg)?,
+        init: o.init.parse().map_err(anyhow::Error::msg)?,
+        residual: o.residual.then_some(1.0),
+        ..MlpSpec::new(
+            train_set.features,
+            &vec![o.width; o.depth],
+            Activation::Identity,
+            Output::for_classes(train_set.classes),
+        )
+    };
+    spec.activations = match activations.len() {
+        1 => vec![activations[0]; o.depth],
+        _ => activations,
+    };
+    spec.validate().map_err(anyhow::Error::msg)?;
+    let cfg = TrainConfig { optimizer, batch_size: o.batch_size, clip_grad_norm: o.clip_grad_norm };
+    let params = Params::init(&spec, o.seed);
+    let job = ModelJob { spec: spec.clone(), params, train: &train_set, test: &test_set, cfg };
+    let gpu = if o.device == "cpu" { None } else { gpu(&o.adapter).await.ok() };
+    let gpu_backend = gpu.map(|g| GpuBackend::new(g, PathRequest::Fused));
+    let backend: &dyn Backend = match &gpu_backend {
+        Some(b) => b,
+        None => &CpuBackend,
+    };
+    let mut engine = backend.build(std::slice::from_ref(&job))?;
+    let opts = TrainOptions {
+        epochs: o.epochs,
+        seed: o.seed,
+        shuffle: true,
+        probe_every: None,
+        has_test: !test_set.is_empty(),
+    };
+    let mut between = move |p: Progress| -> Pin<Box<dyn Future<Output = bool>>> {
+        let _ = progress.call3(
+            &JsValue::NULL,
+            &JsValue::from(p.step as f64),
+            &JsValue::from(p.total_steps as f64),
+            &JsValue::from(p.last_loss),
+        );
+        Box::pin(async {
+            yield_to_browser().await;
+            false
+        })
+    };
+    let mut trained =
+        train_batch_async(engine.as_mut(), train_set.len(), o.batch_size, std::slice::from_ref(&opts), &mut between)
+            .await?
+            .remove(0);
+    if let Some(e) = trained.diverged.take() {
+        bail!(e);
+    }
+    let last = engine.params_async().await?.remove(0);
+    let history = &trained.history;
+    let output = TrainOutput {
+        config: TrainRun {
+            dataset: &o.dataset,
+            train_rows: train_set.len(),
+            test_rows: test_set.len(),
+            spec: &spec,
+            train: cfg,
+            options: &opts,
+        },
+        history,
+        clipped_fraction: clipped_fraction(cfg, history),
+        counters: backend.counters(),
+    };
+    let record = vanish::sweep::record_run(&spec, (cfg, o.seed), &trained, &last, &train_set);
+    let records = [record];
+    let plots: Vec<PagePlot> = vanish::report::plots_of(&records)
+        .map_err(anyhow::Error::msg)?
+        .into_iter()
+        .map(|p| PagePlot { title: p.title, caption: p.caption, svg: p.svg })
+        .collect();
+    let groups = vanish::report::groups::groups(&records);
+    let summary = vanish::report::tidy::summary(
+        "vanish train (web)",
+        &serde_json::to_value(&output.config)?,
+        &records,
+        &groups,
+        &[],
+    );
+    let manifest = Manifest {
+        spec: spec.clone(),
+        seed: Some(o.seed),
+        adapter: history.engine.clone(),
+        content: "final weights".into(),
+    };
+    Ok(serde_json::json!({
+        "engine": history.engine,
+        "text": format!("vanish train: {} on {}\n{}", spec.describe(), history.engine, summary_text(history, output.clipped_fraction)),
+        "plots": plots,
+        "metrics_json": serde_json::to_string_pretty(&output)?,
+        "weights": Weights { file: "final.safetensors".into(), bytes: encode(&params_tensors(&last), Precision::F32, manifest.to_metadata()) },
+        "runs_csv": csv_text(&records),
+        "summary_json": serde_json::to_string_pretty(&summary)?,
+    })
+    .to_string())
+}

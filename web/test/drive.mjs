@@ -82,6 +82,22 @@ try {
     await page.waitForFunction(() => window.vanishError || window.vanishDemo, { timeout: 120_000 });
     out.csv_error = await page.evaluate(() => window.vanishError || null);
   }
+  // One network: tanh + layer norm with SGD and clipping, two epochs (and the optimiser's momentum).
+  await page.evaluate(() => { window.vanishError = undefined; });
+  await page.$eval('#csv', (e) => { e.value = ''; });
+  await page.select('#activation', 'tanh');
+  await page.select('#train_norm', 'layer');
+  await page.select('#optimizer', 'sgd');
+  await page.$eval('#momentum', (e) => { e.value = '0.9'; });
+  await page.$eval('#lr', (e) => { e.value = '0.05'; });
+  await page.$eval('#clip', (e) => { e.value = '1'; });
+  await page.$eval('#epochs', (e) => { e.value = '2'; });
+  await page.click('#train');
+  await page.waitForFunction(() => window.vanishTrain || window.vanishError, { timeout: 600_000, polling: 250 });
+  out.train = await page.evaluate(() => window.vanishTrain || null);
+  out.train_error = await page.evaluate(() => window.vanishError || null);
+  await page.$eval('#lr', (e) => { e.value = '0.001'; });
+  await page.$eval('#epochs', (e) => { e.value = '1'; });
   // A sweep over depths 1..=3, sigmoid, tanh and ReLU, without and with batch norm, one seed.
   await page.evaluate(() => { window.vanishError = undefined; });
   await page.$eval('#csv', (e) => { e.value = ''; });
