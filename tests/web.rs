@@ -83,7 +83,8 @@ fn the_page_runs_the_notebook_on_webgpu_with_the_clis_numbers() {
     // Offline and self-contained: only the page's own files were asked for.
     assert_eq!(page["foreign"], serde_json::json!([]), "requests outside the page's server");
     let served: Vec<&str> = page["served"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    assert_eq!(served, ["/", "/app.js", "/vanish.js", "/vanish_bg.wasm"], "the page's four files, once each");
+    let files = ["/", "/app.js", "/vanish.js", "/vanish_bg.wasm"];
+    assert_eq!(served, [files, files].concat(), "the page's four files, once per page load (two loads)");
     assert!(
         page["console"].as_array().unwrap().iter().all(|m| !m.as_str().unwrap().contains("error")),
         "{}",
@@ -159,6 +160,24 @@ fn the_page_runs_the_notebook_on_webgpu_with_the_clis_numbers() {
         .output()
         .unwrap();
     assert!(load.status.success(), "the CLI loads the page's weights: {}", String::from_utf8_lossy(&load.stderr));
+
+    // Without WebGPU (`navigator.gpu` removed) the page says so and runs the CPU reference, in f64
+    // compiled to WebAssembly: the CLI's CPU numbers to round-off (libm's exp and tanh may differ).
+    assert!(page["fallback_error"].is_null(), "{}", page["fallback_error"]);
+    assert!(page["fallback_ready"].as_str().unwrap().contains("no WebGPU"), "{}", page["fallback_ready"]);
+    assert!(
+        page["fallback_text"].as_str().unwrap().contains("no WebGPU adapter in this browser"),
+        "{}",
+        page["fallback_text"]
+    );
+    let fallback = &page["fallback"];
+    assert_eq!(fallback["config"]["engine"], "cpu reference (f64)");
+    for (r, w) in fallback["runs"].as_array().unwrap().iter().zip(want) {
+        let name = r["name"].as_str().unwrap();
+        for key in ["first_last_ratio", "loss_after", "decay_per_layer"] {
+            close(&format!("{name} {key} (CPU in the page)"), r[key].as_f64().unwrap(), w[key].as_f64().unwrap(), 1e-9);
+        }
+    }
 
     // A bad CSV gets the CLI's message (the page names the file as the visitor picked it).
     let page_err = page["csv_error"].as_str().unwrap();

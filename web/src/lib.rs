@@ -122,7 +122,11 @@ async fn gpu(name: &str) -> Result<&'static Gpu, String> {
     if let Some(g) = GPU.with(Cell::get) {
         return Ok(g);
     }
-    let g: &'static Gpu = Box::leak(Box::new(Gpu::new_web(name).await.map_err(|e| e.to_string())?));
+    let gpu = Gpu::new_web(name).await.map_err(|e| match e {
+        vanish::gpu::GpuError::NoAdapter => "navigator.gpu is missing or offers no adapter".to_string(),
+        e => e.to_string(),
+    })?;
+    let g: &'static Gpu = Box::leak(Box::new(gpu));
     GPU.with(|c| c.set(Some(g)));
     Ok(g)
 }

@@ -121,6 +121,17 @@ try {
         (name, data) => window.vanishGrads(name, data).catch((e) => ({ error: String(e) })), f, b64);
     }
   }
+  // A browser without WebGPU: the page says so and the notebook runs on the CPU reference (f64).
+  const plain = await browser.newPage();
+  await plain.evaluateOnNewDocument(() => { Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined }); });
+  await plain.goto(`${origin}/`, { waitUntil: 'load' });
+  await plain.waitForFunction(() => window.vanishReady === true, { timeout: 60_000 });
+  out.fallback_ready = await plain.$eval('#status', (e) => e.textContent);
+  await plain.click('#notebook');
+  await plain.waitForFunction(() => window.vanishDemo || window.vanishError, { timeout: 600_000, polling: 250 });
+  out.fallback = await plain.evaluate(() => window.vanishDemo || null);
+  out.fallback_error = await plain.evaluate(() => window.vanishError || null);
+  out.fallback_text = await plain.$eval('#text', (e) => e.textContent.split('\n')[0]);
 } finally {
   await browser.close();
   server.close();
