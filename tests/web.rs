@@ -141,6 +141,8 @@ fn the_page_runs_the_notebook_on_webgpu_with_the_clis_numbers() {
     // Responsive while training: a 20 ms timer kept firing between the awaited steps and readbacks.
     let ticks = page["ticks"].as_u64().unwrap();
     assert!(ticks >= 3, "the page's event loop ran {ticks} timer ticks during the notebook");
+    // And it shows the run as it trains: the report's plots redrawn after 7 and 14 of the 21 steps.
+    assert_eq!(page["redraws"], 2, "plots redrawn after each chunk of steps but the last");
     // The run as the CLI's files: demo.json, runs.csv, summary.json and each network's final weights,
     // which the CLI loads (`train --load`) with the numbers the page shows.
     let downloads: Vec<&str> = page["downloads"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();

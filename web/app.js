@@ -49,12 +49,23 @@ function show(result) {
   ]);
 }
 
+// The report's plots of a run in training, redrawn every few steps (the boundary plot comes at the end).
+window.vanishRedraws = 0;
+function live(json) {
+  window.vanishRedraws += 1;
+  drawPlots(JSON.parse(json));
+}
+
 // The text and the report's plots (vanish's own SVG, from this page's module).
 function showText(result) {
   $('text').textContent = (result.note ? `note: ${result.note}\n` : '') + result.text;
+  drawPlots(result.plots);
+}
+
+function drawPlots(list) {
   const plots = $('plots');
   plots.replaceChildren();
-  for (const p of result.plots) {
+  for (const p of list) {
     const fig = document.createElement('figure');
     fig.innerHTML = p.svg; // vanish's own SVG (plotters), from this page's module
     const cap = document.createElement('figcaption');
@@ -81,7 +92,7 @@ async function runTrain() {
     const progress = (step, total, loss) => {
       $('progress').max = total || 1; $('progress').value = step; status(`Training: step ${step}/${total}, loss ${loss.toFixed(4)}`);
     };
-    const result = JSON.parse(await train(JSON.stringify(o), progress));
+    const result = JSON.parse(await train(JSON.stringify(o), progress, live));
     showText(result);
     showFiles(result, [
       ['metrics.json', result.metrics_json, 'application/json'],
@@ -138,7 +149,7 @@ async function runNotebook() {
     const csv = await readCsv();
     status('Training the four networks…');
     const progress = (step, total) => { $('progress').max = total || 1; $('progress').value = step; };
-    const result = JSON.parse(await demo(JSON.stringify(options(csv)), progress));
+    const result = JSON.parse(await demo(JSON.stringify(options(csv)), progress, live));
     show(result);
     const seconds = (performance.now() - started) / 1000;
     window.vanishSeconds = seconds;

@@ -56,6 +56,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         epochs: args.epochs,
         seed: args.seed,
         row: args.row,
+        steps_per_request: None,
         dataset: args.data.dataset.clone(),
         samples: args.data.samples,
         noise: args.data.noise,
@@ -70,7 +71,9 @@ pub fn run(args: DemoArgs) -> Result<()> {
     // Every engine answers at once natively (a GPU readback waits inside gpu/wait.rs), so this
     // block_on never parks; it drives the same future the web page awaits.
     let (json, flag_init) = (args.json, args.shape.init);
-    let mut between = move |_: crate::train::Progress| -> std::pin::Pin<Box<dyn std::future::Future<Output = bool>>> {
+    let mut between = move |_: crate::train::Progress,
+                            _: &[crate::sweep::RunRecord]|
+          -> std::pin::Pin<Box<dyn std::future::Future<Output = bool>>> {
         Box::pin(std::future::ready(crate::train::interrupted()))
     };
     let result =

@@ -14,7 +14,8 @@ use serde::Serialize;
 use crate::data::Dataset;
 use crate::engine::{Backend, ModelJob, Optimizer, TrainConfig};
 use crate::model::{Activation, Init, MlpSpec, Norm, Params};
-use crate::train::{Between, TrainOptions, Trained, train_batch_async};
+use crate::sweep::{RunConfig, RunRecord, record_of};
+use crate::train::{Progress, TrainOptions, Trained, train_batch_async};
 
 /// What the demo runs: the networks' shared shape (widths, init, residual from the flags, for the
 /// data's features and classes), and the training settings.
@@ -34,6 +35,9 @@ pub struct DemoSettings {
     pub seed: u64,
     /// Which row of the first layer's weight to show.
     pub row: usize,
+    /// At most this many steps between two looks at the run (a page redraws its plots there); `None`:
+    /// as few engine calls as the trainer needs.
+    pub steps_per_request: Option<usize>,
     /// Where the data came from, for the output's `config`.
     pub dataset: String,
     pub samples: usize,
@@ -100,6 +104,11 @@ impl DemoSettings {
     }
 }
 
+/// What `run` awaits after every chunk of steps: where training is and the networks in training as
+/// report records so far (no decision boundaries yet); `true` stops the demo there.
+pub type DemoBetween<'a> =
+    dyn FnMut(Progress, &[RunRecord]) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool>>> + 'a;
+
 /// Trains the demo's networks on `backend` (together, where it can batch them: the GPU's fused path
 /// does), awaiting each engine answer and `between` after every chunk of steps — which stops the demo
 /// where it says `true` (an error naming how far it got).
@@ -107,7 +116,7 @@ pub async fn run<'d>(
     backend: &dyn Backend,
     settings: &DemoSettings,
     (train, test): (&'d Dataset, &'d Dataset),
-    between: &mut Between<'_>,
+    between: &mut DemoBetween<'_>,
 ) -> Result<Demo<'d>> {
     settings.validate()?;
     let cfg =
@@ -131,7 +140,20 @@ pub async fn run<'d>(
         let batch_jobs: Vec<ModelJob<'d>> = batch.iter().map(|&j| jobs[j].clone()).collect();
         let mut engine = backend.build(&batch_jobs)?;
         let options = vec![opts.clone(); batch.len()];
-        let trained = train_batch_async(engine.as_mut(), train.len(), settings.batch_size, &options, between).await?;
+        let steps = crate::engine::batches_per_epoch(train.len(), settings.batch_size);
+        let mut look = |p: Progress, histories: &[Trained]| {
+            let records: Vec<RunRecord> = batch_jobs
+                .iter()
+                .zip(histories)
+                .map(|(j, t)| {
+                    let config = RunConfig::from_spec(&j.spec, cfg.optimizer, settings.seed);
+                    record_of(config, &j.spec, t, steps, train)
+                })
+                .collect();
+            between(p, &records)
+        };
+        let sizes = (settings.batch_size, settings.steps_per_request);
+        let trained = train_batch_async(engine.as_mut(), train.len(), sizes, &options, &mut look).await?;
         if trained.iter().any(|t| t.history.interrupted) {
             bail!("interrupted after {} of {} configurations", runs.len(), jobs.len());
         }

@@ -126,10 +126,11 @@ pub fn run_sweep(
     on_event: &mut dyn FnMut(&RunEvent),
 ) -> Result<Vec<RunRecord>, SweepError> {
     // As `train_batch`: Ctrl-C or SIGTERM stop the runs in flight after their current chunk of steps.
-    let mut between = |p: crate::train::Progress| -> std::pin::Pin<Box<dyn std::future::Future<Output = bool>>> {
-        hold_point("STEPS", p.step);
-        Box::pin(std::future::ready(interrupted()))
-    };
+    let mut between =
+        |p: crate::train::Progress, _: &[Trained]| -> std::pin::Pin<Box<dyn std::future::Future<Output = bool>>> {
+            hold_point("STEPS", p.step);
+            Box::pin(std::future::ready(interrupted()))
+        };
     crate::engine::block_on(run_sweep_async(store, settings, shard, backend, on_event, &mut between))
 }
 
@@ -208,7 +209,8 @@ pub async fn run_sweep_async(
                 has_test: !jobs[j].test.is_empty(),
             })
             .collect();
-        let trained = train_batch_async(engine.as_mut(), train_rows, settings.batch_size, &opts, between).await?;
+        let trained =
+            train_batch_async(engine.as_mut(), train_rows, (settings.batch_size, None), &opts, between).await?;
         if trained.iter().any(|t| t.history.interrupted) {
             // The runs in flight stopped early: they are not complete, so they are not saved.
             return Err(SweepError::Interrupted { done: finished, total });

@@ -124,6 +124,8 @@ pub struct BatchTrainer {
     /// The request in flight: `Some(None)` for the initial probe, `Some(Some(chunk))` for steps.
     pending: Option<Option<Chunk>>,
     done: bool,
+    /// The most steps one request carries.
+    max_steps: usize,
 }
 
 impl BatchTrainer {
@@ -161,6 +163,7 @@ impl BatchTrainer {
             sums: vec![(0.0, 0); models],
             pending: None,
             done: false,
+            max_steps: MAX_STEPS_BETWEEN_CHECKS,
         })
     }
 
@@ -185,7 +188,7 @@ impl BatchTrainer {
         });
         // Stop at the next multiple of probe_every, counted in steps over the whole run.
         let (b, step) = (self.b, self.step);
-        let count = (self.chunk - step % self.chunk).min(self.steps_per_epoch - b).min(MAX_STEPS_BETWEEN_CHECKS);
+        let count = (self.chunk - step % self.chunk).min(self.steps_per_epoch - b).min(self.max_steps);
         let end_of_epoch = b + count == self.steps_per_epoch;
         let probe = end_of_epoch || self.probe_every.is_some_and(|p| (step + count).is_multiple_of(p));
         self.pending = Some(Some(Chunk { count, end_of_epoch }));
@@ -305,27 +308,33 @@ pub fn train_batch(
     Ok(trainer.finish())
 }
 
-/// What a non-blocking driver awaits between two chunks of steps: `true` to stop there.
-pub type Between<'a> = dyn FnMut(Progress) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool>>> + 'a;
+/// What a non-blocking driver awaits between two chunks of steps, given where training is and every
+/// model's history so far (a page redraws its plots from them): `true` to stop there.
+pub type Between<'a> =
+    dyn FnMut(Progress, &[Trained]) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool>>> + 'a;
 
 /// `train_batch` for a driver that must not block: the same `BatchTrainer`, each engine answer awaited
-/// (`BatchEngine::run_async`), and after every chunk of steps `between(progress)` awaited — a web page
-/// yields to its event loop there, so it stays responsive — stopping where it says `true`.
+/// (`BatchEngine::run_async`), and after every chunk of steps — at most `steps_per_request` long, where
+/// given — `between(progress, histories)` awaited: a web page yields to its event loop and redraws
+/// there, so it stays responsive and shows the run as it trains. Stops where `between` says `true`.
 pub async fn train_batch_async(
     engine: &mut dyn BatchEngine,
     train_rows: usize,
-    batch_size: usize,
+    (batch_size, steps_per_request): (usize, Option<usize>),
     opts: &[TrainOptions],
     between: &mut Between<'_>,
 ) -> Result<Vec<Trained>, TrainError> {
     let mut trainer = BatchTrainer::new(engine.name(), engine.len(), train_rows, batch_size, opts)?;
+    if let Some(n) = steps_per_request {
+        trainer.max_steps = n.clamp(1, MAX_STEPS_BETWEEN_CHECKS);
+    }
     while let Some(request) = trainer.next_request() {
         if let Some(orders) = &request.begin_epoch {
             engine.begin_epoch(orders)?;
         }
         let outcomes = engine.run_async(&request.work).await?;
         if let Some(progress) = trainer.absorb(outcomes)?
-            && between(progress).await
+            && between(progress, &trainer.runs).await
         {
             trainer.stop();
         }

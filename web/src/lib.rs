@@ -153,15 +153,31 @@ fn data(o: &Options) -> anyhow::Result<(Dataset, Dataset)> {
 }
 
 /// Runs `vanish demo` with `options` (JSON, the CLI's flag names) on WebGPU, or on the CPU reference
-/// where the browser has no WebGPU adapter; calls `progress(step, total)` between chunks of steps.
+/// where the browser has no WebGPU adapter; calls `progress(step, total)` and `plots(json)` (the report's
+/// plots so far, `[{title, caption, svg}]`) between chunks of a few steps, so the page shows the run as
+/// it trains.
 /// Resolves to JSON: `{demo, text, plots, note, runs_csv, summary_json}`; rejects with the CLI's
 /// message for bad input (a malformed CSV names its line and column as `vanish` does).
 #[wasm_bindgen]
-pub async fn demo(options: String, progress: js_sys::Function) -> Result<String, JsValue> {
-    run_demo(&options, progress).await.map_err(|e| JsValue::from_str(&format!("{e:#}")))
+pub async fn demo(options: String, progress: js_sys::Function, plots: js_sys::Function) -> Result<String, JsValue> {
+    run_demo(&options, progress, plots).await.map_err(|e| JsValue::from_str(&format!("{e:#}")))
 }
 
-async fn run_demo(options: &str, progress: js_sys::Function) -> anyhow::Result<String> {
+/// Steps between two redraws of a training run's plots in the page: the notebook's 21 steps redraw
+/// twice while training (the final plots follow at the end), each redraw costing a readback and the SVGs.
+const STEPS_PER_REDRAW: usize = 7;
+
+/// Hands the page the report's plots of `records` as they are now (JSON `[{title, caption, svg}]`).
+fn redraw(plots: &js_sys::Function, records: &[vanish::sweep::RunRecord]) {
+    let Ok(all) = vanish::report::plots_of(records) else { return };
+    let page: Vec<PagePlot> =
+        all.into_iter().map(|p| PagePlot { title: p.title, caption: p.caption, svg: p.svg }).collect();
+    if let Ok(json) = serde_json::to_string(&page) {
+        let _ = plots.call1(&JsValue::NULL, &JsValue::from_str(&json));
+    }
+}
+
+async fn run_demo(options: &str, progress: js_sys::Function, plots: js_sys::Function) -> anyhow::Result<String> {
     let o: Options = serde_json::from_str(options)?;
     let (train, test) = data(&o)?;
     let init: Init = o.init.parse().map_err(anyhow::Error::msg)?;
@@ -186,13 +202,17 @@ async fn run_demo(options: &str, progress: js_sys::Function) -> anyhow::Result<S
         epochs: o.epochs,
         seed: o.seed,
         row: o.row,
+        steps_per_request: Some(STEPS_PER_REDRAW),
         dataset: o.csv_name.as_ref().map_or(o.dataset.clone(), |n| format!("csv:{n}")),
         samples: o.samples,
         noise: o.noise,
         factor: o.factor,
     };
-    let mut between = move |p: Progress| -> Pin<Box<dyn Future<Output = bool>>> {
+    let mut between = move |p: Progress, records: &[vanish::sweep::RunRecord]| -> Pin<Box<dyn Future<Output = bool>>> {
         let _ = progress.call2(&JsValue::NULL, &JsValue::from(p.step as f64), &JsValue::from(p.total_steps as f64));
+        if p.step < p.total_steps {
+            redraw(&plots, records);
+        }
         Box::pin(async {
             yield_to_browser().await;
             false
@@ -439,7 +459,7 @@ async fn run_sweep(options: &str, progress: js_sys::Function) -> anyhow::Result<
     let mut on_event = |e: &vanish::sweep::RunEvent| {
         let _ = progress.call2(&JsValue::NULL, &JsValue::from(e.done as f64), &JsValue::from(e.total as f64));
     };
-    let mut between = |_: Progress| -> Pin<Box<dyn Future<Output = bool>>> {
+    let mut between = |_: Progress, _: &[vanish::train::Trained]| -> Pin<Box<dyn Future<Output = bool>>> {
         Box::pin(async {
             yield_to_browser().await;
             false
@@ -541,11 +561,11 @@ impl Default for TrainPageOptions {
 /// Runs `vanish train` for one network: resolves to JSON `{engine, text, plots, metrics_json, weights,
 /// runs_csv, summary_json}` — `metrics_json` is the object `vanish train --out` writes to metrics.json.
 #[wasm_bindgen]
-pub async fn train(options: String, progress: js_sys::Function) -> Result<String, JsValue> {
-    run_train(&options, progress).await.map_err(|e| JsValue::from_str(&format!("{e:#}")))
+pub async fn train(options: String, progress: js_sys::Function, plots: js_sys::Function) -> Result<String, JsValue> {
+    run_train(&options, progress, plots).await.map_err(|e| JsValue::from_str(&format!("{e:#}")))
 }
 
-async fn run_train(options: &str, progress: js_sys::Function) -> anyhow::Result<String> {
+async fn run_train(options: &str, progress: js_sys::Function, plots: js_sys::Function) -> anyhow::Result<String> {
     use anyhow::bail;
     use vanish::engine::{ModelJob, valid_clip};
     use vanish::interchange::{Manifest, Precision, encode, params_tensors};
@@ -616,7 +636,17 @@ async fn run_train(options: &str, progress: js_sys::Function) -> anyhow::Result<
         probe_every: None,
         has_test: !test_set.is_empty(),
     };
-    let mut between = move |p: Progress| -> Pin<Box<dyn Future<Output = bool>>> {
+    let steps = vanish::engine::batches_per_epoch(train_set.len(), o.batch_size);
+    let (look_spec, look_train) = (spec.clone(), &train_set);
+    let mut between = move |p: Progress, histories: &[vanish::train::Trained]| -> Pin<Box<dyn Future<Output = bool>>> {
+        let config = vanish::sweep::RunConfig::from_spec(&look_spec, cfg.optimizer, o.seed);
+        let records: Vec<_> = histories
+            .iter()
+            .map(|t| vanish::sweep::record_of(config.clone(), &look_spec, t, steps, look_train))
+            .collect();
+        if p.step < p.total_steps {
+            redraw(&plots, &records);
+        }
         let _ = progress.call3(
             &JsValue::NULL,
             &JsValue::from(p.step as f64),
@@ -628,10 +658,15 @@ async fn run_train(options: &str, progress: js_sys::Function) -> anyhow::Result<
             false
         })
     };
-    let mut trained =
-        train_batch_async(engine.as_mut(), train_set.len(), o.batch_size, std::slice::from_ref(&opts), &mut between)
-            .await?
-            .remove(0);
+    let mut trained = train_batch_async(
+        engine.as_mut(),
+        train_set.len(),
+        (o.batch_size, Some(STEPS_PER_REDRAW)),
+        std::slice::from_ref(&opts),
+        &mut between,
+    )
+    .await?
+    .remove(0);
     if let Some(e) = trained.diverged.take() {
         bail!(e);
     }

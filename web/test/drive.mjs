@@ -52,6 +52,7 @@ try {
   await page.click('#notebook');
   await page.waitForFunction(() => window.vanishDemo || window.vanishError, { timeout: 600_000, polling: 250 });
   out.ticks = await page.evaluate(() => { clearInterval(window.vanishTimer); return window.vanishTicks; });
+  out.redraws = await page.evaluate(() => window.vanishRedraws);
   out.downloads = await page.$$eval('#downloads a', (as) => as.map((a) => a.download));
   // The first network's weights as the page offers them, for the CLI to load.
   out.weights = await page.evaluate(async () => {
