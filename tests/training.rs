@@ -410,14 +410,18 @@ fn the_non_blocking_driver_trains_exactly_what_the_blocking_one_does() {
     let want = train_batch(&mut blocking, train_set.len(), 32, &opts, &mut |_| {}).unwrap();
     let mut awaited = FusedExecutor::new(gpu, &jobs).unwrap();
     let mut progress = Vec::new();
-    let mut between = |p: vanish::train::Progress,
-                       _: &[vanish::train::Trained]|
-     -> std::pin::Pin<Box<dyn std::future::Future<Output = bool>>> {
-        progress.push(p.step);
+    let mut between = |look: &vanish::train::Look<'_>| -> std::pin::Pin<Box<dyn std::future::Future<Output = bool>>> {
+        progress.push(look.progress.step);
         Box::pin(std::future::ready(false))
     };
-    let got =
-        pollster::block_on(train_batch_async(&mut awaited, train_set.len(), (32, None), &opts, &mut between)).unwrap();
+    let got = pollster::block_on(train_batch_async(
+        &mut awaited,
+        train_set.len(),
+        vanish::train::Pace::batch(32),
+        &opts,
+        &mut between,
+    ))
+    .unwrap();
     for (w, g) in want.iter().zip(&got) {
         assert_eq!(serde_json::to_value(&w.history).unwrap(), serde_json::to_value(&g.history).unwrap());
         assert_eq!(w.init_train, g.init_train);
@@ -428,12 +432,17 @@ fn the_non_blocking_driver_trains_exactly_what_the_blocking_one_does() {
 
     // A `between` that says stop ends training there, as Ctrl-C does natively.
     let mut stopped = FusedExecutor::new(gpu, &jobs).unwrap();
-    let mut stop =
-        |_: vanish::train::Progress,
-         _: &[vanish::train::Trained]|
-         -> std::pin::Pin<Box<dyn std::future::Future<Output = bool>>> { Box::pin(std::future::ready(true)) };
-    let got =
-        pollster::block_on(train_batch_async(&mut stopped, train_set.len(), (32, None), &opts, &mut stop)).unwrap();
+    let mut stop = |_: &vanish::train::Look<'_>| -> std::pin::Pin<Box<dyn std::future::Future<Output = bool>>> {
+        Box::pin(std::future::ready(true))
+    };
+    let got = pollster::block_on(train_batch_async(
+        &mut stopped,
+        train_set.len(),
+        vanish::train::Pace::batch(32),
+        &opts,
+        &mut stop,
+    ))
+    .unwrap();
     assert!(got.iter().all(|t| t.history.interrupted && t.history.batch_losses.len() == 2), "stopped after a chunk");
 }
 

@@ -143,6 +143,11 @@ fn the_page_runs_the_notebook_on_webgpu_with_the_clis_numbers() {
     assert!(ticks >= 3, "the page's event loop ran {ticks} timer ticks during the notebook");
     // And it shows the run as it trains: the report's plots redrawn after 7 and 14 of the 21 steps.
     assert_eq!(page["redraws"], 2, "plots redrawn after each chunk of steps but the last");
+    let live = page["live_plots"].as_array().unwrap();
+    assert!(
+        live.iter().all(|l| l.as_array().unwrap().len() == 5),
+        "every redraw has the five plots, boundaries too: {live:?}"
+    );
     // The run as the CLI's files: demo.json, runs.csv, summary.json and each network's final weights,
     // which the CLI loads (`train --load`) with the numbers the page shows.
     let downloads: Vec<&str> = page["downloads"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();

@@ -23,6 +23,7 @@ function options(csv) {
     batch_size: num('batch_size'), epochs: num('epochs'), seed: num('seed'), device: $('device').value,
     adapter: adapter || 'WebGPU adapter',
   };
+  if (window.vanishRedrawMs !== undefined) o.redraw_ms = window.vanishRedrawMs; // scripts and tests
   if (csv) { o.csv_name = csv.name; o.csv_text = csv.text; }
   return o;
 }
@@ -49,11 +50,14 @@ function show(result) {
   ]);
 }
 
-// The report's plots of a run in training, redrawn every few steps (the boundary plot comes at the end).
+// The report's plots of a run in training, redrawn every few steps, decision boundaries included.
 window.vanishRedraws = 0;
+window.vanishLivePlots = [];
 function live(json) {
+  const list = JSON.parse(json);
   window.vanishRedraws += 1;
-  drawPlots(JSON.parse(json));
+  window.vanishLivePlots.push(list.map((p) => p.title));
+  drawPlots(list);
 }
 
 // The text and the report's plots (vanish's own SVG, from this page's module).

@@ -56,7 +56,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         epochs: args.epochs,
         seed: args.seed,
         row: args.row,
-        steps_per_request: None,
+        look_every: None,
         dataset: args.data.dataset.clone(),
         samples: args.data.samples,
         noise: args.data.noise,

@@ -14,8 +14,9 @@ use serde::Serialize;
 use crate::data::Dataset;
 use crate::engine::{Backend, ModelJob, Optimizer, TrainConfig};
 use crate::model::{Activation, Init, MlpSpec, Norm, Params};
+use crate::sweep::boundary::decision_boundary;
 use crate::sweep::{RunConfig, RunRecord, record_of};
-use crate::train::{Progress, TrainOptions, Trained, train_batch_async};
+use crate::train::{Look, Pace, Progress, TrainOptions, Trained, train_batch_async};
 
 /// What the demo runs: the networks' shared shape (widths, init, residual from the flags, for the
 /// data's features and classes), and the training settings.
@@ -35,9 +36,10 @@ pub struct DemoSettings {
     pub seed: u64,
     /// Which row of the first layer's weight to show.
     pub row: usize,
-    /// At most this many steps between two looks at the run (a page redraws its plots there); `None`:
-    /// as few engine calls as the trainer needs.
-    pub steps_per_request: Option<usize>,
+    /// At most this many steps between two looks at the run, each with the networks' current weights
+    /// (a page redraws its plots and decision boundaries there); `None`: as few engine calls as the
+    /// trainer needs, and no weights read back until the end.
+    pub look_every: Option<usize>,
     /// Where the data came from, for the output's `config`.
     pub dataset: String,
     pub samples: usize,
@@ -105,7 +107,7 @@ impl DemoSettings {
 }
 
 /// What `run` awaits after every chunk of steps: where training is and the networks in training as
-/// report records so far (no decision boundaries yet); `true` stops the demo there.
+/// report records so far (with their decision boundaries when `look_every` is set); `true` stops.
 pub type DemoBetween<'a> =
     dyn FnMut(Progress, &[RunRecord]) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool>>> + 'a;
 
@@ -141,19 +143,26 @@ pub async fn run<'d>(
         let mut engine = backend.build(&batch_jobs)?;
         let options = vec![opts.clone(); batch.len()];
         let steps = crate::engine::batches_per_epoch(train.len(), settings.batch_size);
-        let mut look = |p: Progress, histories: &[Trained]| {
+        let mut look = |l: &Look<'_>| {
             let records: Vec<RunRecord> = batch_jobs
                 .iter()
-                .zip(histories)
-                .map(|(j, t)| {
+                .zip(l.histories)
+                .enumerate()
+                .map(|(k, (j, t))| {
                     let config = RunConfig::from_spec(&j.spec, cfg.optimizer, settings.seed);
-                    record_of(config, &j.spec, t, steps, train)
+                    let mut record = record_of(config, &j.spec, t, steps, train);
+                    record.boundary = l.params.and_then(|p| decision_boundary(&j.spec, &p[k], train));
+                    record
                 })
                 .collect();
-            between(p, &records)
+            between(l.progress, &records)
         };
-        let sizes = (settings.batch_size, settings.steps_per_request);
-        let trained = train_batch_async(engine.as_mut(), train.len(), sizes, &options, &mut look).await?;
+        let pace = Pace {
+            batch_size: settings.batch_size,
+            steps_per_look: settings.look_every,
+            read_params: settings.look_every.is_some(),
+        };
+        let trained = train_batch_async(engine.as_mut(), train.len(), pace, &options, &mut look).await?;
         if trained.iter().any(|t| t.history.interrupted) {
             bail!("interrupted after {} of {} configurations", runs.len(), jobs.len());
         }

@@ -16,7 +16,9 @@ use crate::data::Dataset;
 use crate::engine::{Backend, ModelJob, TrainConfig, batches_per_epoch};
 use crate::memory;
 use crate::model::{Activation, MlpSpec, Output, Params};
-use crate::train::{Between, History, TrainError, TrainOptions, Trained, hold_point, interrupted, train_batch_async};
+use crate::train::{
+    Between, History, Pace, TrainError, TrainOptions, Trained, hold_point, interrupted, train_batch_async,
+};
 
 /// Plots draw one line per group while there are at most this many groups, else one per family at
 /// its deepest depth.
@@ -126,11 +128,10 @@ pub fn run_sweep(
     on_event: &mut dyn FnMut(&RunEvent),
 ) -> Result<Vec<RunRecord>, SweepError> {
     // As `train_batch`: Ctrl-C or SIGTERM stop the runs in flight after their current chunk of steps.
-    let mut between =
-        |p: crate::train::Progress, _: &[Trained]| -> std::pin::Pin<Box<dyn std::future::Future<Output = bool>>> {
-            hold_point("STEPS", p.step);
-            Box::pin(std::future::ready(interrupted()))
-        };
+    let mut between = |look: &crate::train::Look<'_>| -> std::pin::Pin<Box<dyn std::future::Future<Output = bool>>> {
+        hold_point("STEPS", look.progress.step);
+        Box::pin(std::future::ready(interrupted()))
+    };
     crate::engine::block_on(run_sweep_async(store, settings, shard, backend, on_event, &mut between))
 }
 
@@ -210,7 +211,7 @@ pub async fn run_sweep_async(
             })
             .collect();
         let trained =
-            train_batch_async(engine.as_mut(), train_rows, (settings.batch_size, None), &opts, between).await?;
+            train_batch_async(engine.as_mut(), train_rows, Pace::batch(settings.batch_size), &opts, between).await?;
         if trained.iter().any(|t| t.history.interrupted) {
             // The runs in flight stopped early: they are not complete, so they are not saved.
             return Err(SweepError::Interrupted { done: finished, total });

@@ -13,6 +13,6 @@ pub use interrupt::{
 };
 pub use metrics::{TrainOutput, TrainRun, clipped_fraction, summary_text};
 pub use trainer::{
-    BatchTrainer, Between, Progress, Request, TrainError, TrainOptions, Trained, epoch_order, train, train_batch,
-    train_batch_async,
+    BatchTrainer, Between, Look, Pace, Progress, Request, TrainError, TrainOptions, Trained, epoch_order, train,
+    train_batch, train_batch_async,
 };

@@ -9,6 +9,7 @@ use thiserror::Error;
 
 use super::history::{EpochRecord, History, ProbeRecord};
 use crate::engine::{BatchEngine, BatchResult, Each, Engine, EngineError, Measured, Outcome, Work, batches_per_epoch};
+use crate::model::Params;
 use crate::rng::{Stream, rng};
 
 use super::interrupt::{hold_point, interrupted};
@@ -308,24 +309,47 @@ pub fn train_batch(
     Ok(trainer.finish())
 }
 
-/// What a non-blocking driver awaits between two chunks of steps, given where training is and every
-/// model's history so far (a page redraws its plots from them): `true` to stop there.
-pub type Between<'a> =
-    dyn FnMut(Progress, &[Trained]) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool>>> + 'a;
+/// What a non-blocking driver is shown between two chunks of steps.
+pub struct Look<'a> {
+    pub progress: Progress,
+    /// Every model's history so far.
+    pub histories: &'a [Trained],
+    /// Every model's parameters now, where the pace asks for them (`Pace::read_params`).
+    pub params: Option<&'a [Params]>,
+}
+
+/// What a non-blocking driver awaits at each `Look` (a page redraws its plots there): `true` to stop.
+pub type Between<'a> = dyn FnMut(&Look<'_>) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool>>> + 'a;
+
+/// How a non-blocking run is paced: its batch size, at most how many steps between two looks (`None`:
+/// as few engine calls as the trainer needs), and whether each look reads the parameters back.
+#[derive(Clone, Copy, Debug)]
+pub struct Pace {
+    pub batch_size: usize,
+    pub steps_per_look: Option<usize>,
+    pub read_params: bool,
+}
+
+impl Pace {
+    /// Batches of `batch_size`, nothing more.
+    pub fn batch(batch_size: usize) -> Self {
+        Pace { batch_size, steps_per_look: None, read_params: false }
+    }
+}
 
 /// `train_batch` for a driver that must not block: the same `BatchTrainer`, each engine answer awaited
-/// (`BatchEngine::run_async`), and after every chunk of steps — at most `steps_per_request` long, where
-/// given — `between(progress, histories)` awaited: a web page yields to its event loop and redraws
-/// there, so it stays responsive and shows the run as it trains. Stops where `between` says `true`.
+/// (`BatchEngine::run_async`), and after every chunk of steps (paced by `pace`) `between(look)`
+/// awaited: a web page yields to its event loop and redraws there, so it stays responsive and shows
+/// the run as it trains. Stops where `between` says `true`.
 pub async fn train_batch_async(
     engine: &mut dyn BatchEngine,
     train_rows: usize,
-    (batch_size, steps_per_request): (usize, Option<usize>),
+    pace: Pace,
     opts: &[TrainOptions],
     between: &mut Between<'_>,
 ) -> Result<Vec<Trained>, TrainError> {
-    let mut trainer = BatchTrainer::new(engine.name(), engine.len(), train_rows, batch_size, opts)?;
-    if let Some(n) = steps_per_request {
+    let mut trainer = BatchTrainer::new(engine.name(), engine.len(), train_rows, pace.batch_size, opts)?;
+    if let Some(n) = pace.steps_per_look {
         trainer.max_steps = n.clamp(1, MAX_STEPS_BETWEEN_CHECKS);
     }
     while let Some(request) = trainer.next_request() {
@@ -333,10 +357,12 @@ pub async fn train_batch_async(
             engine.begin_epoch(orders)?;
         }
         let outcomes = engine.run_async(&request.work).await?;
-        if let Some(progress) = trainer.absorb(outcomes)?
-            && between(progress, &trainer.runs).await
-        {
-            trainer.stop();
+        if let Some(progress) = trainer.absorb(outcomes)? {
+            let params = if pace.read_params { Some(engine.params_async().await?) } else { None };
+            let look = Look { progress, histories: &trainer.runs, params: params.as_deref() };
+            if between(&look).await {
+                trainer.stop();
+            }
         }
     }
     Ok(trainer.finish())

@@ -49,6 +49,9 @@ struct Options {
     device: String,
     /// The page's reading of the WebGPU adapter's `info` (vendor, architecture, description).
     adapter: String,
+    /// Redraw a training run's plots at most this often, and not before this long into the run (a run
+    /// that ends sooner needs no redraw; each costs the SVGs).
+    redraw_ms: f64,
 }
 
 impl Default for Options {
@@ -76,7 +79,39 @@ impl Default for Options {
             row: 0,
             device: "auto".into(),
             adapter: "WebGPU adapter".into(),
+            redraw_ms: REDRAW_MS,
         }
+    }
+}
+
+/// The page's default `redraw_ms`.
+const REDRAW_MS: f64 = 300.0;
+
+/// Whether a run in training should redraw now: past `ms` since it started and since the last redraw,
+/// and not at its end (the final plots follow).
+struct Redraws {
+    started: web_time::Instant,
+    last: Option<web_time::Instant>,
+    every: std::time::Duration,
+}
+
+impl Redraws {
+    fn new(ms: f64) -> Self {
+        Redraws {
+            started: web_time::Instant::now(),
+            last: None,
+            every: std::time::Duration::from_secs_f64(ms.max(0.0) / 1000.0),
+        }
+    }
+
+    fn due(&mut self, p: Progress) -> bool {
+        let due = p.step < p.total_steps
+            && self.started.elapsed() >= self.every
+            && self.last.is_none_or(|l| l.elapsed() >= self.every);
+        if due {
+            self.last = Some(web_time::Instant::now());
+        }
+        due
     }
 }
 
@@ -164,7 +199,8 @@ pub async fn demo(options: String, progress: js_sys::Function, plots: js_sys::Fu
 }
 
 /// Steps between two redraws of a training run's plots in the page: the notebook's 21 steps redraw
-/// twice while training (the final plots follow at the end), each redraw costing a readback and the SVGs.
+/// twice while training (the final plots follow at the end), each redraw costing a readback of the
+/// weights (for the decision boundaries) and the SVGs.
 const STEPS_PER_REDRAW: usize = 7;
 
 /// Hands the page the report's plots of `records` as they are now (JSON `[{title, caption, svg}]`).
@@ -202,15 +238,16 @@ async fn run_demo(options: &str, progress: js_sys::Function, plots: js_sys::Func
         epochs: o.epochs,
         seed: o.seed,
         row: o.row,
-        steps_per_request: Some(STEPS_PER_REDRAW),
+        look_every: Some(STEPS_PER_REDRAW),
         dataset: o.csv_name.as_ref().map_or(o.dataset.clone(), |n| format!("csv:{n}")),
         samples: o.samples,
         noise: o.noise,
         factor: o.factor,
     };
+    let mut redraws = Redraws::new(o.redraw_ms);
     let mut between = move |p: Progress, records: &[vanish::sweep::RunRecord]| -> Pin<Box<dyn Future<Output = bool>>> {
         let _ = progress.call2(&JsValue::NULL, &JsValue::from(p.step as f64), &JsValue::from(p.total_steps as f64));
-        if p.step < p.total_steps {
+        if redraws.due(p) {
             redraw(&plots, records);
         }
         Box::pin(async {
@@ -459,7 +496,7 @@ async fn run_sweep(options: &str, progress: js_sys::Function) -> anyhow::Result<
     let mut on_event = |e: &vanish::sweep::RunEvent| {
         let _ = progress.call2(&JsValue::NULL, &JsValue::from(e.done as f64), &JsValue::from(e.total as f64));
     };
-    let mut between = |_: Progress, _: &[vanish::train::Trained]| -> Pin<Box<dyn Future<Output = bool>>> {
+    let mut between = |_: &vanish::train::Look<'_>| -> Pin<Box<dyn Future<Output = bool>>> {
         Box::pin(async {
             yield_to_browser().await;
             false
@@ -527,6 +564,7 @@ struct TrainPageOptions {
     clip_grad_norm: Option<f64>,
     device: String,
     adapter: String,
+    redraw_ms: f64,
 }
 
 impl Default for TrainPageOptions {
@@ -554,6 +592,7 @@ impl Default for TrainPageOptions {
             clip_grad_norm: None,
             device: "auto".into(),
             adapter: "WebGPU adapter".into(),
+            redraw_ms: REDRAW_MS,
         }
     }
 }
@@ -638,13 +677,21 @@ async fn run_train(options: &str, progress: js_sys::Function, plots: js_sys::Fun
     };
     let steps = vanish::engine::batches_per_epoch(train_set.len(), o.batch_size);
     let (look_spec, look_train) = (spec.clone(), &train_set);
-    let mut between = move |p: Progress, histories: &[vanish::train::Trained]| -> Pin<Box<dyn Future<Output = bool>>> {
-        let config = vanish::sweep::RunConfig::from_spec(&look_spec, cfg.optimizer, o.seed);
-        let records: Vec<_> = histories
-            .iter()
-            .map(|t| vanish::sweep::record_of(config.clone(), &look_spec, t, steps, look_train))
-            .collect();
-        if p.step < p.total_steps {
+    let mut redraws = Redraws::new(o.redraw_ms);
+    let mut between = move |look: &vanish::train::Look<'_>| -> Pin<Box<dyn Future<Output = bool>>> {
+        let p = look.progress;
+        if redraws.due(p) {
+            let config = vanish::sweep::RunConfig::from_spec(&look_spec, cfg.optimizer, o.seed);
+            let records: Vec<_> = look
+                .histories
+                .iter()
+                .zip(look.params.unwrap_or_default())
+                .map(|(t, params)| {
+                    let mut r = vanish::sweep::record_of(config.clone(), &look_spec, t, steps, look_train);
+                    r.boundary = vanish::sweep::boundary::decision_boundary(&look_spec, params, look_train);
+                    r
+                })
+                .collect();
             redraw(&plots, &records);
         }
         let _ = progress.call3(
@@ -661,7 +708,7 @@ async fn run_train(options: &str, progress: js_sys::Function, plots: js_sys::Fun
     let mut trained = train_batch_async(
         engine.as_mut(),
         train_set.len(),
-        (o.batch_size, Some(STEPS_PER_REDRAW)),
+        vanish::train::Pace { batch_size: o.batch_size, steps_per_look: Some(STEPS_PER_REDRAW), read_params: true },
         std::slice::from_ref(&opts),
         &mut between,
     )

@@ -49,10 +49,14 @@ try {
   });
   // The page stays responsive while it trains: a timer keeps firing between the awaited steps.
   await page.evaluate(() => { window.vanishTicks = 0; window.vanishTimer = setInterval(() => { window.vanishTicks += 1; }, 20); });
+  // Redraw at every look (the page's default waits 300 ms), so the count does not depend on speed.
+  await page.evaluate(() => { window.vanishRedrawMs = 0; });
   await page.click('#notebook');
   await page.waitForFunction(() => window.vanishDemo || window.vanishError, { timeout: 600_000, polling: 250 });
   out.ticks = await page.evaluate(() => { clearInterval(window.vanishTimer); return window.vanishTicks; });
   out.redraws = await page.evaluate(() => window.vanishRedraws);
+  out.live_plots = await page.evaluate(() => window.vanishLivePlots);
+  await page.evaluate(() => { window.vanishRedrawMs = undefined; });
   out.downloads = await page.$$eval('#downloads a', (as) => as.map((a) => a.download));
   // The first network's weights as the page offers them, for the CLI to load.
   out.weights = await page.evaluate(async () => {
