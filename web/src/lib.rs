@@ -20,20 +20,72 @@ use vanish::model::{Activation, Init, MlpSpec, Norm, Output};
 use vanish::reference::CpuBackend;
 use vanish::train::Progress;
 
-/// What the page asks for: the demo's flags, by their CLI names.
-#[derive(Deserialize)]
+/// The data a page run uses, by the CLI's flag names: a synthetic dataset, or a CSV the visitor picked
+/// (its name and text: it never leaves their machine).
+#[derive(Clone, Deserialize)]
 #[serde(default)]
-struct Options {
+struct DataOptions {
     dataset: String,
     samples: usize,
     noise: Option<f64>,
     factor: f64,
     classes: usize,
-    /// A CSV the visitor picked: its name and text (it never leaves their machine).
     csv_name: Option<String>,
     csv_text: Option<String>,
     label: Option<String>,
     test_fraction: f64,
+}
+
+impl Default for DataOptions {
+    fn default() -> Self {
+        DataOptions {
+            dataset: "circles".into(),
+            samples: 1000,
+            noise: None,
+            factor: 0.85,
+            classes: 2,
+            csv_name: None,
+            csv_text: None,
+            label: None,
+            test_fraction: 0.33,
+        }
+    }
+}
+
+impl DataOptions {
+    /// The `dataset` a run's output names: the synthetic set, or `csv:NAME`.
+    fn name(&self) -> String {
+        self.csv_name.as_ref().map_or(self.dataset.clone(), |n| format!("csv:{n}"))
+    }
+}
+
+/// Which engine, and how the page learns what the browser has.
+#[derive(Deserialize)]
+#[serde(default)]
+struct EngineOptions {
+    /// `cpu` runs the reference even where WebGPU exists.
+    device: String,
+    /// The page's reading of the WebGPU adapter's `info` (vendor, architecture, description).
+    adapter: String,
+    /// Redraw a training run's plots at most this often, and not before this long into the run (a run
+    /// that ends sooner needs no redraw; each costs the SVGs).
+    redraw_ms: f64,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions { device: "auto".into(), adapter: "WebGPU adapter".into(), redraw_ms: REDRAW_MS }
+    }
+}
+
+/// What the notebook button asks for: `vanish demo`'s flags, by their CLI names.
+#[derive(Deserialize)]
+#[serde(default)]
+struct Options {
+    #[serde(flatten)]
+    data: DataOptions,
+    #[serde(flatten)]
+    engine: EngineOptions,
     depth: usize,
     width: usize,
     init: String,
@@ -45,27 +97,13 @@ struct Options {
     epochs: usize,
     seed: u64,
     row: usize,
-    /// `cpu` runs the reference even where WebGPU exists.
-    device: String,
-    /// The page's reading of the WebGPU adapter's `info` (vendor, architecture, description).
-    adapter: String,
-    /// Redraw a training run's plots at most this often, and not before this long into the run (a run
-    /// that ends sooner needs no redraw; each costs the SVGs).
-    redraw_ms: f64,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
-            dataset: "circles".into(),
-            samples: 1000,
-            noise: None,
-            factor: 0.85,
-            classes: 2,
-            csv_name: None,
-            csv_text: None,
-            label: None,
-            test_fraction: 0.33,
+            data: DataOptions::default(),
+            engine: EngineOptions::default(),
             depth: 11,
             width: 10,
             init: "glorot-uniform".into(),
@@ -77,9 +115,6 @@ impl Default for Options {
             epochs: 1,
             seed: 0,
             row: 0,
-            device: "auto".into(),
-            adapter: "WebGPU adapter".into(),
-            redraw_ms: REDRAW_MS,
         }
     }
 }
@@ -176,15 +211,47 @@ async fn yield_to_browser() {
     let _ = JsFuture::from(promise).await;
 }
 
-fn data(o: &Options) -> anyhow::Result<(Dataset, Dataset)> {
+fn data(o: &DataOptions, seed: u64) -> anyhow::Result<(Dataset, Dataset)> {
     let all = match (&o.csv_name, &o.csv_text) {
         (Some(name), Some(text)) => data::csv_from_bytes(Path::new(name), text.as_bytes(), o.label.as_deref(), None)?,
         _ => {
             let spec = DatasetSpec::parse(&o.dataset, o.samples, o.noise, o.factor, o.classes, o.label.clone())?;
-            data::load(&spec, o.seed)?
+            data::load(&spec, seed)?
         }
     };
-    Ok(data::split(&all, o.test_fraction, o.seed)?)
+    Ok(data::split(&all, o.test_fraction, seed)?)
+}
+
+/// The page's engine: the browser's WebGPU adapter on the fused executor, or the CPU reference (asked
+/// for, or where there is no WebGPU: the note says so, as the CLI does without a driver).
+enum PageBackend {
+    Gpu(GpuBackend<'static>),
+    Cpu,
+}
+
+impl PageBackend {
+    async fn open(o: &EngineOptions) -> (PageBackend, Option<String>) {
+        if o.device == "cpu" {
+            return (PageBackend::Cpu, Some("the CPU reference (f64), as asked".into()));
+        }
+        match gpu(&o.adapter).await {
+            Ok(g) => (PageBackend::Gpu(GpuBackend::new(g, PathRequest::Fused)), None),
+            Err(why) => (
+                PageBackend::Cpu,
+                Some(format!(
+                    "no WebGPU adapter in this browser ({why}): running the CPU reference (f64), as `vanish demo` does \
+                     without a GPU driver"
+                )),
+            ),
+        }
+    }
+
+    fn backend(&self) -> &dyn Backend {
+        match self {
+            PageBackend::Gpu(b) => b,
+            PageBackend::Cpu => &CpuBackend,
+        }
+    }
 }
 
 /// Runs `vanish demo` with `options` (JSON, the CLI's flag names) on WebGPU, or on the CPU reference
@@ -215,7 +282,7 @@ fn redraw(plots: &js_sys::Function, records: &[vanish::sweep::RunRecord]) {
 
 async fn run_demo(options: &str, progress: js_sys::Function, plots: js_sys::Function) -> anyhow::Result<String> {
     let o: Options = serde_json::from_str(options)?;
-    let (train, test) = data(&o)?;
+    let (train, test) = data(&o.data, o.seed)?;
     let init: Init = o.init.parse().map_err(anyhow::Error::msg)?;
     let cure_norm: Norm = o.norm.parse().map_err(anyhow::Error::msg)?;
     let base = MlpSpec {
@@ -239,12 +306,12 @@ async fn run_demo(options: &str, progress: js_sys::Function, plots: js_sys::Func
         seed: o.seed,
         row: o.row,
         look_every: Some(STEPS_PER_REDRAW),
-        dataset: o.csv_name.as_ref().map_or(o.dataset.clone(), |n| format!("csv:{n}")),
-        samples: o.samples,
-        noise: o.noise,
-        factor: o.factor,
+        dataset: o.data.name(),
+        samples: o.data.samples,
+        noise: o.data.noise,
+        factor: o.data.factor,
     };
-    let mut redraws = Redraws::new(o.redraw_ms);
+    let mut redraws = Redraws::new(o.engine.redraw_ms);
     let mut between = move |p: Progress, records: &[vanish::sweep::RunRecord]| -> Pin<Box<dyn Future<Output = bool>>> {
         let _ = progress.call2(&JsValue::NULL, &JsValue::from(p.step as f64), &JsValue::from(p.total_steps as f64));
         if redraws.due(p) {
@@ -255,26 +322,8 @@ async fn run_demo(options: &str, progress: js_sys::Function, plots: js_sys::Func
             false
         })
     };
-    let (gpu, note) = if o.device == "cpu" {
-        (None, Some("the CPU reference (f64), as asked".to_string()))
-    } else {
-        match gpu(&o.adapter).await {
-            Ok(g) => (Some(g), None),
-            Err(why) => (
-                None,
-                Some(format!(
-                    "no WebGPU adapter in this browser ({why}): running the CPU reference (f64), as `vanish demo` does \
-                     without a GPU driver"
-                )),
-            ),
-        }
-    };
-    let gpu_backend = gpu.map(|g| GpuBackend::new(g, PathRequest::Fused));
-    let backend: &dyn Backend = match &gpu_backend {
-        Some(b) => b,
-        None => &CpuBackend,
-    };
-    let result = demo::run(backend, &settings, (&train, &test), &mut between).await?;
+    let (engine, note) = PageBackend::open(&o.engine).await;
+    let result = demo::run(engine.backend(), &settings, (&train, &test), &mut between).await?;
     let cfg = TrainConfig { optimizer: Optimizer::adam(o.lr), batch_size: o.batch_size, clip_grad_norm: None };
     let records: Vec<_> = result
         .networks
@@ -394,11 +443,10 @@ pub async fn grads(name: String, bytes: Vec<u8>, adapter: String) -> Result<Stri
 #[derive(Deserialize)]
 #[serde(default)]
 struct SweepOptions {
-    dataset: String,
-    samples: usize,
-    noise: Option<f64>,
-    factor: f64,
-    classes: usize,
+    #[serde(flatten)]
+    data: DataOptions,
+    #[serde(flatten)]
+    engine: EngineOptions,
     depths: String,
     width: usize,
     activations: String,
@@ -408,18 +456,13 @@ struct SweepOptions {
     epochs: usize,
     batch_size: usize,
     lr: f64,
-    device: String,
-    adapter: String,
 }
 
 impl Default for SweepOptions {
     fn default() -> Self {
         SweepOptions {
-            dataset: "circles".into(),
-            samples: 1000,
-            noise: None,
-            factor: 0.85,
-            classes: 2,
+            data: DataOptions::default(),
+            engine: EngineOptions::default(),
             depths: "1..=10".into(),
             width: 10,
             activations: "sigmoid,tanh,relu".into(),
@@ -429,8 +472,6 @@ impl Default for SweepOptions {
             epochs: 1,
             batch_size: 32,
             lr: 1e-3,
-            device: "auto".into(),
-            adapter: "WebGPU adapter".into(),
         }
     }
 }
@@ -463,14 +504,14 @@ async fn run_sweep(options: &str, progress: js_sys::Function) -> anyhow::Result<
             seeds: o.seeds,
         },
         data: DataSettings {
-            dataset: o.dataset.clone(),
-            samples: o.samples,
-            noise: o.noise,
-            factor: o.factor,
-            classes: o.classes,
+            dataset: o.data.dataset.clone(),
+            samples: o.data.samples,
+            noise: o.data.noise,
+            factor: o.data.factor,
+            classes: o.data.classes,
             label: None,
             delimiter: None,
-            test_fraction: 0.33,
+            test_fraction: o.data.test_fraction,
             standardize: false,
         },
         epochs: o.epochs,
@@ -478,21 +519,8 @@ async fn run_sweep(options: &str, progress: js_sys::Function) -> anyhow::Result<
         lr: o.lr,
         preset: None,
     };
-    let (gpu, note) = if o.device == "cpu" {
-        (None, None)
-    } else {
-        match gpu(&o.adapter).await {
-            Ok(g) => (Some(g), None),
-            Err(why) => {
-                (None, Some(format!("no WebGPU adapter in this browser ({why}): running the CPU reference (f64)")))
-            }
-        }
-    };
-    let gpu_backend = gpu.map(|g| GpuBackend::new(g, PathRequest::Fused));
-    let backend: &dyn Backend = match &gpu_backend {
-        Some(b) => b,
-        None => &CpuBackend,
-    };
+    let (engine, note) = PageBackend::open(&o.engine).await;
+    let backend = engine.backend();
     let mut on_event = |e: &vanish::sweep::RunEvent| {
         let _ = progress.call2(&JsValue::NULL, &JsValue::from(e.done as f64), &JsValue::from(e.total as f64));
     };
@@ -540,13 +568,10 @@ fn csv_text(records: &[vanish::sweep::RunRecord]) -> String {
 #[derive(Deserialize)]
 #[serde(default)]
 struct TrainPageOptions {
-    dataset: String,
-    samples: usize,
-    noise: Option<f64>,
-    factor: f64,
-    classes: usize,
-    csv_name: Option<String>,
-    csv_text: Option<String>,
+    #[serde(flatten)]
+    data: DataOptions,
+    #[serde(flatten)]
+    engine: EngineOptions,
     depth: usize,
     width: usize,
     /// One, or one per hidden layer (`sigmoid`, `relu,tanh,…`).
@@ -562,21 +587,13 @@ struct TrainPageOptions {
     epochs: usize,
     seed: u64,
     clip_grad_norm: Option<f64>,
-    device: String,
-    adapter: String,
-    redraw_ms: f64,
 }
 
 impl Default for TrainPageOptions {
     fn default() -> Self {
         TrainPageOptions {
-            dataset: "circles".into(),
-            samples: 1000,
-            noise: None,
-            factor: 0.85,
-            classes: 2,
-            csv_name: None,
-            csv_text: None,
+            data: DataOptions::default(),
+            engine: EngineOptions::default(),
             depth: 11,
             width: 10,
             activation: "sigmoid".into(),
@@ -590,9 +607,6 @@ impl Default for TrainPageOptions {
             epochs: 1,
             seed: 0,
             clip_grad_norm: None,
-            device: "auto".into(),
-            adapter: "WebGPU adapter".into(),
-            redraw_ms: REDRAW_MS,
         }
     }
 }
@@ -611,18 +625,7 @@ async fn run_train(options: &str, progress: js_sys::Function, plots: js_sys::Fun
     use vanish::model::Params;
     use vanish::train::{TrainOptions, TrainOutput, TrainRun, clipped_fraction, summary_text, train_batch_async};
     let o: TrainPageOptions = serde_json::from_str(options)?;
-    let data_options = Options {
-        dataset: o.dataset.clone(),
-        samples: o.samples,
-        noise: o.noise,
-        factor: o.factor,
-        classes: o.classes,
-        csv_name: o.csv_name.clone(),
-        csv_text: o.csv_text.clone(),
-        seed: o.seed,
-        ..Options::default()
-    };
-    let (train_set, test_set) = data(&data_options)?;
+    let (train_set, test_set) = data(&o.data, o.seed)?;
     if !(o.lr.is_finite() && o.lr > 0.0) {
         bail!("--lr must be finite and > 0, got {}", o.lr);
     }
@@ -661,12 +664,8 @@ async fn run_train(options: &str, progress: js_sys::Function, plots: js_sys::Fun
     let cfg = TrainConfig { optimizer, batch_size: o.batch_size, clip_grad_norm: o.clip_grad_norm };
     let params = Params::init(&spec, o.seed);
     let job = ModelJob { spec: spec.clone(), params, train: &train_set, test: &test_set, cfg };
-    let gpu = if o.device == "cpu" { None } else { gpu(&o.adapter).await.ok() };
-    let gpu_backend = gpu.map(|g| GpuBackend::new(g, PathRequest::Fused));
-    let backend: &dyn Backend = match &gpu_backend {
-        Some(b) => b,
-        None => &CpuBackend,
-    };
+    let (page_engine, note) = PageBackend::open(&o.engine).await;
+    let backend = page_engine.backend();
     let mut engine = backend.build(std::slice::from_ref(&job))?;
     let opts = TrainOptions {
         epochs: o.epochs,
@@ -677,7 +676,7 @@ async fn run_train(options: &str, progress: js_sys::Function, plots: js_sys::Fun
     };
     let steps = vanish::engine::batches_per_epoch(train_set.len(), o.batch_size);
     let (look_spec, look_train) = (spec.clone(), &train_set);
-    let mut redraws = Redraws::new(o.redraw_ms);
+    let mut redraws = Redraws::new(o.engine.redraw_ms);
     let mut between = move |look: &vanish::train::Look<'_>| -> Pin<Box<dyn Future<Output = bool>>> {
         let p = look.progress;
         if redraws.due(p) {
@@ -721,7 +720,7 @@ async fn run_train(options: &str, progress: js_sys::Function, plots: js_sys::Fun
     let history = &trained.history;
     let output = TrainOutput {
         config: TrainRun {
-            dataset: &o.dataset,
+            dataset: &o.data.name(),
             train_rows: train_set.len(),
             test_rows: test_set.len(),
             spec: &spec,
@@ -761,6 +760,7 @@ async fn run_train(options: &str, progress: js_sys::Function, plots: js_sys::Fun
         "weights": Weights { file: "final.safetensors".into(), bytes: encode(&params_tensors(&last), Precision::F32, manifest.to_metadata()) },
         "runs_csv": csv_text(&records),
         "summary_json": serde_json::to_string_pretty(&summary)?,
+        "note": note,
     })
     .to_string())
 }
