@@ -47,6 +47,13 @@ override WSH: u32 = 1u;
 
 var<workgroup> wsh: array<f32, WSH>;
 
+// What the batch's models use, set at pipeline creation (1: some model does): the code for layer norm,
+// skip connections and clipping is compiled only into pipelines whose batch needs it, since CPU drivers'
+// compile time grows faster than the kernel.
+override LAYER_NORM: u32 = 1u;
+override SKIPS: u32 = 1u;
+override CLIP: u32 = 1u;
+
 // Workgroup-wide sums in a fixed order: SUMS partial sums per invocation, for up to 64 invocations.
 const SUMS: u32 = 10u;
 var<workgroup> red: array<f32, 640>;
@@ -271,7 +278,7 @@ fn forward(md: ModelDesc, lid: u32, rows: u32) {
                     let a1 = act_forward(acc1, l.act, l.alpha);
                     scratch[o0 + l.a] = a0;
                     scratch[o1 + l.a] = a1;
-                    if (l.res != 0.0) {
+                    if (SKIPS == 1u && l.res != 0.0) {
                         // fan_in = fan_out behind a skip, so unit j's input is x[j]
                         scratch[o0 + l.o] = scratch[x0 + j] + l.res * a0;
                         scratch[o1 + l.o] = scratch[x1 + j] + l.res * a1;
@@ -279,7 +286,7 @@ fn forward(md: ModelDesc, lid: u32, rows: u32) {
                 }
             }
         }
-        if (l.norm == 2u) {
+        if (LAYER_NORM == 1u && l.norm == 2u) {
             // rows: each row's mean and biased variance over its units (two passes, as batch norm's),
             // then y = γ·(z − mean)·rstd + β and a = f(y); the invocation that wrote the row's z reads it
             let nf = f32(l.fan_out);
@@ -306,7 +313,7 @@ fn forward(md: ModelDesc, lid: u32, rows: u32) {
                     scratch[o + l.y] = yv;
                     let av = act_forward(yv, l.act, l.alpha);
                     scratch[o + l.a] = av;
-                    if (l.res != 0.0) {
+                    if (SKIPS == 1u && l.res != 0.0) {
                         scratch[o + l.o] = scratch[so + l.x + r * l.fan_in + j] + l.res * av;
                     }
                 }
@@ -359,7 +366,7 @@ fn forward(md: ModelDesc, lid: u32, rows: u32) {
                     scratch[o + l.y] = yv;
                     let av = act_forward(yv, l.act, l.alpha);
                     scratch[o + l.a] = av;
-                    if (l.res != 0.0) {
+                    if (SKIPS == 1u && l.res != 0.0) {
                         scratch[o + l.o] = scratch[so + l.x + r * l.fan_in + j] + l.res * av;
                     }
                 }
@@ -504,12 +511,12 @@ fn backward(md: ModelDesc, lid: u32, rows: u32, train: bool, alpha: f32) {
                     // into dy, which the norm's backward turns into δ).
                     let o0 = so + r0 * pl.fan_out + k;
                     let o1 = so + r1 * pl.fan_out + k;
-                    if (l.res != 0.0) {
+                    if (SKIPS == 1u && l.res != 0.0) {
                         // this layer's skip carries its output's gradient to its input, the layer below's output
                         da0 += scratch[so + l.g + r0 * l.fan_out + k];
                         da1 += scratch[so + l.g + r1 * l.fan_out + k];
                     }
-                    if (pl.res != 0.0) {
+                    if (SKIPS == 1u && pl.res != 0.0) {
                         // the layer below has a skip: keep its output's gradient for it, and its branch gets α·that
                         scratch[o0 + pl.g] = da0;
                         scratch[o1 + pl.g] = da1;
@@ -535,7 +542,7 @@ fn backward(md: ModelDesc, lid: u32, rows: u32, train: bool, alpha: f32) {
                 update(md, l.b + lid, arena[md.go + l.b + lid], alpha);
             }
         }
-        if (li > 0u && layers[md.lt + li - 1u].norm == 2u) {
+        if (LAYER_NORM == 1u && li > 0u && layers[md.lt + li - 1u].norm == 2u) {
             let pl = layers[md.lt + li - 1u];
             let rs = so + pl.stats + 5u * pl.fan_out;
             // features: Σ dy·x̂ and Σ dy over the rows give dγ and dβ; γ is saved before its update
@@ -817,8 +824,8 @@ fn fused_run(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id
         if (train || run.mode == 1u) {
             // With clipping no parameter may move before every gradient is known: the backward pass only
             // computes them, and clip_update steps them all.
-            backward(md, lid, rows, train && md.clip == 0.0, alpha);
-            if (train && md.clip > 0.0) {
+            backward(md, lid, rows, train && (CLIP == 0u || md.clip == 0.0), alpha);
+            if (CLIP == 1u && train && md.clip > 0.0) {
                 clip_update(md, lid, alpha, run.first + s);
             }
         }

@@ -335,10 +335,18 @@ fn u32_of(v: usize, what: &str) -> Result<u32, EngineError> {
         .map_err(|_| EngineError::Invalid(format!("{what} ({v} words) does not fit the fused kernel's u32 offsets")))
 }
 
-/// The pipeline-overridable constants of the kernel for `class` on `gpu`.
-fn overrides(gpu: &Gpu, class: KernelClass) -> [(&'static str, u32); 2] {
+/// The pipeline-overridable constants of the kernel for `class` on `gpu` and what `jobs` use: layer
+/// norm, skip connections, clipping (code no model of the batch needs is not compiled).
+fn overrides(gpu: &Gpu, class: KernelClass, jobs: &[ModelJob<'_>]) -> [(&'static str, u32); 5] {
     let cache = if class.cached { weight_cache(gpu) as u32 } else { 1 };
-    [("WG", class.width), ("WSH", cache)]
+    let any = |f: &dyn Fn(&ModelJob<'_>) -> bool| u32::from(jobs.iter().any(f));
+    [
+        ("WG", class.width),
+        ("WSH", cache),
+        ("LAYER_NORM", any(&|j| j.spec.norm == Norm::Layer)),
+        ("SKIPS", any(&|j| j.spec.residual.is_some())),
+        ("CLIP", any(&|j| j.cfg.clip_grad_norm.is_some())),
+    ]
 }
 
 impl<'g> FusedExecutor<'g> {
@@ -473,7 +481,7 @@ impl<'g> FusedExecutor<'g> {
         let probes = gpu.tensor("fused probes", probes_len * size_of::<LayerStats>() / 4)?;
         let tensors = [&models_t, &layers_t, &xs_t, &labels_t, &arena, &scratch, &out, &probes];
         let workgroups = [u32_of(jobs.len(), "the models")?, 1, 1];
-        let k = overrides(gpu, class);
+        let k = overrides(gpu, class, jobs);
         gpu.prepare_pipelines(Shader::Fused, &[("fused_run", &k), ("fused_stats", &k)])?;
         let dispatch = |mode: u32, after_probe: u32| {
             let run = RunParams { mode, first: 0, count: 0, after_probe };
