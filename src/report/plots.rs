@@ -11,7 +11,8 @@ use super::groups::{Group, mean, spread};
 use crate::sweep::RunRecord;
 use crate::sweep::boundary::Boundary;
 
-/// One plot, named by its file.
+/// One plot, named by its file (the web page gets it as JSON).
+#[derive(serde::Serialize)]
 pub struct Plot {
     pub file: &'static str,
     pub title: String,

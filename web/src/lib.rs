@@ -158,7 +158,7 @@ struct PageResult {
     /// `vanish demo`'s text: the tables and the computed conclusion.
     text: String,
     /// The report's plots (‖δ‖ per layer with the theory, depth, heatmap, loss, decision boundaries).
-    plots: Vec<PagePlot>,
+    plots: Vec<vanish::report::plots::Plot>,
     /// Why the CPU reference ran, where it did.
     note: Option<String>,
     /// The runs as the CLI's files: `runs.csv` and `summary.json` of the report.
@@ -173,13 +173,6 @@ struct PageResult {
 struct Weights {
     file: String,
     bytes: Vec<u8>,
-}
-
-#[derive(Serialize)]
-struct PagePlot {
-    title: String,
-    caption: String,
-    svg: String,
 }
 
 thread_local! {
@@ -272,9 +265,7 @@ const STEPS_PER_REDRAW: usize = 7;
 
 /// Hands the page the report's plots of `records` as they are now (JSON `[{title, caption, svg}]`).
 fn redraw(plots: &js_sys::Function, records: &[vanish::sweep::RunRecord]) {
-    let Ok(all) = vanish::report::plots_of(records) else { return };
-    let page: Vec<PagePlot> =
-        all.into_iter().map(|p| PagePlot { title: p.title, caption: p.caption, svg: p.svg }).collect();
+    let Ok(page) = vanish::report::plots_of(records) else { return };
     if let Ok(json) = serde_json::to_string(&page) {
         let _ = plots.call1(&JsValue::NULL, &JsValue::from_str(&json));
     }
@@ -330,11 +321,7 @@ async fn run_demo(options: &str, progress: js_sys::Function, plots: js_sys::Func
         .iter()
         .map(|n| vanish::sweep::record_run(&n.job.spec, (cfg, o.seed), &n.trained, &n.after, &train))
         .collect();
-    let plots = vanish::report::plots_of(&records)
-        .map_err(anyhow::Error::msg)?
-        .into_iter()
-        .map(|p| PagePlot { title: p.title, caption: p.caption, svg: p.svg })
-        .collect();
+    let plots = vanish::report::plots_of(&records).map_err(anyhow::Error::msg)?;
     let groups = vanish::report::groups::groups(&records);
     let settings_json = serde_json::to_value(&result.output.config)?;
     let summary = vanish::report::tidy::summary("vanish demo (web)", &settings_json, &records, &groups, &[]);
@@ -533,11 +520,7 @@ async fn run_sweep(options: &str, progress: js_sys::Function) -> anyhow::Result<
     let store = MemoryStore::default();
     let records = run_sweep_async(&store, &settings, None, backend, &mut on_event, &mut between).await?;
     let engine = records.first().map_or(backend.name(), |r| r.engine.clone());
-    let plots: Vec<PagePlot> = vanish::report::plots_of(&records)
-        .map_err(msg)?
-        .into_iter()
-        .map(|p| PagePlot { title: p.title, caption: p.caption, svg: p.svg })
-        .collect();
+    let plots = vanish::report::plots_of(&records).map_err(anyhow::Error::msg)?;
     let groups = vanish::report::groups::groups(&records);
     let settings_json = serde_json::to_value(&settings)?;
     let summary = vanish::report::tidy::summary("vanish sweep (web)", &settings_json, &records, &groups, &[]);
@@ -733,11 +716,7 @@ async fn run_train(options: &str, progress: js_sys::Function, plots: js_sys::Fun
     };
     let record = vanish::sweep::record_run(&spec, (cfg, o.seed), &trained, &last, &train_set);
     let records = [record];
-    let plots: Vec<PagePlot> = vanish::report::plots_of(&records)
-        .map_err(anyhow::Error::msg)?
-        .into_iter()
-        .map(|p| PagePlot { title: p.title, caption: p.caption, svg: p.svg })
-        .collect();
+    let plots = vanish::report::plots_of(&records).map_err(anyhow::Error::msg)?;
     let groups = vanish::report::groups::groups(&records);
     let summary = vanish::report::tidy::summary(
         "vanish train (web)",
