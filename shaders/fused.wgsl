@@ -128,7 +128,7 @@ struct LayerDesc {
     a: u32,        // scratch: [rows, out] activation output (the logits for the output layer)
     d: u32,        // scratch: [rows, out] δ = dL/dz
     dy: u32,       // scratch: [rows, out] dL/dy (norm)
-    stats: u32,    // scratch: [5, out] mean, rstd, Σdy, Σdy·x̂, γ before its update (norm); layer norm
+    stats: u32,    // scratch: [4, out] mean, rstd, Σdy, Σdy·x̂ (norm); layer norm
                    // then [2, row_cap]: each row's mean and rstd
     alpha: f32,
     res: f32,      // a skip connection's α (0: none): the layer's output is x + α·a
@@ -196,23 +196,24 @@ fn wg_sums(lid: u32, v: array<f32, SUMS>) -> array<f32, SUMS> {
     return total;
 }
 
-// The optimiser on parameter k of the model, with gradient g and step size alpha.
+// The optimiser on parameter k of the model, with gradient g and step size alpha. SGD's velocity and
+// Adam's m share the first moment slot and its loads and stores (one memory access on a CPU driver is
+// a branch per SIMD lane, so the kernel keeps few of them).
 fn update(md: ModelDesc, k: u32, g: f32, alpha: f32) {
-    arena[md.go + k] = g;
-    let i = md.po + k;
-    if (md.optimizer == 0u) {
-        let v = sgd_velocity(arena[md.mo + k], g, md.momentum);
-        arena[md.mo + k] = v;
-        arena[i] -= alpha * v;
-    } else {
-        let m = adam_m(arena[md.mo + k], g, md.beta1, md.one_minus_beta1);
+    let adam = md.optimizer == 1u;
+    let m0 = arena[md.mo + k];
+    let m = select(sgd_velocity(m0, g, md.momentum), adam_m(m0, g, md.beta1, md.one_minus_beta1), adam);
+    arena[md.mo + k] = m;
+    var delta = alpha * m;
+    if (adam) {
         let v = adam_v(arena[md.vo + k], g, md.beta2, md.one_minus_beta2);
-        arena[md.mo + k] = m;
         arena[md.vo + k] = v;
-        arena[i] -= adam_delta(alpha, m, v, md.eps);
+        delta = adam_delta(alpha, m, v, md.eps);
     }
+    let p = arena[md.po + k] - delta;
+    arena[md.po + k] = p;
     if (WSH > 1u) {
-        wsh[k] = arena[i];
+        wsh[k] = p;
     }
 }
 
@@ -290,7 +291,7 @@ fn forward(md: ModelDesc, lid: u32, rows: u32) {
             // rows: each row's mean and biased variance over its units (two passes, as batch norm's),
             // then y = γ·(z − mean)·rstd + β and a = f(y); the invocation that wrote the row's z reads it
             let nf = f32(l.fan_out);
-            let rs = so + l.stats + 5u * l.fan_out;
+            let rs = so + l.stats + 4u * l.fan_out;
             for (var base = 0u; base < rows; base += WG) {
                 let r = base + lid;
                 let zr = so + l.z + r * l.fan_out;
@@ -432,9 +433,10 @@ fn loss(md: ModelDesc, lid: u32, rows: u32, at: u32) {
     }
 }
 
-// Backward from the output layer's δ to every gradient, for `rows` rows. Training (`train`) updates
-// each layer's parameters once nothing below needs their old values; a probe only keeps the gradients.
-fn backward(md: ModelDesc, lid: u32, rows: u32, train: bool, alpha: f32) {
+// Backward from the output layer's δ to every parameter's gradient, in the arena's gradient slice, for
+// `rows` rows. Nothing is updated here: a training step's optimiser runs after it (`optimise`), so every
+// phase reads the weights of the forward pass.
+fn backward(md: ModelDesc, lid: u32, rows: u32) {
     let so = md.so;
     let mf = f32(rows);
     let last = md.layers - 1u;
@@ -528,24 +530,11 @@ fn backward(md: ModelDesc, lid: u32, rows: u32, train: bool, alpha: f32) {
                 }
             }
         }
-        storageBarrier(); // W has been read by every row and every gradient is in the arena
-        weights_barrier(); // (the cached W too) before the optimiser overwrites it
-        if (train) {
-            // entries: the optimiser step on W and b
-            for (var base = 0u; base < l.fan_out * l.fan_in; base += WG) {
-                let e = base + lid;
-                if (e < l.fan_out * l.fan_in) {
-                    update(md, l.w + e, arena[md.go + l.w + e], alpha);
-                }
-            }
-            if (lid < l.fan_out) {
-                update(md, l.b + lid, arena[md.go + l.b + lid], alpha);
-            }
-        }
+        storageBarrier(); // the layer below's dy (or δ) is written for every row
         if (LAYER_NORM == 1u && li > 0u && layers[md.lt + li - 1u].norm == 2u) {
             let pl = layers[md.lt + li - 1u];
-            let rs = so + pl.stats + 5u * pl.fan_out;
-            // features: Σ dy·x̂ and Σ dy over the rows give dγ and dβ; γ is saved before its update
+            let rs = so + pl.stats + 4u * pl.fan_out;
+            // features: Σ dy·x̂ and Σ dy over the rows give dγ and dβ
             {
                 let j = min(lid, pl.fan_out - 1u);
                 var sdy = 0.0;
@@ -557,20 +546,13 @@ fn backward(md: ModelDesc, lid: u32, rows: u32, train: bool, alpha: f32) {
                     sdyx += dy * (scratch[o + pl.z] - scratch[rs + r]) * scratch[rs + md.row_cap + r];
                 }
                 if (lid < pl.fan_out) {
-                    scratch[so + pl.stats + 4u * pl.fan_out + j] = weight(md, pl.gamma + j);
-                    if (train) {
-                        update(md, pl.gamma + j, sdyx, alpha);
-                        update(md, pl.beta + j, sdy, alpha);
-                    } else {
-                        arena[md.go + pl.gamma + j] = sdyx;
-                        arena[md.go + pl.beta + j] = sdy;
-                    }
+                    arena[md.go + pl.gamma + j] = sdyx;
+                    arena[md.go + pl.beta + j] = sdy;
                 }
             }
-            storageBarrier(); // the old γ is written before the rows read it
-            // rows: with g = dy·γ, dx = rstd/n · (n·g − Σg − x̂·Σg·x̂) over the row's units
+            // rows: with g = dy·γ, dx = rstd/n · (n·g − Σg − x̂·Σg·x̂) over the row's units (the
+            // invocation that owns the row wrote its dy, so no barrier)
             let nf = f32(pl.fan_out);
-            let gs = so + pl.stats + 4u * pl.fan_out;
             for (var base = 0u; base < rows; base += WG) {
                 let r = base + lid;
                 let mean = scratch[rs + r];
@@ -579,21 +561,20 @@ fn backward(md: ModelDesc, lid: u32, rows: u32, train: bool, alpha: f32) {
                 var sg = 0.0;
                 var sgx = 0.0;
                 for (var j = 0u; j < pl.fan_out; j++) {
-                    let g = scratch[row + pl.dy + j] * scratch[gs + j];
+                    let g = scratch[row + pl.dy + j] * weight(md, pl.gamma + j);
                     sg += g;
                     sgx += g * (scratch[row + pl.z + j] - mean) * rstd;
                 }
                 for (var j = 0u; j < pl.fan_out; j++) {
                     let xhat = (scratch[row + pl.z + j] - mean) * rstd;
-                    let g = scratch[row + pl.dy + j] * scratch[gs + j];
+                    let g = scratch[row + pl.dy + j] * weight(md, pl.gamma + j);
                     scratch[row + pl.d + j] = rstd / nf * (nf * g - sg - xhat * sgx);
                 }
             }
         }
         if (li > 0u && layers[md.lt + li - 1u].norm == 1u) {
             let pl = layers[md.lt + li - 1u];
-            // features: Σ dy and Σ dy·x̂ give dβ and dγ; γ is saved before its update, since the
-            // rows below need the γ of the forward pass
+            // features: Σ dy and Σ dy·x̂ give dβ and dγ
             {
                 let j = min(lid, pl.fan_out - 1u);
                 let mean = scratch[so + pl.stats + j];
@@ -609,17 +590,11 @@ fn backward(md: ModelDesc, lid: u32, rows: u32, train: bool, alpha: f32) {
                 if (lid < pl.fan_out) {
                     scratch[so + pl.stats + 2u * pl.fan_out + j] = sdy;
                     scratch[so + pl.stats + 3u * pl.fan_out + j] = sdyx;
-                    scratch[so + pl.stats + 4u * pl.fan_out + j] = weight(md, pl.gamma + j);
-                    if (train) {
-                        update(md, pl.gamma + j, sdyx, alpha);
-                        update(md, pl.beta + j, sdy, alpha);
-                    } else {
-                        arena[md.go + pl.gamma + j] = sdyx;
-                        arena[md.go + pl.beta + j] = sdy;
-                    }
+                    arena[md.go + pl.gamma + j] = sdyx;
+                    arena[md.go + pl.beta + j] = sdy;
                 }
             }
-            storageBarrier(); // the sums and the old γ are written before the rows read them
+            storageBarrier(); // the sums are written before the rows read them
             // rows: dx = γ·rstd/m · (m·dy − Σdy − x̂·Σdy·x̂), with x̂ = (z − mean)·rstd
             for (var base = 0u; base < rows; base += WG) {
                 let r = base + lid;
@@ -630,43 +605,55 @@ fn backward(md: ModelDesc, lid: u32, rows: u32, train: bool, alpha: f32) {
                     let rstd = scratch[st + pl.fan_out];
                     let sdy = scratch[st + 2u * pl.fan_out];
                     let sdyx = scratch[st + 3u * pl.fan_out];
-                    let gamma = scratch[st + 4u * pl.fan_out];
+                    let gamma = weight(md, pl.gamma + j);
                     let xhat = (scratch[o + pl.z] - mean) * rstd;
                     scratch[o + pl.d] = gamma * rstd / mf * (mf * scratch[o + pl.dy] - sdy - xhat * sdyx);
                 }
             }
         }
         storageBarrier(); // the layer below's δ is complete before its gradients are summed
-        weights_barrier(); // and this layer's updated weights are in the cache before the next step reads them
     }
 }
 
-// PyTorch's clip_grad_norm_ then the optimiser: every gradient scaled by min(1, clip/(‖g‖ + 1e-6)), ‖g‖
-// over all the model's parameters (padding holds zeros), summed in a fixed order; the norm before
-// clipping goes to out for the host.
-fn clip_update(md: ModelDesc, lid: u32, alpha: f32, step: u32) {
+// A training step's optimiser, on every parameter of the model at once (padding holds zeros and stays
+// zero), after the backward pass has written every gradient. With --clip-grad-norm, PyTorch's
+// clip_grad_norm_ first: every gradient scaled by min(1, clip/(‖g‖ + 1e-6)), ‖g‖ over all the model's
+// parameters, summed in a fixed order; the norm before clipping goes to out for the host. One call site
+// of `update` for every kind of parameter: CPU drivers' compile time grows faster than the kernel.
+fn optimise(md: ModelDesc, lid: u32, alpha: f32, step: u32) {
     storageBarrier(); // every gradient is in the arena
-    var part = 0.0;
-    for (var e = lid; e < md.param_len; e += WG) {
-        let g = arena[md.go + e];
-        part += g * g;
+    var scale = 1.0;
+    if (CLIP == 1u && md.clip > 0.0) {
+        var part = 0.0;
+        for (var e = lid; e < md.param_len; e += WG) {
+            let g = arena[md.go + e];
+            part += g * g;
+        }
+        // One sum, added in invocation order (wg_sums' ten would cost this kernel compile time).
+        workgroupBarrier();
+        red[lid] = part;
+        workgroupBarrier();
+        var total = 0.0;
+        for (var j = 0u; j < WG; j++) {
+            total += red[j];
+        }
+        workgroupBarrier(); // every invocation has read red before anyone reuses it
+        let norm = sqrt(total);
+        scale = min(1.0, md.clip / (norm + 1e-6));
+        if (lid == 0u) {
+            out[md.norms + step] = norm;
+        }
     }
-    // One sum, added in invocation order (wg_sums' ten would cost this kernel compile time).
-    workgroupBarrier();
-    red[lid] = part;
-    workgroupBarrier();
-    var total = 0.0;
-    for (var j = 0u; j < WG; j++) {
-        total += red[j];
-    }
-    workgroupBarrier(); // every invocation has read red before anyone reuses it
-    let norm = sqrt(total);
-    let scale = min(1.0, md.clip / (norm + 1e-6));
-    if (lid == 0u) {
-        out[md.norms + step] = norm;
-    }
-    for (var e = lid; e < md.param_len; e += WG) {
-        update(md, e, arena[md.go + e] * scale, alpha);
+    weights_barrier(); // every row has read the cached weights before they change
+    for (var base = 0u; base < md.param_len; base += WG) {
+        let e = base + lid;
+        if (e < md.param_len) {
+            let g = arena[md.go + e] * scale;
+            if (CLIP == 1u) {
+                arena[md.go + e] = g; // the gradient kept is the clipped one, as the reference's
+            }
+            update(md, e, g, alpha);
+        }
     }
     storageBarrier();
     weights_barrier(); // the updated weights are in the cache before the next step reads them
@@ -822,11 +809,9 @@ fn fused_run(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id
         forward(md, lid, rows);
         loss(md, lid, rows, at);
         if (train || run.mode == 1u) {
-            // With clipping no parameter may move before every gradient is known: the backward pass only
-            // computes them, and clip_update steps them all.
-            backward(md, lid, rows, train && (CLIP == 0u || md.clip == 0.0), alpha);
-            if (CLIP == 1u && train && md.clip > 0.0) {
-                clip_update(md, lid, alpha, run.first + s);
+            backward(md, lid, rows);
+            if (train) {
+                optimise(md, lid, alpha, run.first + s);
             }
         }
 

@@ -227,7 +227,7 @@ fn scratch_plan(spec: &MlpSpec, row_cap: usize) -> (Vec<LayerDesc>, usize, usize
             d.y = take(rows);
             d.dy = take(rows);
             // layer norm keeps each row's mean and rstd after the per-unit sums
-            d.stats = take(5 * fan_out + if norm == Norm::Layer { 2 * row_cap } else { 0 });
+            d.stats = take(4 * fan_out + if norm == Norm::Layer { 2 * row_cap } else { 0 });
         }
         if norm == Norm::Batch {
             d.rmean = layout.running_mean(i).expect("bn layer").offset as u32;
