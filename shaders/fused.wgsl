@@ -134,6 +134,9 @@ struct LayerDesc {
     res: f32,      // a skip connection's α (0: none): the layer's output is x + α·a
     o: u32,        // scratch: [rows, out] the layer's output, the next layer's x (= a without a skip)
     g: u32,        // scratch: [rows, out] dL/d(output) (skip layers), which the skip passes down
+    _pad0: u32,    // a uniform buffer's array elements are 16-byte aligned
+    _pad1: u32,
+    _pad2: u32,
 }
 
 // What a probe reports of one layer (`LayerStats` in src/gpu/fused.rs).
@@ -153,8 +156,14 @@ struct LayerStats {
 }
 
 @group(0) @binding(0) var<uniform> run: Run;
-@group(0) @binding(1) var<storage, read> models: array<ModelDesc>;
-@group(0) @binding(2) var<storage, read> layers: array<LayerDesc>;
+// The tables are uniform buffers of 64 KiB (WebGPU's default binding limit; MAX_MODELS and MAX_LAYERS
+// in src/gpu/fused.rs): CPU drivers read a storage buffer at an address that differs between
+// invocations (and the workgroup id counts as differing) with a branch per SIMD lane, a uniform buffer
+// with straight-line loads, and these tables are read everywhere.
+const MAX_MODELS: u32 = 409u;
+const MAX_LAYERS: u32 = 682u;
+@group(0) @binding(1) var<uniform> models: array<ModelDesc, MAX_MODELS>;
+@group(0) @binding(2) var<uniform> layers: array<LayerDesc, MAX_LAYERS>;
 @group(0) @binding(3) var<storage, read> xs: array<f32>;               // every model's features
 @group(0) @binding(4) var<storage, read> labels: array<u32>;           // labels and epoch orders
 @group(0) @binding(5) var<storage, read_write> arena: array<f32>;      // parameters, gradients, state
@@ -254,35 +263,54 @@ fn forward(md: ModelDesc, lid: u32, rows: u32) {
         // rows: z = x·Wᵀ + b, and a = f(z) when there is no normalisation. The row is read from scratch
         // at each use, not copied into a private array: CPU drivers turn a private array indexed by a
         // loop counter into a ladder of compares over every element at each access.
-        // Two rows per invocation (r and r + WG), so each weight is read once for both.
+        // Two rows per invocation (r and r + WG), so each weight is read once for both, and four units at
+        // a time, so each input read serves four sums (units past the layer's width repeat its last one
+        // and are not stored). Each sum still adds its terms in k order.
+        let last = l.fan_out - 1u;
         for (var base = 0u; base < rows; base += 2u * WG) {
             let r0 = base + lid;
             let r1 = r0 + WG;
             let x0 = so + l.x + r0 * l.fan_in;
             let x1 = so + l.x + r1 * l.fan_in;
-            for (var j = 0u; j < l.fan_out; j++) {
-                let b = weight(md, l.b + j);
-                var acc0 = b;
-                var acc1 = b;
-                let wrow = l.w + j * l.fan_in;
+            for (var jb = 0u; jb < l.fan_out; jb += 4u) {
+                let ja = min(jb + 1u, last);
+                let jc = min(jb + 2u, last);
+                let jd = min(jb + 3u, last);
+                var s0 = array<f32, 4>(
+                    weight(md, l.b + jb), weight(md, l.b + ja), weight(md, l.b + jc), weight(md, l.b + jd),
+                );
+                var s1 = s0;
                 for (var k = 0u; k < l.fan_in; k++) {
-                    let w = weight(md, wrow + k);
-                    acc0 += w * scratch[x0 + k];
-                    acc1 += w * scratch[x1 + k];
+                    let xa = scratch[x0 + k];
+                    let xb = scratch[x1 + k];
+                    let w0 = weight(md, l.w + jb * l.fan_in + k);
+                    let w1 = weight(md, l.w + ja * l.fan_in + k);
+                    let w2 = weight(md, l.w + jc * l.fan_in + k);
+                    let w3 = weight(md, l.w + jd * l.fan_in + k);
+                    s0 = array<f32, 4>(s0[0] + w0 * xa, s0[1] + w1 * xa, s0[2] + w2 * xa, s0[3] + w3 * xa);
+                    s1 = array<f32, 4>(s1[0] + w0 * xb, s1[1] + w1 * xb, s1[2] + w2 * xb, s1[3] + w3 * xb);
                 }
-                let o0 = so + r0 * l.fan_out + j;
-                let o1 = so + r1 * l.fan_out + j;
-                scratch[o0 + l.z] = acc0;
-                scratch[o1 + l.z] = acc1;
-                if (l.norm == 0u) {
-                    let a0 = act_forward(acc0, l.act, l.alpha);
-                    let a1 = act_forward(acc1, l.act, l.alpha);
-                    scratch[o0 + l.a] = a0;
-                    scratch[o1 + l.a] = a1;
-                    if (SKIPS == 1u && l.res != 0.0) {
-                        // fan_in = fan_out behind a skip, so unit j's input is x[j]
-                        scratch[o0 + l.o] = scratch[x0 + j] + l.res * a0;
-                        scratch[o1 + l.o] = scratch[x1 + j] + l.res * a1;
+                for (var q = 0u; q < 4u; q++) {
+                    let j = jb + q;
+                    if (j >= l.fan_out) {
+                        break;
+                    }
+                    let acc0 = s0[q];
+                    let acc1 = s1[q];
+                    let o0 = so + r0 * l.fan_out + j;
+                    let o1 = so + r1 * l.fan_out + j;
+                    scratch[o0 + l.z] = acc0;
+                    scratch[o1 + l.z] = acc1;
+                    if (l.norm == 0u) {
+                        let a0 = act_forward(acc0, l.act, l.alpha);
+                        let a1 = act_forward(acc1, l.act, l.alpha);
+                        scratch[o0 + l.a] = a0;
+                        scratch[o1 + l.a] = a1;
+                        if (SKIPS == 1u && l.res != 0.0) {
+                            // fan_in = fan_out behind a skip, so unit j's input is x[j]
+                            scratch[o0 + l.o] = scratch[x0 + j] + l.res * a0;
+                            scratch[o1 + l.o] = scratch[x1 + j] + l.res * a1;
+                        }
                     }
                 }
             }
@@ -444,48 +472,43 @@ fn backward(md: ModelDesc, lid: u32, rows: u32) {
         let li = last - step_back;
         let l = layers[md.lt + li];
         // entries: dW[j, k] = Σ_r δ[r, j]·x[r, k] and, as column k = fan_in with x = 1, db[j] = Σ_r δ[r, j],
-        // each summed over the rows in order. An invocation takes a 2×2 block of entries (units j, j + 1,
-        // columns k, k + 1), so each δ and x it reads serves two sums; the blocks keep every invocation
-        // busy, where one unit per invocation left those past the layer's width idle.
+        // each summed over the rows in order. An invocation takes a 2×4 block of entries (units j, j + 1,
+        // columns k .. k + 3), so each δ it reads serves four sums and each x two; the blocks keep every
+        // invocation busy, where one unit per invocation left those past the layer's width idle.
         let cols = l.fan_in + 1u;
         let bj = (l.fan_out + 1u) / 2u;
-        let bk = (cols + 1u) / 2u;
+        let bk = (cols + 3u) / 4u;
         let blocks = bj * bk;
+        let xl = l.fan_in - 1u;
         for (var base = 0u; base < blocks; base += WG) {
             let blk = min(base + lid, blocks - 1u);
             let j0 = 2u * (blk / bk);
-            let k0 = 2u * (blk % bk);
+            let k0 = 4u * (blk % bk);
             let j1 = min(j0 + 1u, l.fan_out - 1u);
-            let k1 = k0 + 1u;
-            let xk0 = min(k0, l.fan_in - 1u);
-            let xk1 = min(k1, l.fan_in - 1u);
-            var a00 = 0.0;
-            var a01 = 0.0;
-            var a10 = 0.0;
-            var a11 = 0.0;
+            var s0 = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+            var s1 = s0;
             for (var r = 0u; r < rows; r++) {
                 let xr = so + l.x + r * l.fan_in;
                 let dr = so + l.d + r * l.fan_out;
-                let x0 = select(scratch[xr + xk0], 1.0, k0 == l.fan_in);
-                let x1 = select(scratch[xr + xk1], 1.0, k1 == l.fan_in);
+                let x0 = select(scratch[xr + min(k0, xl)], 1.0, k0 == l.fan_in);
+                let x1 = select(scratch[xr + min(k0 + 1u, xl)], 1.0, k0 + 1u == l.fan_in);
+                let x2 = select(scratch[xr + min(k0 + 2u, xl)], 1.0, k0 + 2u == l.fan_in);
+                let x3 = select(scratch[xr + min(k0 + 3u, xl)], 1.0, k0 + 3u == l.fan_in);
                 let d0 = scratch[dr + j0];
                 let d1 = scratch[dr + j1];
-                a00 += d0 * x0;
-                a01 += d0 * x1;
-                a10 += d1 * x0;
-                a11 += d1 * x1;
+                s0 = array<f32, 4>(s0[0] + d0 * x0, s0[1] + d0 * x1, s0[2] + d0 * x2, s0[3] + d0 * x3);
+                s1 = array<f32, 4>(s1[0] + d1 * x0, s1[1] + d1 * x1, s1[2] + d1 * x2, s1[3] + d1 * x3);
             }
             if (base + lid < blocks) {
                 let g0 = md.go + l.w + j0 * l.fan_in;
                 let g1 = md.go + l.w + j1 * l.fan_in;
-                arena[select(g0 + k0, md.go + l.b + j0, k0 == l.fan_in)] = a00;
-                if (k1 <= l.fan_in) {
-                    arena[select(g0 + k1, md.go + l.b + j0, k1 == l.fan_in)] = a01;
-                }
-                if (j0 + 1u < l.fan_out) {
-                    arena[select(g1 + k0, md.go + l.b + j1, k0 == l.fan_in)] = a10;
-                    if (k1 <= l.fan_in) {
-                        arena[select(g1 + k1, md.go + l.b + j1, k1 == l.fan_in)] = a11;
+                for (var q = 0u; q < 4u; q++) {
+                    let k = k0 + q;
+                    if (k <= l.fan_in) {
+                        arena[select(g0 + k, md.go + l.b + j0, k == l.fan_in)] = s0[q];
+                        if (j0 + 1u < l.fan_out) {
+                            arena[select(g1 + k, md.go + l.b + j1, k == l.fan_in)] = s1[q];
+                        }
                     }
                 }
             }
@@ -493,40 +516,59 @@ fn backward(md: ModelDesc, lid: u32, rows: u32) {
         // rows: dA of the layer below = δ·W, through its activation (into its δ, or its dy with a norm)
         if (li > 0u) {
             let pl = layers[md.lt + li - 1u];
-            // Two rows per invocation, as in the forward pass.
+            // Two rows per invocation and four inputs at a time, as in the forward pass: each δ read
+            // serves four sums, each still added in j order.
             let pre = select(pl.z, pl.y, pl.norm != 0u);
             let dst = select(pl.d, pl.dy, pl.norm != 0u);
+            let last = l.fan_in - 1u;
             for (var base = 0u; base < rows; base += 2u * WG) {
                 let r0 = base + lid;
                 let r1 = r0 + WG;
                 let d0 = so + l.d + r0 * l.fan_out;
                 let d1 = so + l.d + r1 * l.fan_out;
-                for (var k = 0u; k < l.fan_in; k++) {
-                    var da0 = 0.0;
-                    var da1 = 0.0;
+                for (var kb = 0u; kb < l.fan_in; kb += 4u) {
+                    let ka = min(kb + 1u, last);
+                    let kc = min(kb + 2u, last);
+                    let kd = min(kb + 3u, last);
+                    var s0 = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+                    var s1 = s0;
                     for (var j = 0u; j < l.fan_out; j++) {
-                        let w = weight(md, l.w + j * l.fan_in + k);
-                        da0 += scratch[d0 + j] * w;
-                        da1 += scratch[d1 + j] * w;
+                        let da = scratch[d0 + j];
+                        let db = scratch[d1 + j];
+                        let wr = l.w + j * l.fan_in;
+                        let w0 = weight(md, wr + kb);
+                        let w1 = weight(md, wr + ka);
+                        let w2 = weight(md, wr + kc);
+                        let w3 = weight(md, wr + kd);
+                        s0 = array<f32, 4>(s0[0] + da * w0, s0[1] + da * w1, s0[2] + da * w2, s0[3] + da * w3);
+                        s1 = array<f32, 4>(s1[0] + db * w0, s1[1] + db * w1, s1[2] + db * w2, s1[3] + db * w3);
                     }
-                    // Through f′ of the layer below's activation input: its z, or its norm's y (and then
-                    // into dy, which the norm's backward turns into δ).
-                    let o0 = so + r0 * pl.fan_out + k;
-                    let o1 = so + r1 * pl.fan_out + k;
-                    if (SKIPS == 1u && l.res != 0.0) {
-                        // this layer's skip carries its output's gradient to its input, the layer below's output
-                        da0 += scratch[so + l.g + r0 * l.fan_out + k];
-                        da1 += scratch[so + l.g + r1 * l.fan_out + k];
+                    for (var q = 0u; q < 4u; q++) {
+                        let k = kb + q;
+                        if (k >= l.fan_in) {
+                            break;
+                        }
+                        var da0 = s0[q];
+                        var da1 = s1[q];
+                        // Through f′ of the layer below's activation input: its z, or its norm's y (and then
+                        // into dy, which the norm's backward turns into δ).
+                        let o0 = so + r0 * pl.fan_out + k;
+                        let o1 = so + r1 * pl.fan_out + k;
+                        if (SKIPS == 1u && l.res != 0.0) {
+                            // this layer's skip carries its output's gradient to its input, the layer below's output
+                            da0 += scratch[so + l.g + r0 * l.fan_out + k];
+                            da1 += scratch[so + l.g + r1 * l.fan_out + k];
+                        }
+                        if (SKIPS == 1u && pl.res != 0.0) {
+                            // the layer below has a skip: keep its output's gradient for it, and its branch gets α·that
+                            scratch[o0 + pl.g] = da0;
+                            scratch[o1 + pl.g] = da1;
+                            da0 *= pl.res;
+                            da1 *= pl.res;
+                        }
+                        scratch[o0 + dst] = da0 * act_grad(scratch[o0 + pre], scratch[o0 + pl.a], pl.act, pl.alpha);
+                        scratch[o1 + dst] = da1 * act_grad(scratch[o1 + pre], scratch[o1 + pl.a], pl.act, pl.alpha);
                     }
-                    if (SKIPS == 1u && pl.res != 0.0) {
-                        // the layer below has a skip: keep its output's gradient for it, and its branch gets α·that
-                        scratch[o0 + pl.g] = da0;
-                        scratch[o1 + pl.g] = da1;
-                        da0 *= pl.res;
-                        da1 *= pl.res;
-                    }
-                    scratch[o0 + dst] = da0 * act_grad(scratch[o0 + pre], scratch[o0 + pl.a], pl.act, pl.alpha);
-                    scratch[o1 + dst] = da1 * act_grad(scratch[o1 + pre], scratch[o1 + pl.a], pl.act, pl.alpha);
                 }
             }
         }

@@ -63,3 +63,16 @@ fn the_maths_has_one_source() {
         }
     }
 }
+
+/// The fused kernel declares its uniform tables at the sizes the host fills and packs batches for.
+#[test]
+fn the_fused_tables_have_the_hosts_sizes() {
+    let source = Shader::Fused.source();
+    for (name, n) in [("MAX_MODELS", vanish::gpu::fused::MAX_MODELS), ("MAX_LAYERS", vanish::gpu::fused::MAX_LAYERS)] {
+        let line = format!("const {name}: u32 = {n}u;");
+        assert!(source.contains(&line), "fused.wgsl should declare `{line}`");
+    }
+    // and 64 KiB each, WebGPU's default uniform binding limit
+    assert_eq!(vanish::gpu::fused::MAX_MODELS, 409);
+    assert_eq!(vanish::gpu::fused::MAX_LAYERS, 682);
+}

@@ -26,7 +26,19 @@ use crate::model::{MlpSpec, Norm, ParamLayout, Params};
 pub const FUSED_MAX_WIDTH: usize = 64;
 
 /// Storage buffers the kernel binds (WebGPU's default limit is 8).
-const FUSED_STORAGE_BUFFERS: u32 = 8;
+const FUSED_STORAGE_BUFFERS: u32 = 6;
+
+/// The model and layer tables are uniform buffers of this many bytes (WebGPU's default binding limit):
+/// CPU drivers read a storage buffer at an address that differs between invocations — and the model's
+/// index, the workgroup id, counts as one — with a branch per SIMD lane, which made these tables 77 of
+/// the kernel's 185 such accesses and its compile time grow with them; a uniform buffer they read with
+/// straight-line loads.
+const TABLE_BYTES: usize = 64 << 10;
+
+/// Models in one batch and dense layers over its models: what the tables hold (`MAX_MODELS` and
+/// `MAX_LAYERS` in fused.wgsl, checked by a test).
+pub const MAX_MODELS: usize = TABLE_BYTES / size_of::<ModelDesc>();
+pub const MAX_LAYERS: usize = TABLE_BYTES / size_of::<LayerDesc>();
 
 /// Steps one dispatch may loop over, so a long epoch does not become one very long dispatch (drivers
 /// reset a GPU that runs one command for seconds).
@@ -64,6 +76,13 @@ pub fn fused_fits(gpu: &Gpu, spec: &MlpSpec) -> Result<KernelClass, String> {
         return Err(format!(
             "the fused kernel binds {FUSED_STORAGE_BUFFERS} storage buffers; this adapter allows {have}"
         ));
+    }
+    let uniform = gpu.limits.max_uniform_buffer_binding_size as usize;
+    if uniform < TABLE_BYTES {
+        return Err(format!("the fused kernel binds {TABLE_BYTES}-byte uniform tables; this adapter allows {uniform}"));
+    }
+    if spec.num_layers() > MAX_LAYERS {
+        return Err(format!("{} layers; the fused path takes up to {MAX_LAYERS}", spec.num_layers()));
     }
     let cache = weight_cache(gpu);
     Ok(KernelClass {
@@ -166,6 +185,8 @@ struct LayerDesc {
     res: f32,
     o: u32,
     g: u32,
+    /// A uniform buffer's array elements are 16-byte aligned.
+    _pad: [u32; 3],
 }
 
 /// `LayerStats` in fused.wgsl: what a probe reduces of one layer.
@@ -267,22 +288,25 @@ pub fn job_bytes(job: &ModelJob<'_>, class: KernelClass) -> u64 {
 }
 
 /// Splits `jobs` (all of kernel class `class`) into batches that fit one executor on `gpu`: within
-/// `BATCH_BYTES_MAX`, the adapter's binding size and its workgroups per dimension. In order.
+/// `BATCH_BYTES_MAX`, the adapter's binding size, its workgroups per dimension and the tables. In order.
 pub fn pack(gpu: &Gpu, jobs: &[(usize, &ModelJob<'_>)], class: KernelClass) -> Vec<Vec<usize>> {
     let budget = BATCH_BYTES_MAX.min(gpu.limits.max_storage_buffer_binding_size).min(gpu.limits.max_buffer_size);
-    let max_models = gpu.limits.max_compute_workgroups_per_dimension as usize;
+    let max_models = MAX_MODELS.min(gpu.limits.max_compute_workgroups_per_dimension as usize);
     let mut out: Vec<Vec<usize>> = Vec::new();
-    let mut used = 0u64;
+    let (mut used, mut layers) = (0u64, 0usize);
     for &(i, job) in jobs {
         let bytes = job_bytes(job, class);
+        let n = job.spec.num_layers();
         match out.last_mut() {
-            Some(batch) if used + bytes <= budget && batch.len() < max_models => {
+            Some(batch) if used + bytes <= budget && batch.len() < max_models && layers + n <= MAX_LAYERS => {
                 batch.push(i);
                 used += bytes;
+                layers += n;
             }
             _ => {
                 out.push(vec![i]);
                 used = bytes;
+                layers = n;
             }
         }
     }
@@ -470,9 +494,19 @@ impl<'g> FusedExecutor<'g> {
             xs.push(0.0);
         }
 
-        let descs: Vec<ModelDesc> = members.iter().map(|m| m.desc).collect();
-        let models_t = gpu.upload("fused models", bytemuck::cast_slice::<ModelDesc, u32>(&descs))?;
-        let layers_t = gpu.upload("fused layers", bytemuck::cast_slice::<LayerDesc, u32>(&layer_table))?;
+        if members.len() > MAX_MODELS || layer_table.len() > MAX_LAYERS {
+            return Err(EngineError::Invalid(format!(
+                "a fused batch takes up to {MAX_MODELS} models and {MAX_LAYERS} layers; this one has {} and {}",
+                members.len(),
+                layer_table.len()
+            )));
+        }
+        // The tables are bound whole: the shader declares them at their full size.
+        let mut descs: Vec<ModelDesc> = members.iter().map(|m| m.desc).collect();
+        descs.resize(MAX_MODELS, ModelDesc::default());
+        layer_table.resize(MAX_LAYERS, LayerDesc::default());
+        let models_t = gpu.upload_uniform("fused models", bytemuck::cast_slice::<ModelDesc, u32>(&descs))?;
+        let layers_t = gpu.upload_uniform("fused layers", bytemuck::cast_slice::<LayerDesc, u32>(&layer_table))?;
         let xs_t = gpu.upload("fused features", &xs)?;
         let labels_t = gpu.upload("fused labels and orders", &labels)?;
         let arena = gpu.tensor("fused arena", arena_len)?;

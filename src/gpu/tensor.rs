@@ -90,6 +90,32 @@ impl Gpu {
         Ok(t)
     }
 
+    /// A uniform buffer holding `data` (f32 or u32), for small tables every invocation reads.
+    pub fn upload_uniform<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> Result<Tensor, GpuError> {
+        assert_eq!(size_of::<T>(), 4, "tensors hold 4-byte words");
+        let bytes = (data.len().max(4) * 4).next_multiple_of(16) as u64;
+        let limit = self.limits.max_uniform_buffer_binding_size;
+        if bytes > limit {
+            return Err(GpuError::TooLarge {
+                what: label.to_string(),
+                requested: bytes,
+                limit_name: "max_uniform_buffer_binding_size",
+                limit,
+            });
+        }
+        let buffer = self.scoped(|| {
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: bytes,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        })?;
+        let t = Tensor { len: data.len(), ..Tensor::whole(buffer) };
+        self.write(&t, data);
+        Ok(t)
+    }
+
     /// Overwrites `t` with `data`, ordered before the next submit.
     pub fn write<T: bytemuck::Pod>(&self, t: &Tensor, data: &[T]) {
         assert_eq!(data.len(), t.len, "write of {} words into a tensor of {}", data.len(), t.len);
