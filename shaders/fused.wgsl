@@ -471,6 +471,9 @@ fn backward(md: ModelDesc, lid: u32, rows: u32) {
     for (var step_back = 0u; step_back < md.layers; step_back++) {
         let li = last - step_back;
         let l = layers[md.lt + li];
+        // The layer below (layer 0 itself for the first layer, then unused), read once for the phases
+        // that follow.
+        let pl = layers[md.lt + max(li, 1u) - 1u];
         // entries: dW[j, k] = Σ_r δ[r, j]·x[r, k] and, as column k = fan_in with x = 1, db[j] = Σ_r δ[r, j],
         // each summed over the rows in order. An invocation takes a 2×4 block of entries (units j, j + 1,
         // columns k .. k + 3), so each δ it reads serves four sums and each x two; the blocks keep every
@@ -515,7 +518,6 @@ fn backward(md: ModelDesc, lid: u32, rows: u32) {
         }
         // rows: dA of the layer below = δ·W, through its activation (into its δ, or its dy with a norm)
         if (li > 0u) {
-            let pl = layers[md.lt + li - 1u];
             // Two rows per invocation and four inputs at a time, as in the forward pass: each δ read
             // serves four sums, each still added in j order.
             let pre = select(pl.z, pl.y, pl.norm != 0u);
@@ -573,8 +575,7 @@ fn backward(md: ModelDesc, lid: u32, rows: u32) {
             }
         }
         storageBarrier(); // the layer below's dy (or δ) is written for every row
-        if (LAYER_NORM == 1u && li > 0u && layers[md.lt + li - 1u].norm == 2u) {
-            let pl = layers[md.lt + li - 1u];
+        if (LAYER_NORM == 1u && li > 0u && pl.norm == 2u) {
             let rs = so + pl.stats + 4u * pl.fan_out;
             // features: Σ dy·x̂ and Σ dy over the rows give dγ and dβ
             {
@@ -614,8 +615,7 @@ fn backward(md: ModelDesc, lid: u32, rows: u32) {
                 }
             }
         }
-        if (li > 0u && layers[md.lt + li - 1u].norm == 1u) {
-            let pl = layers[md.lt + li - 1u];
+        if (li > 0u && pl.norm == 1u) {
             // features: Σ dy and Σ dy·x̂ give dβ and dγ
             {
                 let j = min(lid, pl.fan_out - 1u);
