@@ -23,7 +23,8 @@
 //              need no barrier between them;
 //   features — one unit per invocation: batch-norm statistics, the normalisations' backward sums,
 //              dead units;
-//   entries  — one parameter per invocation: dW = δᵀ·A, db, and the optimiser update.
+//   entries  — parameters: dW = δᵀ·A and db in 2×4 blocks per invocation, then the optimiser update of
+//              every parameter, one per invocation, after the whole backward pass.
 // storageBarrier() separates phases whose data cross those lines. Every sum runs in a fixed order, so
 // results are identical run to run and a model's results do not depend on the others in its batch.
 // Gradient rule: parameter gradients are overwritten by each backward pass and kept in the arena's

@@ -4,7 +4,7 @@
 //! and a layer table, so one pipeline per kernel class serves them all. An epoch of the whole batch — its steps, the probe and the evaluations after it — is one
 //! submit (one per 256 steps) and one readback of the per-model results.
 //!
-//! Buffers: `models` and `layers` (the tables), `xs` and `labels` (every distinct dataset once, then
+//! Buffers: `models` and `layers` (the tables: uniform buffers of `TABLE_BYTES`, the rest storage), `xs` and `labels` (every distinct dataset once, then
 //! every model's epoch order), `arena` (per model: parameters, gradients, the optimiser's two
 //! moments, the parameters at the previous probe, running statistics; then every model's step
 //! sizes), `scratch` (rows in flight), `out` (per model: each step's loss and correct count, the
