@@ -48,9 +48,10 @@ override WSH: u32 = 1u;
 
 var<workgroup> wsh: array<f32, WSH>;
 
-// What the batch's models use, set at pipeline creation (1: some model does): the code for layer norm,
-// skip connections and clipping is compiled only into pipelines whose batch needs it, since CPU drivers'
-// compile time grows faster than the kernel.
+// What the batch's models use, set at pipeline creation (1: some model does): the code for batch norm,
+// layer norm, skip connections and clipping is compiled only into pipelines whose batch needs it, since
+// CPU drivers' compile time grows faster than the kernel.
+override BATCH_NORM: u32 = 1u;
 override LAYER_NORM: u32 = 1u;
 override SKIPS: u32 = 1u;
 override CLIP: u32 = 1u;
@@ -349,7 +350,7 @@ fn forward(md: ModelDesc, lid: u32, rows: u32) {
                 }
             }
         }
-        if (l.norm == 1u) {
+        if (BATCH_NORM == 1u && l.norm == 1u) {
             storageBarrier(); // every row's z is written before the statistics read them
             // features: the batch mean and biased variance (two passes), or the running statistics
             {
@@ -616,7 +617,7 @@ fn backward(md: ModelDesc, lid: u32, rows: u32) {
                 }
             }
         }
-        if (li > 0u && pl.norm == 1u) {
+        if (BATCH_NORM == 1u && li > 0u && pl.norm == 1u) {
             // features: Σ dy and Σ dy·x̂ give dβ and dγ
             {
                 let j = min(lid, pl.fan_out - 1u);

@@ -359,14 +359,15 @@ fn u32_of(v: usize, what: &str) -> Result<u32, EngineError> {
         .map_err(|_| EngineError::Invalid(format!("{what} ({v} words) does not fit the fused kernel's u32 offsets")))
 }
 
-/// The pipeline-overridable constants of the kernel for `class` on `gpu` and what `jobs` use: layer
-/// norm, skip connections, clipping (code no model of the batch needs is not compiled).
-fn overrides(gpu: &Gpu, class: KernelClass, jobs: &[ModelJob<'_>]) -> [(&'static str, u32); 5] {
+/// The pipeline-overridable constants of the kernel for `class` on `gpu` and what `jobs` use: batch
+/// norm, layer norm, skip connections, clipping (code no model of the batch needs is not compiled).
+fn overrides(gpu: &Gpu, class: KernelClass, jobs: &[ModelJob<'_>]) -> [(&'static str, u32); 6] {
     let cache = if class.cached { weight_cache(gpu) as u32 } else { 1 };
     let any = |f: &dyn Fn(&ModelJob<'_>) -> bool| u32::from(jobs.iter().any(f));
     [
         ("WG", class.width),
         ("WSH", cache),
+        ("BATCH_NORM", any(&|j| j.spec.norm == Norm::Batch)),
         ("LAYER_NORM", any(&|j| j.spec.norm == Norm::Layer)),
         ("SKIPS", any(&|j| j.spec.residual.is_some())),
         ("CLIP", any(&|j| j.cfg.clip_grad_norm.is_some())),
