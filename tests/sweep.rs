@@ -774,8 +774,9 @@ fn the_headline_grid_compiles_a_fixed_few_pipelines_whatever_its_depths() {
     };
     let (runs, pipelines, submits, read) = counters("1..=20");
     assert_eq!(runs, 360);
-    // One kernel class (width 10, cached weights): the executor's two entry points.
-    assert!(pipelines <= 4, "{pipelines} pipelines compiled");
+    // One kernel class (width 10, cached weights): the executor's two entry points, with batch norm
+    // compiled in for every batch of the sweep (some of its seven batches have no batch-norm model).
+    assert_eq!(pipelines, 2, "{pipelines} pipelines compiled");
     assert!(submits <= 60, "{submits} submits for {runs} runs");
     assert!(read < 64 * runs * 1024, "{read} bytes read back");
     let (_, shallow, _, _) = counters("1..=3");

@@ -2,7 +2,9 @@
 //! batches of models — the fused executor for narrow models, the layered engine (one model at a
 //! time) for the rest. Nothing is built for a path that is not taken.
 
-use super::fused::{FusedExecutor, KernelClass, fused_fits, pack};
+use std::sync::Mutex;
+
+use super::fused::{FusedExecutor, KernelClass, KernelFeatures, fused_fits, pack};
 use super::{Gpu, GpuEngine};
 use crate::engine::{Backend, BatchEngine, Counters, Each, Engine, EngineError, ModelJob};
 
@@ -63,11 +65,14 @@ pub fn single_engine<'g>(
 pub struct GpuBackend<'g> {
     pub gpu: &'g Gpu,
     pub request: PathRequest,
+    /// What the fused jobs of each kernel class use, over every job `batches` has seen: each batch is
+    /// compiled with its class's features, so the batches of a sweep share one pipeline.
+    features: Mutex<Vec<(KernelClass, KernelFeatures)>>,
 }
 
 impl<'g> GpuBackend<'g> {
     pub fn new(gpu: &'g Gpu, request: PathRequest) -> Self {
-        GpuBackend { gpu, request }
+        GpuBackend { gpu, request, features: Mutex::new(Vec::new()) }
     }
 }
 
@@ -98,7 +103,13 @@ impl Backend for GpuBackend<'_> {
                 }
             }
         }
+        let mut features = self.features.lock().expect("kernel features");
         for ((class, _, _), members) in &fused {
+            let used = KernelFeatures::of(members.iter().map(|(_, j)| *j));
+            match features.iter_mut().find(|(c, _)| c == class) {
+                Some((_, f)) => *f = KernelFeatures::of_both(*f, used),
+                None => features.push((*class, used)),
+            }
             batches.extend(pack(self.gpu, members, *class).into_iter().map(|b| (b[0], b)));
         }
         batches.sort_by_key(|(first, _)| *first);
@@ -110,7 +121,16 @@ impl Backend for GpuBackend<'_> {
             return Err(EngineError::Invalid("a batch needs one or more models".into()));
         };
         match choose_path(self.gpu, first, self.request)? {
-            Path::Fused(_) => Ok(Box::new(FusedExecutor::new(self.gpu, jobs)?)),
+            Path::Fused(class) => {
+                let own = KernelFeatures::of(jobs);
+                let planned =
+                    self.features.lock().expect("kernel features").iter().find(|(c, _)| *c == class).map(|f| f.1);
+                Ok(Box::new(FusedExecutor::with_features(
+                    self.gpu,
+                    jobs,
+                    planned.map_or(own, |f| KernelFeatures::of_both(f, own)),
+                )?))
+            }
             Path::Layered => {
                 let engines = jobs
                     .iter()

@@ -359,25 +359,68 @@ fn u32_of(v: usize, what: &str) -> Result<u32, EngineError> {
         .map_err(|_| EngineError::Invalid(format!("{what} ({v} words) does not fit the fused kernel's u32 offsets")))
 }
 
-/// The pipeline-overridable constants of the kernel for `class` on `gpu` and what `jobs` use: batch
-/// norm, layer norm, skip connections, clipping (code no model of the batch needs is not compiled).
-fn overrides(gpu: &Gpu, class: KernelClass, jobs: &[ModelJob<'_>]) -> [(&'static str, u32); 6] {
+/// The code the kernel is compiled with beyond the plain dense layers: what some model uses. Code no
+/// model needs is left out, since CPU drivers' compile time grows faster than the kernel; a sweep
+/// takes the features of all its jobs of a class (`of`), so every batch of the class shares one pipeline.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelFeatures {
+    pub batch_norm: bool,
+    pub layer_norm: bool,
+    pub skips: bool,
+    pub clip: bool,
+}
+
+impl KernelFeatures {
+    pub fn of<'a, 'j: 'a>(jobs: impl IntoIterator<Item = &'a ModelJob<'j>>) -> Self {
+        jobs.into_iter().fold(KernelFeatures::default(), |f, j| KernelFeatures {
+            batch_norm: f.batch_norm || j.spec.norm == Norm::Batch,
+            layer_norm: f.layer_norm || j.spec.norm == Norm::Layer,
+            skips: f.skips || j.spec.residual.is_some(),
+            clip: f.clip || j.cfg.clip_grad_norm.is_some(),
+        })
+    }
+
+    /// What either uses.
+    pub fn of_both(a: KernelFeatures, b: KernelFeatures) -> Self {
+        KernelFeatures {
+            batch_norm: a.batch_norm || b.batch_norm,
+            layer_norm: a.layer_norm || b.layer_norm,
+            skips: a.skips || b.skips,
+            clip: a.clip || b.clip,
+        }
+    }
+
+    /// Whether every feature of `other` is compiled in.
+    fn covers(self, other: KernelFeatures) -> bool {
+        (self.batch_norm || !other.batch_norm)
+            && (self.layer_norm || !other.layer_norm)
+            && (self.skips || !other.skips)
+            && (self.clip || !other.clip)
+    }
+}
+
+/// The pipeline-overridable constants of the kernel for `class` on `gpu` with `features`.
+fn overrides(gpu: &Gpu, class: KernelClass, features: KernelFeatures) -> [(&'static str, u32); 6] {
     let cache = if class.cached { weight_cache(gpu) as u32 } else { 1 };
-    let any = |f: &dyn Fn(&ModelJob<'_>) -> bool| u32::from(jobs.iter().any(f));
     [
         ("WG", class.width),
         ("WSH", cache),
-        ("BATCH_NORM", any(&|j| j.spec.norm == Norm::Batch)),
-        ("LAYER_NORM", any(&|j| j.spec.norm == Norm::Layer)),
-        ("SKIPS", any(&|j| j.spec.residual.is_some())),
-        ("CLIP", any(&|j| j.cfg.clip_grad_norm.is_some())),
+        ("BATCH_NORM", features.batch_norm.into()),
+        ("LAYER_NORM", features.layer_norm.into()),
+        ("SKIPS", features.skips.into()),
+        ("CLIP", features.clip.into()),
     ]
 }
 
 impl<'g> FusedExecutor<'g> {
     /// An executor for `jobs`, which must all fit the fused kernel (`fused_fits`) with one kernel class
-    /// and share a batch size and a number of training rows.
+    /// and share a batch size and a number of training rows; compiled with what they use.
     pub fn new(gpu: &'g Gpu, jobs: &[ModelJob<'_>]) -> Result<Self, EngineError> {
+        Self::with_features(gpu, jobs, KernelFeatures::of(jobs))
+    }
+
+    /// `new` with the kernel compiled for `features`, which must cover what `jobs` use.
+    pub fn with_features(gpu: &'g Gpu, jobs: &[ModelJob<'_>], features: KernelFeatures) -> Result<Self, EngineError> {
         let Some(first) = jobs.first() else {
             return Err(EngineError::Invalid("an executor needs one or more models".into()));
         };
@@ -516,7 +559,12 @@ impl<'g> FusedExecutor<'g> {
         let probes = gpu.tensor("fused probes", probes_len * size_of::<LayerStats>() / 4)?;
         let tensors = [&models_t, &layers_t, &xs_t, &labels_t, &arena, &scratch, &out, &probes];
         let workgroups = [u32_of(jobs.len(), "the models")?, 1, 1];
-        let k = overrides(gpu, class, jobs);
+        if !features.covers(KernelFeatures::of(jobs)) {
+            return Err(EngineError::Invalid(
+                "the kernel is compiled without a feature a model of its batch uses".into(),
+            ));
+        }
+        let k = overrides(gpu, class, features);
         gpu.prepare_pipelines(Shader::Fused, &[("fused_run", &k), ("fused_stats", &k)])?;
         let dispatch = |mode: u32, after_probe: u32| {
             let run = RunParams { mode, first: 0, count: 0, after_probe };
