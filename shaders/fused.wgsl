@@ -387,13 +387,17 @@ fn forward(md: ModelDesc, lid: u32, rows: u32) {
                 }
             }
             storageBarrier(); // the statistics are written before the rows use them
-            // rows: y = γ·(z − mean)·rstd + β, a = f(y)
-            for (var base = 0u; base < rows; base += WG) {
-                let r = base + lid;
-                for (var j = 0u; j < l.fan_out; j++) {
+            // rows: y = γ·(z − mean)·rstd + β, a = f(y), unit by unit: a unit's statistics and parameters
+            // are read once for all the invocation's rows (a probe's are dozens)
+            for (var j = 0u; j < l.fan_out; j++) {
+                let mean = scratch[so + l.stats + j];
+                let rstd = scratch[so + l.stats + l.fan_out + j];
+                let gamma = weight(md, l.gamma + j);
+                let beta = weight(md, l.beta + j);
+                for (var base = 0u; base < rows; base += WG) {
+                    let r = base + lid;
                     let o = so + r * l.fan_out + j;
-                    let xhat = (scratch[o + l.z] - scratch[so + l.stats + j]) * scratch[so + l.stats + l.fan_out + j];
-                    let yv = weight(md, l.gamma + j) * xhat + weight(md, l.beta + j);
+                    let yv = gamma * ((scratch[o + l.z] - mean) * rstd) + beta;
                     scratch[o + l.y] = yv;
                     let av = act_forward(yv, l.act, l.alpha);
                     scratch[o + l.a] = av;
@@ -639,19 +643,20 @@ fn backward(md: ModelDesc, lid: u32, rows: u32) {
                 }
             }
             storageBarrier(); // the sums are written before the rows read them
-            // rows: dx = γ·rstd/m · (m·dy − Σdy − x̂·Σdy·x̂), with x̂ = (z − mean)·rstd
-            for (var base = 0u; base < rows; base += WG) {
-                let r = base + lid;
-                for (var j = 0u; j < pl.fan_out; j++) {
+            // rows: dx = γ·rstd/m · (m·dy − Σdy − x̂·Σdy·x̂), with x̂ = (z − mean)·rstd, unit by unit as
+            // in the forward pass
+            for (var j = 0u; j < pl.fan_out; j++) {
+                let st = so + pl.stats + j;
+                let mean = scratch[st];
+                let rstd = scratch[st + pl.fan_out];
+                let sdy = scratch[st + 2u * pl.fan_out];
+                let sdyx = scratch[st + 3u * pl.fan_out];
+                let scale = weight(md, pl.gamma + j) * rstd / mf;
+                for (var base = 0u; base < rows; base += WG) {
+                    let r = base + lid;
                     let o = so + r * pl.fan_out + j;
-                    let st = so + pl.stats + j;
-                    let mean = scratch[st];
-                    let rstd = scratch[st + pl.fan_out];
-                    let sdy = scratch[st + 2u * pl.fan_out];
-                    let sdyx = scratch[st + 3u * pl.fan_out];
-                    let gamma = weight(md, pl.gamma + j);
                     let xhat = (scratch[o + pl.z] - mean) * rstd;
-                    scratch[o + pl.d] = gamma * rstd / mf * (mf * scratch[o + pl.dy] - sdy - xhat * sdyx);
+                    scratch[o + pl.d] = scale * (mf * scratch[o + pl.dy] - sdy - xhat * sdyx);
                 }
             }
         }

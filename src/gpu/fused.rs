@@ -313,6 +313,40 @@ pub fn pack(gpu: &Gpu, jobs: &[(usize, &ModelJob<'_>)], class: KernelClass) -> V
     out
 }
 
+/// A model's work per training row, roughly: its multiply-adds, and a few passes over the units of a
+/// normalised layer (the order of a batch's workgroups is all it is used for).
+fn step_work(spec: &MlpSpec) -> usize {
+    (0..spec.num_layers())
+        .map(|i| {
+            let (fan_in, fan_out) = spec.layer_dims(i);
+            let norm = if spec.norm_of(i) == Norm::None { 0 } else { 8 * fan_out };
+            (fan_in + 1) * fan_out + norm
+        })
+        .sum()
+}
+
+/// The order to dispatch models of these amounts of work in: heaviest, lightest, second heaviest,
+/// second lightest, …, so that every run of consecutive workgroups holds about its share of the work.
+/// lavapipe gives each of its threads an equal run of a dispatch's workgroups (`lp_cs_tpool`), and a
+/// sweep's jobs come in grid order, light models first: in that order one thread idled while the
+/// other trained the deep half of each batch. On a GPU, which takes workgroups as units free up,
+/// starting with the heaviest is the usual schedule too.
+fn balanced_order(work: &[usize]) -> Vec<usize> {
+    let mut by_work: Vec<usize> = (0..work.len()).collect();
+    by_work.sort_by_key(|&m| std::cmp::Reverse(work[m]));
+    let (mut lo, mut hi) = (0, by_work.len());
+    let mut order = Vec::with_capacity(by_work.len());
+    while lo < hi {
+        order.push(by_work[lo]);
+        lo += 1;
+        if lo < hi {
+            hi -= 1;
+            order.push(by_work[hi]);
+        }
+    }
+    order
+}
+
 /// The host's record of one model of the batch.
 struct Member {
     spec: MlpSpec,
@@ -545,8 +579,10 @@ impl<'g> FusedExecutor<'g> {
                 layer_table.len()
             )));
         }
-        // The tables are bound whole: the shader declares them at their full size.
-        let mut descs: Vec<ModelDesc> = members.iter().map(|m| m.desc).collect();
+        // The tables are bound whole: the shader declares them at their full size. Workgroup w runs
+        // model `order[w]`: a model's results live at its own offsets, so the order changes no number.
+        let work: Vec<usize> = members.iter().map(|m| step_work(&m.spec)).collect();
+        let mut descs: Vec<ModelDesc> = balanced_order(&work).into_iter().map(|m| members[m].desc).collect();
         descs.resize(MAX_MODELS, ModelDesc::default());
         layer_table.resize(MAX_LAYERS, LayerDesc::default());
         let models_t = gpu.upload_uniform("fused models", bytemuck::cast_slice::<ModelDesc, u32>(&descs))?;
@@ -935,5 +971,43 @@ impl Engine for FusedExecutor<'_> {
             Split::Train => self.members[0].rows,
             Split::Test => self.members[0].test_rows,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::balanced_order;
+
+    #[test]
+    fn the_dispatch_order_is_a_permutation_that_splits_the_work_evenly() {
+        // A sweep's batch in grid order: depths 1..=20, each three times, light models first.
+        let work: Vec<usize> = (1..=20).flat_map(|d| [d * 110; 3]).collect();
+        let order = balanced_order(&work);
+        let mut seen = order.clone();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..work.len()).collect::<Vec<_>>(), "every model once");
+        // Any split into consecutive runs — lavapipe's two or three, say — is within one pair of models
+        // of an equal share; the grid order's first half held a quarter of the work.
+        let total: usize = work.iter().sum();
+        let heaviest = *work.iter().max().unwrap();
+        for parts in [2, 3] {
+            let chunk = order.len() / parts;
+            for p in 0..parts {
+                let share: usize = order[p * chunk..(p + 1) * chunk].iter().map(|&m| work[m]).sum();
+                assert!(
+                    share.abs_diff(total / parts) <= 2 * heaviest,
+                    "{parts} parts: part {p} has {share} of {total}"
+                );
+            }
+        }
+        let first_half: usize = work[..work.len() / 2].iter().sum();
+        assert!(first_half < total * 3 / 10, "the grid order itself is unbalanced: {first_half} of {total}");
+    }
+
+    #[test]
+    fn the_dispatch_order_of_one_or_two_models() {
+        assert_eq!(balanced_order(&[]), Vec::<usize>::new());
+        assert_eq!(balanced_order(&[5]), vec![0]);
+        assert_eq!(balanced_order(&[1, 9]), vec![1, 0]);
     }
 }
