@@ -88,6 +88,12 @@ fn the_jobs_section_times_each_job_cold_warm_and_on_the_reference() {
             assert!(f(&j[key]) > 0.0, "{key}: {j}");
         }
         assert!((f(&j["warm_ratio"]) - f(&j["gpu_warm_s"]) / f(&j["cpu_s"])).abs() < 1e-9, "{j}");
+        for (median, rounds) in
+            [("gpu_cold_s", "gpu_cold_rounds_s"), ("gpu_warm_s", "gpu_warm_rounds_s"), ("cpu_s", "cpu_rounds_s")]
+        {
+            let rounds: Vec<f64> = j[rounds].as_array().unwrap().iter().map(f).collect();
+            assert_eq!(rounds, [f(&j[median])], "--quick runs one round: {j}");
+        }
     }
     for j in &jobs[..2] {
         let c = &j["counters"];

@@ -2,6 +2,8 @@
 //! as a child process of this binary on the GPU with an empty driver shader cache (cold), again with
 //! the cache the cold run filled (warm), and on the CPU reference — wall clock, with the ratios and the
 //! GPU runs' counters. A kernel benchmark says what a dispatch costs; this says what a user waits for.
+//! The three runs are repeated in `ROUNDS` rounds, one after another, and the medians reported: a shared
+//! machine's speed drifts by more than the differences worth measuring.
 
 use std::path::Path;
 use std::process::Command;
@@ -12,6 +14,9 @@ use serde::Serialize;
 use super::{BenchError, BenchOptions};
 use crate::engine::Counters;
 
+/// Rounds of (cold, warm, CPU) per job; `--quick` runs one.
+pub const ROUNDS: usize = 3;
+
 /// One job's figures.
 #[derive(Clone, Debug, Serialize)]
 pub struct JobRow {
@@ -19,10 +24,14 @@ pub struct JobRow {
     /// The command's arguments after `vanish` (without the device flags and output folder).
     pub args: Vec<String>,
     /// Wall seconds on the GPU with an empty shader cache, with the cache the cold run left, and on
-    /// the CPU reference.
+    /// the CPU reference: the medians of the rounds.
     pub gpu_cold_s: f64,
     pub gpu_warm_s: f64,
     pub cpu_s: f64,
+    /// Every round's seconds, in the order run.
+    pub gpu_cold_rounds_s: Vec<f64>,
+    pub gpu_warm_rounds_s: Vec<f64>,
+    pub cpu_rounds_s: Vec<f64>,
     /// `gpu_cold_s / cpu_s` and `gpu_warm_s / cpu_s`: below 1, the GPU engine wins.
     pub cold_ratio: f64,
     pub warm_ratio: f64,
@@ -99,13 +108,21 @@ pub fn jobs_section(opts: &BenchOptions, adapter: Option<&str>) -> Result<Vec<Jo
         gpu.extend(["--adapter".to_string(), a.to_string()]);
     }
     let cpu = vec!["--device".to_string(), "cpu".to_string()];
+    let rounds = if opts.quick { 1 } else { ROUNDS };
     let mut rows = Vec::new();
     for (k, job) in jobs(opts.quick).into_iter().enumerate() {
-        let cache = scratch.path().join(format!("shader-cache-{k}"));
-        std::fs::create_dir_all(&cache).map_err(|e| invalid(&job.name, &e.to_string()))?;
-        let (cold, _) = time(&job, &gpu, &cache, scratch.path())?;
-        let (warm, stdout) = time(&job, &gpu, &cache, scratch.path())?;
-        let (cpu_s, _) = time(&job, &cpu, &cache, scratch.path())?;
+        let (mut cold, mut warm, mut on_cpu) = (Vec::new(), Vec::new(), Vec::new());
+        let mut stdout = Vec::new();
+        for round in 0..rounds {
+            let cache = scratch.path().join(format!("shader-cache-{k}-{round}"));
+            std::fs::create_dir_all(&cache).map_err(|e| invalid(&job.name, &e.to_string()))?;
+            cold.push(time(&job, &gpu, &cache, scratch.path())?.0);
+            let (w, out) = time(&job, &gpu, &cache, scratch.path())?;
+            warm.push(w);
+            stdout = out;
+            on_cpu.push(time(&job, &cpu, &cache, scratch.path())?.0);
+        }
+        let (cold_s, warm_s, cpu_s) = (median(&cold), median(&warm), median(&on_cpu));
         let counters = job
             .json
             .then(|| serde_json::from_slice::<serde_json::Value>(&stdout).ok())
@@ -114,13 +131,36 @@ pub fn jobs_section(opts: &BenchOptions, adapter: Option<&str>) -> Result<Vec<Jo
         rows.push(JobRow {
             job: job.name,
             args: job.args,
-            gpu_cold_s: cold,
-            gpu_warm_s: warm,
+            gpu_cold_s: cold_s,
+            gpu_warm_s: warm_s,
             cpu_s,
-            cold_ratio: cold / cpu_s,
-            warm_ratio: warm / cpu_s,
+            gpu_cold_rounds_s: cold,
+            gpu_warm_rounds_s: warm,
+            cpu_rounds_s: on_cpu,
+            cold_ratio: cold_s / cpu_s,
+            warm_ratio: warm_s / cpu_s,
             counters,
         });
     }
     Ok(rows)
+}
+
+/// The median of `v` (the mean of the middle two of an even count).
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median;
+
+    #[test]
+    fn the_median_of_odd_and_even_counts() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(median(&[7.5]), 7.5);
+    }
 }

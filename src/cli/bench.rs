@@ -184,7 +184,8 @@ fn render(r: &BenchReport) -> String {
     if !r.jobs.is_empty() {
         let _ = writeln!(
             s,
-            "\njobs end to end, wall seconds (cold: an empty shader cache; warm: the cache the cold run filled)"
+            "\njobs end to end, wall seconds, medians of {} rounds (cold: an empty shader cache; warm: the cache the cold run filled)",
+            r.jobs.first().map_or(0, |j| j.cpu_rounds_s.len())
         );
         let _ = writeln!(
             s,
