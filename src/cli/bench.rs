@@ -184,24 +184,29 @@ fn render(r: &BenchReport) -> String {
     if !r.jobs.is_empty() {
         let _ = writeln!(
             s,
-            "\njobs end to end, wall seconds, medians of {} rounds (cold: an empty shader cache; warm: the cache the cold run filled)",
+            "\njobs end to end, wall seconds, median [min–max] of {} rounds (cold: an empty shader cache; warm: the cache the cold run filled)",
             r.jobs.first().map_or(0, |j| j.cpu_rounds_s.len())
         );
         let _ = writeln!(
             s,
-            "{:<28} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8} {:>12}",
+            "{:<28} {:>19} {:>19} {:>19} {:>9} {:>9} {:>10} {:>8} {:>12}",
             "job", "GPU cold", "GPU warm", "CPU ref", "cold/CPU", "warm/CPU", "pipelines", "submits", "bytes read"
         );
+        // median [min–max] over the rounds
+        let spread = |median: f64, rounds: &[f64]| {
+            let (lo, hi) = rounds.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
+            format!("{median:.2} [{lo:.2}–{hi:.2}]")
+        };
         for j in &r.jobs {
             let c =
                 |f: fn(&crate::engine::Counters) -> u64| j.counters.as_ref().map_or("–".into(), |c| f(c).to_string());
             let _ = writeln!(
                 s,
-                "{:<28} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>10} {:>8} {:>12}",
+                "{:<28} {:>19} {:>19} {:>19} {:>9.2} {:>9.2} {:>10} {:>8} {:>12}",
                 j.job,
-                j.gpu_cold_s,
-                j.gpu_warm_s,
-                j.cpu_s,
+                spread(j.gpu_cold_s, &j.gpu_cold_rounds_s),
+                spread(j.gpu_warm_s, &j.gpu_warm_rounds_s),
+                spread(j.cpu_s, &j.cpu_rounds_s),
                 j.cold_ratio,
                 j.warm_ratio,
                 c(|c| c.pipelines_compiled),
