@@ -459,6 +459,11 @@ impl<'g> FusedExecutor<'g> {
             return Err(EngineError::Invalid("an executor needs one or more models".into()));
         };
         let class = fused_fits(gpu, &first.spec).map_err(EngineError::Invalid)?;
+        if !features.covers(KernelFeatures::of(jobs)) {
+            return Err(EngineError::Invalid(
+                "the kernel is compiled without a feature a model of its batch uses".into(),
+            ));
+        }
         for job in jobs {
             check_engine_inputs(&job.spec, job.train.len(), &job.cfg)?;
             if fused_fits(gpu, &job.spec).map_err(EngineError::Invalid)? != class {
@@ -595,11 +600,6 @@ impl<'g> FusedExecutor<'g> {
         let probes = gpu.tensor("fused probes", probes_len * size_of::<LayerStats>() / 4)?;
         let tensors = [&models_t, &layers_t, &xs_t, &labels_t, &arena, &scratch, &out, &probes];
         let workgroups = [u32_of(jobs.len(), "the models")?, 1, 1];
-        if !features.covers(KernelFeatures::of(jobs)) {
-            return Err(EngineError::Invalid(
-                "the kernel is compiled without a feature a model of its batch uses".into(),
-            ));
-        }
         let k = overrides(gpu, class, features);
         gpu.prepare_pipelines(Shader::Fused, &[("fused_run", &k), ("fused_stats", &k)])?;
         let dispatch = |mode: u32, after_probe: u32| {
