@@ -1,5 +1,5 @@
 // The fused executor: whole training steps, probes and evaluations of narrow MLPs (every width ≤ 64),
-// one model per workgroup (workgroup_id.x = model), for a batch of models that may differ in depth,
+// one model at a time per workgroup, for a batch of models that may differ in depth,
 // widths, activations, normalisation, skips, optimiser, data and epoch order. Each model has a descriptor
 // (`ModelDesc`: where its data, parameters, state and scratch live) and a layer table, so nothing
 // about a model is compiled in: one pipeline per kernel class (the workgroup width, and whether the
@@ -65,6 +65,7 @@ struct Run {
     first: u32,  // train: the first step's index in the epoch
     count: u32,  // train: steps in this dispatch
     after_probe: u32, // evaluate train: a probe just ran, so models without batch norm copy its totals
+    slot: u32,   // this dispatch's counter in `queue`
 }
 
 // Where one model lives. Offsets are in floats (or words) of the buffer named.
@@ -172,6 +173,23 @@ const MAX_LAYERS: u32 = 682u;
 @group(0) @binding(6) var<storage, read_write> scratch: array<f32>;    // rows in flight
 @group(0) @binding(7) var<storage, read_write> out: array<f32>;        // step metrics and pass totals
 @group(0) @binding(8) var<storage, read_write> probes: array<LayerStats>;
+// Each dispatch's count of models claimed so far (`Run.slot`; zeroed before every command buffer).
+@group(0) @binding(9) var<storage, read_write> queue: array<atomic<u32>>;
+
+var<workgroup> claimed: u32;
+
+// The next model of the batch nobody has claimed, the same for the whole workgroup (the batch's size or
+// more once all are taken). Workgroups take models as they free up, heaviest first (the table's order),
+// instead of one fixed model each: CPU drivers give each thread an equal run of a dispatch's workgroups,
+// so with fixed models a thread whose run was lighter idled while the other finished, whatever order
+// the host chose (the work of a probe or of batch norm's phases is not the steps'). A model's numbers do
+// not depend on which workgroup trains it.
+fn claim(lid: u32) -> u32 {
+    if (lid == 0u) {
+        claimed = atomicAdd(&queue[run.slot], 1u);
+    }
+    return workgroupUniformLoad(&claimed);
+}
 
 fn weight(md: ModelDesc, i: u32) -> f32 {
     if (WSH > 1u) {
@@ -811,13 +829,20 @@ fn probe_stats(md: ModelDesc, lid: u32) {
 }
 
 @compute @workgroup_size(WG)
-fn fused_run(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
+fn fused_run(@builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
     _ = probes[0].grad_w_sq; // the probe's statistics are fused_stats', but the bind group is shared
-    let md = models[wid.x];
     let lid = lid3.x;
+    // One workgroup is dispatched per model, and each trains models until none is left.
+    for (var m = claim(lid); m < nwg.x; m = claim(lid)) {
+        run_model(models[m], lid);
+    }
+}
+
+// What `fused_run` does to one model.
+fn run_model(md: ModelDesc, lid: u32) {
     if (run.mode == 2u && run.after_probe == 1u && md.bn == 0u) {
         // Without batch norm, evaluation mode is training mode: the probe's forward pass was this one.
-        if (lid3.x == 0u) {
+        if (lid == 0u) {
             out[md.totals + 2u] = out[md.totals];
             out[md.totals + 3u] = out[md.totals + 1u];
         }
@@ -863,19 +888,22 @@ fn fused_run(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id
                 optimise(md, lid, alpha, run.first + s);
             }
         }
-
     }
+    workgroupBarrier(); // every read of the cached weights is done before the next model's fill
 }
 
-// The statistics of the probe the previous dispatch ran (mode 1), one workgroup per model.
+// The statistics of the probe the previous dispatch ran (mode 1), for every model, claimed as in
+// fused_run.
 @compute @workgroup_size(WG)
-fn fused_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
+fn fused_stats(@builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
     // The same bind group as fused_run: name the bindings this entry does not otherwise use.
-    _ = run.mode;
     _ = xs[0];
     _ = labels[0];
-    let md = models[wid.x];
-    if (md.rows > 0u) {
-        probe_stats(md, lid3.x);
+    let lid = lid3.x;
+    for (var m = claim(lid); m < nwg.x; m = claim(lid)) {
+        let md = models[m];
+        if (md.rows > 0u) {
+            probe_stats(md, lid);
+        }
     }
 }

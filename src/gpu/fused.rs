@@ -107,7 +107,19 @@ struct RunParams {
     /// Evaluations of the training split: models without batch norm take the probe's numbers (the
     /// same forward pass), when a probe ran just before.
     after_probe: u32,
+    /// The dispatch's counter of claimed models in the queue buffer: one per dispatch of a command
+    /// buffer, all zeroed at its start (`FusedExecutor::encoder`).
+    slot: u32,
 }
+
+/// Counters in the queue buffer: one for each dispatch a command buffer records (steps, probe,
+/// statistics, the two evaluations).
+const QUEUE_SLOTS: usize = 5;
+const SLOT_TRAIN: u32 = 0;
+const SLOT_PROBE: u32 = 1;
+const SLOT_STATS: u32 = 2;
+const SLOT_EVAL_TRAIN: u32 = 3;
+const SLOT_EVAL_TEST: u32 = 4;
 
 const MODE_TRAIN: u32 = 0;
 const MODE_PROBE: u32 = 1;
@@ -314,7 +326,7 @@ pub fn pack(gpu: &Gpu, jobs: &[(usize, &ModelJob<'_>)], class: KernelClass) -> V
 }
 
 /// A model's work per training row, roughly: its multiply-adds, and a few passes over the units of a
-/// normalised layer (the order of a batch's workgroups is all it is used for).
+/// normalised layer (the order of a batch's model table is all it is used for).
 fn step_work(spec: &MlpSpec) -> usize {
     (0..spec.num_layers())
         .map(|i| {
@@ -325,25 +337,13 @@ fn step_work(spec: &MlpSpec) -> usize {
         .sum()
 }
 
-/// The order to dispatch models of these amounts of work in: heaviest, lightest, second heaviest,
-/// second lightest, …, so that every run of consecutive workgroups holds about its share of the work.
-/// lavapipe gives each of its threads an equal run of a dispatch's workgroups (`lp_cs_tpool`), and a
-/// sweep's jobs come in grid order, light models first: in that order one thread idled while the
-/// other trained the deep half of each batch. On a GPU, which takes workgroups as units free up,
-/// starting with the heaviest is the usual schedule too.
-fn balanced_order(work: &[usize]) -> Vec<usize> {
-    let mut by_work: Vec<usize> = (0..work.len()).collect();
-    by_work.sort_by_key(|&m| std::cmp::Reverse(work[m]));
-    let (mut lo, mut hi) = (0, by_work.len());
-    let mut order = Vec::with_capacity(by_work.len());
-    while lo < hi {
-        order.push(by_work[lo]);
-        lo += 1;
-        if lo < hi {
-            hi -= 1;
-            order.push(by_work[hi]);
-        }
-    }
+/// The order of a batch's model table: heaviest first. Workgroups claim the models in table order as
+/// they free up (`claim` in fused.wgsl), so the last models to start are the lightest and the threads
+/// (or a GPU's cores) finish close together: the longest-job-first rule of list scheduling. Stable, so
+/// models of equal work keep the jobs' order.
+fn heaviest_first(work: &[usize]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..work.len()).collect();
+    order.sort_by_key(|&m| std::cmp::Reverse(work[m]));
     order
 }
 
@@ -369,6 +369,8 @@ pub struct FusedExecutor<'g> {
     scratch: Tensor,
     out: Tensor,
     probes: Tensor,
+    /// The dispatches' counters of claimed models (`claim` in fused.wgsl).
+    queue: Tensor,
     /// Where every model's epoch order starts in `labels`, and every model's step sizes in `arena`
     /// (both contiguous over the models, so each is one write).
     orders_at: usize,
@@ -584,10 +586,10 @@ impl<'g> FusedExecutor<'g> {
                 layer_table.len()
             )));
         }
-        // The tables are bound whole: the shader declares them at their full size. Workgroup w runs
-        // model `order[w]`: a model's results live at its own offsets, so the order changes no number.
+        // The tables are bound whole: the shader declares them at their full size. A model's results
+        // live at its own offsets, so the table's order changes no number, only who waits for whom.
         let work: Vec<usize> = members.iter().map(|m| step_work(&m.spec)).collect();
-        let mut descs: Vec<ModelDesc> = balanced_order(&work).into_iter().map(|m| members[m].desc).collect();
+        let mut descs: Vec<ModelDesc> = heaviest_first(&work).into_iter().map(|m| members[m].desc).collect();
         descs.resize(MAX_MODELS, ModelDesc::default());
         layer_table.resize(MAX_LAYERS, LayerDesc::default());
         let models_t = gpu.upload_uniform("fused models", bytemuck::cast_slice::<ModelDesc, u32>(&descs))?;
@@ -598,28 +600,33 @@ impl<'g> FusedExecutor<'g> {
         let scratch = gpu.tensor("fused scratch", scratch_len)?;
         let out = gpu.tensor("fused results", out_len)?;
         let probes = gpu.tensor("fused probes", probes_len * size_of::<LayerStats>() / 4)?;
-        let tensors = [&models_t, &layers_t, &xs_t, &labels_t, &arena, &scratch, &out, &probes];
+        let queue = gpu.tensor("fused queue", QUEUE_SLOTS)?;
+        let tensors = [&models_t, &layers_t, &xs_t, &labels_t, &arena, &scratch, &out, &probes, &queue];
         let workgroups = [u32_of(jobs.len(), "the models")?, 1, 1];
         let k = overrides(gpu, class, features);
         gpu.prepare_pipelines(Shader::Fused, &[("fused_run", &k), ("fused_stats", &k)])?;
-        let dispatch = |mode: u32, after_probe: u32| {
-            let run = RunParams { mode, first: 0, count: 0, after_probe };
+        let dispatch = |mode: u32, after_probe: u32, slot: u32| {
+            let run = RunParams { mode, first: 0, count: 0, after_probe, slot };
             gpu.dispatch_specialised(Shader::Fused, "fused_run", &k, Some(&run), &tensors, workgroups)
         };
-        let run = RunParams { mode: MODE_PROBE, first: 0, count: 0, after_probe: 0 };
+        let run = RunParams { mode: MODE_PROBE, first: 0, count: 0, after_probe: 0, slot: SLOT_STATS };
         let stats = gpu.dispatch_specialised(Shader::Fused, "fused_stats", &k, Some(&run), &tensors, workgroups)?;
         let mut executor = FusedExecutor {
             gpu,
-            train: dispatch(MODE_TRAIN, 0)?,
-            probe: [dispatch(MODE_PROBE, 0)?, stats],
-            eval_train: [dispatch(MODE_EVAL_TRAIN, 0)?, dispatch(MODE_EVAL_TRAIN, 1)?],
-            eval_test: dispatch(MODE_EVAL_TEST, 0)?,
+            train: dispatch(MODE_TRAIN, 0, SLOT_TRAIN)?,
+            probe: [dispatch(MODE_PROBE, 0, SLOT_PROBE)?, stats],
+            eval_train: [
+                dispatch(MODE_EVAL_TRAIN, 0, SLOT_EVAL_TRAIN)?,
+                dispatch(MODE_EVAL_TRAIN, 1, SLOT_EVAL_TRAIN)?,
+            ],
+            eval_test: dispatch(MODE_EVAL_TEST, 0, SLOT_EVAL_TEST)?,
             members,
             labels: labels_t,
             arena,
             scratch,
             out,
             probes,
+            queue,
             orders_at,
             sched_at,
             steps,
@@ -648,6 +655,14 @@ impl<'g> FusedExecutor<'g> {
         block.extend_from_slice(&params.running);
         self.gpu.write(&self.arena.slice(member.desc.po as usize, block.len()), &block);
         Ok(())
+    }
+
+    /// A command encoder whose first command zeroes the queue's counters, so that each dispatch
+    /// recorded after it hands out the batch's models from the first.
+    fn encoder(&self) -> wgpu::CommandEncoder {
+        let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
+        self.queue.record_clear(&mut encoder);
+        encoder
     }
 
     /// Records `dispatch` into a compute pass of its own in `encoder`.
@@ -697,7 +712,7 @@ impl<'g> FusedExecutor<'g> {
     /// Records and submits `work` and starts reading its results back: `decode` turns them into outcomes.
     fn submit_work(&mut self, work: &Work) -> Result<Readback<'g>, EngineError> {
         let gpu = self.gpu;
-        let mut encoder = gpu.device.create_command_encoder(&Default::default());
+        let mut encoder = self.encoder();
         if let Some((first, count)) = work.steps {
             if first + count > self.steps {
                 return Err(EngineError::Invalid(format!(
@@ -717,12 +732,18 @@ impl<'g> FusedExecutor<'g> {
             let mut done = 0;
             while done < count {
                 let n = (count - done).min(FUSED_MAX_STEPS_PER_DISPATCH);
-                let run = RunParams { mode: MODE_TRAIN, first: (first + done) as u32, count: n as u32, after_probe: 0 };
+                let run = RunParams {
+                    mode: MODE_TRAIN,
+                    first: (first + done) as u32,
+                    count: n as u32,
+                    after_probe: 0,
+                    slot: SLOT_TRAIN,
+                };
                 self.train.write_params(gpu, &run);
                 Self::record(&mut encoder, &self.train);
                 done += n;
                 if done < count {
-                    let full = std::mem::replace(&mut encoder, gpu.device.create_command_encoder(&Default::default()));
+                    let full = std::mem::replace(&mut encoder, self.encoder());
                     gpu.submit(full.finish());
                 }
             }
@@ -976,38 +997,26 @@ impl Engine for FusedExecutor<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::balanced_order;
+    use super::heaviest_first;
 
     #[test]
-    fn the_dispatch_order_is_a_permutation_that_splits_the_work_evenly() {
+    fn the_model_table_is_every_model_once_heaviest_first() {
         // A sweep's batch in grid order: depths 1..=20, each three times, light models first.
         let work: Vec<usize> = (1..=20).flat_map(|d| [d * 110; 3]).collect();
-        let order = balanced_order(&work);
+        let order = heaviest_first(&work);
         let mut seen = order.clone();
         seen.sort_unstable();
         assert_eq!(seen, (0..work.len()).collect::<Vec<_>>(), "every model once");
-        // Any split into consecutive runs — lavapipe's two or three, say — is within one pair of models
-        // of an equal share; the grid order's first half held a quarter of the work.
-        let total: usize = work.iter().sum();
-        let heaviest = *work.iter().max().unwrap();
-        for parts in [2, 3] {
-            let chunk = order.len() / parts;
-            for p in 0..parts {
-                let share: usize = order[p * chunk..(p + 1) * chunk].iter().map(|&m| work[m]).sum();
-                assert!(
-                    share.abs_diff(total / parts) <= 2 * heaviest,
-                    "{parts} parts: part {p} has {share} of {total}"
-                );
-            }
-        }
-        let first_half: usize = work[..work.len() / 2].iter().sum();
-        assert!(first_half < total * 3 / 10, "the grid order itself is unbalanced: {first_half} of {total}");
+        assert!(order.windows(2).all(|w| work[w[0]] >= work[w[1]]), "not heaviest first: {order:?}");
+        // Models of equal work keep their order.
+        assert_eq!(&order[..3], &[57, 58, 59]);
     }
 
     #[test]
-    fn the_dispatch_order_of_one_or_two_models() {
-        assert_eq!(balanced_order(&[]), Vec::<usize>::new());
-        assert_eq!(balanced_order(&[5]), vec![0]);
-        assert_eq!(balanced_order(&[1, 9]), vec![1, 0]);
+    fn the_model_table_of_none_one_or_two_models() {
+        assert_eq!(heaviest_first(&[]), Vec::<usize>::new());
+        assert_eq!(heaviest_first(&[5]), vec![0]);
+        assert_eq!(heaviest_first(&[1, 9]), vec![1, 0]);
+        assert_eq!(heaviest_first(&[9, 1]), vec![0, 1]);
     }
 }

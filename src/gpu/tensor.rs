@@ -47,6 +47,11 @@ impl Tensor {
         })
     }
 
+    /// Records zeroing this view into `encoder`, ordered with the commands around it.
+    pub(crate) fn record_clear(&self, encoder: &mut wgpu::CommandEncoder) {
+        encoder.clear_buffer(&self.buffer, self.byte_offset(), Some((self.len * 4) as u64));
+    }
+
     pub(crate) fn byte_offset(&self) -> u64 {
         (self.offset * 4) as u64
     }
