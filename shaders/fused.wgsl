@@ -13,7 +13,12 @@
 //   1 probe — forward and backward over the whole training split in training mode, updating
 //             nothing; `fused_stats`, dispatched next, reduces the per-layer statistics a probe
 //             reports into `probes`;
-//   2, 3    — evaluate the training or the test split: forward with running statistics and the loss.
+//   2, 3    — evaluate the training or the test split: forward with running statistics and the loss;
+// or, mode 4, both halves of a batch at once: the first half of the table trains (mode 0) while the
+// second, each model's *twin* — a descriptor of the same model whose parameters and running statistics
+// are a copy taken just before, with gradients and scratch of its own — is measured: evaluated (with
+// `Run.evaluate`) and probed. A batch of few models leaves most of a GPU idle during its steps (and one of
+// lavapipe's two threads); so the measurement of one epoch's end runs beside the next epoch's steps.
 // Steps, probes and evaluations of an epoch go into one command buffer; the host reads the results
 // once.
 //
@@ -66,7 +71,15 @@ struct Run {
     count: u32,  // train: steps in this dispatch
     after_probe: u32, // evaluate train: a probe just ran, so models without batch norm copy its totals
     slot: u32,   // this dispatch's counter in `queue`
+    base: u32,   // the table entry of the dispatch's first model (fused_stats of the twins: the batch's size)
+    evaluate: u32, // mode 4: the twins are evaluated before they are probed
 }
+
+const MODE_TRAIN: u32 = 0u;
+const MODE_PROBE: u32 = 1u;
+const MODE_EVAL_TRAIN: u32 = 2u;
+const MODE_EVAL_TEST: u32 = 3u;
+const MODE_BESIDE: u32 = 4u;
 
 // Where one model lives. Offsets are in floats (or words) of the buffer named.
 struct ModelDesc {
@@ -248,7 +261,7 @@ fn update(md: ModelDesc, k: u32, g: f32, alpha: f32) {
 
 // Copies `rows` rows into the first layer's input and their labels into scratch: training steps take
 // rows `order[start ..]`, probes and evaluations the split in its own order.
-fn gather(md: ModelDesc, lid: u32, rows: u32, start: u32) {
+fn gather(md: ModelDesc, lid: u32, rows: u32, start: u32, mode: u32) {
     let l0 = layers[md.lt];
     let so = md.so;
     for (var base = 0u; base < rows; base += WG) {
@@ -257,11 +270,11 @@ fn gather(md: ModelDesc, lid: u32, rows: u32, start: u32) {
         var src = 0u;
         var xo = md.x;
         var yo = md.y;
-        if (run.mode == 0u) {
+        if (mode == MODE_TRAIN) {
             src = labels[md.order + start + rr];
         } else {
             src = rr;
-            if (run.mode == 3u) {
+            if (mode == MODE_EVAL_TEST) {
                 xo = md.tx;
                 yo = md.ty;
             }
@@ -275,7 +288,7 @@ fn gather(md: ModelDesc, lid: u32, rows: u32, start: u32) {
 
 // Forward through every layer for `rows` rows. Batch norm uses the batch's statistics in training
 // and probes (training updates the running statistics) and the running statistics in evaluations.
-fn forward(md: ModelDesc, lid: u32, rows: u32) {
+fn forward(md: ModelDesc, lid: u32, rows: u32, mode: u32) {
     let so = md.so;
     let mf = f32(rows);
     for (var li = 0u; li < md.layers; li++) {
@@ -375,7 +388,7 @@ fn forward(md: ModelDesc, lid: u32, rows: u32) {
                 let j = min(lid, l.fan_out - 1u);
                 var mean = 0.0;
                 var rstd = 0.0;
-                if (run.mode >= 2u) {
+                if (mode >= MODE_EVAL_TRAIN) {
                     mean = arena[md.ro + l.rmean + j];
                     rstd = inverseSqrt(arena[md.ro + l.rvar + j] + md.bn_eps);
                 } else {
@@ -391,7 +404,7 @@ fn forward(md: ModelDesc, lid: u32, rows: u32) {
                     }
                     let var_b = d2 / mf;
                     rstd = inverseSqrt(var_b + md.bn_eps);
-                    if (run.mode == 0u && lid < l.fan_out) {
+                    if (mode == MODE_TRAIN && lid < l.fan_out) {
                         let unbiased = select(var_b, var_b * mf / (mf - 1.0), rows > 1u);
                         let rm = md.ro + l.rmean + j;
                         let rv = md.ro + l.rvar + j;
@@ -832,15 +845,47 @@ fn probe_stats(md: ModelDesc, lid: u32) {
 fn fused_run(@builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
     _ = probes[0].grad_w_sq; // the probe's statistics are fused_stats', but the bind group is shared
     let lid = lid3.x;
-    // One workgroup is dispatched per model, and each trains models until none is left.
-    for (var m = claim(lid); m < nwg.x; m = claim(lid)) {
-        run_model(models[m], lid);
+    let beside = run.mode == MODE_BESIDE;
+    let half = nwg.x / 2u;
+    // One workgroup is dispatched per task, and each takes tasks until none is left. A task is one
+    // pass over a model (`run_pass`), or, for a twin in mode 4, up to three: the evaluations before the
+    // probe, whose scratch fused_stats reads next. One call site of `run_pass`: CPU drivers inline
+    // every call, and their compile time grows faster than the code.
+    for (var t = claim(lid); t < nwg.x; t = claim(lid)) {
+        let md = models[run.base + t];
+        let twin = beside && t >= half;
+        var passes = array<u32, 3>(run.mode, 0u, 0u);
+        var n = 1u;
+        if (beside) {
+            passes[0] = MODE_TRAIN;
+        }
+        if (twin) {
+            n = 0u;
+            if (run.evaluate == 1u) {
+                passes[0] = MODE_EVAL_TEST;
+                n = 1u;
+                if (md.bn == 1u) {
+                    passes[1] = MODE_EVAL_TRAIN;
+                    n = 2u;
+                }
+            }
+            passes[n] = MODE_PROBE;
+            n += 1u;
+        }
+        for (var p = 0u; p < n; p++) {
+            run_pass(md, lid, passes[p]);
+        }
+        if (twin && run.evaluate == 1u && md.bn == 0u && lid == 0u) {
+            // Without batch norm, evaluation mode is training mode: the probe's forward pass was it.
+            out[md.totals + 2u] = out[md.totals];
+            out[md.totals + 3u] = out[md.totals + 1u];
+        }
     }
 }
 
-// What `fused_run` does to one model.
-fn run_model(md: ModelDesc, lid: u32) {
-    if (run.mode == 2u && run.after_probe == 1u && md.bn == 0u) {
+// One pass of `mode` (0-3) over one model: `run.count` training steps, or a probe or an evaluation.
+fn run_pass(md: ModelDesc, lid: u32, mode: u32) {
+    if (mode == MODE_EVAL_TRAIN && run.after_probe == 1u && md.bn == 0u) {
         // Without batch norm, evaluation mode is training mode: the probe's forward pass was this one.
         if (lid == 0u) {
             out[md.totals + 2u] = out[md.totals];
@@ -857,12 +902,12 @@ fn run_model(md: ModelDesc, lid: u32) {
     workgroupBarrier(); // the cache is filled before any weight is read
     // One loop for every mode, so the passes below are compiled once: training runs `count` steps,
     // a probe or an evaluation one pass over its whole split.
-    let train = run.mode == 0u;
+    let train = mode == MODE_TRAIN;
     let count = select(1u, run.count, train);
     for (var s = 0u; s < count; s++) {
         var rows = md.rows;
         var start = 0u;
-        var at = md.totals + 2u * (run.mode - 1u);
+        var at = md.totals + 2u * (mode - 1u);
         var alpha = 0.0;
         if (train) {
             let step = run.first + s;
@@ -873,27 +918,27 @@ fn run_model(md: ModelDesc, lid: u32) {
             rows = min(md.batch, md.rows - start);
             at = md.metrics + 2u * step;
             alpha = arena[md.sched + step];
-        } else if (run.mode == 3u) {
+        } else if (mode == MODE_EVAL_TEST) {
             rows = md.test_rows;
         }
         if (rows == 0u) {
             break;
         }
-        gather(md, lid, rows, start);
-        forward(md, lid, rows);
+        gather(md, lid, rows, start, mode);
+        forward(md, lid, rows, mode);
         loss(md, lid, rows, at);
-        if (train || run.mode == 1u) {
+        if (train || mode == MODE_PROBE) {
             backward(md, lid, rows);
             if (train) {
                 optimise(md, lid, alpha, run.first + s);
             }
         }
     }
-    workgroupBarrier(); // every read of the cached weights is done before the next model's fill
+    workgroupBarrier(); // every read of the cached weights is done before the next pass's fill
 }
 
-// The statistics of the probe the previous dispatch ran (mode 1), for every model, claimed as in
-// fused_run.
+// The statistics of the probe the previous dispatch ran, for every model from table entry `run.base`
+// (the twins after mode 4), claimed as in fused_run.
 @compute @workgroup_size(WG)
 fn fused_stats(@builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
     // The same bind group as fused_run: name the bindings this entry does not otherwise use.
@@ -901,7 +946,7 @@ fn fused_stats(@builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocatio
     _ = labels[0];
     let lid = lid3.x;
     for (var m = claim(lid); m < nwg.x; m = claim(lid)) {
-        let md = models[m];
+        let md = models[run.base + m];
         if (md.rows > 0u) {
             probe_stats(md, lid);
         }

@@ -247,15 +247,20 @@ pub struct ModelJob<'d> {
     pub cfg: TrainConfig,
 }
 
-/// What one call of `BatchEngine::run` does to every model of the batch, in this order.
+/// What one call of `BatchEngine::run` does to every model of the batch: the steps, then the
+/// measurements — or, with `measure_first`, the measurements of the state the call starts from, then
+/// the steps. The training loop asks for the second, so that an engine may measure one chunk's end
+/// while it trains the next (the fused executor does, for small batches); the numbers are the same.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Work {
     /// Train batches `first .. first + count` of the epoch begun by `begin_epoch`.
     pub steps: Option<(usize, usize)>,
-    /// Then probe the training split (training mode, no update).
+    /// Probe the training split (training mode, no update).
     pub probe: bool,
-    /// Then evaluate the training split and, when it has rows, the test split.
+    /// Evaluate the training split and, when it has rows, the test split.
     pub evaluate: bool,
+    /// The probe and the evaluations measure the parameters from before the steps, not after.
+    pub measure_first: bool,
 }
 
 /// A probe and each layer's update ratio ‖W − W_prev‖/‖W_prev‖ since the engine's previous probe
@@ -403,8 +408,14 @@ impl BatchEngine for Each<'_> {
         let mut outcomes = Vec::with_capacity(self.engines.len());
         for (e, prev) in self.engines.iter_mut().zip(&mut self.prev) {
             let mut out = Outcome::default();
-            if let Some((first, count)) = work.steps {
-                out.batches = e.train_batches(first, count)?;
+            let steps = |e: &mut Box<dyn Engine + '_>, out: &mut Outcome| {
+                if let Some((first, count)) = work.steps {
+                    out.batches = e.train_batches(first, count)?;
+                }
+                Ok::<_, EngineError>(())
+            };
+            if !work.measure_first {
+                steps(e, &mut out)?;
             }
             if work.probe {
                 let probe = e.probe(Split::Train)?;
@@ -416,6 +427,9 @@ impl BatchEngine for Each<'_> {
             if work.evaluate {
                 out.eval_train = Some(e.evaluate(Split::Train)?);
                 out.eval_test = if e.split_rows(Split::Test) > 0 { Some(e.evaluate(Split::Test)?) } else { None };
+            }
+            if work.measure_first {
+                steps(e, &mut out)?;
             }
             outcomes.push(out);
         }

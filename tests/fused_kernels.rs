@@ -6,7 +6,7 @@ mod common;
 
 use common::{assert_close, gpu};
 use vanish::data::{self, Dataset, DatasetSpec};
-use vanish::engine::{BatchEngine, Engine, ModelJob, Optimizer, Split, TrainConfig, Work};
+use vanish::engine::{BatchEngine, Engine, ModelJob, Optimizer, Outcome, Split, TrainConfig, Work};
 use vanish::gpu::FusedExecutor;
 use vanish::gpu::fused::fused_fits;
 use vanish::model::{Activation, MlpSpec, Norm, Output, Params};
@@ -49,7 +49,8 @@ fn executor_probes_and_evaluations_match_the_reference() {
         let order: Vec<u32> = (0..train.len() as u32).rev().collect();
         BatchEngine::begin_epoch(&mut g, std::slice::from_ref(&order)).unwrap();
         c.begin_epoch(&order).unwrap();
-        let out = g.run(&Work { steps: Some((0, 3)), probe: true, evaluate: true }).unwrap().remove(0);
+        let out =
+            g.run(&Work { steps: Some((0, 3)), probe: true, evaluate: true, ..Default::default() }).unwrap().remove(0);
         c.train_batches(0, 3).unwrap();
         let want = c.probe(Split::Train).unwrap();
         let got = out.probe.expect("a probe");
@@ -103,6 +104,55 @@ fn an_evaluation_after_a_probe_equals_one_on_its_own() {
         let together = g.run(&Work { probe: true, evaluate: true, ..Default::default() }).unwrap().remove(0);
         let alone = Engine::evaluate(&mut g, Split::Train).unwrap();
         assert_eq!(together.eval_train, Some(alone), "batch norm {bn}");
+    }
+}
+
+/// A small batch measures one chunk's end beside the next chunk's steps, each model's twin holding a
+/// copy of its parameters (`Work::measure_first`): the outcomes are those of measuring first and
+/// training after, bit for bit, with batch norm, layer norm and skips, and the parameters end the same.
+#[test]
+fn measuring_beside_the_next_steps_equals_measuring_before_them() {
+    let Some(gpu) = gpu() else { return };
+    let (train, test) = load("moons", 90, 2, 3);
+    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 8, clip_grad_norm: None };
+    let specs = [
+        MlpSpec::new(2, &[9, 9], Activation::Tanh, Output::Binary),
+        MlpSpec::new(2, &[10, 10, 10], Activation::Sigmoid, Output::Binary).with_batch_norm(true),
+        MlpSpec::new(2, &[12, 12], Activation::Relu, Output::Binary).with_norm(Norm::Layer).with_residual(Some(0.5)),
+    ];
+    // Three models have twins; seventeen (past BESIDE_MAX_MODELS) measure first and train after.
+    for n in [3, 17] {
+        let jobs: Vec<ModelJob<'_>> = (0..n)
+            .map(|i| {
+                let spec = specs[i % specs.len()].clone();
+                ModelJob { params: Params::init(&spec, i as u64), spec, train: &train, test: &test, cfg }
+            })
+            .collect();
+        let order: Vec<u32> = (0..train.len() as u32).rev().collect();
+        let orders = vec![order; n];
+        let run = |beside: bool| {
+            let mut g = FusedExecutor::new(gpu, &jobs).unwrap();
+            assert_eq!(g.measures_beside(), n == 3, "{n} models");
+            BatchEngine::begin_epoch(&mut g, &orders).unwrap();
+            let mut first = g.run(&Work { steps: Some((0, 2)), ..Default::default() }).unwrap();
+            let later = if beside {
+                g.run(&Work { steps: Some((2, 3)), probe: true, evaluate: true, measure_first: true }).unwrap()
+            } else {
+                let measured = g.run(&Work { probe: true, evaluate: true, ..Default::default() }).unwrap();
+                let stepped = g.run(&Work { steps: Some((2, 3)), ..Default::default() }).unwrap();
+                measured.into_iter().zip(stepped).map(|(m, s)| Outcome { batches: s.batches, ..m }).collect()
+            };
+            for (o, l) in first.iter_mut().zip(later) {
+                *o = Outcome { batches: [std::mem::take(&mut o.batches), l.batches].concat(), ..l };
+            }
+            let after = g.run(&Work { probe: true, evaluate: true, ..Default::default() }).unwrap();
+            (first, after, BatchEngine::params(&mut g).unwrap())
+        };
+        let (sequential, beside) = (run(false), run(true));
+        assert!(sequential.0.iter().all(|o| o.batches.len() == 5 && o.probe.is_some() && o.eval_test.is_some()));
+        assert_eq!(sequential.0, beside.0, "{n} models: the measurements between the chunks and the steps");
+        assert_eq!(sequential.1, beside.1, "{n} models: the measurements after (update ratios since the probe)");
+        assert_eq!(sequential.2, beside.2, "{n} models: the parameters");
     }
 }
 

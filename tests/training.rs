@@ -363,7 +363,8 @@ fn a_model_batch_trains_each_model_as_if_alone() {
         engine.begin_epoch(&which.iter().map(|&m| orders[m][e].clone()).collect::<Vec<_>>()).unwrap();
         // Two calls, so a call boundary falls inside the epoch; the probe and evaluations at its end.
         let mut out = engine.run(&Work { steps: Some((0, 1)), ..Default::default() }).unwrap();
-        let rest = engine.run(&Work { steps: Some((1, 3)), probe: true, evaluate: true }).unwrap();
+        let rest =
+            engine.run(&Work { steps: Some((1, 3)), probe: true, evaluate: true, ..Default::default() }).unwrap();
         for (o, r) in out.iter_mut().zip(rest) {
             o.batches.extend(r.batches);
             o.probe = r.probe;

@@ -110,7 +110,23 @@ struct RunParams {
     /// The dispatch's counter of claimed models in the queue buffer: one per dispatch of a command
     /// buffer, all zeroed at its start (`FusedExecutor::encoder`).
     slot: u32,
+    /// The table entry of the dispatch's first model: the batch's size for the twins' statistics.
+    base: u32,
+    /// `MODE_BESIDE`: the twins are evaluated before they are probed.
+    evaluate: u32,
 }
+
+impl RunParams {
+    fn new(mode: u32, slot: u32) -> Self {
+        RunParams { mode, first: 0, count: 0, after_probe: 0, slot, base: 0, evaluate: 0 }
+    }
+}
+
+/// Batches of up to this many models measure each chunk's end beside the next chunk's steps
+/// (`MODE_BESIDE`), each model's twin holding a copy of its parameters: so few models leave most of a
+/// GPU idle during their steps — and, for one model, one of lavapipe's two threads. Larger batches
+/// fill the device with their own models and keep the memory.
+const BESIDE_MAX_MODELS: usize = 16;
 
 /// Counters in the queue buffer: one for each dispatch a command buffer records (steps, probe,
 /// statistics, the two evaluations).
@@ -125,6 +141,7 @@ const MODE_TRAIN: u32 = 0;
 const MODE_PROBE: u32 = 1;
 const MODE_EVAL_TRAIN: u32 = 2;
 const MODE_EVAL_TEST: u32 = 3;
+const MODE_BESIDE: u32 = 4;
 
 /// `ModelDesc` in fused.wgsl: where one model lives.
 #[repr(C)]
@@ -358,6 +375,36 @@ struct Member {
     rows: usize,
     test_rows: usize,
     batch: usize,
+    /// Floats of scratch the model takes.
+    scratch_len: usize,
+}
+
+/// The twins of a small batch's models (`MODE_BESIDE` in fused.wgsl): table entries N..2N, each a
+/// model's descriptor with parameters, running statistics, gradients and scratch of its own, measured
+/// in the same dispatch as the models' next steps.
+struct Twins {
+    /// The models' steps and the twins' measurements, then the twins' probe statistics.
+    beside: Dispatch,
+    stats: Dispatch,
+    /// Each model's parameters and running statistics, copied to its twin's before `beside`:
+    /// `(from, to, floats)` in the arena, through `staging` (a buffer is not copied into itself).
+    copies: Vec<(usize, usize, usize)>,
+    staging: Tensor,
+}
+
+impl Twins {
+    fn record_copies(&self, encoder: &mut wgpu::CommandEncoder, arena: &Tensor) {
+        let mut at = 0;
+        for &(from, _, len) in &self.copies {
+            arena.slice(from, len).record_copy_to(encoder, &self.staging.slice(at, len));
+            at += len;
+        }
+        at = 0;
+        for &(_, to, len) in &self.copies {
+            self.staging.slice(at, len).record_copy_to(encoder, &arena.slice(to, len));
+            at += len;
+        }
+    }
 }
 
 /// A batch of narrow models on the fused kernel.
@@ -371,6 +418,8 @@ pub struct FusedExecutor<'g> {
     probes: Tensor,
     /// The dispatches' counters of claimed models (`claim` in fused.wgsl).
     queue: Tensor,
+    /// Small batches' twins, which measure beside the steps.
+    twins: Option<Twins>,
     /// Where every model's epoch order starts in `labels`, and every model's step sizes in `arena`
     /// (both contiguous over the models, so each is one write).
     orders_at: usize,
@@ -565,6 +614,7 @@ impl<'g> FusedExecutor<'g> {
                 rows: job.train.len(),
                 test_rows: job.test.len(),
                 batch: job.cfg.batch_size,
+                scratch_len: scratch,
             });
         }
         let orders_at = labels.len();
@@ -578,6 +628,31 @@ impl<'g> FusedExecutor<'g> {
         if xs.is_empty() {
             xs.push(0.0);
         }
+        // The twins, where the batch is small and their scratch fits: after the models in the arena
+        // and in scratch, and in the table (`twins[m]` is `members[m]`'s).
+        let budget = BATCH_BYTES_MAX.min(gpu.limits.max_storage_buffer_binding_size).min(gpu.limits.max_buffer_size);
+        let twin_scratch: usize = members.iter().map(|m| m.scratch_len).sum();
+        let mut twins: Vec<ModelDesc> = Vec::new();
+        let mut copies = Vec::new();
+        if members.len() <= BESIDE_MAX_MODELS && ((scratch_len + twin_scratch) as u64) * 4 <= budget {
+            for m in &members {
+                let (p, r) = (m.layout.param_len, m.layout.running_len);
+                let twin = ModelDesc {
+                    po: u32_of(arena_len, "the arena")?,
+                    go: u32_of(arena_len + p, "the arena")?,
+                    ro: u32_of(arena_len + 2 * p, "the arena")?,
+                    so: u32_of(scratch_len, "the scratch")?,
+                    ..m.desc
+                };
+                copies.push((m.desc.po as usize, twin.po as usize, p));
+                if r > 0 {
+                    copies.push((m.desc.ro as usize, twin.ro as usize, r));
+                }
+                arena_len += 2 * p + r;
+                scratch_len += m.scratch_len;
+                twins.push(twin);
+            }
+        }
 
         if members.len() > MAX_MODELS || layer_table.len() > MAX_LAYERS {
             return Err(EngineError::Invalid(format!(
@@ -589,7 +664,9 @@ impl<'g> FusedExecutor<'g> {
         // The tables are bound whole: the shader declares them at their full size. A model's results
         // live at its own offsets, so the table's order changes no number, only who waits for whom.
         let work: Vec<usize> = members.iter().map(|m| step_work(&m.spec)).collect();
-        let mut descs: Vec<ModelDesc> = heaviest_first(&work).into_iter().map(|m| members[m].desc).collect();
+        let order = heaviest_first(&work);
+        let mut descs: Vec<ModelDesc> = order.iter().map(|&m| members[m].desc).collect();
+        descs.extend(order.iter().filter_map(|&m| twins.get(m)));
         descs.resize(MAX_MODELS, ModelDesc::default());
         layer_table.resize(MAX_LAYERS, LayerDesc::default());
         let models_t = gpu.upload_uniform("fused models", bytemuck::cast_slice::<ModelDesc, u32>(&descs))?;
@@ -606,11 +683,23 @@ impl<'g> FusedExecutor<'g> {
         let k = overrides(gpu, class, features);
         gpu.prepare_pipelines(Shader::Fused, &[("fused_run", &k), ("fused_stats", &k)])?;
         let dispatch = |mode: u32, after_probe: u32, slot: u32| {
-            let run = RunParams { mode, first: 0, count: 0, after_probe, slot };
+            let run = RunParams { after_probe, ..RunParams::new(mode, slot) };
             gpu.dispatch_specialised(Shader::Fused, "fused_run", &k, Some(&run), &tensors, workgroups)
         };
-        let run = RunParams { mode: MODE_PROBE, first: 0, count: 0, after_probe: 0, slot: SLOT_STATS };
+        let run = RunParams::new(MODE_PROBE, SLOT_STATS);
         let stats = gpu.dispatch_specialised(Shader::Fused, "fused_stats", &k, Some(&run), &tensors, workgroups)?;
+        let twins = if twins.is_empty() {
+            None
+        } else {
+            let n = u32_of(members.len(), "the models")?;
+            let run = RunParams::new(MODE_BESIDE, SLOT_TRAIN);
+            let beside =
+                gpu.dispatch_specialised(Shader::Fused, "fused_run", &k, Some(&run), &tensors, [2 * n, 1, 1])?;
+            let run = RunParams { base: n, ..RunParams::new(MODE_PROBE, SLOT_STATS) };
+            let stats = gpu.dispatch_specialised(Shader::Fused, "fused_stats", &k, Some(&run), &tensors, workgroups)?;
+            let staging = gpu.tensor("fused twin staging", copies.iter().map(|c| c.2).sum::<usize>().max(1))?;
+            Some(Twins { beside, stats, copies, staging })
+        };
         let mut executor = FusedExecutor {
             gpu,
             train: dispatch(MODE_TRAIN, 0, SLOT_TRAIN)?,
@@ -627,6 +716,7 @@ impl<'g> FusedExecutor<'g> {
             out,
             probes,
             queue,
+            twins,
             orders_at,
             sched_at,
             steps,
@@ -710,10 +800,16 @@ impl<'g> FusedExecutor<'g> {
     }
 
     /// Records and submits `work` and starts reading its results back: `decode` turns them into outcomes.
+    /// With `measure_first`, a batch with twins measures in the same dispatch as its first steps.
     fn submit_work(&mut self, work: &Work) -> Result<Readback<'g>, EngineError> {
         let gpu = self.gpu;
         let mut encoder = self.encoder();
-        if let Some((first, count)) = work.steps {
+        let steps = work.steps.filter(|&(_, count)| count > 0);
+        let beside = self.twins.is_some() && work.measure_first && work.probe && steps.is_some();
+        if work.measure_first && !beside {
+            self.record_measurements(&mut encoder, work);
+        }
+        if let Some((first, count)) = steps {
             if first + count > self.steps {
                 return Err(EngineError::Invalid(format!(
                     "batches {first}..{} past the epoch's {}",
@@ -733,14 +829,23 @@ impl<'g> FusedExecutor<'g> {
             while done < count {
                 let n = (count - done).min(FUSED_MAX_STEPS_PER_DISPATCH);
                 let run = RunParams {
-                    mode: MODE_TRAIN,
                     first: (first + done) as u32,
                     count: n as u32,
-                    after_probe: 0,
-                    slot: SLOT_TRAIN,
+                    ..RunParams::new(MODE_TRAIN, SLOT_TRAIN)
                 };
-                self.train.write_params(gpu, &run);
-                Self::record(&mut encoder, &self.train);
+                match self.twins.as_ref().filter(|_| beside && done == 0) {
+                    Some(twins) => {
+                        twins.record_copies(&mut encoder, &self.arena);
+                        let run = RunParams { mode: MODE_BESIDE, evaluate: work.evaluate.into(), ..run };
+                        twins.beside.write_params(gpu, &run);
+                        Self::record(&mut encoder, &twins.beside);
+                        Self::record(&mut encoder, &twins.stats);
+                    }
+                    None => {
+                        self.train.write_params(gpu, &run);
+                        Self::record(&mut encoder, &self.train);
+                    }
+                }
                 done += n;
                 if done < count {
                     let full = std::mem::replace(&mut encoder, self.encoder());
@@ -749,15 +854,8 @@ impl<'g> FusedExecutor<'g> {
             }
             self.t += count as u32;
         }
-        if work.probe {
-            Self::record(&mut encoder, &self.probe[0]);
-            Self::record(&mut encoder, &self.probe[1]);
-            self.last_rows = self.members[0].rows;
-        }
-        if work.evaluate {
-            Self::record(&mut encoder, &self.eval_train[work.probe as usize]);
-            Self::record(&mut encoder, &self.eval_test);
-            self.last_rows = self.members[0].test_rows;
+        if !work.measure_first {
+            self.record_measurements(&mut encoder, work);
         }
         gpu.submit(encoder.finish());
         let mut read = vec![&self.out];
@@ -765,6 +863,20 @@ impl<'g> FusedExecutor<'g> {
             read.push(&self.probes);
         }
         Ok(gpu.start_read(&read))
+    }
+
+    /// Records the probe and the evaluations `work` asks for.
+    fn record_measurements(&mut self, encoder: &mut wgpu::CommandEncoder, work: &Work) {
+        if work.probe {
+            Self::record(encoder, &self.probe[0]);
+            Self::record(encoder, &self.probe[1]);
+            self.last_rows = self.members[0].rows;
+        }
+        if work.evaluate {
+            Self::record(encoder, &self.eval_train[work.probe as usize]);
+            Self::record(encoder, &self.eval_test);
+            self.last_rows = self.members[0].test_rows;
+        }
     }
 
     /// Each model's outcome of `work`, from what `submit_work` read back.
@@ -822,6 +934,11 @@ impl<'g> FusedExecutor<'g> {
                 p
             })
             .collect()
+    }
+
+    /// Whether the batch has twins, so that a `Work::measure_first` measures beside its steps.
+    pub fn measures_beside(&self) -> bool {
+        self.twins.is_some()
     }
 
     fn single(&self) -> Result<(), EngineError> {

@@ -52,6 +52,18 @@ impl Tensor {
         encoder.clear_buffer(&self.buffer, self.byte_offset(), Some((self.len * 4) as u64));
     }
 
+    /// Records copying this view into `to` (as long) into `encoder`.
+    pub(crate) fn record_copy_to(&self, encoder: &mut wgpu::CommandEncoder, to: &Tensor) {
+        assert_eq!(self.len, to.len, "a copy between views of different lengths");
+        encoder.copy_buffer_to_buffer(
+            &self.buffer,
+            self.byte_offset(),
+            &to.buffer,
+            to.byte_offset(),
+            (self.len * 4) as u64,
+        );
+    }
+
     pub(crate) fn byte_offset(&self) -> u64 {
         (self.offset * 4) as u64
     }

@@ -94,18 +94,43 @@ pub struct Request {
     pub work: Work,
 }
 
-/// The steps of the request in flight: a chunk `count` long that ends the epoch or not; `None` before
-/// the first request's answer (the probe and evaluations at initialisation).
+/// The steps of a request: a chunk `count` long that ends the epoch or not.
 #[derive(Clone, Copy, Debug)]
 struct Chunk {
     count: usize,
     end_of_epoch: bool,
 }
 
+/// A measurement the loop owes the histories, taken by the next request before its steps (so that an
+/// engine may take it while it trains them): the one at initialisation, or the probe after a chunk of
+/// steps labelled `epoch` and `step`, with the epoch's record when the chunk ended one.
+#[derive(Clone, Debug)]
+enum Owed {
+    Init,
+    After { epoch: usize, step: usize, epoch_end: Option<EpochEnd> },
+}
+
+/// An epoch whose record waits for its evaluation: its number (from 1) and each model's summed batch
+/// loss × rows and correct count.
+#[derive(Clone, Debug)]
+struct EpochEnd {
+    epoch: usize,
+    sums: Vec<(f64, usize)>,
+}
+
+/// The request in flight: what it measures first, then its steps.
+#[derive(Clone, Debug)]
+struct Pending {
+    measure: Option<Owed>,
+    chunk: Option<Chunk>,
+}
+
 /// The training loop as a state machine that never calls the engine itself: `next_request` says what to run,
 /// `absorb` takes what the engine returned. `train_batch` drives it with the native engines' blocking
 /// calls; a driver that must not block (WebGPU in a browser) awaits each run between the two instead.
-/// Either way the loop — chunking, probes, evaluations, divergence per model — is this one.
+/// Either way the loop — chunking, probes, evaluations, divergence per model — is this one. Each
+/// request measures what the one before it left (`Work::measure_first`) and then trains the next chunk;
+/// the last measures alone.
 pub struct BatchTrainer {
     engine: String,
     train_rows: usize,
@@ -122,8 +147,10 @@ pub struct BatchTrainer {
     step: usize,
     /// The epoch's summed batch loss × rows and correct count, per model.
     sums: Vec<(f64, usize)>,
-    /// The request in flight: `Some(None)` for the initial probe, `Some(Some(chunk))` for steps.
-    pending: Option<Option<Chunk>>,
+    /// The measurement the next request takes first.
+    owed: Option<Owed>,
+    /// The request in flight.
+    pending: Option<Pending>,
     done: bool,
     /// The most steps one request carries.
     max_steps: usize,
@@ -162,67 +189,107 @@ impl BatchTrainer {
             b: 0,
             step: 0,
             sums: vec![(0.0, 0); models],
+            owed: Some(Owed::Init),
             pending: None,
             done: false,
             max_steps: MAX_STEPS_BETWEEN_CHECKS,
         })
     }
 
-    /// What the engine runs next, or `None` when training is over (every epoch done, every model
-    /// diverged, or `stop` called). Each request must be answered by `absorb` before the next.
+    /// What the engine runs next, or `None` when training is over (every epoch done and measured, every
+    /// model diverged, or `stop` called). Each request must be answered by `absorb` before the next.
     pub fn next_request(&mut self) -> Option<Request> {
         assert!(self.pending.is_none(), "absorb the engine's answer to the last request first");
-        if self.done {
-            return None;
-        }
-        if self.runs.is_empty() {
-            self.pending = Some(None);
-            return Some(Request { begin_epoch: None, work: Work { steps: None, probe: true, evaluate: true } });
-        }
         if self.epoch >= self.epochs || self.steps_per_epoch == 0 {
             self.done = true;
+        }
+        if self.done && !self.runs.is_empty() && self.runs.iter().all(|r| r.diverged.is_some()) {
+            self.owed = None; // nobody to record it for
+        }
+        let measure = self.owed.take();
+        let chunk = (!self.done).then(|| {
+            // Stop at the next multiple of probe_every, counted in steps over the whole run.
+            let (b, step) = (self.b, self.step);
+            let count = (self.chunk - step % self.chunk).min(self.steps_per_epoch - b).min(self.max_steps);
+            Chunk { count, end_of_epoch: b + count == self.steps_per_epoch }
+        });
+        if measure.is_none() && chunk.is_none() {
             return None;
         }
-        let begin_epoch = (self.b == 0).then(|| {
-            self.sums.iter_mut().for_each(|s| *s = (0.0, 0));
-            self.orders.iter().map(|o| o[self.epoch].clone()).collect()
-        });
-        // Stop at the next multiple of probe_every, counted in steps over the whole run.
-        let (b, step) = (self.b, self.step);
-        let count = (self.chunk - step % self.chunk).min(self.steps_per_epoch - b).min(self.max_steps);
-        let end_of_epoch = b + count == self.steps_per_epoch;
-        let probe = end_of_epoch || self.probe_every.is_some_and(|p| (step + count).is_multiple_of(p));
-        self.pending = Some(Some(Chunk { count, end_of_epoch }));
-        Some(Request { begin_epoch, work: Work { steps: Some((b, count)), probe, evaluate: end_of_epoch } })
+        let begin_epoch =
+            chunk.filter(|_| self.b == 0).map(|_| self.orders.iter().map(|o| o[self.epoch].clone()).collect());
+        let evaluate = match &measure {
+            Some(Owed::Init) => true,
+            Some(Owed::After { epoch_end, .. }) => epoch_end.is_some(),
+            None => false,
+        };
+        let work = Work {
+            steps: chunk.map(|c| (self.b, c.count)),
+            probe: measure.is_some(),
+            evaluate,
+            measure_first: measure.is_some(),
+        };
+        self.pending = Some(Pending { measure, chunk });
+        Some(Request { begin_epoch, work })
     }
 
     /// Takes the engine's answer to the last request; says where training is after a chunk of steps
-    /// (`None` after the initial probe).
+    /// (`None` after a request that only measured).
     pub fn absorb(&mut self, outcomes: Vec<Outcome>) -> Result<Option<Progress>, TrainError> {
-        let pending = self.pending.take().expect("a request in flight");
-        let Some(Chunk { count, end_of_epoch }) = pending else {
-            for out in outcomes {
-                let Outcome { probe, eval_train, eval_test, .. } = out;
-                self.runs.push(Trained {
-                    history: History {
-                        engine: self.engine.clone(),
-                        probes: vec![probe_record(0, 0, probe.ok_or_else(|| missing("probe"))?)],
-                        epochs: Vec::new(),
-                        batch_losses: Vec::new(),
-                        grad_norms: Vec::new(),
-                        interrupted: false,
-                    },
-                    init_train: eval_train.ok_or_else(|| missing("evaluation"))?,
-                    init_test: eval_test,
-                    diverged: None,
-                });
+        let Pending { measure, chunk } = self.pending.take().expect("a request in flight");
+        if outcomes.len() != self.sums.len() {
+            return Err(missing("outcome for every model").into());
+        }
+        match measure {
+            Some(Owed::Init) => {
+                for out in &outcomes {
+                    self.runs.push(Trained {
+                        history: History {
+                            engine: self.engine.clone(),
+                            probes: vec![probe_record(0, 0, out.probe.clone().ok_or_else(|| missing("probe"))?)],
+                            epochs: Vec::new(),
+                            batch_losses: Vec::new(),
+                            grad_norms: Vec::new(),
+                            interrupted: false,
+                        },
+                        init_train: out.eval_train.ok_or_else(|| missing("evaluation"))?,
+                        init_test: out.eval_test,
+                        diverged: None,
+                    });
+                }
             }
-            if self.runs.len() != self.sums.len() {
-                return Err(missing("outcome for every model").into());
+            Some(Owed::After { epoch, step, epoch_end }) => {
+                for (m, (run, out)) in self.runs.iter_mut().zip(&outcomes).enumerate() {
+                    if run.diverged.is_some() {
+                        continue;
+                    }
+                    if let Some(end) = &epoch_end {
+                        let eval_train = out.eval_train.ok_or_else(|| missing("evaluation"))?;
+                        let (loss, correct) = end.sums[m];
+                        let rows = self.train_rows as f64;
+                        run.history.epochs.push(EpochRecord {
+                            epoch: end.epoch,
+                            train_loss: loss / rows,
+                            train_acc: correct as f64 / rows,
+                            eval_train_loss: eval_train.loss,
+                            eval_train_acc: eval_train.correct as f64 / eval_train.rows as f64,
+                            test_loss: out.eval_test.map(|t| t.loss),
+                            test_acc: out.eval_test.map(|t| t.correct as f64 / t.rows as f64),
+                        });
+                    }
+                    let m = out.probe.clone().ok_or_else(|| missing("probe"))?;
+                    run.history.probes.push(probe_record(epoch, step, m));
+                }
             }
+            None => {}
+        }
+        let Some(Chunk { count, end_of_epoch }) = chunk else {
             return Ok(None);
         };
-        let (e, b, step, train_rows) = (self.epoch, self.b, self.step, self.train_rows);
+        if self.b == 0 {
+            self.sums.iter_mut().for_each(|s| *s = (0.0, 0));
+        }
+        let (e, b, step) = (self.epoch, self.b, self.step);
         for ((run, out), sum) in self.runs.iter_mut().zip(outcomes).zip(&mut self.sums) {
             if run.diverged.is_some() {
                 continue;
@@ -240,21 +307,11 @@ impl BatchTrainer {
                 run.history.batch_losses.push(r.loss);
                 run.history.grad_norms.extend(r.grad_norm);
             }
-            if end_of_epoch {
-                let eval_train = out.eval_train.ok_or_else(|| missing("evaluation"))?;
-                run.history.epochs.push(EpochRecord {
-                    epoch: e + 1,
-                    train_loss: sum.0 / train_rows as f64,
-                    train_acc: sum.1 as f64 / train_rows as f64,
-                    eval_train_loss: eval_train.loss,
-                    eval_train_acc: eval_train.correct as f64 / eval_train.rows as f64,
-                    test_loss: out.eval_test.map(|t| t.loss),
-                    test_acc: out.eval_test.map(|t| t.correct as f64 / t.rows as f64),
-                });
-            }
-            if let Some(m) = out.probe {
-                run.history.probes.push(probe_record(e + usize::from(end_of_epoch), step + count, m));
-            }
+        }
+        let probe = end_of_epoch || self.probe_every.is_some_and(|p| (step + count).is_multiple_of(p));
+        if probe {
+            let epoch_end = end_of_epoch.then(|| EpochEnd { epoch: e + 1, sums: self.sums.clone() });
+            self.owed = Some(Owed::After { epoch: e + usize::from(end_of_epoch), step: step + count, epoch_end });
         }
         self.step += count;
         self.b += count;
