@@ -857,12 +857,11 @@ impl<'g> FusedExecutor<'g> {
         if !work.measure_first {
             self.record_measurements(&mut encoder, work);
         }
-        gpu.submit(encoder.finish());
         let mut read = vec![&self.out];
         if work.probe {
             read.push(&self.probes);
         }
-        Ok(gpu.start_read(&read))
+        Ok(gpu.submit_and_read(encoder, &read))
     }
 
     /// Records the probe and the evaluations `work` asks for.
@@ -1010,12 +1009,11 @@ impl<'g> FusedExecutor<'g> {
         if rows == 0 {
             return Err(EngineError::Invalid(format!("the {split:?} split is empty")));
         }
-        let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
+        let mut encoder = self.encoder();
         Self::record(&mut encoder, if split == Split::Train { &self.eval_train[0] } else { &self.eval_test });
-        self.gpu.submit(encoder.finish());
         let at = self.members[0].desc.totals as usize + 2 + 2 * split as usize;
         self.last_rows = rows;
-        Ok((self.gpu.start_read(&[&self.out.slice(at, 2)]), rows))
+        Ok((self.gpu.submit_and_read(encoder, &[&self.out.slice(at, 2)]), rows))
     }
 
     fn start_gradients(&self) -> Readback<'g> {

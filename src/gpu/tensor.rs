@@ -162,9 +162,16 @@ impl Gpu {
     /// Copies `tensors` into one staging buffer, submits, and asks to map it: one submit and one map
     /// for any number of tensors.
     pub(crate) fn start_read(&self, tensors: &[&Tensor]) -> Readback<'_> {
+        self.submit_and_read(self.device.create_command_encoder(&Default::default()), tensors)
+    }
+
+    /// Records copying `tensors` into one staging buffer at the end of `encoder`, submits it, and asks
+    /// to map the staging buffer: a command buffer's work and its readback in one submit.
+    pub(crate) fn submit_and_read(&self, mut encoder: wgpu::CommandEncoder, tensors: &[&Tensor]) -> Readback<'_> {
         let lens: Vec<usize> = tensors.iter().map(|t| t.len).collect();
         let total: usize = lens.iter().sum();
         if total == 0 {
+            self.submit(encoder.finish());
             return Readback::new(self, None, lens);
         }
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
@@ -173,7 +180,6 @@ impl Gpu {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let mut encoder = self.device.create_command_encoder(&Default::default());
         let mut at = 0u64;
         for t in tensors {
             let bytes = (t.len * 4) as u64;

@@ -1,8 +1,9 @@
 //! The one training loop, over a `BatchEngine`: every model of the batch trains its epochs in its own
 //! seeded order, is probed at initialisation, every `probe_every` steps and after each epoch, and is
-//! evaluated at initialisation and after each epoch. Each call into the engine carries a chunk of
-//! steps with the probe and evaluations that follow it, so a GPU engine runs it as a few submits and
-//! one readback. A model whose loss stops being finite stops being recorded; the others go on.
+//! evaluated at initialisation and after each epoch. Each call into the engine carries the probe and
+//! evaluations of where the call before it left the models, then a chunk of steps, so a GPU engine runs
+//! it as one submit and one readback, and may measure while it trains (`Work::measure_first`). A model
+//! whose loss stops being finite stops being recorded; the others go on.
 
 use rand::seq::SliceRandom;
 use thiserror::Error;
