@@ -26,7 +26,7 @@ use crate::model::{MlpSpec, Norm, ParamLayout, Params};
 pub const FUSED_MAX_WIDTH: usize = 64;
 
 /// Storage buffers the kernel binds (WebGPU's default limit is 8).
-const FUSED_STORAGE_BUFFERS: u32 = 6;
+const FUSED_STORAGE_BUFFERS: u32 = 7;
 
 /// The model and layer tables are uniform buffers of this many bytes (WebGPU's default binding limit):
 /// CPU drivers read a storage buffer at an address that differs between invocations — and the model's
