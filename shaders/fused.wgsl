@@ -19,8 +19,8 @@
 // are a copy taken just before, with gradients and scratch of its own — is measured: evaluated (with
 // `Run.evaluate`) and probed. A batch of few models leaves most of a GPU idle during its steps (and one of
 // lavapipe's two threads); so the measurement of one epoch's end runs beside the next epoch's steps.
-// Steps, probes and evaluations of an epoch go into one command buffer; the host reads the results
-// once.
+// A call of the training loop — the measurement of where the last call left the models, then a chunk
+// of steps — goes into one command buffer; the host reads the results once.
 //
 // Work is split three ways among the workgroup's invocations:
 //   rows     — one row per invocation: the forward pass, layer norm, the loss, dA = δ·W and f′; an
@@ -66,7 +66,7 @@ const SUMS: u32 = 10u;
 var<workgroup> red: array<f32, 640>;
 
 struct Run {
-    mode: u32,   // 0 train, 1 probe, 2 evaluate train, 3 evaluate test
+    mode: u32,   // 0 train, 1 probe, 2 evaluate train, 3 evaluate test, 4 train the models beside their twins' measurement
     first: u32,  // train: the first step's index in the epoch
     count: u32,  // train: steps in this dispatch
     after_probe: u32, // evaluate train: a probe just ran, so models without batch norm copy its totals

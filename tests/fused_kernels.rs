@@ -120,8 +120,9 @@ fn measuring_beside_the_next_steps_equals_measuring_before_them() {
         MlpSpec::new(2, &[10, 10, 10], Activation::Sigmoid, Output::Binary).with_batch_norm(true),
         MlpSpec::new(2, &[12, 12], Activation::Relu, Output::Binary).with_norm(Norm::Layer).with_residual(Some(0.5)),
     ];
-    // Three models have twins; seventeen (past BESIDE_MAX_MODELS) measure first and train after.
-    for n in [3, 17] {
+    // Three models have twins; seventeen (past BESIDE_MAX_MODELS) measure first and train after. A probe
+    // without the evaluations is what --probe-every asks for inside an epoch.
+    for (n, evaluate) in [(3, true), (3, false), (17, true)] {
         let jobs: Vec<ModelJob<'_>> = (0..n)
             .map(|i| {
                 let spec = specs[i % specs.len()].clone();
@@ -136,9 +137,9 @@ fn measuring_beside_the_next_steps_equals_measuring_before_them() {
             BatchEngine::begin_epoch(&mut g, &orders).unwrap();
             let mut first = g.run(&Work { steps: Some((0, 2)), ..Default::default() }).unwrap();
             let later = if beside {
-                g.run(&Work { steps: Some((2, 3)), probe: true, evaluate: true, measure_first: true }).unwrap()
+                g.run(&Work { steps: Some((2, 3)), probe: true, evaluate, measure_first: true }).unwrap()
             } else {
-                let measured = g.run(&Work { probe: true, evaluate: true, ..Default::default() }).unwrap();
+                let measured = g.run(&Work { probe: true, evaluate, ..Default::default() }).unwrap();
                 let stepped = g.run(&Work { steps: Some((2, 3)), ..Default::default() }).unwrap();
                 measured.into_iter().zip(stepped).map(|(m, s)| Outcome { batches: s.batches, ..m }).collect()
             };
@@ -149,11 +150,43 @@ fn measuring_beside_the_next_steps_equals_measuring_before_them() {
             (first, after, BatchEngine::params(&mut g).unwrap())
         };
         let (sequential, beside) = (run(false), run(true));
-        assert!(sequential.0.iter().all(|o| o.batches.len() == 5 && o.probe.is_some() && o.eval_test.is_some()));
-        assert_eq!(sequential.0, beside.0, "{n} models: the measurements between the chunks and the steps");
-        assert_eq!(sequential.1, beside.1, "{n} models: the measurements after (update ratios since the probe)");
-        assert_eq!(sequential.2, beside.2, "{n} models: the parameters");
+        let complete = |o: &Outcome| o.batches.len() == 5 && o.probe.is_some() && o.eval_test.is_some() == evaluate;
+        assert!(sequential.0.iter().all(complete), "{n} models, evaluate {evaluate}");
+        let what = format!("{n} models, evaluate {evaluate}");
+        assert_eq!(sequential.0, beside.0, "{what}: the measurements between the chunks and the steps");
+        assert_eq!(sequential.1, beside.1, "{what}: the measurements after (update ratios since the probe)");
+        assert_eq!(sequential.2, beside.2, "{what}: the parameters");
     }
+}
+
+/// A call of more steps than one dispatch takes (256) measures beside its first dispatch's steps and
+/// trains the rest after, with the same numbers as measuring first.
+#[test]
+fn measuring_beside_a_call_of_several_dispatches() {
+    let Some(gpu) = gpu() else { return };
+    let (train, test) = load("moons", 400, 2, 5);
+    let cfg = TrainConfig { optimizer: Optimizer::sgd(0.05, 0.9), batch_size: 1, clip_grad_norm: None };
+    let spec = MlpSpec::new(2, &[8, 8], Activation::Tanh, Output::Binary);
+    let job = ModelJob { params: Params::init(&spec, 9), spec, train: &train, test: &test, cfg };
+    let steps = train.len();
+    assert!(steps > 256, "{steps} steps fit one dispatch");
+    let run = |beside: bool| {
+        let mut g = FusedExecutor::new(gpu, std::slice::from_ref(&job)).unwrap();
+        assert!(g.measures_beside());
+        BatchEngine::begin_epoch(&mut g, &[(0..train.len() as u32).collect()]).unwrap();
+        let work = Work { steps: Some((0, steps)), probe: true, evaluate: true, measure_first: true };
+        let out = if beside {
+            g.run(&work).unwrap()
+        } else {
+            let measured = g.run(&Work { steps: None, measure_first: false, ..work }).unwrap();
+            let stepped = g.run(&Work { steps: work.steps, ..Default::default() }).unwrap();
+            measured.into_iter().zip(stepped).map(|(m, s)| Outcome { batches: s.batches, ..m }).collect()
+        };
+        (out, BatchEngine::params(&mut g).unwrap())
+    };
+    let (sequential, beside) = (run(false), run(true));
+    assert_eq!(sequential.0[0].batches.len(), steps);
+    assert_eq!(sequential, beside);
 }
 
 /// The kernel caches a model's parameters in workgroup memory when they fit the adapter's workgroup

@@ -1,15 +1,19 @@
-//! The fused executor (`shaders/fused.wgsl`): a batch of narrow MLPs (every width ≤ 64), one model
-//! per workgroup, whose steps, probes and evaluations run in one dispatch stream. Models may differ
-//! in depth, widths, activations, normalisation, optimiser, data and epoch order: each has a descriptor
-//! and a layer table, so one pipeline per kernel class serves them all. An epoch of the whole batch — its steps, the probe and the evaluations after it — is one
-//! submit (one per 256 steps) and one readback of the per-model results.
+//! The fused executor (`shaders/fused.wgsl`): a batch of narrow MLPs (every width ≤ 64), one workgroup
+//! dispatched per model, each claiming models until none is left, whose steps, probes and evaluations
+//! run in one dispatch stream. Models may differ in depth, widths, activations, normalisation,
+//! optimiser, data and epoch order: each has a descriptor and a layer table, so one pipeline per kernel
+//! class serves them all. A call of the training loop — the measurement of where the last one left the
+//! models, then a chunk of steps — is one submit (one per 256 steps) with the readback of the
+//! per-model results in it; a batch of up to `BESIDE_MAX_MODELS` measures beside its steps (twins).
 //!
-//! Buffers: `models` and `layers` (the tables: uniform buffers of `TABLE_BYTES`, the rest storage), `xs` and `labels` (every distinct dataset once, then
-//! every model's epoch order), `arena` (per model: parameters, gradients, the optimiser's two
-//! moments, the parameters at the previous probe, running statistics; then every model's step
-//! sizes), `scratch` (rows in flight), `out` (per model: each step's loss and correct count, the
-//! totals of the last probe and evaluations, the first layer's gradient) and `probes` (per model and
-//! layer, `LayerStats`).
+//! Buffers: `models` and `layers` (the tables: uniform buffers of `TABLE_BYTES`, the rest storage),
+//! `xs` and `labels` (every distinct dataset once, then every model's epoch order), `arena` (per
+//! model: parameters, gradients, the optimiser's two moments, the parameters at the previous probe,
+//! running statistics; then every model's step sizes; then, with twins, each twin's parameters,
+//! gradients and running statistics), `scratch` (rows in flight, per model, then per twin), `out` (per
+//! model: each step's loss and correct count, the totals of the last probe and evaluations, the first
+//! layer's gradient), `probes` (per model and layer, `LayerStats`), `queue` (each dispatch's count of
+//! claimed models) and, with twins, a staging buffer for their copies.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -50,6 +54,10 @@ const WEIGHT_CACHE_MAX: usize = 8192;
 
 /// Floats of the kernel's reduction array (`red` in fused.wgsl: 10 sums for up to 64 invocations).
 const REDUCTION_FLOATS: usize = 10 * FUSED_MAX_WIDTH;
+
+/// Floats of workgroup memory the kernel's other variables take (`claimed` in fused.wgsl), as WebGPU
+/// counts them: every workgroup variable rounded up to 16 bytes.
+const OTHER_WORKGROUP_FLOATS: usize = 4;
 
 /// A batch's scratch and arena stay under this many bytes (and the adapter's binding limit), so a big
 /// sweep runs as several batches.
@@ -92,10 +100,14 @@ pub fn fused_fits(gpu: &Gpu, spec: &MlpSpec) -> Result<KernelClass, String> {
 }
 
 /// The floats of workgroup memory the kernel may cache parameters in on `gpu`: what its workgroup
-/// storage holds beside the reduction array, up to `WEIGHT_CACHE_MAX`; 1 means no cache.
+/// storage holds beside the reduction array and `claimed`, up to `WEIGHT_CACHE_MAX`; 1 means no cache.
 fn weight_cache(gpu: &Gpu) -> usize {
-    let floats = gpu.limits.max_compute_workgroup_storage_size as usize / 4;
-    floats.saturating_sub(REDUCTION_FLOATS).clamp(1, WEIGHT_CACHE_MAX)
+    weight_cache_for(gpu.limits.max_compute_workgroup_storage_size)
+}
+
+fn weight_cache_for(workgroup_bytes: u32) -> usize {
+    let floats = workgroup_bytes as usize / 4;
+    (floats.saturating_sub(REDUCTION_FLOATS + OTHER_WORKGROUP_FLOATS) & !3).clamp(1, WEIGHT_CACHE_MAX)
 }
 
 #[repr(C)]
@@ -433,7 +445,9 @@ pub struct FusedExecutor<'g> {
     eval_test: Dispatch,
     /// Optimiser steps taken so far (the same for every model).
     t: u32,
-    /// Rows of the last probe or evaluation, whose logits are in scratch.
+    /// Rows of the last probe or evaluation, whose logits are in scratch (`Engine::logits`, which
+    /// single-model callers use after a probe or an evaluation of their own; after a `measure_first`
+    /// call the steps or the twin hold the scratch instead).
     last_rows: usize,
     /// Keeps the tables and the data alive for the bind groups.
     _tables: [Tensor; 3],
@@ -632,9 +646,11 @@ impl<'g> FusedExecutor<'g> {
         // and in scratch, and in the table (`twins[m]` is `members[m]`'s).
         let budget = BATCH_BYTES_MAX.min(gpu.limits.max_storage_buffer_binding_size).min(gpu.limits.max_buffer_size);
         let twin_scratch: usize = members.iter().map(|m| m.scratch_len).sum();
+        let twin_arena: usize = members.iter().map(|m| 2 * m.layout.param_len + m.layout.running_len).sum();
+        let fits = |floats: usize| (floats as u64) * 4 <= budget;
         let mut twins: Vec<ModelDesc> = Vec::new();
         let mut copies = Vec::new();
-        if members.len() <= BESIDE_MAX_MODELS && ((scratch_len + twin_scratch) as u64) * 4 <= budget {
+        if members.len() <= BESIDE_MAX_MODELS && fits(scratch_len + twin_scratch) && fits(arena_len + twin_arena) {
             for m in &members {
                 let (p, r) = (m.layout.param_len, m.layout.running_len);
                 let twin = ModelDesc {
@@ -1112,7 +1128,20 @@ impl Engine for FusedExecutor<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::heaviest_first;
+    use super::{OTHER_WORKGROUP_FLOATS, REDUCTION_FLOATS, heaviest_first, weight_cache_for};
+
+    #[test]
+    fn the_weight_cache_leaves_room_for_the_kernels_other_workgroup_variables() {
+        // WebGPU counts each workgroup variable rounded up to 16 bytes: wsh, red and claimed.
+        let round16 = |bytes: usize| bytes.next_multiple_of(16);
+        for limit in [16384u32, 32768, 49152, 65536] {
+            let wsh = weight_cache_for(limit);
+            let used = round16(4 * wsh) + round16(4 * REDUCTION_FLOATS) + round16(4 * OTHER_WORKGROUP_FLOATS);
+            assert!(used <= limit as usize, "{limit} bytes: {used} used");
+            assert!(wsh > 1, "{limit} bytes leave room for a cache");
+        }
+        assert_eq!(weight_cache_for(1024), 1, "no room: no cache");
+    }
 
     #[test]
     fn the_model_table_is_every_model_once_heaviest_first() {

@@ -198,7 +198,9 @@ impl BatchTrainer {
     }
 
     /// What the engine runs next, or `None` when training is over (every epoch done and measured, every
-    /// model diverged, or `stop` called). Each request must be answered by `absorb` before the next.
+    /// model diverged, or `stop` called — after `stop`, one more request measures where the last chunk
+    /// left the models, if a probe was due there, so the histories end with complete epochs). Each
+    /// request must be answered by `absorb` before the next.
     pub fn next_request(&mut self) -> Option<Request> {
         assert!(self.pending.is_none(), "absorb the engine's answer to the last request first");
         if self.epoch >= self.epochs || self.steps_per_epoch == 0 {
@@ -326,8 +328,9 @@ impl BatchTrainer {
         Ok(Some(Progress { step: self.step, total_steps: self.total_steps, epoch: e + 1, last_loss }))
     }
 
-    /// Ends training where it is (Ctrl-C, a stop button): what is complete is kept, and every history
-    /// says it was interrupted.
+    /// Ends training where it is (Ctrl-C, a stop button): what is complete is kept (a measurement due
+    /// after the last chunk is still taken, by one more request), and every history says it was
+    /// interrupted.
     pub fn stop(&mut self) {
         for run in &mut self.runs {
             run.history.interrupted = true;
