@@ -373,7 +373,8 @@ pub fn train_batch(
 /// What a non-blocking driver is shown between two chunks of steps.
 pub struct Look<'a> {
     pub progress: Progress,
-    /// Every model's history so far.
+    /// Every model's history so far: its batch losses to the chunk just trained, its probes and epoch
+    /// records to the chunk before (each chunk's end is measured by the call that trains the next).
     pub histories: &'a [Trained],
     /// Every model's parameters now, where the pace asks for them (`Pace::read_params`).
     pub params: Option<&'a [Params]>,
