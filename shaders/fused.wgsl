@@ -876,20 +876,23 @@ fn fused_run(@builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_
             run_pass(md, lid, passes[p]);
         }
         if (twin && run.evaluate == 1u && md.bn == 0u && lid == 0u) {
-            // Without batch norm, evaluation mode is training mode: the probe's forward pass was it.
-            out[md.totals + 2u] = out[md.totals];
-            out[md.totals + 3u] = out[md.totals + 1u];
+            eval_train_from_probe(md);
         }
     }
+}
+
+// Without batch norm, evaluation mode is training mode: the training split's evaluation is the forward
+// pass of the probe that just ran, whose loss and correct count it takes.
+fn eval_train_from_probe(md: ModelDesc) {
+    out[md.totals + 2u] = out[md.totals];
+    out[md.totals + 3u] = out[md.totals + 1u];
 }
 
 // One pass of `mode` (0-3) over one model: `run.count` training steps, or a probe or an evaluation.
 fn run_pass(md: ModelDesc, lid: u32, mode: u32) {
     if (mode == MODE_EVAL_TRAIN && run.after_probe == 1u && md.bn == 0u) {
-        // Without batch norm, evaluation mode is training mode: the probe's forward pass was this one.
         if (lid == 0u) {
-            out[md.totals + 2u] = out[md.totals];
-            out[md.totals + 3u] = out[md.totals + 1u];
+            eval_train_from_probe(md);
         }
         return;
     }

@@ -63,6 +63,12 @@ const OTHER_WORKGROUP_FLOATS: usize = 4;
 /// sweep runs as several batches.
 const BATCH_BYTES_MAX: u64 = 256 << 20;
 
+/// The bytes one of a batch's buffers may take on `gpu`: `BATCH_BYTES_MAX`, or less where the adapter
+/// binds or allocates less.
+fn batch_budget(gpu: &Gpu) -> u64 {
+    BATCH_BYTES_MAX.min(gpu.limits.max_storage_buffer_binding_size).min(gpu.limits.max_buffer_size)
+}
+
 /// What the kernel is compiled for, and so which models share a pipeline: the workgroup width (the
 /// widest layer rounded up to a power of two from 8, the SIMD width CPU drivers run invocations at,
 /// to 64) and whether the parameters are cached in workgroup memory (when they fit). Never the depth,
@@ -331,7 +337,7 @@ pub fn job_bytes(job: &ModelJob<'_>, class: KernelClass) -> u64 {
 /// Splits `jobs` (all of kernel class `class`) into batches that fit one executor on `gpu`: within
 /// `BATCH_BYTES_MAX`, the adapter's binding size, its workgroups per dimension and the tables. In order.
 pub fn pack(gpu: &Gpu, jobs: &[(usize, &ModelJob<'_>)], class: KernelClass) -> Vec<Vec<usize>> {
-    let budget = BATCH_BYTES_MAX.min(gpu.limits.max_storage_buffer_binding_size).min(gpu.limits.max_buffer_size);
+    let budget = batch_budget(gpu);
     let max_models = MAX_MODELS.min(gpu.limits.max_compute_workgroups_per_dimension as usize);
     let mut out: Vec<Vec<usize>> = Vec::new();
     let (mut used, mut layers) = (0u64, 0usize);
@@ -644,7 +650,7 @@ impl<'g> FusedExecutor<'g> {
         }
         // The twins, where the batch is small and their scratch fits: after the models in the arena
         // and in scratch, and in the table (`twins[m]` is `members[m]`'s).
-        let budget = BATCH_BYTES_MAX.min(gpu.limits.max_storage_buffer_binding_size).min(gpu.limits.max_buffer_size);
+        let budget = batch_budget(gpu);
         let twin_scratch: usize = members.iter().map(|m| m.scratch_len).sum();
         let twin_arena: usize = members.iter().map(|m| 2 * m.layout.param_len + m.layout.running_len).sum();
         let fits = |floats: usize| (floats as u64) * 4 <= budget;
