@@ -1,6 +1,8 @@
 //! The tidy table `runs.csv` (one row per run × epoch × layer × quantity; run-level quantities have an
 //! empty layer) and `summary.json` (settings, checks, one entry per configuration and per run).
 
+use std::io::Write;
+
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -31,10 +33,11 @@ fn num(v: f64) -> String {
     format!("{v:?}")
 }
 
-/// The rows of `runs.csv` (without the header). Layers are numbered from 1; the output layer is
+/// Writes `runs.csv` — the header, then a line per row — to `w`, row by row (a big sweep's table is
+/// gigabytes: it is never built in memory). Layers are numbered from 1; the output layer is
 /// `depth + 1`. Transition quantities belong to the layer that receives δ.
-pub fn csv_rows(runs: &[RunRecord]) -> Vec<Vec<String>> {
-    let mut rows = Vec::new();
+pub fn write_csv(runs: &[RunRecord], w: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(w, "{}", CSV_HEADER.join(","))?;
     for r in runs {
         let c = &r.config;
         let prefix = [
@@ -51,54 +54,54 @@ pub fn csv_rows(runs: &[RunRecord]) -> Vec<Vec<String>> {
             c.init.to_string(),
             c.optimizer.to_string(),
             c.seed.to_string(),
-        ];
+        ]
+        .join(",");
         for e in &r.epochs {
-            let mut push = |layer: Option<usize>, quantity: &str, value: Option<f64>| {
-                if let Some(v) = value.filter(|v| v.is_finite()) {
-                    let mut row = prefix.to_vec();
-                    row.extend([
-                        e.epoch.to_string(),
-                        layer.map_or(String::new(), |l| l.to_string()),
-                        quantity.into(),
-                        num(v),
-                    ]);
-                    rows.push(row);
+            let mut push = |layer: Option<usize>, quantity: &str, value: Option<f64>| match value {
+                Some(v) if v.is_finite() => {
+                    write!(w, "{prefix},{},", e.epoch)?;
+                    if let Some(l) = layer {
+                        write!(w, "{l}")?;
+                    }
+                    // `{v:?}` as `num`: the shortest text that reads back as the same f64
+                    writeln!(w, ",{quantity},{v:?}")
                 }
+                _ => Ok(()),
             };
-            push(None, "loss", e.loss);
-            push(None, "accuracy", e.accuracy);
-            push(None, "test_loss", e.test_loss);
-            push(None, "test_accuracy", e.test_accuracy);
-            push(None, "first_last_ratio", e.first_last);
-            push(None, "delta_first_last_ratio", e.delta_first_last);
-            push(None, "decay_factor", e.delta_fit.map(|f| f.factor));
-            push(None, "decay_spread", e.delta_fit.map(|f| f.spread));
-            push(None, "grad_decay_factor", e.grad_fit.map(|f| f.factor));
-            push(None, "theory_factor", e.theory_factor);
-            push(None, "sigmoid_bound_factor", e.sigmoid_bound);
+            push(None, "loss", e.loss)?;
+            push(None, "accuracy", e.accuracy)?;
+            push(None, "test_loss", e.test_loss)?;
+            push(None, "test_accuracy", e.test_accuracy)?;
+            push(None, "first_last_ratio", e.first_last)?;
+            push(None, "delta_first_last_ratio", e.delta_first_last)?;
+            push(None, "decay_factor", e.delta_fit.map(|f| f.factor))?;
+            push(None, "decay_spread", e.delta_fit.map(|f| f.spread))?;
+            push(None, "grad_decay_factor", e.grad_fit.map(|f| f.factor))?;
+            push(None, "theory_factor", e.theory_factor)?;
+            push(None, "sigmoid_bound_factor", e.sigmoid_bound)?;
             for (i, l) in e.layers.iter().enumerate() {
                 let layer = Some(i + 1);
-                push(layer, "grad_w_norm", Some(l.grad_w));
-                push(layer, "grad_b_norm", Some(l.grad_b));
-                push(layer, "delta_norm", Some(l.delta));
-                push(layer, "weight_norm", Some(l.weight));
-                push(layer, "mean_grad_sq", Some(l.mean_grad_sq));
+                push(layer, "grad_w_norm", Some(l.grad_w))?;
+                push(layer, "grad_b_norm", Some(l.grad_b))?;
+                push(layer, "delta_norm", Some(l.delta))?;
+                push(layer, "weight_norm", Some(l.weight))?;
+                push(layer, "mean_grad_sq", Some(l.mean_grad_sq))?;
                 if i < c.depth {
-                    push(layer, "act_std", Some(l.act_std));
-                    push(layer, "saturated", Some(l.saturated));
-                    push(layer, "dead", Some(l.dead));
+                    push(layer, "act_std", Some(l.act_std))?;
+                    push(layer, "saturated", Some(l.saturated))?;
+                    push(layer, "dead", Some(l.dead))?;
                 }
             }
             for t in &e.transitions {
                 let layer = Some(t.layer + 1);
-                push(layer, "delta_ratio", t.measured);
-                push(layer, "chi", t.chi);
-                push(layer, "predicted_factor", t.predicted);
-                push(layer, "sigmoid_bound", t.sigmoid_bound);
+                push(layer, "delta_ratio", t.measured)?;
+                push(layer, "chi", t.chi)?;
+                push(layer, "predicted_factor", t.predicted)?;
+                push(layer, "sigmoid_bound", t.sigmoid_bound)?;
             }
         }
     }
-    rows
+    Ok(())
 }
 
 #[derive(Serialize)]

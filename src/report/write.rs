@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::files::{WriteError, write_atomic, write_csv, write_json};
+use super::files::{WriteError, write_atomic, write_atomic_with, write_json};
 use super::groups::{Group, groups};
 use super::{html, plots, tidy};
 use crate::sweep::{Check, RunRecord, showcase};
@@ -44,7 +44,7 @@ pub fn write_report(dir: &Path, input: &ReportInput<'_>) -> Result<Vec<PathBuf>,
         put(p.file, p.svg.as_bytes())?;
     }
     let csv = dir.join("runs.csv");
-    write_csv(&csv, &tidy::CSV_HEADER, &tidy::csv_rows(input.runs))?;
+    write_atomic_with(&csv, |w| tidy::write_csv(input.runs, w))?;
     written.push(csv);
     let summary = dir.join("summary.json");
     write_json(&summary, &tidy::summary(&input.title, &input.settings, input.runs, &all, input.checks))?;

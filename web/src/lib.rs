@@ -325,7 +325,7 @@ async fn run_demo(options: &str, progress: js_sys::Function, plots: js_sys::Func
     let groups = vanish::report::groups::groups(&records);
     let settings_json = serde_json::to_value(&result.output.config)?;
     let summary = vanish::report::tidy::summary("vanish demo (web)", &settings_json, &records, &groups, &[]);
-    let runs_csv = csv_text(&records);
+    let runs_csv = csv_text(&records)?;
     let weights = result
         .networks
         .iter()
@@ -530,21 +530,17 @@ async fn run_sweep(options: &str, progress: js_sys::Function) -> anyhow::Result<
         "text": vanish::report::terminal_summary(&records, &[]),
         "plots": plots,
         "note": note,
-        "runs_csv": csv_text(&records),
+        "runs_csv": csv_text(&records)?,
         "summary_json": serde_json::to_string_pretty(&summary)?,
     })
     .to_string())
 }
 
 /// `runs.csv`'s text for `records`.
-fn csv_text(records: &[vanish::sweep::RunRecord]) -> String {
-    let mut text = vanish::report::tidy::CSV_HEADER.join(",");
-    for r in vanish::report::tidy::csv_rows(records) {
-        text.push('\n');
-        text.push_str(&r.join(","));
-    }
-    text.push('\n');
-    text
+fn csv_text(records: &[vanish::sweep::RunRecord]) -> anyhow::Result<String> {
+    let mut text = Vec::new();
+    vanish::report::tidy::write_csv(records, &mut text)?;
+    Ok(String::from_utf8(text)?)
 }
 
 /// What the page's training mode asks for: one network, every option by its `vanish train` flag name.
@@ -737,7 +733,7 @@ async fn run_train(options: &str, progress: js_sys::Function, plots: js_sys::Fun
         "plots": plots,
         "metrics_json": serde_json::to_string_pretty(&output)?,
         "weights": Weights { file: "final.safetensors".into(), bytes: encode(&params_tensors(&last), Precision::F32, manifest.to_metadata()) },
-        "runs_csv": csv_text(&records),
+        "runs_csv": csv_text(&records)?,
         "summary_json": serde_json::to_string_pretty(&summary)?,
         "note": note,
     })
