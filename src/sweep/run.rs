@@ -219,16 +219,24 @@ pub async fn run_sweep_async(
         let finals = if batch.iter().any(|&j| boundary(todo[j])) { Some(engine.params_async().await?) } else { None };
         let steps_per_epoch = batches_per_epoch(train_rows, settings.batch_size);
         let seconds = start.elapsed().as_secs_f64() / batch.len() as f64;
-        for (k, (&j, t)) in batch.iter().zip(&trained).enumerate() {
-            let mut record = record_of(todo[j].clone(), &specs[j], t, steps_per_epoch, jobs[j].train);
-            if boundary(todo[j]) {
-                let params = match (&t.diverged, &finals) {
-                    (None, Some(finals)) => &finals[k],
-                    _ => &jobs[j].params,
-                };
-                record.boundary = decision_boundary(&specs[j], params, jobs[j].train);
-            }
-            store.save(&record)?;
+        let records: Vec<RunRecord> = batch
+            .iter()
+            .zip(&trained)
+            .enumerate()
+            .map(|(k, (&j, t))| {
+                let mut record = record_of(todo[j].clone(), &specs[j], t, steps_per_epoch, jobs[j].train);
+                if boundary(todo[j]) {
+                    let params = match (&t.diverged, &finals) {
+                        (None, Some(finals)) => &finals[k],
+                        _ => &jobs[j].params,
+                    };
+                    record.boundary = decision_boundary(&specs[j], params, jobs[j].train);
+                }
+                record
+            })
+            .collect();
+        store.save_all(&records)?;
+        for record in &records {
             finished += 1;
             on_event(&RunEvent { done: finished, total, id: record.config.id(), skipped: false, seconds });
         }

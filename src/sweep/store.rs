@@ -65,7 +65,14 @@ pub trait RunStore {
     fn load(&self, config: &RunConfig) -> Option<RunRecord>;
     /// Keeps a finished run.
     fn save(&self, record: &RunRecord) -> Result<(), SweepError>;
+    /// Keeps a batch's finished runs: all of them, or an error for the first (in order) that failed.
+    fn save_all(&self, records: &[RunRecord]) -> Result<(), SweepError> {
+        records.iter().try_for_each(|r| self.save(r))
+    }
 }
+
+/// How many run files `Store::save_all` writes at once.
+const WRITERS: usize = 8;
 
 impl RunStore for Store {
     fn load(&self, config: &RunConfig) -> Option<RunRecord> {
@@ -74,6 +81,20 @@ impl RunStore for Store {
 
     fn save(&self, record: &RunRecord) -> Result<(), SweepError> {
         Store::save(self, record)
+    }
+
+    /// A run file's write is mostly waiting on the file system (creating it, fsync, the rename: ~0.2-1.2 ms
+    /// here against ~0.05 ms of serialising), and a batch is dozens of runs, so several threads write
+    /// them side by side.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn save_all(&self, records: &[RunRecord]) -> Result<(), SweepError> {
+        let chunk = records.len().div_ceil(WRITERS).max(1);
+        std::thread::scope(|s| {
+            let writers: Vec<_> =
+                records.chunks(chunk).map(|part| s.spawn(move || part.iter().try_for_each(|r| self.save(r)))).collect();
+            // Joined in order, so the error returned is the first run's that failed.
+            writers.into_iter().try_for_each(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+        })
     }
 }
 
