@@ -72,6 +72,7 @@ pub trait RunStore {
 }
 
 /// How many run files `Store::save_all` writes at once.
+#[cfg(not(target_arch = "wasm32"))]
 const WRITERS: usize = 8;
 
 impl RunStore for Store {
