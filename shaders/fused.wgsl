@@ -26,8 +26,8 @@
 //   rows     — one row per invocation: the forward pass, layer norm, the loss, dA = δ·W and f′; an
 //              invocation always owns the same rows (row r is invocation r mod WG's), so these phases
 //              need no barrier between them;
-//   features — one unit per invocation: batch-norm statistics, the normalisations' backward sums,
-//              dead units;
+//   features — one unit per invocation (in chunks of WG units where a layer is wider than the
+//              workgroup): batch-norm statistics, the normalisations' backward sums, dead units;
 //   entries  — parameters: dW = δᵀ·A and db in 2×4 blocks per invocation, then the optimiser update of
 //              every parameter, one per invocation, after the whole backward pass.
 // storageBarrier() separates phases whose data cross those lines. Every sum runs in a fixed order, so
@@ -43,7 +43,8 @@
 // every invocation the same number of times, those past the end repeating the last unit or entry and
 // storing nothing.
 
-// The workgroup's width, set at pipeline creation to the batch's width class (8, 16, 32 or 64).
+// The workgroup's width, set at pipeline creation: the batch's width class (8, 16, 32 or 64), or on a CPU
+// driver one SIMD group (`workgroup_width` in fused.rs).
 override WG: u32 = 64u;
 
 // Floats of workgroup memory that hold a model's parameters: every row and unit phase reads the
@@ -384,8 +385,9 @@ fn forward(md: ModelDesc, lid: u32, rows: u32, mode: u32) {
         if (BATCH_NORM == 1u && l.norm == 1u) {
             storageBarrier(); // every row's z is written before the statistics read them
             // features: the batch mean and biased variance (two passes), or the running statistics
-            {
-                let j = min(lid, l.fan_out - 1u);
+            for (var ub = 0u; ub < l.fan_out; ub += WG) {
+                let u = ub + lid;
+                let j = min(u, l.fan_out - 1u);
                 var mean = 0.0;
                 var rstd = 0.0;
                 if (mode >= MODE_EVAL_TRAIN) {
@@ -404,7 +406,7 @@ fn forward(md: ModelDesc, lid: u32, rows: u32, mode: u32) {
                     }
                     let var_b = d2 / mf;
                     rstd = inverseSqrt(var_b + md.bn_eps);
-                    if (mode == MODE_TRAIN && lid < l.fan_out) {
+                    if (mode == MODE_TRAIN && u < l.fan_out) {
                         let unbiased = select(var_b, var_b * mf / (mf - 1.0), rows > 1u);
                         let rm = md.ro + l.rmean + j;
                         let rv = md.ro + l.rvar + j;
@@ -412,7 +414,7 @@ fn forward(md: ModelDesc, lid: u32, rows: u32, mode: u32) {
                         arena[rv] = (1.0 - md.bn_momentum) * arena[rv] + md.bn_momentum * unbiased;
                     }
                 }
-                if (lid < l.fan_out) {
+                if (u < l.fan_out) {
                     scratch[so + l.stats + j] = mean;
                     scratch[so + l.stats + l.fan_out + j] = rstd;
                 }
@@ -615,8 +617,9 @@ fn backward(md: ModelDesc, lid: u32, rows: u32) {
         if (LAYER_NORM == 1u && li > 0u && pl.norm == 2u) {
             let rs = so + pl.stats + 4u * pl.fan_out;
             // features: Σ dy·x̂ and Σ dy over the rows give dγ and dβ
-            {
-                let j = min(lid, pl.fan_out - 1u);
+            for (var ub = 0u; ub < pl.fan_out; ub += WG) {
+                let u = ub + lid;
+                let j = min(u, pl.fan_out - 1u);
                 var sdy = 0.0;
                 var sdyx = 0.0;
                 for (var r = 0u; r < rows; r++) {
@@ -625,7 +628,7 @@ fn backward(md: ModelDesc, lid: u32, rows: u32) {
                     sdy += dy;
                     sdyx += dy * (scratch[o + pl.z] - scratch[rs + r]) * scratch[rs + md.row_cap + r];
                 }
-                if (lid < pl.fan_out) {
+                if (u < pl.fan_out) {
                     arena[md.go + pl.gamma + j] = sdyx;
                     arena[md.go + pl.beta + j] = sdy;
                 }
@@ -654,8 +657,9 @@ fn backward(md: ModelDesc, lid: u32, rows: u32) {
         }
         if (BATCH_NORM == 1u && li > 0u && pl.norm == 1u) {
             // features: Σ dy and Σ dy·x̂ give dβ and dγ
-            {
-                let j = min(lid, pl.fan_out - 1u);
+            for (var ub = 0u; ub < pl.fan_out; ub += WG) {
+                let u = ub + lid;
+                let j = min(u, pl.fan_out - 1u);
                 let mean = scratch[so + pl.stats + j];
                 let rstd = scratch[so + pl.stats + pl.fan_out + j];
                 var sdy = 0.0;
@@ -666,7 +670,7 @@ fn backward(md: ModelDesc, lid: u32, rows: u32) {
                     sdy += dy;
                     sdyx += dy * (scratch[o + pl.z] - mean) * rstd;
                 }
-                if (lid < pl.fan_out) {
+                if (u < pl.fan_out) {
                     scratch[so + pl.stats + 2u * pl.fan_out + j] = sdy;
                     scratch[so + pl.stats + 3u * pl.fan_out + j] = sdyx;
                     arena[md.go + pl.gamma + j] = sdyx;
@@ -765,9 +769,12 @@ fn probe_stats(md: ModelDesc, lid: u32) {
             }
         }
         var gb = 0.0;
-        if (lid < l.fan_out) {
-            let g = arena[md.go + l.b + lid];
-            gb = g * g;
+        for (var ub = 0u; ub < l.fan_out; ub += WG) {
+            let u = ub + lid;
+            if (u < l.fan_out) {
+                let g = arena[md.go + l.b + u];
+                gb += g * g;
+            }
         }
         let n = rows * l.fan_out;
         let count = f32(n);
@@ -794,13 +801,16 @@ fn probe_stats(md: ModelDesc, lid: u32) {
         // features: a ReLU unit is dead when it outputs exactly 0 on every row
         var dead = 0.0;
         if (l.act == 3u) {
-            let j = min(lid, l.fan_out - 1u);
-            var alive = false;
-            for (var r = 0u; r < rows; r++) {
-                alive = alive || scratch[so + l.a + r * l.fan_out + j] != 0.0;
-            }
-            if (lid < l.fan_out && !alive) {
-                dead = 1.0;
+            for (var ub = 0u; ub < l.fan_out; ub += WG) {
+                let u = ub + lid;
+                let j = min(u, l.fan_out - 1u);
+                var alive = false;
+                for (var r = 0u; r < rows; r++) {
+                    alive = alive || scratch[so + l.a + r * l.fan_out + j] != 0.0;
+                }
+                if (u < l.fan_out && !alive) {
+                    dead += 1.0;
+                }
             }
         }
         let t = wg_sums(lid, array<f32, SUMS>(gw, gb, ww, pw, dw, d2, s, sat, g2, dead));

@@ -38,6 +38,11 @@ fn executor_probes_and_evaluations_match_the_reference() {
             &btrain,
             &btest,
         ),
+        // Layers wider than a CPU driver's workgroup (one SIMD group, 4 or 8 lanes): the unit phases
+        // (batch norm's statistics, the norms' backward sums, the bias norms, dead units) take several
+        // chunks of units, the last one partial.
+        (MlpSpec::new(2, &[33, 20], Activation::Relu, Output::Binary).with_batch_norm(true), &train, &test),
+        (MlpSpec::new(2, &[24, 17], Activation::Tanh, Output::Binary).with_norm(Norm::Layer), &train, &test),
     ];
     for (spec, train, test) in cases {
         let name = spec.describe();

@@ -61,7 +61,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     let gpu = open_device(&DeviceArgs { device: DeviceKind::Gpu, adapter: args.device.adapter.clone() })?
         .expect("--device gpu gives a GPU or an error");
-    let opts = BenchOptions { quick: args.quick, real_gpu: gpu.adapter.device_type != "Cpu" };
+    let opts = BenchOptions { quick: args.quick, real_gpu: !gpu.adapter.is_cpu() };
     let say = |what: &str| {
         if !args.json {
             eprintln!("measuring {what}...");

@@ -34,7 +34,11 @@ pub fn run(args: DevicesArgs) -> Result<()> {
             a.max_compute_invocations_per_workgroup,
             a.max_compute_workgroups_per_dimension
         );
-        println!("    subgroups {}, timestamp queries {}", yes(a.subgroups), yes(a.timestamps));
+        let size = match (a.subgroup_min_size, a.subgroup_max_size) {
+            (lo, hi) if lo == hi => format!("{lo}"),
+            (lo, hi) => format!("{lo}–{hi}"),
+        };
+        println!("    subgroups {} (size {size}), timestamp queries {}", yes(a.subgroups), yes(a.timestamps));
     }
     Ok(())
 }

@@ -33,6 +33,9 @@ pub struct AdapterSummary {
     pub max_compute_invocations_per_workgroup: u32,
     pub max_compute_workgroups_per_dimension: u32,
     pub subgroups: bool,
+    /// The SIMD width the adapter runs invocations at (its subgroup size; a range where it varies).
+    pub subgroup_min_size: u32,
+    pub subgroup_max_size: u32,
     pub timestamps: bool,
 }
 
@@ -53,8 +56,16 @@ impl AdapterSummary {
             max_compute_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
             max_compute_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
             subgroups: features.contains(wgpu::Features::SUBGROUP),
+            subgroup_min_size: info.subgroup_min_size,
+            subgroup_max_size: info.subgroup_max_size,
             timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
         }
+    }
+
+    /// A CPU driver (lavapipe, WARP, SwiftShader): it runs a workgroup's SIMD groups one after another
+    /// on one thread, not side by side.
+    pub fn is_cpu(&self) -> bool {
+        self.device_type == format!("{:?}", wgpu::DeviceType::Cpu)
     }
 
     /// One line: name, type, backend and driver.
