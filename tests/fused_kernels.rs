@@ -93,6 +93,44 @@ fn executor_probes_and_evaluations_match_the_reference() {
     }
 }
 
+/// An executor on the buffers another batch left behind (its scratch, results and arena full of that
+/// batch's numbers; in debug builds a fresh buffer starts as NaN) trains and measures exactly as one
+/// on a device of its own: nothing the kernel or the host reads is left over from before.
+#[test]
+fn a_batch_on_the_buffers_of_the_batch_before_equals_one_on_fresh_buffers() {
+    if gpu().is_none() {
+        return;
+    }
+    let (train, test) = load("circles", 100, 2, 5);
+    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 16, clip_grad_norm: None };
+    let job =
+        |spec: MlpSpec, seed| ModelJob { params: Params::init(&spec, seed), spec, train: &train, test: &test, cfg };
+    let before = job(MlpSpec::new(2, &[16; 5], Activation::Relu, Output::Binary).with_batch_norm(true), 1);
+    let wanted = job(MlpSpec::new(2, &[10, 7], Activation::Tanh, Output::Binary).with_batch_norm(true), 2);
+    // What the executor gives, and how many handed-back buffers wait while it runs.
+    let outcomes = |gpu: &vanish::gpu::Gpu| {
+        let mut g = FusedExecutor::new(gpu, std::slice::from_ref(&wanted)).unwrap();
+        let waiting = gpu.recycled_buffers();
+        BatchEngine::begin_epoch(&mut g, &[(0..train.len() as u32).rev().collect()]).unwrap();
+        let mut out = g.run(&Work { steps: Some((0, 3)), probe: true, evaluate: true, ..Default::default() }).unwrap();
+        out.extend(g.run(&Work { probe: true, evaluate: true, ..Default::default() }).unwrap());
+        (out, waiting)
+    };
+    let fresh = vanish::gpu::Gpu::new(&Default::default()).unwrap();
+    let (on_fresh, _) = outcomes(&fresh);
+    let reused = vanish::gpu::Gpu::new(&Default::default()).unwrap();
+    {
+        let mut g = FusedExecutor::new(&reused, std::slice::from_ref(&before)).unwrap();
+        BatchEngine::begin_epoch(&mut g, &[(0..train.len() as u32).collect()]).unwrap();
+        g.run(&Work { steps: Some((0, 5)), probe: true, evaluate: true, ..Default::default() }).unwrap();
+    }
+    let left = reused.recycled_buffers();
+    assert!(left >= 4, "the first batch handed back its buffers ({left})");
+    let (on_reused, waiting) = outcomes(&reused);
+    assert!(waiting + 4 <= left, "the second batch took the first's arena, scratch, results and probes");
+    assert_eq!(on_reused, on_fresh);
+}
+
 /// The evaluation of the training split that follows a probe in the same submit (which models without
 /// batch norm take from the probe's forward pass) equals an evaluation on its own, bit for bit.
 #[test]

@@ -128,6 +128,8 @@ pub struct Gpu {
     uncaptured: Arc<Mutex<Vec<String>>>,
     /// A one-float buffer bound where a kernel's optional input is absent.
     pub(crate) dummy: Tensor,
+    /// Storage buffers that dropped executors handed back, for the next to take (`Gpu::reused_tensor`).
+    pub(super) recycled: Mutex<Vec<wgpu::Buffer>>,
 }
 
 /// How a lost device's message starts in the error sink.
@@ -220,6 +222,7 @@ impl Gpu {
             bytes_read_back: AtomicU64::new(0),
             uncaptured,
             dummy,
+            recycled: Mutex::new(Vec::new()),
         })
     }
 

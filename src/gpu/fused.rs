@@ -707,10 +707,12 @@ impl<'g> FusedExecutor<'g> {
         let layers_t = gpu.upload_uniform("fused layers", bytemuck::cast_slice::<LayerDesc, u32>(&layer_table))?;
         let xs_t = gpu.upload("fused features", &xs)?;
         let labels_t = gpu.upload("fused labels and orders", &labels)?;
-        let arena = gpu.tensor("fused arena", arena_len)?;
-        let scratch = gpu.tensor("fused scratch", scratch_len)?;
-        let out = gpu.tensor("fused results", out_len)?;
-        let probes = gpu.tensor("fused probes", probes_len * size_of::<LayerStats>() / 4)?;
+        // Everything in these is written before it is read (the host writes each model's block of the
+        // arena; the kernel the rest), so they may be buffers of an earlier batch.
+        let arena = gpu.reused_tensor("fused arena", arena_len)?;
+        let scratch = gpu.reused_tensor("fused scratch", scratch_len)?;
+        let out = gpu.reused_tensor("fused results", out_len)?;
+        let probes = gpu.reused_tensor("fused probes", probes_len * size_of::<LayerStats>() / 4)?;
         let queue = gpu.tensor("fused queue", QUEUE_SLOTS)?;
         let tensors = [&models_t, &layers_t, &xs_t, &labels_t, &arena, &scratch, &out, &probes, &queue];
         let workgroups = [u32_of(jobs.len(), "the models")?, 1, 1];
@@ -731,7 +733,7 @@ impl<'g> FusedExecutor<'g> {
                 gpu.dispatch_specialised(Shader::Fused, "fused_run", &k, Some(&run), &tensors, [2 * n, 1, 1])?;
             let run = RunParams { base: n, ..RunParams::new(MODE_PROBE, SLOT_STATS) };
             let stats = gpu.dispatch_specialised(Shader::Fused, "fused_stats", &k, Some(&run), &tensors, workgroups)?;
-            let staging = gpu.tensor("fused twin staging", copies.iter().map(|c| c.2).sum::<usize>().max(1))?;
+            let staging = gpu.reused_tensor("fused twin staging", copies.iter().map(|c| c.2).sum::<usize>().max(1))?;
             Some(Twins { beside, stats, copies, staging })
         };
         let mut executor = FusedExecutor {
@@ -979,6 +981,18 @@ impl<'g> FusedExecutor<'g> {
             Ok(())
         } else {
             Err(EngineError::Invalid("a single-model call on a batch of several models".into()))
+        }
+    }
+}
+
+/// The batch is done: its big buffers go to the next executor on this device (`Gpu::reused_tensor`).
+impl Drop for FusedExecutor<'_> {
+    fn drop(&mut self) {
+        for t in [&self.arena, &self.scratch, &self.out, &self.probes] {
+            self.gpu.recycle(t);
+        }
+        if let Some(twins) = &self.twins {
+            self.gpu.recycle(&twins.staging);
         }
     }
 }

@@ -99,6 +99,48 @@ impl Gpu {
         Ok(Tensor { len, ..Tensor::whole(buffer) })
     }
 
+    /// A tensor of `len` words whose contents are undefined until written: a buffer that a dropped
+    /// executor handed back (`recycle`) where one is large enough, else a new one. A sweep's batches
+    /// run one after another, so each takes over the buffers of the one before instead of having the
+    /// driver allocate and zero new ones (on lavapipe that was ~25 ms per batch, the GPU idle). In
+    /// debug builds every word starts as NaN, so a test sees any read of a word nothing wrote.
+    pub(crate) fn reused_tensor(&self, label: &str, len: usize) -> Result<Tensor, GpuError> {
+        let bytes = (len.max(1) * 4) as u64;
+        let reused = {
+            let mut free = self.recycled.lock().expect("recycled buffers");
+            let best = (0..free.len()).filter(|&i| free[i].size() >= bytes).min_by_key(|&i| free[i].size());
+            best.map(|i| free.swap_remove(i))
+        };
+        let t = match reused {
+            Some(buffer) => Tensor { len, ..Tensor::whole(buffer) },
+            None => self.tensor(label, len)?,
+        };
+        if cfg!(debug_assertions) && len > 0 {
+            self.queue.write_buffer(&t.buffer, 0, bytemuck::cast_slice(&vec![f32::NAN; len]));
+        }
+        Ok(t)
+    }
+
+    /// Hands `t`'s buffer back for `reused_tensor`, where no other view of it is left (its owner is
+    /// being dropped). Only the largest few are kept.
+    pub(crate) fn recycle(&self, t: &Tensor) {
+        const KEPT: usize = 16;
+        if Arc::strong_count(&t.buffer) != 1 {
+            return;
+        }
+        let mut free = self.recycled.lock().expect("recycled buffers");
+        free.push((*t.buffer).clone());
+        if free.len() > KEPT {
+            free.sort_by_key(|b| std::cmp::Reverse(b.size()));
+            free.truncate(KEPT);
+        }
+    }
+
+    /// How many handed-back buffers wait to be reused.
+    pub fn recycled_buffers(&self) -> usize {
+        self.recycled.lock().expect("recycled buffers").len()
+    }
+
     /// A tensor holding `data` (f32 or u32).
     pub fn upload<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> Result<Tensor, GpuError> {
         assert_eq!(size_of::<T>(), 4, "tensors hold 4-byte words");
