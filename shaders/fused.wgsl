@@ -37,7 +37,7 @@
 //
 // Every heavy loop runs in uniform control flow: all invocations take the same trip count, and only
 // stores are guarded. CPU drivers (llvmpipe) run invocations as SIMD lanes; inside a loop whose bound
-// depends on the invocation they turn every load into a per-lane loop, which cost this kernel 3×. So
+// depends on the invocation they turn every load into a per-lane loop, several times slower. So
 // the row loops step over whole chunks of WG rows (scratch holds `row_cap` rows, a multiple of 2·WG;
 // rows past the batch are padding, computed but never summed), and the unit and entry phases run
 // every invocation the same number of times, those past the end repeating the last unit or entry and

@@ -8,7 +8,7 @@
 //! The trainer itself drives a `BatchEngine`: a batch of models (one model is a batch of one) that
 //! take their steps, probes and evaluations together, so a GPU can run a whole batch's epoch in a few
 //! submits. A `Backend` makes batch engines from `ModelJob`s and says which jobs can share one;
-//! `Each` turns single-model engines into a batch engine that runs them one after another.
+//! `OneAtATime` turns single-model engines into a batch engine that runs them one after another.
 
 use serde::Serialize;
 use thiserror::Error;
@@ -83,10 +83,48 @@ pub struct TrainConfig {
     pub clip_grad_norm: Option<f64>,
 }
 
-/// Whether `x` can be a `--clip-grad-norm`: finite, > 0, and a normal f32 (the GPU holds it in f32: a
-/// smaller value would round to 0, a larger one to infinity).
+/// Whether `x` can be a positive scale the GPU holds in f32 (a learning rate, `--clip-grad-norm`, a skip
+/// connection's α): finite, > 0, and a normal f32 — a smaller value would round to 0 (or lose its
+/// precision as a subnormal), a larger one to infinity.
 pub fn valid_clip(x: f64) -> bool {
     x.is_finite() && x >= f32::MIN_POSITIVE as f64 && x <= f32::MAX as f64
+}
+
+/// The rule every positive f32 scale follows, in one message: `flag` must be finite and > 0 and within
+/// f32's normal range.
+pub fn check_scale(flag: &str, x: f64) -> Result<(), String> {
+    if valid_clip(x) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{flag} must be finite and > 0, within f32's normal range ({:e} to {:e}) as the GPU holds it; got {}",
+            f32::MIN_POSITIVE,
+            f32::MAX,
+            crate::text::number(x)
+        ))
+    }
+}
+
+impl TrainConfig {
+    /// Checks every training setting, once for every command and the page; each message names the flag.
+    pub fn validate(&self) -> Result<(), String> {
+        match self.optimizer {
+            Optimizer::Sgd { lr, momentum } => {
+                check_scale("--lr", lr)?;
+                if !(0.0..1.0).contains(&momentum) {
+                    return Err(format!("--momentum must be in [0, 1), got {momentum}"));
+                }
+            }
+            Optimizer::Adam { lr, .. } => check_scale("--lr", lr)?,
+        }
+        if self.batch_size == 0 {
+            return Err("--batch-size must be at least 1".into());
+        }
+        if let Some(x) = self.clip_grad_norm {
+            check_scale("--clip-grad-norm", x)?;
+        }
+        Ok(())
+    }
 }
 
 /// PyTorch's `clip_grad_norm_` guard against division by zero, added to the norm.
@@ -200,7 +238,7 @@ pub fn batch_rows(rows: usize, batch_size: usize, b: usize) -> usize {
     batch_size.min(rows - b * batch_size)
 }
 
-/// `&mut E` is an engine too, so a borrowed engine can be driven as a batch of one (`Each::of`).
+/// `&mut E` is an engine too, so a borrowed engine can be driven as a batch of one (`OneAtATime::of`).
 impl<E: Engine + ?Sized> Engine for &mut E {
     fn name(&self) -> String {
         (**self).name()
@@ -328,9 +366,10 @@ pub trait BatchEngine {
     }
 }
 
-/// Runs an engine future to its end on this thread: how the native build drives the non-blocking paths
-/// (`train_batch_async`, `run_sweep_async`, `demo::run`). Natively every engine answers when first
-/// polled — a GPU readback waits inside `gpu/wait.rs`, the one place that blocks — so this never parks.
+/// Runs a future to its end on this thread: the native build's one way to wait. It drives the
+/// non-blocking entry points (`train::run`, `run_sweep_async`, `demo::run`), where every native engine
+/// answers when first polled (a GPU readback waits for the device inside its future, `gpu/wait.rs`), and
+/// wgpu's own futures (adapter and device requests, error scopes, buffer maps).
 #[cfg(not(target_arch = "wasm32"))]
 pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
     pollster::block_on(future)
@@ -350,6 +389,11 @@ pub trait Backend {
     /// in exactly one, in order.
     fn batches(&self, jobs: &[ModelJob<'_>]) -> Result<Vec<Vec<usize>>, EngineError>;
 
+    /// The name of the engine `job` would train on (its path, on a GPU), for a message before training.
+    fn describe(&self, _job: &ModelJob<'_>) -> String {
+        self.name()
+    }
+
     /// An engine for `jobs`, which must be one of the batches `batches` made (or a single job).
     fn build<'b>(&'b self, jobs: &[ModelJob<'_>]) -> Result<Box<dyn BatchEngine + 'b>, EngineError>;
 
@@ -358,21 +402,21 @@ pub trait Backend {
 }
 
 /// Single-model engines run one after another as a batch: the CPU reference, the GPU's layered path.
-pub struct Each<'e> {
+pub struct OneAtATime<'e> {
     engines: Vec<Box<dyn Engine + 'e>>,
     /// Each model's parameters at its previous probe, for update ratios.
     prev: Vec<Params>,
 }
 
-impl<'e> Each<'e> {
+impl<'e> OneAtATime<'e> {
     pub fn new(mut engines: Vec<Box<dyn Engine + 'e>>) -> Result<Self, EngineError> {
         let prev = engines.iter_mut().map(|e| e.params()).collect::<Result<_, _>>()?;
-        Ok(Each { engines, prev })
+        Ok(OneAtATime { engines, prev })
     }
 
     /// A borrowed engine as a batch of one.
     pub fn of(engine: &'e mut dyn Engine) -> Result<Self, EngineError> {
-        Each::new(vec![Box::new(engine)])
+        OneAtATime::new(vec![Box::new(engine)])
     }
 }
 
@@ -388,7 +432,7 @@ pub fn update_ratio(spec: &MlpSpec, prev: &Params, now: &Params) -> Vec<f64> {
         .collect()
 }
 
-impl BatchEngine for Each<'_> {
+impl BatchEngine for OneAtATime<'_> {
     fn name(&self) -> String {
         self.engines.first().map_or_else(String::new, |e| e.name())
     }

@@ -38,8 +38,8 @@ fn set_signal_defaults() {
 /// as the host's vectors (8 floats with AVX2). Every storage-buffer access whose address differs between
 /// invocations becomes a branch per lane, and LLVM's coroutine pass, which llvmpipe runs on every compute
 /// shader, costs more than linearly in branches: with 4 lanes the fused kernel compiles in about half the
-/// time (demo with an empty shader cache 6.5 s → 3.0 s here), and runs as fast, since those accesses cost
-/// the same per lane at any width. Other drivers do not read the variable; a value the user set is kept.
+/// time and runs as fast, since those accesses cost the same per lane at any width (docs/performance.md).
+/// Other drivers do not read the variable; a value the user set is kept.
 fn narrow_llvmpipe_vectors() {
     if std::env::var_os("LP_NATIVE_VECTOR_WIDTH").is_none() {
         // SAFETY: called first thing in main, before any thread starts (nothing reads the environment

@@ -252,6 +252,12 @@ pub enum Init {
     Normal(f64),
 }
 
+impl Init {
+    /// The initialisers without a parameter (`normal:SIGMA` takes one), for lists of choices.
+    pub const NAMED: [Init; 6] =
+        [Init::GlorotUniform, Init::GlorotNormal, Init::HeUniform, Init::HeNormal, Init::LecunNormal, Init::Standard];
+}
+
 impl fmt::Display for Init {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

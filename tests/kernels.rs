@@ -487,14 +487,14 @@ fn a_lost_device_is_an_error_not_a_panic() {
         return;
     }
     use vanish::engine::{Engine, TrainConfig};
-    use vanish::gpu::GpuEngine;
+    use vanish::gpu::LayeredEngine;
     use vanish::model::{MlpSpec, Output, Params};
     let gpu = Gpu::new(&Default::default()).unwrap();
     let spec = MlpSpec::new(2, &[4], Activation::Tanh, Output::Binary);
     let data =
         vanish::data::load(&vanish::data::DatasetSpec::Circles { samples: 40, noise: 0.1, factor: 0.5 }, 0).unwrap();
     let cfg = TrainConfig { optimizer: Optimizer::sgd(0.1, 0.0), batch_size: 8, clip_grad_norm: None };
-    let mut engine = GpuEngine::new(&gpu, &spec, &Params::init(&spec, 0), &data, &data, cfg).unwrap();
+    let mut engine = LayeredEngine::new(&gpu, &spec, &Params::init(&spec, 0), &data, &data, cfg).unwrap();
     gpu.device.destroy();
     let order: Vec<u32> = (0..data.len() as u32).collect();
     let failed = engine.begin_epoch(&order).and_then(|()| engine.train_batches(0, 2).map(|_| ()));

@@ -9,13 +9,15 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use assert_cmd::Command;
+use vanish::data::DataSettings;
 use vanish::engine::{Backend, BatchEngine, Counters, Engine, EngineError, ModelJob};
-use vanish::gpu::{GpuBackend, PathRequest};
+use vanish::gpu::{GpuBackend, TrainPath};
 use vanish::model::{Activation, Init, Norm};
+use vanish::record::{OptimizerChoice, RunRecord};
 use vanish::reference::{CpuBackend, CpuEngine};
 use vanish::report::{ReportInput, tidy, write_report};
 use vanish::sweep::preset::{AGREEMENT, checks};
-use vanish::sweep::{DataSettings, Grid, Manifest, OptimizerChoice, Preset, RunRecord, Settings, Store, run_sweep};
+use vanish::sweep::{Grid, Manifest, Preset, Settings, Store, run_sweep};
 
 fn vanish() -> Command {
     let mut cmd = Command::cargo_bin("vanish").unwrap();
@@ -432,17 +434,7 @@ impl Backend for OneByOne<'_> {
 fn settings(grid: Grid, preset: Option<Preset>) -> Settings {
     Settings {
         grid,
-        data: DataSettings {
-            dataset: "circles".into(),
-            samples: 600,
-            noise: None,
-            factor: 0.85,
-            classes: 2,
-            label: None,
-            delimiter: None,
-            test_fraction: 0.33,
-            standardize: false,
-        },
+        data: DataSettings { samples: 600, ..DataSettings::default() },
         epochs: 0,
         batch_size: 32,
         lr: 1e-3,
@@ -547,7 +539,7 @@ fn theory_matches_measurement_for_tanh_glorot_and_relu_he() {
 #[test]
 fn write_report_serves_a_single_trained_run() {
     // What `demo` and `train` do: train through the trainer, describe the run, write the report.
-    use vanish::sweep::{RunConfig, boundary::decision_boundary, run::spec_for};
+    use vanish::record::{RunConfig, boundary::decision_boundary, spec_for};
     use vanish::train::{TrainOptions, train};
     let s = settings(Preset::Batchnorm.grid(), None);
     let (train_set, test_set) = s.data.load(0).unwrap();
@@ -709,7 +701,7 @@ fn batched_gpu_runs_record_exactly_what_single_runs_do() {
     };
     let mut s = settings(grid, None);
     s.epochs = 2;
-    let backend = GpuBackend::new(gpu, PathRequest::Auto);
+    let backend = GpuBackend::new(gpu, TrainPath::Auto);
     let run = |backend: &dyn Backend| {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::create(dir.path(), &Manifest { settings: s.clone(), shard: None }).unwrap();

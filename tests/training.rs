@@ -7,7 +7,7 @@ mod common;
 use common::{assert_close, fixture_names, gpu, gpu_engine, load_fixture};
 use vanish::data::{self, Dataset, DatasetSpec};
 use vanish::engine::{BatchEngine, Engine, ModelJob, Optimizer, Split, TrainConfig, Work};
-use vanish::gpu::{FusedExecutor, Path, PathRequest, choose_path};
+use vanish::gpu::{FusedExecutor, Plan, TrainPath, plan};
 use vanish::model::{Activation, MlpSpec, Norm, Output, ParamKind, Params};
 use vanish::reference::CpuEngine;
 use vanish::train::{TrainError, TrainOptions, epoch_order, train, train_batch, train_batch_async};
@@ -46,7 +46,7 @@ fn gpu_gradients_match_the_jax_fixtures() {
         let x: Vec<f32> = f.x.iter().map(|&v| v as f32).collect();
         let train = dataset(x, f.labels.clone(), f.spec.input);
         let cfg = TrainConfig { optimizer: Optimizer::sgd(0.1, 0.0), batch_size: f.m, clip_grad_norm: None };
-        for path in [PathRequest::Layered, PathRequest::Fused] {
+        for path in [TrainPath::Layered, TrainPath::Fused] {
             let name = format!("{name} {path:?}");
             let mut engine = gpu_engine(gpu, path, &f.spec, &params, &train, &empty(f.spec.input), cfg);
             let probe = engine.probe(Split::Train).unwrap();
@@ -106,7 +106,7 @@ fn side_by_side_cases() -> Vec<(MlpSpec, Optimizer)> {
 
 /// Two epochs of batch 32 over 100 rows (three full batches and a short one of 4) on both engines
 /// from the same weights and order: every batch loss, then every parameter and running statistic.
-fn gpu_and_reference_train_the_same(path: PathRequest) {
+fn gpu_and_reference_train_the_same(path: TrainPath) {
     let Some(gpu) = gpu() else { return };
     for (spec, optimizer) in side_by_side_cases() {
         let classes = spec.output.width().max(2);
@@ -164,12 +164,12 @@ type MakeEngine<'a> = dyn FnMut(&MlpSpec, &Params, &Dataset, &Dataset) -> Box<dy
 
 #[test]
 fn layered_gpu_path_trains_like_the_reference() {
-    gpu_and_reference_train_the_same(PathRequest::Layered);
+    gpu_and_reference_train_the_same(TrainPath::Layered);
 }
 
 #[test]
 fn fused_gpu_path_trains_like_the_reference() {
-    gpu_and_reference_train_the_same(PathRequest::Fused);
+    gpu_and_reference_train_the_same(TrainPath::Fused);
 }
 
 /// The last step's gradients, left in the gradient arena by each path, agree with the reference's.
@@ -185,7 +185,7 @@ fn both_gpu_paths_leave_the_last_steps_gradients() {
     c.begin_epoch(&order).unwrap();
     c.train_batches(0, 3).unwrap();
     let want = c.gradients().unwrap();
-    for path in [PathRequest::Layered, PathRequest::Fused] {
+    for path in [TrainPath::Layered, TrainPath::Fused] {
         let mut g = gpu_engine(gpu, path, &spec, &params, &train_set, &test, cfg);
         g.begin_epoch(&order).unwrap();
         g.train_batches(0, 3).unwrap();
@@ -208,13 +208,13 @@ fn the_fused_path_refuses_wide_models_and_is_chosen_for_narrow_ones() {
         cfg,
     };
     let narrow = MlpSpec::new(2, &[64, 8], Activation::Relu, Output::Binary);
-    assert!(matches!(choose_path(gpu, &job(&narrow, cfg), PathRequest::Auto).unwrap(), Path::Fused(_)));
+    assert!(matches!(plan(gpu, &job(&narrow, cfg), TrainPath::Auto).unwrap(), Plan::Fused(_)));
     let big_batch = TrainConfig { batch_size: 129, ..cfg };
-    assert_eq!(choose_path(gpu, &job(&narrow, big_batch), PathRequest::Auto).unwrap(), Path::Layered);
-    assert!(matches!(choose_path(gpu, &job(&narrow, big_batch), PathRequest::Fused).unwrap(), Path::Fused(_)));
+    assert_eq!(plan(gpu, &job(&narrow, big_batch), TrainPath::Auto).unwrap(), Plan::Layered);
+    assert!(matches!(plan(gpu, &job(&narrow, big_batch), TrainPath::Fused).unwrap(), Plan::Fused(_)));
     let wide = MlpSpec::new(2, &[65], Activation::Relu, Output::Binary);
-    assert_eq!(choose_path(gpu, &job(&wide, cfg), PathRequest::Auto).unwrap(), Path::Layered);
-    let err = choose_path(gpu, &job(&wide, cfg), PathRequest::Fused).unwrap_err().to_string();
+    assert_eq!(plan(gpu, &job(&wide, cfg), TrainPath::Auto).unwrap(), Plan::Layered);
+    let err = plan(gpu, &job(&wide, cfg), TrainPath::Fused).unwrap_err().to_string();
     assert!(err.contains("65 wide"), "{err}");
 }
 
@@ -255,9 +255,7 @@ fn depth_11_sigmoid_gradient_vanishes_and_relu_and_batch_norm_restore_it() {
     );
     let Some(gpu) = gpu() else { return };
     assert_phenomenon(
-        &mut |s: &MlpSpec, p: &Params, tr: &Dataset, te: &Dataset| {
-            gpu_engine(gpu, PathRequest::Auto, s, p, tr, te, cfg)
-        },
+        &mut |s: &MlpSpec, p: &Params, tr: &Dataset, te: &Dataset| gpu_engine(gpu, TrainPath::Auto, s, p, tr, te, cfg),
         "gpu",
     );
 }
@@ -277,7 +275,7 @@ fn a_diverging_run_stops_with_its_epoch_and_step() {
     let mut engines: Vec<Box<dyn Engine>> =
         vec![Box::new(CpuEngine::new(&spec, &params, &train_set, &test, cfg).unwrap())];
     if let Some(gpu) = gpu() {
-        for path in [PathRequest::Layered, PathRequest::Fused] {
+        for path in [TrainPath::Layered, TrainPath::Fused] {
             engines.push(gpu_engine(gpu, path, &spec, &params, &train_set, &test, cfg));
         }
     }
@@ -308,7 +306,7 @@ fn relu_depth_3_learns_circles() {
     let mut engines: Vec<Box<dyn Engine>> =
         vec![Box::new(CpuEngine::new(&model, &params, &train_set, &test, cfg).unwrap())];
     if let Some(gpu) = gpu() {
-        engines.push(gpu_engine(gpu, PathRequest::Auto, &model, &params, &train_set, &test, cfg));
+        engines.push(gpu_engine(gpu, TrainPath::Auto, &model, &params, &train_set, &test, cfg));
     }
     for mut engine in engines {
         let h = train(engine.as_mut(), train_set.len(), 32, &opts, &mut |_| {}).unwrap();
@@ -411,10 +409,11 @@ fn the_non_blocking_driver_trains_exactly_what_the_blocking_one_does() {
     let want = train_batch(&mut blocking, train_set.len(), 32, &opts, &mut |_| {}).unwrap();
     let mut awaited = FusedExecutor::new(gpu, &jobs).unwrap();
     let mut progress = Vec::new();
-    let mut between = |look: &vanish::train::Look<'_>| -> std::pin::Pin<Box<dyn std::future::Future<Output = bool>>> {
-        progress.push(look.progress.step);
-        Box::pin(std::future::ready(false))
-    };
+    let mut between =
+        |look: &vanish::train::Interim<'_>| -> std::pin::Pin<Box<dyn std::future::Future<Output = bool>>> {
+            progress.push(look.progress.step);
+            Box::pin(std::future::ready(false))
+        };
     let got = pollster::block_on(train_batch_async(
         &mut awaited,
         train_set.len(),
@@ -433,7 +432,7 @@ fn the_non_blocking_driver_trains_exactly_what_the_blocking_one_does() {
 
     // A `between` that says stop ends training there, as Ctrl-C does natively.
     let mut stopped = FusedExecutor::new(gpu, &jobs).unwrap();
-    let mut stop = |_: &vanish::train::Look<'_>| -> std::pin::Pin<Box<dyn std::future::Future<Output = bool>>> {
+    let mut stop = |_: &vanish::train::Interim<'_>| -> std::pin::Pin<Box<dyn std::future::Future<Output = bool>>> {
         Box::pin(std::future::ready(true))
     };
     let got = pollster::block_on(train_batch_async(
@@ -481,7 +480,7 @@ fn training_is_bit_identical_run_to_run() {
     let (h2, p2) = run(&mut CpuEngine::new(&spec, &params, &train_set, &test, cfg).unwrap());
     assert_eq!((h1, p1), (h2, p2), "cpu reference");
     let Some(gpu) = gpu() else { return };
-    for path in [PathRequest::Layered, PathRequest::Fused] {
+    for path in [TrainPath::Layered, TrainPath::Fused] {
         let mut runs = Vec::new();
         for _ in 0..2 {
             let mut g = gpu_engine(gpu, path, &spec, &params, &train_set, &test, cfg);

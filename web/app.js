@@ -1,10 +1,14 @@
-// The page's glue: reads the controls, runs vanish's demo (WebAssembly, WebGPU or the CPU reference),
-// and shows what `vanish demo` prints, the report's plots and the runs as the CLI's files. Training
-// yields to the event loop between chunks of steps, so the page stays responsive.
-import init, { demo, check, grads, sweep, train } from './vanish.js';
+// The page's glue: fills the controls from the library's defaults and choices, sends the library's own
+// settings (by the command line's flag names) to its entry points — the demo, train, sweep, check and
+// grads, in WebAssembly on WebGPU or the CPU reference — and shows their text, plots and files.
+// Training yields to the event loop between chunks of steps, so the page stays responsive.
+import init, { defaults, demo, check, grads, sweep, train } from './vanish.js';
 
 const $ = (id) => document.getElementById(id);
 const status = (text) => { $('status').textContent = text; };
+
+await init();
+const DEFAULTS = JSON.parse(defaults());
 
 // What the browser says its WebGPU adapter is, for the result's `engine` (wgpu cannot read it there).
 async function adapterName() {
@@ -13,58 +17,69 @@ async function adapterName() {
   const info = a && a.info;
   return info ? [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') : '';
 }
-const adapter = await adapterName();
+const adapter = (await adapterName()) || 'WebGPU adapter';
 
-function options(csv) {
-  const num = (id) => Number($(id).value);
-  const o = {
-    dataset: $('dataset').value, samples: num('samples'), depth: num('depth'), width: num('width'),
-    init: $('init').value, norm: $('norm').value, cures: $('cures').checked, lr: num('lr'),
-    batch_size: num('batch_size'), epochs: num('epochs'), seed: num('seed'), device: $('device').value,
-    adapter: adapter || 'WebGPU adapter',
-  };
-  if (window.vanishRedrawMs !== undefined) o.redraw_ms = window.vanishRedrawMs; // scripts and tests
-  if (csv) { o.csv_name = csv.name; o.csv_text = csv.text; }
-  return o;
+// Every control's id is the name of the setting it holds.
+function setControl(id, value) {
+  const c = $(id);
+  if (!c || value === null || value === undefined) return;
+  if (c.type === 'checkbox') c.checked = Boolean(value);
+  else c.value = Array.isArray(value) ? value.join(',') : String(value);
 }
 
-function showFiles(result, files) {
-  $('downloads').replaceChildren(...files.map(([name, text, type]) => download(name, text, type)));
+function fillControls() {
+  for (const select of document.querySelectorAll('select[data-choices]')) {
+    select.replaceChildren(...DEFAULTS.choices[select.dataset.choices].map((name) => new Option(name)));
+  }
+  for (const settings of [DEFAULTS.sweep, DEFAULTS.train, DEFAULTS.demo]) {
+    for (const [id, value] of Object.entries(settings)) setControl(id, value);
+  }
+  setControl('cure_norm', DEFAULTS.cure_norm);
 }
 
-function download(name, text, type) {
+function readControl(id) {
+  const c = $(id);
+  if (c.type === 'checkbox') return c.checked;
+  if (c.type === 'number') return c.value === '' ? null : Number(c.value);
+  return c.value;
+}
+
+const read = (ids) => Object.fromEntries(ids.map((id) => [id, readControl(id)]));
+
+// The settings every command shares, the picked CSV (its name as the dataset) and how the page runs.
+async function common() {
+  const o = read(['dataset', 'samples', 'depth', 'width', 'init', 'lr', 'batch_size', 'epochs', 'seed', 'device']);
+  o.adapter = adapter;
+  if (hooks.redrawMs() !== undefined) o.redraw_ms = hooks.redrawMs();
+  const file = $('csv').files[0];
+  const files = [];
+  if (file) {
+    files.push([file.name, new Uint8Array(await file.arrayBuffer())]);
+    o.dataset = `csv:${file.name}`;
+  }
+  return { o, files };
+}
+
+function download(name, bytes, type) {
   const a = document.createElement('a');
-  a.href = URL.createObjectURL(new Blob([text], { type }));
+  a.href = URL.createObjectURL(new Blob([bytes], { type }));
   a.download = name;
   a.textContent = name;
   return a;
 }
 
-function show(result) {
-  showText(result);
-  showFiles(result, [
-    ['demo.json', JSON.stringify(result.demo, null, 2), 'application/json'],
-    ['runs.csv', result.runs_csv, 'text/csv'],
-    ['summary.json', result.summary_json, 'application/json'],
-    ...result.weights.map((w) => [w.file, new Uint8Array(w.bytes), 'application/octet-stream']),
-  ]);
-}
-
-// The report's plots of a run in training, redrawn every few steps, decision boundaries included.
-window.vanishRedraws = 0;
-window.vanishLivePlots = [];
-function live(json) {
-  const list = JSON.parse(json);
-  window.vanishRedraws += 1;
-  window.vanishLivePlots.push(list.map((p) => p.title));
-  drawPlots(list);
-}
-
-// The text and the report's plots (vanish's own SVG, from this page's module).
-function showText(result) {
+// A result's text, plots and files (each `[name, bytes, type]`).
+function show(result, files) {
   $('text').textContent = (result.note ? `note: ${result.note}\n` : '') + result.text;
   drawPlots(result.plots);
+  $('downloads').replaceChildren(...files.map(([name, bytes, type]) => download(name, bytes, type)));
 }
+
+const reportFiles = (result) => [
+  ['runs.csv', result.runs_csv, 'text/csv'],
+  ['summary.json', result.summary_json, 'application/json'],
+];
+const weightFile = (w) => [w.file, new Uint8Array(w.bytes), 'application/octet-stream'];
 
 function drawPlots(list) {
   const plots = $('plots');
@@ -79,134 +94,122 @@ function drawPlots(list) {
   }
 }
 
-// `vanish train` for one network: what it prints, the report's plots, metrics.json and the weights.
-async function runTrain() {
-  $('train').disabled = true;
+// The report's plots of a run in training, redrawn every few steps, decision boundaries included.
+function live(json) {
+  const list = JSON.parse(json);
+  hooks.redrawn(list);
+  drawPlots(list);
+}
+
+const showProgress = (done, total) => { $('progress').max = total || 1; $('progress').value = done; };
+const seconds = (started) => (performance.now() - started) / 1000;
+
+// The one scaffold every button runs through: disable it, clear the last error, run `work`, hand its
+// result to the test hooks under `name`, and show any error.
+async function handle(button, name, work) {
+  $(button).disabled = true;
   $('error').textContent = '';
-  window.vanishTrain = undefined;
-  window.vanishError = undefined;
-  const started = performance.now();
+  hooks.start(name);
   try {
-    const o = options(await readCsv());
-    Object.assign(o, {
-      activation: $('activation').value, norm: $('train_norm').value, residual: $('residual').checked,
-      optimizer: $('optimizer').value, momentum: Number($('momentum').value),
-      clip_grad_norm: $('clip').value === '' ? null : Number($('clip').value),
-    });
-    const progress = (step, total, loss) => {
-      $('progress').max = total || 1; $('progress').value = step; status(`Training: step ${step}/${total}, loss ${loss.toFixed(4)}`);
-    };
-    const result = JSON.parse(await train(JSON.stringify(o), progress, live));
-    showText(result);
-    showFiles(result, [
-      ['metrics.json', result.metrics_json, 'application/json'],
-      ['runs.csv', result.runs_csv, 'text/csv'],
-      ['summary.json', result.summary_json, 'application/json'],
-      [result.weights.file, new Uint8Array(result.weights.bytes), 'application/octet-stream'],
-    ]);
-    status(`Trained in ${((performance.now() - started) / 1000).toFixed(2)} s on ${result.engine}.`);
-    window.vanishTrain = JSON.parse(result.metrics_json);
+    hooks.done(name, await work(performance.now()));
   } catch (e) {
     $('error').textContent = `error: ${e}`;
-    window.vanishError = String(e);
+    status('Stopped.');
+    hooks.failed(e);
   } finally {
-    $('train').disabled = false;
+    $(button).disabled = false;
   }
 }
+
+// `vanish demo`: the notebook's four networks (and the cures).
+const runNotebook = () => handle('notebook', 'demo', async (started) => {
+  const { o, files } = await common();
+  Object.assign(o, read(['cures']), { norm: readControl('cure_norm') });
+  status('Training the four networks…');
+  const result = JSON.parse(await demo(JSON.stringify(o), files, showProgress, live));
+  show(result, [
+    ['demo.json', JSON.stringify(result.demo, null, 2), 'application/json'],
+    ...reportFiles(result),
+    ...result.weights.map(weightFile),
+  ]);
+  hooks.seconds(seconds(started));
+  status(`Done in ${seconds(started).toFixed(2)} s on ${result.demo.config.engine}.`);
+  return result.demo;
+});
+
+// `vanish train` for one network: what it prints, the report's plots, metrics.json and the weights.
+const runTrain = () => handle('train', 'train', async (started) => {
+  const { o, files } = await common();
+  Object.assign(o, read(['residual', 'optimizer', 'momentum', 'clip_grad_norm']));
+  o.activation = [readControl('activation')];
+  o.norm = readControl('norm');
+  const progress = (step, total, loss) => {
+    showProgress(step, total);
+    status(`Training: step ${step}/${total}, loss ${loss.toFixed(4)}`);
+  };
+  const result = JSON.parse(await train(JSON.stringify(o), files, progress, live));
+  show(result, [['metrics.json', result.metrics_json, 'application/json'], ...reportFiles(result), weightFile(result.weights)]);
+  status(`Trained in ${seconds(started).toFixed(2)} s on ${result.engine}.`);
+  return JSON.parse(result.metrics_json);
+});
 
 // `vanish sweep` over the depths and axes given, in memory: the terminal table and the report's plots.
-async function runSweep() {
-  $('sweep').disabled = true;
-  $('error').textContent = '';
-  window.vanishSweep = undefined;
-  window.vanishError = undefined;
-  const started = performance.now();
-  try {
-    const o = options(null);
-    Object.assign(o, { depths: $('depths').value, activations: $('activations').value, norms: $('norms').value, seeds: Number($('seeds').value) });
-    const progress = (done, total) => { $('progress').max = total; $('progress').value = done; status(`Sweep: ${done}/${total} runs`); };
-    const result = JSON.parse(await sweep(JSON.stringify(o), progress));
-    showText(result);
-    showFiles(result, [['runs.csv', result.runs_csv, 'text/csv'], ['summary.json', result.summary_json, 'application/json']]);
-    status(`Sweep: ${result.runs} runs in ${((performance.now() - started) / 1000).toFixed(2)} s on ${result.engine}.`);
-    window.vanishSweep = { runs: result.runs, engine: result.engine, summary: JSON.parse(result.summary_json) };
-  } catch (e) {
-    $('error').textContent = `error: ${e}`;
-    window.vanishError = String(e);
-  } finally {
-    $('sweep').disabled = false;
-  }
-}
-
-async function readCsv() {
-  const file = $('csv').files[0];
-  return file ? { name: file.name, text: await file.text() } : null;
-}
-
-async function runNotebook() {
-  $('notebook').disabled = true;
-  $('error').textContent = '';
-  window.vanishDemo = undefined;
-  window.vanishError = undefined;
-  const started = performance.now();
-  try {
-    const csv = await readCsv();
-    status('Training the four networks…');
-    const progress = (step, total) => { $('progress').max = total || 1; $('progress').value = step; };
-    const result = JSON.parse(await demo(JSON.stringify(options(csv)), progress, live));
-    show(result);
-    const seconds = (performance.now() - started) / 1000;
-    window.vanishSeconds = seconds;
-    status(`Done in ${seconds.toFixed(2)} s on ${result.demo.config.engine}.`);
-    window.vanishDemo = result.demo;
-  } catch (e) {
-    const message = String(e);
-    $('error').textContent = `error: ${message}`;
-    status('Stopped.');
-    window.vanishError = message;
-  } finally {
-    $('notebook').disabled = false;
-  }
-}
+const runSweep = () => handle('sweep', 'sweep', async (started) => {
+  const { o, files } = await common();
+  Object.assign(o, read(['depths', 'activations', 'norms', 'seeds']));
+  Object.assign(o, { widths: String(o.width), inits: o.init });
+  const progress = (done, total) => { showProgress(done, total); status(`Sweep: ${done}/${total} runs`); };
+  const result = JSON.parse(await sweep(JSON.stringify(o), files, progress));
+  show(result, reportFiles(result));
+  status(`Sweep: ${result.runs} runs in ${seconds(started).toFixed(2)} s on ${result.engine}.`);
+  return { runs: result.runs, engine: result.engine, summary: JSON.parse(result.summary_json) };
+});
 
 // `vanish check --quick` in the page: every case's worst tensor against its bound, as the CLI prints.
-async function runCheck() {
-  $('check').disabled = true;
-  $('error').textContent = '';
-  window.vanishCheck = undefined;
-  window.vanishError = undefined;
-  try {
-    status('Checking this GPU against the f64 reference…');
-    const progress = (done, total, name) => {
-      $('progress').max = total; $('progress').value = done; status(`Checked ${done}/${total}: ${name}`);
-    };
-    const report = JSON.parse(await check(true, adapter || 'WebGPU adapter', progress));
-    const lines = [`vanish check --quick on ${report.engine}: ${report.passed} passed, ${report.failed} failed in ${report.seconds.toFixed(1)} s`, ''];
-    for (const c of report.cases) {
-      const worst = c.tensors.reduce((a, t) => ((t.max_abs / Math.max(t.allowed, 1e-300)) > (a.max_abs / Math.max(a.allowed, 1e-300)) ? t : a));
-      lines.push(`${c.name.padEnd(44)} ${worst.name.padEnd(28)} ${worst.max_abs.toExponential(2).padStart(9)} rel ${worst.rel.toExponential(2)}  ${worst.rule} ${c.passed ? 'ok' : 'FAILED'}`);
-    }
-    $('text').textContent = lines.join('\n');
-    $('plots').replaceChildren();
-    status(`Check: ${report.passed} passed, ${report.failed} failed.`);
-    window.vanishCheck = report;
-  } catch (e) {
-    $('error').textContent = `error: ${e}`;
-    window.vanishError = String(e);
-  } finally {
-    $('check').disabled = false;
+const runCheck = () => handle('check', 'check', async () => {
+  status('Checking this GPU against the f64 reference…');
+  const progress = (done, total, name) => { showProgress(done, total); status(`Checked ${done}/${total}: ${name}`); };
+  const report = JSON.parse(await check(true, adapter, progress));
+  const ratio = (t) => t.max_abs / Math.max(t.allowed, 1e-300);
+  const lines = [`vanish check --quick on ${report.engine}: ${report.passed} passed, ${report.failed} failed in ${report.seconds.toFixed(1)} s`, ''];
+  for (const c of report.cases) {
+    const worst = c.tensors.reduce((a, t) => (ratio(t) > ratio(a) ? t : a));
+    lines.push(`${c.name.padEnd(44)} ${worst.name.padEnd(28)} ${worst.max_abs.toExponential(2).padStart(9)} rel ${worst.rel.toExponential(2)}  ${worst.rule} ${c.passed ? 'ok' : 'FAILED'}`);
   }
-}
+  $('text').textContent = lines.join('\n');
+  $('plots').replaceChildren();
+  status(`Check: ${report.passed} passed, ${report.failed} failed.`);
+  return report;
+});
 
-await init();
-$('notebook').addEventListener('click', runNotebook);
-$('check').addEventListener('click', runCheck);
-$('sweep').addEventListener('click', runSweep);
-$('train').addEventListener('click', runTrain);
-// For scripts and tests: `vanish grads` on a safetensors file's bytes (base64), e.g. a JAX fixture.
-window.vanishGrads = async (name, base64) => {
-  const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
-  return JSON.parse(await grads(name, bytes, adapter || 'WebGPU adapter'));
+// For scripts and tests, in one place: what each button produced (`window.vanishDemo`, `vanishTrain`,
+// `vanishSweep`, `vanishCheck`), the last error (`vanishError`), the demo's time (`vanishSeconds`), the
+// live redraws (`vanishRedraws`, `vanishLivePlots`), the redraw interval a script may set
+// (`vanishRedrawMs`), `vanish grads` on a file's bytes (`vanishGrads(name, base64)`) and readiness
+// (`vanishReady`).
+const HOOK = { demo: 'vanishDemo', train: 'vanishTrain', sweep: 'vanishSweep', check: 'vanishCheck' };
+const hooks = {
+  start(name) { window[HOOK[name]] = undefined; window.vanishError = undefined; },
+  done(name, value) { window[HOOK[name]] = value; },
+  failed(e) { window.vanishError = String(e); },
+  seconds(s) { window.vanishSeconds = s; },
+  redrawn(list) { window.vanishRedraws += 1; window.vanishLivePlots.push(list.map((p) => p.title)); },
+  redrawMs() { return window.vanishRedrawMs; },
+  install() {
+    window.vanishRedraws = 0;
+    window.vanishLivePlots = [];
+    window.vanishGrads = async (name, base64) => {
+      const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+      return JSON.parse(await grads(name, bytes, adapter));
+    };
+    window.vanishReady = true;
+  },
 };
+
+fillControls();
+$('notebook').addEventListener('click', runNotebook);
+$('train').addEventListener('click', runTrain);
+$('sweep').addEventListener('click', runSweep);
+$('check').addEventListener('click', runCheck);
 status(navigator.gpu ? 'Ready: WebGPU is available.' : 'Ready: this browser has no WebGPU; the CPU reference will run.');
-window.vanishReady = true;
+hooks.install();

@@ -11,9 +11,11 @@ if [ "$(wasm-bindgen --version 2>/dev/null | cut -d' ' -f2)" != "$WASM_BINDGEN" 
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN"
 fi
 cargo build --lib --release --target wasm32-unknown-unknown
+# Wherever cargo put it: CARGO_TARGET_DIR (or a config's build.target-dir) may move the target folder.
+target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 rm -rf dist
 mkdir -p dist
 wasm-bindgen --target web --no-typescript --out-dir dist --out-name vanish \
-  target/wasm32-unknown-unknown/release/vanish_web.wasm
+  "$target_dir/wasm32-unknown-unknown/release/vanish_web.wasm"
 cp index.html app.js dist/
 echo "web/dist: $(du -sh dist | cut -f1) ($(ls dist | tr '\n' ' '))"

@@ -5,6 +5,7 @@
 mod jobs;
 mod kernels;
 mod matmul;
+mod report;
 mod training;
 
 use serde::Serialize;
@@ -13,6 +14,7 @@ use thiserror::Error;
 pub use jobs::{JobRow, jobs_section};
 pub use kernels::{BandwidthRow, bandwidth_section};
 pub use matmul::{MatmulRow, matmul_section};
+pub use report::{BenchReport, splice};
 pub use training::{TrainingRow, training_section};
 
 use crate::engine::EngineError;

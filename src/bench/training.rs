@@ -10,7 +10,7 @@ use super::{BenchError, BenchOptions, Spread};
 use crate::data::{self, Dataset, DatasetSpec};
 use crate::engine::{BatchEngine, Engine, ModelJob, Optimizer, TrainConfig, Work, batches_per_epoch};
 use crate::gpu::fused::{FUSED_MAX_STEPS_PER_DISPATCH, fused_fits};
-use crate::gpu::{FusedExecutor, Gpu, GpuEngine};
+use crate::gpu::{FusedExecutor, Gpu, LayeredEngine};
 use crate::model::{Activation, MlpSpec, Output, Params};
 use crate::reference::CpuEngine;
 use crate::rng::{Stream, rng};
@@ -147,7 +147,7 @@ pub fn training_section(gpu: &Gpu, opts: &BenchOptions) -> Result<Vec<TrainingRo
                     validation_error: err,
                 }
             };
-        let mut layered = GpuEngine::new(gpu, &case.spec, &params, &case.data, &case.data, cfg)?;
+        let mut layered = LayeredEngine::new(gpu, &case.spec, &params, &case.data, &case.data, cfg)?;
         let err = validate(&mut layered, &case, cfg, &order)?;
         // The timing columns describe training, not validation: lavapipe compiles (or loads from its
         // cache) a pipeline at its first dispatch, which validation pays.

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::data::Dataset;
 use crate::engine::{BatchEngine, Engine, EngineError, ModelJob, Optimizer, Split, TrainConfig, Work};
-use crate::gpu::{FusedExecutor, Gpu, PathRequest, single_engine};
+use crate::gpu::{FusedExecutor, Gpu, TrainPath, single_engine};
 use crate::model::{Norm, Params};
 use crate::reference::CpuEngine;
 use crate::rng::{Stream, rng};
@@ -196,8 +196,8 @@ pub fn run_case(gpu: &Gpu, case: &Case) -> Result<CaseResult, EngineError> {
     let p = Prepared::of(case);
     // The GPU runs the path a user's run of this case takes (the fused executor for narrow models at
     // small batches, the layered path for the rest).
-    let gpu_run = observe(single_engine(gpu, &p.job(), PathRequest::Auto)?.as_mut(), &p.order)?;
-    let gpu_nudged = observe(single_engine(gpu, &p.nudged_job(), PathRequest::Auto)?.as_mut(), &p.order)?;
+    let gpu_run = observe(single_engine(gpu, &p.job(), TrainPath::Auto)?.as_mut(), &p.order)?;
+    let gpu_nudged = observe(single_engine(gpu, &p.nudged_job(), TrainPath::Auto)?.as_mut(), &p.order)?;
     let (reference, reference_nudged) = p.reference()?;
     let runs = Runs { gpu: gpu_run, gpu_nudged, reference, reference_nudged };
     Ok(compare_case(case, &p, &runs, start))

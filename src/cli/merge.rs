@@ -8,7 +8,7 @@ use clap::Args;
 
 use super::report_out::write_checked_report;
 use super::sweep::report_title;
-use crate::report::files::write_atomic;
+use crate::output::write_atomic;
 use crate::report::terminal_summary;
 use crate::sweep::settings::differences;
 use crate::sweep::{Manifest, Store, preset};

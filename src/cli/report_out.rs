@@ -5,9 +5,9 @@ use std::path::Path;
 
 use anyhow::Result;
 
+use crate::record::RunRecord;
 use crate::report::{ReportInput, write_report};
-pub use crate::sweep::record_run;
-use crate::sweep::{Check, RunRecord};
+use crate::sweep::Check;
 
 /// Writes the plots and `report.html` for `runs` into `dir`.
 pub fn write_run_report(dir: &Path, title: &str, settings: serde_json::Value, runs: &[RunRecord]) -> Result<()> {

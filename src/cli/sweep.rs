@@ -10,65 +10,16 @@ use anyhow::Result;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::args::{DataArgs, DeviceArgs, PathChoice, make_backend, open_device};
+use super::args::{DeviceArgs, make_backend, open_device};
 use super::report_out::write_checked_report;
-use crate::model::Norm;
+use crate::gpu::TrainPath;
 use crate::report::terminal_summary;
-use crate::sweep::grid::{parse_clips, parse_counts, parse_list, parse_switches};
-use crate::sweep::{DataSettings, Grid, Manifest, Preset, RunEvent, Settings, Shard, Store, preset, run_sweep};
-
-/// The sweep's default epochs: 1, so the heatmap and loss curves have something to show, while the
-/// README's 360-run sweep stays within minutes on a CPU (see the README for the measured time).
-pub const DEFAULT_EPOCHS: usize = 1;
+use crate::sweep::{Manifest, RunEvent, Shard, Store, SweepOptions, preset, run_sweep};
 
 #[derive(Args, Debug)]
 pub struct SweepArgs {
     #[command(flatten)]
-    pub data: DataArgs,
-    /// Hidden layers: ranges and lists, e.g. 1..=30, 1..30, 2..=20:2, 2,4,8 [default: 1..=10]
-    #[arg(long)]
-    pub depths: Option<String>,
-    /// Units per hidden layer, same syntax [default: 10]
-    #[arg(long)]
-    pub widths: Option<String>,
-    /// e.g. sigmoid,tanh,relu (see `train --help` for every name) [default: sigmoid,tanh,relu]
-    #[arg(long)]
-    pub activations: Option<String>,
-    /// Batch norm: off, on, or off,on (the spelling of --norms none / batch / none,batch) [default: off]
-    #[arg(long, conflicts_with = "norms")]
-    pub batch_norm: Option<String>,
-    /// Normalisations: none, batch, layer, or a list such as none,batch,layer [default: none]
-    #[arg(long)]
-    pub norms: Option<String>,
-    /// e.g. glorot-uniform,he-normal,standard,normal:0.5 [default: glorot-uniform]
-    #[arg(long)]
-    pub inits: Option<String>,
-    /// adam, sgd, sgd:MOMENTUM [default: adam]
-    #[arg(long)]
-    pub optimizers: Option<String>,
-    /// Skip connections: off, on, or off,on [default: off]
-    #[arg(long)]
-    pub residual: Option<String>,
-    /// The skip connections' α (finite, > 0) [default: 1, or the preset's]
-    #[arg(long, allow_negative_numbers = true)]
-    pub residual_scale: Option<f64>,
-    /// Seeds 0..N per configuration (each seeds the data, split, weights and shuffle) [default: 1, 3 with a preset]
-    #[arg(long)]
-    pub seeds: Option<u64>,
-    /// Epochs per run; 0 probes at initialisation only [default: 1, 0 with a preset]
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Learning rate, shared by every optimizer [default: 1e-3, or the preset's]
-    #[arg(long, allow_negative_numbers = true)]
-    pub lr: Option<f64>,
-    /// Gradient clipping: off, a global norm X, or a list such as off,1 [default: off, or the preset's]
-    #[arg(long)]
-    pub clip_grad_norm: Option<String>,
-    #[arg(long, default_value_t = 32)]
-    pub batch_size: usize,
-    /// A classic result as a check: glorot-tanh, he-relu30, batchnorm, layernorm, selu, resnet or clip (sets the compared axes)
-    #[arg(long, conflicts_with_all = ["activations", "inits", "batch_norm", "norms", "residual", "clip_grad_norm"])]
-    pub preset: Option<Preset>,
+    pub options: SweepOptions,
     /// Run only configurations I, I+N, I+2N, ... of the grid (0-based), e.g. a Slurm array task
     #[arg(long)]
     pub shard: Option<Shard>,
@@ -94,89 +45,11 @@ struct SweepOutput {
     report: PathBuf,
 }
 
-impl SweepArgs {
-    /// The validated settings: the preset's grid or the defaults, overridden by the flags given.
-    pub fn settings(&self) -> Result<Settings> {
-        let base = self.preset.map(Preset::grid);
-        let or = |flag: Option<&String>, default: &str| flag.cloned().unwrap_or_else(|| default.to_string());
-        let grid = Grid {
-            depths: match (&self.depths, &base) {
-                (Some(d), _) => parse_counts("--depths", d),
-                (None, Some(b)) => Ok(b.depths.clone()),
-                (None, None) => parse_counts("--depths", "1..=10"),
-            }
-            .map_err(anyhow::Error::msg)?,
-            widths: match (&self.widths, &base) {
-                (Some(w), _) => parse_counts("--widths", w),
-                (None, Some(b)) => Ok(b.widths.clone()),
-                (None, None) => parse_counts("--widths", "10"),
-            }
-            .map_err(anyhow::Error::msg)?,
-            activations: match &base {
-                Some(b) => b.activations.clone(),
-                None => parse_list("--activations", &or(self.activations.as_ref(), "sigmoid,tanh,relu"))
-                    .map_err(anyhow::Error::msg)?,
-            },
-            norms: match (&base, &self.batch_norm) {
-                (Some(b), _) => b.norms.clone(),
-                (None, Some(switches)) => parse_switches("--batch-norm", switches)
-                    .map_err(anyhow::Error::msg)?
-                    .into_iter()
-                    .map(|on| if on { Norm::Batch } else { Norm::None })
-                    .collect(),
-                (None, None) => parse_list("--norms", &or(self.norms.as_ref(), "none")).map_err(anyhow::Error::msg)?,
-            },
-            inits: match &base {
-                Some(b) => b.inits.clone(),
-                None => {
-                    parse_list("--inits", &or(self.inits.as_ref(), "glorot-uniform")).map_err(anyhow::Error::msg)?
-                }
-            },
-            optimizers: match (&self.optimizers, &base) {
-                (None, Some(b)) => b.optimizers.clone(),
-                (o, _) => parse_list("--optimizers", &or(o.as_ref(), "adam")).map_err(anyhow::Error::msg)?,
-            },
-            residual: match &base {
-                Some(b) => b.residual.clone(),
-                None => parse_switches("--residual", &or(self.residual.as_ref(), "off")).map_err(anyhow::Error::msg)?,
-            },
-            residual_scale: self.residual_scale.or(base.as_ref().map(|b| b.residual_scale)).unwrap_or(1.0),
-            clip: match (&self.clip_grad_norm, &base) {
-                (Some(c), _) => parse_clips("--clip-grad-norm", c).map_err(anyhow::Error::msg)?,
-                (None, Some(b)) => b.clip.clone(),
-                (None, None) => vec![None],
-            },
-            seeds: self.seeds.or(base.as_ref().map(|b| b.seeds)).unwrap_or(1),
-        };
-        let d = &self.data;
-        let settings = Settings {
-            grid,
-            data: DataSettings {
-                dataset: d.dataset.clone(),
-                samples: d.samples,
-                noise: d.noise,
-                factor: d.factor,
-                classes: d.classes,
-                label: d.label.clone(),
-                delimiter: d.delimiter.clone(),
-                test_fraction: d.test_fraction,
-                standardize: d.standardize,
-            },
-            epochs: self.epochs.unwrap_or(self.preset.map_or(DEFAULT_EPOCHS, Preset::epochs)),
-            batch_size: self.batch_size,
-            lr: self.lr.or(self.preset.and_then(Preset::lr)).unwrap_or(1e-3),
-            preset: self.preset,
-        };
-        settings.validate()?;
-        Ok(settings)
-    }
-}
-
 pub fn run(args: SweepArgs) -> Result<()> {
     // Ctrl-C and SIGTERM finish the step in flight and keep what is complete (train/interrupt.rs).
     crate::train::stop_gracefully();
     let started = std::time::Instant::now();
-    let settings = args.settings()?;
+    let settings = args.options.settings()?;
     let manifest = Manifest { settings: settings.clone(), shard: args.shard };
     let store = Store::create(&args.out, &manifest)?;
     let gpu = open_device(&args.device)?;
@@ -203,7 +76,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
         bar
     });
     let (mut resumed, every) = (0, total.div_ceil(10).max(1));
-    let backend = make_backend(gpu.as_ref(), PathChoice::Auto)?;
+    let backend = make_backend(gpu.as_ref(), TrainPath::Auto)?;
     let runs = run_sweep(&store, &settings, args.shard, backend.as_ref(), &mut |e: &RunEvent| {
         resumed += usize::from(e.skipped);
         match &bar {

@@ -1,5 +1,6 @@
-//! `vanish train`: one configuration, every option exposed; per-epoch metrics and every probe to the
-//! terminal and, with `--out DIR`, to JSON and CSV files.
+//! `vanish train`: the flags into the library's `TrainSettings`, `train::run` on this machine's backend
+//! (the page's Train button calls the same function), then per-epoch metrics and every probe to the
+//! terminal and, with `--out DIR`, to JSON and CSV files and the report.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -8,40 +9,25 @@ use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::args::{
-    DataArgs, DeviceArgs, OptimArgs, PathChoice, ShapeArgs, make_backend, open_device, parse_activation,
-};
-use super::report_out::{record_run, write_run_report};
-use crate::engine::ModelJob;
+use super::args::{DeviceArgs, make_backend, open_device};
+use super::report_out::write_run_report;
+use crate::gpu::TrainPath;
 use crate::interchange;
-use crate::memory::{Holder, check_host, model_bytes};
-use crate::model::{Activation, Norm, Params};
-use crate::report::files::{WriteError, write_csv, write_json};
-use crate::train::{TrainOptions, TrainOutput, TrainRun, clipped_fraction, summary_text, train_batch};
+use crate::memory::Holder;
+use crate::output::{WriteError, write_csv, write_json};
+use crate::record::record_run;
+use crate::report::train_summary;
+use crate::train::{Pace, TrainOutput, TrainSettings, native_between};
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
     #[command(flatten)]
-    pub data: DataArgs,
-    #[command(flatten)]
-    pub shape: ShapeArgs,
-    /// One activation for every hidden layer, or one per layer: identity, sigmoid, tanh, relu,
-    /// leaky_relu[:ALPHA], elu[:ALPHA], gelu, silu, selu
-    #[arg(long, value_delimiter = ',', default_value = "sigmoid", value_parser = parse_activation)]
-    pub activation: Vec<Activation>,
-    #[command(flatten)]
-    pub optim: OptimArgs,
-    /// Also probe the gradients every N optimiser steps
-    #[arg(long)]
-    pub probe_every: Option<usize>,
-    /// Train every epoch in data order (as `shuffle=False`), e.g. to replay a run from another framework
-    #[arg(long)]
-    pub no_shuffle: bool,
+    pub settings: TrainSettings,
     #[command(flatten)]
     pub device: DeviceArgs,
     /// The GPU engine's training path
-    #[arg(long, value_enum, default_value_t = PathChoice::Auto)]
-    pub path: PathChoice,
+    #[arg(long, value_enum, default_value_t = TrainPath::Auto)]
+    pub path: TrainPath,
     /// Write metrics.json, epochs.csv and probes.csv here
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -63,53 +49,33 @@ pub struct TrainArgs {
 pub fn run(args: TrainArgs) -> Result<()> {
     // Ctrl-C and SIGTERM finish the step in flight and keep what is complete (train/interrupt.rs).
     crate::train::stop_gracefully();
-    args.optim.validate()?;
-    if args.probe_every == Some(0) {
-        anyhow::bail!("--probe-every must be at least 1");
-    }
-    let (train_set, test_set) = args.data.load(args.optim.seed)?;
-    let mut spec = args.shape.spec(&train_set, &args.activation, args.shape.norm_or(Norm::None))?;
-    let cfg = args.optim.config();
+    let settings = &args.settings;
+    settings.validate().map_err(anyhow::Error::msg)?;
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create --out {}", dir.display()))?;
     }
     for path in [&args.save_init, &args.save].into_iter().flatten() {
         interchange::check_destination(path)?;
     }
+    let (train_set, test_set) = settings.data.load(settings.seed)?;
     let gpu = open_device(&args.device)?;
     let holder = if gpu.is_some() { Holder::Gpu } else { Holder::Cpu };
-    let rows = train_set.len() + test_set.len();
-    check_host(&format!("the model {}", spec.describe()), model_bytes(&spec, rows, holder))
-        .map_err(anyhow::Error::msg)?;
-    let params = match &args.load {
-        None => Params::init(&spec, args.optim.seed),
-        Some(path) => {
-            let (loaded_spec, params) = interchange::load_params_for(&interchange::TensorFile::read(path)?, &spec)?;
-            spec = loaded_spec;
-            params
-        }
-    };
+    let mut job = crate::train::job(settings, (&train_set, &test_set), holder).map_err(anyhow::Error::msg)?;
+    if let Some(path) = &args.load {
+        (job.spec, job.params) = interchange::load_params_for(&interchange::TensorFile::read(path)?, &job.spec)?;
+    }
     let backend = make_backend(gpu.as_ref(), args.path)?;
-    let job = ModelJob { spec: spec.clone(), params: params.clone(), train: &train_set, test: &test_set, cfg };
-    let mut engine = backend.build(std::slice::from_ref(&job))?;
-    let adapter = engine.name();
-    let manifest = |content: &str| interchange::Manifest {
+    let spec = job.spec.clone();
+    let manifest = |adapter: &str, content: &str| interchange::Manifest {
         spec: spec.clone(),
-        seed: Some(args.optim.seed),
-        adapter: adapter.clone(),
+        seed: Some(settings.seed),
+        adapter: adapter.into(),
         content: content.into(),
     };
     if let Some(path) = &args.save_init {
-        interchange::save_params(path, &params, &manifest("initial weights"))?;
+        interchange::save_params(path, &job.params, &manifest(&backend.name(), "initial weights"))?;
     }
-    let opts = TrainOptions {
-        epochs: args.optim.epochs,
-        seed: args.optim.seed,
-        shuffle: !args.no_shuffle,
-        probe_every: args.probe_every,
-        has_test: !test_set.is_empty(),
-    };
-    let total = crate::engine::batches_per_epoch(train_set.len(), cfg.batch_size) * opts.epochs;
+    let total = crate::engine::batches_per_epoch(train_set.len(), settings.batch_size) * settings.epochs;
     let bar = (std::io::stderr().is_terminal() && !args.json).then(|| {
         let bar = ProgressBar::new(total as u64);
         bar.set_style(
@@ -119,11 +85,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
         bar
     });
     if !args.json {
-        eprintln!("training {} on {} ({} steps)", spec.describe(), adapter, total);
+        eprintln!("training {} on {} ({} steps)", spec.describe(), backend.describe(&job), total);
     }
     let mut last_epoch = 0;
-    let opts_one = std::slice::from_ref(&opts);
-    let mut trained = train_batch(engine.as_mut(), train_set.len(), cfg.batch_size, opts_one, &mut |p| match &bar {
+    let mut on_progress = |p: crate::train::Progress| match &bar {
         Some(bar) => {
             bar.set_position(p.step as u64);
             bar.set_message(format!("{} loss {:.4}", p.epoch, p.last_loss));
@@ -133,39 +98,30 @@ pub fn run(args: TrainArgs) -> Result<()> {
             eprintln!("epoch {} step {}/{}: loss {:.4}", p.epoch, p.step, p.total_steps, p.last_loss);
         }
         None => {}
-    })?
-    .pop()
-    .expect("one model");
-    if let Some(bar) = bar {
+    };
+    let pace = Pace::batch(settings.batch_size);
+    let result = crate::engine::block_on(crate::train::run(
+        backend.as_ref(),
+        settings,
+        job,
+        pace,
+        &mut native_between(&mut on_progress),
+    ));
+    if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    if let Some(e) = trained.diverged.take() {
-        return Err(e.into());
-    }
-    let history = &trained.history;
-    let last = engine.params()?.pop().expect("one model");
+    let result = result?;
+    let history = &result.trained.history;
     if let Some(path) = &args.save {
-        interchange::save_params(path, &last, &manifest("final weights"))?;
+        interchange::save_params(path, &result.last, &manifest(&history.engine, "final weights"))?;
     }
-    let output = TrainOutput {
-        config: TrainRun {
-            dataset: &args.data.dataset,
-            train_rows: train_set.len(),
-            test_rows: test_set.len(),
-            spec: &spec,
-            train: cfg,
-            options: &opts,
-        },
-        history,
-        clipped_fraction: clipped_fraction(cfg, history),
-        counters: backend.counters(),
-    };
+    let output = result.output();
     if let Some(dir) = &args.out {
         write_outputs(dir, &output)?;
-        let record = record_run(&spec, (cfg, args.optim.seed), &trained, &last, &train_set);
+        let record = record_run(&result.spec, (result.cfg, settings.seed), &result.trained, &result.last, &train_set);
         write_run_report(
             dir,
-            &format!("vanish train: {}", spec.describe()),
+            &format!("vanish train: {}", result.spec.describe()),
             serde_json::to_value(&output.config)?,
             &[record],
         )?;
@@ -173,7 +129,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&output)?);
     } else {
-        print!("{}", summary_text(history, output.clipped_fraction));
+        print!("{}", train_summary(history, output.clipped_fraction));
     }
     if history.interrupted {
         let done = history.batch_losses.len();
@@ -181,7 +137,6 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     Ok(())
 }
-
 fn write_outputs(dir: &std::path::Path, out: &TrainOutput<'_>) -> Result<(), WriteError> {
     write_json(&dir.join("metrics.json"), out)?;
     let opt = |v: Option<f64>| v.map_or(String::new(), |x| x.to_string());

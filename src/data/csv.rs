@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::{DataError, Dataset};
+use super::{DataError, Dataset, Files};
 
 /// The delimiter a file gets without `--delimiter`: tab for `.tsv`, a comma otherwise.
 pub fn default_delimiter(path: &Path) -> u8 {
@@ -19,16 +19,19 @@ pub fn default_delimiter(path: &Path) -> u8 {
     }
 }
 
-/// Read the CSV file at `path`, taking labels from the column named `label` (the last when `None`),
-/// with cells separated by `delimiter` (by the file's extension when `None`).
-pub(crate) fn read(path: &Path, label: Option<&str>, delimiter: Option<u8>) -> Result<Dataset, DataError> {
-    let bytes = std::fs::read(path).map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
-    from_bytes(path, &bytes, label, delimiter)
+/// Read the CSV file at `path` from `files`, taking labels from the column named `label` (the last when
+/// `None`), with cells separated by `delimiter` (by the file's extension when `None`).
+pub(crate) fn read(
+    files: &dyn Files,
+    path: &Path,
+    label: Option<&str>,
+    delimiter: Option<u8>,
+) -> Result<Dataset, DataError> {
+    from_bytes(path, &files.read(path)?, label, delimiter)
 }
 
-/// A CSV file's contents `bytes` as a dataset, as `read` reads the file `path` (which names it in
-/// errors): a web page has a file's bytes, not its path.
-pub fn from_bytes(path: &Path, bytes: &[u8], label: Option<&str>, delimiter: Option<u8>) -> Result<Dataset, DataError> {
+/// A CSV file's contents `bytes` as a dataset (`path` names it in errors).
+fn from_bytes(path: &Path, bytes: &[u8], label: Option<&str>, delimiter: Option<u8>) -> Result<Dataset, DataError> {
     let err = |line: usize, message: String| DataError::Csv { path: path.to_path_buf(), line, message };
     // The csv crate does not count the blank lines it skips (a record's position is where the reader
     // stood, before them); an editor does, so lines come from byte offsets past any line breaks.

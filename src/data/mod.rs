@@ -5,10 +5,13 @@
 //! Bad parameters and bad files are a `DataError`; a CSV error names the file and its 1-based line.
 
 mod csv;
-pub use csv::from_bytes as csv_from_bytes;
+mod settings;
+mod source;
 mod split;
 mod synthetic;
 
+pub use settings::DataSettings;
+pub use source::{Disk, Files, InMemory};
 pub use split::{split, standardize};
 
 use std::path::PathBuf;
@@ -69,6 +72,9 @@ impl Dataset {
         }
     }
 }
+
+/// The generated datasets' names, as `--dataset` takes them.
+pub const SYNTHETIC: [&str; 5] = ["circles", "moons", "xor", "spirals", "blobs"];
 
 /// Which dataset to load, with its knobs; `DatasetSpec::parse` builds one from the CLI's options.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -202,10 +208,16 @@ impl DatasetSpec {
     }
 }
 
-/// Build the dataset `spec` describes; synthetic data is a pure function of `spec` and `seed`.
+/// Build the dataset `spec` describes, reading its files from disk; synthetic data is a pure function
+/// of `spec` and `seed`.
 pub fn load(spec: &DatasetSpec, seed: u64) -> Result<Dataset, DataError> {
+    load_from(&Disk, spec, seed)
+}
+
+/// `load`, reading the dataset's files from `files`.
+pub fn load_from(files: &dyn Files, spec: &DatasetSpec, seed: u64) -> Result<Dataset, DataError> {
     spec.validate()?;
-    check_memory(spec)?;
+    check_memory(files, spec)?;
     let rng = &mut rng(seed, Stream::Data);
     Ok(match *spec {
         DatasetSpec::Circles { samples, noise, factor } => synthetic::circles(samples, noise, factor, rng),
@@ -213,7 +225,7 @@ pub fn load(spec: &DatasetSpec, seed: u64) -> Result<Dataset, DataError> {
         DatasetSpec::Xor { samples, noise } => synthetic::xor(samples, noise, rng),
         DatasetSpec::Spirals { samples, noise, classes } => synthetic::spirals(samples, noise, classes, rng),
         DatasetSpec::Blobs { samples, noise, classes } => synthetic::blobs(samples, noise, classes, rng),
-        DatasetSpec::Csv { ref path, ref label, delimiter } => csv::read(path, label.as_deref(), delimiter)?,
+        DatasetSpec::Csv { ref path, ref label, delimiter } => csv::read(files, path, label.as_deref(), delimiter)?,
     })
 }
 
@@ -246,12 +258,12 @@ pub fn held_out(train: &Dataset, mut test: Dataset) -> Result<Dataset, String> {
 /// features and a label, held about three times over: generated, split, standardised), or a CSV file's
 /// size sixteen times over (the file itself, its records, the parsed cells and a string per label: a
 /// line of a few bytes costs a few dozen).
-fn check_memory(spec: &DatasetSpec) -> Result<(), DataError> {
+fn check_memory(files: &dyn Files, spec: &DatasetSpec) -> Result<(), DataError> {
     let bytes = match *spec {
         // A file that cannot be read is reported when it is read, by name.
-        DatasetSpec::Csv { ref path, .. } => match std::fs::metadata(path) {
-            Ok(m) => m.len().checked_mul(16),
-            Err(_) => return Ok(()),
+        DatasetSpec::Csv { ref path, .. } => match files.size(path) {
+            Some(len) => len.checked_mul(16),
+            None => return Ok(()),
         },
         DatasetSpec::Circles { samples, .. }
         | DatasetSpec::Moons { samples, .. }

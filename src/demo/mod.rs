@@ -9,42 +9,66 @@ mod render;
 pub use render::render;
 
 use anyhow::{Result, bail};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::data::Dataset;
+use crate::data::{DataSettings, Dataset};
+use crate::defaults;
 use crate::engine::{Backend, ModelJob, Optimizer, TrainConfig};
 use crate::model::{Activation, Init, MlpSpec, Norm, Params};
-use crate::sweep::boundary::decision_boundary;
-use crate::sweep::{RunConfig, RunRecord, record_of};
-use crate::train::{Look, Pace, Progress, TrainOptions, Trained, train_batch_async};
+use crate::record::boundary::decision_boundary;
+use crate::record::{RunConfig, RunRecord, record_of};
+use crate::train::{Interim, NetworkSettings, Pace, Progress, TrainOptions, Trained, train_batch_async};
 
-/// What the demo runs: the networks' shared shape (widths, init, residual from the flags, for the
-/// data's features and classes), and the training settings.
-#[derive(Clone, Debug)]
+/// What the demo runs, as given: the data, the networks' shared shape (their activations and norms are
+/// the demo's own; `network.norm` is the fourth network's, batch norm by default), and the training
+/// settings. The command line's flags and the page's fields, by the same names.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, clap::Args)]
+#[serde(default)]
 pub struct DemoSettings {
-    /// The shape every network shares; its activations and norm are replaced per network.
-    pub base: MlpSpec,
-    /// α of the residual networks (`--residual-scale`, 1 by default).
-    pub residual_scale: f64,
-    /// The notebook's fourth network's normalisation: batch (the notebook's cure) or layer.
-    pub cure_norm: Norm,
-    /// Add the modern cures (`--cures`).
-    pub cures: bool,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub data: DataSettings,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub network: NetworkSettings,
+    /// Adam's learning rate (the notebook's 1e-3)
+    #[arg(long, default_value_t = defaults::LR)]
     pub lr: f64,
+    #[arg(long, default_value_t = defaults::BATCH_SIZE)]
     pub batch_size: usize,
+    #[arg(long, default_value_t = defaults::EPOCHS)]
     pub epochs: usize,
+    #[arg(long, default_value_t = defaults::SEED)]
     pub seed: u64,
-    /// Which row of the first layer's weight to show.
+    /// Which row of the first layer's weight to show
+    #[arg(long, default_value_t = 0)]
     pub row: usize,
+    /// Add the cures practitioners use today: residual sigmoid, sigmoid + layer norm, ReLU + He init,
+    /// SELU + LeCun-normal
+    #[arg(long)]
+    pub cures: bool,
     /// At most this many steps between two looks at the run, each with the networks' current weights
     /// (a page redraws its plots and decision boundaries there); `None`: as few engine calls as the
     /// trainer needs, and no weights read back until the end.
+    #[arg(skip)]
+    #[serde(skip)]
     pub look_every: Option<usize>,
-    /// Where the data came from, for the output's `config`.
-    pub dataset: String,
-    pub samples: usize,
-    pub noise: Option<f64>,
-    pub factor: f64,
+}
+
+impl Default for DemoSettings {
+    fn default() -> Self {
+        DemoSettings {
+            data: DataSettings::default(),
+            network: NetworkSettings::default(),
+            cures: false,
+            lr: defaults::LR,
+            batch_size: defaults::BATCH_SIZE,
+            epochs: defaults::EPOCHS,
+            seed: defaults::SEED,
+            row: 0,
+            look_every: None,
+        }
+    }
 }
 
 /// One network the demo trained: its job, what training gave it, and its final parameters.
@@ -61,45 +85,60 @@ pub struct Demo<'d> {
 }
 
 impl DemoSettings {
-    /// Checks the settings; the message names the flag.
-    pub fn validate(&self) -> Result<()> {
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            bail!("--lr must be finite and > 0, got {}", self.lr);
-        }
-        if self.batch_size == 0 {
-            bail!("--batch-size must be at least 1");
-        }
-        let width = self.base.hidden.first().copied().unwrap_or(0);
-        if self.row >= width {
-            bail!("--row must be below the first layer's width {width}, got {}", self.row);
-        }
-        if self.cure_norm == Norm::None {
-            bail!("--norm none: the demo's --norm is the fourth network's normalisation, batch or layer");
-        }
-        self.base.validate().map_err(anyhow::Error::msg)
+    /// The fourth network's normalisation: batch (the notebook's cure) or layer.
+    pub fn cure_norm(&self) -> Norm {
+        self.network.norm().unwrap_or(Norm::Batch)
     }
 
-    /// The networks, in the order they are shown: the notebook's four, then the cures.
-    pub fn specs(&self) -> Result<Vec<MlpSpec>> {
+    /// How the networks train: Adam at `lr`, batches of `batch_size`.
+    pub fn config(&self) -> TrainConfig {
+        TrainConfig { optimizer: Optimizer::adam(self.lr), batch_size: self.batch_size, clip_grad_norm: None }
+    }
+
+    /// Checks every setting that does not need the data; the message names the flag.
+    pub fn validate(&self) -> Result<(), String> {
+        self.data.validate().map_err(|e| e.to_string())?;
+        let hidden = self.network.hidden()?;
+        self.network.residual_scale()?;
+        self.config().validate()?;
+        if self.row >= hidden[0] {
+            return Err(format!("--row must be below the first layer's width {}, got {}", hidden[0], self.row));
+        }
+        if self.cure_norm() == Norm::None {
+            return Err("--norm none: the demo's --norm is the fourth network's normalisation, batch or layer".into());
+        }
+        Ok(())
+    }
+
+    /// The shape every network shares, for `data` (its activations and norm are replaced per network).
+    fn base(&self, data: &Dataset) -> Result<MlpSpec, String> {
+        self.network.spec(data, &[Activation::Identity], Norm::None)
+    }
+
+    /// The networks for `data`, in the order they are shown: the notebook's four, then the cures.
+    pub fn specs(&self, data: &Dataset) -> Result<Vec<MlpSpec>, String> {
+        let base = self.base(data)?;
         let mut configs: Vec<Config> = Vec::new();
-        let notebook = NOTEBOOK.map(|c| if c.norm == Norm::None { c } else { Config { norm: self.cure_norm, ..c } });
+        let cure_norm = self.cure_norm();
+        let notebook = NOTEBOOK.map(|c| if c.norm == Norm::None { c } else { Config { norm: cure_norm, ..c } });
         for c in notebook.iter().chain(if self.cures { &CURES[..] } else { &[] }) {
             // `--norm layer --cures` would list sigmoid + layer norm twice
             if !configs.contains(c) {
                 configs.push(*c);
             }
         }
+        let alpha = self.network.residual_scale()?;
         configs
             .iter()
             .map(|c| {
                 let spec = MlpSpec {
-                    activations: vec![c.activation; self.base.hidden.len()],
+                    activations: vec![c.activation; base.hidden.len()],
                     norm: c.norm,
-                    init: c.init.unwrap_or(self.base.init),
-                    residual: if c.residual { Some(self.residual_scale) } else { self.base.residual },
-                    ..self.base.clone()
+                    init: c.init.unwrap_or(base.init),
+                    residual: if c.residual { Some(alpha) } else { base.residual },
+                    ..base.clone()
                 };
-                spec.validate().map_err(anyhow::Error::msg)?;
+                spec.validate()?;
                 Ok(spec)
             })
             .collect()
@@ -120,11 +159,11 @@ pub async fn run<'d>(
     (train, test): (&'d Dataset, &'d Dataset),
     between: &mut DemoBetween<'_>,
 ) -> Result<Demo<'d>> {
-    settings.validate()?;
-    let cfg =
-        TrainConfig { optimizer: Optimizer::adam(settings.lr), batch_size: settings.batch_size, clip_grad_norm: None };
+    settings.validate().map_err(anyhow::Error::msg)?;
+    let cfg = settings.config();
     let jobs: Vec<ModelJob<'d>> = settings
-        .specs()?
+        .specs(train)
+        .map_err(anyhow::Error::msg)?
         .into_iter()
         .map(|spec| ModelJob { params: Params::init(&spec, settings.seed), spec, train, test, cfg })
         .collect();
@@ -143,7 +182,7 @@ pub async fn run<'d>(
         let mut engine = backend.build(&batch_jobs)?;
         let options = vec![opts.clone(); batch.len()];
         let steps = crate::engine::batches_per_epoch(train.len(), settings.batch_size);
-        let mut look = |l: &Look<'_>| {
+        let mut look = |l: &Interim<'_>| {
             let records: Vec<RunRecord> = batch_jobs
                 .iter()
                 .zip(l.histories)
@@ -177,14 +216,14 @@ pub async fn run<'d>(
         }
     }
     let config = DemoConfig {
-        dataset: settings.dataset.clone(),
-        samples: settings.samples,
-        noise: settings.noise,
-        factor: settings.factor,
+        dataset: settings.data.dataset.clone(),
+        samples: settings.data.samples,
+        noise: settings.data.noise,
+        factor: settings.data.factor,
         train_rows: train.len(),
         test_rows: test.len(),
-        hidden: settings.base.hidden.clone(),
-        init: settings.base.init.to_string(),
+        hidden: settings.network.hidden().map_err(anyhow::Error::msg)?,
+        init: settings.network.init.to_string(),
         optimizer: cfg.optimizer,
         batch_size: settings.batch_size,
         epochs: settings.epochs,
@@ -321,7 +360,7 @@ fn demo_run(s: &DemoSettings, job: &ModelJob<'_>, t: &Trained, after: &Params) -
         ),
     };
     DemoRun {
-        name: run_name(spec, s.base.init),
+        name: run_name(spec, s.network.init),
         shape: spec.describe().split(' ').next().unwrap_or_default().to_string(),
         activation: spec.activations[0],
         batch_norm: spec.norm == Norm::Batch,

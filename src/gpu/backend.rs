@@ -1,31 +1,33 @@
-//! The GPU backend: which path each model takes, decided once by `choose_path`, and the engines for
+//! The GPU backend: which path each model takes, decided once by `plan`, and the engines for
 //! batches of models — the fused executor for narrow models, the layered engine (one model at a
 //! time) for the rest. Nothing is built for a path that is not taken.
 
 use std::sync::Mutex;
 
 use super::fused::{FusedExecutor, KernelClass, KernelFeatures, fused_fits, pack};
-use super::{Gpu, GpuEngine};
-use crate::engine::{Backend, BatchEngine, Counters, Each, Engine, EngineError, ModelJob};
+use super::{Gpu, LayeredEngine};
+use crate::engine::{Backend, BatchEngine, Counters, Engine, EngineError, ModelJob, OneAtATime};
 
 /// The largest batch size the automatic choice gives the fused path: one workgroup per model cannot
 /// use a whole GPU (or more than one core of lavapipe) on large batches, where the layered path's many
 /// workgroups win.
 pub const FUSED_AUTO_MAX_BATCH: usize = 128;
 
-/// Which path the caller asks for (`--path`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum PathRequest {
-    /// The fused executor for narrow models at small batches, the layered path otherwise.
+/// Which path the caller asks for (`--path`); `plan` turns it into the path a model takes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum TrainPath {
+    /// The fused executor for narrow models (every width ≤ 64) at batch ≤ 128, layered otherwise
     #[default]
     Auto,
+    /// One dispatch per kernel per layer
     Layered,
+    /// Whole steps, probes and evaluations in one dispatch stream (every width ≤ 64)
     Fused,
 }
 
-/// The path a model takes on the GPU.
+/// The path a model takes on the GPU, decided once by `plan`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Path {
+pub enum Plan {
     /// The fused executor, in a batch of this kernel class.
     Fused(KernelClass),
     /// One dispatch per kernel per layer.
@@ -34,18 +36,36 @@ pub enum Path {
 
 /// The one decision of which path `spec` takes at `batch_size` on `gpu`, given `request`; an error
 /// says why a forced fused path cannot run the model.
-pub fn choose_path(gpu: &Gpu, job: &ModelJob<'_>, request: PathRequest) -> Result<Path, EngineError> {
+pub fn plan(gpu: &Gpu, job: &ModelJob<'_>, request: TrainPath) -> Result<Plan, EngineError> {
     let fits = fused_fits(gpu, &job.spec);
     match request {
-        PathRequest::Layered => Ok(Path::Layered),
-        PathRequest::Fused => fits
-            .map(Path::Fused)
+        TrainPath::Layered => Ok(Plan::Layered),
+        TrainPath::Fused => fits
+            .map(Plan::Fused)
             .map_err(|why| EngineError::Invalid(format!("the fused path cannot run this model: {why}"))),
-        PathRequest::Auto => Ok(match fits {
-            Ok(class) if job.cfg.batch_size <= FUSED_AUTO_MAX_BATCH => Path::Fused(class),
-            _ => Path::Layered,
+        TrainPath::Auto => Ok(match fits {
+            Ok(class) if job.cfg.batch_size <= FUSED_AUTO_MAX_BATCH => Plan::Fused(class),
+            _ => Plan::Layered,
         }),
     }
+}
+
+impl Plan {
+    /// How an engine on this path names itself: `gpu: ADAPTER, fused path`.
+    pub fn engine_name(self, gpu: &Gpu) -> String {
+        engine_name(
+            gpu,
+            match self {
+                Plan::Fused(_) => "fused",
+                Plan::Layered => "layered",
+            },
+        )
+    }
+}
+
+/// `gpu: ADAPTER, PATH path`: every GPU engine's name.
+pub(crate) fn engine_name(gpu: &Gpu, path: &str) -> String {
+    format!("gpu: {}, {path} path", gpu.adapter.describe())
 }
 
 /// A single-model engine on the path `request` gives `job` (for `check`, `grads` and tests that
@@ -53,25 +73,25 @@ pub fn choose_path(gpu: &Gpu, job: &ModelJob<'_>, request: PathRequest) -> Resul
 pub fn single_engine<'g>(
     gpu: &'g Gpu,
     job: &ModelJob<'_>,
-    request: PathRequest,
+    request: TrainPath,
 ) -> Result<Box<dyn Engine + 'g>, EngineError> {
-    Ok(match choose_path(gpu, job, request)? {
-        Path::Fused(_) => Box::new(FusedExecutor::new(gpu, std::slice::from_ref(job))?),
-        Path::Layered => Box::new(GpuEngine::new(gpu, &job.spec, &job.params, job.train, job.test, job.cfg)?),
+    Ok(match plan(gpu, job, request)? {
+        Plan::Fused(_) => Box::new(FusedExecutor::new(gpu, std::slice::from_ref(job))?),
+        Plan::Layered => Box::new(LayeredEngine::new(gpu, &job.spec, &job.params, job.train, job.test, job.cfg)?),
     })
 }
 
 /// The GPU as a `Backend`.
 pub struct GpuBackend<'g> {
     pub gpu: &'g Gpu,
-    pub request: PathRequest,
+    pub request: TrainPath,
     /// What the fused jobs of each kernel class use, over every job `batches` has seen: each batch is
     /// compiled with its class's features, so the batches of a sweep share one pipeline.
     features: Mutex<Vec<(KernelClass, KernelFeatures)>>,
 }
 
 impl<'g> GpuBackend<'g> {
-    pub fn new(gpu: &'g Gpu, request: PathRequest) -> Self {
+    pub fn new(gpu: &'g Gpu, request: TrainPath) -> Self {
         GpuBackend { gpu, request, features: Mutex::new(Vec::new()) }
     }
 }
@@ -88,13 +108,13 @@ impl Backend for GpuBackend<'_> {
         let mut fused: Vec<(Key, Vec<(usize, &ModelJob<'_>)>)> = Vec::new();
         let mut batches: Vec<(usize, Vec<usize>)> = Vec::new();
         for (i, job) in jobs.iter().enumerate() {
-            match choose_path(self.gpu, job, self.request)? {
-                Path::Layered => {
+            match plan(self.gpu, job, self.request)? {
+                Plan::Layered => {
                     // Refused now, before any batch trains, rather than when its turn comes.
-                    super::engine::check_sizes(self.gpu, &job.spec, job.train, job.test)?;
+                    super::layered::check_sizes(self.gpu, &job.spec, job.train, job.test)?;
                     batches.push((i, vec![i]));
                 }
-                Path::Fused(class) => {
+                Plan::Fused(class) => {
                     let key = (class, job.cfg.batch_size, job.train.len());
                     match fused.iter_mut().find(|(k, _)| *k == key) {
                         Some((_, members)) => members.push((i, job)),
@@ -120,8 +140,8 @@ impl Backend for GpuBackend<'_> {
         let Some(first) = jobs.first() else {
             return Err(EngineError::Invalid("a batch needs one or more models".into()));
         };
-        match choose_path(self.gpu, first, self.request)? {
-            Path::Fused(class) => {
+        match plan(self.gpu, first, self.request)? {
+            Plan::Fused(class) => {
                 let own = KernelFeatures::of(jobs);
                 let planned =
                     self.features.lock().expect("kernel features").iter().find(|(c, _)| *c == class).map(|f| f.1);
@@ -131,14 +151,18 @@ impl Backend for GpuBackend<'_> {
                     planned.map_or(own, |f| KernelFeatures::of_both(f, own)),
                 )?))
             }
-            Path::Layered => {
+            Plan::Layered => {
                 let engines = jobs
                     .iter()
-                    .map(|j| single_engine(self.gpu, j, PathRequest::Layered))
+                    .map(|j| single_engine(self.gpu, j, TrainPath::Layered))
                     .collect::<Result<Vec<_>, _>>()?;
-                Ok(Box::new(Each::new(engines)?))
+                Ok(Box::new(OneAtATime::new(engines)?))
             }
         }
+    }
+
+    fn describe(&self, job: &ModelJob<'_>) -> String {
+        plan(self.gpu, job, self.request).map_or_else(|_| self.name(), |p| p.engine_name(self.gpu))
     }
 
     fn counters(&self) -> Counters {

@@ -509,8 +509,8 @@ impl KernelFeatures {
 /// where it is one SIMD group (the adapter's subgroup size, 4 floats at llvmpipe's 128 bits). A CPU
 /// driver runs a workgroup's SIMD groups one after another on one thread, so more invocations bring no
 /// parallelism, only a switch between groups at every barrier and idle lanes in the unit phases (a
-/// width-10 class ran 16 lanes for 10 units): measured on lavapipe, the headline sweep took 9–11% less
-/// CPU time at 4 than at 16, `train` 5–7%. The unit phases step over units in chunks of the workgroup.
+/// width-10 class would run 16 lanes for 10 units). The unit phases step over units in chunks of the
+/// workgroup.
 fn workgroup_width(gpu: &Gpu, class: KernelClass) -> u32 {
     let simd = gpu.adapter.subgroup_max_size;
     if gpu.adapter.is_cpu() && simd.is_power_of_two() && simd >= 4 { class.width.min(simd) } else { class.width }
@@ -999,7 +999,7 @@ impl Drop for FusedExecutor<'_> {
 
 impl BatchEngine for FusedExecutor<'_> {
     fn name(&self) -> String {
-        format!("gpu: {}, fused path", self.gpu.adapter.describe())
+        super::backend::engine_name(self.gpu, "fused")
     }
 
     fn len(&self) -> usize {

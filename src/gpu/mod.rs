@@ -12,8 +12,8 @@ mod wait;
 pub mod activation;
 pub mod batchnorm;
 pub mod dense;
-pub mod engine;
 pub mod fused;
+pub mod layered;
 pub mod layernorm;
 pub mod loss;
 pub mod matmul;
@@ -22,13 +22,13 @@ pub mod reduce;
 pub mod step;
 pub mod timing;
 
-pub use backend::{GpuBackend, Path, PathRequest, choose_path, single_engine};
+pub use backend::{GpuBackend, Plan, TrainPath, plan, single_engine};
 #[cfg(not(target_arch = "wasm32"))]
 pub use context::list_adapters;
 pub use context::{AdapterSummary, DeviceRequest, Gpu};
 pub use dispatch::Dispatch;
-pub use engine::{GpuEngine, TrainTiming};
 pub use error::GpuError;
 pub use fused::{FusedExecutor, KernelClass};
+pub use layered::{LayeredEngine, TrainTiming};
 pub use shaders::{PRELUDE, PRELUDE_FILE, Shader};
 pub use tensor::Tensor;

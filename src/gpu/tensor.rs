@@ -102,7 +102,7 @@ impl Gpu {
     /// A tensor of `len` words whose contents are undefined until written: a buffer that a dropped
     /// executor handed back (`recycle`) where one is large enough, else a new one. A sweep's batches
     /// run one after another, so each takes over the buffers of the one before instead of having the
-    /// driver allocate and zero new ones (on lavapipe that was ~25 ms per batch, the GPU idle). In
+    /// driver allocate and zero new ones (time in which the device would sit idle). In
     /// debug builds every word starts as NaN, so a test sees any read of a word nothing wrote.
     pub(crate) fn reused_tensor(&self, label: &str, len: usize) -> Result<Tensor, GpuError> {
         let bytes = (len.max(1) * 4) as u64;

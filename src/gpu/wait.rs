@@ -1,4 +1,4 @@
-//! The only place the native build blocks, and where the web build awaits instead. WebGPU in a browser
+//! Where the native build waits for the device, and where the web build awaits instead. WebGPU in a browser
 //! never lets a thread wait: a submit is followed by an awaited map of the readback buffer, which the
 //! browser resolves from its event loop. Here a readback is a `Readback`, whose `done` future works
 //! on both: natively, polling it waits for the device; on the web, it resolves when the map does.
@@ -11,12 +11,8 @@ use std::task::{Context, Poll, Waker};
 use super::context::Gpu;
 use super::error::GpuError;
 
-/// Runs a wgpu future to completion on this thread (adapter and device requests, error scopes, a
-/// native readback).
 #[cfg(not(target_arch = "wasm32"))]
-pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
-    pollster::block_on(future)
-}
+pub(crate) use crate::engine::block_on;
 
 impl Gpu {
     /// Blocks until the queue is idle, then reports any error wgpu raised outside a scope. (On the

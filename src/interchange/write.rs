@@ -1,5 +1,5 @@
 //! Writing safetensors files: named tensors at f32 or f64, with a manifest in the metadata, written
-//! atomically (`report::files::write_atomic`) so an interrupted run never leaves half a file.
+//! atomically (`output::write_atomic`) so an interrupted run never leaves half a file.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -8,7 +8,7 @@ use safetensors::{Dtype, tensor::TensorView};
 
 use super::{InterchangeError, Manifest};
 use crate::model::Params;
-use crate::report::files::write_atomic;
+use crate::output::write_atomic;
 
 /// The precision a file is written at: f32 for what the GPU computed (and for weights, which are f32 in
 /// both engines), f64 for what the reference computed.

@@ -260,7 +260,7 @@ impl crate::engine::Backend for CpuBackend {
             .iter()
             .map(|j| CpuEngine::new(&j.spec, &j.params, j.train, j.test, j.cfg).map(|e| Box::new(e) as Box<dyn Engine>))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Box::new(crate::engine::Each::new(engines)?))
+        Ok(Box::new(crate::engine::OneAtATime::new(engines)?))
     }
 
     fn counters(&self) -> crate::engine::Counters {

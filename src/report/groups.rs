@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::sweep::{RunRecord, Varying, VerdictKind};
+use crate::record::{RunRecord, Varying, VerdictKind};
 
 pub struct Group<'a> {
     pub id: String,

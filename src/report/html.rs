@@ -4,10 +4,10 @@
 
 use std::fmt::Write;
 
+use super::ReportInput;
 use super::groups::{Group, mean, spread};
 use super::plots::Plot;
-use super::write::ReportInput;
-use crate::sweep::verdict;
+use crate::record::verdict;
 
 /// Escapes text for HTML content and attribute values.
 pub fn escape(s: &str) -> String {
@@ -95,8 +95,8 @@ pub fn page(input: &ReportInput<'_>, groups: &[Group<'_>], plots: &[Plot]) -> St
     );
     for g in groups {
         let geo =
-            |f: &dyn Fn(&crate::sweep::RunRecord) -> Option<f64>| spread(g.runs.iter().map(|r| f(r))).map(|s| s.mean);
-        let avg = |f: &dyn Fn(&crate::sweep::RunRecord) -> Option<f64>| mean(g.runs.iter().map(|r| f(r)));
+            |f: &dyn Fn(&crate::record::RunRecord) -> Option<f64>| spread(g.runs.iter().map(|r| f(r))).map(|s| s.mean);
+        let avg = |f: &dyn Fn(&crate::record::RunRecord) -> Option<f64>| mean(g.runs.iter().map(|r| f(r)));
         let factor = geo(&|r| r.init().delta_fit.map(|f| f.factor));
         let spread_ = geo(&|r| r.init().delta_fit.map(|f| f.spread));
         let _ = writeln!(

@@ -8,8 +8,8 @@ use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
 use super::groups::{Group, mean, spread};
-use crate::sweep::RunRecord;
-use crate::sweep::boundary::Boundary;
+use crate::record::RunRecord;
+use crate::record::boundary::Boundary;
 
 /// One plot, named by its file (the web page gets it as JSON).
 #[derive(serde::Serialize)]

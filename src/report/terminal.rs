@@ -16,7 +16,7 @@ pub fn summary_table(groups: &[Group<'_>], shown: &[String], checks: &[Check]) -
     } else {
         groups.iter().filter(|g| shown.contains(&g.id)).collect()
     };
-    let geo = |g: &Group<'_>, f: &dyn Fn(&crate::sweep::RunRecord) -> Option<f64>| {
+    let geo = |g: &Group<'_>, f: &dyn Fn(&crate::record::RunRecord) -> Option<f64>| {
         spread(g.runs.iter().map(|r| f(r))).map(|s| s.mean)
     };
     let ratios: Vec<Option<f64>> = rows.iter().map(|g| geo(g, &|r| r.init().first_last)).collect();

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 
 use super::groups::{Group, mean, spread};
 use crate::model::Norm;
-use crate::sweep::{Check, RunRecord, verdict};
+use crate::record::{RunRecord, verdict};
+use crate::sweep::Check;
 
 pub const CSV_HEADER: [&str; 15] = [
     "run",

@@ -4,22 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-use super::files::{WriteError, write_atomic, write_atomic_with, write_json};
 use super::groups::{Group, groups};
-use super::{html, plots, tidy};
-use crate::sweep::{Check, RunRecord, showcase};
-
-/// What a report is made of.
-pub struct ReportInput<'a> {
-    pub title: String,
-    /// The command line (or a sentence) that produced the runs.
-    pub command: String,
-    /// Shown in the report and copied into summary.json.
-    pub settings: serde_json::Value,
-    /// In display order.
-    pub runs: &'a [RunRecord],
-    pub checks: &'a [Check],
-}
+use super::{ReportInput, html, plots, tidy};
+use crate::output::{WriteError, write_atomic, write_atomic_with, write_json};
+use crate::record::{RunRecord, showcase};
+use crate::sweep::Check;
 
 /// The boundary plot shows at most this many panels.
 const MAX_BOUNDARIES: usize = 9;
@@ -70,7 +59,7 @@ pub fn report_plots(runs: &[RunRecord], all: &[Group<'_>], shown: &[&Group<'_>])
     out.push(plots::depth(all)?);
     out.push(plots::heatmap(shown)?);
     out.push(plots::loss(shown)?);
-    let boundaries: Vec<(&str, &crate::sweep::boundary::Boundary)> = shown
+    let boundaries: Vec<(&str, &crate::record::boundary::Boundary)> = shown
         .iter()
         .flat_map(|g| g.runs.iter().filter_map(move |r| r.boundary.as_ref().map(|b| (g.label.as_str(), b))))
         .take(MAX_BOUNDARIES)

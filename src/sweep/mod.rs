@@ -2,25 +2,21 @@
 //! picture beside the mean-field theory, a verdict per run, presets that check classic results, and
 //! an output folder that shards, resumes and merges (one file per completed run).
 
-pub mod boundary;
 pub mod grid;
+mod options;
 pub mod preset;
-pub mod record;
 pub mod run;
 pub mod settings;
 pub mod store;
-pub mod theory;
-pub mod verdict;
 
-pub use grid::{Grid, OptimizerChoice, RunConfig, Shard, Varying};
+pub use grid::{Grid, Shard};
+pub use options::SweepOptions;
 pub use preset::{Check, Preset};
-pub use record::{EpochSnapshot, EvalNumbers, LayerStats, RunRecord};
 #[cfg(not(target_arch = "wasm32"))]
 pub use run::run_sweep;
-pub use run::{RunEvent, record_of, record_run, run_sweep_async, showcase};
-pub use settings::{DataSettings, Manifest, Settings};
+pub use run::{RunEvent, run_sweep_async};
+pub use settings::{Manifest, Settings};
 pub use store::{MemoryStore, RunStore, Store};
-pub use verdict::{Verdict, VerdictKind};
 
 use std::path::PathBuf;
 
@@ -31,7 +27,7 @@ pub enum SweepError {
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
-    Write(#[from] crate::report::files::WriteError),
+    Write(#[from] crate::output::WriteError),
     /// The folder's lock file could not be opened or written.
     #[error("cannot lock {}", path.display())]
     Io { path: PathBuf, source: std::io::Error },

@@ -46,10 +46,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::grid::{Grid, OptimizerChoice};
-use super::record::RunRecord;
-use super::verdict::VerdictKind;
+use super::grid::Grid;
 use crate::model::{Activation, Init, Norm};
+use crate::record::{OptimizerChoice, RunRecord, VerdictKind};
 use crate::serde_string::serde_as_string;
 
 /// Measured and predicted per-layer factors agree when within this factor of each other: the theory

@@ -7,101 +7,16 @@ use std::collections::HashMap;
 use web_time::Instant;
 
 use super::SweepError;
-use super::boundary::decision_boundary;
-use super::grid::{RunConfig, Shard};
-use super::record::{EvalNumbers, RunRecord};
+use super::grid::Shard;
 use super::settings::Settings;
 use super::store::RunStore;
-use crate::data::Dataset;
+use crate::data::{Dataset, Files};
 use crate::engine::{Backend, ModelJob, TrainConfig, batches_per_epoch};
 use crate::memory;
-use crate::model::{Activation, MlpSpec, Output, Params};
-use crate::train::{
-    Between, History, Pace, TrainError, TrainOptions, Trained, hold_point, interrupted, train_batch_async,
-};
-
-/// Plots draw one line per group while there are at most this many groups, else one per family at
-/// its deepest depth.
-pub const MAX_LINES: usize = 8;
-
-/// The groups (runs minus the seed) that the per-layer plots, heatmaps, loss curves and decision
-/// boundaries show, in grid order: all of them when few, else each family's deepest.
-pub fn showcase<'a>(configs: impl IntoIterator<Item = &'a RunConfig>) -> Vec<String> {
-    let configs: Vec<&RunConfig> = configs.into_iter().collect();
-    let mut groups: Vec<String> = Vec::new();
-    for c in &configs {
-        if !groups.contains(&c.group_id()) {
-            groups.push(c.group_id());
-        }
-    }
-    if groups.len() <= MAX_LINES {
-        return groups;
-    }
-    let mut deepest: Vec<(String, usize, String)> = Vec::new(); // (family, depth, group)
-    for c in &configs {
-        match deepest.iter_mut().find(|(f, _, _)| *f == c.family_id()) {
-            Some(entry) if entry.1 < c.depth => *entry = (c.family_id(), c.depth, c.group_id()),
-            Some(_) => {}
-            None => deepest.push((c.family_id(), c.depth, c.group_id())),
-        }
-    }
-    deepest.into_iter().map(|(_, _, g)| g).collect()
-}
-
-/// The network of `config` for a dataset with `features` inputs and `classes` classes.
-pub fn spec_for(config: &RunConfig, features: usize, classes: usize) -> MlpSpec {
-    MlpSpec {
-        activations: vec![config.activation; config.depth],
-        norm: config.norm,
-        init: config.init,
-        residual: config.residual,
-        ..MlpSpec::new(features, &vec![config.width; config.depth], Activation::Identity, Output::for_classes(classes))
-    }
-}
-
-/// The record of a finished run: its history and evaluation at initialisation; a diverged run keeps
-/// what was measured at initialisation and says where the loss stopped being finite. `train` is the
-/// data it trained on.
-pub fn record_of(
-    config: RunConfig,
-    spec: &MlpSpec,
-    trained: &Trained,
-    steps_per_epoch: usize,
-    train: &Dataset,
-) -> RunRecord {
-    let sizes = (steps_per_epoch, Some(train.mean_square()));
-    let init_eval = EvalNumbers::from_results(&trained.init_train, trained.init_test.as_ref());
-    match &trained.diverged {
-        Some(TrainError::Diverged { loss, epoch, step, batch }) => {
-            let history = History {
-                probes: trained.history.probes[..1].to_vec(),
-                epochs: Vec::new(),
-                batch_losses: Vec::new(),
-                ..trained.history.clone()
-            };
-            let mut r = RunRecord::from_history(config, spec, &history, Some(init_eval), sizes);
-            r.diverged = Some(format!("the loss became {loss} at epoch {epoch}, step {step} (batch {batch})"));
-            r
-        }
-        _ => RunRecord::from_history(config, spec, &trained.history, Some(init_eval), sizes),
-    }
-}
-
-/// A finished run as a report record, with its decision boundary (from `last`, its final weights)
-/// for 2-D data.
-pub fn record_run(
-    spec: &MlpSpec,
-    (cfg, seed): (TrainConfig, u64),
-    trained: &Trained,
-    last: &Params,
-    train_set: &Dataset,
-) -> RunRecord {
-    let config = RunConfig { clip: cfg.clip_grad_norm, ..RunConfig::from_spec(spec, cfg.optimizer, seed) };
-    let steps = batches_per_epoch(train_set.len(), cfg.batch_size);
-    let mut record = record_of(config, spec, trained, steps, train_set);
-    record.boundary = decision_boundary(spec, last, train_set);
-    record
-}
+use crate::model::{MlpSpec, Params};
+use crate::record::boundary::decision_boundary;
+use crate::record::{RunConfig, RunRecord, record_of, showcase, spec_for};
+use crate::train::{BetweenChunks, Pace, TrainOptions, hold_point, interrupted, train_batch_async};
 
 /// Progress of a sweep, after each run.
 #[derive(Clone, Debug)]
@@ -128,22 +43,32 @@ pub fn run_sweep(
     on_event: &mut dyn FnMut(&RunEvent),
 ) -> Result<Vec<RunRecord>, SweepError> {
     // As `train_batch`: Ctrl-C or SIGTERM stop the runs in flight after their current chunk of steps.
-    let mut between = |look: &crate::train::Look<'_>| -> std::pin::Pin<Box<dyn std::future::Future<Output = bool>>> {
+    let mut between = |look: &crate::train::Interim<'_>| -> std::pin::Pin<Box<dyn std::future::Future<Output = bool>>> {
         hold_point("STEPS", look.progress.step);
         Box::pin(std::future::ready(interrupted()))
     };
-    crate::engine::block_on(run_sweep_async(store, settings, shard, backend, on_event, &mut between))
+    crate::engine::block_on(run_sweep_async(
+        store,
+        settings,
+        &crate::data::Disk,
+        shard,
+        backend,
+        on_event,
+        &mut between,
+    ))
 }
 
-/// `run_sweep` for a driver that must not block (a web page, into a `MemoryStore`): the same runs,
-/// every engine answer awaited and `between` awaited after each chunk of steps.
+/// `run_sweep` for a driver that must not block (a web page, into a `MemoryStore`, its data from the
+/// files the visitor picked): the same runs, every engine answer awaited and `between` awaited after
+/// each chunk of steps.
 pub async fn run_sweep_async(
     store: &dyn RunStore,
     settings: &Settings,
+    files: &dyn Files,
     shard: Option<Shard>,
     backend: &dyn Backend,
     on_event: &mut dyn FnMut(&RunEvent),
-    between: &mut Between<'_>,
+    between: &mut BetweenChunks<'_>,
 ) -> Result<Vec<RunRecord>, SweepError> {
     settings.validate()?;
     let all = settings.grid.expand();
@@ -165,7 +90,7 @@ pub async fn run_sweep_async(
     let mut data: HashMap<u64, (Dataset, Dataset)> = HashMap::new();
     for c in &todo {
         if let std::collections::hash_map::Entry::Vacant(e) = data.entry(c.seed) {
-            e.insert(settings.data.load(c.seed)?);
+            e.insert(settings.data.load_from(files, c.seed)?);
         }
     }
     let mut specs = Vec::with_capacity(todo.len());

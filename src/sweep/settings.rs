@@ -7,46 +7,8 @@ use serde::{Deserialize, Serialize};
 use super::SweepError;
 use super::grid::{Grid, Shard};
 use super::preset::Preset;
-use crate::data::{self, Dataset, DatasetSpec};
-
-/// The dataset options (the `train` command's, minus the seed, which the run gives).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct DataSettings {
-    pub dataset: String,
-    pub samples: usize,
-    pub noise: Option<f64>,
-    pub factor: f64,
-    pub classes: usize,
-    pub label: Option<String>,
-    /// `--delimiter` as given (CSV only); absent in folders written before it existed.
-    #[serde(default)]
-    pub delimiter: Option<String>,
-    pub test_fraction: f64,
-    pub standardize: bool,
-}
-
-impl DataSettings {
-    /// Checks the options without loading anything; the message names the flag.
-    pub fn validate(&self) -> Result<DatasetSpec, SweepError> {
-        if !(self.test_fraction > 0.0 && self.test_fraction < 1.0) {
-            return Err(SweepError::Invalid(format!("--test-fraction must be in (0, 1), got {}", self.test_fraction)));
-        }
-        let spec =
-            DatasetSpec::parse(&self.dataset, self.samples, self.noise, self.factor, self.classes, self.label.clone())?;
-        Ok(spec.with_delimiter(self.delimiter.as_deref())?)
-    }
-
-    /// The training and test splits for `seed` (data, split and standardisation all seeded by it).
-    pub fn load(&self, seed: u64) -> Result<(Dataset, Dataset), SweepError> {
-        let spec = self.validate()?;
-        let all = data::load(&spec, seed)?;
-        let (mut train, mut test) = data::split(&all, self.test_fraction, seed)?;
-        if self.standardize {
-            data::standardize(&mut train, &mut test);
-        }
-        Ok((train, test))
-    }
-}
+use crate::data::DataSettings;
+use crate::engine::TrainConfig;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
@@ -60,14 +22,17 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Checks the grid, the data options and every run's training settings (by the rule `train` and
+    /// `demo` follow); the message names the flag.
     pub fn validate(&self) -> Result<(), SweepError> {
         self.grid.validate().map_err(SweepError::Invalid)?;
         self.data.validate()?;
-        if self.batch_size == 0 {
-            return Err(SweepError::Invalid("--batch-size must be at least 1".into()));
-        }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(SweepError::Invalid(format!("--lr must be finite and > 0, got {}", self.lr)));
+        for optimizer in &self.grid.optimizers {
+            for &clip_grad_norm in &self.grid.clip {
+                TrainConfig { optimizer: optimizer.with_lr(self.lr), batch_size: self.batch_size, clip_grad_norm }
+                    .validate()
+                    .map_err(SweepError::Invalid)?;
+            }
         }
         Ok(())
     }

@@ -17,10 +17,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::SweepError;
-use super::grid::RunConfig;
-use super::record::RunRecord;
 use super::settings::{Manifest, Settings, differences};
-use crate::report::files::{WriteError, write_json};
+use crate::output::{WriteError, write_json};
+use crate::record::{RunConfig, RunRecord};
 
 pub const MANIFEST: &str = "sweep.json";
 pub const RUNS: &str = "runs";
@@ -84,9 +83,9 @@ impl RunStore for Store {
         Store::save(self, record)
     }
 
-    /// A run file's write is mostly waiting on the file system (creating it, fsync, the rename: ~0.2-1.2 ms
-    /// here against ~0.05 ms of serialising), and a batch is dozens of runs, so several threads write
-    /// them side by side.
+    /// A run file's write is mostly waiting on the file system (creating it, fsync, the rename), far
+    /// longer than serialising it, and a batch is dozens of runs, so several threads write them side by
+    /// side.
     #[cfg(not(target_arch = "wasm32"))]
     fn save_all(&self, records: &[RunRecord]) -> Result<(), SweepError> {
         let chunk = records.len().div_ceil(WRITERS).max(1);

@@ -1,18 +1,23 @@
 //! The trainer, written once against `BatchEngine`: epochs in a seeded order, probes of the per-layer
 //! gradient at initialisation, every `probe_every` steps and after each epoch, evaluations, divergence
-//! detection; a single engine trains as a batch of one.
+//! detection; a single engine trains as a batch of one. `run` is `vanish train`'s and the page's one
+//! entry point, with its settings (`TrainSettings`).
 
 mod history;
 mod interrupt;
-mod metrics;
+mod run;
+mod settings;
 mod trainer;
 
 pub use history::{EpochRecord, History, ProbeRecord};
 pub use interrupt::{
     exit_status, hold_point, install_interrupt_handler, interrupted, request_interrupt, stop_gracefully,
 };
-pub use metrics::{TrainOutput, TrainRun, clipped_fraction, summary_text};
+pub use run::{TrainOutput, TrainResult, TrainRun, clipped_fraction, job, run};
+pub use settings::{NetworkSettings, OptimizerName, TrainSettings};
 pub use trainer::{
-    BatchTrainer, Between, Look, Pace, Progress, Request, TrainError, TrainOptions, Trained, epoch_order, train,
-    train_batch, train_batch_async,
+    Answer, BatchTrainer, BetweenChunks, Interim, Pace, Progress, Request, TrainError, TrainOptions, Trained,
+    epoch_order, native_between, train_batch_async,
 };
+#[cfg(not(target_arch = "wasm32"))]
+pub use trainer::{train, train_batch};

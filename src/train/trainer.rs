@@ -9,7 +9,9 @@ use rand::seq::SliceRandom;
 use thiserror::Error;
 
 use super::history::{EpochRecord, History, ProbeRecord};
-use crate::engine::{BatchEngine, BatchResult, Each, Engine, EngineError, Measured, Outcome, Work, batches_per_epoch};
+use crate::engine::{BatchEngine, BatchResult, EngineError, Measured, Outcome, Work, batches_per_epoch};
+#[cfg(not(target_arch = "wasm32"))]
+use crate::engine::{Engine, OneAtATime};
 use crate::model::Params;
 use crate::rng::{Stream, rng};
 
@@ -344,34 +346,9 @@ impl BatchTrainer {
     }
 }
 
-/// Trains every model of `engine` for `opts[m].epochs` epochs on `train_rows` rows in batches of
-/// `batch_size`: `BatchTrainer` driven with the engine's blocking calls, stopping at Ctrl-C or SIGTERM.
-pub fn train_batch(
-    engine: &mut dyn BatchEngine,
-    train_rows: usize,
-    batch_size: usize,
-    opts: &[TrainOptions],
-    on_progress: &mut dyn FnMut(Progress),
-) -> Result<Vec<Trained>, TrainError> {
-    let mut trainer = BatchTrainer::new(engine.name(), engine.len(), train_rows, batch_size, opts)?;
-    while let Some(request) = trainer.next_request() {
-        if let Some(orders) = &request.begin_epoch {
-            engine.begin_epoch(orders)?;
-        }
-        let outcomes = engine.run(&request.work)?;
-        if let Some(progress) = trainer.absorb(outcomes)? {
-            on_progress(progress);
-            hold_point("STEPS", progress.step);
-            if interrupted() {
-                trainer.stop();
-            }
-        }
-    }
-    Ok(trainer.finish())
-}
-
-/// What a non-blocking driver is shown between two chunks of steps.
-pub struct Look<'a> {
+/// Where training stands between two chunks of steps: what the driver is shown (a page redraws its plots
+/// from it).
+pub struct Interim<'a> {
     pub progress: Progress,
     /// Every model's history so far: its batch losses to the chunk just trained, its probes and epoch
     /// records to the chunk before (each chunk's end is measured by the call that trains the next).
@@ -380,8 +357,8 @@ pub struct Look<'a> {
     pub params: Option<&'a [Params]>,
 }
 
-/// What a non-blocking driver awaits at each `Look` (a page redraws its plots there): `true` to stop.
-pub type Between<'a> = dyn FnMut(&Look<'_>) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool>>> + 'a;
+/// What the driver awaits after every chunk of steps, shown the `Interim`: `true` to stop.
+pub type BetweenChunks<'a> = dyn FnMut(&Interim<'_>) -> Answer + 'a;
 
 /// How a non-blocking run is paced: its batch size, at most how many steps between two looks (`None`:
 /// as few engine calls as the trainer needs), and whether each look reads the parameters back.
@@ -399,16 +376,16 @@ impl Pace {
     }
 }
 
-/// `train_batch` for a driver that must not block: the same `BatchTrainer`, each engine answer awaited
-/// (`BatchEngine::run_async`), and after every chunk of steps (paced by `pace`) `between(look)`
-/// awaited: a web page yields to its event loop and redraws there, so it stays responsive and shows
-/// the run as it trains. Stops where `between` says `true`.
+/// Trains every model of `engine` for `opts[m].epochs` epochs on `train_rows` rows: `BatchTrainer`
+/// driven with each engine answer awaited (`BatchEngine::run_async`) and, after every chunk of steps
+/// (paced by `pace`), `between(interim)` awaited — a web page yields to its event loop and redraws
+/// there, so it stays responsive and shows the run as it trains. Stops where `between` says `true`.
 pub async fn train_batch_async(
     engine: &mut dyn BatchEngine,
     train_rows: usize,
     pace: Pace,
     opts: &[TrainOptions],
-    between: &mut Between<'_>,
+    between: &mut BetweenChunks<'_>,
 ) -> Result<Vec<Trained>, TrainError> {
     let mut trainer = BatchTrainer::new(engine.name(), engine.len(), train_rows, pace.batch_size, opts)?;
     if let Some(n) = pace.steps_per_look {
@@ -421,8 +398,8 @@ pub async fn train_batch_async(
         let outcomes = engine.run_async(&request.work).await?;
         if let Some(progress) = trainer.absorb(outcomes)? {
             let params = if pace.read_params { Some(engine.params_async().await?) } else { None };
-            let look = Look { progress, histories: &trainer.runs, params: params.as_deref() };
-            if between(&look).await {
+            let interim = Interim { progress, histories: &trainer.runs, params: params.as_deref() };
+            if between(&interim).await {
                 trainer.stop();
             }
         }
@@ -430,8 +407,36 @@ pub async fn train_batch_async(
     Ok(trainer.finish())
 }
 
+/// `train_batch_async` driven natively, blocking: `on_progress` after every chunk, stopping at Ctrl-C or
+/// SIGTERM (and, for tests, holding where `VANISH_TEST_HOLD_AFTER_STEPS` says).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn train_batch(
+    engine: &mut dyn BatchEngine,
+    train_rows: usize,
+    batch_size: usize,
+    opts: &[TrainOptions],
+    on_progress: &mut dyn FnMut(Progress),
+) -> Result<Vec<Trained>, TrainError> {
+    let mut between = native_between(on_progress);
+    crate::engine::block_on(train_batch_async(engine, train_rows, Pace::batch(batch_size), opts, &mut between))
+}
+
+/// What a native, blocking driver does between chunks: report progress, hold for a test's signal, and
+/// stop once a stop signal has arrived.
+pub fn native_between<'a>(on_progress: &'a mut dyn FnMut(Progress)) -> impl FnMut(&Interim<'_>) -> Answer + 'a {
+    move |interim: &Interim<'_>| {
+        on_progress(interim.progress);
+        hold_point("STEPS", interim.progress.step);
+        Box::pin(std::future::ready(interrupted()))
+    }
+}
+
+/// What `BetweenChunks` returns: whether to stop, once awaited.
+pub type Answer = std::pin::Pin<Box<dyn std::future::Future<Output = bool>>>;
+
 /// Trains one `engine` (holding `train_rows` training rows) for `opts.epochs` epochs: a batch of one.
 /// A diverging run is an error.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn train(
     engine: &mut dyn Engine,
     train_rows: usize,
@@ -439,7 +444,7 @@ pub fn train(
     opts: &TrainOptions,
     on_progress: &mut dyn FnMut(Progress),
 ) -> Result<History, TrainError> {
-    let mut batch = Each::of(engine)?;
+    let mut batch = OneAtATime::of(engine)?;
     let run = train_batch(&mut batch, train_rows, batch_size, std::slice::from_ref(opts), on_progress)?
         .pop()
         .expect("one model");

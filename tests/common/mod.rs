@@ -96,7 +96,7 @@ extern "C" fn print_skipped() {
 /// A single-model GPU engine on the path `request` gives the model (`Layered` or `Fused` to force one).
 pub fn gpu_engine(
     gpu: &'static Gpu,
-    request: vanish::gpu::PathRequest,
+    request: vanish::gpu::TrainPath,
     spec: &vanish::model::MlpSpec,
     params: &vanish::model::Params,
     train: &vanish::data::Dataset,

@@ -91,11 +91,11 @@ try {
   await page.evaluate(() => { window.vanishError = undefined; });
   await page.$eval('#csv', (e) => { e.value = ''; });
   await page.select('#activation', 'tanh');
-  await page.select('#train_norm', 'layer');
+  await page.select('#norm', 'layer');
   await page.select('#optimizer', 'sgd');
   await page.$eval('#momentum', (e) => { e.value = '0.9'; });
   await page.$eval('#lr', (e) => { e.value = '0.05'; });
-  await page.$eval('#clip', (e) => { e.value = '1'; });
+  await page.$eval('#clip_grad_norm', (e) => { e.value = '1'; });
   await page.$eval('#epochs', (e) => { e.value = '2'; });
   await page.click('#train');
   await page.waitForFunction(() => window.vanishTrain || window.vanishError, { timeout: 600_000, polling: 250 });
@@ -107,6 +107,7 @@ try {
   await page.evaluate(() => { window.vanishError = undefined; });
   await page.$eval('#csv', (e) => { e.value = ''; });
   await page.$eval('#depths', (e) => { e.value = '1..=3'; });
+  await page.$eval('#norms', (e) => { e.value = 'none,batch'; });
   await page.click('#sweep');
   await page.waitForFunction(() => window.vanishSweep || window.vanishError, { timeout: 600_000, polling: 250 });
   out.sweep = await page.evaluate(() => window.vanishSweep || null);

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::boundary::Boundary;
-use super::grid::RunConfig;
+use super::config::RunConfig;
 use super::theory::{Fit, LayerInput, Transition, geometric_fit, geometric_mean, positive_ratio, transitions};
 use super::verdict::{HiddenLayer, Verdict, verdict};
 use crate::engine::{BatchResult, LayerProbe};

@@ -1,47 +1,13 @@
-//! What `vanish train` reports of a run — `metrics.json` and `--json` — and the web page's training
-//! mode, which writes the same object.
+//! What `vanish train` (and the page's Train button) prints after a run: ‖dW‖ per layer at
+//! initialisation and at the end on log bars, the first/last ratio, each epoch's losses and, with
+//! clipping, how often it clipped.
 
-use serde::Serialize;
-
-use super::{History, TrainOptions};
-use crate::engine::{Counters, TrainConfig, clip_scale};
-use crate::model::MlpSpec;
-use crate::report::table::{log_bar, positive_range, sci};
-
-/// The run's settings, as `metrics.json`'s `config`.
-#[derive(Serialize)]
-pub struct TrainRun<'a> {
-    pub dataset: &'a str,
-    pub train_rows: usize,
-    pub test_rows: usize,
-    pub spec: &'a MlpSpec,
-    pub train: TrainConfig,
-    pub options: &'a TrainOptions,
-}
-
-/// `metrics.json`: the settings, the whole history and what the run cost.
-#[derive(Serialize)]
-pub struct TrainOutput<'a> {
-    pub config: TrainRun<'a>,
-    pub history: &'a History,
-    /// With `--clip-grad-norm`: the fraction of steps whose gradient norm was over the limit (so scaled).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub clipped_fraction: Option<f64>,
-    /// Pipelines compiled, submits and bytes read back by the whole command.
-    pub counters: Counters,
-}
-
-/// With clipping, the fraction of `history`'s steps whose gradient norm was over the limit.
-pub fn clipped_fraction(cfg: TrainConfig, history: &History) -> Option<f64> {
-    cfg.clip_grad_norm.map(|max| {
-        let clipped = history.grad_norms.iter().filter(|&&n| clip_scale(max, n) < 1.0).count();
-        clipped as f64 / history.grad_norms.len().max(1) as f64
-    })
-}
+use super::table::{log_bar, positive_range, sci};
+use crate::train::History;
 
 /// What `vanish train` prints after a run: ‖dW‖ per layer at initialisation and at the end on log bars,
 /// the first/last ratio, each epoch's losses and, with clipping, how often it clipped.
-pub fn summary_text(h: &History, clipped_fraction: Option<f64>) -> String {
+pub fn train_summary(h: &History, clipped_fraction: Option<f64>) -> String {
     use std::fmt::Write;
     let mut s = String::new();
     let first = h.init_probe();

@@ -114,7 +114,7 @@ struct ProbeReductions {
     act_stats: Tensor,
 }
 
-pub struct GpuEngine<'g> {
+pub struct LayeredEngine<'g> {
     gpu: &'g Gpu,
     spec: MlpSpec,
     cfg: TrainConfig,
@@ -169,7 +169,7 @@ pub fn check_sizes(gpu: &Gpu, spec: &MlpSpec, train: &Dataset, test: &Dataset) -
     gpu.check_size("the training inputs", train.x.len().max(test.x.len()))
 }
 
-impl<'g> GpuEngine<'g> {
+impl<'g> LayeredEngine<'g> {
     pub fn new(
         gpu: &'g Gpu,
         spec: &MlpSpec,
@@ -216,7 +216,7 @@ impl<'g> GpuEngine<'g> {
         }
         let steps = batches_per_epoch(train.len(), cfg.batch_size);
         let opt = gpu.tensor("optimiser state", 2 * layout.param_len)?;
-        let mut engine = GpuEngine {
+        let mut engine = LayeredEngine {
             gpu,
             spec: spec.clone(),
             cfg,
@@ -524,9 +524,9 @@ impl ProbeReductions {
     }
 }
 
-impl Engine for GpuEngine<'_> {
+impl Engine for LayeredEngine<'_> {
     fn name(&self) -> String {
-        format!("gpu: {}, layered path", self.gpu.adapter.describe())
+        super::backend::engine_name(self.gpu, "layered")
     }
 
     fn spec(&self) -> &MlpSpec {

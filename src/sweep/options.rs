@@ -1,0 +1,160 @@
+//! A sweep's options as given, and how they resolve into its `Settings`: each axis from its flag, else
+//! the preset's, else the default (`defaults`). `vanish sweep` and the page's Sweep button both resolve
+//! them here, so their grids and messages are the same.
+
+use serde::{Deserialize, Serialize};
+
+use super::SweepError;
+use super::grid::{Grid, parse_clips, parse_counts, parse_list, parse_switches};
+use super::preset::Preset;
+use super::settings::Settings;
+use crate::data::DataSettings;
+use crate::defaults;
+use crate::model::Norm;
+
+/// A sweep as given — the command line's flags and the page's fields, by the same names — with every
+/// axis optional: unset, it takes the preset's value or the default. `settings` resolves it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, clap::Args)]
+#[serde(default)]
+pub struct SweepOptions {
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub data: DataSettings,
+    /// Hidden layers: ranges and lists, e.g. 1..=30, 1..30, 2..=20:2, 2,4,8 [default: 1..=10]
+    #[arg(long)]
+    pub depths: Option<String>,
+    /// Units per hidden layer, same syntax [default: 10]
+    #[arg(long)]
+    pub widths: Option<String>,
+    /// e.g. sigmoid,tanh,relu (see `train --help` for every name) [default: sigmoid,tanh,relu]
+    #[arg(long)]
+    pub activations: Option<String>,
+    /// Batch norm: off, on, or off,on (the spelling of --norms none / batch / none,batch) [default: off]
+    #[arg(long, conflicts_with = "norms")]
+    pub batch_norm: Option<String>,
+    /// Normalisations: none, batch, layer, or a list such as none,batch,layer [default: none]
+    #[arg(long)]
+    pub norms: Option<String>,
+    /// e.g. glorot-uniform,he-normal,standard,normal:0.5 [default: glorot-uniform]
+    #[arg(long)]
+    pub inits: Option<String>,
+    /// adam, sgd, sgd:MOMENTUM [default: adam]
+    #[arg(long)]
+    pub optimizers: Option<String>,
+    /// Skip connections: off, on, or off,on [default: off]
+    #[arg(long)]
+    pub residual: Option<String>,
+    /// The skip connections' α (finite, > 0) [default: 1, or the preset's]
+    #[arg(long, allow_negative_numbers = true)]
+    pub residual_scale: Option<f64>,
+    /// Seeds 0..N per configuration (each seeds the data, split, weights and shuffle) [default: 1, 3 with a preset]
+    #[arg(long)]
+    pub seeds: Option<u64>,
+    /// Epochs per run; 0 probes at initialisation only [default: 1, 0 with a preset]
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Learning rate, shared by every optimizer [default: 1e-3, or the preset's]
+    #[arg(long, allow_negative_numbers = true)]
+    pub lr: Option<f64>,
+    /// Gradient clipping: off, a global norm X, or a list such as off,1 [default: off, or the preset's]
+    #[arg(long)]
+    pub clip_grad_norm: Option<String>,
+    #[arg(long, default_value_t = defaults::BATCH_SIZE)]
+    pub batch_size: usize,
+    /// A classic result as a check: glorot-tanh, he-relu30, batchnorm, layernorm, selu, resnet or clip (sets the compared axes)
+    #[arg(long, conflicts_with_all = ["activations", "inits", "batch_norm", "norms", "residual", "clip_grad_norm"])]
+    pub preset: Option<Preset>,
+}
+
+impl Default for SweepOptions {
+    fn default() -> Self {
+        SweepOptions {
+            data: DataSettings::default(),
+            depths: None,
+            widths: None,
+            activations: None,
+            batch_norm: None,
+            norms: None,
+            inits: None,
+            optimizers: None,
+            residual: None,
+            residual_scale: None,
+            seeds: None,
+            epochs: None,
+            lr: None,
+            clip_grad_norm: None,
+            batch_size: defaults::BATCH_SIZE,
+            preset: None,
+        }
+    }
+}
+
+impl SweepOptions {
+    /// The validated settings: the preset's grid or the defaults, overridden by the flags given.
+    pub fn settings(&self) -> Result<Settings, SweepError> {
+        let base = self.preset.map(Preset::grid);
+        let or = |flag: Option<&String>, default: &str| flag.cloned().unwrap_or_else(|| default.to_string());
+        let grid = Grid {
+            depths: match (&self.depths, &base) {
+                (Some(d), _) => parse_counts("--depths", d),
+                (None, Some(b)) => Ok(b.depths.clone()),
+                (None, None) => parse_counts("--depths", defaults::SWEEP_DEPTHS),
+            }
+            .map_err(SweepError::Invalid)?,
+            widths: match (&self.widths, &base) {
+                (Some(w), _) => parse_counts("--widths", w),
+                (None, Some(b)) => Ok(b.widths.clone()),
+                (None, None) => parse_counts("--widths", defaults::SWEEP_WIDTHS),
+            }
+            .map_err(SweepError::Invalid)?,
+            activations: match &base {
+                Some(b) => b.activations.clone(),
+                None => parse_list("--activations", &or(self.activations.as_ref(), defaults::SWEEP_ACTIVATIONS))
+                    .map_err(SweepError::Invalid)?,
+            },
+            norms: match (&base, &self.batch_norm) {
+                (Some(b), _) => b.norms.clone(),
+                (None, Some(switches)) => parse_switches("--batch-norm", switches)
+                    .map_err(SweepError::Invalid)?
+                    .into_iter()
+                    .map(|on| if on { Norm::Batch } else { Norm::None })
+                    .collect(),
+                (None, None) => parse_list("--norms", &or(self.norms.as_ref(), defaults::SWEEP_NORMS))
+                    .map_err(SweepError::Invalid)?,
+            },
+            inits: match &base {
+                Some(b) => b.inits.clone(),
+                None => parse_list("--inits", &or(self.inits.as_ref(), defaults::SWEEP_INITS))
+                    .map_err(SweepError::Invalid)?,
+            },
+            optimizers: match (&self.optimizers, &base) {
+                (None, Some(b)) => b.optimizers.clone(),
+                (o, _) => parse_list("--optimizers", &or(o.as_ref(), defaults::SWEEP_OPTIMIZERS))
+                    .map_err(SweepError::Invalid)?,
+            },
+            residual: match &base {
+                Some(b) => b.residual.clone(),
+                None => {
+                    parse_switches("--residual", &or(self.residual.as_ref(), "off")).map_err(SweepError::Invalid)?
+                }
+            },
+            residual_scale: self.residual_scale.or(base.as_ref().map(|b| b.residual_scale)).unwrap_or(1.0),
+            clip: match (&self.clip_grad_norm, &base) {
+                (Some(c), _) => parse_clips("--clip-grad-norm", c).map_err(SweepError::Invalid)?,
+                (None, Some(b)) => b.clip.clone(),
+                (None, None) => vec![None],
+            },
+            seeds: self.seeds.or(base.as_ref().map(|b| b.seeds)).unwrap_or(defaults::SWEEP_SEEDS),
+        };
+        let settings = Settings {
+            grid,
+            data: self.data.clone(),
+            epochs: self.epochs.unwrap_or(self.preset.map_or(defaults::EPOCHS, Preset::epochs)),
+            batch_size: self.batch_size,
+            lr: self.lr.or(self.preset.and_then(Preset::lr)).unwrap_or(defaults::LR),
+            preset: self.preset,
+        };
+        settings.validate()?;
+        Ok(settings)
+    }
+}
