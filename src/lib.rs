@@ -12,6 +12,7 @@ pub mod demo;
 pub mod engine;
 pub mod gpu;
 pub mod interchange;
+pub mod interrupt;
 pub mod memory;
 pub mod model;
 pub mod output;

@@ -6,13 +6,13 @@ fn main() -> std::process::ExitCode {
     set_signal_defaults();
     narrow_llvmpipe_vectors();
     let cli = vanish::cli::Cli::parse();
-    vanish::train::install_interrupt_handler();
+    vanish::interrupt::install_interrupt_handler();
     match vanish::cli::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         // Ctrl-C, SIGTERM or SIGHUP: what was complete has been written; 128 + the signal, as shells say.
-        Err(e) if vanish::train::interrupted() => {
+        Err(e) if vanish::interrupt::interrupted() => {
             eprintln!("{e:#}");
-            std::process::ExitCode::from(vanish::train::exit_status())
+            std::process::ExitCode::from(vanish::interrupt::exit_status())
         }
         Err(e) => {
             eprintln!("error: {e:#}");

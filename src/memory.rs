@@ -13,41 +13,103 @@ pub enum Holder {
     Gpu,
 }
 
-/// Parameters of `spec` (weights, biases, a normalisation's gain and shift, batch norm's running
-/// statistics), `None` past u64.
-pub fn param_count(spec: &MlpSpec) -> Option<u64> {
-    (0..spec.num_layers()).try_fold(0u64, |sum, i| {
-        let (fan_in, fan_out) = spec.layer_dims(i);
-        let (fan_in, fan_out) = (fan_in as u64, fan_out as u64);
-        // γ and β, and batch norm's running mean and variance
-        let per_unit = match spec.norm_of(i) {
+/// Host bytes every dense layer costs beyond its tensors, measured at width 1 (where nothing else
+/// counts) with 10 rows: on the reference, its slots, per-pass vectors and probe records (~0.7 kB
+/// measured); on the GPU's layered path, its buffers, bind groups and descriptor sets in the driver
+/// (~150 kB on lavapipe). Rounded up.
+const LAYER_OVERHEAD_CPU: u64 = 1 << 10;
+const LAYER_OVERHEAD_GPU: u64 = 160 << 10;
+
+/// `count` dense layers of one shape: `fan_in → fan_out`, with `norm`.
+#[derive(Clone, Copy, Debug)]
+pub struct Layers {
+    pub count: u64,
+    pub fan_in: u64,
+    pub fan_out: u64,
+    pub norm: Norm,
+}
+
+/// A tensor's floats in an arena, padded as `ParamLayout` pads them.
+fn padded(n: u64) -> Option<u64> {
+    let align = crate::model::ARENA_ALIGN as u64;
+    n.div_ceil(align).checked_mul(align)
+}
+
+impl Layers {
+    /// Parameter floats of the group as the arenas hold them (each tensor padded): weights, biases, a
+    /// normalisation's γ and β, batch norm's running statistics.
+    fn padded_params(&self) -> Option<u64> {
+        let per_unit = match self.norm {
             Norm::None => 0,
             Norm::Layer => 2,
             Norm::Batch => 4,
         };
-        let bn = fan_out.checked_mul(per_unit)?;
-        sum.checked_add(fan_in.checked_mul(fan_out)?.checked_add(fan_out.checked_add(bn)?)?)
+        let one = padded(self.fan_in.checked_mul(self.fan_out)?)?
+            .checked_add(padded(self.fan_out)?.checked_mul(1 + per_unit)?)?;
+        one.checked_mul(self.count)
+    }
+
+    /// Host bytes of the group trained on `rows` rows on `holder`.
+    fn bytes(&self, rows: u64, holder: Holder) -> Option<u64> {
+        let (per_param, per_unit_row, overhead) = match holder {
+            // f32 initial weights and template; f64 parameters, gradients, two optimiser moments, a
+            // previous copy (update ratios) and a layer's temporary gradient. Whole-split passes keep
+            // every layer's pre-activations, activations and deltas, plus temporaries: six f64 per unit
+            // and row.
+            Holder::Cpu => (4 + 4 + 8 * 6, 8 * 6, LAYER_OVERHEAD_CPU),
+            // f32 initial weights, the trainer's copy and a read-back; the activations are on the GPU.
+            Holder::Gpu => (4 * 3, 0, LAYER_OVERHEAD_GPU),
+        };
+        let params = self.padded_params()?.checked_mul(per_param)?;
+        let activations = rows.checked_mul(self.fan_out)?.checked_mul(per_unit_row)?.checked_mul(self.count)?;
+        params.checked_add(activations)?.checked_add(overhead.checked_mul(self.count)?)
+    }
+}
+
+/// The layers of a network of `depth` hidden layers of `width` units between `input` and `output`
+/// units, as groups, without building it (so a depth of 10^19 costs nothing to estimate).
+pub fn network(input: u64, width: u64, depth: u64, output: u64, norm: Norm) -> [Layers; 3] {
+    [
+        Layers { count: 1, fan_in: input, fan_out: width, norm },
+        Layers { count: depth.saturating_sub(1), fan_in: width, fan_out: width, norm },
+        Layers { count: 1, fan_in: width, fan_out: output, norm: Norm::None },
+    ]
+}
+
+/// The layers of `spec`, one group per layer.
+fn spec_layers(spec: &MlpSpec) -> impl Iterator<Item = Layers> + '_ {
+    (0..spec.num_layers()).map(|i| {
+        let (fan_in, fan_out) = spec.layer_dims(i);
+        Layers { count: 1, fan_in: fan_in as u64, fan_out: fan_out as u64, norm: spec.norm_of(i) }
     })
+}
+
+/// Host bytes a model of `layers` trained on `rows` rows needs on `holder`, `None` past u64.
+pub fn layers_bytes(layers: impl IntoIterator<Item = Layers>, rows: usize, holder: Holder) -> Option<u64> {
+    layers.into_iter().try_fold(0u64, |sum, l| sum.checked_add(l.bytes(rows as u64, holder)?))
+}
+
+/// Parameter floats of `layers` as the arenas hold them (padded), `None` past u64.
+pub fn layers_params(layers: impl IntoIterator<Item = Layers>) -> Option<u64> {
+    layers.into_iter().try_fold(0u64, |sum, l| sum.checked_add(l.padded_params()?))
+}
+
+/// Parameters of `spec` as the arenas hold them (weights, biases, a normalisation's gain and shift,
+/// batch norm's running statistics, each tensor padded), `None` past u64.
+pub fn param_count(spec: &MlpSpec) -> Option<u64> {
+    layers_params(spec_layers(spec))
 }
 
 /// Host bytes one model of `spec` trained on `rows` rows needs on `holder`, `None` past u64.
 pub fn model_bytes(spec: &MlpSpec, rows: usize, holder: Holder) -> Option<u64> {
-    let params = param_count(spec)?;
-    let units = (0..spec.num_layers()).try_fold(0u64, |s, i| s.checked_add(spec.layer_dims(i).1 as u64))?;
-    let per_param = match holder {
-        // f32 initial weights and template; f64 parameters, gradients, two optimiser moments, a
-        // previous copy (update ratios) and a layer's temporary gradient.
-        Holder::Cpu => 4 + 4 + 8 * 6,
-        // f32 initial weights, the trainer's copy and a read-back.
-        Holder::Gpu => 4 * 3,
-    };
-    // Whole-split passes (probes, evaluations) keep every layer's pre-activations, activations and
-    // deltas, plus temporaries: six f64 per unit and row on the reference; the GPU's are on the GPU.
-    let activations = match holder {
-        Holder::Cpu => (rows as u64).checked_mul(units)?.checked_mul(8 * 6)?,
-        Holder::Gpu => 0,
-    };
-    params.checked_mul(per_param)?.checked_add(activations)
+    layers_bytes(spec_layers(spec), rows, holder)
+}
+
+/// Host bytes of a run's records: every step's loss (and, with clipping, its gradient norm), and per
+/// probe every layer's numbers and the first layer's gradient.
+pub fn history_bytes(steps: u64, probes: u64, layers: u64, first_layer: u64) -> Option<u64> {
+    let probe = layers.checked_mul(8 * 16)?.checked_add(first_layer.checked_mul(8)?)?;
+    steps.checked_mul(16)?.checked_add(probes.checked_mul(probe)?)
 }
 
 /// Refuses `bytes` (`None`: past u64) of host memory for `what` when the machine does not have it.
@@ -140,11 +202,17 @@ mod tests {
     use crate::model::{Activation, Output};
 
     #[test]
-    fn sizes_count_every_parameter_and_overflow_to_none() {
+    fn sizes_count_every_padded_parameter_and_overflow_to_none() {
         let spec = MlpSpec::new(2, &[10, 10], Activation::Relu, Output::for_classes(2));
-        assert_eq!(param_count(&spec), Some(2 * 10 + 10 + 10 * 10 + 10 + 10 + 1));
+        // Every tensor padded to a multiple of 64 floats, as the arenas hold it: weights of 20, 100 and 10
+        // floats (64, 128, 64) and three biases (64 each).
+        assert_eq!(param_count(&spec), Some(64 + 128 + 64 + 3 * 64));
+        assert_eq!(param_count(&spec).map(|p| p as usize), Some(spec.layout().param_len));
+        let analytic = layers_params(network(2, 10, 2, 1, Norm::None));
+        assert_eq!(analytic, param_count(&spec), "the analytic count of a homogeneous network is the spec's");
         let huge = MlpSpec::new(2, &[usize::MAX / 2, usize::MAX / 2], Activation::Relu, Output::for_classes(2));
         assert_eq!(param_count(&huge), None);
+        assert_eq!(layers_bytes(network(2, 1, u64::MAX, 1, Norm::None), 10, Holder::Cpu), None);
         assert!(check_host("a model", None).unwrap_err().contains("2^64"));
         assert_eq!(human(999), "999 bytes");
         assert_eq!(human(40_002_000_640), "40.0 GB");

@@ -584,8 +584,11 @@ impl ParamLayout {
         ParamLayout { params, param_len: param_len.max(1), running, running_len: running_len.max(1) }
     }
 
+    /// Layer `layer`'s tensor of `kind`: slots are in layer order, so a binary search finds the layer's
+    /// few (a linear scan made every lookup, and a deep model's passes, quadratic in depth).
     fn find(slots: &[TensorSlot], layer: usize, kind: ParamKind) -> Option<&TensorSlot> {
-        slots.iter().find(|s| s.layer == layer && s.kind == kind)
+        let first = slots.partition_point(|s| s.layer < layer);
+        slots[first..].iter().take_while(|s| s.layer == layer).find(|s| s.kind == kind)
     }
 
     pub fn weight(&self, layer: usize) -> &TensorSlot {

@@ -305,7 +305,7 @@ fn sizes_past_host_memory_are_refused_before_any_work() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("the sweep's 60 runs:") && err.contains("more than the 1.0 MB available (VANISH_HOST_MEMORY)"),
+        err.contains("the sweep's 60 runs") && err.contains("more than the 1.0 MB available (VANISH_HOST_MEMORY)"),
         "{err}"
     );
 }

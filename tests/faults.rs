@@ -148,18 +148,31 @@ fn a_full_disk_stops_train_with_the_file_named_and_nothing_half_written() {
     assert!(!weights.exists());
 }
 
-/// A folder that turned read-only (a remounted disk; permissions alone do not stop root).
+/// A destination that cannot be written is refused before any training, naming the flag, the path and
+/// the system's reason, and nothing is written.
+fn assert_refused_up_front(out: &Output, flag: &str, path: &Path, reason: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let named = format!("error: {flag} {}: cannot write there", path.display());
+    assert!(err.contains(&named) && err.contains(reason), "expected `{named}: {reason}` in:\n{err}");
+    assert!(!err.contains("training ") && !err.contains("panicked"), "refused only after training began:\n{err}");
+}
+
+/// A folder that turned read-only (a remounted disk; permissions alone do not stop root): `--out`,
+/// `--save` and a sweep's `--out` there are refused before any work.
 #[test]
-fn a_read_only_folder_fails_the_first_write_with_its_name() {
+fn a_read_only_folder_is_refused_before_any_work() {
     let Some(disk) = Tmpfs::mount("1m") else { return };
     let out = disk.path().join("t");
     std::fs::create_dir(&out).unwrap();
     disk.remount_read_only();
     let failed = vanish().args(["train", "--device", "cpu", "--samples", "200", "--out"]).arg(&out).output();
-    assert_clean_failure(&failed.unwrap(), &out, "Read-only file system");
-    let failed = sweep_into(&disk.path().join("s"));
-    let err = String::from_utf8_lossy(&failed.stderr);
-    assert!(!failed.status.success() && err.contains("cannot create --out") && err.contains("Read-only"), "{err}");
+    assert_refused_up_front(&failed.unwrap(), "--out", &out, "Read-only file system");
+    let weights = disk.path().join("w.safetensors");
+    let failed = vanish().args(["train", "--device", "cpu", "--samples", "200", "--save"]).arg(&weights).output();
+    assert_refused_up_front(&failed.unwrap(), "--save", &weights, "Read-only file system");
+    let sweep = disk.path().join("s");
+    assert_refused_up_front(&sweep_into(&sweep), "--out", &sweep, "Read-only file system");
 }
 
 /// A file-size limit (any user): the write fails with EFBIG instead of SIGXFSZ killing the process.
@@ -181,10 +194,11 @@ fn a_file_size_limit_is_a_clear_error_not_a_kill() {
     assert!(!weights.exists());
 }
 
-/// A folder the process may not write into (EACCES): as root, whom permissions do not stop, the
-/// command runs as `nobody`; as any other user, the folder is made read-only.
+/// A folder the process may not write into (EACCES) is refused before any work: as root, whom
+/// permissions do not stop, the command runs as `nobody`; as any other user, the folder is made
+/// read-only.
 #[test]
-fn a_folder_without_write_permission_fails_the_write_with_its_name() {
+fn a_folder_without_write_permission_is_refused_before_any_work() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -206,6 +220,6 @@ fn a_folder_without_write_permission_fails_the_write_with_its_name() {
     } else {
         std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o555)).unwrap();
     }
-    assert_clean_failure(&cmd.output().unwrap(), &out, "Permission denied");
+    assert_refused_up_front(&cmd.output().unwrap(), "--out", &out, "Permission denied");
     assert!(std::fs::read_dir(&out).unwrap().next().is_none(), "nothing was written");
 }

@@ -444,7 +444,7 @@ fn settings(grid: Grid, preset: Option<Preset>) -> Settings {
 
 fn run_cpu(settings: &Settings) -> Vec<RunRecord> {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::create(dir.path(), &Manifest { settings: settings.clone(), shard: None }).unwrap();
+    let store = Store::create(dir.path(), &Manifest { settings: settings.clone(), shard: None }, false).unwrap();
     run_sweep(&store, settings, None, &CpuBackend, &mut |_| {}).unwrap()
 }
 
@@ -704,7 +704,7 @@ fn batched_gpu_runs_record_exactly_what_single_runs_do() {
     let backend = GpuBackend::new(gpu, TrainPath::Auto);
     let run = |backend: &dyn Backend| {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::create(dir.path(), &Manifest { settings: s.clone(), shard: None }).unwrap();
+        let store = Store::create(dir.path(), &Manifest { settings: s.clone(), shard: None }, false).unwrap();
         let mut order = Vec::new();
         let runs = run_sweep(&store, &s, None, backend, &mut |e| order.push(e.done)).unwrap();
         assert_eq!(order, (1..=192).collect::<Vec<_>>(), "one event per run, counted in order");

@@ -10,7 +10,7 @@ use vanish::engine::{BatchEngine, Engine, ModelJob, Optimizer, Split, TrainConfi
 use vanish::gpu::{FusedExecutor, Plan, TrainPath, plan};
 use vanish::model::{Activation, MlpSpec, Norm, Output, ParamKind, Params};
 use vanish::reference::CpuEngine;
-use vanish::train::{TrainError, TrainOptions, epoch_order, train, train_batch, train_batch_async};
+use vanish::train::{EpochOrders, TrainError, TrainOptions, train, train_batch, train_batch_async};
 
 fn dataset(x: Vec<f32>, y: Vec<u32>, features: usize) -> Dataset {
     Dataset {
@@ -119,7 +119,8 @@ fn gpu_and_reference_train_the_same(path: TrainPath) {
         let mut g = gpu_engine(gpu, path, &spec, &params, &train, &test, cfg);
         let mut c = CpuEngine::new(&spec, &params, &train, &test, cfg).unwrap();
         let name = format!("{path:?} {} {optimizer:?}", spec.describe());
-        for (e, order) in epoch_order(train.len(), 9, 2, true).iter().enumerate() {
+        let mut orders = EpochOrders::new(train.len(), 9, true);
+        for (e, order) in (0..2).map(|_| orders.next_epoch()).collect::<Vec<_>>().iter().enumerate() {
             g.begin_epoch(order).unwrap();
             c.begin_epoch(order).unwrap();
             // Two calls per epoch, so a chunk boundary falls inside the epoch.
@@ -356,7 +357,13 @@ fn a_model_batch_trains_each_model_as_if_alone() {
             ModelJob { params: Params::init(&spec, seed), spec, train: &train_set, test: &test, cfg }
         })
         .collect();
-    let orders: Vec<Vec<Vec<u32>>> = models.iter().map(|m| epoch_order(train_set.len(), m.0, 2, true)).collect();
+    let orders: Vec<Vec<Vec<u32>>> = models
+        .iter()
+        .map(|m| {
+            let mut orders = EpochOrders::new(train_set.len(), m.0, true);
+            (0..2).map(|_| orders.next_epoch()).collect()
+        })
+        .collect();
     let epoch = |engine: &mut dyn BatchEngine, e: usize, which: &[usize]| {
         engine.begin_epoch(&which.iter().map(|&m| orders[m][e].clone()).collect::<Vec<_>>()).unwrap();
         // Two calls, so a call boundary falls inside the epoch; the probe and evaluations at its end.

@@ -14,7 +14,7 @@ use crate::gpu::{FusedExecutor, Gpu, LayeredEngine};
 use crate::model::{Activation, MlpSpec, Output, Params};
 use crate::reference::CpuEngine;
 use crate::rng::{Stream, rng};
-use crate::train::epoch_order;
+use crate::train::EpochOrders;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct TrainingRow {
@@ -126,7 +126,7 @@ pub fn training_section(gpu: &Gpu, opts: &BenchOptions) -> Result<Vec<TrainingRo
         let cfg = TrainConfig { optimizer: Optimizer::adam(1e-3), batch_size: case.batch, clip_grad_norm: None };
         let n = case.data.len();
         let steps = batches_per_epoch(n, case.batch);
-        let order: Vec<u32> = epoch_order(n, 0, 1, true).remove(0);
+        let order: Vec<u32> = EpochOrders::new(n, 0, true).next_epoch();
         let params = Params::init(&case.spec, 0);
         let row =
             |path: &str, models: usize, times: &[f64], timing: Option<crate::gpu::TrainTiming>, read: u64, err: f64| {
@@ -176,7 +176,8 @@ pub fn training_section(gpu: &Gpu, opts: &BenchOptions) -> Result<Vec<TrainingRo
                     .collect();
                 let mut fused = FusedExecutor::new(gpu, &jobs)?;
                 let err = if models == 1 { validate(&mut fused, &case, cfg, &order)? } else { f64::NAN };
-                let orders: Vec<Vec<u32>> = (0..models as u64).map(|s| epoch_order(n, s, 1, true).remove(0)).collect();
+                let orders: Vec<Vec<u32>> =
+                    (0..models as u64).map(|s| EpochOrders::new(n, s, true).next_epoch()).collect();
                 BatchEngine::begin_epoch(&mut fused, &orders)?;
                 let work = Work { steps: Some((0, steps)), ..Default::default() };
                 let before = gpu.counters().bytes_read_back;

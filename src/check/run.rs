@@ -18,7 +18,7 @@ use crate::gpu::{FusedExecutor, Gpu, TrainPath, single_engine};
 use crate::model::{Norm, Params};
 use crate::reference::CpuEngine;
 use crate::rng::{Stream, rng};
-use crate::train::epoch_order;
+use crate::train::EpochOrders;
 
 use super::compare::{TensorCheck, compare};
 use super::suite::{Case, SEED, STEPS};
@@ -161,7 +161,7 @@ impl Prepared {
             batch_size: case.batch,
             clip_grad_norm: case.clip.then_some(super::suite::CLIP),
         };
-        let order = epoch_order(data.len(), SEED, 1, true).remove(0);
+        let order = EpochOrders::new(data.len(), SEED, true).next_epoch();
         let (nudged_params, nudged_data) = nudged(&params, &data);
         Prepared { spec, data, empty, params, cfg, order, nudged_params, nudged_data }
     }

@@ -97,9 +97,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
         crate::output::write_atomic(path, updated.as_bytes())?;
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print!("{}", report.text());
+        out!("{}", report.text())?;
     }
     Ok(())
 }

@@ -61,26 +61,30 @@ pub fn run(args: CheckArgs) -> Result<()> {
     }
     let gpu = Gpu::new(&DeviceRequest { adapter: args.adapter.clone() }).context("vanish check needs a GPU")?;
     if !args.json {
-        println!("checking {} cases on gpu: {} against the f64 reference", cases.len(), gpu.adapter.describe());
-        println!("each case: 3 training steps from the same weights; ‖got − want‖ must be ≤ atol + rtol·‖want‖");
-        println!("{:<44} {:<28} {:>9} {:>9} {:>9}  rule", "case", "worst tensor", "max |err|", "rel err", "of bound");
+        outln!("checking {} cases on gpu: {} against the f64 reference", cases.len(), gpu.adapter.describe())?;
+        outln!("each case: 3 training steps from the same weights; ‖got − want‖ must be ≤ atol + rtol·‖want‖")?;
+        outln!("{:<44} {:<28} {:>9} {:>9} {:>9}  rule", "case", "worst tensor", "max |err|", "rel err", "of bound")?;
     }
     let (total, json, verbose) = (cases.len(), args.json, args.verbose);
     let mut done = 0;
+    let mut printed = Ok(());
     let report = run_suite(&gpu, &cases, |r| {
         done += 1;
         if !json {
-            print_case(r, verbose);
+            if printed.is_ok() {
+                printed = print_case(r, verbose);
+            }
         } else {
             eprint!("\rcase {done}/{total}");
         }
     })?;
+    printed?;
     if json {
         eprintln!();
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print_summary(&report);
-        println!("{} passed, {} failed in {:.1} s", report.passed, report.failed, report.seconds);
+        print_summary(&report)?;
+        outln!("{} passed, {} failed in {:.1} s", report.passed, report.failed, report.seconds)?;
     }
     if report.failed > 0 {
         let names: Vec<&str> = report.cases.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).take(5).collect();
@@ -89,15 +93,16 @@ pub fn run(args: CheckArgs) -> Result<()> {
     Ok(())
 }
 
-fn print_case(r: &CaseResult, verbose: bool) {
+fn print_case(r: &CaseResult, verbose: bool) -> Result<()> {
     let status = if r.passed { "ok" } else { "FAILED" };
     match r.worst() {
-        Some(w) => println!("{:<44} {} {status}", r.name, line(w)),
-        None => println!("{:<44} (no tensors) {status}", r.name),
+        Some(w) => outln!("{:<44} {} {status}", r.name, line(w))?,
+        None => outln!("{:<44} (no tensors) {status}", r.name)?,
     }
     for t in r.tensors.iter().filter(|t| verbose || !t.passed) {
-        println!("{:<44} {}{}", "", line(t), if t.passed { "" } else { " FAILED" });
+        outln!("{:<44} {}{}", "", line(t), if t.passed { "" } else { " FAILED" })?;
     }
+    Ok(())
 }
 
 /// `grad.layers.3.bn.gamma` → `grad.bn.gamma`: one row per kind of tensor in the summary.
@@ -112,7 +117,7 @@ fn kind(name: &str) -> String {
 /// Per kind of tensor over the whole run: the largest errors among the tensors judged on their stated
 /// bound, the closest approach to the bound over all, and how many passed only on their case's measured
 /// conditioning (whose errors are in the per-case lines and the JSON).
-fn print_summary(report: &CheckReport) {
+fn print_summary(report: &CheckReport) -> Result<()> {
     #[derive(Default)]
     struct Row {
         count: usize,
@@ -133,34 +138,40 @@ fn print_summary(report: &CheckReport) {
             row.max_rel = row.max_rel.max(t.rel);
         }
     }
-    println!(
+    outln!(
         "\n{:<18} {:>6} {:>10} {:>10} {:>9} {:>13}",
-        "tensor", "count", "max |err|", "max rel", "of bound", "conditioning"
-    );
+        "tensor",
+        "count",
+        "max |err|",
+        "max rel",
+        "of bound",
+        "conditioning"
+    )?;
     for (k, r) in &rows {
-        println!(
+        outln!(
             "{k:<18} {:>6} {:>10} {:>10} {:>8.1}% {:>13}",
             r.count,
             sci(r.max_abs),
             sci(r.max_rel),
             100.0 * r.ratio,
             r.conditioning
-        );
+        )?;
     }
-    println!(
+    outln!(
         "max |err| and max rel: over tensors within their stated bound (a relative error is large only where the \
          bound is absolute, e.g. a bias before batch norm, whose gradient is zero)"
-    );
+    )?;
     let cond: usize = rows.values().map(|r| r.conditioning).sum();
     if cond > 0 {
         let cases = report.cases.iter().filter(|c| c.tensors.iter().any(|t| t.rule == "conditioning")).count();
-        println!(
+        outln!(
             "conditioning: {cond} tensors in {cases} cases exceeded their stated bound but stayed within \
              {CONDITIONING_GRAD}× (gradients) or {CONDITIONING_STEPS}× (after steps) how far a one-ulp nudge of the \
              weights and inputs moves them: ill-conditioned networks (deep batch norm) that no f32 engine can \
              match to f64 more closely"
-        );
+        )?;
     }
+    Ok(())
 }
 
 fn line(t: &TensorCheck) -> String {

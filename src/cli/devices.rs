@@ -15,17 +15,17 @@ pub struct DevicesArgs {
 pub fn run(args: DevicesArgs) -> Result<()> {
     let adapters = list_adapters();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&adapters)?);
+        outln!("{}", serde_json::to_string_pretty(&adapters)?)?;
         return Ok(());
     }
     if adapters.is_empty() {
-        println!("{}", crate::gpu::GpuError::NoAdapter);
+        outln!("{}", crate::gpu::GpuError::NoAdapter)?;
         return Ok(());
     }
     for (i, a) in adapters.iter().enumerate() {
-        println!("[{i}] {}", a.name);
-        println!("    type {}, backend {}, driver {} {}", a.device_type, a.backend, a.driver, a.driver_info);
-        println!(
+        outln!("[{i}] {}", a.name)?;
+        outln!("    type {}, backend {}, driver {} {}", a.device_type, a.backend, a.driver, a.driver_info)?;
+        outln!(
             "    max storage binding {} MiB, max buffer {} MiB, workgroup storage {} KiB, {} invocations/workgroup, \
              {} workgroups/dimension",
             a.max_storage_buffer_binding_size >> 20,
@@ -33,12 +33,12 @@ pub fn run(args: DevicesArgs) -> Result<()> {
             a.max_compute_workgroup_storage_size >> 10,
             a.max_compute_invocations_per_workgroup,
             a.max_compute_workgroups_per_dimension
-        );
+        )?;
         let size = match (a.subgroup_min_size, a.subgroup_max_size) {
             (lo, hi) if lo == hi => format!("{lo}"),
             (lo, hi) => format!("{lo}–{hi}"),
         };
-        println!("    subgroups {} (size {size}), timestamp queries {}", yes(a.subgroups), yes(a.timestamps));
+        outln!("    subgroups {} (size {size}), timestamp queries {}", yes(a.subgroups), yes(a.timestamps))?;
     }
     Ok(())
 }

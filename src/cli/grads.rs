@@ -4,17 +4,19 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use serde::Serialize;
 
 use super::args::{DeviceArgs, make_engine, open_device, parse_activation};
+use super::report_out::print_stdout;
 use crate::engine::{ModelJob, Optimizer, TrainConfig};
 use crate::interchange::{
-    BatchGradients, Manifest, Precision, TensorFile, check_destination, engine_gradients, gradient_norms,
-    gradient_norms_metadata, gradient_tensors, read_batch, read_model, reference_gradients, write_tensors,
+    BatchGradients, Manifest, Precision, TensorFile, engine_gradients, gradient_norms, gradient_norms_metadata,
+    gradient_tensors, read_batch, read_model, reference_gradients, write_tensors,
 };
 use crate::model::Activation;
+use crate::output::Destination;
 use crate::report::table::sci;
 
 #[derive(Args, Debug)]
@@ -40,6 +42,10 @@ pub struct GradsArgs {
     /// Print a JSON summary (loss and each gradient's norm)
     #[arg(long)]
     pub json: bool,
+    /// Replace an --out file that holds something else (another command's output, or a file vanish did not
+    /// write)
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Serialize)]
@@ -53,9 +59,6 @@ struct Summary<'a> {
 }
 
 pub fn run(args: GradsArgs) -> Result<()> {
-    if let Some(out) = &args.out {
-        check_destination(out).context("--out")?;
-    }
     let file = TensorFile::read(&args.load)?;
     let mut model = read_model(&file, args.activation.as_deref())?;
     if args.residual {
@@ -72,17 +75,32 @@ pub fn run(args: GradsArgs) -> Result<()> {
     }
     let batch = read_batch(&file, &model.spec)?;
     let spec = &model.spec;
+    let manifest = |adapter: &str| Manifest {
+        spec: spec.clone(),
+        seed: None,
+        adapter: adapter.into(),
+        content: "gradients".into(),
+        settings: None,
+    };
+    if let Some(out) = &args.out {
+        let destination = [Destination::file("--out", out)];
+        crate::output::check(&destination, &[("--load", &args.load)], args.force, &|d| {
+            manifest("").matches_file(&d.path)
+        })?;
+    }
 
     let gpu = open_device(&args.device)?;
     let (engine_name, grads): (String, BatchGradients) = match &gpu {
         // The reference runs on the file's own numbers in f64, not through the f32 `Params` the engines share.
         None => ("cpu reference (f64)".into(), reference_gradients(&model, &batch)),
         Some(_) => {
+            batch.check_f32(&file, spec)?;
+            let params = model.params_f32(&file)?;
             let data = batch.dataset(spec);
             let empty = crate::data::Dataset { x: Vec::new(), y: Vec::new(), ..data.clone() };
             // One batch of all N rows; the optimiser is never used (a probe does not update).
             let cfg = TrainConfig { optimizer: Optimizer::sgd(0.1, 0.0), batch_size: batch.rows, clip_grad_norm: None };
-            let job = ModelJob { spec: spec.clone(), params: model.params(), train: &data, test: &empty, cfg };
+            let job = ModelJob { spec: spec.clone(), params, train: &data, test: &empty, cfg };
             let mut engine = make_engine(gpu.as_ref(), &job)?;
             let g = engine_gradients(engine.as_mut(), Precision::F32)?;
             (engine.name(), g)
@@ -90,9 +108,7 @@ pub fn run(args: GradsArgs) -> Result<()> {
     };
 
     if let Some(out) = &args.out {
-        let manifest =
-            Manifest { spec: spec.clone(), seed: None, adapter: engine_name.clone(), content: "gradients".into() };
-        let mut metadata = manifest.to_metadata();
+        let mut metadata = manifest(&engine_name).to_metadata();
         metadata.extend(gradient_norms_metadata(spec, &grads));
         metadata.insert("input".into(), args.load.display().to_string());
         write_tensors(out, &gradient_tensors(spec, &grads), grads.precision, metadata)?;
@@ -106,21 +122,23 @@ pub fn run(args: GradsArgs) -> Result<()> {
         out: args.out.as_ref(),
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        print_stdout(&format!("{}\n", serde_json::to_string_pretty(&summary)?))
     } else {
-        print_summary(&summary);
+        print_stdout(&summary_text(&summary))
     }
-    Ok(())
 }
 
-fn print_summary(s: &Summary<'_>) {
-    println!("{} on a batch of {} rows, {}", s.spec, s.rows, s.engine);
-    println!("loss {}", s.loss);
-    println!("{:<28} {:>10}", "gradient", "norm");
+fn summary_text(s: &Summary<'_>) -> String {
+    use std::fmt::Write;
+    let mut text = String::new();
+    let _ = writeln!(text, "{} on a batch of {} rows, {}", s.spec, s.rows, s.engine);
+    let _ = writeln!(text, "loss {}", s.loss);
+    let _ = writeln!(text, "{:<28} {:>10}", "gradient", "norm");
     for (name, norm) in &s.grad_norms {
-        println!("{:<28} {:>10}", format!("grad.{name}"), sci(*norm));
+        let _ = writeln!(text, "{:<28} {:>10}", format!("grad.{name}"), sci(*norm));
     }
     if let Some(out) = s.out {
-        println!("wrote {}", out.display());
+        let _ = writeln!(text, "wrote {}", out.display());
     }
+    text
 }

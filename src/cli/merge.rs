@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use super::report_out::write_checked_report;
-use super::sweep::report_title;
+use super::sweep::{claim_sweep_folder, report_title};
 use crate::output::write_atomic;
 use crate::report::terminal_summary;
 use crate::sweep::settings::differences;
@@ -21,6 +21,10 @@ pub struct MergeArgs {
     /// Where the merged sweep goes (not one of the shards' folders)
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace an --out folder that holds something else: another sweep, another command's results, or
+    /// files vanish did not write
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(args: MergeArgs) -> Result<()> {
@@ -43,7 +47,8 @@ pub fn run(args: MergeArgs) -> Result<()> {
         }
     }
     let manifest = Manifest { settings: settings.clone(), shard: None };
-    let out = Store::create(&args.out, &manifest)?;
+    claim_sweep_folder(&args.out, &settings, args.force)?;
+    let out = Store::create(&args.out, &manifest, args.force)?;
     let (mut runs, mut missing) = (Vec::new(), Vec::new());
     for config in settings.grid.expand() {
         let id = config.id();
@@ -72,12 +77,12 @@ pub fn run(args: MergeArgs) -> Result<()> {
     }
     let checks = settings.preset.map(|p| preset::checks(p, &runs)).unwrap_or_default();
     write_checked_report(&args.out, &report_title(&manifest), serde_json::to_value(&manifest)?, &runs, &checks)?;
-    print!("{}", terminal_summary(&runs, &checks));
-    println!(
+    out!("{}", terminal_summary(&runs, &checks))?;
+    outln!(
         "\nmerged {} runs from {} folders; report: {}",
         runs.len(),
         args.dirs.len(),
         args.out.join("report.html").display()
-    );
+    )?;
     Ok(())
 }

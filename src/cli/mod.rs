@@ -1,6 +1,21 @@
 //! The command-line front end: one module per subcommand, no maths here. Raw arguments become one
 //! validated configuration before any work starts; errors reach `main` as `anyhow` errors.
 
+/// `print!` on standard output that returns an error (naming standard output) where the write fails, a
+/// full disk say, instead of panicking as `print!` does.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::report_out::print_stdout(&format!($($arg)*))
+    };
+}
+
+/// `println!` as `out!`.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::report_out::print_stdout(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod args;
 mod bench;
 mod check;
@@ -8,6 +23,7 @@ mod demo;
 mod devices;
 mod grads;
 mod merge;
+mod outputs;
 mod report_out;
 mod sweep;
 mod train;

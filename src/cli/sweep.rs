@@ -4,7 +4,7 @@
 //! `--shard I/N` runs every N-th configuration; rerunning with the same `--out` resumes.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::Args;
@@ -13,8 +13,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::args::{DeviceArgs, make_backend, open_device};
 use super::report_out::write_checked_report;
 use crate::gpu::TrainPath;
+use crate::output::{Destination, FolderMarker};
 use crate::report::terminal_summary;
-use crate::sweep::{Manifest, RunEvent, Shard, Store, SweepOptions, preset, run_sweep};
+use crate::sweep::{Manifest, RunEvent, Settings, Shard, Store, SweepOptions, preset, run_sweep};
 
 #[derive(Args, Debug)]
 pub struct SweepArgs {
@@ -31,6 +32,10 @@ pub struct SweepArgs {
     /// Print one JSON object (runs, resumed, engine, wall time, counters) instead of the table
     #[arg(long)]
     pub json: bool,
+    /// Replace an --out folder that holds something else: another sweep (its runs are removed), another
+    /// command's results, or files vanish did not write
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// What `sweep --json` prints.
@@ -46,12 +51,13 @@ struct SweepOutput {
 }
 
 pub fn run(args: SweepArgs) -> Result<()> {
-    // Ctrl-C and SIGTERM finish the step in flight and keep what is complete (train/interrupt.rs).
-    crate::train::stop_gracefully();
     let started = std::time::Instant::now();
     let settings = args.options.settings()?;
     let manifest = Manifest { settings: settings.clone(), shard: args.shard };
-    let store = Store::create(&args.out, &manifest)?;
+    claim_sweep_folder(&args.out, &settings, args.force)?;
+    let store = Store::create(&args.out, &manifest, args.force)?;
+    // From here a stop signal finishes the runs in flight and keeps every completed one (interrupt.rs).
+    crate::interrupt::stop_gracefully();
     let gpu = open_device(&args.device)?;
     let total =
         settings.grid.expand().iter().enumerate().filter(|(i, _)| args.shard.is_none_or(|s| s.contains(*i))).count();
@@ -107,10 +113,26 @@ pub fn run(args: SweepArgs) -> Result<()> {
             counters: backend.counters(),
             report: args.out.join("report.html"),
         };
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?)?;
     } else {
-        print!("{}", terminal_summary(&runs, &checks));
-        println!("\nreport: {}", args.out.join("report.html").display());
+        out!("{}", terminal_summary(&runs, &checks))?;
+        outln!("\nreport: {}", args.out.join("report.html").display())?;
+    }
+    Ok(())
+}
+
+/// Checks `dir` as a sweep's (or merge's) `--out` by the one rule (`output::check`): a sweep folder goes on
+/// to `Store::create`, which resumes the same sweep or names the flags that differ; anything else is
+/// refused unless `force`, which clears another command's results there.
+pub fn claim_sweep_folder(dir: &Path, settings: &Settings, force: bool) -> Result<()> {
+    use crate::sweep::store::{LOCK, MANIFEST, RUNS};
+    let names: Vec<&str> = crate::output::REPORT_FILES.iter().copied().chain([MANIFEST, LOCK, RUNS]).collect();
+    let inputs = settings.data.input_files();
+    let inputs: Vec<(&str, &Path)> = inputs.iter().map(|(f, p)| (*f, p.as_path())).collect();
+    let destination = [Destination::folder("--out", dir, &names)];
+    crate::output::check(&destination, &inputs, force, &|d| d.path.join(MANIFEST).exists())?;
+    if let Some(other) = FolderMarker::read(dir) {
+        other.clear(dir);
     }
     Ok(())
 }

@@ -3,18 +3,19 @@
 //! terminal and, with `--out DIR`, to JSON and CSV files and the report.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::args::{DeviceArgs, make_backend, open_device};
-use super::report_out::write_run_report;
+use super::outputs::{TRAIN_FILES, claim, folder_is_ours, folder_names};
+use super::report_out::{print_stdout, write_run_report};
 use crate::gpu::TrainPath;
 use crate::interchange;
 use crate::memory::Holder;
-use crate::output::{WriteError, write_csv, write_json};
+use crate::output::{Destination, WriteError, write_csv, write_json};
 use crate::record::record_run;
 use crate::report::train_summary;
 use crate::train::{Pace, TrainOutput, TrainSettings, native_between};
@@ -44,19 +45,17 @@ pub struct TrainArgs {
     /// shapes must match --layers/--depth/--width, --batch-norm and the dataset
     #[arg(long, value_name = "FILE")]
     pub load: Option<PathBuf>,
+    /// Replace outputs that hold something else: another command's results, other settings' results, or
+    /// files vanish did not write
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
-    // Ctrl-C and SIGTERM finish the step in flight and keep what is complete (train/interrupt.rs).
-    crate::train::stop_gracefully();
     let settings = &args.settings;
     settings.validate().map_err(anyhow::Error::msg)?;
-    if let Some(dir) = &args.out {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create --out {}", dir.display()))?;
-    }
-    for path in [&args.save_init, &args.save].into_iter().flatten() {
-        interchange::check_destination(path)?;
-    }
+    // Until training starts a stop signal ends the command at once, even while it waits on a FIFO or a
+    // slow file (exit 128 + the signal); nothing has been written yet.
     let (train_set, test_set) = settings.data.load(settings.seed)?;
     let gpu = open_device(&args.device)?;
     let holder = if gpu.is_some() { Holder::Gpu } else { Holder::Cpu };
@@ -64,14 +63,34 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if let Some(path) = &args.load {
         (job.spec, job.params) = interchange::load_params_for(&interchange::TensorFile::read(path)?, &job.spec)?;
     }
-    let backend = make_backend(gpu.as_ref(), args.path)?;
     let spec = job.spec.clone();
+    let settings_json = serde_json::to_value(settings)?;
     let manifest = |adapter: &str, content: &str| interchange::Manifest {
         spec: spec.clone(),
         seed: Some(settings.seed),
         adapter: adapter.into(),
         content: content.into(),
+        settings: Some(settings_json.to_string()),
     };
+    let mut destinations = Vec::new();
+    if let Some(dir) = &args.out {
+        destinations.push(Destination::folder("--out", dir, &folder_names("train")));
+    }
+    for (flag, path) in [("--save-init", &args.save_init), ("--save", &args.save)] {
+        if let Some(path) = path {
+            destinations.push(Destination::file(flag, path));
+        }
+    }
+    let mut inputs = settings.data.input_files();
+    inputs.extend(args.load.iter().map(|p| ("--load", p.clone())));
+    let inputs: Vec<(&str, &Path)> = inputs.iter().map(|(f, p)| (*f, p.as_path())).collect();
+    crate::output::check(&destinations, &inputs, args.force, &|d| match d.flag.as_str() {
+        "--out" => folder_is_ours(d, "train", &settings_json),
+        "--save-init" => manifest("", "initial weights").matches_file(&d.path),
+        _ => manifest("", "final weights").matches_file(&d.path),
+    })?;
+    let claimed = args.out.as_deref().map(|dir| claim(dir, "train", settings_json.clone())).transpose()?;
+    let backend = make_backend(gpu.as_ref(), args.path)?;
     if let Some(path) = &args.save_init {
         interchange::save_params(path, &job.params, &manifest(&backend.name(), "initial weights"))?;
     }
@@ -99,6 +118,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
         None => {}
     };
+    // From here a stop signal finishes the step in flight and keeps what is complete (train/interrupt.rs).
+    crate::interrupt::stop_gracefully();
     let pace = Pace::batch(settings.batch_size);
     let result = crate::engine::block_on(crate::train::run(
         backend.as_ref(),
@@ -112,33 +133,42 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     let result = result?;
     let history = &result.trained.history;
+    let done = history.batch_losses.len();
     if let Some(path) = &args.save {
-        interchange::save_params(path, &result.last, &manifest(&history.engine, "final weights"))?;
+        // Weights saved after a stop signal say at which step they were taken.
+        let content = if history.interrupted {
+            format!("weights after step {done} of {total} (interrupted)")
+        } else {
+            "final weights".to_string()
+        };
+        interchange::save_params(path, &result.last, &manifest(&history.engine, &content))?;
     }
     let output = result.output();
-    if let Some(dir) = &args.out {
-        write_outputs(dir, &output)?;
+    if let (Some(dir), Some(claimed)) = (&args.out, claimed) {
+        let mut written = write_outputs(dir, &output)?;
         let record = record_run(&result.spec, (result.cfg, settings.seed), &result.trained, &result.last, &train_set);
-        write_run_report(
+        written.extend(write_run_report(
             dir,
             &format!("vanish train: {}", result.spec.describe()),
             serde_json::to_value(&output.config)?,
             &[record],
-        )?;
+        )?);
+        claimed.finish(&written)?;
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&output)?);
+        print_stdout(&format!("{}\n", serde_json::to_string_pretty(&output)?))?;
     } else {
-        print!("{}", train_summary(history, output.clipped_fraction));
+        print_stdout(&train_summary(history, output.clipped_fraction))?;
     }
     if history.interrupted {
-        let done = history.batch_losses.len();
         anyhow::bail!("interrupted after {done} of {total} steps; the outputs hold what completed");
     }
     Ok(())
 }
-fn write_outputs(dir: &std::path::Path, out: &TrainOutput<'_>) -> Result<(), WriteError> {
-    write_json(&dir.join("metrics.json"), out)?;
+
+/// Writes `metrics.json`, `epochs.csv` and `probes.csv` into `dir`; the paths written.
+fn write_outputs(dir: &Path, out: &TrainOutput<'_>) -> Result<Vec<PathBuf>, WriteError> {
+    write_json(&dir.join(TRAIN_FILES[0]), out)?;
     let opt = |v: Option<f64>| v.map_or(String::new(), |x| x.to_string());
     let epochs: Vec<Vec<String>> = out
         .history
@@ -157,7 +187,7 @@ fn write_outputs(dir: &std::path::Path, out: &TrainOutput<'_>) -> Result<(), Wri
         })
         .collect();
     write_csv(
-        &dir.join("epochs.csv"),
+        &dir.join(TRAIN_FILES[1]),
         &["epoch", "train_loss", "train_acc", "eval_train_loss", "eval_train_acc", "test_loss", "test_acc"],
         &epochs,
     )?;
@@ -181,7 +211,7 @@ fn write_outputs(dir: &std::path::Path, out: &TrainOutput<'_>) -> Result<(), Wri
         }
     }
     write_csv(
-        &dir.join("probes.csv"),
+        &dir.join(TRAIN_FILES[2]),
         &[
             "epoch",
             "step",
@@ -197,5 +227,6 @@ fn write_outputs(dir: &std::path::Path, out: &TrainOutput<'_>) -> Result<(), Wri
             "dead",
         ],
         &probes,
-    )
+    )?;
+    Ok(TRAIN_FILES.iter().map(|n| dir.join(n)).collect())
 }

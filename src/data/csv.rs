@@ -81,7 +81,7 @@ fn from_bytes(path: &Path, bytes: &[u8], label: Option<&str>, delimiter: Option<
             return Err(err(header_line, format!("column {} of the header has no name", j + 1)));
         }
         if names[..j].contains(name) {
-            return Err(err(header_line, format!("column `{name}` appears twice in the header")));
+            return Err(err(header_line, format!("column `{}` appears twice in the header", crate::text::quote(name))));
         }
     }
     if names.len() < 2 {
@@ -110,14 +110,19 @@ fn from_bytes(path: &Path, bytes: &[u8], label: Option<&str>, delimiter: Option<
             return Err(err(line, format!("ragged row: {} cells, but the header has {}", row.len(), names.len())));
         }
         for &j in &feature_cols {
-            let (name, cell) = (names[j], &row[j]);
+            let (name, cell) = (crate::text::quote(names[j]), &row[j]);
+            let shown = crate::text::quote(cell);
             let v: f32 =
-                cell.parse().map_err(|_| err(line, format!("column {} `{name}`: `{cell}` is not a number", j + 1)))?;
+                cell.parse().map_err(|_| err(line, format!("column {} `{name}`: `{shown}` is not a number", j + 1)))?;
             // "NaN", "inf" and out-of-range values such as 1e39 parse, but cannot be trained on.
             if !v.is_finite() {
                 return Err(err(
                     line,
-                    format!("column {} `{name}`: `{cell}` is not a finite f32 (NaN and inf are not allowed)", j + 1),
+                    format!(
+                        "column {} `{name}`: `{shown}` is not a finite f32 (NaN, inf and magnitudes past 3.4e38 are \
+                         not allowed)",
+                        j + 1
+                    ),
                 ));
             }
             x.push(v);
@@ -132,26 +137,41 @@ fn from_bytes(path: &Path, bytes: &[u8], label: Option<&str>, delimiter: Option<
     }
 
     let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
-    let class_names = sorted_classes(&labels);
+    let (class_names, y) = classes(&labels);
+    let column = names[label_col];
     if class_names.len() < 2 {
         return Err(err(
             header_line,
             format!(
-                "label column `{}` holds a single class `{}`; a classifier needs at least two",
-                names[label_col], class_names[0]
+                "label column `{column}` holds a single class `{}`; a classifier needs at least two",
+                class_names[0]
             ),
         ));
     }
-    let index: HashMap<&str, u32> = (0..).zip(&class_names).map(|(i, c)| (c.as_str(), i)).collect();
+    if class_names.len() > MIN_CLASSES_PER_CHECK.max(labels.len() / 2) {
+        return Err(err(
+            header_line,
+            format!(
+                "label column `{column}` has {} distinct values in {} rows: is it a regression target or an \
+                 identifier? vanish trains classifiers; pass --label with the class column",
+                class_names.len(),
+                labels.len()
+            ),
+        ));
+    }
     Ok(Dataset {
         x,
-        y: labels.iter().map(|l| index[l]).collect(),
+        y,
         features: feature_cols.len(),
         classes: class_names.len(),
         feature_names: feature_cols.iter().map(|&j| names[j].to_string()).collect(),
         class_names,
     })
 }
+
+/// A label column may have this many classes however few its rows; beyond it, at most one class per
+/// two rows (more is a regression target or an identifier, not classes).
+const MIN_CLASSES_PER_CHECK: usize = 10;
 
 fn err_at(path: &Path, line: usize, message: String) -> DataError {
     DataError::Csv { path: path.to_path_buf(), line, message }
@@ -170,30 +190,43 @@ pub fn parse_delimiter(text: &str) -> Result<u8, String> {
     }
 }
 
-/// The distinct labels in class order: numeric order when every label is a finite number (so "10"
-/// follows "9"), string order otherwise; equal numbers written differently ("1", "1.0") keep string order.
-fn sorted_classes(labels: &[&str]) -> Vec<String> {
-    let mut distinct = labels.to_vec();
-    distinct.sort_unstable();
-    distinct.dedup();
+/// The classes of `labels` in order, and each label's class. When every label is a finite number the
+/// classes are values, in numeric order: `1` and `1.0` (or `0` and `-0`) are one class, named by its
+/// shortest form, and `10` follows `9`. Otherwise they are the distinct strings, in string order.
+fn classes(labels: &[&str]) -> (Vec<String>, Vec<u32>) {
     let number = |s: &str| s.parse::<f64>().ok().filter(|v| v.is_finite());
-    if distinct.iter().all(|s| number(s).is_some()) {
-        distinct.sort_by(|a, b| number(a).unwrap().total_cmp(&number(b).unwrap()));
+    if labels.iter().all(|s| number(s).is_some()) {
+        // `+ 0.0` turns -0 into 0, so both are one class.
+        let values: Vec<f64> = labels.iter().map(|s| number(s).unwrap() + 0.0).collect();
+        let mut distinct = values.clone();
+        distinct.sort_by(f64::total_cmp);
+        distinct.dedup();
+        let y = values.iter().map(|v| distinct.partition_point(|d| d < v) as u32).collect();
+        (distinct.iter().map(|&v| crate::text::number(v)).collect(), y)
+    } else {
+        let mut distinct = labels.to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let index: HashMap<&str, u32> = (0..).zip(&distinct).map(|(i, c)| (*c, i)).collect();
+        (distinct.iter().map(|s| s.to_string()).collect(), labels.iter().map(|l| index[l]).collect())
     }
-    distinct.into_iter().map(String::from).collect()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{parse_delimiter, sorted_classes};
+    use super::{classes, parse_delimiter};
 
     #[test]
-    fn numeric_labels_sort_numerically_and_others_as_strings() {
-        assert_eq!(sorted_classes(&["10", "9", "-1", "10", "2.5"]), ["-1", "2.5", "9", "10"]);
-        assert_eq!(sorted_classes(&["b", "10", "9", "a"]), ["10", "9", "a", "b"]);
-        assert_eq!(sorted_classes(&["1.0", "1", "0"]), ["0", "1", "1.0"]);
+    fn numeric_labels_are_values_in_numeric_order_and_others_strings() {
+        assert_eq!(
+            classes(&["10", "9", "-1", "10", "2.5"]),
+            (vec!["-1".into(), "2.5".into(), "9".into(), "10".into()], vec![3, 2, 0, 3, 1])
+        );
+        assert_eq!(classes(&["b", "10", "9", "a"]).0, ["10", "9", "a", "b"]);
+        // One value, however it is written.
+        assert_eq!(classes(&["1.0", "1", "0", "-0"]), (vec!["0".into(), "1".into()], vec![1, 1, 0, 0]));
         // "nan" parses as a float but is not a number a user means; the set sorts as strings.
-        assert_eq!(sorted_classes(&["nan", "2", "10"]), ["10", "2", "nan"]);
+        assert_eq!(classes(&["nan", "2", "10"]).0, ["10", "2", "nan"]);
     }
 
     #[test]

@@ -285,7 +285,7 @@ pub enum DataError {
     UnknownDataset(String),
     #[error("dataset {dataset}: {message}")]
     InvalidParameter { dataset: String, message: String },
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
     /// A problem in a CSV file's contents, at 1-based `line`.
     #[error("{}:{line}: {message}", path.display())]

@@ -89,6 +89,26 @@ impl DataSettings {
         Ok(spec)
     }
 
+    /// Refuses features past f32's range (a generator's `--noise` that large, or standardising such data):
+    /// every engine computes from f32, where they would be infinite.
+    fn check_finite(&self, data: &Dataset) -> Result<(), DataError> {
+        let Some(i) = data.x.iter().position(|v| !v.is_finite()) else { return Ok(()) };
+        let column = &data.feature_names[i % data.features.max(1)];
+        let hint = if self.dataset.starts_with("csv:") { "rescale the data" } else { "use a smaller --noise" };
+        Err(DataError::InvalidParameter {
+            dataset: self.dataset.clone(),
+            message: format!("feature `{column}` holds {}, past f32's range (±3.4e38): {hint}", data.x[i]),
+        })
+    }
+
+    /// The files these options read, by flag: `--dataset csv:PATH` and `--test-data csv:PATH`.
+    pub fn input_files(&self) -> Vec<(&'static str, std::path::PathBuf)> {
+        let csv = |name: &str| name.strip_prefix("csv:").map(std::path::PathBuf::from);
+        let mut files: Vec<_> = csv(&self.dataset).map(|p| ("--dataset", p)).into_iter().collect();
+        files.extend(self.test_data.as_deref().and_then(csv).map(|p| ("--test-data", p)));
+        files
+    }
+
     /// The training and test splits for `seed` (data, split and standardisation all seeded by it), files
     /// read from disk.
     pub fn load(&self, seed: u64) -> Result<(Dataset, Dataset), DataError> {
@@ -115,6 +135,9 @@ impl DataSettings {
         };
         if self.standardize {
             standardize(&mut train, &mut test);
+        }
+        for data in [&train, &test] {
+            self.check_finite(data)?;
         }
         Ok((train, test))
     }

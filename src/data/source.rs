@@ -19,9 +19,39 @@ pub trait Files {
 /// The file system.
 pub struct Disk;
 
+/// The most bytes read from a file whose size is not known beforehand (a FIFO, a device, `/dev/zero`):
+/// a sixteenth of the host memory this process can take (the CSV reader's factor), else 1 GiB.
+fn stream_cap() -> u64 {
+    crate::memory::available().map_or(1 << 30, |(bytes, _)| bytes / 16)
+}
+
 impl Files for Disk {
+    /// A regular file is read whole (its size was checked against host memory before); any other file is
+    /// read up to `stream_cap`. A stop signal during the read, or while opening waits (a FIFO with no
+    /// writer), ends the process at once.
     fn read(&self, path: &Path) -> Result<Vec<u8>, DataError> {
-        std::fs::read(path).map_err(|source| DataError::Io { path: path.to_path_buf(), source })
+        use std::io::Read;
+        let io = |source| DataError::Io { path: path.to_path_buf(), source };
+        let _signals = crate::interrupt::exit_on_signal();
+        let file = std::fs::File::open(path).map_err(io)?;
+        if file.metadata().map_err(io)?.is_file() {
+            let mut bytes = Vec::new();
+            (&file).read_to_end(&mut bytes).map_err(io)?;
+            return Ok(bytes);
+        }
+        let cap = stream_cap();
+        let mut bytes = Vec::new();
+        file.take(cap + 1).read_to_end(&mut bytes).map_err(io)?;
+        if bytes.len() as u64 > cap {
+            return Err(DataError::InvalidParameter {
+                dataset: path.display().to_string(),
+                message: format!(
+                    "not a regular file, and it gave more than {} (a sixteenth of the host memory available)",
+                    crate::memory::human(cap)
+                ),
+            });
+        }
+        Ok(bytes)
     }
 
     fn size(&self, path: &Path) -> Option<u64> {

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{DataSettings, Dataset};
 use crate::defaults;
 use crate::engine::{Backend, ModelJob, Optimizer, TrainConfig};
+use crate::memory::{Holder, check_host, history_bytes, model_bytes};
 use crate::model::{Activation, Init, MlpSpec, Norm, Params};
 use crate::record::boundary::decision_boundary;
 use crate::record::{RunConfig, RunRecord, record_of};
@@ -161,9 +162,9 @@ pub async fn run<'d>(
 ) -> Result<Demo<'d>> {
     settings.validate().map_err(anyhow::Error::msg)?;
     let cfg = settings.config();
-    let jobs: Vec<ModelJob<'d>> = settings
-        .specs(train)
-        .map_err(anyhow::Error::msg)?
+    let specs = settings.specs(train).map_err(anyhow::Error::msg)?;
+    check_memory(settings, &specs, train.len() + test.len()).map_err(anyhow::Error::msg)?;
+    let jobs: Vec<ModelJob<'d>> = specs
         .into_iter()
         .map(|spec| ModelJob { params: Params::init(&spec, settings.seed), spec, train, test, cfg })
         .collect();
@@ -232,6 +233,26 @@ pub async fn run<'d>(
         engine: engine_name,
     };
     Ok(Demo { output: DemoOutput { config, runs }, networks })
+}
+
+/// Refuses networks the host cannot hold on either engine, with their histories over the epochs asked
+/// for, before any weights are drawn.
+fn check_memory(settings: &DemoSettings, specs: &[MlpSpec], rows: usize) -> Result<(), String> {
+    let steps =
+        (crate::engine::batches_per_epoch(rows, settings.batch_size) as u64).checked_mul(settings.epochs as u64);
+    let bytes = specs.iter().try_fold(0u64, |sum, spec| {
+        let model =
+            [Holder::Cpu, Holder::Gpu].iter().try_fold(0u64, |m, &h| Some(m.max(model_bytes(spec, rows, h)?)))?;
+        let layers = spec.num_layers() as u64;
+        let history = history_bytes(
+            steps?,
+            (settings.epochs as u64).checked_add(1)?,
+            layers,
+            (spec.input * spec.hidden[0]) as u64,
+        )?;
+        sum.checked_add(model)?.checked_add(history)
+    });
+    check_host(&format!("the demo's {} networks over {} epoch(s)", specs.len(), settings.epochs), bytes)
 }
 
 #[derive(Clone, Debug, Serialize)]

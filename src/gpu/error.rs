@@ -19,6 +19,9 @@ pub enum GpuError {
          use a smaller batch or model, or `--device cpu`"
     )]
     TooLarge { what: String, requested: u64, limit_name: &'static str, limit: u64 },
+    /// A model the path cannot build on this host, and why.
+    #[error("{0}")]
+    TooDeep(String),
     #[error("{what} needs {requested} workgroups in one dimension; this adapter allows {limit}")]
     TooManyWorkgroups { what: String, requested: u64, limit: u32 },
     #[error("the GPU is out of memory ({0}); use a smaller model, batch or sweep, or `--device cpu`")]

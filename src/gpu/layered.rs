@@ -157,10 +157,32 @@ fn upload_split(gpu: &Gpu, name: &str, d: &Dataset) -> Result<SplitBufs, GpuErro
     })
 }
 
+/// Memory mappings a layer's bind groups and buffers take in a driver that maps each descriptor pool
+/// and buffer (lavapipe: ~13 per layer measured at depth 4,000), rounded up.
+const MAPPINGS_PER_LAYER: usize = 16;
+
+/// The deepest model the layered path can build on this host: Linux caps a process's memory mappings
+/// (`vm.max_map_count`, 65,530 by default), and past it the driver's allocations fail without an error
+/// wgpu can report (a crash). A reserve is left for everything else. `None` where there is no such cap.
+fn max_layers() -> Option<usize> {
+    let maps: usize = std::fs::read_to_string("/proc/sys/vm/max_map_count").ok()?.trim().parse().ok()?;
+    Some(maps.saturating_sub(8192) / MAPPINGS_PER_LAYER)
+}
+
 /// Checks the layered engine's largest buffers against the adapter's limits before anything is
 /// allocated (so a sweep can refuse a run before it trains any): a layer's values over the larger split,
 /// the optimiser state, the training inputs.
 pub fn check_sizes(gpu: &Gpu, spec: &MlpSpec, train: &Dataset, test: &Dataset) -> Result<(), GpuError> {
+    if let Some(limit) = max_layers()
+        && spec.num_layers() > limit
+    {
+        return Err(GpuError::TooDeep(format!(
+            "a model of {} layers on the layered path, which keeps about {MAPPINGS_PER_LAYER} bind groups \
+                 (driver memory mappings) per layer: this host allows {limit} layers (vm.max_map_count); use \
+                 --device cpu",
+            spec.num_layers()
+        )));
+    }
     let rows = train.len().max(test.len());
     let widest = (0..spec.num_layers()).map(|i| spec.layer_dims(i).1).max().unwrap_or(1);
     let params = crate::memory::param_count(spec).map_or(usize::MAX, |p| usize::try_from(p).unwrap_or(usize::MAX));

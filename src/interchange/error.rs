@@ -6,7 +6,7 @@ use std::path::PathBuf;
 /// A bad or unreadable interchange file. Every message starts with the file's path.
 #[derive(Debug, thiserror::Error)]
 pub enum InterchangeError {
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
     /// The bytes are not a safetensors file (truncated, a bad header, offsets that do not add up).
     #[error("{}: not a valid safetensors file: {reason}", path.display())]

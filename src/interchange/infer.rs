@@ -22,8 +22,34 @@ pub struct ModelFile {
     pub recorded: RecordedSpec,
 }
 
+/// The first value of `values` whose magnitude f32 cannot hold (it would become infinite), as its index.
+fn past_f32(values: &[f64]) -> Option<usize> {
+    values.iter().position(|v| v.abs() > f32::MAX as f64)
+}
+
 impl ModelFile {
-    /// The parameters rounded to f32, the precision both engines start from.
+    /// The parameters rounded to f32, the precision both engines start from; a value past f32's range is
+    /// an error naming its tensor (it would be infinite, and training would blame the learning rate).
+    pub fn params_f32(&self, file: &TensorFile) -> Result<Params, InterchangeError> {
+        let layout = self.spec.layout();
+        for (slot, arena) in
+            layout.params.iter().map(|s| (s, &self.values)).chain(layout.running.iter().map(|s| (s, &self.running)))
+        {
+            if let Some(i) = past_f32(&arena[slot.range()]) {
+                return Err(file.value_error(
+                    &slot.name,
+                    format!(
+                        "element {} is {}, outside f32's range (±3.4e38), which both engines start from",
+                        super::read::element(i, &slot.shape),
+                        crate::text::number(arena[slot.range()][i])
+                    ),
+                ));
+            }
+        }
+        Ok(self.params())
+    }
+
+    /// The parameters rounded to f32 (values past f32's range become infinite: see `params_f32`).
     pub fn params(&self) -> Params {
         let mut p = Params::zeros(self.spec.layout());
         p.values = self.values.iter().map(|&v| v as f32).collect();
@@ -45,6 +71,9 @@ const LAYER_SUFFIXES: [&str; 9] = [
     "ln.gamma",
     "ln.beta",
 ];
+
+/// The tensors of a batch a network file may carry beside the network (`vanish grads` reads them).
+const BATCH_TENSORS: [&str; 2] = ["x", "y"];
 
 /// `layers.{i}.{suffix}` → `(i, suffix)`.
 fn layer_name(name: &str) -> Option<(usize, &str)> {
@@ -158,6 +187,12 @@ fn layer_widths(file: &TensorFile) -> Result<Vec<usize>, InterchangeError> {
             tensor: "layers.0.weight".into(),
             why: "the first dense layer's weight, [out, in]; is this a vanish, PyTorch or JAX MLP file?".into(),
         });
+    }
+    if let Some(name) = file.names().find(|n| !n.starts_with("layers.") && !BATCH_TENSORS.contains(n)) {
+        return Err(file.model_error(format!(
+            "unexpected tensor `{}`; a network file holds `layers.*` tensors and may hold a batch (`x`, `y`)",
+            crate::text::quote(name)
+        )));
     }
     for name in file.names().filter(|n| n.starts_with("layers.")) {
         match layer_name(name) {
@@ -280,6 +315,22 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// Refuses inputs the GPU's f32 cannot hold, naming the tensor and element (the f64 reference takes
+    /// them as they are).
+    pub fn check_f32(&self, file: &TensorFile, spec: &MlpSpec) -> Result<(), InterchangeError> {
+        match past_f32(&self.x) {
+            None => Ok(()),
+            Some(i) => Err(file.value_error(
+                "x",
+                format!(
+                    "element {} is {}, outside f32's range (±3.4e38) in which the GPU computes; use --device cpu",
+                    super::read::element(i, &[self.rows, spec.input]),
+                    crate::text::number(self.x[i])
+                ),
+            )),
+        }
+    }
+
     /// The batch as a dataset (f32, for the engines), with `spec`'s classes.
     pub fn dataset(&self, spec: &MlpSpec) -> Dataset {
         let classes = spec.output.width().max(2);

@@ -54,7 +54,7 @@ pub fn load_params_for(file: &TensorFile, wanted: &MlpSpec) -> Result<(MlpSpec, 
         )));
     }
     let spec = MlpSpec { bn_eps: got.bn_eps, ..wanted.clone() };
-    let mut params = model.params();
+    let mut params = model.params_f32(file)?;
     params.layout = spec.layout();
     Ok((spec, params))
 }

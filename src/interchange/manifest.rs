@@ -5,6 +5,7 @@
 //! `residual_scale`. Unknown keys are ignored, so files from other tools with extra fields still load.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use serde::Deserialize;
 use serde_json::json;
@@ -29,6 +30,9 @@ pub struct Manifest {
     pub adapter: String,
     /// What the file holds: `initial weights`, `final weights` or `gradients`.
     pub content: String,
+    /// The settings of the command that wrote it (`vanish train`'s, as JSON), where they decide the
+    /// contents: a rerun with other settings is another configuration's output.
+    pub settings: Option<String>,
 }
 
 impl Manifest {
@@ -42,7 +46,21 @@ impl Manifest {
         m.insert("vanish_version".to_string(), env!("CARGO_PKG_VERSION").to_string());
         m.insert("adapter".to_string(), self.adapter.clone());
         m.insert("content".to_string(), self.content.clone());
+        if let Some(settings) = &self.settings {
+            m.insert("settings".to_string(), settings.clone());
+        }
         m
+    }
+}
+
+impl Manifest {
+    /// Whether the file at `path` is one vanish wrote with this manifest's content, network, seed and
+    /// settings: a rerun of the same command may replace it.
+    pub fn matches_file(&self, path: &Path) -> bool {
+        let Some(found) = TensorFile::read_metadata(path) else { return false };
+        let want = self.to_metadata();
+        ["content", SPEC_KEY, "seed", "settings"].iter().all(|k| found.get(*k) == want.get(*k))
+            && found.contains_key("vanish_version")
     }
 }
 

@@ -20,4 +20,4 @@ pub use infer::{Batch, ModelFile, read_batch, read_model};
 pub use load::load_params_for;
 pub use manifest::{Manifest, RecordedSpec, SPEC_KEY, recorded_spec, spec_json};
 pub use read::TensorFile;
-pub use write::{NamedTensor, Precision, check_destination, encode, params_tensors, save_params, write_tensors};
+pub use write::{NamedTensor, Precision, encode, params_tensors, save_params, write_tensors};

@@ -50,6 +50,25 @@ impl TensorFile {
         Ok(TensorFile { path: path.to_path_buf(), tensors, metadata: header.metadata().clone().unwrap_or_default() })
     }
 
+    /// The metadata of the safetensors file at `path`, reading only its header; `None` when it is not a
+    /// readable safetensors file. (For deciding whether a file is vanish's own output, before any work.)
+    pub fn read_metadata(path: &Path) -> Option<HashMap<String, String>> {
+        use std::io::Read;
+        let mut file = std::fs::File::open(path).ok()?;
+        let mut len = [0u8; 8];
+        file.read_exact(&mut len).ok()?;
+        let len = u64::from_le_bytes(len);
+        // safetensors' own bound on a header (100 MB).
+        if len > 100_000_000 {
+            return None;
+        }
+        let mut header = vec![0u8; len as usize];
+        file.read_exact(&mut header).ok()?;
+        let header: serde_json::Value = serde_json::from_slice(&header).ok()?;
+        let metadata = header.get("__metadata__")?.as_object()?;
+        Some(metadata.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -104,17 +104,3 @@ pub fn params_tensors(params: &Params) -> Vec<NamedTensor> {
 pub fn save_params(path: &Path, params: &Params, manifest: &Manifest) -> Result<(), InterchangeError> {
     write_tensors(path, &params_tensors(params), Precision::F32, manifest.to_metadata())
 }
-
-/// Fails early, before any work, when `path` cannot be an output file: its directory must exist and it
-/// must not be a directory itself.
-pub fn check_destination(path: &Path) -> Result<(), InterchangeError> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let problem = if path.is_dir() {
-        "it is a directory"
-    } else if !dir.is_dir() {
-        "its directory does not exist"
-    } else {
-        return Ok(());
-    };
-    Err(InterchangeError::Write { path: path.to_path_buf(), source: std::io::Error::other(problem) })
-}

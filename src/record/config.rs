@@ -119,9 +119,9 @@ impl RunConfig {
         let residual = match self.residual {
             None => String::new(),
             Some(1.0) => "-res".into(),
-            Some(a) => format!("-res{a}"),
+            Some(a) => format!("-res{}", crate::text::number(a)),
         };
-        let clip = self.clip.map_or(String::new(), |x| format!("-clip{x}"));
+        let clip = self.clip.map_or(String::new(), |x| format!("-clip{}", crate::text::number(x)));
         format!(
             "w{}-{}-{}-{}-{}{residual}{clip}",
             self.width,
@@ -232,24 +232,35 @@ pub const MAX_LINES: usize = 8;
 /// boundaries show, in grid order: all of them when few, else each family's deepest.
 pub fn showcase<'a>(configs: impl IntoIterator<Item = &'a RunConfig>) -> Vec<String> {
     let configs: Vec<&RunConfig> = configs.into_iter().collect();
-    let mut groups: Vec<String> = Vec::new();
+    // Sets beside the ordered lists: a big sweep has hundreds of thousands of runs.
+    let (mut groups, mut seen) = (Vec::new(), std::collections::HashSet::new());
     for c in &configs {
-        if !groups.contains(&c.group_id()) {
-            groups.push(c.group_id());
+        let id = c.group_id();
+        if seen.insert(id.clone()) {
+            groups.push(id);
         }
     }
     if groups.len() <= MAX_LINES {
         return groups;
     }
-    let mut deepest: Vec<(String, usize, String)> = Vec::new(); // (family, depth, group)
+    let mut deepest: Vec<(usize, String)> = Vec::new(); // (depth, group), one per family, in order
+    let mut family_at = std::collections::HashMap::new();
     for c in &configs {
-        match deepest.iter_mut().find(|(f, _, _)| *f == c.family_id()) {
-            Some(entry) if entry.1 < c.depth => *entry = (c.family_id(), c.depth, c.group_id()),
-            Some(_) => {}
-            None => deepest.push((c.family_id(), c.depth, c.group_id())),
+        let family = c.family_id();
+        match family_at.get(&family) {
+            Some(&k) => {
+                let entry: &mut (usize, String) = &mut deepest[k];
+                if entry.0 < c.depth {
+                    *entry = (c.depth, c.group_id());
+                }
+            }
+            None => {
+                family_at.insert(family, deepest.len());
+                deepest.push((c.depth, c.group_id()));
+            }
         }
     }
-    deepest.into_iter().map(|(_, _, g)| g).collect()
+    deepest.into_iter().map(|(_, g)| g).collect()
 }
 
 #[cfg(test)]

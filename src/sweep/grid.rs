@@ -13,7 +13,7 @@ use crate::record::{OptimizerChoice, RunConfig};
 /// range `1..=30`, a half-open range `1..30`, or a range with a step `2..=20:2`. `flag` names the
 /// option in every message.
 pub fn parse_counts(flag: &str, text: &str) -> Result<Vec<usize>, String> {
-    let mut out = Vec::new();
+    let mut out: Vec<usize> = Vec::new();
     for item in text.split(',').map(str::trim) {
         if item.is_empty() {
             return Err(format!("{flag} '{text}': empty item (write e.g. 1..=20 or 2,4,8)"));
@@ -28,16 +28,28 @@ pub fn parse_counts(flag: &str, text: &str) -> Result<Vec<usize>, String> {
         if step == 0 {
             return Err(format!("{flag} '{text}': the step after ':' must be at least 1"));
         }
+        // Counted before it is built: a range such as 1..=18446744073709551615 is refused, not allocated.
+        let too_many = |count: usize| {
+            (out.len().saturating_add(count) > MAX_AXIS_VALUES).then(|| {
+                format!("{flag} '{text}': more than {MAX_AXIS_VALUES} values; a sweep axis takes at most that many")
+            })
+        };
         let values: Vec<usize> = if let Some((a, b)) = range.split_once("..=") {
             let (a, b) = (num(a)?, num(b)?);
             if a > b {
                 return Err(format!("{flag} '{text}': the range {a}..={b} is empty"));
+            }
+            if let Some(e) = too_many(((b - a) / step).saturating_add(1)) {
+                return Err(e);
             }
             (a..=b).step_by(step).collect()
         } else if let Some((a, b)) = range.split_once("..") {
             let (a, b) = (num(a)?, num(b)?);
             if a >= b {
                 return Err(format!("{flag} '{text}': the range {a}..{b} is empty (use ..= to include the end)"));
+            }
+            if let Some(e) = too_many((b - a - 1) / step + 1) {
+                return Err(e);
             }
             (a..b).step_by(step).collect()
         } else if step != 1 {
@@ -50,7 +62,7 @@ pub fn parse_counts(flag: &str, text: &str) -> Result<Vec<usize>, String> {
     if let Some(zero) = out.iter().position(|&v| v == 0) {
         return Err(format!("{flag} '{text}': value {} is 0; every value must be at least 1", out[zero]));
     }
-    dedup_in_order(&mut out);
+    dedup_counts(&mut out);
     Ok(out)
 }
 
@@ -90,6 +102,15 @@ fn dedup_in_order<T: PartialEq>(v: &mut Vec<T>) {
     }
     *v = seen;
 }
+
+/// `dedup_in_order` for counts, in linear time (an axis may hold up to `MAX_AXIS_VALUES`).
+fn dedup_counts(v: &mut Vec<usize>) {
+    let mut seen = std::collections::HashSet::with_capacity(v.len());
+    v.retain(|x| seen.insert(*x));
+}
+
+/// The most values one sweep axis takes.
+pub const MAX_AXIS_VALUES: usize = 100_000;
 
 fn plain() -> Vec<bool> {
     vec![false]
@@ -145,6 +166,23 @@ pub struct Grid {
 }
 
 impl Grid {
+    /// How many runs the grid has, `None` past usize (counted without expanding it).
+    pub fn runs(&self) -> Option<usize> {
+        [
+            self.depths.len(),
+            self.widths.len(),
+            self.activations.len(),
+            self.norms.len(),
+            self.inits.len(),
+            self.optimizers.len(),
+            self.residual.len(),
+            self.clip.len(),
+            usize::try_from(self.seeds).ok()?,
+        ]
+        .into_iter()
+        .try_fold(1usize, |n, k| n.checked_mul(k))
+    }
+
     /// Every run, families outermost, then depth, then seed: the order of every output.
     pub fn expand(&self) -> Vec<RunConfig> {
         let mut runs = Vec::new();

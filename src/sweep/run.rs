@@ -12,11 +12,13 @@ use super::settings::Settings;
 use super::store::RunStore;
 use crate::data::{Dataset, Files};
 use crate::engine::{Backend, ModelJob, TrainConfig, batches_per_epoch};
+use crate::interrupt::{hold_point, interrupted};
 use crate::memory;
-use crate::model::{MlpSpec, Params};
+use crate::memory::Holder;
+use crate::model::{Output, Params};
 use crate::record::boundary::decision_boundary;
 use crate::record::{RunConfig, RunRecord, record_of, showcase, spec_for};
-use crate::train::{BetweenChunks, Pace, TrainOptions, hold_point, interrupted, train_batch_async};
+use crate::train::{BetweenChunks, Pace, TrainOptions, train_batch_async};
 
 /// Progress of a sweep, after each run.
 #[derive(Clone, Debug)]
@@ -93,6 +95,7 @@ pub async fn run_sweep_async(
             e.insert(settings.data.load_from(files, c.seed)?);
         }
     }
+    check_memory(&todo, &data, settings)?;
     let mut specs = Vec::with_capacity(todo.len());
     for c in &todo {
         let train_set = &data[&c.seed].0;
@@ -100,7 +103,6 @@ pub async fn run_sweep_async(
         spec.validate().map_err(SweepError::Invalid)?;
         specs.push(spec);
     }
-    check_memory(&specs, &data)?;
     let mut jobs = Vec::with_capacity(todo.len());
     for (c, spec) in todo.iter().zip(&specs) {
         let (train_set, test_set) = &data[&c.seed];
@@ -174,13 +176,31 @@ pub async fn run_sweep_async(
         .collect()
 }
 
-/// Refuses a sweep whose runs the host cannot hold: every run still to do keeps its initial weights (f32)
-/// until it trains, and the largest one trains on an engine of its own (counted as the reference's,
-/// the larger of the two).
-fn check_memory(specs: &[MlpSpec], data: &HashMap<u64, (Dataset, Dataset)>) -> Result<(), SweepError> {
+/// Refuses a sweep whose runs the host cannot hold, counted from their configurations before any
+/// network is built: every run still to do keeps its network and initial weights (f32) until it trains,
+/// and the largest one trains on an engine of its own (counted as the reference's, the larger of the two).
+fn check_memory(
+    todo: &[&RunConfig],
+    data: &HashMap<u64, (Dataset, Dataset)>,
+    settings: &Settings,
+) -> Result<(), SweepError> {
     let rows = data.values().map(|(train, test)| train.len() + test.len()).max().unwrap_or(0);
-    let weights = specs.iter().try_fold(0u64, |sum, s| sum.checked_add(memory::param_count(s)?.checked_mul(4)?));
-    let largest = specs.iter().try_fold(0u64, |m, s| Some(m.max(memory::model_bytes(s, rows, memory::Holder::Cpu)?)));
-    let bytes = weights.zip(largest).and_then(|(w, l)| w.checked_add(l));
-    memory::check_host(&format!("the sweep's {} runs", specs.len()), bytes).map_err(SweepError::Invalid)
+    let layers = |c: &RunConfig| {
+        let train = &data[&c.seed].0;
+        let output = Output::for_classes(train.classes).width();
+        memory::network(train.features as u64, c.width as u64, c.depth as u64, output as u64, c.norm)
+    };
+    // Each kept run: its initial weights, its spec's per-layer lists (widths, activations), and its
+    // record: every step's loss, and per epoch every layer's numbers.
+    let kept = |c: &RunConfig| {
+        let weights = memory::layers_params(layers(c))?.checked_mul(4)?;
+        let steps = (batches_per_epoch(data[&c.seed].0.len(), settings.batch_size) as u64)
+            .checked_mul(settings.epochs as u64)?;
+        let record = memory::history_bytes(steps, (settings.epochs as u64).checked_add(1)?, c.depth as u64 + 1, 0)?;
+        weights.checked_add((c.depth as u64).checked_mul(32)?)?.checked_add(record)
+    };
+    let all = todo.iter().try_fold(0u64, |sum, c| sum.checked_add(kept(c)?));
+    let largest = todo.iter().try_fold(0u64, |m, c| Some(m.max(memory::layers_bytes(layers(c), rows, Holder::Cpu)?)));
+    let bytes = all.zip(largest).and_then(|(w, l)| w.checked_add(l));
+    memory::check_host(&format!("the sweep's {} runs", todo.len()), bytes).map_err(SweepError::Invalid)
 }

@@ -10,6 +10,10 @@ use super::preset::Preset;
 use crate::data::DataSettings;
 use crate::engine::TrainConfig;
 
+/// The least host memory one run of a sweep takes while the sweep lists, trains and reports it: its
+/// configuration, its record read back (per-layer numbers per epoch) and its share of the report.
+const RUN_BYTES: u64 = 4 << 10;
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
     pub grid: Grid,
@@ -27,6 +31,27 @@ impl Settings {
     pub fn validate(&self) -> Result<(), SweepError> {
         self.grid.validate().map_err(SweepError::Invalid)?;
         self.data.validate()?;
+        // Counted before the grid is expanded or a folder created: each run's configuration and record
+        // take at least RUN_BYTES while the sweep lists and reports them.
+        let runs = self.grid.runs();
+        let what = format!("the sweep's {} runs", runs.map_or("more than 2^64".into(), |r| r.to_string()));
+        crate::memory::check_host(&what, runs.and_then(|r| (r as u64).checked_mul(RUN_BYTES)))
+            .map_err(SweepError::Invalid)?;
+        // And the networks, before the data gives their inputs and outputs (one each, a lower bound):
+        // every run to do keeps its initial weights until it trains.
+        let others = runs.map(|r| r / (self.grid.depths.len() * self.grid.widths.len() * self.grid.norms.len()).max(1));
+        let mut weights = Some(0u64);
+        for &depth in &self.grid.depths {
+            for &width in &self.grid.widths {
+                for &norm in &self.grid.norms {
+                    let one =
+                        crate::memory::layers_params(crate::memory::network(1, width as u64, depth as u64, 1, norm));
+                    let all = one.zip(others).and_then(|(p, n)| p.checked_mul(4)?.checked_mul(n as u64));
+                    weights = weights.zip(all).and_then(|(w, a)| w.checked_add(a));
+                }
+            }
+        }
+        crate::memory::check_host(&format!("{what}' networks"), weights).map_err(SweepError::Invalid)?;
         for optimizer in &self.grid.optimizers {
             for &clip_grad_norm in &self.grid.clip {
                 TrainConfig { optimizer: optimizer.with_lr(self.lr), batch_size: self.batch_size, clip_grad_norm }

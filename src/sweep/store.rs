@@ -18,10 +18,10 @@ use sha2::{Digest, Sha256};
 
 use super::SweepError;
 use super::settings::{Manifest, Settings, differences};
-use crate::output::{WriteError, write_json};
+use crate::output::{REPORT_FILES, WriteError, write_json};
 use crate::record::{RunConfig, RunRecord};
 
-pub const MANIFEST: &str = "sweep.json";
+pub const MANIFEST: &str = crate::output::destination::SWEEP_MANIFEST;
 pub const RUNS: &str = "runs";
 pub const LOCK: &str = "lock";
 /// The run files' format; a file of another format is redone rather than misread.
@@ -115,9 +115,10 @@ impl RunStore for MemoryStore {
 
 impl Store {
     /// Opens `dir` for writing `manifest`'s sweep, creating it and taking its lock; a folder that already
-    /// holds a different sweep is an error naming the flags that differ, and one that another process is
+    /// holds a different sweep is an error naming the flags that differ — unless `replace`, when that
+    /// sweep's run files, manifest and report are removed first — and one that another process is
     /// writing is an error naming that process.
-    pub fn create(dir: &Path, manifest: &Manifest) -> Result<Store, SweepError> {
+    pub fn create(dir: &Path, manifest: &Manifest, replace: bool) -> Result<Store, SweepError> {
         if dir.exists() && !dir.is_dir() {
             return Err(SweepError::Invalid(format!("--out {} exists and is not a folder", dir.display())));
         }
@@ -130,6 +131,9 @@ impl Store {
             e
         };
         let path = dir.join(MANIFEST);
+        if replace && path.exists() && read_manifest(dir).ok().is_none_or(|old| old != *manifest) {
+            clear_sweep(dir);
+        }
         if path.exists() {
             let old = read_manifest(dir).map_err(refuse)?;
             if old.settings != manifest.settings || old.shard != manifest.shard {
@@ -173,18 +177,24 @@ impl Store {
     pub fn load(&self, config: &RunConfig) -> Option<RunRecord> {
         let id = config.id();
         let path = self.run_path(&id);
+        // A sweep redoes a bad run; a folder opened to read (merge's shards) can only say which to rerun.
+        let then = if self.lock.is_some() {
+            "redoing the run".to_string()
+        } else {
+            format!("rerun the sweep that wrote {} with its flags to redo it", self.dir.display())
+        };
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
             Err(e) => {
-                eprintln!("warning: cannot read {} ({e}); redoing the run", path.display());
+                eprintln!("warning: cannot read {} ({e}); {then}", path.display());
                 return None;
             }
         };
         match self.check(config, &text) {
             Ok(record) => Some(record),
             Err(problem) => {
-                eprintln!("warning: {} {problem}; redoing the run", path.display());
+                eprintln!("warning: {} {problem}; {then}", path.display());
                 None
             }
         }
@@ -243,6 +253,20 @@ impl Drop for Store {
 
 /// Removes the temporary files of writes that never finished (`.NAME.tmpPID`, left by a process killed
 /// mid-write): with the folder's lock held, no other writer can own them. They never count as runs.
+/// Removes what a sweep wrote into `dir`: its run files, its manifest and its report.
+fn clear_sweep(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir.join(RUNS)) {
+        for entry in entries.flatten() {
+            if entry.path().extension().is_some_and(|e| e == "json") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    for name in REPORT_FILES.iter().chain(&[MANIFEST]) {
+        let _ = std::fs::remove_file(dir.join(name));
+    }
+}
+
 fn remove_leftovers(runs: &Path) {
     let Ok(entries) = std::fs::read_dir(runs) else { return };
     for entry in entries.flatten() {

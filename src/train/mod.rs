@@ -4,20 +4,16 @@
 //! entry point, with its settings (`TrainSettings`).
 
 mod history;
-mod interrupt;
 mod run;
 mod settings;
 mod trainer;
 
 pub use history::{EpochRecord, History, ProbeRecord};
-pub use interrupt::{
-    exit_status, hold_point, install_interrupt_handler, interrupted, request_interrupt, stop_gracefully,
-};
 pub use run::{TrainOutput, TrainResult, TrainRun, clipped_fraction, job, run};
 pub use settings::{NetworkSettings, OptimizerName, TrainSettings};
 pub use trainer::{
-    Answer, BatchTrainer, BetweenChunks, Interim, Pace, Progress, Request, TrainError, TrainOptions, Trained,
-    epoch_order, native_between, train_batch_async,
+    Answer, BatchTrainer, BetweenChunks, EpochOrders, Interim, Pace, Progress, Request, TrainError, TrainOptions,
+    Trained, native_between, train_batch_async,
 };
 #[cfg(not(target_arch = "wasm32"))]
 pub use trainer::{train, train_batch};

@@ -9,8 +9,8 @@ use super::History;
 use super::settings::TrainSettings;
 use super::trainer::{BetweenChunks, Pace, TrainError, TrainOptions, Trained, train_batch_async};
 use crate::data::Dataset;
-use crate::engine::{Backend, Counters, EngineError, ModelJob, TrainConfig, clip_scale};
-use crate::memory::{Holder, check_host, model_bytes};
+use crate::engine::{Backend, Counters, EngineError, ModelJob, TrainConfig, batches_per_epoch, clip_scale};
+use crate::memory::{Holder, check_host, history_bytes, model_bytes};
 use crate::model::{MlpSpec, Params};
 
 /// The run's settings, as `metrics.json`'s `config`.
@@ -77,6 +77,33 @@ pub fn clipped_fraction(cfg: TrainConfig, history: &History) -> Option<f64> {
     })
 }
 
+/// Inputs or starting weights this large make a divergence theirs rather than the learning rate's.
+const HUGE: f64 = 1e6;
+
+/// `e`, pointing at the data or the starting weights where either is huge (a learning rate would not help).
+fn blame_inputs(e: TrainError, params: &Params, train: &Dataset) -> TrainError {
+    let TrainError::Diverged { loss, epoch, step, .. } = e else { return e };
+    let largest = |v: &[f32]| {
+        v.iter()
+            .enumerate()
+            .fold((0usize, 0f64), |m, (i, x)| if (x.abs() as f64) > m.1 { (i, x.abs() as f64) } else { m })
+    };
+    let (at, x) = largest(&train.x);
+    let (_, w) = largest(&params.values);
+    let cause = if x > HUGE {
+        let column = train.feature_names.get(at % train.features.max(1)).cloned().unwrap_or_default();
+        format!(
+            "the inputs reach {} (feature `{column}`): standardise them (--standardize) or rescale the data",
+            crate::text::number(x)
+        )
+    } else if w > HUGE {
+        format!("the starting weights reach {}: check the --load file or the --init scale", crate::text::number(w))
+    } else {
+        return e;
+    };
+    TrainError::DivergedOnInputs { loss, epoch, step, cause }
+}
+
 /// The job `settings` describe on `(train, test)`: its network and seeded initial weights, refused
 /// before anything is allocated when the host cannot hold it on `holder`'s engine.
 pub fn job<'d>(
@@ -86,7 +113,15 @@ pub fn job<'d>(
 ) -> Result<ModelJob<'d>, String> {
     let spec = settings.spec(train)?;
     let rows = train.len() + test.len();
-    check_host(&format!("the model {}", spec.describe()), model_bytes(&spec, rows, holder))?;
+    let steps = (batches_per_epoch(train.len(), settings.batch_size) as u64).checked_mul(settings.epochs as u64);
+    let probes = steps.and_then(|s| {
+        (settings.epochs as u64).checked_add(1)?.checked_add(settings.probe_every.map_or(0, |p| s / p as u64))
+    });
+    let history = steps
+        .zip(probes)
+        .and_then(|(s, p)| history_bytes(s, p, spec.num_layers() as u64, (spec.input * spec.hidden[0]) as u64));
+    let bytes = model_bytes(&spec, rows, holder).zip(history).and_then(|(m, h)| m.checked_add(h));
+    check_host(&format!("the model {} trained {} epoch(s)", spec.describe(), settings.epochs), bytes)?;
     Ok(ModelJob { params: Params::init(&spec, settings.seed), spec, train, test, cfg: settings.config() })
 }
 
@@ -115,7 +150,7 @@ pub async fn run(
     let mut trained =
         train_batch_async(engine.as_mut(), train.len(), pace, std::slice::from_ref(&options), between).await?.remove(0);
     if let Some(e) = trained.diverged.take() {
-        return Err(e);
+        return Err(blame_inputs(e, &job.params, train));
     }
     let last = engine.params_async().await?.remove(0);
     Ok(TrainResult {

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{DataSettings, Dataset};
 use crate::defaults;
 use crate::engine::{Optimizer, TrainConfig, check_scale};
+use crate::memory::{Holder, check_host, layers_bytes, network};
 use crate::model::{Activation, Init, MlpSpec, Norm, Output};
 
 /// The network's shape: `depth` layers of `width` units, or the widths in `layers`; the init, the
@@ -58,13 +59,21 @@ impl Default for NetworkSettings {
 }
 
 impl NetworkSettings {
-    /// The hidden widths; the message names the flag.
+    /// The hidden widths; the message names the flag. A depth and width whose network the host could not
+    /// hold are refused before the list is built.
     pub fn hidden(&self) -> Result<Vec<usize>, String> {
         let hidden = match &self.layers {
             Some(l) if l.is_empty() => return Err("--layers needs at least one width".into()),
             Some(l) => l.clone(),
             None if self.depth == 0 => return Err("--depth must be at least 1".into()),
-            None => vec![self.width; self.depth],
+            None => {
+                // A lower bound (one input, one output, one row): the job's own check counts the rest.
+                let layers = network(1, self.width as u64, self.depth as u64, 1, self.norm().unwrap_or(Norm::None));
+                let least = [Holder::Cpu, Holder::Gpu].map(|h| layers_bytes(layers, 1, h)).into_iter().flatten().min();
+                let what = format!("--depth {} × --width {}", self.depth, self.width);
+                check_host(&what, least)?;
+                vec![self.width; self.depth]
+            }
         };
         if let Some(i) = hidden.iter().position(|&w| w == 0) {
             return Err(format!("hidden layer {i} has width 0: --width and --layers values must be at least 1"));

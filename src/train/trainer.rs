@@ -15,7 +15,7 @@ use crate::engine::{Engine, OneAtATime};
 use crate::model::Params;
 use crate::rng::{Stream, rng};
 
-use super::interrupt::{hold_point, interrupted};
+use crate::interrupt::{hold_point, interrupted};
 
 /// The most steps trained between two checks for Ctrl-C.
 const MAX_STEPS_BETWEEN_CHECKS: usize = 64;
@@ -29,6 +29,9 @@ pub enum TrainError {
          try a smaller learning rate, batch norm, or a different initialisation"
     )]
     Diverged { loss: f64, epoch: usize, step: usize, batch: usize },
+    /// A divergence whose likely cause is the data or the starting weights, not the learning rate.
+    #[error("training diverged: the loss became {loss} at epoch {epoch}, step {step}; {cause}")]
+    DivergedOnInputs { loss: f64, epoch: usize, step: usize, cause: String },
 }
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -66,19 +69,28 @@ pub struct Trained {
     pub diverged: Option<TrainError>,
 }
 
-/// The order of the training rows in each epoch: one seeded shuffle stream for the whole run, so
-/// both engines, and every rerun, see the same batches; data order in every epoch without `shuffle`.
-pub fn epoch_order(rows: usize, seed: u64, epochs: usize, shuffle: bool) -> Vec<Vec<u32>> {
-    let mut r = rng(seed, Stream::Shuffle);
-    (0..epochs)
-        .map(|_| {
-            let mut order: Vec<u32> = (0..rows as u32).collect();
-            if shuffle {
-                order.shuffle(&mut r);
-            }
-            order
-        })
-        .collect()
+/// The order of the training rows in each epoch, one epoch at a time: one seeded shuffle stream for the
+/// whole run, so both engines, and every rerun, see the same batches; data order in every epoch
+/// without `shuffle`. (Made as each epoch begins: a long run's orders would not fit in memory at once.)
+pub struct EpochOrders {
+    rows: usize,
+    shuffle: bool,
+    rng: rand_chacha::ChaCha8Rng,
+}
+
+impl EpochOrders {
+    pub fn new(rows: usize, seed: u64, shuffle: bool) -> Self {
+        EpochOrders { rows, shuffle, rng: rng(seed, Stream::Shuffle) }
+    }
+
+    /// The next epoch's order.
+    pub fn next_epoch(&mut self) -> Vec<u32> {
+        let mut order: Vec<u32> = (0..self.rows as u32).collect();
+        if self.shuffle {
+            order.shuffle(&mut self.rng);
+        }
+        order
+    }
 }
 
 fn probe_record(epoch: usize, step: usize, m: Measured) -> ProbeRecord {
@@ -142,7 +154,7 @@ pub struct BatchTrainer {
     epochs: usize,
     probe_every: Option<usize>,
     chunk: usize,
-    orders: Vec<Vec<Vec<u32>>>,
+    orders: Vec<EpochOrders>,
     runs: Vec<Trained>,
     /// Where training is: epoch `epoch` (0-based), batch `b` of it, `step` steps over the whole run.
     epoch: usize,
@@ -178,15 +190,18 @@ impl BatchTrainer {
             return Err(EngineError::Invalid("the models of one batch train the same epochs and probes".into()).into());
         }
         let steps_per_epoch = batches_per_epoch(train_rows, batch_size);
+        let total_steps = steps_per_epoch.checked_mul(epochs).ok_or_else(|| {
+            EngineError::Invalid(format!("{epochs} epochs of {steps_per_epoch} steps: too many steps"))
+        })?;
         Ok(BatchTrainer {
             engine,
             train_rows,
             steps_per_epoch,
-            total_steps: steps_per_epoch * epochs,
+            total_steps,
             epochs,
             probe_every,
             chunk: probe_every.unwrap_or(steps_per_epoch).max(1),
-            orders: opts.iter().map(|o| epoch_order(train_rows, o.seed, epochs, o.shuffle)).collect(),
+            orders: opts.iter().map(|o| EpochOrders::new(train_rows, o.seed, o.shuffle)).collect(),
             runs: Vec::with_capacity(models),
             epoch: 0,
             b: 0,
@@ -222,7 +237,7 @@ impl BatchTrainer {
             return None;
         }
         let begin_epoch =
-            chunk.filter(|_| self.b == 0).map(|_| self.orders.iter().map(|o| o[self.epoch].clone()).collect());
+            chunk.filter(|_| self.b == 0).map(|_| self.orders.iter_mut().map(EpochOrders::next_epoch).collect());
         let evaluate = match &measure {
             Some(Owed::Init) => true,
             Some(Owed::After { epoch_end, .. }) => epoch_end.is_some(),

@@ -246,8 +246,13 @@ fn with(mut base: serde_json::Value, extra: serde_json::Value) -> serde_json::Va
 
 /// `params` as `vanish train --save` writes them (safetensors, f32, with the manifest), named `file`.
 fn weights(file: String, spec: &MlpSpec, params: &Params, seed: u64, adapter: &str) -> Download {
-    let manifest =
-        Manifest { spec: spec.clone(), seed: Some(seed), adapter: adapter.into(), content: "final weights".into() };
+    let manifest = Manifest {
+        spec: spec.clone(),
+        seed: Some(seed),
+        adapter: adapter.into(),
+        content: "final weights".into(),
+        settings: None,
+    };
     Download { file, bytes: encode(&params_tensors(params), Precision::F32, manifest.to_metadata()) }
 }
 
@@ -458,10 +463,12 @@ pub async fn grads(name: String, bytes: Vec<u8>, adapter: String) -> Result<Stri
         let batch = read_batch(&file, &model.spec)?;
         let spec = &model.spec;
         let gpu = gpu(&adapter).await.map_err(|e| anyhow::anyhow!("vanish grads needs a GPU here: {e}"))?;
+        batch.check_f32(&file, spec)?;
+        let params = model.params_f32(&file)?;
         let data = batch.dataset(spec);
         let empty = Dataset { x: Vec::new(), y: Vec::new(), ..data.clone() };
         let cfg = TrainConfig { optimizer: Optimizer::sgd(0.1, 0.0), batch_size: batch.rows, clip_grad_norm: None };
-        let job = ModelJob { spec: spec.clone(), params: model.params(), train: &data, test: &empty, cfg };
+        let job = ModelJob { spec: spec.clone(), params, train: &data, test: &empty, cfg };
         let mut engine = vanish::gpu::FusedExecutor::new(gpu, &[job])?;
         // One probe: forward and backward over the whole batch in training mode, no update.
         let probe = engine.run_async(&Work { probe: true, ..Default::default() }).await?.swap_remove(0);

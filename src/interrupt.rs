@@ -9,7 +9,7 @@
 //! `VANISH_TEST_HOLD_AFTER_<WHAT>=N` in the environment, [`hold_point`] stops the process the first time N
 //! of WHAT (`STEPS`, `RUNS`) are complete, says so on stderr and waits for a signal.
 
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 
 /// The first stop signal's number; 0 while none has arrived.
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
@@ -21,6 +21,27 @@ static GRACEFUL: AtomicBool = AtomicBool::new(false);
 /// Called by the commands that check `interrupted` between steps and runs (train, demo, sweep).
 pub fn stop_gracefully() {
     GRACEFUL.store(true, Ordering::SeqCst);
+}
+
+/// How many `ExitOnSignal` guards are alive: while any is, a stop signal ends the process at once.
+static BLOCKED: AtomicUsize = AtomicUsize::new(0);
+
+/// While this lives, a stop signal ends the process at once with 128 + the signal, even in a command
+/// that otherwise stops gracefully: for waits nothing can interrupt from inside (opening a FIFO with no
+/// writer, reading a slow or endless stream), where "finish the step in flight" has no meaning and
+/// nothing has been written.
+pub struct ExitOnSignal(());
+
+/// Starts an `ExitOnSignal` section; a signal that already arrived is handled by the caller as usual.
+pub fn exit_on_signal() -> ExitOnSignal {
+    BLOCKED.fetch_add(1, Ordering::SeqCst);
+    ExitOnSignal(())
+}
+
+impl Drop for ExitOnSignal {
+    fn drop(&mut self) {
+        BLOCKED.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// SIGINT's number, used by [`request_interrupt`] and where the platform has no signals.
@@ -48,7 +69,7 @@ fn listen() {
     std::thread::spawn(move || {
         for signal in signals.forever() {
             let again = SIGNAL.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst).is_err();
-            if again || !GRACEFUL.load(Ordering::SeqCst) {
+            if again || !GRACEFUL.load(Ordering::SeqCst) || BLOCKED.load(Ordering::SeqCst) > 0 {
                 // SAFETY: _exit ends the process at once, without running exit handlers that could race
                 // with the main thread's use of the GPU driver; nothing is left to flush but stderr.
                 unsafe { libc::_exit(128 + signal) };
