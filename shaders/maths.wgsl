@@ -1,6 +1,6 @@
 // The maths every training kernel shares, written once: activations forward and backward, the losses
 // from logits, and the optimiser updates. `Shader::source` puts this prelude before each kernel that
-// uses it (the layered kernels and the fused executor), and tests/shaders.rs validates every kernel
+// uses it (the layered kernels and the fused executor), and tests/suite/shaders.rs validates every kernel
 // as composed. The f64 twins are in src/reference/ (activation.rs, loss.rs, optim.rs).
 //
 // Activation codes (`Activation::code`): 0 identity, 1 sigmoid, 2 tanh, 3 ReLU, 4 leaky ReLU(α),

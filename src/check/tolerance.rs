@@ -1,7 +1,7 @@
 //! The tolerances of `vanish check`, each with its reason. The GPU computes in f32 and the reference in
 //! f64 from the same f32 weights and data, so the differences are f32 rounding (unit roundoff
-//! u = 6e-8) carried through the network, as in tests/kernels.rs (each kernel within a few u per
-//! accumulated term) and tests/training.rs (whole networks over a few steps). Every bound has the form
+//! u = 6e-8) carried through the network, as in tests/suite/kernels.rs (each kernel within a few u per
+//! accumulated term) and tests/suite/training.rs (whole networks over a few steps). Every bound has the form
 //! `‖got − want‖ ≤ atol + rtol·‖want‖` over one tensor.
 
 use crate::engine::Optimizer;
@@ -129,7 +129,7 @@ impl Reference<'_> {
             // zero through cancellation), so the allowance is the engines' actual first-step e per
             // element, lr·min(e, 2) per step, doubled for the way later steps carry it through m and v.
             // A gradient that is round-off (above) may turn into steps of up to lr each on either engine
-            // at any step (tests/training.rs sees the same); such a tensor cannot change a training-mode
+            // at any step (tests/suite/training.rs sees the same); such a tensor cannot change a training-mode
             // output, and gets lr per step per element.
             Optimizer::Adam { lr, eps, .. } => {
                 let r = slot.range();

@@ -452,7 +452,7 @@ pub async fn check(quick: bool, adapter: String, progress: js_sys::Function) -> 
 
 /// `vanish grads` on this page's WebGPU adapter: the loss, logits and every parameter's gradient of
 /// the network and batch in the safetensors file `bytes` (named `name` in errors), as JSON
-/// `{engine, spec, loss, tensors: {name: [values]}}` — what tests/web.rs compares with the JAX fixtures.
+/// `{engine, spec, loss, tensors: {name: [values]}}` — what tests/suite/web.rs compares with the JAX fixtures.
 #[wasm_bindgen]
 pub async fn grads(name: String, bytes: Vec<u8>, adapter: String) -> Result<String, JsValue> {
     let run = async {

@@ -1,4 +1,4 @@
-// Drives web/dist in headless Chromium (Debian's, through puppeteer-core) for tests/web.rs: serves the
+// Drives web/dist in headless Chromium (Debian's, through puppeteer-core) for tests/suite/web.rs: serves the
 // page from a local static server that logs every request, runs the notebook button, a bad CSV and a
 // screenshot, and prints what it saw as one JSON object. Usage: node test/drive.mjs OUT_DIR [BAD_CSV]
 import http from 'node:http';

@@ -2,7 +2,7 @@
 //! table, plus the typed errors for sizes an adapter cannot hold. Outputs are pre-filled with NaN so a
 //! missed write fails.
 
-mod common;
+use crate::common;
 
 use common::{SHAPES, assert_close, assert_close_f32, gpu, uniform, widen};
 use vanish::engine::Optimizer;

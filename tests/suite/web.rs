@@ -6,7 +6,7 @@
 //! Skips, visibly, without Chromium, Node, the built page or its test dependencies, unless
 //! `VANISH_REQUIRE_WEB=1` (CI sets it), when that is a failure.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! reports what the issue asks for (shapes, paths, dispatches and bytes read back), and bad flags fail
 //! with their name. The figures themselves are measured by `vanish bench`, never asserted here.
 
-mod common;
+use crate::common;
 
 use assert_cmd::Command;
 use serde_json::Value;

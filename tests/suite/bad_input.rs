@@ -3,7 +3,7 @@
 //! before it is allocated, every extreme value of every flag ends in a result or a clear message within
 //! seconds, and nothing outside the named outputs changes.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

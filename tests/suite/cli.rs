@@ -1,7 +1,7 @@
 //! The real `vanish` binary, driven with assert_cmd: the demo's JSON on both engines, `train`'s output
 //! files, `devices`, and every bad input ending in a clear message and a non-zero exit, never a panic.
 
-mod common;
+use crate::common;
 
 use assert_cmd::Command;
 use serde_json::Value;

@@ -2,7 +2,7 @@
 //! equal to the unsharded sweep, resuming after a kill, the presets' effects, theory against
 //! measurement, and bad flags. Grids are tiny and run on the CPU reference unless the GPU is the point.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

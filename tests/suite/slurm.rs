@@ -6,7 +6,7 @@
 //!
 //! Skipped (visibly) where no cluster answers; a failure where `VANISH_REQUIRE_SLURM=1`, as in CI.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,6 +1,6 @@
 // The CPU reference on its own (no GPU): backward passes vs finite differences, whole networks, JAX fixtures, hand cases.
 
-mod common;
+use crate::common;
 
 use common::{assert_close, finite_diff, fixture_names, load_fixture, uniform, widen};
 use vanish::model::{Activation, MlpSpec, Norm, Output, Params};

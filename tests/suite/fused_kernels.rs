@@ -2,7 +2,7 @@
 //! the reference's, its weight cache on and off, and that the numbers a probe reports do not depend on
 //! what else ran in the same submit.
 
-mod common;
+use crate::common;
 
 use common::{assert_close, gpu};
 use vanish::data::{self, Dataset, DatasetSpec};

@@ -4,7 +4,7 @@
 //! by the test gives a real ENOSPC and a read-only remount EROFS (both need root; skipped visibly
 //! otherwise); a file-size limit (`ulimit -f`, RLIMIT_FSIZE) gives EFBIG for any user.
 
-mod common;
+use crate::common;
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! wrong gradient, also in a vanishing first layer), the full suite covers the whole matrix, and the CLI
 //! reports JSON and fails cleanly.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

@@ -2,7 +2,7 @@
 //! training side by side from the same weights, the vanishing-gradient phenomenon itself, divergence
 //! detection, and that training actually learns.
 
-mod common;
+use crate::common;
 
 use common::{assert_close, fixture_names, gpu, gpu_engine, load_fixture};
 use vanish::data::{self, Dataset, DatasetSpec};

@@ -2,7 +2,7 @@
 //! --save / --load` round trips, every malformed-file case ending in a clear error (never a panic), and
 //! proptest fuzzing of the safetensors and CSV loaders with arbitrary and mutated bytes.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
