@@ -46,17 +46,22 @@ function readControl(id) {
 
 const read = (ids) => Object.fromEntries(ids.map((id) => [id, readControl(id)]));
 
-// The settings every command shares, the picked CSV (its name as the dataset) and how the page runs.
+// The dataset the picked files make, by the CLI's names: an npz, MNIST's IDX files (plain or .gz), or a CSV.
+function pickedDataset(names) {
+  const npz = names.find((n) => n.endsWith('.npz'));
+  if (npz) return `npz:${npz}`;
+  if (names.some((n) => n.includes('idx3-ubyte') || n.includes('idx1-ubyte'))) return 'mnist:';
+  return `csv:${names[0]}`;
+}
+
+// The settings every command shares, the picked files (they never leave the page) and how the page runs.
 async function common() {
   const o = read(['dataset', 'samples', 'depth', 'width', 'init', 'lr', 'batch_size', 'epochs', 'seed', 'device']);
   o.adapter = adapter;
   if (hooks.redrawMs() !== undefined) o.redraw_ms = hooks.redrawMs();
-  const file = $('csv').files[0];
   const files = [];
-  if (file) {
-    files.push([file.name, new Uint8Array(await file.arrayBuffer())]);
-    o.dataset = `csv:${file.name}`;
-  }
+  for (const file of $('csv').files) files.push([file.name, new Uint8Array(await file.arrayBuffer())]);
+  if (files.length) o.dataset = pickedDataset(files.map(([name]) => name));
   return { o, files };
 }
 

@@ -1,10 +1,13 @@
-//! Datasets: synthetic 2-D problems and CSV files, the split and standardisation.
+//! Datasets: synthetic 2-D problems, CSV files, MNIST-like IDX folders and NumPy archives; the split and
+//! standardisation.
 //! A `Dataset` is `x` `[n, features]` row-major f32 and `y` `[n]` class indices in `0..classes`.
 //! `load` validates its spec before any work; synthetic data draws only from the seed's `Stream::Data`
 //! and the split only from `Stream::Split`, so one seed gives the same rows on every run and engine.
 //! Bad parameters and bad files are a `DataError`; a CSV error names the file and its 1-based line.
 
 mod csv;
+pub mod idx;
+mod npz;
 mod settings;
 mod source;
 mod split;
@@ -16,6 +19,7 @@ pub use split::{split, standardize};
 
 use std::path::PathBuf;
 
+use crate::memory;
 use crate::rng::{Stream, rng};
 
 /// A labelled classification dataset held in memory.
@@ -59,6 +63,19 @@ impl Dataset {
     pub fn mean_square(&self) -> f64 {
         let sum: f64 = self.x.iter().map(|&v| (v as f64) * (v as f64)).sum();
         if self.x.is_empty() { 0.0 } else { sum / self.x.len() as f64 }
+    }
+
+    /// The first `n` rows (all of them when there are fewer).
+    pub fn first(&self, n: usize) -> Dataset {
+        let n = n.min(self.len());
+        Dataset {
+            x: self.x[..n * self.features].to_vec(),
+            y: self.y[..n].to_vec(),
+            features: self.features,
+            classes: self.classes,
+            feature_names: self.feature_names.clone(),
+            class_names: self.class_names.clone(),
+        }
     }
 
     pub fn subset(&self, idx: &[usize]) -> Dataset {
@@ -109,6 +126,14 @@ pub enum DatasetSpec {
         label: Option<String>,
         delimiter: Option<u8>,
     },
+    /// MNIST's IDX files or a drop-in's in a folder (or a folder and a file-name prefix), with their split.
+    Mnist {
+        path: PathBuf,
+    },
+    /// A NumPy archive: Keras's `x_train`… with their split, or `x` and `y`.
+    Npz {
+        path: PathBuf,
+    },
 }
 
 impl DatasetSpec {
@@ -125,8 +150,16 @@ impl DatasetSpec {
         label: Option<String>,
     ) -> Result<DatasetSpec, DataError> {
         use DatasetSpec::*;
+        let file_only = |spec: DatasetSpec, label: &Option<String>| match label {
+            Some(label) => Err(spec.invalid(format!("--label `{label}` applies only to csv:PATH datasets"))),
+            None => Ok(spec),
+        };
         let spec = if let Some(path) = name.strip_prefix("csv:") {
             Csv { path: PathBuf::from(path), label, delimiter: None }
+        } else if let Some(path) = name.strip_prefix("mnist:") {
+            file_only(Mnist { path: PathBuf::from(path) }, &label)?
+        } else if let Some(path) = name.strip_prefix("npz:") {
+            file_only(Npz { path: PathBuf::from(path) }, &label)?
         } else {
             let spec = match name {
                 "circles" => Circles { samples, noise: noise.unwrap_or(0.1), factor },
@@ -170,7 +203,14 @@ impl DatasetSpec {
             DatasetSpec::Spirals { .. } => "spirals".into(),
             DatasetSpec::Blobs { .. } => "blobs".into(),
             DatasetSpec::Csv { path, .. } => format!("csv:{}", path.display()),
+            DatasetSpec::Mnist { path } => format!("mnist:{}", path.display()),
+            DatasetSpec::Npz { path } => format!("npz:{}", path.display()),
         }
+    }
+
+    /// Whether the dataset's files carry their own train/test split (MNIST's IDX files, Keras's npz).
+    pub fn is_file(&self) -> bool {
+        matches!(self, DatasetSpec::Csv { .. } | DatasetSpec::Mnist { .. } | DatasetSpec::Npz { .. })
     }
 
     fn invalid(&self, message: String) -> DataError {
@@ -187,7 +227,10 @@ impl DatasetSpec {
             Csv { ref path, .. } if path.as_os_str().is_empty() => {
                 return Err(self.invalid("no path given; write csv:PATH".into()));
             }
-            Csv { .. } => return Ok(()),
+            Npz { ref path } if path.as_os_str().is_empty() => {
+                return Err(self.invalid("no path given; write npz:PATH".into()));
+            }
+            Csv { .. } | Mnist { .. } | Npz { .. } => return Ok(()),
         };
         let problem = if samples < 2 {
             format!("samples must be at least 2, got {samples}")
@@ -209,24 +252,50 @@ impl DatasetSpec {
 }
 
 /// Build the dataset `spec` describes, reading its files from disk; synthetic data is a pure function
-/// of `spec` and `seed`.
+/// of `spec` and `seed`. A dataset that comes split (MNIST's files, Keras's npz) is refused here: load it
+/// with `load_from`, or through `DataSettings`, which keep its split.
 pub fn load(spec: &DatasetSpec, seed: u64) -> Result<Dataset, DataError> {
-    load_from(&Disk, spec, seed)
+    match load_from(&Disk, spec, seed)? {
+        Loaded::Whole(d) => Ok(d),
+        Loaded::Split(..) => Err(spec.invalid("this dataset comes with its own train/test split".into())),
+    }
+}
+
+/// A dataset as loaded: one set to split, or the split its files give.
+pub enum Loaded {
+    Whole(Dataset),
+    Split(Dataset, Dataset),
 }
 
 /// `load`, reading the dataset's files from `files`.
-pub fn load_from(files: &dyn Files, spec: &DatasetSpec, seed: u64) -> Result<Dataset, DataError> {
+pub fn load_from(files: &dyn Files, spec: &DatasetSpec, seed: u64) -> Result<Loaded, DataError> {
     spec.validate()?;
     check_memory(files, spec)?;
+    // What one array of a binary file may take once read as f32.
+    let budget = memory::available().map_or(u64::MAX, |(bytes, _)| bytes / 4);
+    match spec {
+        DatasetSpec::Mnist { path } => {
+            let (train, test) = idx::read(files, path, budget)?;
+            return Ok(Loaded::Split(train, test));
+        }
+        DatasetSpec::Npz { path } => {
+            return Ok(match npz::read(files, path, budget)? {
+                npz::Npz::Split(train, test) => Loaded::Split(train, test),
+                npz::Npz::Whole(all) => Loaded::Whole(all),
+            });
+        }
+        _ => {}
+    }
     let rng = &mut rng(seed, Stream::Data);
-    Ok(match *spec {
+    Ok(Loaded::Whole(match *spec {
         DatasetSpec::Circles { samples, noise, factor } => synthetic::circles(samples, noise, factor, rng),
         DatasetSpec::Moons { samples, noise } => synthetic::moons(samples, noise, rng),
         DatasetSpec::Xor { samples, noise } => synthetic::xor(samples, noise, rng),
         DatasetSpec::Spirals { samples, noise, classes } => synthetic::spirals(samples, noise, classes, rng),
         DatasetSpec::Blobs { samples, noise, classes } => synthetic::blobs(samples, noise, classes, rng),
         DatasetSpec::Csv { ref path, ref label, delimiter } => csv::read(files, path, label.as_deref(), delimiter)?,
-    })
+        DatasetSpec::Mnist { .. } | DatasetSpec::Npz { .. } => unreachable!("read above"),
+    }))
 }
 
 /// `test`, read from its own file, as the held-out set of `train`: the same feature columns in the same
@@ -265,6 +334,8 @@ fn check_memory(files: &dyn Files, spec: &DatasetSpec) -> Result<(), DataError> 
             Some(len) => len.checked_mul(16),
             None => return Ok(()),
         },
+        // Binary files are checked array by array as they are read, against what their headers give.
+        DatasetSpec::Mnist { .. } | DatasetSpec::Npz { .. } => return Ok(()),
         DatasetSpec::Circles { samples, .. }
         | DatasetSpec::Moons { samples, .. }
         | DatasetSpec::Xor { samples, .. }
@@ -272,7 +343,7 @@ fn check_memory(files: &dyn Files, spec: &DatasetSpec) -> Result<(), DataError> 
         | DatasetSpec::Blobs { samples, .. } => (samples as u64).checked_mul(3 * (2 * 4 + 4)),
     };
     let what = match *spec {
-        DatasetSpec::Csv { .. } => "reading the file".to_string(),
+        DatasetSpec::Csv { .. } | DatasetSpec::Mnist { .. } | DatasetSpec::Npz { .. } => "reading the file".to_string(),
         _ => "generating the samples".to_string(),
     };
     crate::memory::check_host(&what, bytes).map_err(|m| spec.invalid(m))
@@ -281,8 +352,11 @@ fn check_memory(files: &dyn Files, spec: &DatasetSpec) -> Result<(), DataError> 
 /// Everything that can go wrong making a dataset or splitting it.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    #[error("unknown dataset `{0}`; expected circles, moons, xor, spirals, blobs or csv:PATH")]
+    #[error("unknown dataset `{0}`; expected circles, moons, xor, spirals, blobs, csv:PATH, mnist:DIR or npz:PATH")]
     UnknownDataset(String),
+    /// A problem in a binary data file (IDX, npz): the file and what is wrong.
+    #[error("{}: {message}", path.display())]
+    File { path: PathBuf, message: String },
     #[error("dataset {dataset}: {message}")]
     InvalidParameter { dataset: String, message: String },
     #[error("cannot read {}", path.display())]

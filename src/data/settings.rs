@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{DataError, Dataset, DatasetSpec, Disk, Files, held_out, load_from, split, standardize};
+use super::{DataError, Dataset, DatasetSpec, Disk, Files, Loaded, held_out, load_from, split, standardize};
 use crate::defaults;
 
 /// The dataset options (seeded by the run, which gives the seed). The command line's flags (clap) and
@@ -12,7 +12,8 @@ use crate::defaults;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, clap::Args)]
 #[serde(default)]
 pub struct DataSettings {
-    /// circles, moons, xor, spirals, blobs, or csv:PATH
+    /// circles, moons, xor, spirals, blobs, csv:PATH, mnist:DIR (MNIST's IDX files or a drop-in's, plain
+    /// or .gz) or npz:PATH (Keras's mnist.npz, or any archive with x and y)
     #[arg(long, default_value = defaults::DATASET)]
     pub dataset: String,
     /// Samples to generate (synthetic datasets)
@@ -46,6 +47,14 @@ pub struct DataSettings {
     /// Standardise every feature with the training set's mean and std
     #[arg(long)]
     pub standardize: bool,
+    /// Train on the first N training rows only (e.g. Nielsen's first 1,000 MNIST images)
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train_rows: Option<usize>,
+    /// Evaluate on the first N test rows only
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_rows: Option<usize>,
 }
 
 impl Default for DataSettings {
@@ -61,6 +70,8 @@ impl Default for DataSettings {
             test_fraction: defaults::TEST_FRACTION,
             test_data: None,
             standardize: false,
+            train_rows: None,
+            test_rows: None,
         }
     }
 }
@@ -75,6 +86,11 @@ impl DataSettings {
         let spec =
             DatasetSpec::parse(&self.dataset, self.samples, self.noise, self.factor, self.classes, self.label.clone())?
                 .with_delimiter(self.delimiter.as_deref())?;
+        for (name, rows) in [("--train-rows", self.train_rows), ("--test-rows", self.test_rows)] {
+            if rows == Some(0) {
+                return Err(flag(format!("{name} must be at least 1")));
+            }
+        }
         if let Some(name) = &self.test_data {
             if !matches!(spec, DatasetSpec::Csv { .. }) {
                 return Err(flag(format!(
@@ -103,7 +119,7 @@ impl DataSettings {
 
     /// The files these options read, by flag: `--dataset csv:PATH` and `--test-data csv:PATH`.
     pub fn input_files(&self) -> Vec<(&'static str, std::path::PathBuf)> {
-        let csv = |name: &str| name.strip_prefix("csv:").map(std::path::PathBuf::from);
+        let csv = |name: &str| ["csv:", "npz:"].iter().find_map(|p| name.strip_prefix(p)).map(std::path::PathBuf::from);
         let mut files: Vec<_> = csv(&self.dataset).map(|p| ("--dataset", p)).into_iter().collect();
         files.extend(self.test_data.as_deref().and_then(csv).map(|p| ("--test-data", p)));
         files
@@ -119,13 +135,14 @@ impl DataSettings {
     /// and the test set is that file's rows.
     pub fn load_from(&self, files: &dyn Files, seed: u64) -> Result<(Dataset, Dataset), DataError> {
         let spec = self.validate()?;
-        let all = load_from(files, &spec, seed)?;
-        let (mut train, mut test) = match &self.test_data {
-            None => split(&all, self.test_fraction, seed)?,
-            Some(name) => {
+        let (mut train, mut test) = match (load_from(files, &spec, seed)?, &self.test_data) {
+            // The files' own split (MNIST's, Keras's npz) is used as given.
+            (Loaded::Split(train, test), _) => (train, test),
+            (Loaded::Whole(all), None) => split(&all, self.test_fraction, seed)?,
+            (Loaded::Whole(all), Some(name)) => {
                 let test_spec = DatasetSpec::parse(name, 0, None, 0.0, 0, self.label.clone())?
                     .with_delimiter(self.delimiter.as_deref())?;
-                let test = load_from(files, &test_spec, seed)?;
+                let Loaded::Whole(test) = load_from(files, &test_spec, seed)? else { unreachable!("a CSV") };
                 let test = held_out(&all, test).map_err(|e| DataError::InvalidParameter {
                     dataset: name.clone(),
                     message: format!("--test-data: {e}"),
@@ -133,6 +150,13 @@ impl DataSettings {
                 (all, test)
             }
         };
+        // The first rows, in the files' order (for the files' own split) or the split's.
+        if let Some(n) = self.train_rows {
+            train = train.first(n);
+        }
+        if let Some(n) = self.test_rows {
+            test = test.first(n);
+        }
         if self.standardize {
             standardize(&mut train, &mut test);
         }

