@@ -326,6 +326,9 @@ pub struct Outcome {
 pub struct Counters {
     /// Compute pipelines compiled (each a shader compile on the driver).
     pub pipelines_compiled: u64,
+    /// Compute dispatches recorded (kernel launches).
+    #[serde(default)]
+    pub dispatches: u64,
     /// Command-buffer submissions to the queue.
     pub submits: u64,
     /// Bytes copied from the device back to the host.
@@ -385,20 +388,32 @@ pub trait Backend {
     /// A human description, e.g. `gpu: llvmpipe (Cpu, Vulkan, ...)` or `cpu reference (f64)`.
     fn name(&self) -> String;
 
-    /// Splits `jobs` into batches that can share one engine: lists of indices into `jobs`, every job
-    /// in exactly one, in order.
-    fn batches(&self, jobs: &[ModelJob<'_>]) -> Result<Vec<Vec<usize>>, EngineError>;
-
-    /// The name of the engine `job` would train on (its path, on a GPU), for a message before training.
-    fn describe(&self, _job: &ModelJob<'_>) -> String {
-        self.name()
-    }
-
-    /// An engine for `jobs`, which must be one of the batches `batches` made (or a single job).
-    fn build<'b>(&'b self, jobs: &[ModelJob<'_>]) -> Result<Box<dyn BatchEngine + 'b>, EngineError>;
+    /// The one decision of how `jobs` train: batches that share one engine, each with everything its
+    /// engine is built from. Every job is in exactly one batch; batches come in the order of their
+    /// first job.
+    fn plan<'b>(&'b self, jobs: &[ModelJob<'_>]) -> Result<Vec<Box<dyn BatchPlan<'b> + 'b>>, EngineError>;
 
     /// What this backend has done so far.
     fn counters(&self) -> Counters;
+
+    /// The plan of one job alone (`train`'s single run).
+    fn plan_one<'b>(&'b self, job: &ModelJob<'_>) -> Result<Box<dyn BatchPlan<'b> + 'b>, EngineError> {
+        self.plan(std::slice::from_ref(job))?
+            .pop()
+            .ok_or_else(|| EngineError::Invalid("a plan of one job has one batch".into()))
+    }
+}
+
+/// One batch of a backend's plan: which jobs, on what, and the engine for them.
+pub trait BatchPlan<'b> {
+    /// Indices into the planned jobs, in order.
+    fn members(&self) -> &[usize];
+
+    /// The name of the engine the batch trains on (its path, on a GPU), for messages and records.
+    fn engine_name(&self) -> String;
+
+    /// The engine for `jobs`: the planned jobs of `members`, in order.
+    fn build(&self, jobs: &[ModelJob<'_>]) -> Result<Box<dyn BatchEngine + 'b>, EngineError>;
 }
 
 /// Single-model engines run one after another as a batch: the CPU reference, the GPU's layered path.

@@ -429,6 +429,11 @@ impl MlpSpec {
     }
 
     /// The widest activation, which sizes the engines' scratch buffers.
+    /// The widest layer's units (hidden and output widths, not the input).
+    pub fn max_units(&self) -> usize {
+        (0..self.num_layers()).map(|i| self.layer_dims(i).1).max().unwrap_or(1)
+    }
+
     pub fn max_width(&self) -> usize {
         (0..self.num_layers()).map(|i| self.layer_dims(i).1).chain([self.input]).max().unwrap_or(1)
     }

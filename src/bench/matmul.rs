@@ -6,10 +6,13 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::{BenchError, BenchOptions, Spread, max_error};
+use crate::data::Dataset;
+use crate::engine::{Engine, ModelJob, Optimizer, Split, TrainConfig};
 use crate::gpu::matmul::{MatmulVariant, matmul};
 use crate::gpu::timing::Clock;
-use crate::gpu::{Gpu, Tensor};
-use crate::reference;
+use crate::gpu::{Executor, Gpu, KernelClass, Tensor};
+use crate::model::{Activation, MlpSpec, Output, Params};
+use crate::reference::{self, CpuEngine};
 use crate::rng::{Stream, rng};
 
 #[derive(Clone, Debug, Serialize)]
@@ -28,7 +31,7 @@ pub struct MatmulRow {
 fn shapes(opts: &BenchOptions) -> Vec<(usize, usize, usize)> {
     let mut s = vec![(64, 64, 64), (256, 256, 256), (32, 10, 10), (670, 10, 10)];
     if !opts.quick {
-        s.extend([(512, 512, 512), (256, 1024, 1024)]);
+        s.extend([(512, 512, 512), (128, 784, 256), (256, 1024, 1024)]);
     }
     if opts.real_gpu && !opts.quick {
         s.extend([(1024, 1024, 1024), (4096, 4096, 4096), (1007, 1023, 1005)]);
@@ -109,6 +112,9 @@ pub fn matmul_section(gpu: &Gpu, opts: &BenchOptions) -> Result<Vec<MatmulRow>, 
                 clock: Some(clock),
             });
         }
+        if training_shapes(opts).contains(&(m, k, n)) {
+            rows.push(training_kernel(gpu, opts, (m, k, n))?);
+        }
         let times: Vec<f64> = (0..opts.reps())
             .map(|_| {
                 let start = Instant::now();
@@ -126,4 +132,55 @@ pub fn matmul_section(gpu: &Gpu, opts: &BenchOptions) -> Result<Vec<MatmulRow>, 
         });
     }
     Ok(rows)
+}
+
+/// The shapes at which the training path's own product is measured: MNIST's first layer (a batch of
+/// 128 rows of 784 pixels into 256 units) and a wide hidden layer.
+fn training_shapes(opts: &BenchOptions) -> Vec<(usize, usize, usize)> {
+    if opts.quick { vec![] } else { vec![(128, 784, 256), (256, 1024, 1024)] }
+}
+
+/// The training path's product at `(m, k, n)`, measured as training runs it: an evaluation of `m` rows
+/// by the executor's tiled kernels of a linear model of `k` inputs, one hidden layer of `n` units and
+/// one output, whose first layer is the product (the output layer adds `m·n` multiply-adds, 1/k of the
+/// total). Checked against the CPU reference's logits of the same model.
+fn training_kernel(gpu: &Gpu, opts: &BenchOptions, (m, k, n): (usize, usize, usize)) -> Result<MatmulRow, BenchError> {
+    let spec = MlpSpec::new(k, &[n], Activation::Identity, Output::Binary);
+    let data = Dataset {
+        x: uniform(m * k, 99),
+        y: (0..m as u32).map(|i| i % 2).collect(),
+        features: k,
+        classes: 2,
+        feature_names: (0..k).map(|i| format!("x{i}")).collect(),
+        class_names: vec!["0".into(), "1".into()],
+    };
+    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-3), batch_size: m, clip_grad_norm: None };
+    let params = Params::init(&spec, 0);
+    let job = ModelJob { spec: spec.clone(), params: params.clone(), train: &data, test: &data, cfg };
+    let mut executor = Executor::new(gpu, std::slice::from_ref(&job), KernelClass::Tiled)?;
+    executor.evaluate(Split::Train)?;
+    let got: Vec<f32> = executor.logits()?.iter().map(|&v| v as f32).collect();
+    let mut cpu = CpuEngine::new(&spec, &params, &data, &data, cfg)?;
+    cpu.evaluate(Split::Train)?;
+    let want = cpu.logits()?;
+    let atol = 4.0 * k as f64 * f32::EPSILON as f64 * ((k as f64).sqrt() + 1.0);
+    let err = max_error(&got, &want, atol);
+    let what = format!("the training path's product {m}×{k}×{n}");
+    if err > 1.0 {
+        return Err(BenchError::Invalid { what, detail: format!("error {err:.2} × the tolerance") });
+    }
+    let times: Vec<f64> = (0..opts.reps())
+        .map(|_| {
+            let start = Instant::now();
+            executor.evaluate(Split::Train).map(|_| start.elapsed().as_secs_f64())
+        })
+        .collect::<Result<_, _>>()?;
+    let flop = 2.0 * (m * k * n) as f64;
+    Ok(MatmulRow {
+        shape: (m, k, n),
+        variant: "training path (tiled, one evaluation)".into(),
+        gflops: Spread::of(&times).map(|t| flop / t / 1e9),
+        max_error: err,
+        clock: Some(Clock::WallClock),
+    })
 }

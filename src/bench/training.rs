@@ -9,8 +9,9 @@ use serde::Serialize;
 use super::{BenchError, BenchOptions, Spread};
 use crate::data::{self, Dataset, DatasetSpec};
 use crate::engine::{BatchEngine, Engine, ModelJob, Optimizer, TrainConfig, Work, batches_per_epoch};
-use crate::gpu::fused::{FUSED_MAX_STEPS_PER_DISPATCH, fused_fits};
-use crate::gpu::{FusedExecutor, Gpu, LayeredEngine};
+use crate::gpu::batch::MAX_LAYERS;
+use crate::gpu::fused::fused_shape;
+use crate::gpu::{Executor, Gpu, KernelClass, LayeredEngine};
 use crate::model::{Activation, MlpSpec, Output, Params};
 use crate::reference::CpuEngine;
 use crate::rng::{Stream, rng};
@@ -161,9 +162,10 @@ pub fn training_section(gpu: &Gpu, opts: &BenchOptions) -> Result<Vec<TrainingRo
         let read = (gpu.counters().bytes_read_back - before) / (reps as u64 + 1);
         let timing = layered.take_timing();
         rows.push(row("layered", 1, &times, Some(timing), read, err));
-        if fused_fits(gpu, &case.spec).is_ok() {
-            // 32 models in one dispatch, or as many as the executor's layer table holds
-            let batch = 32.min(crate::gpu::fused::MAX_LAYERS / case.spec.num_layers());
+        let classes = fused_shape(gpu, &case.spec).map(KernelClass::Fused).into_iter().chain([KernelClass::Tiled]);
+        for class in classes {
+            // 32 models in one batch, or as many as the executor's layer table holds
+            let batch = 32.min(MAX_LAYERS / case.spec.num_layers());
             for models in [1, batch] {
                 let jobs: Vec<ModelJob<'_>> = (0..models as u64)
                     .map(|s| ModelJob {
@@ -174,21 +176,26 @@ pub fn training_section(gpu: &Gpu, opts: &BenchOptions) -> Result<Vec<TrainingRo
                         cfg,
                     })
                     .collect();
-                let mut fused = FusedExecutor::new(gpu, &jobs)?;
-                let err = if models == 1 { validate(&mut fused, &case, cfg, &order)? } else { f64::NAN };
+                let mut executor = Executor::new(gpu, &jobs, class)?;
+                let err = if models == 1 { validate(&mut executor, &case, cfg, &order)? } else { f64::NAN };
                 let orders: Vec<Vec<u32>> =
                     (0..models as u64).map(|s| EpochOrders::new(n, s, true).next_epoch()).collect();
-                BatchEngine::begin_epoch(&mut fused, &orders)?;
+                BatchEngine::begin_epoch(&mut executor, &orders)?;
                 let work = Work { steps: Some((0, steps)), ..Default::default() };
-                let before = gpu.counters().bytes_read_back;
+                let before = gpu.counters();
                 let times = epochs(reps, || {
-                    fused.run(&work)?;
+                    executor.run(&work)?;
                     Ok(())
                 })?;
-                let read = (gpu.counters().bytes_read_back - before) / (reps as u64 + 1);
-                let name = if models == 1 { "fused".to_string() } else { format!("fused, {models} models") };
+                let after = gpu.counters();
+                let read = (after.bytes_read_back - before.bytes_read_back) / (reps as u64 + 1);
+                let dispatches = (after.dispatches - before.dispatches) as f64 / ((reps + 1) * steps) as f64;
+                let name = match models {
+                    1 => class.name().to_string(),
+                    _ => format!("{}, {models} models", class.name()),
+                };
                 let mut r = row(&name, models, &times, None, read, err);
-                r.dispatches_per_step = steps.div_ceil(FUSED_MAX_STEPS_PER_DISPATCH) as f64 / steps as f64;
+                r.dispatches_per_step = dispatches;
                 rows.push(r);
             }
         }

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::data::Dataset;
 use crate::engine::{BatchEngine, Engine, EngineError, ModelJob, Optimizer, Split, TrainConfig, Work};
-use crate::gpu::{FusedExecutor, Gpu, TrainPath, single_engine};
+use crate::gpu::{Executor, Gpu, Plan, TrainPath, plan, single_engine};
 use crate::model::{Norm, Params};
 use crate::reference::CpuEngine;
 use crate::rng::{Stream, rng};
@@ -70,8 +70,8 @@ fn observe(engine: &mut dyn Engine, order: &[u32]) -> Result<Observation, Engine
     Ok(Observation { losses, grads, params: widen(&p.values), running: widen(&p.running), train_logits, eval_logits })
 }
 
-/// `observe` on the fused executor, every read awaited: the GPU side of a case in a web page.
-async fn observe_async(engine: &mut FusedExecutor<'_>, order: &[u32]) -> Result<Observation, EngineError> {
+/// `observe` on the executor, every read awaited: the GPU side of a case in a web page.
+async fn observe_async(engine: &mut Executor<'_>, order: &[u32]) -> Result<Observation, EngineError> {
     let steps = |first, count| Work { steps: Some((first, count)), ..Default::default() };
     BatchEngine::begin_epoch(engine, &[order.to_vec()])?;
     let losses_of = |mut out: Vec<crate::engine::Outcome>| out.swap_remove(0).batches.into_iter().map(|r| r.loss);
@@ -194,8 +194,8 @@ impl Prepared {
 pub fn run_case(gpu: &Gpu, case: &Case) -> Result<CaseResult, EngineError> {
     let start = Instant::now();
     let p = Prepared::of(case);
-    // The GPU runs the path a user's run of this case takes (the fused executor for narrow models at
-    // small batches, the layered path for the rest).
+    // The GPU runs the path a user's run of this case takes (the fused kernel for narrow models at
+    // small batches, the tiled kernels for the rest).
     let gpu_run = observe(single_engine(gpu, &p.job(), TrainPath::Auto)?.as_mut(), &p.order)?;
     let gpu_nudged = observe(single_engine(gpu, &p.nudged_job(), TrainPath::Auto)?.as_mut(), &p.order)?;
     let (reference, reference_nudged) = p.reference()?;
@@ -203,12 +203,16 @@ pub fn run_case(gpu: &Gpu, case: &Case) -> Result<CaseResult, EngineError> {
     Ok(compare_case(case, &p, &runs, start))
 }
 
-/// `run_case` without blocking, on the fused executor (a web page's GPU path): every GPU read awaited.
+/// `run_case` without blocking, on the executor (a web page's GPU path): every GPU read awaited.
 pub async fn run_case_async(gpu: &Gpu, case: &Case) -> Result<CaseResult, EngineError> {
     let start = Instant::now();
     let p = Prepared::of(case);
-    let gpu_run = observe_async(&mut FusedExecutor::new(gpu, &[p.job()])?, &p.order).await?;
-    let gpu_nudged = observe_async(&mut FusedExecutor::new(gpu, &[p.nudged_job()])?, &p.order).await?;
+    let executor = |job: &ModelJob<'_>| match plan(gpu, job, TrainPath::Auto)? {
+        Plan::Executor(class) => Executor::new(gpu, std::slice::from_ref(job), class),
+        Plan::Layered => Err(EngineError::Invalid("a model deeper than a batch's layer table".into())),
+    };
+    let gpu_run = observe_async(&mut executor(&p.job())?, &p.order).await?;
+    let gpu_nudged = observe_async(&mut executor(&p.nudged_job())?, &p.order).await?;
     let (reference, reference_nudged) = p.reference()?;
     let runs = Runs { gpu: gpu_run, gpu_nudged, reference, reference_nudged };
     Ok(compare_case(case, &p, &runs, start))

@@ -26,6 +26,9 @@ pub struct SweepArgs {
     pub shard: Option<Shard>,
     #[command(flatten)]
     pub device: DeviceArgs,
+    /// The GPU engine's training path
+    #[arg(long, value_enum, default_value_t = TrainPath::Auto)]
+    pub path: TrainPath,
     /// Output folder; rerunning with the same folder resumes, skipping completed runs
     #[arg(long)]
     pub out: PathBuf,
@@ -82,7 +85,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
         bar
     });
     let (mut resumed, every) = (0, total.div_ceil(10).max(1));
-    let backend = make_backend(gpu.as_ref(), TrainPath::Auto)?;
+    let backend = make_backend(gpu.as_ref(), args.path)?;
     let runs = run_sweep(&store, &settings, args.shard, backend.as_ref(), &mut |e: &RunEvent| {
         resumed += usize::from(e.skipped);
         match &bar {

@@ -104,7 +104,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         bar
     });
     if !args.json {
-        eprintln!("training {} on {} ({} steps)", spec.describe(), backend.describe(&job), total);
+        eprintln!("training {} on {} ({} steps)", spec.describe(), backend.plan_one(&job)?.engine_name(), total);
     }
     let mut last_epoch = 0;
     let mut on_progress = |p: crate::train::Progress| match &bar {

@@ -178,9 +178,10 @@ pub async fn run<'d>(
     let mut runs = Vec::new();
     let mut networks = Vec::new();
     let mut engine_name = String::new();
-    for batch in backend.batches(&jobs)? {
+    for planned in backend.plan(&jobs)? {
+        let batch = planned.members();
         let batch_jobs: Vec<ModelJob<'d>> = batch.iter().map(|&j| jobs[j].clone()).collect();
-        let mut engine = backend.build(&batch_jobs)?;
+        let mut engine = planned.build(&batch_jobs)?;
         let options = vec![opts.clone(); batch.len()];
         let steps = crate::engine::batches_per_epoch(train.len(), settings.batch_size);
         let mut look = |l: &Interim<'_>| {

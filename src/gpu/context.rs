@@ -120,8 +120,9 @@ pub struct Gpu {
     pub timestamps: bool,
     modules: Mutex<HashMap<Shader, Arc<wgpu::ShaderModule>>>,
     pipelines: Mutex<HashMap<PipelineKey, Arc<wgpu::ComputePipeline>>>,
-    /// What this context has done: pipelines compiled, submits, bytes read back.
+    /// What this context has done: pipelines compiled, dispatches recorded, submits, bytes read back.
     pipelines_compiled: AtomicU64,
+    pub(super) dispatches: Arc<AtomicU64>,
     submits: AtomicU64,
     pub(super) bytes_read_back: AtomicU64,
     /// Errors wgpu reports outside an error scope; the default handler would panic.
@@ -130,6 +131,8 @@ pub struct Gpu {
     pub(crate) dummy: Tensor,
     /// Storage buffers that dropped executors handed back, for the next to take (`Gpu::reused_tensor`).
     pub(super) recycled: Mutex<Vec<wgpu::Buffer>>,
+    /// The tiled kernels' bind-group and pipeline layouts, made on first use (`Gpu::tiled_layout`).
+    tiled_layout: std::sync::OnceLock<(wgpu::BindGroupLayout, wgpu::PipelineLayout)>,
 }
 
 /// How a lost device's message starts in the error sink.
@@ -218,16 +221,56 @@ impl Gpu {
             modules: Mutex::new(HashMap::new()),
             pipelines: Mutex::new(HashMap::new()),
             pipelines_compiled: AtomicU64::new(0),
+            dispatches: Arc::new(AtomicU64::new(0)),
             submits: AtomicU64::new(0),
             bytes_read_back: AtomicU64::new(0),
             uncaptured,
             dummy,
             recycled: Mutex::new(Vec::new()),
+            tiled_layout: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// The tiled kernels' layouts: one bind group serves every entry point, binding 0 (`Pass`, 16
+    /// bytes) read at a dynamic offset so that one bind group and one buffer of records say which layer
+    /// and mode each dispatch is; then the tables (uniform), the data (read-only) and the rest.
+    pub(crate) fn tiled_layout(&self) -> &(wgpu::BindGroupLayout, wgpu::PipelineLayout) {
+        self.tiled_layout.get_or_init(|| {
+            let entry = |binding: u32, ty: wgpu::BindingType| wgpu::BindGroupLayoutEntry {
+                binding,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty,
+                count: None,
+            };
+            let uniform = |dynamic: bool, min: Option<u64>| wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Uniform,
+                has_dynamic_offset: dynamic,
+                min_binding_size: min.and_then(std::num::NonZeroU64::new),
+            };
+            let storage = |read_only: bool| wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Storage { read_only },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            };
+            let mut entries =
+                vec![entry(0, uniform(true, Some(16))), entry(1, uniform(false, None)), entry(2, uniform(false, None))];
+            entries.extend((3..5).map(|b| entry(b, storage(true))));
+            entries.extend((5..10).map(|b| entry(b, storage(false))));
+            let group = self
+                .device
+                .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some("tiled"), entries: &entries });
+            let pipeline = self.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some("tiled"),
+                bind_group_layouts: &[Some(&group)],
+                immediate_size: 0,
+            });
+            (group, pipeline)
         })
     }
 
     /// The compute pipeline for `entry` in `shader`, compiled on first use and cached. Bind-group
-    /// layouts are derived from the shader, so a launcher's bindings must match what the entry uses.
+    /// layouts are derived from the shader, so a launcher's bindings must match what the entry uses;
+    /// the tiled kernels share one explicit layout (`tiled_layout`).
     pub(crate) fn pipeline(
         &self,
         shader: Shader,
@@ -243,7 +286,7 @@ impl Gpu {
         let pipeline = self.scoped(|| {
             self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(entry),
-                layout: None,
+                layout: (shader == Shader::Tiled).then(|| &self.tiled_layout().1),
                 module: &module,
                 entry_point: Some(entry),
                 compilation_options: wgpu::PipelineCompilationOptions { constants: &constants, ..Default::default() },
@@ -318,10 +361,11 @@ impl Gpu {
         self.queue.submit([commands]);
     }
 
-    /// Pipelines compiled, submits and bytes read back since the context was made.
+    /// Pipelines compiled, dispatches, submits and bytes read back since the context was made.
     pub fn counters(&self) -> crate::engine::Counters {
         crate::engine::Counters {
             pipelines_compiled: self.pipelines_compiled.load(Ordering::Relaxed),
+            dispatches: self.dispatches.load(Ordering::Relaxed),
             submits: self.submits.load(Ordering::Relaxed),
             bytes_read_back: self.bytes_read_back.load(Ordering::Relaxed),
         }

@@ -13,6 +13,8 @@ pub struct Dispatch {
     pipeline: Arc<wgpu::ComputePipeline>,
     bind_group: wgpu::BindGroup,
     workgroups: [u32; 3],
+    /// The context's count of dispatches recorded.
+    counter: Arc<std::sync::atomic::AtomicU64>,
     /// Keeps the params uniform alive as long as the bind group that names it.
     _params: Option<wgpu::Buffer>,
 }
@@ -22,6 +24,7 @@ impl Dispatch {
         pass.set_pipeline(&self.pipeline);
         pass.set_bind_group(0, &self.bind_group, &[]);
         pass.dispatch_workgroups(self.workgroups[0], self.workgroups[1], self.workgroups[2]);
+        self.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn workgroups(&self) -> [u32; 3] {
@@ -102,7 +105,7 @@ impl Gpu {
                 entries: &entries,
             })
         })?;
-        Ok(Dispatch { entry, pipeline, bind_group, workgroups, _params: uniform })
+        Ok(Dispatch { entry, pipeline, bind_group, workgroups, counter: self.dispatches.clone(), _params: uniform })
     }
 
     /// Records `dispatches` in order into one compute pass, submits, and waits. wgpu orders the

@@ -1,5 +1,5 @@
-//! The GPU side: the wgpu context, tensors, and one launcher per WGSL kernel family. All direct wgpu
-//! calls live in this module.
+//! The GPU side: the wgpu context, tensors, the executor that trains batches of models, and one
+//! launcher per WGSL kernel family. All direct wgpu calls live in this module.
 
 mod backend;
 mod context;
@@ -10,8 +10,10 @@ mod tensor;
 mod wait;
 
 pub mod activation;
+pub mod batch;
 pub mod batchnorm;
 pub mod dense;
+pub mod executor;
 pub mod fused;
 pub mod layered;
 pub mod layernorm;
@@ -20,6 +22,7 @@ pub mod matmul;
 pub mod optim;
 pub mod reduce;
 pub mod step;
+pub mod tiled;
 pub mod timing;
 
 pub use backend::{GpuBackend, Plan, TrainPath, plan, single_engine};
@@ -28,7 +31,7 @@ pub use context::list_adapters;
 pub use context::{AdapterSummary, DeviceRequest, Gpu};
 pub use dispatch::Dispatch;
 pub use error::GpuError;
-pub use fused::{FusedExecutor, KernelClass};
+pub use executor::{Executor, KernelClass, Refusal};
 pub use layered::{LayeredEngine, TrainTiming};
-pub use shaders::{PRELUDE, PRELUDE_FILE, Shader};
+pub use shaders::{BATCH, BATCH_FILE, PRELUDE, PRELUDE_FILE, Shader};
 pub use tensor::Tensor;

@@ -15,6 +15,7 @@ pub enum Shader {
     Step,
     Fused,
     Dense,
+    Tiled,
 }
 
 /// The prelude's file name, for messages and tests.
@@ -22,6 +23,23 @@ pub const PRELUDE_FILE: &str = "maths.wgsl";
 
 /// The prelude: activations forward and backward, losses from logits, optimiser updates.
 pub const PRELUDE: &str = include_str!("../../shaders/maths.wgsl");
+
+/// A batch kernel composed after the prelude and the batch's shared declarations (`batch.wgsl`).
+macro_rules! with_batch {
+    ($file:literal) => {
+        concat!(
+            include_str!("../../shaders/maths.wgsl"),
+            "\n",
+            include_str!("../../shaders/batch.wgsl"),
+            "\n",
+            include_str!(concat!("../../shaders/", $file))
+        )
+    };
+}
+
+/// The batch kernels' shared declarations: the model and layer tables and the probe's statistics.
+pub const BATCH_FILE: &str = "batch.wgsl";
+pub const BATCH: &str = include_str!("../../shaders/batch.wgsl");
 
 /// A kernel file composed after the prelude.
 macro_rules! with_prelude {
@@ -31,7 +49,7 @@ macro_rules! with_prelude {
 }
 
 impl Shader {
-    pub const ALL: [Shader; 10] = [
+    pub const ALL: [Shader; 11] = [
         Shader::Matmul,
         Shader::Activation,
         Shader::BatchNorm,
@@ -42,6 +60,7 @@ impl Shader {
         Shader::Step,
         Shader::Fused,
         Shader::Dense,
+        Shader::Tiled,
     ];
 
     pub fn file_name(self) -> &'static str {
@@ -56,12 +75,21 @@ impl Shader {
             Shader::Step => "step.wgsl",
             Shader::Fused => "fused.wgsl",
             Shader::Dense => "dense.wgsl",
+            Shader::Tiled => "tiled.wgsl",
         }
     }
 
     /// Whether the kernel is composed after the prelude.
     pub fn uses_prelude(self) -> bool {
-        matches!(self, Shader::Activation | Shader::Loss | Shader::Optim | Shader::Fused | Shader::Dense)
+        matches!(
+            self,
+            Shader::Activation | Shader::Loss | Shader::Optim | Shader::Fused | Shader::Dense | Shader::Tiled
+        )
+    }
+
+    /// Whether the kernel is composed after the batch's shared declarations too.
+    pub fn uses_batch(self) -> bool {
+        matches!(self, Shader::Fused | Shader::Tiled)
     }
 
     /// The module as compiled: the prelude and the file for kernels that use it, the file otherwise.
@@ -75,8 +103,9 @@ impl Shader {
             Shader::Optim => with_prelude!("optim.wgsl"),
             Shader::Reduce => include_str!("../../shaders/reduce.wgsl"),
             Shader::Step => include_str!("../../shaders/step.wgsl"),
-            Shader::Fused => with_prelude!("fused.wgsl"),
+            Shader::Fused => with_batch!("fused.wgsl"),
             Shader::Dense => with_prelude!("dense.wgsl"),
+            Shader::Tiled => with_batch!("tiled.wgsl"),
         }
     }
 }

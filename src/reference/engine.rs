@@ -248,12 +248,36 @@ impl crate::engine::Backend for CpuBackend {
         "cpu reference (f64)".into()
     }
 
-    fn batches(&self, jobs: &[crate::engine::ModelJob<'_>]) -> Result<Vec<Vec<usize>>, EngineError> {
-        Ok((0..jobs.len()).map(|i| vec![i]).collect())
+    fn plan<'b>(
+        &'b self,
+        jobs: &[crate::engine::ModelJob<'_>],
+    ) -> Result<Vec<Box<dyn crate::engine::BatchPlan<'b> + 'b>>, EngineError> {
+        Ok((0..jobs.len())
+            .map(|i| Box::new(CpuBatch { members: vec![i] }) as Box<dyn crate::engine::BatchPlan<'b>>)
+            .collect())
     }
 
-    fn build<'b>(
-        &'b self,
+    fn counters(&self) -> crate::engine::Counters {
+        crate::engine::Counters::default()
+    }
+}
+
+/// A batch of the CPU reference's plan: one job.
+struct CpuBatch {
+    members: Vec<usize>,
+}
+
+impl<'b> crate::engine::BatchPlan<'b> for CpuBatch {
+    fn members(&self) -> &[usize] {
+        &self.members
+    }
+
+    fn engine_name(&self) -> String {
+        crate::engine::Backend::name(&CpuBackend)
+    }
+
+    fn build(
+        &self,
         jobs: &[crate::engine::ModelJob<'_>],
     ) -> Result<Box<dyn crate::engine::BatchEngine + 'b>, EngineError> {
         let engines = jobs
@@ -261,9 +285,5 @@ impl crate::engine::Backend for CpuBackend {
             .map(|j| CpuEngine::new(&j.spec, &j.params, j.train, j.test, j.cfg).map(|e| Box::new(e) as Box<dyn Engine>))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Box::new(crate::engine::OneAtATime::new(engines)?))
-    }
-
-    fn counters(&self) -> crate::engine::Counters {
-        crate::engine::Counters::default()
     }
 }

@@ -119,13 +119,14 @@ pub async fn run_sweep_async(
             cfg,
         });
     }
-    for batch in backend.batches(&jobs)? {
+    for planned in backend.plan(&jobs)? {
         if interrupted() {
             return Err(SweepError::Interrupted { done: finished, total });
         }
         let start = Instant::now();
+        let batch = planned.members();
         let batch_jobs: Vec<ModelJob<'_>> = batch.iter().map(|&j| jobs[j].clone()).collect();
-        let mut engine = backend.build(&batch_jobs)?;
+        let mut engine = planned.build(&batch_jobs)?;
         let train_rows = batch_jobs[0].train.len();
         let opts: Vec<TrainOptions> = batch
             .iter()

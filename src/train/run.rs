@@ -138,7 +138,7 @@ pub async fn run(
 ) -> Result<TrainResult, TrainError> {
     settings.validate().map_err(EngineError::Invalid)?;
     let (train, test) = (job.train, job.test);
-    let mut engine = backend.build(std::slice::from_ref(&job))?;
+    let mut engine = backend.plan_one(&job)?.build(std::slice::from_ref(&job))?;
     let options = TrainOptions {
         epochs: settings.epochs,
         seed: settings.seed,

@@ -48,7 +48,7 @@ fn the_quick_bench_reports_every_section() {
 
     let training = v["training"].as_array().unwrap();
     let paths: Vec<&str> = training.iter().map(|t| t["path"].as_str().unwrap()).collect();
-    assert_eq!(paths, ["layered", "fused", "fused, 32 models", "cpu reference (f64)"]);
+    assert_eq!(paths, ["layered", "fused", "fused, 32 models", "tiled", "tiled, 32 models", "cpu reference (f64)"]);
     for t in training {
         assert!(f(&t["us_per_step"]["median"]) > 0.0, "{t}");
         assert!(f(&t["model_steps_per_s"]) > 0.0, "{t}");
@@ -60,10 +60,20 @@ fn the_quick_bench_reports_every_section() {
     // steps' losses, the pass totals and the first layer's gradient) once per epoch.
     assert!(f(&row("fused")["dispatches_per_step"]) < 1.0);
     assert!(f(&row("layered")["dispatches_per_step"]) > 11.0);
+    // The tiled kernels dispatch per layer and phase for every model at once: the step counter, 12
+    // layers forward, the loss and its sum, 12 gradients and 11 backward passes, the optimiser; the
+    // same for one model and for 32.
+    assert_eq!(f(&row("tiled")["dispatches_per_step"]), 39.0);
+    assert_eq!(f(&row("tiled, 32 models")["dispatches_per_step"]), 39.0);
     assert_eq!(row("layered")["readback_bytes_per_epoch"], 21 * 8);
     assert_eq!(row("fused")["readback_bytes_per_epoch"], 4 * (2 * 21 + 6 + 2 * 10));
     assert_eq!(row("fused, 32 models")["readback_bytes_per_epoch"], 32 * 4 * (2 * 21 + 6 + 2 * 10));
-    for path in ["layered", "fused"] {
+    assert_eq!(row("tiled")["readback_bytes_per_epoch"], row("fused")["readback_bytes_per_epoch"]);
+    assert_eq!(
+        row("tiled, 32 models")["readback_bytes_per_epoch"],
+        row("fused, 32 models")["readback_bytes_per_epoch"]
+    );
+    for path in ["layered", "fused", "tiled"] {
         assert!(f(&row(path)["validation_error"]) < 1e-4, "{path}");
     }
     assert_eq!(row("fused, 32 models")["models"], 32);

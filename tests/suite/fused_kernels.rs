@@ -1,14 +1,13 @@
-//! The fused executor beyond training steps: its probes and evaluations (reduced on the GPU) against
-//! the reference's, its weight cache on and off, and that the numbers a probe reports do not depend on
-//! what else ran in the same submit.
+//! The executor beyond training steps, on both kernel families: its probes and evaluations (reduced
+//! on the GPU) against the reference's, the fused kernel's weight cache on and off, and that the numbers
+//! a probe reports do not depend on what else ran in the same submit.
 
 use crate::common;
 
 use common::{assert_close, gpu};
 use vanish::data::{self, Dataset, DatasetSpec};
 use vanish::engine::{BatchEngine, Engine, ModelJob, Optimizer, Outcome, Split, TrainConfig, Work};
-use vanish::gpu::FusedExecutor;
-use vanish::gpu::fused::fused_fits;
+use vanish::gpu::fused::fused_shape;
 use vanish::model::{Activation, MlpSpec, Norm, Output, Params};
 use vanish::reference::CpuEngine;
 
@@ -44,12 +43,12 @@ fn executor_probes_and_evaluations_match_the_reference() {
         (MlpSpec::new(2, &[33, 20], Activation::Relu, Output::Binary).with_batch_norm(true), &train, &test),
         (MlpSpec::new(2, &[24, 17], Activation::Tanh, Output::Binary).with_norm(Norm::Layer), &train, &test),
     ];
-    for (spec, train, test) in cases {
-        let name = spec.describe();
+    for ((spec, train, test), tiled) in cases.into_iter().flat_map(|c| [(c.clone(), false), (c, true)]) {
+        let name = format!("{} {}", spec.describe(), if tiled { "tiled" } else { "fused" });
         let params = Params::init(&spec, 4);
         let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 16, clip_grad_norm: None };
         let job = ModelJob { spec: spec.clone(), params: params.clone(), train, test, cfg };
-        let mut g = FusedExecutor::new(gpu, std::slice::from_ref(&job)).unwrap();
+        let mut g = common::executor(gpu, std::slice::from_ref(&job), tiled);
         let mut c = CpuEngine::new(&spec, &params, train, test, cfg).unwrap();
         let order: Vec<u32> = (0..train.len() as u32).rev().collect();
         BatchEngine::begin_epoch(&mut g, std::slice::from_ref(&order)).unwrap();
@@ -109,7 +108,7 @@ fn a_batch_on_the_buffers_of_the_batch_before_equals_one_on_fresh_buffers() {
     let wanted = job(MlpSpec::new(2, &[10, 7], Activation::Tanh, Output::Binary).with_batch_norm(true), 2);
     // What the executor gives, and how many handed-back buffers wait while it runs.
     let outcomes = |gpu: &vanish::gpu::Gpu| {
-        let mut g = FusedExecutor::new(gpu, std::slice::from_ref(&wanted)).unwrap();
+        let mut g = common::executor(gpu, std::slice::from_ref(&wanted), false);
         let waiting = gpu.recycled_buffers();
         BatchEngine::begin_epoch(&mut g, &[(0..train.len() as u32).rev().collect()]).unwrap();
         let mut out = g.run(&Work { steps: Some((0, 3)), probe: true, evaluate: true, ..Default::default() }).unwrap();
@@ -120,7 +119,7 @@ fn a_batch_on_the_buffers_of_the_batch_before_equals_one_on_fresh_buffers() {
     let (on_fresh, _) = outcomes(&fresh);
     let reused = vanish::gpu::Gpu::new(&Default::default()).unwrap();
     {
-        let mut g = FusedExecutor::new(&reused, std::slice::from_ref(&before)).unwrap();
+        let mut g = common::executor(&reused, std::slice::from_ref(&before), false);
         BatchEngine::begin_epoch(&mut g, &[(0..train.len() as u32).collect()]).unwrap();
         g.run(&Work { steps: Some((0, 5)), probe: true, evaluate: true, ..Default::default() }).unwrap();
     }
@@ -141,7 +140,7 @@ fn an_evaluation_after_a_probe_equals_one_on_its_own() {
     for bn in [false, true] {
         let spec = MlpSpec::new(2, &[9, 9], Activation::Elu(1.0), Output::Binary).with_batch_norm(bn);
         let job = ModelJob { params: Params::init(&spec, 2), spec, train: &train, test: &test, cfg };
-        let mut g = FusedExecutor::new(gpu, std::slice::from_ref(&job)).unwrap();
+        let mut g = common::executor(gpu, std::slice::from_ref(&job), false);
         BatchEngine::begin_epoch(&mut g, &[(0..train.len() as u32).collect()]).unwrap();
         g.run(&Work { steps: Some((0, 4)), ..Default::default() }).unwrap();
         let together = g.run(&Work { probe: true, evaluate: true, ..Default::default() }).unwrap().remove(0);
@@ -175,7 +174,7 @@ fn measuring_beside_the_next_steps_equals_measuring_before_them() {
         let order: Vec<u32> = (0..train.len() as u32).rev().collect();
         let orders = vec![order; n];
         let run = |beside: bool| {
-            let mut g = FusedExecutor::new(gpu, &jobs).unwrap();
+            let mut g = common::executor(gpu, &jobs, false);
             assert_eq!(g.measures_beside(), n == 3, "{n} models");
             BatchEngine::begin_epoch(&mut g, &orders).unwrap();
             let mut first = g.run(&Work { steps: Some((0, 2)), ..Default::default() }).unwrap();
@@ -214,7 +213,7 @@ fn measuring_beside_a_call_of_several_dispatches() {
     let steps = train.len();
     assert!(steps > 256, "{steps} steps fit one dispatch");
     let run = |beside: bool| {
-        let mut g = FusedExecutor::new(gpu, std::slice::from_ref(&job)).unwrap();
+        let mut g = common::executor(gpu, std::slice::from_ref(&job), false);
         assert!(g.measures_beside());
         BatchEngine::begin_epoch(&mut g, &[(0..train.len() as u32).collect()]).unwrap();
         let work = Work { steps: Some((0, steps)), probe: true, evaluate: true, measure_first: true };
@@ -241,16 +240,16 @@ fn the_kernel_trains_like_the_reference_with_and_without_its_weight_cache() {
     let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 8, clip_grad_norm: None };
     let spec = |w: usize| MlpSpec::new(2, &[w; 3], Activation::Tanh, Output::Binary).with_batch_norm(true);
     let cached = spec(8);
-    assert!(fused_fits(gpu, &cached).unwrap().cached, "a small model is cached");
+    assert!(fused_shape(gpu, &cached).unwrap().cached, "a small model is cached");
     // Wide enough that its parameters pass the cache: read from the arena.
-    let Some(width) = (8..=64).find(|&w| !fused_fits(gpu, &spec(w)).unwrap().cached) else {
+    let Some(width) = (8..=64).find(|&w| !fused_shape(gpu, &spec(w)).unwrap().cached) else {
         panic!("every narrow model fits the weight cache")
     };
     for spec in [cached, spec(width)] {
         let params = Params::init(&spec, 6);
         let order: Vec<u32> = (0..train.len() as u32).collect();
         let job = ModelJob { spec: spec.clone(), params: params.clone(), train: &train, test: &test, cfg };
-        let mut g = FusedExecutor::new(gpu, std::slice::from_ref(&job)).unwrap();
+        let mut g = common::executor(gpu, std::slice::from_ref(&job), false);
         let mut c = CpuEngine::new(&spec, &params, &train, &test, cfg).unwrap();
         Engine::begin_epoch(&mut g, &order).unwrap();
         c.begin_epoch(&order).unwrap();

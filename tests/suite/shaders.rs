@@ -2,7 +2,7 @@
 //! before the kernels that use it), so a shader error fails here even without an adapter; and the
 //! maths has one source: no kernel file spells out a function or constant of the prelude.
 
-use vanish::gpu::{PRELUDE, PRELUDE_FILE, Shader};
+use vanish::gpu::{BATCH, BATCH_FILE, PRELUDE, PRELUDE_FILE, Shader};
 
 fn validate(name: &str, source: &str) -> naga::Module {
     let module =
@@ -19,8 +19,10 @@ fn every_shader_parses_and_validates_as_composed() {
         let module = validate(shader.file_name(), shader.source());
         assert!(!module.entry_points.is_empty(), "{} has no entry point", shader.file_name());
         assert_eq!(shader.source().starts_with(PRELUDE), shader.uses_prelude(), "{}", shader.file_name());
+        assert_eq!(shader.source().contains(BATCH), shader.uses_batch(), "{}", shader.file_name());
     }
     validate(PRELUDE_FILE, PRELUDE);
+    validate(BATCH_FILE, &format!("{PRELUDE}\n{BATCH}"));
 }
 
 #[test]
@@ -34,6 +36,7 @@ fn every_wgsl_file_is_known() {
     on_disk.sort();
     let mut known: Vec<String> = Shader::ALL.iter().map(|s| s.file_name().to_string()).collect();
     known.push(PRELUDE_FILE.to_string());
+    known.push(BATCH_FILE.to_string());
     known.sort();
     assert_eq!(on_disk, known, "every file in shaders/ must be compiled in through Shader");
 }
@@ -64,15 +67,18 @@ fn the_maths_has_one_source() {
     }
 }
 
-/// The fused kernel declares its uniform tables at the sizes the host fills and packs batches for.
+/// Both kernel families declare the batch's uniform tables at the sizes the host fills and packs
+/// batches for (batch.wgsl, which each is composed after).
 #[test]
-fn the_fused_tables_have_the_hosts_sizes() {
-    let source = Shader::Fused.source();
-    for (name, n) in [("MAX_MODELS", vanish::gpu::fused::MAX_MODELS), ("MAX_LAYERS", vanish::gpu::fused::MAX_LAYERS)] {
-        let line = format!("const {name}: u32 = {n}u;");
-        assert!(source.contains(&line), "fused.wgsl should declare `{line}`");
+fn the_batch_tables_have_the_hosts_sizes() {
+    use vanish::gpu::batch::{MAX_LAYERS, MAX_MODELS};
+    for shader in [Shader::Fused, Shader::Tiled] {
+        for (name, n) in [("MAX_MODELS", MAX_MODELS), ("MAX_LAYERS", MAX_LAYERS)] {
+            let line = format!("const {name}: u32 = {n}u;");
+            assert!(shader.source().contains(&line), "{} should declare `{line}`", shader.file_name());
+        }
     }
     // and 64 KiB each, WebGPU's default uniform binding limit
-    assert_eq!(vanish::gpu::fused::MAX_MODELS, 409);
-    assert_eq!(vanish::gpu::fused::MAX_LAYERS, 682);
+    assert_eq!(MAX_MODELS, 409);
+    assert_eq!(MAX_LAYERS, 682);
 }

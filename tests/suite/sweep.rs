@@ -10,7 +10,7 @@ use std::process::Output;
 
 use assert_cmd::Command;
 use vanish::data::DataSettings;
-use vanish::engine::{Backend, BatchEngine, Counters, Engine, EngineError, ModelJob};
+use vanish::engine::{Backend, BatchEngine, BatchPlan, Counters, Engine, EngineError, ModelJob};
 use vanish::gpu::{GpuBackend, TrainPath};
 use vanish::model::{Activation, Init, Norm};
 use vanish::record::{OptimizerChoice, RunRecord};
@@ -420,14 +420,33 @@ impl Backend for OneByOne<'_> {
     fn name(&self) -> String {
         self.0.name()
     }
-    fn batches(&self, jobs: &[ModelJob<'_>]) -> Result<Vec<Vec<usize>>, EngineError> {
-        Ok((0..jobs.len()).map(|i| vec![i]).collect())
-    }
-    fn build<'b>(&'b self, jobs: &[ModelJob<'_>]) -> Result<Box<dyn BatchEngine + 'b>, EngineError> {
-        self.0.build(jobs)
+    fn plan<'b>(&'b self, jobs: &[ModelJob<'_>]) -> Result<Vec<Box<dyn BatchPlan<'b> + 'b>>, EngineError> {
+        (0..jobs.len())
+            .map(|i| {
+                Ok(Box::new(Alone { plan: self.0.plan_one(&jobs[i])?, members: vec![i] }) as Box<dyn BatchPlan<'b>>)
+            })
+            .collect()
     }
     fn counters(&self) -> Counters {
         self.0.counters()
+    }
+}
+
+/// Job `members[0]` of a list, planned on its own.
+struct Alone<'b> {
+    plan: Box<dyn BatchPlan<'b> + 'b>,
+    members: Vec<usize>,
+}
+
+impl<'b> BatchPlan<'b> for Alone<'b> {
+    fn members(&self) -> &[usize] {
+        &self.members
+    }
+    fn engine_name(&self) -> String {
+        self.plan.engine_name()
+    }
+    fn build(&self, jobs: &[ModelJob<'_>]) -> Result<Box<dyn BatchEngine + 'b>, EngineError> {
+        self.plan.build(jobs)
     }
 }
 
@@ -731,7 +750,7 @@ fn batched_gpu_runs_record_exactly_what_single_runs_do() {
                 cfg,
             })
             .collect();
-        backend.batches(&jobs).unwrap().len()
+        backend.plan(&jobs).unwrap().len()
     };
     assert_eq!(jobs_in_one_batch, 1, "a plain, a batch-norm and a layer-norm model of three depths share one batch");
     let (one_by_one, together) = (run(&OneByOne(&backend)), run(&backend));

@@ -7,7 +7,7 @@ use crate::common;
 use common::{assert_close, fixture_names, gpu, gpu_engine, load_fixture};
 use vanish::data::{self, Dataset, DatasetSpec};
 use vanish::engine::{BatchEngine, Engine, ModelJob, Optimizer, Split, TrainConfig, Work};
-use vanish::gpu::{FusedExecutor, Plan, TrainPath, plan};
+use vanish::gpu::{Executor, KernelClass, Plan, TrainPath, plan};
 use vanish::model::{Activation, MlpSpec, Norm, Output, ParamKind, Params};
 use vanish::reference::CpuEngine;
 use vanish::train::{EpochOrders, TrainError, TrainOptions, train, train_batch, train_batch_async};
@@ -46,7 +46,7 @@ fn gpu_gradients_match_the_jax_fixtures() {
         let x: Vec<f32> = f.x.iter().map(|&v| v as f32).collect();
         let train = dataset(x, f.labels.clone(), f.spec.input);
         let cfg = TrainConfig { optimizer: Optimizer::sgd(0.1, 0.0), batch_size: f.m, clip_grad_norm: None };
-        for path in [TrainPath::Layered, TrainPath::Fused] {
+        for path in [TrainPath::Layered, TrainPath::Fused, TrainPath::Tiled] {
             let name = format!("{name} {path:?}");
             let mut engine = gpu_engine(gpu, path, &f.spec, &params, &train, &empty(f.spec.input), cfg);
             let probe = engine.probe(Split::Train).unwrap();
@@ -173,9 +173,14 @@ fn fused_gpu_path_trains_like_the_reference() {
     gpu_and_reference_train_the_same(TrainPath::Fused);
 }
 
+#[test]
+fn tiled_gpu_path_trains_like_the_reference() {
+    gpu_and_reference_train_the_same(TrainPath::Tiled);
+}
+
 /// The last step's gradients, left in the gradient arena by each path, agree with the reference's.
 #[test]
-fn both_gpu_paths_leave_the_last_steps_gradients() {
+fn every_gpu_path_leaves_the_last_steps_gradients() {
     let Some(gpu) = gpu() else { return };
     let spec = MlpSpec::new(2, &[10, 10], Activation::Tanh, Output::Binary).with_batch_norm(true);
     let (train_set, test) = circles(100, 6);
@@ -186,7 +191,7 @@ fn both_gpu_paths_leave_the_last_steps_gradients() {
     c.begin_epoch(&order).unwrap();
     c.train_batches(0, 3).unwrap();
     let want = c.gradients().unwrap();
-    for path in [TrainPath::Layered, TrainPath::Fused] {
+    for path in [TrainPath::Layered, TrainPath::Fused, TrainPath::Tiled] {
         let mut g = gpu_engine(gpu, path, &spec, &params, &train_set, &test, cfg);
         g.begin_epoch(&order).unwrap();
         g.train_batches(0, 3).unwrap();
@@ -196,8 +201,10 @@ fn both_gpu_paths_leave_the_last_steps_gradients() {
     }
 }
 
+/// The plan: the fused kernel for narrow models at small batches, the tiled kernels for the rest (a
+/// wide layer, a wide input, a big batch); a forced fused path refuses a wide layer, naming it.
 #[test]
-fn the_fused_path_refuses_wide_models_and_is_chosen_for_narrow_ones() {
+fn the_plan_gives_narrow_models_the_fused_kernel_and_the_rest_the_tiled_kernels() {
     let Some(gpu) = gpu() else { return };
     let (train_set, test) = circles(60, 1);
     let cfg = TrainConfig { optimizer: Optimizer::adam(1e-3), batch_size: 8, clip_grad_norm: None };
@@ -208,15 +215,24 @@ fn the_fused_path_refuses_wide_models_and_is_chosen_for_narrow_ones() {
         test: &test,
         cfg,
     };
+    let tiled = Plan::Executor(KernelClass::Tiled);
+    let fused = |p: Plan| matches!(p, Plan::Executor(KernelClass::Fused(_)));
     let narrow = MlpSpec::new(2, &[64, 8], Activation::Relu, Output::Binary);
-    assert!(matches!(plan(gpu, &job(&narrow, cfg), TrainPath::Auto).unwrap(), Plan::Fused(_)));
+    assert!(fused(plan(gpu, &job(&narrow, cfg), TrainPath::Auto).unwrap()));
     let big_batch = TrainConfig { batch_size: 129, ..cfg };
-    assert_eq!(plan(gpu, &job(&narrow, big_batch), TrainPath::Auto).unwrap(), Plan::Layered);
-    assert!(matches!(plan(gpu, &job(&narrow, big_batch), TrainPath::Fused).unwrap(), Plan::Fused(_)));
+    assert_eq!(plan(gpu, &job(&narrow, big_batch), TrainPath::Auto).unwrap(), tiled);
+    assert!(fused(plan(gpu, &job(&narrow, big_batch), TrainPath::Fused).unwrap()));
     let wide = MlpSpec::new(2, &[65], Activation::Relu, Output::Binary);
-    assert_eq!(plan(gpu, &job(&wide, cfg), TrainPath::Auto).unwrap(), Plan::Layered);
+    assert_eq!(plan(gpu, &job(&wide, cfg), TrainPath::Auto).unwrap(), tiled);
     let err = plan(gpu, &job(&wide, cfg), TrainPath::Fused).unwrap_err().to_string();
     assert!(err.contains("65 wide"), "{err}");
+    assert_eq!(plan(gpu, &job(&narrow, cfg), TrainPath::Tiled).unwrap(), tiled);
+    assert_eq!(plan(gpu, &job(&narrow, cfg), TrainPath::Layered).unwrap(), Plan::Layered);
+    // Deeper than a batch's layer table: the layered path, which holds what it can.
+    let deep = MlpSpec::new(2, &[4; 700], Activation::Relu, Output::Binary);
+    assert_eq!(plan(gpu, &job(&deep, cfg), TrainPath::Auto).unwrap(), Plan::Layered);
+    let err = plan(gpu, &job(&deep, cfg), TrainPath::Tiled).unwrap_err().to_string();
+    assert!(err.contains("701 layers"), "{err}");
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -276,7 +292,7 @@ fn a_diverging_run_stops_with_its_epoch_and_step() {
     let mut engines: Vec<Box<dyn Engine>> =
         vec![Box::new(CpuEngine::new(&spec, &params, &train_set, &test, cfg).unwrap())];
     if let Some(gpu) = gpu() {
-        for path in [TrainPath::Layered, TrainPath::Fused] {
+        for path in [TrainPath::Layered, TrainPath::Fused, TrainPath::Tiled] {
             engines.push(gpu_engine(gpu, path, &spec, &params, &train_set, &test, cfg));
         }
     }
@@ -379,18 +395,22 @@ fn a_model_batch_trains_each_model_as_if_alone() {
         out
     };
     let all: Vec<usize> = (0..jobs.len()).collect();
-    let mut batch = FusedExecutor::new(gpu, &jobs).unwrap();
-    let together: Vec<_> = (0..2).map(|e| epoch(&mut batch, e, &all)).collect();
-    let trained = BatchEngine::params(&mut batch).unwrap();
-    for m in 0..jobs.len() {
-        let mut alone = FusedExecutor::new(gpu, std::slice::from_ref(&jobs[m])).unwrap();
-        for (e, both) in together.iter().enumerate() {
-            let single = epoch(&mut alone, e, &[m]).remove(0);
-            assert_eq!(both[m], single, "model {m}, epoch {e}: losses, probe and evaluations");
+    let fused = KernelClass::Fused(vanish::gpu::fused::fused_shape(gpu, &jobs[0].spec).unwrap());
+    let mut trained = Vec::new();
+    for class in [fused, KernelClass::Tiled] {
+        let mut batch = Executor::new(gpu, &jobs, class).unwrap();
+        let together: Vec<_> = (0..2).map(|e| epoch(&mut batch, e, &all)).collect();
+        trained = BatchEngine::params(&mut batch).unwrap();
+        for m in 0..jobs.len() {
+            let mut alone = Executor::new(gpu, std::slice::from_ref(&jobs[m]), class).unwrap();
+            for (e, both) in together.iter().enumerate() {
+                let single = epoch(&mut alone, e, &[m]).remove(0);
+                assert_eq!(both[m], single, "{class:?} model {m}, epoch {e}: losses, probe and evaluations");
+            }
+            let single = BatchEngine::params(&mut alone).unwrap().remove(0);
+            assert_eq!(trained[m].values, single.values, "{class:?} model {m}: parameters");
+            assert_eq!(trained[m].running, single.running, "{class:?} model {m}: running statistics");
         }
-        let single = BatchEngine::params(&mut alone).unwrap().remove(0);
-        assert_eq!(trained[m].values, single.values, "model {m}: parameters");
-        assert_eq!(trained[m].running, single.running, "model {m}: running statistics");
     }
     assert_ne!(trained[0].values, trained[1].values, "different seeds train differently");
 }
@@ -412,9 +432,10 @@ fn the_non_blocking_driver_trains_exactly_what_the_blocking_one_does() {
         })
         .collect();
     let opts = vec![TrainOptions { epochs: 2, seed: 5, shuffle: true, probe_every: Some(2), has_test: true }; 2];
-    let mut blocking = FusedExecutor::new(gpu, &jobs).unwrap();
+    let class = KernelClass::Fused(vanish::gpu::fused::fused_shape(gpu, &jobs[0].spec).unwrap());
+    let mut blocking = Executor::new(gpu, &jobs, class).unwrap();
     let want = train_batch(&mut blocking, train_set.len(), 32, &opts, &mut |_| {}).unwrap();
-    let mut awaited = FusedExecutor::new(gpu, &jobs).unwrap();
+    let mut awaited = Executor::new(gpu, &jobs, class).unwrap();
     let mut progress = Vec::new();
     let mut between =
         |look: &vanish::train::Interim<'_>| -> std::pin::Pin<Box<dyn std::future::Future<Output = bool>>> {
@@ -438,7 +459,7 @@ fn the_non_blocking_driver_trains_exactly_what_the_blocking_one_does() {
     assert_eq!(finals, BatchEngine::params(&mut blocking).unwrap(), "the final parameters, awaited");
 
     // A `between` that says stop ends training there, as Ctrl-C does natively.
-    let mut stopped = FusedExecutor::new(gpu, &jobs).unwrap();
+    let mut stopped = Executor::new(gpu, &jobs, class).unwrap();
     let mut stop = |_: &vanish::train::Interim<'_>| -> std::pin::Pin<Box<dyn std::future::Future<Output = bool>>> {
         Box::pin(std::future::ready(true))
     };
@@ -463,10 +484,15 @@ fn a_model_batch_refuses_models_of_another_kernel_class_or_batch_size() {
         let spec = MlpSpec::new(2, widths, Activation::Tanh, Output::Binary);
         ModelJob { params: Params::init(&spec, 0), spec, train: &train_set, test: &test, cfg }
     };
-    let err = FusedExecutor::new(gpu, &[job(&[8, 8], cfg), job(&[64], cfg)]).err().expect("mixed classes");
-    assert!(err.to_string().contains("kernel class"), "{err}");
+    let narrow = KernelClass::Fused(vanish::gpu::fused::fused_shape(gpu, &job(&[8, 8], cfg).spec).unwrap());
+    let err = Executor::new(gpu, &[job(&[8, 8], cfg), job(&[64], cfg)], narrow).err().expect("mixed classes");
+    assert!(err.to_string().contains("kernel shape"), "{err}");
+    let err = Executor::new(gpu, &[job(&[8, 8], cfg), job(&[65], cfg)], narrow).err().expect("too wide");
+    assert!(err.to_string().contains("kernel shape"), "{err}");
     let other = TrainConfig { batch_size: 8, ..cfg };
-    let err = FusedExecutor::new(gpu, &[job(&[8, 8], cfg), job(&[8], other)]).err().expect("mixed batch sizes");
+    let err = Executor::new(gpu, &[job(&[8, 8], cfg), job(&[8], other)], KernelClass::Tiled)
+        .err()
+        .expect("mixed batch sizes");
     assert!(err.to_string().contains("batch size"), "{err}");
 }
 
@@ -487,7 +513,7 @@ fn training_is_bit_identical_run_to_run() {
     let (h2, p2) = run(&mut CpuEngine::new(&spec, &params, &train_set, &test, cfg).unwrap());
     assert_eq!((h1, p1), (h2, p2), "cpu reference");
     let Some(gpu) = gpu() else { return };
-    for path in [TrainPath::Layered, TrainPath::Fused] {
+    for path in [TrainPath::Layered, TrainPath::Fused, TrainPath::Tiled] {
         let mut runs = Vec::new();
         for _ in 0..2 {
             let mut g = gpu_engine(gpu, path, &spec, &params, &train_set, &test, cfg);

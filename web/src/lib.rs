@@ -19,7 +19,7 @@ use wasm_bindgen_futures::JsFuture;
 use vanish::data::{DataSettings, Dataset, InMemory};
 use vanish::demo::{self, DemoSettings};
 use vanish::engine::{Backend, Optimizer, TrainConfig};
-use vanish::gpu::{Gpu, GpuBackend, TrainPath};
+use vanish::gpu::{Gpu, GpuBackend};
 use vanish::interchange::{Manifest, Precision, encode, params_tensors};
 use vanish::model::{MlpSpec, Params};
 use vanish::record::{RunRecord, boundary::decision_boundary, record_of, record_run};
@@ -193,8 +193,8 @@ impl PageBackend {
             return (PageBackend::Cpu, Some("the CPU reference (f64), as asked".into()));
         }
         match gpu(&o.adapter).await {
-            // The layered path reads back by blocking, which a page cannot: the fused executor only.
-            Ok(g) => (PageBackend::Gpu(GpuBackend::new(g, TrainPath::Fused)), None),
+            // The layered path reads back by blocking, which a page cannot: the executor only.
+            Ok(g) => (PageBackend::Gpu(GpuBackend::for_page(g)), None),
             Err(why) => (
                 PageBackend::Cpu,
                 Some(format!(
@@ -469,7 +469,11 @@ pub async fn grads(name: String, bytes: Vec<u8>, adapter: String) -> Result<Stri
         let empty = Dataset { x: Vec::new(), y: Vec::new(), ..data.clone() };
         let cfg = TrainConfig { optimizer: Optimizer::sgd(0.1, 0.0), batch_size: batch.rows, clip_grad_norm: None };
         let job = ModelJob { spec: spec.clone(), params, train: &data, test: &empty, cfg };
-        let mut engine = vanish::gpu::FusedExecutor::new(gpu, &[job])?;
+        let class = match vanish::gpu::plan(gpu, &job, vanish::gpu::TrainPath::Auto)? {
+            vanish::gpu::Plan::Executor(class) => class,
+            vanish::gpu::Plan::Layered => anyhow::bail!("{} layers: more than a page's GPU holds", spec.num_layers()),
+        };
+        let mut engine = vanish::gpu::Executor::new(gpu, &[job], class)?;
         // One probe: forward and backward over the whole batch in training mode, no update.
         let probe = engine.run_async(&Work { probe: true, ..Default::default() }).await?.swap_remove(0);
         let probe = probe.probe.ok_or_else(|| anyhow::anyhow!("the engine returned no probe"))?.probe;

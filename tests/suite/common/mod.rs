@@ -107,6 +107,16 @@ pub fn gpu_engine(
     vanish::gpu::single_engine(gpu, &job, request).unwrap()
 }
 
+/// An executor for `jobs` on `class`: the fused kernel (of the first job's shape) or the tiled kernels.
+pub fn executor<'g>(gpu: &'g Gpu, jobs: &[vanish::engine::ModelJob<'_>], tiled: bool) -> vanish::gpu::Executor<'g> {
+    let class = if tiled {
+        vanish::gpu::KernelClass::Tiled
+    } else {
+        vanish::gpu::KernelClass::Fused(vanish::gpu::fused::fused_shape(gpu, &jobs[0].spec).expect("a narrow model"))
+    };
+    vanish::gpu::Executor::new(gpu, jobs, class).unwrap()
+}
+
 /// Seeded inputs, uniform in [-1, 1].
 pub fn uniform(len: usize, seed: u64) -> Vec<f32> {
     let mut r = rng(seed, Stream::Test);

@@ -1,0 +1,110 @@
+// What a batch of models is, shared by the executor's two kernel families (fused.wgsl: one workgroup
+// per model; tiled.wgsl: one dispatch per layer over every model): where each model lives (`ModelDesc`),
+// each dense layer's tensors (`LayerDesc`), and what a probe reports of a layer (`LayerStats`). Each is a
+// `#[repr(C)]` struct of the same name in src/gpu/batch.rs; `Shader::source` puts this file after the
+// maths prelude and before either kernel.
+
+// What a pass does to a model (`Run.mode` in fused.wgsl, `Pass.mode` in tiled.wgsl).
+const MODE_TRAIN: u32 = 0u;
+const MODE_PROBE: u32 = 1u;
+const MODE_EVAL_TRAIN: u32 = 2u;
+const MODE_EVAL_TEST: u32 = 3u;
+const MODE_BESIDE: u32 = 4u;
+
+// The model and layer tables are uniform buffers of 64 KiB (WebGPU's default binding limit; MAX_MODELS and
+// MAX_LAYERS in src/gpu/batch.rs): CPU drivers read a storage buffer at an address that differs between
+// invocations (and the workgroup id counts as differing) with a branch per SIMD lane, a uniform buffer
+// with straight-line loads, and these tables are read everywhere.
+const MAX_MODELS: u32 = 409u;
+const MAX_LAYERS: u32 = 682u;
+
+// Where one model lives. Offsets are in floats (or words) of the buffer named.
+struct ModelDesc {
+    layers: u32,       // dense layers, the output layer included
+    lt: u32,           // layers: this model's first layer entry
+    input: u32,        // features
+    classes: u32,      // logits per row: 1 = binary cross-entropy, k = softmax cross-entropy
+    rows: u32,         // rows of the training split
+    test_rows: u32,    // rows of the test split
+    batch: u32,        // the full batch size
+    steps: u32,        // steps per epoch
+    x: u32,            // xs: [rows, input] training features
+    y: u32,            // labels: [rows] training labels
+    tx: u32,           // xs: [test_rows, input]
+    ty: u32,           // labels: [test_rows]
+    order: u32,        // labels: [rows] this epoch's order
+    sched: u32,        // arena: [steps] step sizes (`Optimizer::schedule`)
+    metrics: u32,      // out: [steps, 2] each step's mean loss and correct count
+    totals: u32,       // out: [3, 2] loss and correct count of the last probe, train and test evaluation
+    probes: u32,       // probes: [layers] this model's first layer statistics
+    grad_w1: u32,      // out: [out, in] the first layer's gradient at the last probe
+    po: u32,           // arena: parameters
+    go: u32,           // arena: gradients (same layout)
+    mo: u32,           // arena: SGD's velocity or Adam's m
+    vo: u32,           // arena: Adam's v
+    ro: u32,           // arena: running statistics
+    wo: u32,           // arena: the parameters at the previous probe (update ratios)
+    param_len: u32,    // floats in each of the model's parameter-shaped slices
+    so: u32,           // scratch: this model's part
+    row_cap: u32,      // rows each per-row scratch buffer holds: the largest pass rounded up to WG
+    scratch_loss: u32, // scratch (from so): [3, row_cap] labels, per-row loss, per-row hit
+    optimizer: u32,    // 0 SGD, 1 Adam
+    bn: u32,           // 1: the hidden layers have batch norm
+    momentum: f32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    one_minus_beta1: f32,
+    one_minus_beta2: f32,
+    bn_eps: f32,
+    bn_momentum: f32,
+    clip: f32,         // --clip-grad-norm (0: none): the global norm the gradients are scaled to at most
+    norms: u32,        // out: [steps] each step's gradient norm before clipping (with clip)
+}
+
+// One dense layer: where its tensors live, relative to its model's bases (po for parameters, ro for
+// running statistics, so for scratch).
+struct LayerDesc {
+    fan_in: u32,
+    fan_out: u32,
+    act: u32,      // activation code (maths.wgsl); the output layer is 0, identity
+    norm: u32,     // 0 none, 1 Dense → BatchNorm → activation, 2 Dense → LayerNorm → activation
+    w: u32,        // parameters: [out, in]
+    b: u32,        // parameters: [out]
+    gamma: u32,    // parameters: [out] (norm)
+    beta: u32,     // parameters: [out] (norm)
+    rmean: u32,    // running: [out] (bn)
+    rvar: u32,     // running: [out] (bn)
+    x: u32,        // scratch: [rows, in] this layer's input (the gathered rows, or the previous layer's a)
+    z: u32,        // scratch: [rows, out] dense output, bias included
+    y: u32,        // scratch: [rows, out] the normalisation's output (norm)
+    a: u32,        // scratch: [rows, out] activation output (the logits for the output layer)
+    d: u32,        // scratch: [rows, out] δ = dL/dz
+    dy: u32,       // scratch: [rows, out] dL/dy (norm)
+    stats: u32,    // scratch: [4, out] mean, rstd, Σdy, Σdy·x̂ (norm); layer norm
+                   // then [2, row_cap]: each row's mean and rstd
+    alpha: f32,
+    res: f32,      // a skip connection's α (0: none): the layer's output is x + α·a
+    o: u32,        // scratch: [rows, out] the layer's output, the next layer's x (= a without a skip)
+    g: u32,        // scratch: [rows, out] dL/d(output) (skip layers), which the skip passes down
+    _pad0: u32,    // a uniform buffer's array elements are 16-byte aligned
+    _pad1: u32,
+    _pad2: u32,
+}
+
+// What a probe reports of one layer (`LayerStats` in src/gpu/fused.rs).
+struct LayerStats {
+    grad_w_sq: f32,   // ‖dW‖²
+    grad_b_sq: f32,   // ‖db‖²
+    delta_sq: f32,    // ‖δ‖² over the split
+    weight_sq: f32,   // ‖W‖²
+    prev_sq: f32,     // ‖W_prev‖², W at the previous probe
+    diff_sq: f32,     // ‖W − W_prev‖²
+    act_mean: f32,    // the activation output's mean and population std over rows × units
+    act_std: f32,
+    saturated: f32,   // fraction of values with f′ under 1% of its maximum (sigmoid, tanh)
+    dead: f32,        // fraction of units that output exactly 0 on every row (ReLU)
+    mean_grad_sq: f32, // E[f′(pre-activation)²]
+    _pad: f32,
+}
+
