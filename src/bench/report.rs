@@ -159,27 +159,68 @@ impl BenchReport {
             );
             let _ = writeln!(
                 s,
-                "{:<28} {:>19} {:>19} {:>19} {:>9} {:>9} {:>10} {:>8} {:>12}",
-                "job", "GPU cold", "GPU warm", "CPU ref", "cold/CPU", "warm/CPU", "pipelines", "submits", "bytes read"
+                "{:<28} {:>19} {:>19} {:>19} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10} {:>8} {:>12}",
+                "job",
+                "GPU cold",
+                "GPU warm",
+                "CPU ref",
+                "cold/CPU",
+                "warm/CPU",
+                "PyTorch",
+                "warm/PT",
+                "pipelines",
+                "dispatches",
+                "submits",
+                "bytes read"
             );
             for j in &self.jobs {
                 let c = |f: fn(&Counters) -> u64| counter(j.counters.as_ref(), f);
                 let _ = writeln!(
                     s,
-                    "{:<28} {:>19} {:>19} {:>19} {:>9.2} {:>9.2} {:>10} {:>8} {:>12}",
+                    "{:<28} {:>19} {:>19} {:>19} {:>9.2} {:>9.2} {:>9} {:>9} {:>10} {:>10} {:>8} {:>12}",
                     j.job,
                     spread_of(j.gpu_cold_s, &j.gpu_cold_rounds_s, 2),
                     spread_of(j.gpu_warm_s, &j.gpu_warm_rounds_s, 2),
                     spread_of(j.cpu_s, &j.cpu_rounds_s, 2),
                     j.cold_ratio,
                     j.warm_ratio,
+                    j.peer_s.map_or("–".into(), |p| format!("{p:.2}")),
+                    j.warm_peer_ratio.map_or("–".into(), |r| format!("{r:.2}")),
                     c(|c| c.pipelines_compiled),
+                    c(|c| c.dispatches),
                     c(|c| c.submits),
                     c(|c| c.bytes_read_back)
                 );
             }
+            for line in self.peer_notes() {
+                let _ = writeln!(s, "{line}");
+            }
         }
         s
+    }
+
+    /// What the MNIST jobs ran on and against: their data, and the peer with each thread count.
+    fn peer_notes(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if let Some(data) = self.jobs.iter().find_map(|j| j.data.as_ref()) {
+            lines.push(format!("MNIST jobs' data: {data}."));
+        }
+        for j in self.jobs.iter().filter(|j| j.data.is_some()) {
+            match &j.peer {
+                Some(peer) => {
+                    let runs: Vec<String> =
+                        j.peer_threads_s.iter().map(|(t, s)| format!("{s:.2} s with {t} thread(s)")).collect();
+                    lines.push(format!(
+                        "{}: the peer, {peer} (examples/peers/mnist_jobs.py, the whole process): {}; the faster is the \
+                         PyTorch column.",
+                        j.job,
+                        runs.join(", ")
+                    ));
+                }
+                None => lines.push(format!("{}: no peer (PyTorch is not installed here).", j.job)),
+            }
+        }
+        lines
     }
 
     /// The Markdown tables `--markdown` writes, headed by what ran where (`command` is the command line).
@@ -197,23 +238,33 @@ impl BenchReport {
                 "\nThe jobs end to end, wall seconds over {rounds} round(s) of cold (an empty shader cache), warm (the \
                  cache the cold run filled) and the CPU reference; the ratios divide the medians.\n"
             );
-            s += "| job | GPU cold | GPU warm | CPU reference (f64) | cold / CPU | warm / CPU | pipelines | submits | bytes read back |\n";
-            s += "|---|---|---|---|---|---|---|---|---|\n";
+            s += "| job | GPU cold | GPU warm | CPU reference (f64) | cold / CPU | warm / CPU | PyTorch (CPU) | warm / PyTorch | pipelines | dispatches | submits | bytes read back |\n";
+            s += "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
             for j in &self.jobs {
                 let c = j.counters.as_ref();
                 let _ = writeln!(
                     s,
-                    "| {} | {} s | {} s | {} s | {:.2} | {:.2} | {} | {} | {} |",
+                    "| {} | {} s | {} s | {} s | {:.2} | {:.2} | {} | {} | {} | {} | {} | {} |",
                     j.job,
                     spread_of(j.gpu_cold_s, &j.gpu_cold_rounds_s, 2),
                     spread_of(j.gpu_warm_s, &j.gpu_warm_rounds_s, 2),
                     spread_of(j.cpu_s, &j.cpu_rounds_s, 2),
                     j.cold_ratio,
                     j.warm_ratio,
+                    j.peer_s.map_or("–".into(), |p| format!("{p:.2} s")),
+                    j.warm_peer_ratio.map_or("–".into(), |r| format!("{r:.2}")),
                     counter(c, |c| c.pipelines_compiled),
+                    c.map_or("–".into(), |c| thousands(c.dispatches as f64)),
                     counter(c, |c| c.submits),
                     c.map_or("–".into(), |c| thousands(c.bytes_read_back as f64)),
                 );
+            }
+            let notes = self.peer_notes();
+            if !notes.is_empty() {
+                s += "\n";
+                for line in notes {
+                    let _ = writeln!(s, "{line}  ");
+                }
             }
         }
         if !self.matmul.is_empty() {

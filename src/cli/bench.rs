@@ -17,7 +17,8 @@ pub struct BenchArgs {
     #[arg(long)]
     pub quick: bool,
     /// Only these sections (matmul, bandwidth, training, jobs); default all. `jobs` runs the headline
-    /// sweep, `train --epochs 200` and `demo` end to end, cold and warm, against the CPU reference
+    /// sweep, `train --epochs 200`, `demo` and the MNIST jobs end to end, cold and warm, against the CPU
+    /// reference (and the MNIST jobs against PyTorch on the CPU, where it is installed)
     #[arg(long, value_delimiter = ',')]
     pub sections: Option<Vec<String>>,
     #[command(flatten)]
@@ -29,6 +30,10 @@ pub struct BenchArgs {
     /// then show their share of it
     #[arg(long, value_name = "GFLOPS")]
     pub peak_gflops: Option<f64>,
+    /// The MNIST jobs' data: `mnist:DIR` (the IDX files) or a Keras `npz:PATH`, which keep their own
+    /// train/test split; without it, a synthetic set of the same shape (the table says which)
+    #[arg(long, value_name = "SPEC")]
+    pub dataset: Option<String>,
     /// Also write the tables as Markdown into FILE, between its lines `<!-- BEGIN vanish bench -->` and
     /// `<!-- END vanish bench -->` (docs/performance.md), leaving the rest of the file as it is
     #[arg(long, value_name = "FILE")]
@@ -54,6 +59,18 @@ pub fn run(args: BenchArgs) -> Result<()> {
         }
         None => None,
     };
+    if let Some(dataset) = &args.dataset {
+        let keeps_split = dataset.starts_with("mnist:") || dataset.starts_with("npz:");
+        anyhow::ensure!(keeps_split, "--dataset {dataset}: the MNIST jobs take mnist:DIR or a Keras npz:PATH");
+        let settings = crate::data::DataSettings { dataset: dataset.clone(), ..Default::default() };
+        let (train, _) = settings.load(0).with_context(|| format!("--dataset {dataset}"))?;
+        anyhow::ensure!(
+            train.features == 784 && train.classes <= 10,
+            "--dataset {dataset}: the MNIST jobs take 784 features (28×28) and up to 10 classes, not {} and {}",
+            train.features,
+            train.classes
+        );
+    }
     if args.device.device == DeviceKind::Cpu {
         anyhow::bail!("--device cpu: the benchmark measures the GPU (the CPU reference appears as a row of its own)");
     }
@@ -89,7 +106,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     if wants("jobs") {
         say("the jobs, end to end (each a child process: GPU cold, GPU warm, CPU reference)");
-        report.jobs = jobs_section(&opts, args.device.adapter.as_deref())?;
+        report.jobs = jobs_section(&opts, args.device.adapter.as_deref(), args.dataset.as_deref())?;
     }
     if let Some((path, text)) = page {
         let updated = crate::bench::splice(&text, &report.markdown(&bench_command(&args)))
@@ -112,6 +129,9 @@ fn bench_command(args: &BenchArgs) -> String {
     }
     if let Some(sections) = &args.sections {
         command += &format!(" --sections {}", sections.join(","));
+    }
+    if let Some(dataset) = &args.dataset {
+        command += &format!(" --dataset {dataset}");
     }
     if let Some(peak) = args.peak_gflops {
         command += &format!(" --peak-gflops {peak}");

@@ -10,6 +10,7 @@ mod check;
 mod cli;
 mod data;
 mod docs;
+mod executor;
 mod faults;
 mod fused_kernels;
 mod interchange;
