@@ -1,22 +1,15 @@
 // What a batch of models is, shared by the executor's two kernel families (fused.wgsl: one workgroup
 // per model; tiled.wgsl: one dispatch per layer over every model): where each model lives (`ModelDesc`),
-// each dense layer's tensors (`LayerDesc`), and what a probe reports of a layer (`LayerStats`). Each is a
-// `#[repr(C)]` struct of the same name in src/gpu/batch.rs; `Shader::source` puts this file after the
-// maths prelude and before either kernel.
-
-// What a pass does to a model (`Run.mode` in fused.wgsl, `Pass.mode` in tiled.wgsl).
-const MODE_TRAIN: u32 = 0u;
-const MODE_PROBE: u32 = 1u;
-const MODE_EVAL_TRAIN: u32 = 2u;
-const MODE_EVAL_TEST: u32 = 3u;
-const MODE_BESIDE: u32 = 4u;
-
-// The model and layer tables are uniform buffers of 64 KiB (WebGPU's default binding limit; MAX_MODELS and
-// MAX_LAYERS in src/gpu/batch.rs): CPU drivers read a storage buffer at an address that differs between
+// each dense layer's tensors (`LayerDesc`), what a probe reports of a layer (`LayerStats`), and the
+// workgroup's fixed-order sums. Each struct is a `#[repr(C)]` struct of the same name in
+// src/gpu/batch.rs. `Shader::source` puts this file after the maths prelude and the constants Rust and
+// WGSL share, which it writes from the Rust constants of the same names (`shared_constants` in
+// src/gpu/shaders.rs): MAX_MODELS and MAX_LAYERS (the tables' sizes: uniform buffers of 64 KiB, WebGPU's
+// default binding limit), the MODE_* of a pass (`Run.mode` in fused.wgsl, `Pass.mode` in tiled.wgsl),
+// REDUCTION_SUMS and REDUCTION_FLOATS, the tiled kernels' TILE, GROUP and STEP_SLOT. The tables are
+// uniform buffers because CPU drivers read a storage buffer at an address that differs between
 // invocations (and the workgroup id counts as differing) with a branch per SIMD lane, a uniform buffer
 // with straight-line loads, and these tables are read everywhere.
-const MAX_MODELS: u32 = 409u;
-const MAX_LAYERS: u32 = 682u;
 
 // Where one model lives. Offsets are in floats (or words) of the buffer named.
 struct ModelDesc {
@@ -108,3 +101,28 @@ struct LayerStats {
     _pad: f32,
 }
 
+
+// Workgroup-wide sums in a fixed order: REDUCTION_SUMS partial sums per invocation, for up to
+// REDUCTION_FLOATS / REDUCTION_SUMS invocations.
+var<workgroup> red: array<f32, REDUCTION_FLOATS>;
+
+// The sums over the workgroup's first `lanes` invocations of each one's `v[i]`, returned to all of them,
+// each added in invocation order (so the result does not depend on the driver's scheduling). Call from
+// uniform control flow.
+fn wg_sums(lid: u32, lanes: u32, v: array<f32, REDUCTION_SUMS>) -> array<f32, REDUCTION_SUMS> {
+    let stride = REDUCTION_FLOATS / REDUCTION_SUMS;
+    workgroupBarrier(); // earlier readers of red are done
+    for (var i = 0u; i < REDUCTION_SUMS; i++) {
+        red[i * stride + lid] = v[i];
+    }
+    workgroupBarrier(); // every partial sum is written
+    var total: array<f32, REDUCTION_SUMS>;
+    for (var i = 0u; i < REDUCTION_SUMS; i++) {
+        var acc = 0.0;
+        for (var j = 0u; j < lanes; j++) {
+            acc += red[i * stride + j];
+        }
+        total[i] = acc;
+    }
+    return total;
+}

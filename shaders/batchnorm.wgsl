@@ -64,21 +64,20 @@ fn batchnorm_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
     red0[lid] = d2;
     reduce2(lid);
     let var_b = red0[0] / f32(p.m);
-    let rstd = inverseSqrt(var_b + p.eps);
+    let rstd = norm_rstd(var_b, p.eps);
     let g = fgamma[j];
     let b = fbeta[j];
     for (var i = lid; i < p.m; i += WG) {
         let idx = i * p.n + j;
-        fy[idx] = g * (fx[idx] - mean) * rstd + b;
+        fy[idx] = norm_forward(fx[idx], mean, rstd, g, b);
     }
     if (lid == 0u) {
         fmean[j] = mean;
         frstd[j] = rstd;
         if (p.update_running == 1u) {
             // PyTorch's convention: the running variance takes the unbiased batch variance.
-            let unbiased = select(var_b, var_b * f32(p.m) / f32(p.m - 1u), p.m > 1u);
-            frun_mean[j] = (1.0 - p.momentum) * frun_mean[j] + p.momentum * mean;
-            frun_var[j] = (1.0 - p.momentum) * frun_var[j] + p.momentum * unbiased;
+            frun_mean[j] = running_update(frun_mean[j], mean, p.momentum);
+            frun_var[j] = running_update(frun_var[j], unbiased_var(var_b, p.m), p.momentum);
         }
     }
 }
@@ -99,7 +98,7 @@ fn batchnorm_forward_eval(@builtin(global_invocation_id) gid: vec3<u32>,
         return;
     }
     let j = idx % p.n;
-    ey[idx] = egamma[j] * (ex[idx] - erun_mean[j]) * inverseSqrt(erun_var[j] + p.eps) + ebeta[j];
+    ey[idx] = norm_forward(ex[idx], erun_mean[j], norm_rstd(erun_var[j], p.eps), egamma[j], ebeta[j]);
 }
 
 // ---- batchnorm_backward (training): with x̂ = (x − mean)·rstd and g = dy·γ,
@@ -125,7 +124,7 @@ fn batchnorm_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
         let idx = i * p.n + j;
         let dy = bdy[idx];
         sdy += dy;
-        sdyx += dy * (bx[idx] - mean) * rstd;
+        sdyx += dy * norm_xhat(bx[idx], mean, rstd);
     }
     red0[lid] = sdy;
     red1[lid] = sdyx;
@@ -136,8 +135,7 @@ fn batchnorm_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
     let mf = f32(p.m);
     for (var i = lid; i < p.m; i += WG) {
         let idx = i * p.n + j;
-        let xhat = (bx[idx] - mean) * rstd;
-        bdx[idx] = g * rstd / mf * (mf * bdy[idx] - sum_dy - xhat * sum_dyx);
+        bdx[idx] = norm_backward(bdy[idx], norm_xhat(bx[idx], mean, rstd), sum_dy, sum_dyx, g * rstd, mf);
     }
     if (lid == 0u) {
         bdgamma[j] = sum_dyx;

@@ -62,10 +62,6 @@ override LAYER_NORM: u32 = 1u;
 override SKIPS: u32 = 1u;
 override CLIP: u32 = 1u;
 
-// Workgroup-wide sums in a fixed order: SUMS partial sums per invocation, for up to 64 invocations.
-const SUMS: u32 = 10u;
-var<workgroup> red: array<f32, 640>;
-
 struct Run {
     mode: u32,   // 0 train, 1 probe, 2 evaluate train, 3 evaluate test, 4 train the models beside their twins' measurement
     first: u32,  // train: the first step's index in the epoch
@@ -116,25 +112,6 @@ fn weights_barrier() {
     if (WSH > 1u) {
         workgroupBarrier();
     }
-}
-
-// The sums over the workgroup of every invocation's `v[i]`, returned to all of them, each added in
-// invocation order (so the result does not depend on the driver's scheduling).
-fn wg_sums(lid: u32, v: array<f32, SUMS>) -> array<f32, SUMS> {
-    workgroupBarrier(); // earlier readers of red are done
-    for (var i = 0u; i < SUMS; i++) {
-        red[i * 64u + lid] = v[i];
-    }
-    workgroupBarrier(); // every partial sum is written
-    var total: array<f32, SUMS>;
-    for (var i = 0u; i < SUMS; i++) {
-        var acc = 0.0;
-        for (var j = 0u; j < WG; j++) {
-            acc += red[i * 64u + j];
-        }
-        total[i] = acc;
-    }
-    return total;
 }
 
 // The optimiser on parameter k of the model, with gradient g and step size alpha. SGD's velocity and
@@ -265,12 +242,12 @@ fn forward(md: ModelDesc, lid: u32, rows: u32, mode: u32) {
                     let d = scratch[zr + j] - mean;
                     d2 += d * d;
                 }
-                let rstd = inverseSqrt(d2 / nf + md.bn_eps);
+                let rstd = norm_rstd(d2 / nf, md.bn_eps);
                 scratch[rs + r] = mean;
                 scratch[rs + md.row_cap + r] = rstd;
                 for (var j = 0u; j < l.fan_out; j++) {
                     let o = so + r * l.fan_out + j;
-                    let yv = weight(md, l.gamma + j) * (scratch[o + l.z] - mean) * rstd + weight(md, l.beta + j);
+                    let yv = norm_forward(scratch[o + l.z], mean, rstd, weight(md, l.gamma + j), weight(md, l.beta + j));
                     scratch[o + l.y] = yv;
                     let av = act_forward(yv, l.act, l.alpha);
                     scratch[o + l.a] = av;
@@ -290,7 +267,7 @@ fn forward(md: ModelDesc, lid: u32, rows: u32, mode: u32) {
                 var rstd = 0.0;
                 if (mode >= MODE_EVAL_TRAIN) {
                     mean = arena[md.ro + l.rmean + j];
-                    rstd = inverseSqrt(arena[md.ro + l.rvar + j] + md.bn_eps);
+                    rstd = norm_rstd(arena[md.ro + l.rvar + j], md.bn_eps);
                 } else {
                     var sum = 0.0;
                     for (var r = 0u; r < rows; r++) {
@@ -303,13 +280,12 @@ fn forward(md: ModelDesc, lid: u32, rows: u32, mode: u32) {
                         d2 += d * d;
                     }
                     let var_b = d2 / mf;
-                    rstd = inverseSqrt(var_b + md.bn_eps);
+                    rstd = norm_rstd(var_b, md.bn_eps);
                     if (mode == MODE_TRAIN && u < l.fan_out) {
-                        let unbiased = select(var_b, var_b * mf / (mf - 1.0), rows > 1u);
                         let rm = md.ro + l.rmean + j;
                         let rv = md.ro + l.rvar + j;
-                        arena[rm] = (1.0 - md.bn_momentum) * arena[rm] + md.bn_momentum * mean;
-                        arena[rv] = (1.0 - md.bn_momentum) * arena[rv] + md.bn_momentum * unbiased;
+                        arena[rm] = running_update(arena[rm], mean, md.bn_momentum);
+                        arena[rv] = running_update(arena[rv], unbiased_var(var_b, rows), md.bn_momentum);
                     }
                 }
                 if (u < l.fan_out) {
@@ -328,7 +304,7 @@ fn forward(md: ModelDesc, lid: u32, rows: u32, mode: u32) {
                 for (var base = 0u; base < rows; base += WG) {
                     let r = base + lid;
                     let o = so + r * l.fan_out + j;
-                    let yv = gamma * ((scratch[o + l.z] - mean) * rstd) + beta;
+                    let yv = norm_forward(scratch[o + l.z], mean, rstd, gamma, beta);
                     scratch[o + l.y] = yv;
                     let av = act_forward(yv, l.act, l.alpha);
                     scratch[o + l.a] = av;
@@ -375,7 +351,7 @@ fn loss(md: ModelDesc, lid: u32, rows: u32, at: u32) {
             for (var c = 0u; c < k; c++) {
                 sum += exp(scratch[row + lo.z + c] - zmax);
             }
-            let lse = zmax + log(sum);
+            let lse = log_sum_exp(zmax, sum);
             l = lse - scratch[row + lo.z + label];
             for (var c = 0u; c < k; c++) {
                 scratch[row + lo.d + c] = softmax_grad(scratch[row + lo.z + c], lse, c == label) / mf;
@@ -524,7 +500,7 @@ fn backward(md: ModelDesc, lid: u32, rows: u32) {
                     let o = so + r * pl.fan_out + j;
                     let dy = scratch[o + pl.dy];
                     sdy += dy;
-                    sdyx += dy * (scratch[o + pl.z] - scratch[rs + r]) * scratch[rs + md.row_cap + r];
+                    sdyx += dy * norm_xhat(scratch[o + pl.z], scratch[rs + r], scratch[rs + md.row_cap + r]);
                 }
                 if (u < pl.fan_out) {
                     arena[md.go + pl.gamma + j] = sdyx;
@@ -544,12 +520,12 @@ fn backward(md: ModelDesc, lid: u32, rows: u32) {
                 for (var j = 0u; j < pl.fan_out; j++) {
                     let g = scratch[row + pl.dy + j] * weight(md, pl.gamma + j);
                     sg += g;
-                    sgx += g * (scratch[row + pl.z + j] - mean) * rstd;
+                    sgx += g * norm_xhat(scratch[row + pl.z + j], mean, rstd);
                 }
                 for (var j = 0u; j < pl.fan_out; j++) {
-                    let xhat = (scratch[row + pl.z + j] - mean) * rstd;
+                    let xhat = norm_xhat(scratch[row + pl.z + j], mean, rstd);
                     let g = scratch[row + pl.dy + j] * weight(md, pl.gamma + j);
-                    scratch[row + pl.d + j] = rstd / nf * (nf * g - sg - xhat * sgx);
+                    scratch[row + pl.d + j] = norm_backward(g, xhat, sg, sgx, rstd, nf);
                 }
             }
         }
@@ -566,7 +542,7 @@ fn backward(md: ModelDesc, lid: u32, rows: u32) {
                     let o = so + r * pl.fan_out + j;
                     let dy = scratch[o + pl.dy];
                     sdy += dy;
-                    sdyx += dy * (scratch[o + pl.z] - mean) * rstd;
+                    sdyx += dy * norm_xhat(scratch[o + pl.z], mean, rstd);
                 }
                 if (u < pl.fan_out) {
                     scratch[so + pl.stats + 2u * pl.fan_out + j] = sdy;
@@ -584,12 +560,12 @@ fn backward(md: ModelDesc, lid: u32, rows: u32) {
                 let rstd = scratch[st + pl.fan_out];
                 let sdy = scratch[st + 2u * pl.fan_out];
                 let sdyx = scratch[st + 3u * pl.fan_out];
-                let scale = weight(md, pl.gamma + j) * rstd / mf;
+                let gamma = weight(md, pl.gamma + j);
                 for (var base = 0u; base < rows; base += WG) {
                     let r = base + lid;
                     let o = so + r * pl.fan_out + j;
-                    let xhat = (scratch[o + pl.z] - mean) * rstd;
-                    scratch[o + pl.d] = scale * (mf * scratch[o + pl.dy] - sdy - xhat * sdyx);
+                    let xhat = norm_xhat(scratch[o + pl.z], mean, rstd);
+                    scratch[o + pl.d] = norm_backward(scratch[o + pl.dy], xhat, sdy, sdyx, gamma * rstd, mf);
                 }
             }
         }
@@ -711,7 +687,7 @@ fn probe_stats(md: ModelDesc, lid: u32) {
                 }
             }
         }
-        let t = wg_sums(lid, array<f32, SUMS>(gw, gb, ww, pw, dw, d2, s, sat, g2, dead));
+        let t = wg_sums(lid, WG, array<f32, REDUCTION_SUMS>(gw, gb, ww, pw, dw, d2, s, sat, g2, dead));
         let mean = t[6] / count;
         // Two passes for the std: E[a²] − E[a]² cancels in f32.
         var c2 = 0.0;
@@ -722,7 +698,7 @@ fn probe_stats(md: ModelDesc, lid: u32) {
                 c2 += c * c;
             }
         }
-        let sd = sqrt(wg_sums(lid, array<f32, SUMS>(c2, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0))[0] / count);
+        let sd = sqrt(wg_sums(lid, WG, array<f32, REDUCTION_SUMS>(c2, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0))[0] / count);
         if (lid == 0u) {
             probes[md.probes + li] = LayerStats(
                 t[0], t[1], t[5], t[2], t[3], t[4], mean, sd, t[7] / count, t[9] / f32(l.fan_out), t[8] / count, 0.0,

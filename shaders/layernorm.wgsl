@@ -65,9 +65,9 @@ fn layernorm_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
     }
     red0[lid] = d2;
     reduce2(lid);
-    let rstd = inverseSqrt(red0[0] / f32(p.n) + p.eps);
+    let rstd = norm_rstd(red0[0] / f32(p.n), p.eps);
     for (var j = lid; j < p.n; j += WG) {
-        fy[row + j] = fgamma[j] * (fx[row + j] - mean) * rstd + fbeta[j];
+        fy[row + j] = norm_forward(fx[row + j], mean, rstd, fgamma[j], fbeta[j]);
     }
     if (lid == 0u) {
         fmean[i] = mean;
@@ -100,7 +100,7 @@ fn layernorm_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
     for (var j = lid; j < p.n; j += WG) {
         let g = bdy[row + j] * bgamma[j];
         sg += g;
-        sgx += g * (bx[row + j] - mean) * rstd;
+        sgx += g * norm_xhat(bx[row + j], mean, rstd);
     }
     red0[lid] = sg;
     red1[lid] = sgx;
@@ -109,8 +109,8 @@ fn layernorm_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
     let sum_gx = red1[0];
     let nf = f32(p.n);
     for (var j = lid; j < p.n; j += WG) {
-        let xhat = (bx[row + j] - mean) * rstd;
-        bdx[row + j] = rstd / nf * (nf * bdy[row + j] * bgamma[j] - sum_g - xhat * sum_gx);
+        let xhat = norm_xhat(bx[row + j], mean, rstd);
+        bdx[row + j] = norm_backward(bdy[row + j] * bgamma[j], xhat, sum_g, sum_gx, rstd, nf);
     }
 }
 
@@ -132,7 +132,7 @@ fn layernorm_param_grads(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_i
         let idx = i * p.n + j;
         let dy = pdy[idx];
         sdy += dy;
-        sdyx += dy * (px[idx] - pmean[i]) * prstd[i];
+        sdyx += dy * norm_xhat(px[idx], pmean[i], prstd[i]);
     }
     red0[lid] = sdy;
     red1[lid] = sdyx;

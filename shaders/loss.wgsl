@@ -84,7 +84,7 @@ fn softmax_cross_entropy(@builtin(local_invocation_id) lid3: vec3<u32>) {
         for (var c = 0u; c < p.k; c++) {
             sum += exp(logits[row + c] - zmax);
         }
-        let lse = zmax + log(sum);
+        let lse = log_sum_exp(zmax, sum);
         let label = labels[i];
         loss += lse - logits[row + label];
         for (var c = 0u; c < p.k; c++) {

@@ -78,6 +78,11 @@ fn bce_grad(z: f32, y: f32) -> f32 {
     return sigmoid(z) - y;
 }
 
+// log Σ exp(z) of a row of logits, from its largest z and Σ exp(z − zmax) (shifted, so no exp overflows).
+fn log_sum_exp(zmax: f32, sum_shifted_exp: f32) -> f32 {
+    return zmax + log(sum_shifted_exp);
+}
+
 // Softmax cross-entropy of one row, given its log-sum-exp: the loss is lse − z[label], and the
 // gradient of logit c is softmax(z)[c] − [c = label].
 fn softmax_grad(z: f32, lse: f32, is_label: bool) -> f32 {
@@ -101,4 +106,35 @@ fn adam_v(v: f32, g: f32, beta2: f32, one_minus_beta2: f32) -> f32 {
 
 fn adam_delta(alpha: f32, m: f32, v: f32, eps: f32) -> f32 {
     return alpha * m / (sqrt(v) + eps);
+}
+
+// Normalisation over n values (batch norm: a unit's rows; layer norm: a row's units), with the biased
+// variance and eps inside the root: rstd = 1/√(var + eps), x̂ = (x − mean)·rstd, y = γ·x̂ + β.
+fn norm_rstd(biased_var: f32, eps: f32) -> f32 {
+    return inverseSqrt(biased_var + eps);
+}
+
+fn norm_xhat(x: f32, mean: f32, rstd: f32) -> f32 {
+    return (x - mean) * rstd;
+}
+
+fn norm_forward(x: f32, mean: f32, rstd: f32, gamma: f32, beta: f32) -> f32 {
+    return gamma * norm_xhat(x, mean, rstd) + beta;
+}
+
+// Its backward for one value: with g = dL/dx̂ (dy·γ), Σg and Σg·x̂ over the n values,
+// dx = rstd/n · (n·g − Σg − x̂·Σg·x̂). Where γ is the same for the n values (batch norm's unit), g may be
+// dy, with Σdy and Σdy·x̂, and `scale` γ·rstd; otherwise `scale` is rstd.
+fn norm_backward(g: f32, xhat: f32, sum_g: f32, sum_gx: f32, scale: f32, n: f32) -> f32 {
+    return scale / n * (n * g - sum_g - xhat * sum_gx);
+}
+
+// Batch norm's running statistics (PyTorch's convention): each moves `momentum` of the way to the
+// batch's, the variance to the unbiased batch variance.
+fn running_update(running: f32, batch: f32, momentum: f32) -> f32 {
+    return (1.0 - momentum) * running + momentum * batch;
+}
+
+fn unbiased_var(biased_var: f32, m: u32) -> f32 {
+    return select(biased_var, biased_var * f32(m) / f32(m - 1u), m > 1u);
 }

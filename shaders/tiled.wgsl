@@ -31,10 +31,6 @@ struct Pass {
     _pad1: u32,
 }
 
-// The queue slot that holds the training step in flight (the host sets it to the first step's index
-// less one before each submit; `tiled_step` advances it).
-const STEP_SLOT: u32 = 5u;
-
 // No index: an `Operand` without a column of ones, a pass whose rows are not reordered.
 const NONE: u32 = 0xffffffffu;
 
@@ -162,25 +158,25 @@ fn element(op: Operand, i: u32, k: u32, kn: u32) -> f32 {
 }
 
 // The staged slices, [k][i / 4] as vec4s of four consecutive i.
-var<workgroup> ta: array<array<vec4<f32>, 8>, TK>;
-var<workgroup> tb: array<array<vec4<f32>, 8>, TK>;
+var<workgroup> ta: array<array<vec4<f32>, TILE / 4u>, TK>;
+var<workgroup> tb: array<array<vec4<f32>, TILE / 4u>, TK>;
 
 // Which element of a 32×TK slice invocation `t` loads at its `s`-th load, (i, k): consecutive
 // invocations take consecutive addresses of the operand's contiguous index (k where sk = 1, else i).
 fn stage_at(op: Operand, t: u32, s: u32) -> vec2<u32> {
-    let e = t + 64u * s;
+    let e = t + (TILE / 4u) * (TILE / 4u) * s;
     if (op.sk == 1u) {
         return vec2<u32>(e / TK, e % TK);
     }
-    return vec2<u32>(e % 32u, e / 32u);
+    return vec2<u32>(e % TILE, e / TILE);
 }
 
 // Adds invocation (lx, ly)'s 4×4 block of A·Bᵀ for the tile at rows i0 and columns j0 to `acc`
 // (acc[q][s] is C[i0 + 4ly + q, j0 + 4lx + s]). Call from uniform control flow.
 fn product(a: Operand, b: Operand, kn: u32, i0: u32, j0: u32, lx: u32, ly: u32, acc: ptr<function, array<vec4<f32>, 4>>) {
-    let t = ly * 8u + lx;
+    let t = ly * (TILE / 4u) + lx;
     for (var k0 = 0u; k0 < kn; k0 += TK) {
-        for (var s = 0u; s < 8u; s++) {
+        for (var s = 0u; s < TILE * TK / ((TILE / 4u) * (TILE / 4u)); s++) {
             let pa = stage_at(a, t, s);
             ta[pa.y][pa.x >> 2u][pa.x & 3u] = element(a, i0 + pa.x, k0 + pa.y, kn);
             let pb = stage_at(b, t, s);
@@ -210,17 +206,17 @@ fn layer_input(md: ModelDesc, l: LayerDesc, li: u32, rs: Rows) -> Operand {
 
 // z = x·Wᵀ + b for a 32×32 tile of rows × units; then, without a norm, a = f(z) and a skip's output
 // x + α·a.
-@compute @workgroup_size(8, 8)
+@compute @workgroup_size(TILE / 4u, TILE / 4u)
 fn tiled_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let md = models[wid.z];
-    let step = current_step(lid.y * 8u + lid.x);
+    let step = current_step(lid.y * (TILE / 4u) + lid.x);
     if (ps.layer >= md.layers) {
         return;
     }
     let l = layers[md.lt + ps.layer];
     let rs = pass_rows(md, step);
-    let i0 = wid.y * 32u;
-    let j0 = wid.x * 32u;
+    let i0 = wid.y * TILE;
+    let j0 = wid.x * TILE;
     if (i0 >= rs.n || j0 >= l.fan_out) {
         return;
     }
@@ -253,7 +249,7 @@ fn tiled_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
 // The layer's norm, then f and the skip: batch norm one unit per invocation (the batch's mean and
 // biased variance in two passes — training updates the running statistics — or, in evaluations, the
 // running statistics), layer norm one row per invocation.
-@compute @workgroup_size(64)
+@compute @workgroup_size(GROUP)
 fn tiled_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let md = models[wid.z];
     if (ps.layer >= md.layers) {
@@ -262,7 +258,7 @@ fn tiled_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     let l = layers[md.lt + ps.layer];
     let rows = pass_rows(md, atomicLoad(&queue[STEP_SLOT])).n;
     let so = md.so;
-    let t = wid.x * 64u + lid.x;
+    let t = wid.x * GROUP + lid.x;
     if (l.norm == 1u && t < l.fan_out) {
         let j = t;
         let mf = f32(rows);
@@ -270,7 +266,7 @@ fn tiled_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
         var rstd = 0.0;
         if (ps.mode >= MODE_EVAL_TRAIN) {
             mean = arena[md.ro + l.rmean + j];
-            rstd = inverseSqrt(arena[md.ro + l.rvar + j] + md.bn_eps);
+            rstd = norm_rstd(arena[md.ro + l.rvar + j], md.bn_eps);
         } else {
             var sum = 0.0;
             for (var r = 0u; r < rows; r++) {
@@ -283,13 +279,12 @@ fn tiled_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
                 d2 += d * d;
             }
             let var_b = d2 / mf;
-            rstd = inverseSqrt(var_b + md.bn_eps);
+            rstd = norm_rstd(var_b, md.bn_eps);
             if (ps.mode == MODE_TRAIN) {
-                let unbiased = select(var_b, var_b * mf / (mf - 1.0), rows > 1u);
                 let rm = md.ro + l.rmean + j;
                 let rv = md.ro + l.rvar + j;
-                arena[rm] = (1.0 - md.bn_momentum) * arena[rm] + md.bn_momentum * mean;
-                arena[rv] = (1.0 - md.bn_momentum) * arena[rv] + md.bn_momentum * unbiased;
+                arena[rm] = running_update(arena[rm], mean, md.bn_momentum);
+                arena[rv] = running_update(arena[rv], unbiased_var(var_b, rows), md.bn_momentum);
             }
         }
         scratch[so + l.stats + j] = mean;
@@ -298,7 +293,7 @@ fn tiled_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
         let beta = arena[md.po + l.beta + j];
         for (var r = 0u; r < rows; r++) {
             let o = so + r * l.fan_out + j;
-            let yv = gamma * ((scratch[o + l.z] - mean) * rstd) + beta;
+            let yv = norm_forward(scratch[o + l.z], mean, rstd, gamma, beta);
             scratch[o + l.y] = yv;
             let av = act_forward(yv, l.act, l.alpha);
             scratch[o + l.a] = av;
@@ -321,13 +316,13 @@ fn tiled_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
             let d = scratch[zr + j] - mean;
             d2 += d * d;
         }
-        let rstd = inverseSqrt(d2 / nf + md.bn_eps);
+        let rstd = norm_rstd(d2 / nf, md.bn_eps);
         let rs = so + l.stats + 4u * l.fan_out;
         scratch[rs + r] = mean;
         scratch[rs + md.row_cap + r] = rstd;
         for (var j = 0u; j < l.fan_out; j++) {
             let o = so + r * l.fan_out + j;
-            let yv = arena[md.po + l.gamma + j] * (scratch[o + l.z] - mean) * rstd + arena[md.po + l.beta + j];
+            let yv = norm_forward(scratch[o + l.z], mean, rstd, arena[md.po + l.gamma + j], arena[md.po + l.beta + j]);
             scratch[o + l.y] = yv;
             let av = act_forward(yv, l.act, l.alpha);
             scratch[o + l.a] = av;
@@ -339,11 +334,11 @@ fn tiled_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
 }
 
 // One row per invocation: its loss and hit into the loss rows, dlogits/rows into the output layer's δ.
-@compute @workgroup_size(64)
+@compute @workgroup_size(GROUP)
 fn tiled_loss(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let md = models[wid.z];
     let rs = pass_rows(md, atomicLoad(&queue[STEP_SLOT]));
-    let r = wid.x * 64u + lid.x;
+    let r = wid.x * GROUP + lid.x;
     if (r >= rs.n) {
         return;
     }
@@ -376,7 +371,7 @@ fn tiled_loss(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
         for (var c = 0u; c < k; c++) {
             sum += exp(scratch[row + lo.z + c] - zmax);
         }
-        let lse = zmax + log(sum);
+        let lse = log_sum_exp(zmax, sum);
         l = lse - scratch[row + lo.z + label];
         for (var c = 0u; c < k; c++) {
             scratch[row + lo.d + c] = softmax_grad(scratch[row + lo.z + c], lse, c == label) / mf;
@@ -387,11 +382,9 @@ fn tiled_loss(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     scratch[lab + 2u * md.row_cap + r] = hit;
 }
 
-var<workgroup> part: array<f32, 128>;
-
 // The pass's mean loss and correct count, one workgroup per model: 64 strided partial sums, added in
 // invocation order (a fixed order, whatever the driver's scheduling).
-@compute @workgroup_size(64)
+@compute @workgroup_size(GROUP)
 fn tiled_loss_sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let md = models[wid.z];
     let step = current_step(lid.x);
@@ -399,20 +392,17 @@ fn tiled_loss_sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     let lab = md.so + md.scratch_loss;
     var total = 0.0;
     var hits = 0.0;
-    for (var r = lid.x; r < rows; r += 64u) {
+    for (var r = lid.x; r < rows; r += GROUP) {
         total += scratch[lab + md.row_cap + r];
         hits += scratch[lab + 2u * md.row_cap + r];
     }
-    part[lid.x] = total;
-    part[64u + lid.x] = hits;
-    workgroupBarrier();
+    var v: array<f32, REDUCTION_SUMS>;
+    v[0] = total;
+    v[1] = hits;
+    let sums = wg_sums(lid.x, GROUP, v);
     if (lid.x == 0u && rows > 0u) {
-        var t = 0.0;
-        var h = 0.0;
-        for (var i = 0u; i < 64u; i++) {
-            t += part[i];
-            h += part[64u + i];
-        }
+        let t = sums[0];
+        let h = sums[1];
         var at = md.totals + 2u * (ps.mode - 1u);
         if (ps.mode == MODE_TRAIN) {
             at = md.metrics + 2u * step;
@@ -423,18 +413,18 @@ fn tiled_loss_sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
 }
 
 // dW = δᵀ·x and, as input fan_in with x = 1, db = Σ_r δ[r, ·], for a 32×32 tile of units × inputs.
-@compute @workgroup_size(8, 8)
+@compute @workgroup_size(TILE / 4u, TILE / 4u)
 fn tiled_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let md = models[wid.z];
-    let step = current_step(lid.y * 8u + lid.x);
+    let step = current_step(lid.y * (TILE / 4u) + lid.x);
     if (ps.layer >= md.layers) {
         return;
     }
     let li = back_layer(md);
     let l = layers[md.lt + li];
     let rs = pass_rows(md, step);
-    let j0 = wid.y * 32u;
-    let k0 = wid.x * 32u;
+    let j0 = wid.y * TILE;
+    let k0 = wid.x * TILE;
     if (rs.n == 0u || j0 >= l.fan_out || k0 > l.fan_in) {
         return;
     }
@@ -460,10 +450,10 @@ fn tiled_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
 // dA of the layer below = δ·W for a 32×32 tile of rows × its units; then the skips (this layer's
 // carries its output's gradient down; the layer below's keeps it and passes α·it to its branch) and f′
 // of the layer below's activation input, into its δ — or its dy, with a norm.
-@compute @workgroup_size(8, 8)
+@compute @workgroup_size(TILE / 4u, TILE / 4u)
 fn tiled_back(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let md = models[wid.z];
-    let step = current_step(lid.y * 8u + lid.x);
+    let step = current_step(lid.y * (TILE / 4u) + lid.x);
     if (ps.layer + 1u >= md.layers) {
         return; // beyond this model's depth, or its first layer (nothing below)
     }
@@ -471,8 +461,8 @@ fn tiled_back(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     let l = layers[md.lt + li];
     let pl = layers[md.lt + li - 1u];
     let rows = pass_rows(md, step).n;
-    let i0 = wid.y * 32u;
-    let k0 = wid.x * 32u;
+    let i0 = wid.y * TILE;
+    let k0 = wid.x * TILE;
     if (i0 >= rows || k0 >= l.fan_in) {
         return;
     }
@@ -507,7 +497,7 @@ fn tiled_back(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
 // The norm backward of the layer below: batch norm one unit per invocation (Σdy and Σdy·x̂ give dβ and
 // dγ, then every row's δ); layer norm's dγ and dβ one unit per invocation and its δ one row per
 // invocation (independent: both read dy, each writes its own).
-@compute @workgroup_size(64)
+@compute @workgroup_size(GROUP)
 fn tiled_norm_back(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let md = models[wid.z];
     if (ps.layer + 1u >= md.layers) {
@@ -517,7 +507,7 @@ fn tiled_norm_back(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     let rows = pass_rows(md, atomicLoad(&queue[STEP_SLOT])).n;
     let so = md.so;
     let mf = f32(rows);
-    let t = wid.x * 64u + lid.x;
+    let t = wid.x * GROUP + lid.x;
     if (pl.norm == 1u && t < pl.fan_out) {
         let j = t;
         let mean = scratch[so + pl.stats + j];
@@ -528,15 +518,15 @@ fn tiled_norm_back(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
             let o = so + r * pl.fan_out + j;
             let dy = scratch[o + pl.dy];
             sdy += dy;
-            sdyx += dy * (scratch[o + pl.z] - mean) * rstd;
+            sdyx += dy * norm_xhat(scratch[o + pl.z], mean, rstd);
         }
         arena[md.go + pl.gamma + j] = sdyx;
         arena[md.go + pl.beta + j] = sdy;
-        let scale = arena[md.po + pl.gamma + j] * rstd / mf;
+        let gamma = arena[md.po + pl.gamma + j];
         for (var r = 0u; r < rows; r++) {
             let o = so + r * pl.fan_out + j;
-            let xhat = (scratch[o + pl.z] - mean) * rstd;
-            scratch[o + pl.d] = scale * (mf * scratch[o + pl.dy] - sdy - xhat * sdyx);
+            let xhat = norm_xhat(scratch[o + pl.z], mean, rstd);
+            scratch[o + pl.d] = norm_backward(scratch[o + pl.dy], xhat, sdy, sdyx, gamma * rstd, mf);
         }
     }
     if (pl.norm == 2u) {
@@ -549,7 +539,7 @@ fn tiled_norm_back(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
                 let o = so + r * pl.fan_out + j;
                 let dy = scratch[o + pl.dy];
                 sdy += dy;
-                sdyx += dy * (scratch[o + pl.z] - scratch[rs + r]) * scratch[rs + md.row_cap + r];
+                sdyx += dy * norm_xhat(scratch[o + pl.z], scratch[rs + r], scratch[rs + md.row_cap + r]);
             }
             arena[md.go + pl.gamma + j] = sdyx;
             arena[md.go + pl.beta + j] = sdy;
@@ -565,12 +555,12 @@ fn tiled_norm_back(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
             for (var j = 0u; j < pl.fan_out; j++) {
                 let g = scratch[row + pl.dy + j] * arena[md.po + pl.gamma + j];
                 sg += g;
-                sgx += g * (scratch[row + pl.z + j] - mean) * rstd;
+                sgx += g * norm_xhat(scratch[row + pl.z + j], mean, rstd);
             }
             for (var j = 0u; j < pl.fan_out; j++) {
-                let xhat = (scratch[row + pl.z + j] - mean) * rstd;
+                let xhat = norm_xhat(scratch[row + pl.z + j], mean, rstd);
                 let g = scratch[row + pl.dy + j] * arena[md.po + pl.gamma + j];
-                scratch[row + pl.d + j] = rstd / nf * (nf * g - sg - xhat * sgx);
+                scratch[row + pl.d + j] = norm_backward(g, xhat, sg, sgx, rstd, nf);
             }
         }
     }
@@ -579,7 +569,7 @@ fn tiled_norm_back(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
 // --clip-grad-norm, one workgroup per model: ‖g‖ over all its gradients (64 strided partial sums, added
 // in invocation order), the norm to `out` for the host, then every gradient scaled by
 // min(1, clip/(‖g‖ + 1e-6)) in place — the clipped gradient is the one kept, as the reference's.
-@compute @workgroup_size(64)
+@compute @workgroup_size(GROUP)
 fn tiled_clip(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let md = models[wid.z];
     let step = current_step(lid.x);
@@ -587,33 +577,29 @@ fn tiled_clip(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
         return;
     }
     var sq = 0.0;
-    for (var e = lid.x; e < md.param_len; e += 64u) {
+    for (var e = lid.x; e < md.param_len; e += GROUP) {
         let g = arena[md.go + e];
         sq += g * g;
     }
-    part[lid.x] = sq;
-    workgroupBarrier();
-    var total = 0.0;
-    for (var i = 0u; i < 64u; i++) {
-        total += part[i];
-    }
-    let norm = sqrt(total);
+    var v: array<f32, REDUCTION_SUMS>;
+    v[0] = sq;
+    let norm = sqrt(wg_sums(lid.x, GROUP, v)[0]);
     let scale = min(1.0, md.clip / (norm + 1e-6));
     if (lid.x == 0u) {
         out[md.norms + step] = norm;
     }
-    for (var e = lid.x; e < md.param_len; e += 64u) {
+    for (var e = lid.x; e < md.param_len; e += GROUP) {
         arena[md.go + e] *= scale;
     }
 }
 
 // The optimiser step on every parameter of every model, one per invocation (padding holds zeros and
 // stays zero); SGD's velocity and Adam's m share the first moment slot.
-@compute @workgroup_size(64)
+@compute @workgroup_size(GROUP)
 fn tiled_optimise(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let md = models[wid.z];
     let step = atomicLoad(&queue[STEP_SLOT]);
-    let e = wid.x * 64u + lid.x;
+    let e = wid.x * GROUP + lid.x;
     if (step >= md.steps || e >= md.param_len) {
         return;
     }
@@ -632,30 +618,10 @@ fn tiled_optimise(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     arena[md.po + e] -= delta;
 }
 
-var<workgroup> sums: array<f32, 640>;
-
-// Ten sums over the workgroup of every invocation's `v[i]`, each added in invocation order.
-fn wg_sums(lid: u32, v: array<f32, 10>) -> array<f32, 10> {
-    workgroupBarrier();
-    for (var i = 0u; i < 10u; i++) {
-        sums[i * 64u + lid] = v[i];
-    }
-    workgroupBarrier();
-    var total: array<f32, 10>;
-    for (var i = 0u; i < 10u; i++) {
-        var acc = 0.0;
-        for (var j = 0u; j < 64u; j++) {
-            acc += sums[i * 64u + j];
-        }
-        total[i] = acc;
-    }
-    return total;
-}
-
 // After a probe: one workgroup per layer and model reduces the layer's statistics into `probes` (as
 // fused.wgsl's `probe_stats`), then makes the layer's parameters the next probe's previous ones; layer
 // 0's also copies its gradient out for the host.
-@compute @workgroup_size(64)
+@compute @workgroup_size(GROUP)
 fn tiled_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
     let md = models[wid.z];
     let li = wid.x;
@@ -671,7 +637,7 @@ fn tiled_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     var ww = 0.0;
     var pw = 0.0;
     var dw = 0.0;
-    for (var e = lid; e < nw; e += 64u) {
+    for (var e = lid; e < nw; e += GROUP) {
         let g = arena[md.go + l.w + e];
         let w = arena[md.po + l.w + e];
         let q = arena[md.wo + l.w + e];
@@ -681,7 +647,7 @@ fn tiled_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
         dw += (w - q) * (w - q);
     }
     var gb = 0.0;
-    for (var u = lid; u < l.fan_out; u += 64u) {
+    for (var u = lid; u < l.fan_out; u += GROUP) {
         let g = arena[md.go + l.b + u];
         gb += g * g;
     }
@@ -693,7 +659,7 @@ fn tiled_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     var s = 0.0;
     var sat = 0.0;
     var g2 = 0.0;
-    for (var e = lid; e < n; e += 64u) {
+    for (var e = lid; e < n; e += GROUP) {
         let dv = scratch[so + l.d + e];
         let a = scratch[so + l.a + e];
         let g = act_grad(scratch[so + pre + e], a, l.act, l.alpha);
@@ -706,7 +672,7 @@ fn tiled_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     }
     var dead = 0.0;
     if (l.act == 3u) {
-        for (var u = lid; u < l.fan_out; u += 64u) {
+        for (var u = lid; u < l.fan_out; u += GROUP) {
             var alive = false;
             for (var r = 0u; r < rows; r++) {
                 alive = alive || scratch[so + l.a + r * l.fan_out + u] != 0.0;
@@ -716,30 +682,32 @@ fn tiled_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
             }
         }
     }
-    let t = wg_sums(lid, array<f32, 10>(gw, gb, ww, pw, dw, d2, s, sat, g2, dead));
+    let t = wg_sums(lid, GROUP, array<f32, REDUCTION_SUMS>(gw, gb, ww, pw, dw, d2, s, sat, g2, dead));
     let mean = t[6] / count;
     var c2 = 0.0;
-    for (var e = lid; e < n; e += 64u) {
+    for (var e = lid; e < n; e += GROUP) {
         let c = scratch[so + l.a + e] - mean;
         c2 += c * c;
     }
-    let sd = sqrt(wg_sums(lid, array<f32, 10>(c2, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0))[0] / count);
+    var c: array<f32, REDUCTION_SUMS>;
+    c[0] = c2;
+    let sd = sqrt(wg_sums(lid, GROUP, c)[0] / count);
     if (lid == 0u) {
         probes[md.probes + li] = LayerStats(
             t[0], t[1], t[5], t[2], t[3], t[4], mean, sd, t[7] / count, t[9] / f32(l.fan_out), t[8] / count, 0.0,
         );
     }
     if (li == 0u) {
-        for (var e = lid; e < nw; e += 64u) {
+        for (var e = lid; e < nw; e += GROUP) {
             out[md.grad_w1 + e] = arena[md.go + l.w + e];
         }
     }
     // This layer's parameters become the previous probe's (every invocation has read them above).
     workgroupBarrier();
-    for (var e = lid; e < nw; e += 64u) {
+    for (var e = lid; e < nw; e += GROUP) {
         arena[md.wo + l.w + e] = arena[md.po + l.w + e];
     }
-    for (var u = lid; u < l.fan_out; u += 64u) {
+    for (var u = lid; u < l.fan_out; u += GROUP) {
         arena[md.wo + l.b + u] = arena[md.po + l.b + u];
         if (l.norm != 0u) {
             arena[md.wo + l.gamma + u] = arena[md.po + l.gamma + u];

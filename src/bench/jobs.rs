@@ -227,7 +227,10 @@ pub fn jobs_section(
     if let Err(why) = &peer {
         eprintln!("PyTorch is not here ({why}): the MNIST jobs run without their peer");
     }
-    let threads: Vec<usize> = [1, 2].into_iter().filter(|&t| t == 1 || std::thread::available_parallelism().map_or(1, |n| n.get()) >= t).collect();
+    let threads: Vec<usize> = [1, 2]
+        .into_iter()
+        .filter(|&t| t == 1 || std::thread::available_parallelism().map_or(1, |n| n.get()) >= t)
+        .collect();
     let mut gpu = vec!["--device".to_string(), "gpu".to_string()];
     if let Some(a) = adapter {
         gpu.extend(["--adapter".to_string(), a.to_string()]);

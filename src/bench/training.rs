@@ -10,6 +10,7 @@ use super::{BenchError, BenchOptions, Spread};
 use crate::data::{self, Dataset, DatasetSpec};
 use crate::engine::{BatchEngine, Engine, ModelJob, Optimizer, TrainConfig, Work, batches_per_epoch};
 use crate::gpu::batch::MAX_LAYERS;
+use crate::gpu::executor::{batch_budget, job_bytes};
 use crate::gpu::fused::fused_shape;
 use crate::gpu::{Executor, Gpu, KernelClass, LayeredEngine};
 use crate::model::{Activation, MlpSpec, Output, Params};
@@ -164,9 +165,13 @@ pub fn training_section(gpu: &Gpu, opts: &BenchOptions) -> Result<Vec<TrainingRo
         rows.push(row("layered", 1, &times, Some(timing), read, err));
         let classes = fused_shape(gpu, &case.spec).map(KernelClass::Fused).into_iter().chain([KernelClass::Tiled]);
         for class in classes {
-            // 32 models in one batch, or as many as the executor's layer table holds
-            let batch = 32.min(MAX_LAYERS / case.spec.num_layers());
-            for models in [1, batch] {
+            // 32 models in one batch, or as many as the executor's layer table and memory budget hold
+            let one =
+                ModelJob { spec: case.spec.clone(), params: params.clone(), train: &case.data, test: &case.data, cfg };
+            let by_memory = batch_budget(gpu) / job_bytes(&one, class).max(1);
+            let batch = 32.min(MAX_LAYERS / case.spec.num_layers()).min(by_memory as usize);
+            let counts: &[usize] = if batch > 1 { &[1, batch] } else { &[1] };
+            for &models in counts {
                 let jobs: Vec<ModelJob<'_>> = (0..models as u64)
                     .map(|s| ModelJob {
                         spec: case.spec.clone(),

@@ -27,6 +27,13 @@ pub const MODE_EVAL_TRAIN: u32 = 2;
 pub const MODE_EVAL_TEST: u32 = 3;
 pub const MODE_BESIDE: u32 = 4;
 
+/// The workgroup's fixed-order sums (`wg_sums` in batch.wgsl): this many partial sums per invocation, for
+/// up to `REDUCTION_LANES` invocations (the fused kernel's widest workgroup, the tiled kernels' one-
+/// dimensional ones), in a workgroup array of `REDUCTION_FLOATS`.
+pub const REDUCTION_SUMS: usize = 10;
+pub const REDUCTION_LANES: usize = 64;
+pub const REDUCTION_FLOATS: usize = REDUCTION_SUMS * REDUCTION_LANES;
+
 /// Floats in `out` after a model's step metrics: loss and correct count of the probe, the training
 /// split's evaluation and the test split's.
 pub const TOTALS: usize = 6;

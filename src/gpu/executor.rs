@@ -39,7 +39,7 @@ const BATCH_BYTES_MAX: u64 = 256 << 20;
 
 /// The bytes one of a batch's buffers may take on `gpu`: `BATCH_BYTES_MAX`, or less where the adapter
 /// binds or allocates less.
-fn batch_budget(gpu: &Gpu) -> u64 {
+pub fn batch_budget(gpu: &Gpu) -> u64 {
     BATCH_BYTES_MAX.min(gpu.limits.max_storage_buffer_binding_size).min(gpu.limits.max_buffer_size)
 }
 

@@ -3,7 +3,7 @@
 //! evaluations are each one dispatch. A batch of up to `BESIDE_MAX_MODELS` measures beside its steps
 //! (twins). The executor (`executor.rs`) owns the batch's buffers; this file owns the dispatches.
 
-use super::batch::{MODE_BESIDE, MODE_EVAL_TEST, MODE_EVAL_TRAIN, MODE_PROBE, MODE_TRAIN};
+use super::batch::{MODE_BESIDE, MODE_EVAL_TEST, MODE_EVAL_TRAIN, MODE_PROBE, MODE_TRAIN, REDUCTION_FLOATS};
 use super::executor::{Buffers, KernelFeatures};
 use super::{Dispatch, Gpu, GpuError, Shader, Tensor};
 use crate::model::MlpSpec;
@@ -13,14 +13,15 @@ use crate::model::MlpSpec;
 /// kernels. The input may be any width: it is only read, row by row.
 pub const FUSED_MAX_WIDTH: usize = 64;
 
+// The workgroup's sums (`wg_sums`) take one partial sum per invocation of the widest workgroup.
+const _: () = assert!(super::batch::REDUCTION_LANES >= FUSED_MAX_WIDTH);
+
 /// The most floats of workgroup memory the weight cache takes, whatever the adapter allows: a real
 /// GPU shares its workgroup memory among the workgroups resident on a core.
 const WEIGHT_CACHE_MAX: usize = 8192;
 
-/// Floats of the kernel's reduction array (`red` in fused.wgsl: 10 sums for up to 64 invocations).
-pub const REDUCTION_FLOATS: usize = 10 * FUSED_MAX_WIDTH;
-
-/// Floats of workgroup memory the kernel's other variables take (`claimed` in fused.wgsl), as WebGPU
+/// Floats of workgroup memory the kernel's other variables take (`claimed` in fused.wgsl; `red`, the
+/// reduction array, is `REDUCTION_FLOATS`), as WebGPU
 /// counts them: every workgroup variable rounded up to 16 bytes.
 const OTHER_WORKGROUP_FLOATS: usize = 4;
 

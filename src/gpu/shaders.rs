@@ -24,22 +24,35 @@ pub const PRELUDE_FILE: &str = "maths.wgsl";
 /// The prelude: activations forward and backward, losses from logits, optimiser updates.
 pub const PRELUDE: &str = include_str!("../../shaders/maths.wgsl");
 
-/// A batch kernel composed after the prelude and the batch's shared declarations (`batch.wgsl`).
-macro_rules! with_batch {
-    ($file:literal) => {
-        concat!(
-            include_str!("../../shaders/maths.wgsl"),
-            "\n",
-            include_str!("../../shaders/batch.wgsl"),
-            "\n",
-            include_str!(concat!("../../shaders/", $file))
-        )
-    };
-}
-
-/// The batch kernels' shared declarations: the model and layer tables and the probe's statistics.
+/// The batch kernels' shared declarations: the model and layer tables, the probe's statistics and the
+/// workgroup's sums.
 pub const BATCH_FILE: &str = "batch.wgsl";
 pub const BATCH: &str = include_str!("../../shaders/batch.wgsl");
+
+/// The constants the host and the batch kernels share, as WGSL: written once, in Rust, and put before
+/// `batch.wgsl` (the tables' sizes, the pass modes, the reductions' and the tiled kernels' shapes).
+pub fn shared_constants() -> String {
+    use super::{batch, tiled};
+    let constants = [
+        ("MAX_MODELS", batch::MAX_MODELS as u32),
+        ("MAX_LAYERS", batch::MAX_LAYERS as u32),
+        ("MODE_TRAIN", batch::MODE_TRAIN),
+        ("MODE_PROBE", batch::MODE_PROBE),
+        ("MODE_EVAL_TRAIN", batch::MODE_EVAL_TRAIN),
+        ("MODE_EVAL_TEST", batch::MODE_EVAL_TEST),
+        ("MODE_BESIDE", batch::MODE_BESIDE),
+        ("REDUCTION_SUMS", batch::REDUCTION_SUMS as u32),
+        ("REDUCTION_FLOATS", batch::REDUCTION_FLOATS as u32),
+        ("TILE", tiled::TILE as u32),
+        ("GROUP", tiled::GROUP as u32),
+        ("STEP_SLOT", tiled::STEP_SLOT as u32),
+    ];
+    let mut s = String::from("// The constants src/gpu/shaders.rs shares with the host (`shared_constants`).\n");
+    for (name, value) in constants {
+        s += &format!("const {name}: u32 = {value}u;\n");
+    }
+    s
+}
 
 /// A kernel file composed after the prelude.
 macro_rules! with_prelude {
@@ -83,7 +96,14 @@ impl Shader {
     pub fn uses_prelude(self) -> bool {
         matches!(
             self,
-            Shader::Activation | Shader::Loss | Shader::Optim | Shader::Fused | Shader::Dense | Shader::Tiled
+            Shader::Activation
+                | Shader::BatchNorm
+                | Shader::LayerNorm
+                | Shader::Loss
+                | Shader::Optim
+                | Shader::Fused
+                | Shader::Dense
+                | Shader::Tiled
         )
     }
 
@@ -92,20 +112,29 @@ impl Shader {
         matches!(self, Shader::Fused | Shader::Tiled)
     }
 
-    /// The module as compiled: the prelude and the file for kernels that use it, the file otherwise.
-    pub fn source(self) -> &'static str {
+    /// The module as compiled: for the batch kernels the prelude, the shared constants, `batch.wgsl` and
+    /// the file; the prelude and the file for the other kernels that use it; the file otherwise.
+    pub fn source(self) -> String {
+        if self.uses_batch() {
+            return format!("{PRELUDE}\n{}\n{BATCH}\n{}", shared_constants(), self.file());
+        }
+        self.file().to_string()
+    }
+
+    /// The file's text as `source` composes it, before the batch's declarations.
+    fn file(self) -> &'static str {
         match self {
             Shader::Matmul => include_str!("../../shaders/matmul.wgsl"),
             Shader::Activation => with_prelude!("activation.wgsl"),
-            Shader::BatchNorm => include_str!("../../shaders/batchnorm.wgsl"),
-            Shader::LayerNorm => include_str!("../../shaders/layernorm.wgsl"),
+            Shader::BatchNorm => with_prelude!("batchnorm.wgsl"),
+            Shader::LayerNorm => with_prelude!("layernorm.wgsl"),
             Shader::Loss => with_prelude!("loss.wgsl"),
             Shader::Optim => with_prelude!("optim.wgsl"),
             Shader::Reduce => include_str!("../../shaders/reduce.wgsl"),
             Shader::Step => include_str!("../../shaders/step.wgsl"),
-            Shader::Fused => with_batch!("fused.wgsl"),
+            Shader::Fused => include_str!("../../shaders/fused.wgsl"),
             Shader::Dense => with_prelude!("dense.wgsl"),
-            Shader::Tiled => with_batch!("tiled.wgsl"),
+            Shader::Tiled => include_str!("../../shaders/tiled.wgsl"),
         }
     }
 }

@@ -16,14 +16,15 @@ use super::executor::Buffers;
 use super::{Gpu, GpuError, Shader};
 use crate::model::{MlpSpec, Norm};
 
-/// The queue slot of the step counter (`STEP_SLOT` in tiled.wgsl) and the slots the queue holds.
-const STEP_SLOT: usize = 5;
+/// The queue slot of the step counter, after the fused kernel's five claim counters, and the slots the
+/// queue holds.
+pub const STEP_SLOT: usize = 5;
 pub const QUEUE_SLOTS: usize = 6;
 
-/// Outputs per side of a product's tile, and invocations per workgroup of the one-dimensional phases
-/// (`tiled.wgsl`'s workgroup sizes).
-const TILE: usize = 32;
-const GROUP: usize = 64;
+/// Outputs per side of a product's tile (`TILE / 4` invocations per side, each a 4×4 block), and
+/// invocations per workgroup of the one-dimensional phases: tiled.wgsl's workgroup sizes.
+pub const TILE: usize = 32;
+pub const GROUP: usize = 64;
 
 /// `Pass` in tiled.wgsl.
 #[repr(C)]

@@ -81,7 +81,9 @@ fn the_quick_bench_reports_every_section() {
 
 /// The jobs section runs each job as a child process, cold, warm and on the CPU reference, and reports
 /// the GPU runs' counters: a headline grid and a training run each compile the executor's two
-/// pipelines, and take a few submits, whatever the machine.
+/// pipelines, and take a few submits, whatever the machine; the MNIST jobs, on a synthetic set of
+/// MNIST's shape without `--dataset`, compile the tiled kernels' eleven and run beside their peer where
+/// PyTorch is installed (and say so where it is not).
 #[test]
 fn the_jobs_section_times_each_job_cold_warm_and_on_the_reference() {
     if common::gpu().is_none() {
@@ -92,7 +94,10 @@ fn the_jobs_section_times_each_job_cold_warm_and_on_the_reference() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let jobs = v["jobs"].as_array().unwrap();
     let names: Vec<&str> = jobs.iter().map(|j| j["job"].as_str().unwrap()).collect();
-    assert_eq!(names, ["headline sweep (18 runs)", "train --epochs 5", "demo"]);
+    assert_eq!(
+        names,
+        ["headline sweep (18 runs)", "train --epochs 5", "demo", "MNIST depth sweep (6 runs)", "wide: 784→256×4→10"]
+    );
     for j in jobs {
         for key in ["gpu_cold_s", "gpu_warm_s", "cpu_s"] {
             assert!(f(&j[key]) > 0.0, "{key}: {j}");
@@ -112,8 +117,26 @@ fn the_jobs_section_times_each_job_cold_warm_and_on_the_reference() {
         assert!(c["bytes_read_back"].as_u64().unwrap() > 0, "{j}");
     }
     assert!(jobs[2]["counters"].is_null(), "demo prints no counters");
+    let torch = std::process::Command::new("python3").args(["-c", "import torch"]).status().is_ok_and(|s| s.success());
+    for j in &jobs[3..] {
+        assert_eq!(j["counters"]["pipelines_compiled"], 11, "the tiled kernels: {j}");
+        assert!(j["data"].as_str().unwrap().starts_with("synthetic"), "{j}");
+        if torch {
+            assert!(j["peer"].as_str().unwrap().starts_with("PyTorch"), "{j}");
+            let runs = j["peer_threads_s"].as_array().unwrap();
+            assert!(!runs.is_empty() && runs.iter().all(|r| f(&r[1]) > 0.0), "{j}");
+            let fastest = runs.iter().map(|r| f(&r[1])).fold(f64::INFINITY, f64::min);
+            assert_eq!(f(&j["peer_s"]), fastest, "{j}");
+            assert!((f(&j["warm_peer_ratio"]) - f(&j["gpu_warm_s"]) / fastest).abs() < 1e-9, "{j}");
+        } else {
+            common::skip("PyTorch is not installed: the MNIST jobs ran without their peer");
+            assert!(j["peer"].is_null() && j["peer_s"].is_null(), "{j}");
+        }
+    }
     let text = vanish().args(["bench", "--sections", "nope"]).output().unwrap();
     assert!(String::from_utf8_lossy(&text.stderr).contains("matmul, bandwidth, training, jobs"));
+    let bad = vanish().args(["bench", "--sections", "jobs", "--dataset", "circles"]).output().unwrap();
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("mnist:DIR"));
 }
 
 #[test]

@@ -86,9 +86,17 @@ fn executor_probes_and_evaluations_match_the_reference() {
         let (et, ee) = (out.eval_train.unwrap(), out.eval_test.unwrap());
         let (ct, ce) = (c.evaluate(Split::Train).unwrap(), c.evaluate(Split::Test).unwrap());
         // Evaluation mode reads the running statistics, which carry every step's f32 error (as the
-        // training tests' 1e-4 on the test loss).
-        assert_close(&format!("{name} eval"), &[et.loss, ee.loss], &[ct.loss, ce.loss], 1e-4, 1e-4);
-        assert_eq!((et.correct, ee.correct, et.rows, ee.rows), (ct.correct, ce.correct, ct.rows, ce.rows), "{name}");
+        // training tests' 1e-4 on the test loss) and, with batch norm, the drift Adam gives the bias
+        // before it, whose gradient is zero but for round-off: up to lr a step, of which the running
+        // mean takes momentum 0.1, over 3 steps (see gpu_and_reference_train_the_same).
+        let atol = if spec.norm == Norm::Batch { 3.0 * 1e-2 * 0.1 } else { 1e-4 };
+        assert_close(&format!("{name} eval"), &[et.loss, ee.loss], &[ct.loss, ce.loss], atol, 1e-4);
+        assert_eq!((et.rows, ee.rows), (ct.rows, ce.rows), "{name}");
+        // A row whose prediction is that close to a tie may land either side under that drift.
+        let flips = if spec.norm == Norm::Batch { 1 } else { 0 };
+        for (g, c) in [(et.correct, ct.correct), (ee.correct, ce.correct)] {
+            assert!(g.abs_diff(c) <= flips, "{name}: {g} correct against the reference's {c}");
+        }
     }
 }
 

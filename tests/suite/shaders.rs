@@ -2,7 +2,7 @@
 //! before the kernels that use it), so a shader error fails here even without an adapter; and the
 //! maths has one source: no kernel file spells out a function or constant of the prelude.
 
-use vanish::gpu::{BATCH, BATCH_FILE, PRELUDE, PRELUDE_FILE, Shader};
+use vanish::gpu::{BATCH, BATCH_FILE, PRELUDE, PRELUDE_FILE, Shader, shared_constants};
 
 fn validate(name: &str, source: &str) -> naga::Module {
     let module =
@@ -16,13 +16,13 @@ fn validate(name: &str, source: &str) -> naga::Module {
 #[test]
 fn every_shader_parses_and_validates_as_composed() {
     for shader in Shader::ALL {
-        let module = validate(shader.file_name(), shader.source());
+        let module = validate(shader.file_name(), &shader.source());
         assert!(!module.entry_points.is_empty(), "{} has no entry point", shader.file_name());
         assert_eq!(shader.source().starts_with(PRELUDE), shader.uses_prelude(), "{}", shader.file_name());
         assert_eq!(shader.source().contains(BATCH), shader.uses_batch(), "{}", shader.file_name());
     }
     validate(PRELUDE_FILE, PRELUDE);
-    validate(BATCH_FILE, &format!("{PRELUDE}\n{BATCH}"));
+    validate(BATCH_FILE, &format!("{PRELUDE}\n{}\n{BATCH}", shared_constants()));
 }
 
 #[test]
@@ -49,7 +49,19 @@ fn the_maths_has_one_source() {
     let prelude = validate(PRELUDE_FILE, PRELUDE);
     let mut names: Vec<String> = prelude.functions.iter().filter_map(|(_, f)| f.name.clone()).collect();
     names.extend(prelude.constants.iter().filter_map(|(_, c)| c.name.clone()));
-    for must in ["act_forward", "act_grad", "bce_loss", "bce_grad", "softmax_grad", "sgd_velocity", "adam_m"] {
+    for must in [
+        "act_forward",
+        "act_grad",
+        "bce_loss",
+        "bce_grad",
+        "log_sum_exp",
+        "softmax_grad",
+        "sgd_velocity",
+        "adam_m",
+        "norm_forward",
+        "norm_backward",
+        "running_update",
+    ] {
         assert!(names.iter().any(|n| n == must), "the prelude defines {must}");
     }
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
@@ -61,21 +73,38 @@ fn the_maths_has_one_source() {
             }
         }
         // Formulas the prelude owns, spelled out inline.
-        for formula in ["1.0 / (1.0 + exp(", "log(1.0 + exp(-abs("] {
+        for formula in [
+            "1.0 / (1.0 + exp(",
+            "log(1.0 + exp(-abs(",
+            "inverseSqrt(",
+            "+ log(sum",
+            "(1.0 - p.momentum)",
+            "(1.0 - md.bn_momentum)",
+        ] {
             assert!(!raw.contains(formula), "{} spells out `{formula}`", shader.file_name());
         }
     }
 }
 
-/// Both kernel families declare the batch's uniform tables at the sizes the host fills and packs
-/// batches for (batch.wgsl, which each is composed after).
+/// The constants the host and the batch kernels share are written once, in Rust: both kernel families
+/// are compiled with them, and no WGSL file spells one out.
 #[test]
-fn the_batch_tables_have_the_hosts_sizes() {
-    use vanish::gpu::batch::{MAX_LAYERS, MAX_MODELS};
+fn the_shared_constants_are_written_once() {
+    use vanish::gpu::batch::{MAX_LAYERS, MAX_MODELS, REDUCTION_FLOATS};
+    let shared = shared_constants();
+    for (name, n) in [("MAX_MODELS", MAX_MODELS), ("MAX_LAYERS", MAX_LAYERS), ("REDUCTION_FLOATS", REDUCTION_FLOATS)] {
+        let line = format!("const {name}: u32 = {n}u;");
+        assert!(shared.contains(&line), "the shared constants should declare `{line}`");
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
     for shader in [Shader::Fused, Shader::Tiled] {
-        for (name, n) in [("MAX_MODELS", MAX_MODELS), ("MAX_LAYERS", MAX_LAYERS)] {
-            let line = format!("const {name}: u32 = {n}u;");
-            assert!(shader.source().contains(&line), "{} should declare `{line}`", shader.file_name());
+        assert!(shader.source().contains(&shared), "{} is compiled with the shared constants", shader.file_name());
+        for file in [shader.file_name(), BATCH_FILE] {
+            let raw = std::fs::read_to_string(dir.join(file)).unwrap();
+            for line in shared.lines().filter(|l| l.starts_with("const ")) {
+                let name = line.split(':').next().unwrap();
+                assert!(!raw.contains(&format!("{name}:")), "{file} spells out `{name}`");
+            }
         }
     }
     // and 64 KiB each, WebGPU's default uniform binding limit

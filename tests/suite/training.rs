@@ -155,8 +155,13 @@ fn gpu_and_reference_train_the_same(path: TrainPath) {
             let atol = if before_bn { drift } else { tol };
             assert_close(&format!("{name} {}", slot.name), &got, &want, atol, 1e-4);
         }
+        // Evaluation reads the running statistics. With batch norm and Adam the running mean follows
+        // that bias's drift (momentum 0.1 of up to lr a step, 8 steps), which moves a normalised value by
+        // up to 0.8·lr and the loss by about as much; otherwise the engines' f32 error, 1e-4.
+        let bn = spec.norm == Norm::Batch;
+        let eval_tol = if adam && bn { 0.8 * optimizer.lr() * 0.1 } else { 1e-4 };
         let (eg, ec) = (g.evaluate(Split::Test).unwrap(), c.evaluate(Split::Test).unwrap());
-        assert_close(&format!("{name} test loss"), &[eg.loss], &[ec.loss], 1e-4, 1e-4);
+        assert_close(&format!("{name} test loss"), &[eg.loss], &[ec.loss], eval_tol.max(1e-4), 1e-4);
     }
 }
 
