@@ -114,7 +114,7 @@ fn contents(files: &dyn Files, path: &Path, max_bytes: u64) -> Result<Vec<u8>, D
     }
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(raw.as_slice())
-        .take(max_bytes + 1)
+        .take(max_bytes.saturating_add(1))
         .read_to_end(&mut out)
         .map_err(|e| bad(path, format!("not a readable gzip file ({e})")))?;
     if out.len() as u64 > max_bytes {
@@ -178,4 +178,28 @@ pub fn encode(shape: &[usize], data: &[u8]) -> Vec<u8> {
     }
     out.extend_from_slice(data);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::path::{Path, PathBuf};
+
+    use super::{contents, encode};
+    use crate::data::InMemory;
+
+    /// Without a memory figure (a web page) the budget is unlimited: a gzipped file still unpacks whole
+    /// (`max_bytes + 1` once wrapped to 0 there, and every picked .gz read as empty).
+    #[test]
+    fn a_gzipped_file_unpacks_whatever_the_budget() {
+        let plain = encode(&[3], &[7, 8, 9]);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&plain).unwrap();
+        let files = InMemory(vec![(PathBuf::from("labels.gz"), gz.finish().unwrap())]);
+        for budget in [u64::MAX, 1 << 20, plain.len() as u64] {
+            assert_eq!(contents(&files, Path::new("labels.gz"), budget).unwrap(), plain, "budget {budget}");
+        }
+        let err = contents(&files, Path::new("labels.gz"), plain.len() as u64 - 1).unwrap_err().to_string();
+        assert!(err.contains("unpacks to more than"), "{err}");
+    }
 }

@@ -226,3 +226,21 @@ proptest! {
         let _ = settings("npz:a.npz").load_from(&files, 0);
     }
 }
+
+/// A web page's picked files (no folder: `mnist:` names where they all are) read as the folder would.
+#[test]
+fn picked_idx_files_read_as_their_folder() {
+    let Some(digits) = common::mnist_digits() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    common::write_idx(dir.path(), &digits[..400], 300, true, "");
+    let picked: Vec<(std::path::PathBuf, Vec<u8>)> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| {
+            let path = e.unwrap().path();
+            (path.file_name().unwrap().into(), std::fs::read(&path).unwrap())
+        })
+        .collect();
+    let (train, test) = settings("mnist:").load_from(&InMemory(picked), 0).unwrap();
+    let (want_train, want_test) = settings(&format!("mnist:{}", dir.path().display())).load(0).unwrap();
+    assert_eq!((train.x, train.y, test.y), (want_train.x, want_train.y, want_test.y));
+}

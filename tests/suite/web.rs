@@ -65,11 +65,19 @@ fn the_page_runs_the_notebook_on_webgpu_with_the_clis_numbers() {
     std::fs::create_dir_all(&out_dir).unwrap();
     let bad = out_dir.join("bad.csv");
     std::fs::write(&bad, "x,y,label\n1,2,0\n3,abc,1\n").unwrap();
-    let run = Command::new("node")
-        .arg(root().join("web/test/drive.mjs"))
-        .args([&out_dir, &bad, &root().join("tests/fixtures")])
-        .output()
-        .expect("node runs");
+    // 300 + 100 real digits as MNIST's IDX files, for the page's file picker.
+    let mnist_dir = out_dir.join("mnist");
+    let _ = std::fs::remove_dir_all(&mnist_dir);
+    let digits = common::mnist_digits();
+    if let Some(digits) = digits {
+        std::fs::create_dir_all(&mnist_dir).unwrap();
+        common::write_idx(&mnist_dir, &digits[..400], 300, true, "");
+    }
+    let mut args = vec![out_dir.clone(), bad.clone(), root().join("tests/fixtures")];
+    if digits.is_some() {
+        args.push(mnist_dir.clone());
+    }
+    let run = Command::new("node").arg(root().join("web/test/drive.mjs")).args(&args).output().expect("node runs");
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "drive.mjs failed:\n{stderr}");
     let page: Value = serde_json::from_slice(&run.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
@@ -223,6 +231,32 @@ fn the_page_runs_the_notebook_on_webgpu_with_the_clis_numbers() {
     }
     let (f, g) = (train["clipped_fraction"].as_f64().unwrap(), want["clipped_fraction"].as_f64().unwrap());
     assert!((f - g).abs() < 0.1, "clipped fraction: page {f}, CLI {g}");
+
+    // MNIST through the file picker, 784→100×2→10 ReLU: the page's GPU trains it on the tiled kernels,
+    // with the numbers the CLI's reference gives the same files.
+    if digits.is_some() {
+        assert!(page["mnist_error"].is_null(), "{}", page["mnist_error"]);
+        let mnist = &page["mnist_train"];
+        let engine = mnist["history"]["engine"].as_str().unwrap();
+        assert!(engine.contains("BrowserWebGpu") && engine.contains("tiled path"), "{engine}");
+        let cli = Command::new(env!("CARGO_BIN_EXE_vanish"))
+            .args(["train", "--dataset", &format!("mnist:{}", mnist_dir.display()), "--width", "100", "--depth", "2"])
+            .args(["--activation", "relu", "--epochs", "1", "--device", "cpu", "--json"])
+            .output()
+            .unwrap();
+        assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
+        let want: Value = serde_json::from_slice(&cli.stdout).unwrap();
+        let mut config = floats(&mnist["config"]);
+        config["dataset"] = floats(&want["config"])["dataset"].clone();
+        assert_eq!(config, floats(&want["config"]), "the same run");
+        let (got, expect) =
+            (mnist["history"]["batch_losses"].as_array().unwrap(), want["history"]["batch_losses"].as_array().unwrap());
+        assert_eq!(got.len(), expect.len());
+        // Ten Adam steps of a 784-wide first layer in f32 against f64.
+        for i in 0..got.len() {
+            close(&format!("MNIST loss of step {i}"), got[i].as_f64().unwrap(), expect[i].as_f64().unwrap(), 1e-3);
+        }
+    }
 
     // The page's sweep over depths 1..=3 (sigmoid, tanh, ReLU, without and with batch norm): the CLI's
     // configurations and verdicts, and its per-layer factors of ‖δ‖ at initialisation within 1e-3.

@@ -1,6 +1,7 @@
 // Drives web/dist in headless Chromium (Debian's, through puppeteer-core) for tests/suite/web.rs: serves the
 // page from a local static server that logs every request, runs the notebook button, a bad CSV and a
-// screenshot, and prints what it saw as one JSON object. Usage: node test/drive.mjs OUT_DIR [BAD_CSV]
+// screenshot, and prints what it saw as one JSON object.
+// Usage: node test/drive.mjs OUT_DIR [BAD_CSV [FIXTURE_DIR [MNIST_DIR]]]
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -8,7 +9,7 @@ import puppeteer from 'puppeteer-core';
 
 const here = path.dirname(new URL(import.meta.url).pathname);
 const dist = path.join(here, '..', 'dist');
-const [outDir, badCsv, fixtureDir] = process.argv.slice(2);
+const [outDir, badCsv, fixtureDir, mnistDir] = process.argv.slice(2);
 const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm' };
 
 const served = [];
@@ -112,6 +113,27 @@ try {
   await page.waitForFunction(() => window.vanishSweep || window.vanishError, { timeout: 600_000, polling: 250 });
   out.sweep = await page.evaluate(() => window.vanishSweep || null);
   out.sweep_error = await page.evaluate(() => window.vanishError || null);
+  // MNIST's four IDX files through the file picker, a network wider than the fused kernel takes (the
+  // executor's tiled kernels on the page's GPU).
+  if (mnistDir) {
+    await page.evaluate(() => { window.vanishError = undefined; window.vanishTrain = undefined; });
+    const input = await page.$('#csv');
+    await input.uploadFile(...fs.readdirSync(mnistDir).map((f) => path.join(mnistDir, f)));
+    await page.select('#activation', 'relu');
+    await page.select('#norm', 'none');
+    await page.select('#optimizer', 'adam');
+    await page.$eval('#momentum', (e) => { e.value = '0'; });
+    await page.$eval('#clip_grad_norm', (e) => { e.value = ''; });
+    await page.$eval('#width', (e) => { e.value = '100'; });
+    await page.$eval('#depth', (e) => { e.value = '2'; });
+    await page.click('#train');
+    await page.waitForFunction(() => window.vanishTrain || window.vanishError, { timeout: 600_000, polling: 250 });
+    out.mnist_train = await page.evaluate(() => window.vanishTrain || null);
+    out.mnist_error = await page.evaluate(() => window.vanishError || null);
+    await page.$eval('#csv', (e) => { e.value = ''; });
+    await page.$eval('#width', (e) => { e.value = '10'; });
+    await page.$eval('#depth', (e) => { e.value = '11'; });
+  }
   // `vanish check --quick` on the page's WebGPU adapter.
   await page.evaluate(() => { window.vanishError = undefined; });
   await page.click('#check');
