@@ -102,6 +102,46 @@ struct LayerStats {
 }
 
 
+// A pass's mean loss and correct count (`PassTotals` in src/gpu/batch.rs). A model's block of `out`
+// holds one per training step of the epoch from `metrics`, then, from `totals`, one each for the last
+// probe, the training split's evaluation and the test split's (`Totals`), then the first layer's gradient
+// at the last probe and, with clipping, each step's gradient norm.
+struct PassTotals {
+    loss: f32,
+    correct: f32,
+}
+
+// The batch's buffers, bound alike by both kernel families after each one's binding 0 (its pass's
+// parameters). The queue holds the fused dispatches' counts of models claimed so far (`Run.slot`,
+// zeroed before every command buffer) and the tiled kernels' step counter (`STEP_SLOT`).
+@group(0) @binding(1) var<uniform> models: array<ModelDesc, MAX_MODELS>;
+@group(0) @binding(2) var<uniform> layers: array<LayerDesc, MAX_LAYERS>;
+@group(0) @binding(3) var<storage, read> xs: array<f32>;               // every model's features
+@group(0) @binding(4) var<storage, read> labels: array<u32>;           // labels and epoch orders
+@group(0) @binding(5) var<storage, read_write> arena: array<f32>;      // parameters, gradients, state
+@group(0) @binding(6) var<storage, read_write> scratch: array<f32>;    // rows in flight
+@group(0) @binding(7) var<storage, read_write> out: array<f32>;        // the models' results blocks
+@group(0) @binding(8) var<storage, read_write> probes: array<LayerStats>;
+@group(0) @binding(9) var<storage, read_write> queue: array<atomic<u32>>;
+
+// Where the totals of a pass in `mode` go in `out`: training step `step`'s, or the probe's or an
+// evaluation's.
+fn totals_at(md: ModelDesc, mode: u32, step: u32) -> u32 {
+    if (mode == MODE_TRAIN) {
+        return md.metrics + 2u * step;
+    }
+    return md.totals + 2u * (mode - MODE_PROBE);
+}
+
+fn store_totals(at: u32, t: PassTotals) {
+    out[at] = t.loss;
+    out[at + 1u] = t.correct;
+}
+
+fn load_totals(at: u32) -> PassTotals {
+    return PassTotals(out[at], out[at + 1u]);
+}
+
 // Workgroup-wide sums in a fixed order: REDUCTION_SUMS partial sums per invocation, for up to
 // REDUCTION_FLOATS / REDUCTION_SUMS invocations.
 var<workgroup> red: array<f32, REDUCTION_FLOATS>;

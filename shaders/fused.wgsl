@@ -73,16 +73,6 @@ struct Run {
 }
 
 @group(0) @binding(0) var<uniform> run: Run;
-@group(0) @binding(1) var<uniform> models: array<ModelDesc, MAX_MODELS>;
-@group(0) @binding(2) var<uniform> layers: array<LayerDesc, MAX_LAYERS>;
-@group(0) @binding(3) var<storage, read> xs: array<f32>;               // every model's features
-@group(0) @binding(4) var<storage, read> labels: array<u32>;           // labels and epoch orders
-@group(0) @binding(5) var<storage, read_write> arena: array<f32>;      // parameters, gradients, state
-@group(0) @binding(6) var<storage, read_write> scratch: array<f32>;    // rows in flight
-@group(0) @binding(7) var<storage, read_write> out: array<f32>;        // step metrics and pass totals
-@group(0) @binding(8) var<storage, read_write> probes: array<LayerStats>;
-// Each dispatch's count of models claimed so far (`Run.slot`; zeroed before every command buffer).
-@group(0) @binding(9) var<storage, read_write> queue: array<atomic<u32>>;
 
 var<workgroup> claimed: u32;
 
@@ -317,8 +307,8 @@ fn forward(md: ModelDesc, lid: u32, rows: u32, mode: u32) {
     }
 }
 
-// The loss of `rows` rows: dlogits into the output layer's δ, then the mean loss and the correct
-// count into out[at], out[at + 1].
+// The loss of `rows` rows: dlogits into the output layer's δ, then the pass's totals (the mean loss and
+// the correct count) into `out` at `at` (`totals_at`).
 fn loss(md: ModelDesc, lid: u32, rows: u32, at: u32) {
     let so = md.so;
     let mf = f32(rows);
@@ -369,8 +359,7 @@ fn loss(md: ModelDesc, lid: u32, rows: u32, at: u32) {
             total += scratch[lab + md.row_cap + r];
             hits += scratch[lab + 2u * md.row_cap + r];
         }
-        out[at] = total / mf;
-        out[at + 1u] = hits;
+        store_totals(at, PassTotals(total / mf, hits));
     }
 }
 
@@ -768,8 +757,7 @@ fn fused_run(@builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_
 // Without batch norm, evaluation mode is training mode: the training split's evaluation is the forward
 // pass of the probe that just ran, whose loss and correct count it takes.
 fn eval_train_from_probe(md: ModelDesc) {
-    out[md.totals + 2u] = out[md.totals];
-    out[md.totals + 3u] = out[md.totals + 1u];
+    store_totals(totals_at(md, MODE_EVAL_TRAIN, 0u), load_totals(totals_at(md, MODE_PROBE, 0u)));
 }
 
 // One pass of `mode` (0-3) over one model: `run.count` training steps, or a probe or an evaluation.
@@ -794,7 +782,7 @@ fn run_pass(md: ModelDesc, lid: u32, mode: u32) {
     for (var s = 0u; s < count; s++) {
         var rows = md.rows;
         var start = 0u;
-        var at = md.totals + 2u * (mode - 1u);
+        var at = totals_at(md, mode, 0u);
         var alpha = 0.0;
         if (train) {
             let step = run.first + s;
@@ -803,7 +791,7 @@ fn run_pass(md: ModelDesc, lid: u32, mode: u32) {
             }
             start = step * md.batch;
             rows = min(md.batch, md.rows - start);
-            at = md.metrics + 2u * step;
+            at = totals_at(md, mode, step);
             alpha = arena[md.sched + step];
         } else if (mode == MODE_EVAL_TEST) {
             rows = md.test_rows;

@@ -35,15 +35,6 @@ struct Pass {
 const NONE: u32 = 0xffffffffu;
 
 @group(0) @binding(0) var<uniform> ps: Pass;
-@group(0) @binding(1) var<uniform> models: array<ModelDesc, MAX_MODELS>;
-@group(0) @binding(2) var<uniform> layers: array<LayerDesc, MAX_LAYERS>;
-@group(0) @binding(3) var<storage, read> xs: array<f32>;               // every model's features
-@group(0) @binding(4) var<storage, read> labels: array<u32>;           // labels and epoch orders
-@group(0) @binding(5) var<storage, read_write> arena: array<f32>;      // parameters, gradients, state
-@group(0) @binding(6) var<storage, read_write> scratch: array<f32>;    // rows in flight
-@group(0) @binding(7) var<storage, read_write> out: array<f32>;        // step metrics and pass totals
-@group(0) @binding(8) var<storage, read_write> probes: array<LayerStats>;
-@group(0) @binding(9) var<storage, read_write> queue: array<atomic<u32>>;
 
 var<workgroup> step_wg: u32;
 
@@ -403,12 +394,7 @@ fn tiled_loss_sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     if (lid.x == 0u && rows > 0u) {
         let t = sums[0];
         let h = sums[1];
-        var at = md.totals + 2u * (ps.mode - 1u);
-        if (ps.mode == MODE_TRAIN) {
-            at = md.metrics + 2u * step;
-        }
-        out[at] = t / f32(rows);
-        out[at + 1u] = h;
+        store_totals(totals_at(md, ps.mode, step), PassTotals(t / f32(rows), h));
     }
 }
 

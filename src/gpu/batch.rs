@@ -34,9 +34,33 @@ pub const REDUCTION_SUMS: usize = 10;
 pub const REDUCTION_LANES: usize = 64;
 pub const REDUCTION_FLOATS: usize = REDUCTION_SUMS * REDUCTION_LANES;
 
-/// Floats in `out` after a model's step metrics: loss and correct count of the probe, the training
-/// split's evaluation and the test split's.
-pub const TOTALS: usize = 6;
+/// `PassTotals` in batch.wgsl: one pass's mean loss and correct count. A model's step metrics are one
+/// per training step.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Default, Debug, PartialEq)]
+pub struct PassTotals {
+    pub loss: f32,
+    pub correct: f32,
+}
+
+/// What a model's `totals` offset points at: one `PassTotals` per pass that is not a training step, in
+/// the order of their modes (`totals_at` in batch.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Default, Debug, PartialEq)]
+pub struct Totals {
+    pub probe: PassTotals,
+    pub eval_train: PassTotals,
+    pub eval_test: PassTotals,
+}
+
+/// Floats in `out` for one `PassTotals` and for a model's `Totals`.
+pub const PASS_TOTALS: usize = size_of::<PassTotals>() / size_of::<f32>();
+pub const TOTALS: usize = size_of::<Totals>() / size_of::<f32>();
+
+/// The `T` that starts at float `at` of `out`, a results buffer read back.
+pub fn read_at<T: Pod>(out: &[f32], at: usize) -> T {
+    bytemuck::pod_read_unaligned(bytemuck::cast_slice(&out[at..at + size_of::<T>() / size_of::<f32>()]))
+}
 
 /// `ModelDesc` in batch.wgsl: where one model lives.
 #[repr(C)]

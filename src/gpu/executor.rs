@@ -15,7 +15,10 @@
 //! evaluations, the first layer's gradient), `probes` (per model and layer, `LayerStats`) and `queue`
 //! (the fused dispatches' counters of claimed models, the tiled kernels' step counter).
 
-use super::batch::{LayerDesc, LayerStats, MAX_LAYERS, MAX_MODELS, ModelDesc, TABLE_BYTES, TOTALS, scratch_plan};
+use super::batch::{
+    LayerDesc, LayerStats, MAX_LAYERS, MAX_MODELS, ModelDesc, PASS_TOTALS, PassTotals, TABLE_BYTES, TOTALS, Totals,
+    read_at, scratch_plan,
+};
 use super::fused::{BESIDE_MAX_MODELS, FusedKernels, FusedShape, Twins, fused_row_cap};
 use super::tiled::{QUEUE_SLOTS, TiledKernels, TiledShapes};
 use super::wait::Readback;
@@ -155,7 +158,7 @@ pub fn job_bytes(job: &ModelJob<'_>, class: KernelClass) -> u64 {
     let steps = batches_per_epoch(job.train.len(), job.cfg.batch_size.max(1));
     let scratch = scratch_plan(&job.spec, row_cap(job, class), gathers_input(class)).floats;
     let arena = 5 * layout.param_len + layout.running_len + steps;
-    let out = 2 * steps + TOTALS + layout.weight(0).len;
+    let out = PASS_TOTALS * steps + TOTALS + layout.weight(0).len;
     4 * (scratch + arena + out + job.train.len()) as u64
 }
 
@@ -399,8 +402,8 @@ impl<'g> Executor<'g> {
                 tx,
                 ty,
                 metrics: u32_of(out_len, "the results")?,
-                totals: u32_of(out_len + 2 * steps, "the results")?,
-                grad_w1: u32_of(out_len + 2 * steps + TOTALS, "the results")?,
+                totals: u32_of(out_len + PASS_TOTALS * steps, "the results")?,
+                grad_w1: u32_of(out_len + PASS_TOTALS * steps + TOTALS, "the results")?,
                 probes: u32_of(probes_len, "the probe results")?,
                 po: u32_of(arena_len, "the arena")?,
                 go: u32_of(arena_len + p, "the arena")?,
@@ -424,7 +427,7 @@ impl<'g> Executor<'g> {
                 bn_momentum: job.spec.bn_momentum as f32,
                 clip: job.cfg.clip_grad_norm.unwrap_or(0.0) as f32,
                 // without clipping there are no norms, and no room is taken for them
-                norms: u32_of(out_len + 2 * steps + TOTALS + layout.weight(0).len, "the results")?,
+                norms: u32_of(out_len + PASS_TOTALS * steps + TOTALS + layout.weight(0).len, "the results")?,
                 ..Default::default()
             };
             let logits_at = descs.last().expect("an output layer").z as usize;
@@ -432,7 +435,7 @@ impl<'g> Executor<'g> {
             arena_len += 5 * p + r;
             scratch_len += scratch;
             let norms = if job.cfg.clip_grad_norm.is_some() { steps } else { 0 };
-            out_len += 2 * steps + TOTALS + layout.weight(0).len + norms;
+            out_len += PASS_TOTALS * steps + TOTALS + layout.weight(0).len + norms;
             probes_len += job.spec.num_layers();
             members.push(Member {
                 spec: job.spec.clone(),
@@ -565,8 +568,8 @@ impl<'g> Executor<'g> {
         Ok(())
     }
 
-    fn totals(out: &[f32], at: usize, rows: usize) -> BatchResult {
-        BatchResult { loss: out[at] as f64, correct: out[at + 1] as usize, rows, grad_norm: None }
+    fn result(t: PassTotals, rows: usize) -> BatchResult {
+        BatchResult { loss: t.loss as f64, correct: t.correct as usize, rows, grad_norm: None }
     }
 
     /// Model `m`'s probe from the results read back.
@@ -574,7 +577,7 @@ impl<'g> Executor<'g> {
         let member = &self.members[m];
         let d = &member.desc;
         let layers = &stats[d.probes as usize..d.probes as usize + member.spec.num_layers()];
-        let totals = Self::totals(out, d.totals as usize, member.rows);
+        let totals = Self::result(read_at::<Totals>(out, d.totals as usize).probe, member.rows);
         let update_ratio = layers
             .iter()
             .map(|l| if l.prev_sq > 0.0 { (l.diff_sq as f64).sqrt() / (l.prev_sq as f64).sqrt() } else { 0.0 })
@@ -685,7 +688,8 @@ impl<'g> Executor<'g> {
                         .map(|b| {
                             let rows = batch_rows(member.rows, member.batch, b);
                             let norm = (d.clip > 0.0).then(|| out[d.norms as usize + b] as f64);
-                            BatchResult { grad_norm: norm, ..Self::totals(out, d.metrics as usize + 2 * b, rows) }
+                            let t = read_at::<PassTotals>(out, d.metrics as usize + PASS_TOTALS * b);
+                            BatchResult { grad_norm: norm, ..Self::result(t, rows) }
                         })
                         .collect();
                 }
@@ -693,9 +697,9 @@ impl<'g> Executor<'g> {
                     o.probe = Some(self.probe_of(m, out, stats));
                 }
                 if work.evaluate {
-                    o.eval_train = Some(Self::totals(out, d.totals as usize + 2, member.rows));
-                    o.eval_test =
-                        (member.test_rows > 0).then(|| Self::totals(out, d.totals as usize + 4, member.test_rows));
+                    let t = read_at::<Totals>(out, d.totals as usize);
+                    o.eval_train = Some(Self::result(t.eval_train, member.rows));
+                    o.eval_test = (member.test_rows > 0).then(|| Self::result(t.eval_test, member.test_rows));
                 }
                 o
             })
@@ -821,9 +825,13 @@ impl<'g> Executor<'g> {
         }
         let mut encoder = self.kernels.begin(self.gpu, &self.bufs);
         self.kernels.record_eval(&mut encoder, split == Split::Test, false);
-        let at = self.members[0].desc.totals as usize + 2 + 2 * split as usize;
+        let field = match split {
+            Split::Train => std::mem::offset_of!(Totals, eval_train),
+            Split::Test => std::mem::offset_of!(Totals, eval_test),
+        };
+        let at = self.members[0].desc.totals as usize + field / size_of::<f32>();
         self.last_rows = rows;
-        Ok((self.gpu.submit_and_read(encoder, &[&self.bufs.out.slice(at, 2)]), rows))
+        Ok((self.gpu.submit_and_read(encoder, &[&self.bufs.out.slice(at, PASS_TOTALS)]), rows))
     }
 
     fn start_gradients(&self) -> Readback<'g> {
@@ -840,7 +848,7 @@ impl<'g> Executor<'g> {
     /// `Engine::evaluate`, awaited.
     pub async fn evaluate_async(&mut self, split: Split) -> Result<BatchResult, EngineError> {
         let (read, rows) = self.start_evaluate(split)?;
-        Ok(Self::totals(&read.done().await?[0], 0, rows))
+        Ok(Self::result(read_at(&read.done().await?[0], 0), rows))
     }
 
     /// `Engine::gradients`, awaited.
@@ -901,7 +909,7 @@ impl Engine for Executor<'_> {
 
     fn evaluate(&mut self, split: Split) -> Result<BatchResult, EngineError> {
         let (read, rows) = self.start_evaluate(split)?;
-        Ok(Self::totals(&read.wait()?[0], 0, rows))
+        Ok(Self::result(read_at(&read.wait()?[0], 0), rows))
     }
 
     fn gradients(&mut self) -> Result<Vec<f64>, EngineError> {

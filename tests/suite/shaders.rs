@@ -111,3 +111,35 @@ fn the_shared_constants_are_written_once() {
     assert_eq!(MAX_MODELS, 409);
     assert_eq!(MAX_LAYERS, 682);
 }
+
+/// The host's mirrors of batch.wgsl's structs have its sizes and member offsets, so that a field added
+/// on one side only fails here rather than shifting every field after it on the GPU.
+#[test]
+fn the_batch_structs_match_their_host_mirrors() {
+    use vanish::gpu::batch::{LayerDesc, LayerStats, ModelDesc, PassTotals, Totals};
+    let module = validate(BATCH_FILE, &format!("{PRELUDE}\n{}\n{BATCH}", shared_constants()));
+    let span_of = |name: &str| {
+        module
+            .types
+            .iter()
+            .find_map(|(_, t)| match &t.inner {
+                naga::TypeInner::Struct { members, span } if t.name.as_deref() == Some(name) => {
+                    Some((*span as usize, members.iter().map(|m| m.offset as usize).collect::<Vec<_>>()))
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("batch.wgsl defines struct {name}"))
+    };
+    for (name, size, fields) in [
+        ("ModelDesc", size_of::<ModelDesc>(), size_of::<ModelDesc>() / 4),
+        ("LayerDesc", size_of::<LayerDesc>(), size_of::<LayerDesc>() / 4),
+        ("LayerStats", size_of::<LayerStats>(), size_of::<LayerStats>() / 4),
+        ("PassTotals", size_of::<PassTotals>(), size_of::<PassTotals>() / 4),
+    ] {
+        let (span, offsets) = span_of(name);
+        assert_eq!(span, size, "{name}: WGSL size {span}, Rust size {size}");
+        // Every field is a 4-byte scalar on both sides, laid out one after another.
+        assert_eq!(offsets, (0..fields).map(|i| 4 * i).collect::<Vec<_>>(), "{name}'s member offsets");
+    }
+    assert_eq!(size_of::<Totals>(), 3 * size_of::<PassTotals>());
+}
