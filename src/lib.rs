@@ -13,6 +13,7 @@ pub mod engine;
 pub mod gpu;
 pub mod interchange;
 pub mod interrupt;
+pub mod mean_field;
 pub mod memory;
 pub mod model;
 pub mod output;

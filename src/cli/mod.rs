@@ -26,6 +26,7 @@ mod merge;
 mod outputs;
 mod report_out;
 mod sweep;
+mod theory;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -57,6 +58,9 @@ pub enum Command {
     Sweep(sweep::SweepArgs),
     /// Combine the output folders of a sharded sweep into one report
     Merge(merge::MergeArgs),
+    /// Mean-field theory of an activation at (σ_w², σ_b²): q*, χ₁, c*, χ_c, the depth scale ξ_c and the
+    /// critical σ_w²
+    Theory(theory::TheoryArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -69,5 +73,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Check(a) => check::run(a),
         Command::Sweep(a) => sweep::run(a),
         Command::Merge(a) => merge::run(a),
+        Command::Theory(a) => theory::run(a),
     }
 }
