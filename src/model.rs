@@ -250,12 +250,85 @@ pub enum Init {
     Standard,
     /// N(0, σ²), not truncated.
     Normal(f64),
+    /// N(0, σ_w²/fan_in), not truncated: the mean-field parameterisation (`vanish theory`).
+    NormalVar(f64),
+    /// `gain` times a (semi-)orthogonal matrix: the Q of a Gaussian matrix's QR with R's diagonal made
+    /// positive, as `torch.nn.init.orthogonal_` draws it. A layer with more outputs than inputs gets
+    /// orthonormal columns, one with fewer gets orthonormal rows.
+    Orthogonal(f64),
+}
+
+/// How the initial biases of the dense layers are drawn (a normalisation's β always starts at 0).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum BiasInit {
+    #[default]
+    Zero,
+    /// N(0, σ_b²), with σ_b given: Nielsen's N(0, 1).
+    Normal(f64),
+    /// N(0, σ_b²), with σ_b² given, as the mean-field studies and `--sigma-b2` give it.
+    NormalVar(f64),
+}
+
+impl fmt::Display for BiasInit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BiasInit::Zero => f.write_str("zero"),
+            BiasInit::Normal(s) => write!(f, "normal:{s}"),
+            BiasInit::NormalVar(v) => write!(f, "normal-var:{v}"),
+        }
+    }
+}
+
+impl FromStr for BiasInit {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let lower = s.to_ascii_lowercase();
+        match lower.as_str() {
+            "zero" | "zeros" => Ok(BiasInit::Zero),
+            _ => match lower.split_once(':') {
+                Some(("normal", sigma)) => Ok(BiasInit::Normal(positive(s, "sigma", sigma)?)),
+                Some(("normal-var", var)) => Ok(BiasInit::NormalVar(positive(s, "sigma_b2", var)?)),
+                _ => Err(format!("unknown bias init '{s}' (expected zero, normal:SIGMA_B or normal-var:SIGMA_B2)")),
+            },
+        }
+    }
+}
+
+serde_as_string!(BiasInit);
+
+impl BiasInit {
+    /// σ_b², the biases' variance.
+    pub fn variance(self) -> f64 {
+        match self {
+            BiasInit::Zero => 0.0,
+            BiasInit::Normal(s) => s * s,
+            BiasInit::NormalVar(v) => v,
+        }
+    }
+}
+
+/// The number after an initialiser's colon: finite and > 0, or a message naming `what` in `spec`.
+fn positive(spec: &str, what: &str, value: &str) -> Result<f64, String> {
+    let v: f64 = value.parse().map_err(|_| format!("init '{spec}': '{value}' is not a number"))?;
+    if !(v.is_finite() && v > 0.0) {
+        return Err(format!("init '{spec}': {what} must be finite and > 0"));
+    }
+    Ok(v)
 }
 
 impl Init {
-    /// The initialisers without a parameter (`normal:SIGMA` takes one), for lists of choices.
-    pub const NAMED: [Init; 6] =
-        [Init::GlorotUniform, Init::GlorotNormal, Init::HeUniform, Init::HeNormal, Init::LecunNormal, Init::Standard];
+    /// The initialisers without a parameter (`normal:SIGMA` and `normal-var:SIGMA_W2` take one, and
+    /// `orthogonal` may), for lists of choices.
+    pub const NAMED: [Init; 7] = [
+        Init::GlorotUniform,
+        Init::GlorotNormal,
+        Init::HeUniform,
+        Init::HeNormal,
+        Init::LecunNormal,
+        Init::Standard,
+        Init::Orthogonal(1.0),
+    ];
 }
 
 impl fmt::Display for Init {
@@ -268,6 +341,8 @@ impl fmt::Display for Init {
             Init::LecunNormal => f.write_str("lecun-normal"),
             Init::Standard => f.write_str("standard"),
             Init::Normal(s) => write!(f, "normal:{s}"),
+            Init::NormalVar(v) => write!(f, "normal-var:{v}"),
+            Init::Orthogonal(g) => write!(f, "orthogonal:{g}"),
         }
     }
 }
@@ -283,18 +358,16 @@ impl FromStr for Init {
             "he-normal" | "he" | "kaiming-normal" => Init::HeNormal,
             "lecun-normal" => Init::LecunNormal,
             "standard" => Init::Standard,
-            _ => match norm.strip_prefix("normal:") {
-                Some(sigma) => {
-                    let sigma: f64 = sigma.parse().map_err(|_| format!("init '{s}': '{sigma}' is not a number"))?;
-                    if !(sigma.is_finite() && sigma > 0.0) {
-                        return Err(format!("init '{s}': sigma must be finite and > 0"));
-                    }
-                    Init::Normal(sigma)
-                }
-                None => {
+            "orthogonal" => Init::Orthogonal(1.0),
+            _ => match norm.split_once(':') {
+                Some(("normal", sigma)) => Init::Normal(positive(s, "sigma", sigma)?),
+                Some(("normal-var", var)) => Init::NormalVar(positive(s, "sigma_w2", var)?),
+                Some(("orthogonal", gain)) => Init::Orthogonal(positive(s, "the gain", gain)?),
+                _ => {
                     return Err(format!(
                         "unknown init '{s}' (expected glorot-uniform, glorot-normal, he-uniform, \
-                         he-normal, lecun-normal, standard or normal:SIGMA)"
+                         he-normal, lecun-normal, standard, normal:SIGMA, normal-var:SIGMA_W2 or \
+                         orthogonal[:GAIN])"
                     ));
                 }
             },
@@ -339,6 +412,9 @@ pub struct MlpSpec {
     pub norm: Norm,
     pub output: Output,
     pub init: Init,
+    /// The dense layers' initial biases (zero in files from before bias inits).
+    #[serde(default)]
+    pub bias_init: BiasInit,
     pub bn_eps: f64,
     /// Weight of the new batch statistic in the running mean and variance (PyTorch's momentum, 0.1).
     pub bn_momentum: f64,
@@ -358,6 +434,7 @@ impl MlpSpec {
             norm: Norm::None,
             output,
             init: Init::GlorotUniform,
+            bias_init: BiasInit::Zero,
             bn_eps: 1e-5,
             bn_momentum: 0.1,
             residual: None,
@@ -393,6 +470,11 @@ impl MlpSpec {
 
     pub fn with_init(mut self, init: Init) -> Self {
         self.init = init;
+        self
+    }
+
+    pub fn with_bias_init(mut self, bias_init: BiasInit) -> Self {
+        self.bias_init = bias_init;
         self
     }
 
@@ -644,15 +726,31 @@ impl Params {
     }
 
     /// Seeded initial weights: for each dense layer in order, the weight drawn row-major from the
-    /// `Init` stream of `seed`; biases and β zero, γ one, running mean 0 and running variance 1.
+    /// `Init` stream of `seed`, then its bias from the same stream if `bias_init` draws one (zero
+    /// biases draw nothing, so the weights are those of files from before bias inits); β zero, γ one,
+    /// running mean 0 and running variance 1.
     pub fn init(spec: &MlpSpec, seed: u64) -> Self {
         let mut p = Params::zeros(spec.layout());
         let mut rng = rng(seed, Stream::Init);
         for i in 0..spec.num_layers() {
             let (fan_in, fan_out) = spec.layer_dims(i);
             let w = p.layout.weight(i).range();
-            for v in &mut p.values[w] {
-                *v = draw_weight(spec.init, fan_in, fan_out, &mut rng) as f32;
+            if let Init::Orthogonal(gain) = spec.init {
+                let q = orthogonal(fan_out, fan_in, &mut rng);
+                for (v, q) in p.values[w].iter_mut().zip(q) {
+                    *v = (gain * q) as f32;
+                }
+            } else {
+                for v in &mut p.values[w] {
+                    *v = draw_weight(spec.init, fan_in, fan_out, &mut rng) as f32;
+                }
+            }
+            if spec.bias_init != BiasInit::Zero {
+                let normal = Normal::new(0.0, spec.bias_init.variance().sqrt()).expect("sigma validated as > 0");
+                let b = p.layout.bias(i).range();
+                for v in &mut p.values[b] {
+                    *v = normal.sample(&mut rng) as f32;
+                }
             }
             if let Some(g) = p.layout.gamma(i).map(|s| s.range()) {
                 p.values[g].fill(1.0);
@@ -709,7 +807,47 @@ fn draw_weight<R: Rng>(init: Init, fan_in: usize, fan_out: usize, rng: &mut R) -
         Init::LecunNormal => truncated_normal((1.0 / fi).sqrt(), rng),
         Init::Standard => uniform(1.0 / fi.sqrt(), rng),
         Init::Normal(sigma) => Normal::new(0.0, sigma).expect("sigma validated as > 0").sample(rng),
+        Init::NormalVar(var) => Normal::new(0.0, (var / fi).sqrt()).expect("sigma_w2 validated as > 0").sample(rng),
+        Init::Orthogonal(_) => unreachable!("orthogonal weights are drawn a matrix at a time"),
     }
+}
+
+/// A `[rows, cols]` row-major matrix with orthonormal rows (rows ≤ cols) or columns (rows > cols): the
+/// Q factor of a standard Gaussian matrix, with R's diagonal positive (the unique such QR, which is what
+/// `torch.nn.init.orthogonal_`'s sign fix gives). Q comes from classical Gram–Schmidt applied twice
+/// ("twice is enough", Giraud et al. 2005), which keeps it orthonormal to rounding for Gaussian
+/// matrices and gives R a positive diagonal by construction.
+fn orthogonal<R: Rng>(rows: usize, cols: usize, rng: &mut R) -> Vec<f64> {
+    // Orthonormalise the `k` vectors of length `n` of the tall side.
+    let (k, n) = if rows > cols { (cols, rows) } else { (rows, cols) };
+    let draws: Vec<f64> = (0..rows * cols).map(|_| StandardNormal.sample(rng)).collect();
+    // vectors[j] is column j of the tall matrix: a column of the draws when rows > cols, else a row.
+    let mut vectors: Vec<Vec<f64>> = (0..k)
+        .map(|j| (0..n).map(|i| if rows > cols { draws[i * cols + j] } else { draws[j * cols + i] }).collect())
+        .collect();
+    for j in 0..k {
+        let (done, rest) = vectors.split_at_mut(j);
+        let v = &mut rest[0];
+        for _ in 0..2 {
+            let dots: Vec<f64> = done.iter().map(|u| u.iter().zip(v.iter()).map(|(a, b)| a * b).sum()).collect();
+            for (u, d) in done.iter().zip(dots) {
+                v.iter_mut().zip(u).for_each(|(x, u)| *x -= d * u);
+            }
+        }
+        let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+    let mut out = vec![0.0; rows * cols];
+    for (j, v) in vectors.iter().enumerate() {
+        for (i, x) in v.iter().enumerate() {
+            if rows > cols {
+                out[i * cols + j] = *x;
+            } else {
+                out[j * cols + i] = *x;
+            }
+        }
+    }
+    out
 }
 
 impl Init {
@@ -722,6 +860,9 @@ impl Init {
             Init::LecunNormal => 1.0 / fi,
             Init::Standard => 1.0 / (3.0 * fi),
             Init::Normal(s) => s * s,
+            Init::NormalVar(v) => v / fi,
+            // ‖W‖² = gain²·min(fan_in, fan_out) over fan_in·fan_out entries
+            Init::Orthogonal(g) => g * g / fi.max(fo),
         }
     }
 }
@@ -821,5 +962,69 @@ mod tests {
     fn describe_groups_repeated_widths() {
         let spec = MlpSpec::new(2, &[10; 11], Activation::Sigmoid, Output::Binary).with_batch_norm(true);
         assert_eq!(spec.describe(), "2→10×11→1 sigmoid+bn");
+    }
+
+    #[test]
+    fn orthogonal_weights_are_semi_orthogonal_with_the_gain() {
+        // fan_in → fan_out: square, wider (orthonormal rows) and narrower (orthonormal columns) layers
+        for (fan_in, fan_out, gain) in [(6, 6, 1.0), (9, 4, 2.0), (4, 9, 0.5), (784, 30, 1.0)] {
+            let spec =
+                MlpSpec::new(fan_in, &[fan_out], Activation::Tanh, Output::Binary).with_init(Init::Orthogonal(gain));
+            let p = Params::init(&spec, 3);
+            let w: Vec<f64> = p.weight(0).iter().map(|&v| v as f64).collect(); // [fan_out, fan_in]
+            let (rows, cols) = (fan_out, fan_in);
+            let k = rows.min(cols);
+            // the Gram matrix of the short side's vectors is gain²·I
+            for a in 0..k {
+                for b in 0..k {
+                    let dot: f64 = if rows <= cols {
+                        (0..cols).map(|j| w[a * cols + j] * w[b * cols + j]).sum()
+                    } else {
+                        (0..rows).map(|i| w[i * cols + a] * w[i * cols + b]).sum()
+                    };
+                    let want = if a == b { gain * gain } else { 0.0 };
+                    assert!((dot - want).abs() < 1e-5 * gain * gain, "{fan_in}→{fan_out}: ({a},{b}) = {dot}");
+                }
+            }
+            let sq: f64 = w.iter().map(|v| v * v).sum::<f64>() / (rows * cols) as f64;
+            let var = spec.init.weight_variance(fan_in, fan_out);
+            assert!((sq - var).abs() < 1e-5 * var, "‖W‖²/numel {sq} vs {var}");
+        }
+    }
+
+    #[test]
+    fn normal_var_and_bias_inits_draw_the_stated_variances() {
+        let spec = MlpSpec::new(400, &[400], Activation::Tanh, Output::Binary)
+            .with_init(Init::NormalVar(2.0))
+            .with_bias_init(BiasInit::Normal(0.5));
+        let p = Params::init(&spec, 1);
+        let var = |v: &[f32]| v.iter().map(|&x| (x as f64).powi(2)).sum::<f64>() / v.len() as f64;
+        // 160,000 draws: the sample variance is within 1% (≈3 standard errors of 0.35%)
+        let w = var(p.weight(0));
+        assert!((w / (2.0 / 400.0) - 1.0).abs() < 0.01, "weight variance {w}");
+        // 400 draws: within 25% (≈3.5 standard errors of 7%)
+        let b = var(p.tensor(p.layout.bias(0)));
+        assert!((b / 0.25 - 1.0).abs() < 0.25, "bias variance {b}");
+        // the weights are drawn before the biases, so they are those of zero biases
+        let zero = Params::init(&spec.clone().with_bias_init(BiasInit::Zero), 1);
+        assert_eq!(p.weight(0), zero.weight(0));
+        assert!(zero.tensor(zero.layout.bias(0)).iter().all(|&b| b == 0.0));
+    }
+
+    #[test]
+    fn init_names_round_trip_and_bad_ones_are_named() {
+        for init in [Init::NormalVar(1.76), Init::Orthogonal(1.0), Init::Orthogonal(2.5), Init::Normal(0.1)] {
+            assert_eq!(init.to_string().parse::<Init>().unwrap(), init);
+        }
+        assert_eq!("orthogonal".parse::<Init>().unwrap(), Init::Orthogonal(1.0));
+        for b in [BiasInit::Zero, BiasInit::Normal(1.0), BiasInit::NormalVar(0.05)] {
+            assert_eq!(b.to_string().parse::<BiasInit>().unwrap(), b);
+        }
+        for bad in ["normal-var:0", "normal-var:x", "orthogonal:-1", "orthogonal:inf"] {
+            let e = bad.parse::<Init>().unwrap_err();
+            assert!(e.contains(bad), "{e}");
+        }
+        assert!("normal:-1".parse::<BiasInit>().unwrap_err().contains("normal:-1"));
+        assert!("uniform".parse::<BiasInit>().unwrap_err().contains("zero, normal:SIGMA_B or normal-var:SIGMA_B2"));
     }
 }

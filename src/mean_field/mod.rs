@@ -80,17 +80,35 @@ const TINY_Q: f64 = 1e-24;
 /// How close to 1 counts as χ₁ = 1.
 const CRITICAL_BAND: f64 = 1e-9;
 
-/// Bisection of `f` on [lo, hi] with f(lo) ≥ 0 > f(hi), to a relative width of 1e-15 (or 2⁻²⁰⁰).
-fn bisect(mut lo: f64, mut hi: f64, f: impl Fn(f64) -> f64) -> f64 {
+/// The root of `f` in [lo, hi], where f(lo) ≥ 0 > f(hi), to a width of 1e-15 relative to the larger of
+/// the ends' magnitudes and `floor` (1 for a correlation, which may be 0; 0 for a variance): the Illinois
+/// variant of regula falsi, which keeps the bracket as bisection does but converges superlinearly (a
+/// dozen evaluations where bisection takes fifty; each is a quadrature, two-dimensional for c*).
+fn bisect(mut lo: f64, mut hi: f64, floor: f64, f: impl Fn(f64) -> f64) -> f64 {
+    let (mut f_lo, mut f_hi) = (f(lo), f(hi));
+    let mut kept = 0i8; // which end the last step kept: +1 lo, −1 hi
     for _ in 0..200 {
-        let mid = 0.5 * (lo + hi);
-        if mid <= lo || mid >= hi || (hi - lo) <= 1e-15 * hi.abs().max(lo.abs()) {
+        if (hi - lo) <= 1e-15 * hi.abs().max(lo.abs()).max(floor) {
             break;
         }
-        if f(mid) >= 0.0 {
-            lo = mid;
+        let secant = (lo * f_hi - hi * f_lo) / (f_hi - f_lo);
+        let x = if secant > lo && secant < hi { secant } else { 0.5 * (lo + hi) };
+        if x <= lo || x >= hi {
+            break;
+        }
+        let fx = f(x);
+        if fx >= 0.0 {
+            (lo, f_lo) = (x, fx);
+            if kept == -1 {
+                f_hi *= 0.5;
+            }
+            kept = -1;
         } else {
-            hi = mid;
+            (hi, f_hi) = (x, fx);
+            if kept == 1 {
+                f_lo *= 0.5;
+            }
+            kept = 1;
         }
     }
     0.5 * (lo + hi)
@@ -116,7 +134,7 @@ pub fn q_star(phi: &impl Nonlinearity, sigma_w2: f64, sigma_b2: f64) -> Option<f
     let mut q = 1e-6;
     while q < 1e18 {
         if gap(q) < 0.0 {
-            return Some(bisect(lo, q, gap));
+            return Some(bisect(lo, q, 0.0, gap));
         }
         lo = q;
         q *= 2.0;
@@ -155,7 +173,7 @@ fn chaotic_c_star(phi: &impl Nonlinearity, sigma_w2: f64, sigma_b2: f64, q: f64)
         }
         step *= 4.0;
     };
-    if hi <= -1.0 { -1.0 } else { bisect(-1.0, hi, gap) }
+    if hi <= -1.0 { -1.0 } else { bisect(-1.0, hi, 1.0, gap) }
 }
 
 /// The critical line's σ_w² at σ_b²: the first σ_w² going up from 1e-3 where χ₁ at q* reaches 1 (or q*
@@ -169,7 +187,7 @@ pub fn critical_sigma_w2(phi: &impl Nonlinearity, sigma_b2: f64) -> Option<f64> 
     let mut w = 1e-3;
     while w < 1e6 {
         if above(w) < 0.0 {
-            return Some(bisect(lo, w, above));
+            return Some(bisect(lo, w, 0.0, above));
         }
         lo = w;
         w *= 1.25;
@@ -180,13 +198,19 @@ pub fn critical_sigma_w2(phi: &impl Nonlinearity, sigma_b2: f64) -> Option<f64> 
 impl MeanField {
     /// The theory of `phi` at (σ_w², σ_b²): σ_w² must be a positive number and σ_b² a non-negative one.
     pub fn at(phi: &impl Nonlinearity, sigma_w2: f64, sigma_b2: f64) -> Result<MeanField, String> {
+        let point = MeanField::at_point(phi, sigma_w2, sigma_b2)?;
+        Ok(MeanField { critical_sigma_w2: critical_sigma_w2(phi, sigma_b2), ..point })
+    }
+
+    /// `at` without the critical σ_w² (`None` here), the costliest part: for curves over many σ_w².
+    pub fn at_point(phi: &impl Nonlinearity, sigma_w2: f64, sigma_b2: f64) -> Result<MeanField, String> {
         if !(sigma_w2.is_finite() && sigma_w2 > 0.0) {
             return Err(format!("σ_w² must be a positive number, not {sigma_w2}"));
         }
         if !(sigma_b2.is_finite() && sigma_b2 >= 0.0) {
             return Err(format!("σ_b² must be a non-negative number, not {sigma_b2}"));
         }
-        let critical_sigma_w2 = critical_sigma_w2(phi, sigma_b2);
+        let critical_sigma_w2 = None;
         let Some(q) = q_star(phi, sigma_w2, sigma_b2) else {
             return Ok(MeanField {
                 sigma_w2,

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Optimizer;
-use crate::model::{Activation, Init, MlpSpec, Norm, Output};
+use crate::model::{Activation, BiasInit, Init, MlpSpec, Norm, Output};
 use crate::serde_string::serde_as_string;
 
 /// An optimiser as the grid names it: `adam`, `sgd` or `sgd:MOMENTUM`; the learning rate is shared.
@@ -75,6 +75,9 @@ pub struct RunConfig {
     #[serde(alias = "batch_norm")]
     pub norm: Norm,
     pub init: Init,
+    /// The dense layers' initial biases (zero in files from before bias inits).
+    #[serde(default)]
+    pub bias_init: BiasInit,
     pub optimizer: OptimizerChoice,
     /// The skip connections' α for a residual network.
     #[serde(default)]
@@ -96,6 +99,7 @@ impl RunConfig {
             activation: spec.activation(0),
             norm: spec.norm,
             init: spec.init,
+            bias_init: spec.bias_init,
             optimizer: optimizer.into(),
             residual: spec.residual,
             clip: None,
@@ -122,8 +126,12 @@ impl RunConfig {
             Some(a) => format!("-res{}", crate::text::number(a)),
         };
         let clip = self.clip.map_or(String::new(), |x| format!("-clip{}", crate::text::number(x)));
+        let bias = match self.bias_init {
+            BiasInit::Zero => String::new(),
+            b => format!("-b{}", crate::text::number(b.variance())),
+        };
         format!(
-            "w{}-{}-{}-{}-{}{residual}{clip}",
+            "w{}-{}-{}-{}{bias}-{}{residual}{clip}",
             self.width,
             self.activation,
             match self.norm {
@@ -153,6 +161,9 @@ impl RunConfig {
         if varying.init {
             parts.push(self.init.to_string());
         }
+        if varying.bias_init {
+            parts.push(format!("σ_b² {}", crate::text::number(self.bias_init.variance())));
+        }
         if varying.width {
             parts.push(format!("width {}", self.width));
         }
@@ -180,6 +191,7 @@ pub struct Varying {
     /// Some run has layer norm (so a run without a norm is labelled "no norm", not "no bn").
     pub layer_norm: bool,
     pub init: bool,
+    pub bias_init: bool,
     pub optimizer: bool,
     pub residual: bool,
     pub clip: bool,
@@ -206,6 +218,7 @@ impl Varying {
             norm: differs(configs.clone(), |c| c.norm),
             layer_norm: configs.clone().into_iter().any(|c| c.norm == Norm::Layer),
             init: differs(configs.clone(), |c| c.init),
+            bias_init: differs(configs.clone(), |c| c.bias_init),
             optimizer: differs(configs.clone(), |c| c.optimizer),
             residual: differs(configs.clone(), |c| c.residual.is_some()),
             clip: differs(configs, |c| c.clip),
@@ -219,6 +232,7 @@ pub fn spec_for(config: &RunConfig, features: usize, classes: usize) -> MlpSpec 
         activations: vec![config.activation; config.depth],
         norm: config.norm,
         init: config.init,
+        bias_init: config.bias_init,
         residual: config.residual,
         ..MlpSpec::new(features, &vec![config.width; config.depth], Activation::Identity, Output::for_classes(classes))
     }

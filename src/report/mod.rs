@@ -8,6 +8,7 @@ pub mod table;
 pub mod terminal;
 pub mod tidy;
 mod train_summary;
+pub mod trainability;
 pub mod write;
 
 pub use train_summary::train_summary;

@@ -402,6 +402,108 @@ pub fn heatmap(groups: &[&Group<'_>]) -> Res<Plot> {
     })
 }
 
+/// The edges of cells centred on ascending `centres`: midpoints between them, and half a neighbour's gap
+/// beyond the ends.
+fn cell_edges(centres: &[f64]) -> Vec<f64> {
+    let n = centres.len();
+    if n == 1 {
+        return vec![centres[0] - 0.5, centres[0] + 0.5];
+    }
+    let mut edges = vec![centres[0] - 0.5 * (centres[1] - centres[0])];
+    edges.extend(centres.windows(2).map(|w| 0.5 * (w[0] + w[1])));
+    edges.push(centres[n - 1] + 0.5 * (centres[n - 1] - centres[n - 2]));
+    edges
+}
+
+/// The theory's depth multiples drawn over the trainability diagram, with their colours.
+const XI_MULTIPLES: [(f64, &str, RGBColor); 3] =
+    [(1.0, "ξ_c", WHITE), (3.0, "3ξ_c", RGBColor(255, 160, 0)), (6.0, "6ξ_c", RGBColor(214, 39, 40))];
+
+/// Plot 6, for sweeps over σ_w²: the training accuracy after training over σ_w² × depth, with ξ_c, 3ξ_c
+/// and 6ξ_c from the mean-field theory and the critical σ_w² drawn over it (Schoenholz et al. 2017,
+/// Fig. 5).
+pub fn trainability(panels_: &[super::trainability::Panel]) -> Res<Plot> {
+    let cols = 2;
+    let rows = panels_.len().div_ceil(cols).max(1);
+    // One colour scale for every panel, over the accuracies measured: chance differs between datasets.
+    let (lo, hi) = panels_
+        .iter()
+        .flat_map(|p| p.accuracy.iter().flatten().flatten())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &a| (lo.min(a), hi.max(a)));
+    let (lo, hi) = if lo.is_finite() { (lo, hi.max(lo + 1e-9)) } else { (0.0, 1.0) };
+    let svg = render(1200, 60 + 480 * rows as u32, |root| {
+        let (head, body) = root.split_vertically(60);
+        let bar = head.margin(8, 8, 300, 300);
+        let (w, _) = bar.dim_in_pixel();
+        for px in 0..w as i32 {
+            bar.draw(&Rectangle::new([(px, 18), (px + 1, 34)], viridis(px as f64 / w as f64).filled())).map_err(err)?;
+        }
+        let style = (FONT, 13).into_font().color(&BLACK);
+        bar.draw(&Text::new(format!("training accuracy {lo:.3}"), (0, 0), style.clone())).map_err(err)?;
+        bar.draw(&Text::new(format!("{hi:.3}"), (w as i32 - 36, 0), style)).map_err(err)?;
+        for (p, area) in panels_.iter().zip(panels(&body, panels_.len(), cols)) {
+            let depths: Vec<f64> = p.depths.iter().map(|&d| d as f64).collect();
+            let (xe, ye) = (cell_edges(&p.sigma_w2), cell_edges(&depths));
+            let (x0, x1, y0, y1) = (xe[0], xe[xe.len() - 1], ye[0], ye[ye.len() - 1]);
+            let mut chart = ChartBuilder::on(&area)
+                .caption(format!("{}, σ_b² = {}", p.label, crate::text::number(p.sigma_b2)), (FONT, 14))
+                .margin(8)
+                .x_label_area_size(36)
+                .y_label_area_size(44)
+                .build_cartesian_2d(x0..x1, y0..y1)
+                .map_err(err)?;
+            chart.configure_mesh().disable_mesh().x_desc("σ_w²").y_desc("depth").draw().map_err(err)?;
+            let cells = p.accuracy.iter().enumerate().flat_map(|(r, row)| {
+                let (xe, ye) = (&xe, &ye);
+                row.iter().enumerate().map(move |(c, a)| {
+                    let fill = a.map_or(RGBColor(200, 200, 200), |a| viridis((a - lo) / (hi - lo)));
+                    Rectangle::new([(xe[c], ye[r]), (xe[c + 1], ye[r + 1])], fill.filled())
+                })
+            });
+            chart.draw_series(cells).map_err(err)?;
+            for (k, name, c) in XI_MULTIPLES {
+                // The curve where k·ξ_c exists and lies on the chart, in unbroken pieces.
+                let mut pieces: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+                for m in &p.curve {
+                    match m.xi_c.map(|xi| k * xi).filter(|d| (y0..=y1).contains(d)) {
+                        Some(d) => pieces.last_mut().expect("one piece at least").push((m.sigma_w2, d)),
+                        None => pieces.push(Vec::new()),
+                    }
+                }
+                let mut labelled = false;
+                for piece in pieces.into_iter().filter(|p| !p.is_empty()) {
+                    let series = chart.draw_series(LineSeries::new(piece, c.stroke_width(3))).map_err(err)?;
+                    if !labelled {
+                        series
+                            .label(name)
+                            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3)));
+                        labelled = true;
+                    }
+                }
+            }
+            if let Some(w) = p.critical_sigma_w2.filter(|w| (x0..=x1).contains(w)) {
+                chart
+                    .draw_series([DashedPathElement::new(vec![(w, y0), (w, y1)], 6, 4, BLACK.stroke_width(2))])
+                    .map_err(err)?
+                    .label("critical σ_w²")
+                    .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK.stroke_width(2)));
+            }
+            draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+        }
+        Ok(())
+    })?;
+    Ok(Plot {
+        file: "trainability.svg",
+        title: "Trainability".into(),
+        caption: "For the runs initialised with W ~ N(0, σ_w²/fan_in) (--sigma-w2), the training accuracy after the \
+                  last epoch (mean over seeds; grey where no run finished) over σ_w² and depth, with the mean-field \
+                  depth scale ξ_c, 3ξ_c and 6ξ_c at each σ_w² and the critical σ_w² (dashed) drawn over it. Schoenholz \
+                  et al. (2017) find networks trainable to about 6ξ_c layers."
+            .into(),
+        svg,
+    })
+}
+
 /// A centred moving average over `window` values.
 fn smooth(v: &[f64], window: usize) -> Vec<f64> {
     let h = window / 2;

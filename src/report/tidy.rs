@@ -11,7 +11,7 @@ use crate::model::Norm;
 use crate::record::{RunRecord, verdict};
 use crate::sweep::Check;
 
-pub const CSV_HEADER: [&str; 15] = [
+pub const CSV_HEADER: [&str; 16] = [
     "run",
     "depth",
     "width",
@@ -21,6 +21,7 @@ pub const CSV_HEADER: [&str; 15] = [
     "residual",
     "clip",
     "init",
+    "bias_init",
     "optimizer",
     "seed",
     "epoch",
@@ -53,6 +54,7 @@ pub fn write_csv(runs: &[RunRecord], w: &mut dyn Write) -> std::io::Result<()> {
             c.residual.map_or("off".into(), num),
             c.clip.map_or("off".into(), num),
             c.init.to_string(),
+            c.bias_init.to_string(),
             c.optimizer.to_string(),
             c.seed.to_string(),
         ]
@@ -179,6 +181,7 @@ pub fn summary(title: &str, settings: &Value, runs: &[RunRecord], groups: &[Grou
         },
         "checks": checks,
         "configurations": configurations,
+        "trainability": super::trainability::panels(runs),
         "runs": run_entries,
     })
 }

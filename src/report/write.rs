@@ -59,6 +59,10 @@ pub fn report_plots(runs: &[RunRecord], all: &[Group<'_>], shown: &[&Group<'_>])
     out.push(plots::depth(all)?);
     out.push(plots::heatmap(shown)?);
     out.push(plots::loss(shown)?);
+    let diagram = super::trainability::panels(runs);
+    if !diagram.is_empty() {
+        out.push(plots::trainability(&diagram)?);
+    }
     let boundaries: Vec<(&str, &crate::record::boundary::Boundary)> = shown
         .iter()
         .flat_map(|g| g.runs.iter().filter_map(move |r| r.boundary.as_ref().map(|b| (g.label.as_str(), b))))

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Activation, Init, Norm};
+use crate::model::{Activation, BiasInit, Init, Norm};
 use crate::record::{OptimizerChoice, RunConfig};
 
 /// Parses a list of positive integers: items separated by commas, each a number `5`, an inclusive
@@ -120,6 +120,10 @@ fn unit() -> f64 {
     1.0
 }
 
+fn zero_biases() -> Vec<BiasInit> {
+    vec![BiasInit::Zero]
+}
+
 fn no_clip() -> Vec<Option<f64>> {
     vec![None]
 }
@@ -151,6 +155,9 @@ pub struct Grid {
     #[serde(alias = "batch_norm")]
     pub norms: Vec<Norm>,
     pub inits: Vec<Init>,
+    /// `--sigma-b2 LIST`: the dense layers' initial biases (zero only in folders from before it).
+    #[serde(default = "zero_biases")]
+    pub bias_inits: Vec<BiasInit>,
     pub optimizers: Vec<OptimizerChoice>,
     /// `--residual off,on`: plain and residual networks (absent in folders from before it existed).
     #[serde(default = "plain")]
@@ -174,6 +181,7 @@ impl Grid {
             self.activations.len(),
             self.norms.len(),
             self.inits.len(),
+            self.bias_inits.len(),
             self.optimizers.len(),
             self.residual.len(),
             self.clip.len(),
@@ -190,7 +198,9 @@ impl Grid {
             for &residual in &self.residual {
                 let residual = residual.then_some(self.residual_scale);
                 for &norm in &self.norms {
-                    for &init in &self.inits {
+                    for (&init, &bias_init) in
+                        self.inits.iter().flat_map(|i| self.bias_inits.iter().map(move |b| (i, b)))
+                    {
                         for &optimizer in &self.optimizers {
                             for &clip in &self.clip {
                                 for &width in &self.widths {
@@ -202,6 +212,7 @@ impl Grid {
                                                 activation,
                                                 norm,
                                                 init,
+                                                bias_init,
                                                 optimizer,
                                                 residual,
                                                 clip,
@@ -227,6 +238,7 @@ impl Grid {
             ("--activations", self.activations.is_empty()),
             ("--norms", self.norms.is_empty()),
             ("--inits", self.inits.is_empty()),
+            ("--sigma-b2", self.bias_inits.is_empty()),
             ("--optimizers", self.optimizers.is_empty()),
             ("--residual", self.residual.is_empty()),
             ("--clip-grad-norm", self.clip.is_empty()),
@@ -312,7 +324,8 @@ mod tests {
             widths: vec![4],
             activations: vec![Activation::Tanh, Activation::LeakyRelu(0.2)],
             norms: vec![Norm::None, Norm::Batch, Norm::Layer],
-            inits: vec![Init::Normal(0.5), Init::Standard],
+            inits: vec![Init::Normal(0.5), Init::Standard, Init::NormalVar(1.5), Init::Orthogonal(1.0)],
+            bias_inits: vec![BiasInit::Zero, BiasInit::Normal(0.5)],
             optimizers: vec![OptimizerChoice::Adam, OptimizerChoice::Sgd { momentum: 0.9 }],
             residual: vec![false, true],
             residual_scale: 0.5,
@@ -320,7 +333,8 @@ mod tests {
             seeds: 2,
         };
         let ids: Vec<String> = grid.expand().iter().map(RunConfig::id).collect();
-        assert_eq!(ids.len(), 2 * 2 * 3 * 2 * 2 * 2 * 2 * 2);
+        assert_eq!(ids.len(), 2 * 2 * 3 * 4 * 2 * 2 * 2 * 2 * 2);
+        assert_eq!(Some(ids.len()), grid.runs());
         let mut unique = ids.clone();
         unique.sort();
         unique.dedup();

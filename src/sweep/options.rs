@@ -10,7 +10,7 @@ use super::preset::Preset;
 use super::settings::Settings;
 use crate::data::DataSettings;
 use crate::defaults;
-use crate::model::Norm;
+use crate::model::{BiasInit, Init, Norm};
 
 /// A sweep as given — the command line's flags and the page's fields, by the same names — with every
 /// axis optional: unset, it takes the preset's value or the default. `settings` resolves it.
@@ -38,6 +38,13 @@ pub struct SweepOptions {
     /// e.g. glorot-uniform,he-normal,standard,normal:0.5 [default: glorot-uniform]
     #[arg(long)]
     pub inits: Option<String>,
+    /// The mean-field axis: weights N(0, σ_w²/fan_in) for each σ_w² listed, e.g. 1,1.5,2,2.5 (the spelling
+    /// of --inits normal-var:1,normal-var:1.5,…)
+    #[arg(long = "sigma-w2", conflicts_with = "inits", allow_hyphen_values = true)]
+    pub sigma_w2: Option<String>,
+    /// Initial biases N(0, σ_b²) for each σ_b² listed, e.g. 0,0.05 (0: zero biases) [default: 0]
+    #[arg(long = "sigma-b2", allow_hyphen_values = true)]
+    pub sigma_b2: Option<String>,
     /// adam, sgd, sgd:MOMENTUM [default: adam]
     #[arg(long)]
     pub optimizers: Option<String>,
@@ -62,7 +69,7 @@ pub struct SweepOptions {
     #[arg(long, default_value_t = defaults::BATCH_SIZE)]
     pub batch_size: usize,
     /// A classic result as a check: glorot-tanh, he-relu30, batchnorm, layernorm, selu, resnet or clip (sets the compared axes)
-    #[arg(long, conflicts_with_all = ["activations", "inits", "batch_norm", "norms", "residual", "clip_grad_norm"])]
+    #[arg(long, conflicts_with_all = ["activations", "inits", "sigma_w2", "batch_norm", "norms", "residual", "clip_grad_norm"])]
     pub preset: Option<Preset>,
 }
 
@@ -76,6 +83,8 @@ impl Default for SweepOptions {
             batch_norm: None,
             norms: None,
             inits: None,
+            sigma_w2: None,
+            sigma_b2: None,
             optimizers: None,
             residual: None,
             residual_scale: None,
@@ -87,6 +96,27 @@ impl Default for SweepOptions {
             preset: None,
         }
     }
+}
+
+/// A list of variances, each finite and > 0 (or ≥ 0 with `zero`); the message names `flag`.
+fn variances(flag: &str, list: &str, zero: bool) -> Result<Vec<f64>, SweepError> {
+    let mut values = Vec::new();
+    for item in list.split(',').map(str::trim) {
+        match item.parse::<f64>() {
+            Ok(v) if v.is_finite() && (v > 0.0 || (zero && v == 0.0)) => {
+                if !values.contains(&v) {
+                    values.push(v);
+                }
+            }
+            _ => {
+                return Err(SweepError::Invalid(format!(
+                    "{flag} '{list}': '{item}' is not a finite number {}",
+                    if zero { ">= 0" } else { "> 0" }
+                )));
+            }
+        }
+    }
+    Ok(values)
 }
 
 impl SweepOptions {
@@ -122,10 +152,19 @@ impl SweepOptions {
                 (None, None) => parse_list("--norms", &or(self.norms.as_ref(), defaults::SWEEP_NORMS))
                     .map_err(SweepError::Invalid)?,
             },
-            inits: match &base {
-                Some(b) => b.inits.clone(),
-                None => parse_list("--inits", &or(self.inits.as_ref(), defaults::SWEEP_INITS))
+            inits: match (&base, &self.sigma_w2) {
+                (_, Some(list)) => variances("--sigma-w2", list, false)?.into_iter().map(Init::NormalVar).collect(),
+                (Some(b), None) => b.inits.clone(),
+                (None, None) => parse_list("--inits", &or(self.inits.as_ref(), defaults::SWEEP_INITS))
                     .map_err(SweepError::Invalid)?,
+            },
+            bias_inits: match (&base, &self.sigma_b2) {
+                (_, Some(list)) => variances("--sigma-b2", list, true)?
+                    .into_iter()
+                    .map(|v| if v == 0.0 { BiasInit::Zero } else { BiasInit::NormalVar(v) })
+                    .collect(),
+                (Some(b), None) => b.bias_inits.clone(),
+                (None, None) => vec![BiasInit::Zero],
             },
             optimizers: match (&self.optimizers, &base) {
                 (None, Some(b)) => b.optimizers.clone(),

@@ -47,7 +47,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::grid::Grid;
-use crate::model::{Activation, Init, Norm};
+use crate::model::{Activation, BiasInit, Init, Norm};
 use crate::record::{OptimizerChoice, RunRecord, VerdictKind};
 use crate::serde_string::serde_as_string;
 
@@ -100,6 +100,7 @@ impl Preset {
             activations: vec![Activation::Tanh],
             norms: vec![Norm::None],
             inits: vec![Init::GlorotUniform],
+            bias_inits: vec![BiasInit::Zero],
             optimizers: vec![OptimizerChoice::Adam],
             residual: vec![false],
             residual_scale: 1.0,

@@ -8,7 +8,7 @@ use crate::data::{DataSettings, Dataset};
 use crate::defaults;
 use crate::engine::{Optimizer, TrainConfig, check_scale};
 use crate::memory::{Holder, check_host, layers_bytes, network};
-use crate::model::{Activation, Init, MlpSpec, Norm, Output};
+use crate::model::{Activation, BiasInit, Init, MlpSpec, Norm, Output};
 
 /// The network's shape: `depth` layers of `width` units, or the widths in `layers`; the init, the
 /// normalisation and skip connections.
@@ -24,9 +24,13 @@ pub struct NetworkSettings {
     /// Hidden widths, e.g. 64,32,16 (instead of --depth and --width)
     #[arg(long, value_delimiter = ',', conflicts_with_all = ["depth", "width"])]
     pub layers: Option<Vec<usize>>,
-    /// glorot-uniform, glorot-normal, he-uniform, he-normal, lecun-normal, standard, normal:SIGMA
+    /// glorot-uniform, glorot-normal, he-uniform, he-normal, lecun-normal, standard, normal:SIGMA,
+    /// normal-var:SIGMA_W2 (N(0, σ_w²/fan_in)) or orthogonal[:GAIN]
     #[arg(long, default_value_t = defaults::INIT)]
     pub init: Init,
+    /// The dense layers' initial biases: zero, normal:SIGMA_B or normal-var:SIGMA_B2, both N(0, σ_b²)
+    #[arg(long, default_value_t = BiasInit::Zero)]
+    pub bias_init: BiasInit,
     /// Dense → norm → activation on every hidden layer: none, batch or layer (`demo`: the norm of the
     /// notebook's fourth network, batch by default)
     #[arg(long, value_name = "NORM")]
@@ -50,6 +54,7 @@ impl Default for NetworkSettings {
             width: defaults::WIDTH,
             layers: None,
             init: defaults::INIT,
+            bias_init: BiasInit::Zero,
             norm: None,
             batch_norm: false,
             residual: false,
@@ -110,6 +115,7 @@ impl NetworkSettings {
             activations,
             norm,
             init: self.init,
+            bias_init: self.bias_init,
             residual: if self.residual { Some(self.residual_scale()?) } else { None },
             ..MlpSpec::new(data.features, &hidden, Activation::Identity, Output::for_classes(data.classes))
         };

@@ -522,6 +522,7 @@ fn theory_matches_measurement_for_tanh_glorot_and_relu_he() {
         activations: vec![Activation::Tanh, Activation::Relu],
         norms: vec![Norm::None],
         inits: vec![Init::GlorotUniform, Init::HeNormal, Init::Standard],
+        bias_inits: vec![vanish::model::BiasInit::Zero],
         optimizers: vec![OptimizerChoice::Adam],
         residual: vec![false],
         residual_scale: 1.0,
@@ -568,6 +569,7 @@ fn write_report_serves_a_single_trained_run() {
         activation: vanish::model::Activation::Sigmoid,
         norm: Norm::None,
         init: vanish::model::Init::GlorotUniform,
+        bias_init: vanish::model::BiasInit::Zero,
         optimizer: OptimizerChoice::Adam,
         residual: None,
         clip: None,
@@ -712,6 +714,7 @@ fn batched_gpu_runs_record_exactly_what_single_runs_do() {
         activations: vec![Activation::Sigmoid, Activation::Relu],
         norms: vec![Norm::None, Norm::Batch, Norm::Layer],
         inits: vec![Init::GlorotUniform, Init::HeNormal],
+        bias_inits: vec![vanish::model::BiasInit::Zero],
         optimizers: vec![OptimizerChoice::Adam, OptimizerChoice::Sgd { momentum: 0.9 }],
         residual: vec![false, true],
         residual_scale: 0.5,
@@ -792,4 +795,74 @@ fn the_headline_grid_compiles_a_fixed_few_pipelines_whatever_its_depths() {
     assert!(read < 64 * runs * 1024, "{read} bytes read back");
     let (_, shallow, _, _) = counters("1..=3");
     assert_eq!(pipelines, shallow, "the pipelines compiled do not depend on the depths");
+}
+
+/// `--sigma-w2` × `--depths` is the trainability diagram of Schoenholz et al.: each run starts from
+/// W ~ N(0, σ_w²/fan_in) and b ~ N(0, σ_b²), the report draws accuracy over σ_w² × depth with ξ_c, 3ξ_c,
+/// 6ξ_c and the critical σ_w² over it, and summary.json holds the theory at each σ_w² as `vanish theory`
+/// computes it.
+#[test]
+fn a_sigma_w2_sweep_draws_the_trainability_diagram_with_the_theory() {
+    use vanish::mean_field::MeanField;
+    let dir = tempfile::tempdir().unwrap();
+    sweep(
+        &[
+            "--activations",
+            "tanh",
+            "--sigma-w2",
+            "0.5,1.76,4",
+            "--sigma-b2",
+            "0.05",
+            "--depths",
+            "2,12",
+            "--seeds",
+            "1",
+        ],
+        dir.path(),
+    );
+    let csv = read(&dir.path().join("runs.csv"));
+    assert!(csv.contains(",normal-var:1.76,normal-var:0.05,"), "init and bias_init columns");
+    let (texts, doc) = svg_texts(&dir.path().join("trainability.svg"));
+    for label in ["ξ_c", "3ξ_c", "6ξ_c", "critical σ_w²", "σ_w²", "depth"] {
+        assert!(texts.iter().any(|t| t == label), "{label} in {texts:?}");
+    }
+    // six cells, one per σ_w² × depth, besides the colour bar
+    assert!(doc.descendants().filter(|n| n.has_tag_name("rect")).count() >= 6);
+    let summary: serde_json::Value = serde_json::from_str(&read(&dir.path().join("summary.json"))).unwrap();
+    let panel = &summary["trainability"][0];
+    assert_eq!(panel["sigma_w2"], serde_json::json!([0.5, 1.76, 4.0]));
+    assert_eq!(panel["depths"], serde_json::json!([2, 12]));
+    assert_eq!(panel["sigma_b2"], 0.05);
+    for (i, w) in [0.5, 1.76, 4.0].into_iter().enumerate() {
+        let want = MeanField::at_point(&Activation::Tanh, w, 0.05).unwrap();
+        assert_eq!(panel["theory"][i]["xi_c"].as_f64(), want.xi_c, "ξ_c at σ_w² = {w}");
+        assert_eq!(
+            panel["theory"][i]["phase"],
+            if w < 1.7609 { "ordered" } else { "chaotic" },
+            "1.76 is just below the line"
+        );
+    }
+    let critical = panel["critical_sigma_w2"].as_f64().unwrap();
+    assert!((critical - 1.760955).abs() < 1e-5, "{critical}");
+    for row in panel["accuracy"].as_array().unwrap() {
+        for a in row.as_array().unwrap() {
+            let a = a.as_f64().expect("every run finished");
+            assert!((0.0..=1.0).contains(&a), "accuracy {a}");
+        }
+    }
+    // without two σ_w² there is no diagram
+    let plain = tempfile::tempdir().unwrap();
+    sweep(&["--seeds", "1"], plain.path());
+    assert!(!plain.path().join("trainability.svg").exists());
+}
+
+#[test]
+fn sigma_axes_refuse_bad_values_naming_the_flag() {
+    for (flag, value) in [("--sigma-w2", "0"), ("--sigma-w2", "1,x"), ("--sigma-b2", "-0.1"), ("--sigma-b2", "inf")] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = vanish().args(small_args(&[flag, value])).arg("--out").arg(dir.path()).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{flag} {value}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(flag), "{flag} {value}: {err}");
+    }
 }
