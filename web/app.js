@@ -2,7 +2,7 @@
 // settings (by the command line's flag names) to its entry points — the demo, train, sweep, check and
 // grads, in WebAssembly on WebGPU or the CPU reference — and shows their text, plots and files.
 // Training yields to the event loop between chunks of steps, so the page stays responsive.
-import init, { defaults, demo, check, grads, sweep, train } from './vanish.js';
+import init, { defaults, demo, check, grads, sweep, theory, train } from './vanish.js';
 
 const $ = (id) => document.getElementById(id);
 const status = (text) => { $('status').textContent = text; };
@@ -56,7 +56,7 @@ function pickedDataset(names) {
 
 // The settings every command shares, the picked files (they never leave the page) and how the page runs.
 async function common() {
-  const o = read(['dataset', 'samples', 'depth', 'width', 'init', 'lr', 'batch_size', 'epochs', 'seed', 'device']);
+  const o = read(['dataset', 'samples', 'depth', 'width', 'init', 'bias_init', 'lr', 'batch_size', 'epochs', 'seed', 'device']);
   o.adapter = adapter;
   if (hooks.redrawMs() !== undefined) o.redraw_ms = hooks.redrawMs();
   const files = [];
@@ -163,6 +163,8 @@ const runSweep = () => handle('sweep', 'sweep', async (started) => {
   const { o, files } = await common();
   Object.assign(o, read(['depths', 'activations', 'norms', 'seeds']));
   Object.assign(o, { widths: String(o.width), inits: o.init });
+  // The σ axes when given (an empty box is the default: the init above, zero biases).
+  for (const id of ['sigma_w2', 'sigma_b2']) o[id] = readControl(id).trim() || null;
   const progress = (done, total) => { showProgress(done, total); status(`Sweep: ${done}/${total} runs`); };
   const result = JSON.parse(await sweep(JSON.stringify(o), files, progress));
   show(result, reportFiles(result));
@@ -187,11 +189,40 @@ const runCheck = () => handle('check', 'check', async () => {
   return report;
 });
 
+// `vanish theory` for the panel's activation, σ_w² and σ_b², recomputed as they change.
+const THEORY_ROWS = [
+  ['q*', 'q_star', 'the pre-activations\' variance deep in the network'],
+  ['χ₁', 'chi_1', '‖δ‖² per layer going down'],
+  ['c*', 'c_star', 'the correlation inputs converge to'],
+  ['χ_c', 'chi_c', 'the correlation map\'s slope at c*'],
+  ['ξ_c', 'xi_c', 'the depth scale, in layers (trainable to about 6ξ_c)'],
+  ['critical σ_w²', 'critical_sigma_w2', 'where χ₁ = 1 at this σ_b²'],
+];
+function showTheory() {
+  const table = $('theory');
+  try {
+    const t = JSON.parse(theory(readControl('mf_activation'), readControl('mf_sigma_w2'), readControl('mf_sigma_b2')));
+    const cell = (text, title) => Object.assign(document.createElement('td'), { textContent: text, title: title || '' });
+    const rows = THEORY_ROWS.map(([name, key, what]) => {
+      const tr = document.createElement('tr');
+      tr.append(cell(name, what), cell(t[key] === null ? '—' : t[key].toPrecision(6), what));
+      return tr;
+    });
+    const phase = document.createElement('tr');
+    phase.append(cell('phase'), cell(t.phase));
+    table.replaceChildren(...rows, phase);
+    window.vanishTheory = t;
+  } catch (e) {
+    table.replaceChildren(Object.assign(document.createElement('caption'), { textContent: String(e) }));
+    window.vanishTheory = { error: String(e) };
+  }
+}
+
 // For scripts and tests, in one place: what each button produced (`window.vanishDemo`, `vanishTrain`,
 // `vanishSweep`, `vanishCheck`), the last error (`vanishError`), the demo's time (`vanishSeconds`), the
 // live redraws (`vanishRedraws`, `vanishLivePlots`), the redraw interval a script may set
-// (`vanishRedrawMs`), `vanish grads` on a file's bytes (`vanishGrads(name, base64)`) and readiness
-// (`vanishReady`).
+// (`vanishRedrawMs`), `vanish grads` on a file's bytes (`vanishGrads(name, base64)`), the theory panel's
+// numbers (`vanishTheory`) and readiness (`vanishReady`).
 const HOOK = { demo: 'vanishDemo', train: 'vanishTrain', sweep: 'vanishSweep', check: 'vanishCheck' };
 const hooks = {
   start(name) { window[HOOK[name]] = undefined; window.vanishError = undefined; },
@@ -216,5 +247,8 @@ $('notebook').addEventListener('click', runNotebook);
 $('train').addEventListener('click', runTrain);
 $('sweep').addEventListener('click', runSweep);
 $('check').addEventListener('click', runCheck);
+for (const id of ['mf_activation', 'mf_sigma_w2', 'mf_sigma_b2']) $(id).addEventListener('input', showTheory);
+$('mf_activation').value = 'tanh';
+showTheory();
 status(navigator.gpu ? 'Ready: WebGPU is available.' : 'Ready: this browser has no WebGPU; the CPU reference will run.');
 hooks.install();

@@ -5,7 +5,7 @@ use anyhow::{Result, anyhow};
 use clap::Args;
 
 use crate::cli::args::parse_activation;
-use crate::mean_field::{MeanField, Phase};
+use crate::mean_field::{MeanField, Phase, theory_json};
 use crate::model::Activation;
 
 #[derive(Args, Debug)]
@@ -27,13 +27,12 @@ pub struct TheoryArgs {
 }
 
 pub fn run(args: TheoryArgs) -> Result<()> {
-    let m = MeanField::at(&args.activation, args.sigma_w2, args.sigma_b2).map_err(|e| anyhow!("{e}"))?;
     if args.json {
-        let mut value = serde_json::to_value(&m)?;
-        value["activation"] = args.activation.to_string().into();
+        let value = theory_json(args.activation, args.sigma_w2, args.sigma_b2).map_err(|e| anyhow!("{e}"))?;
         outln!("{}", serde_json::to_string_pretty(&value)?)?;
         return Ok(());
     }
+    let m = MeanField::at(&args.activation, args.sigma_w2, args.sigma_b2).map_err(|e| anyhow!("{e}"))?;
     let show = |v: Option<f64>| v.map_or_else(|| "—".to_string(), |v| format!("{v:.6}"));
     outln!(
         "mean-field theory of {} at σ_w² = {}, σ_b² = {} (W ~ N(0, σ_w²/fan_in), b ~ N(0, σ_b²), infinitely wide layers)",

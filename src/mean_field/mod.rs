@@ -256,6 +256,15 @@ impl MeanField {
     }
 }
 
+/// `vanish theory --json`'s object, which the page shows too: the theory of `activation` at (σ_w², σ_b²)
+/// with the activation's name.
+pub fn theory_json(activation: Activation, sigma_w2: f64, sigma_b2: f64) -> Result<serde_json::Value, String> {
+    let m = MeanField::at(&activation, sigma_w2, sigma_b2)?;
+    let mut value = serde_json::to_value(&m).map_err(|e| e.to_string())?;
+    value["activation"] = activation.to_string().into();
+    Ok(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

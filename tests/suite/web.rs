@@ -99,6 +99,24 @@ fn the_page_runs_the_notebook_on_webgpu_with_the_clis_numbers() {
         page["console"]
     );
 
+    // The theory panel shows `vanish theory --json`'s numbers, recomputed as σ_w² changes (wasm's exp and
+    // tanh are not glibc's: equal to 1e-9), and names a bad value.
+    for (shown, sigma_w2) in [(&page["theory_loaded"], "1.76"), (&page["theory"], "4")] {
+        let cli = Command::new(assert_cmd::cargo::cargo_bin("vanish"))
+            .args(["theory", "--activation", "tanh", "--sigma-w2", sigma_w2, "--sigma-b2", "0.05", "--json"])
+            .output()
+            .unwrap();
+        let cli: Value = serde_json::from_slice(&cli.stdout).unwrap();
+        assert_eq!(shown["phase"], cli["phase"], "σ_w² {sigma_w2}");
+        for field in ["q_star", "chi_1", "c_star", "chi_c", "xi_c", "critical_sigma_w2"] {
+            let (got, want) = (shown[field].as_f64().unwrap(), cli[field].as_f64().unwrap());
+            close(&format!("page's {field} at σ_w² {sigma_w2}"), got, want, 1e-9);
+        }
+    }
+    let table = page["theory_table"].as_array().unwrap();
+    assert!(table.iter().any(|r| r.as_str().unwrap().starts_with("ξ_c")), "{table:?}");
+    assert!(page["theory_bad"]["error"].as_str().unwrap().contains("σ_w²"), "{}", page["theory_bad"]);
+
     // The browser's WebGPU adapter trained the four networks.
     assert!(page["webgpu"].is_string(), "Chromium offers no WebGPU adapter: {}", page["webgpu"]);
     let demo = &page["demo"];

@@ -51,6 +51,15 @@ pub fn defaults() -> String {
     .to_string()
 }
 
+/// `vanish theory --json` for the page's theory panel: the mean-field quantities of `activation` at
+/// (σ_w², σ_b²), computed in f64 here (well under a second; the page recomputes as the inputs change).
+#[wasm_bindgen]
+pub fn theory(activation: String, sigma_w2: f64, sigma_b2: f64) -> Result<String, JsValue> {
+    let activation: vanish::model::Activation = activation.parse().map_err(|e: String| JsValue::from_str(&e))?;
+    let value = vanish::mean_field::theory_json(activation, sigma_w2, sigma_b2).map_err(|e| JsValue::from_str(&e))?;
+    Ok(value.to_string())
+}
+
 /// How the page runs: which engine, and how it learns what the browser has.
 #[derive(Deserialize)]
 #[serde(default)]

@@ -48,6 +48,14 @@ try {
     const a = await navigator.gpu.requestAdapter();
     return a ? (a.info ? `${a.info.vendor} ${a.info.architecture} ${a.info.description}`.trim() : 'an adapter') : null;
   });
+  // The theory panel: tanh at σ_w² 1.76, σ_b² 0.05 on load, then recomputed as the inputs change.
+  out.theory_loaded = await page.evaluate(() => window.vanishTheory);
+  await page.$eval('#mf_sigma_w2', (e) => { e.value = '4'; e.dispatchEvent(new Event('input')); });
+  out.theory = await page.evaluate(() => window.vanishTheory);
+  out.theory_table = await page.$$eval('#theory tr', (rows) => rows.map((r) => r.textContent));
+  await page.$eval('#mf_sigma_w2', (e) => { e.value = '-1'; e.dispatchEvent(new Event('input')); });
+  out.theory_bad = await page.evaluate(() => window.vanishTheory);
+  await page.$eval('#mf_sigma_w2', (e) => { e.value = '1.76'; e.dispatchEvent(new Event('input')); });
   // The page stays responsive while it trains: a timer keeps firing between the awaited steps.
   await page.evaluate(() => { window.vanishTicks = 0; window.vanishTimer = setInterval(() => { window.vanishTicks += 1; }, 20); });
   // Redraw at every look (the page's default waits 300 ms), so the count does not depend on speed.
