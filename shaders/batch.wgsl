@@ -111,6 +111,37 @@ struct PassTotals {
     correct: f32,
 }
 
+// One row's loss against its label, the output layer's logits at `scratch[row + lo.z ..]` (`classes` of
+// them, or one for a binary model): writes dL/dlogits, divided by the pass's row count `mf`, into the
+// output layer's δ and returns the row's loss and whether the row was classified correctly (1 or 0).
+fn row_loss(md: ModelDesc, lo: LayerDesc, row: u32, label: u32, mf: f32) -> PassTotals {
+    let k = md.classes;
+    if (k == 1u) {
+        let z = scratch[row + lo.z];
+        let yv = f32(label);
+        scratch[row + lo.d] = bce_grad(z, yv) / mf;
+        return PassTotals(bce_loss(z, yv), select(0.0, 1.0, (z > 0.0) == (label == 1u)));
+    }
+    var zmax = scratch[row + lo.z];
+    var arg = 0u;
+    for (var c = 1u; c < k; c++) {
+        let z = scratch[row + lo.z + c];
+        if (z > zmax) {
+            zmax = z;
+            arg = c;
+        }
+    }
+    var sum = 0.0;
+    for (var c = 0u; c < k; c++) {
+        sum += exp(scratch[row + lo.z + c] - zmax);
+    }
+    let lse = log_sum_exp(zmax, sum);
+    for (var c = 0u; c < k; c++) {
+        scratch[row + lo.d + c] = softmax_grad(scratch[row + lo.z + c], lse, c == label) / mf;
+    }
+    return PassTotals(lse - scratch[row + lo.z + label], select(0.0, 1.0, arg == label));
+}
+
 // The batch's buffers, bound alike by both kernel families after each one's binding 0 (its pass's
 // parameters). The queue holds the fused dispatches' counts of models claimed so far (`Run.slot`,
 // zeroed before every command buffer) and the tiled kernels' step counter (`STEP_SLOT`).

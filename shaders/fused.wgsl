@@ -317,39 +317,9 @@ fn loss(md: ModelDesc, lid: u32, rows: u32, at: u32) {
     let lab = so + md.scratch_loss;
     for (var base = 0u; base < rows; base += WG) {
         let r = base + lid;
-        let label = u32(scratch[lab + r]);
-        let row = so + r * k;
-        var l = 0.0;
-        var hit = 0.0;
-        if (k == 1u) {
-            let z = scratch[row + lo.z];
-            let yv = f32(label);
-            l = bce_loss(z, yv);
-            scratch[row + lo.d] = bce_grad(z, yv) / mf;
-            hit = select(0.0, 1.0, (z > 0.0) == (label == 1u));
-        } else {
-            var zmax = scratch[row + lo.z];
-            var arg = 0u;
-            for (var c = 1u; c < k; c++) {
-                let z = scratch[row + lo.z + c];
-                if (z > zmax) {
-                    zmax = z;
-                    arg = c;
-                }
-            }
-            var sum = 0.0;
-            for (var c = 0u; c < k; c++) {
-                sum += exp(scratch[row + lo.z + c] - zmax);
-            }
-            let lse = log_sum_exp(zmax, sum);
-            l = lse - scratch[row + lo.z + label];
-            for (var c = 0u; c < k; c++) {
-                scratch[row + lo.d + c] = softmax_grad(scratch[row + lo.z + c], lse, c == label) / mf;
-            }
-            hit = select(0.0, 1.0, arg == label);
-        }
-        scratch[lab + md.row_cap + r] = l;
-        scratch[lab + 2u * md.row_cap + r] = hit;
+        let t = row_loss(md, lo, so + r * k, u32(scratch[lab + r]), mf);
+        scratch[lab + md.row_cap + r] = t.loss;
+        scratch[lab + 2u * md.row_cap + r] = t.correct;
     }
     storageBarrier(); // every row's loss and δ are written
     if (lid == 0u) {

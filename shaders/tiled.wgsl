@@ -338,39 +338,9 @@ fn tiled_loss(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     let lo = layers[md.lt + md.layers - 1u];
     let k = md.classes;
     let lab = so + md.scratch_loss;
-    let label = labels[rs.y + source_row(rs, r)];
-    let row = so + r * k;
-    var l = 0.0;
-    var hit = 0.0;
-    if (k == 1u) {
-        let z = scratch[row + lo.z];
-        let yv = f32(label);
-        l = bce_loss(z, yv);
-        scratch[row + lo.d] = bce_grad(z, yv) / mf;
-        hit = select(0.0, 1.0, (z > 0.0) == (label == 1u));
-    } else {
-        var zmax = scratch[row + lo.z];
-        var arg = 0u;
-        for (var c = 1u; c < k; c++) {
-            let z = scratch[row + lo.z + c];
-            if (z > zmax) {
-                zmax = z;
-                arg = c;
-            }
-        }
-        var sum = 0.0;
-        for (var c = 0u; c < k; c++) {
-            sum += exp(scratch[row + lo.z + c] - zmax);
-        }
-        let lse = log_sum_exp(zmax, sum);
-        l = lse - scratch[row + lo.z + label];
-        for (var c = 0u; c < k; c++) {
-            scratch[row + lo.d + c] = softmax_grad(scratch[row + lo.z + c], lse, c == label) / mf;
-        }
-        hit = select(0.0, 1.0, arg == label);
-    }
-    scratch[lab + md.row_cap + r] = l;
-    scratch[lab + 2u * md.row_cap + r] = hit;
+    let t = row_loss(md, lo, so + r * k, labels[rs.y + source_row(rs, r)], mf);
+    scratch[lab + md.row_cap + r] = t.loss;
+    scratch[lab + 2u * md.row_cap + r] = t.correct;
 }
 
 // The pass's mean loss and correct count, one workgroup per model: 64 strided partial sums, added in
