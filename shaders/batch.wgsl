@@ -142,6 +142,36 @@ fn row_loss(md: ModelDesc, lo: LayerDesc, row: u32, label: u32, mf: f32) -> Pass
     return PassTotals(lse - scratch[row + lo.z + label], select(0.0, 1.0, arg == label));
 }
 
+// Batch norm's statistics of unit `j` of layer `l` over the pass's `rows` rows of z, as (mean, rstd):
+// in training and probing the batch's mean and biased variance (two passes, rows in order), and in
+// training, where `owner` (the one invocation of the unit that writes), the running statistics' update
+// too; in evaluation the running statistics.
+fn bn_unit_stats(md: ModelDesc, l: LayerDesc, j: u32, rows: u32, mode: u32, owner: bool) -> vec2<f32> {
+    if (mode >= MODE_EVAL_TRAIN) {
+        return vec2<f32>(arena[md.ro + l.rmean + j], norm_rstd(arena[md.ro + l.rvar + j], md.bn_eps));
+    }
+    let so = md.so;
+    let mf = f32(rows);
+    var sum = 0.0;
+    for (var r = 0u; r < rows; r++) {
+        sum += scratch[so + l.z + r * l.fan_out + j];
+    }
+    let mean = sum / mf;
+    var d2 = 0.0;
+    for (var r = 0u; r < rows; r++) {
+        let d = scratch[so + l.z + r * l.fan_out + j] - mean;
+        d2 += d * d;
+    }
+    let var_b = d2 / mf;
+    if (mode == MODE_TRAIN && owner) {
+        let rm = md.ro + l.rmean + j;
+        let rv = md.ro + l.rvar + j;
+        arena[rm] = running_update(arena[rm], mean, md.bn_momentum);
+        arena[rv] = running_update(arena[rv], unbiased_var(var_b, rows), md.bn_momentum);
+    }
+    return vec2<f32>(mean, norm_rstd(var_b, md.bn_eps));
+}
+
 // The batch's buffers, bound alike by both kernel families after each one's binding 0 (its pass's
 // parameters). The queue holds the fused dispatches' counts of models claimed so far (`Run.slot`,
 // zeroed before every command buffer) and the tiled kernels' step counter (`STEP_SLOT`).

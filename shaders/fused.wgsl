@@ -253,34 +253,10 @@ fn forward(md: ModelDesc, lid: u32, rows: u32, mode: u32) {
             for (var ub = 0u; ub < l.fan_out; ub += WG) {
                 let u = ub + lid;
                 let j = min(u, l.fan_out - 1u);
-                var mean = 0.0;
-                var rstd = 0.0;
-                if (mode >= MODE_EVAL_TRAIN) {
-                    mean = arena[md.ro + l.rmean + j];
-                    rstd = norm_rstd(arena[md.ro + l.rvar + j], md.bn_eps);
-                } else {
-                    var sum = 0.0;
-                    for (var r = 0u; r < rows; r++) {
-                        sum += scratch[so + l.z + r * l.fan_out + j];
-                    }
-                    mean = sum / mf;
-                    var d2 = 0.0;
-                    for (var r = 0u; r < rows; r++) {
-                        let d = scratch[so + l.z + r * l.fan_out + j] - mean;
-                        d2 += d * d;
-                    }
-                    let var_b = d2 / mf;
-                    rstd = norm_rstd(var_b, md.bn_eps);
-                    if (mode == MODE_TRAIN && u < l.fan_out) {
-                        let rm = md.ro + l.rmean + j;
-                        let rv = md.ro + l.rvar + j;
-                        arena[rm] = running_update(arena[rm], mean, md.bn_momentum);
-                        arena[rv] = running_update(arena[rv], unbiased_var(var_b, rows), md.bn_momentum);
-                    }
-                }
+                let stats = bn_unit_stats(md, l, j, rows, mode, u < l.fan_out);
                 if (u < l.fan_out) {
-                    scratch[so + l.stats + j] = mean;
-                    scratch[so + l.stats + l.fan_out + j] = rstd;
+                    scratch[so + l.stats + j] = stats.x;
+                    scratch[so + l.stats + l.fan_out + j] = stats.y;
                 }
             }
             storageBarrier(); // the statistics are written before the rows use them

@@ -252,32 +252,9 @@ fn tiled_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     let t = wid.x * GROUP + lid.x;
     if (l.norm == 1u && t < l.fan_out) {
         let j = t;
-        let mf = f32(rows);
-        var mean = 0.0;
-        var rstd = 0.0;
-        if (ps.mode >= MODE_EVAL_TRAIN) {
-            mean = arena[md.ro + l.rmean + j];
-            rstd = norm_rstd(arena[md.ro + l.rvar + j], md.bn_eps);
-        } else {
-            var sum = 0.0;
-            for (var r = 0u; r < rows; r++) {
-                sum += scratch[so + l.z + r * l.fan_out + j];
-            }
-            mean = sum / mf;
-            var d2 = 0.0;
-            for (var r = 0u; r < rows; r++) {
-                let d = scratch[so + l.z + r * l.fan_out + j] - mean;
-                d2 += d * d;
-            }
-            let var_b = d2 / mf;
-            rstd = norm_rstd(var_b, md.bn_eps);
-            if (ps.mode == MODE_TRAIN) {
-                let rm = md.ro + l.rmean + j;
-                let rv = md.ro + l.rvar + j;
-                arena[rm] = running_update(arena[rm], mean, md.bn_momentum);
-                arena[rv] = running_update(arena[rv], unbiased_var(var_b, rows), md.bn_momentum);
-            }
-        }
+        let stats = bn_unit_stats(md, l, j, rows, ps.mode, true);
+        let mean = stats.x;
+        let rstd = stats.y;
         scratch[so + l.stats + j] = mean;
         scratch[so + l.stats + l.fan_out + j] = rstd;
         let gamma = arena[md.po + l.gamma + j];
