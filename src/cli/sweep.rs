@@ -70,9 +70,9 @@ pub fn run(args: SweepArgs) -> Result<()> {
     };
     if !args.json {
         eprintln!(
-            "sweep: {total} runs{} on {engine_name}, {} epoch(s) each, into {}",
+            "sweep: {total} runs{} on {engine_name}, {} each, into {}",
             args.shard.map_or(String::new(), |s| format!(" (shard {}/{})", s.index, s.count)),
-            settings.epochs,
+            settings.steps.map_or_else(|| format!("{} epoch(s)", settings.epochs), |n| format!("{n} step(s)")),
             args.out.display()
         );
     }

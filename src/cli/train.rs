@@ -94,7 +94,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if let Some(path) = &args.save_init {
         interchange::save_params(path, &job.params, &manifest(&backend.name(), "initial weights"))?;
     }
-    let total = crate::engine::batches_per_epoch(train_set.len(), settings.batch_size) * settings.epochs;
+    let total = settings.total_steps(train_set.len()).unwrap_or(usize::MAX);
     let bar = (std::io::stderr().is_terminal() && !args.json).then(|| {
         let bar = ProgressBar::new(total as u64);
         bar.set_style(

@@ -174,6 +174,7 @@ pub async fn run<'d>(
         shuffle: true,
         probe_every: None,
         has_test: !test.is_empty(),
+        max_steps: None,
     };
     let mut runs = Vec::new();
     let mut networks = Vec::new();

@@ -60,6 +60,10 @@ pub struct SweepOptions {
     /// Epochs per run; 0 probes at initialisation only [default: 1, 0 with a preset]
     #[arg(long)]
     pub epochs: Option<usize>,
+    /// Train this many optimiser steps per run instead of whole epochs, as the trainability studies do
+    /// (the last epoch may be partial; it is probed and recorded like a whole one)
+    #[arg(long, value_name = "N", conflicts_with = "epochs")]
+    pub steps: Option<usize>,
     /// Learning rate, shared by every optimizer [default: 1e-3, or the preset's]
     #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f64>,
@@ -90,6 +94,7 @@ impl Default for SweepOptions {
             residual_scale: None,
             seeds: None,
             epochs: None,
+            steps: None,
             lr: None,
             clip_grad_norm: None,
             batch_size: defaults::BATCH_SIZE,
@@ -189,6 +194,7 @@ impl SweepOptions {
             grid,
             data: self.data.clone(),
             epochs: self.epochs.unwrap_or(self.preset.map_or(defaults::EPOCHS, Preset::epochs)),
+            steps: self.steps,
             batch_size: self.batch_size,
             lr: self.lr.or(self.preset.and_then(Preset::lr)).unwrap_or(defaults::LR),
             preset: self.preset,

@@ -136,6 +136,7 @@ pub async fn run_sweep_async(
                 shuffle: true,
                 probe_every: None,
                 has_test: !jobs[j].test.is_empty(),
+                max_steps: settings.steps,
             })
             .collect();
         let trained =
@@ -195,9 +196,8 @@ fn check_memory(
     // record: every step's loss, and per epoch every layer's numbers.
     let kept = |c: &RunConfig| {
         let weights = memory::layers_params(layers(c))?.checked_mul(4)?;
-        let steps = (batches_per_epoch(data[&c.seed].0.len(), settings.batch_size) as u64)
-            .checked_mul(settings.epochs as u64)?;
-        let record = memory::history_bytes(steps, (settings.epochs as u64).checked_add(1)?, c.depth as u64 + 1, 0)?;
+        let (steps, epochs) = settings.steps_and_epochs(data[&c.seed].0.len())?;
+        let record = memory::history_bytes(steps as u64, (epochs as u64).checked_add(1)?, c.depth as u64 + 1, 0)?;
         weights.checked_add((c.depth as u64).checked_mul(32)?)?.checked_add(record)
     };
     let all = todo.iter().try_fold(0u64, |sum, c| sum.checked_add(kept(c)?));

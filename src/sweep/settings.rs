@@ -20,12 +20,24 @@ pub struct Settings {
     pub data: DataSettings,
     /// 0 = probe at initialisation only.
     pub epochs: usize,
+    /// `--steps N`: N optimiser steps per run instead of whole epochs (absent in folders from before it).
+    #[serde(default)]
+    pub steps: Option<usize>,
     pub batch_size: usize,
     pub lr: f64,
     pub preset: Option<Preset>,
 }
 
 impl Settings {
+    /// The optimiser steps and the epochs (the last partial with `--steps`) of a run on `train_rows` rows.
+    pub fn steps_and_epochs(&self, train_rows: usize) -> Option<(usize, usize)> {
+        let spe = crate::engine::batches_per_epoch(train_rows, self.batch_size);
+        match self.steps {
+            Some(n) => Some((n, if spe > 0 { n.div_ceil(spe) } else { 0 })),
+            None => Some((spe.checked_mul(self.epochs)?, self.epochs)),
+        }
+    }
+
     /// Checks the grid, the data options and every run's training settings (by the rule `train` and
     /// `demo` follow); the message names the flag.
     pub fn validate(&self) -> Result<(), SweepError> {
@@ -87,7 +99,7 @@ pub fn differences(a: &Settings, b: &Settings) -> Vec<String> {
             }
         }
     }
-    for key in ["epochs", "batch_size", "lr", "preset"] {
+    for key in ["epochs", "steps", "batch_size", "lr", "preset"] {
         if a[key] != b[key] {
             keys.push(format!("{} {} vs {}", flag(key), a[key], b[key]));
         }

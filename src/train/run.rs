@@ -9,7 +9,7 @@ use super::History;
 use super::settings::TrainSettings;
 use super::trainer::{BetweenChunks, Pace, TrainError, TrainOptions, Trained, train_batch_async};
 use crate::data::Dataset;
-use crate::engine::{Backend, Counters, EngineError, ModelJob, TrainConfig, batches_per_epoch, clip_scale};
+use crate::engine::{Backend, Counters, EngineError, ModelJob, TrainConfig, clip_scale};
 use crate::memory::{Holder, check_host, history_bytes, model_bytes};
 use crate::model::{MlpSpec, Params};
 
@@ -113,15 +113,15 @@ pub fn job<'d>(
 ) -> Result<ModelJob<'d>, String> {
     let spec = settings.spec(train)?;
     let rows = train.len() + test.len();
-    let steps = (batches_per_epoch(train.len(), settings.batch_size) as u64).checked_mul(settings.epochs as u64);
-    let probes = steps.and_then(|s| {
-        (settings.epochs as u64).checked_add(1)?.checked_add(settings.probe_every.map_or(0, |p| s / p as u64))
-    });
+    let steps = settings.total_steps(train.len()).map(|s| s as u64);
+    let epochs = settings.epochs_on(train.len());
+    let probes = steps
+        .and_then(|s| (epochs as u64).checked_add(1)?.checked_add(settings.probe_every.map_or(0, |p| s / p as u64)));
     let history = steps
         .zip(probes)
         .and_then(|(s, p)| history_bytes(s, p, spec.num_layers() as u64, (spec.input * spec.hidden[0]) as u64));
     let bytes = model_bytes(&spec, rows, holder).zip(history).and_then(|(m, h)| m.checked_add(h));
-    check_host(&format!("the model {} trained {} epoch(s)", spec.describe(), settings.epochs), bytes)?;
+    check_host(&format!("the model {} trained {} epoch(s)", spec.describe(), epochs), bytes)?;
     Ok(ModelJob { params: Params::init(&spec, settings.seed), spec, train, test, cfg: settings.config() })
 }
 
@@ -145,6 +145,7 @@ pub async fn run(
         shuffle: settings.shuffle,
         probe_every: settings.probe_every,
         has_test: !test.is_empty(),
+        max_steps: settings.steps,
     };
     let pace = Pace { batch_size: job.cfg.batch_size, ..pace };
     let mut trained =

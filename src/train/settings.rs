@@ -159,6 +159,10 @@ pub struct TrainSettings {
     pub batch_size: usize,
     #[arg(long, default_value_t = defaults::EPOCHS)]
     pub epochs: usize,
+    /// Train this many optimiser steps instead of whole epochs (the last epoch may be partial; it is
+    /// probed and recorded like a whole one)
+    #[arg(long, value_name = "N", conflicts_with = "epochs")]
+    pub steps: Option<usize>,
     /// Seeds the weights, the data, the split and the shuffle
     #[arg(long, default_value_t = defaults::SEED)]
     pub seed: u64,
@@ -185,6 +189,7 @@ impl Default for TrainSettings {
             momentum: 0.0,
             batch_size: defaults::BATCH_SIZE,
             epochs: defaults::EPOCHS,
+            steps: None,
             seed: defaults::SEED,
             clip_grad_norm: None,
             probe_every: None,
@@ -221,6 +226,24 @@ impl TrainSettings {
     }
 
     /// How steps are taken.
+    /// The optimiser steps a run on `train_rows` rows trains: `--steps`, or the epochs' steps.
+    pub fn total_steps(&self, train_rows: usize) -> Option<usize> {
+        match self.steps {
+            Some(n) => Some(n),
+            None => crate::engine::batches_per_epoch(train_rows, self.batch_size).checked_mul(self.epochs),
+        }
+    }
+
+    /// The epochs such a run records (the last partial with `--steps`).
+    pub fn epochs_on(&self, train_rows: usize) -> usize {
+        let spe = crate::engine::batches_per_epoch(train_rows, self.batch_size);
+        match self.steps {
+            Some(n) if spe > 0 => n.div_ceil(spe),
+            Some(_) => 0,
+            None => self.epochs,
+        }
+    }
+
     pub fn config(&self) -> TrainConfig {
         TrainConfig { optimizer: self.optimizer(), batch_size: self.batch_size, clip_grad_norm: self.clip_grad_norm }
     }

@@ -46,6 +46,22 @@ pub struct TrainOptions {
     pub probe_every: Option<usize>,
     /// Whether the test split has rows to evaluate.
     pub has_test: bool,
+    /// Stop after this many optimiser steps (`--steps`), inside an epoch if need be: the last, partial
+    /// epoch is then measured and recorded like a whole one, its training loss and accuracy over the rows
+    /// it trained. `None`: `epochs` whole epochs (and no `max_steps` in `metrics.json`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_steps: Option<usize>,
+}
+
+impl TrainOptions {
+    /// The epochs a run of `steps_per_epoch` steps per epoch trains, the last partial with `max_steps`.
+    pub fn epochs_for(&self, steps_per_epoch: usize) -> usize {
+        match self.max_steps {
+            Some(n) if steps_per_epoch > 0 => n.div_ceil(steps_per_epoch),
+            Some(_) => 0,
+            None => self.epochs,
+        }
+    }
 }
 
 /// Where a run is, for progress bars.
@@ -126,11 +142,11 @@ enum Owed {
 }
 
 /// An epoch whose record waits for its evaluation: its number (from 1) and each model's summed batch
-/// loss × rows and correct count.
+/// loss × rows, correct count and rows trained.
 #[derive(Clone, Debug)]
 struct EpochEnd {
     epoch: usize,
-    sums: Vec<(f64, usize)>,
+    sums: Vec<(f64, usize, usize)>,
 }
 
 /// The request in flight: what it measures first, then its steps.
@@ -148,7 +164,6 @@ struct Pending {
 /// the last measures alone.
 pub struct BatchTrainer {
     engine: String,
-    train_rows: usize,
     steps_per_epoch: usize,
     total_steps: usize,
     epochs: usize,
@@ -160,8 +175,8 @@ pub struct BatchTrainer {
     epoch: usize,
     b: usize,
     step: usize,
-    /// The epoch's summed batch loss × rows and correct count, per model.
-    sums: Vec<(f64, usize)>,
+    /// The epoch's summed batch loss × rows, correct count and rows trained, per model.
+    sums: Vec<(f64, usize, usize)>,
     /// The measurement the next request takes first.
     owed: Option<Owed>,
     /// The request in flight.
@@ -185,17 +200,20 @@ impl BatchTrainer {
         if opts.len() != models || models == 0 {
             return Err(EngineError::Invalid(format!("{} training options for {models} models", opts.len())).into());
         }
-        let (epochs, probe_every) = (opts[0].epochs, opts[0].probe_every);
-        if opts.iter().any(|o| o.epochs != epochs || o.probe_every != probe_every) {
+        let (max_steps, probe_every) = (opts[0].max_steps, opts[0].probe_every);
+        let steps_per_epoch = batches_per_epoch(train_rows, batch_size);
+        let epochs = opts[0].epochs_for(steps_per_epoch);
+        if opts.iter().any(|o| {
+            o.epochs_for(steps_per_epoch) != epochs || o.max_steps != max_steps || o.probe_every != probe_every
+        }) {
             return Err(EngineError::Invalid("the models of one batch train the same epochs and probes".into()).into());
         }
-        let steps_per_epoch = batches_per_epoch(train_rows, batch_size);
-        let total_steps = steps_per_epoch.checked_mul(epochs).ok_or_else(|| {
+        let whole = steps_per_epoch.checked_mul(epochs).ok_or_else(|| {
             EngineError::Invalid(format!("{epochs} epochs of {steps_per_epoch} steps: too many steps"))
         })?;
+        let total_steps = max_steps.map_or(whole, |n| n.min(whole));
         Ok(BatchTrainer {
             engine,
-            train_rows,
             steps_per_epoch,
             total_steps,
             epochs,
@@ -206,7 +224,7 @@ impl BatchTrainer {
             epoch: 0,
             b: 0,
             step: 0,
-            sums: vec![(0.0, 0); models],
+            sums: vec![(0.0, 0, 0); models],
             owed: Some(Owed::Init),
             pending: None,
             done: false,
@@ -230,8 +248,12 @@ impl BatchTrainer {
         let chunk = (!self.done).then(|| {
             // Stop at the next multiple of probe_every, counted in steps over the whole run.
             let (b, step) = (self.b, self.step);
-            let count = (self.chunk - step % self.chunk).min(self.steps_per_epoch - b).min(self.max_steps);
-            Chunk { count, end_of_epoch: b + count == self.steps_per_epoch }
+            let count = (self.chunk - step % self.chunk)
+                .min(self.steps_per_epoch - b)
+                .min(self.max_steps)
+                .min(self.total_steps - step);
+            // The last step of a run ends its epoch, whole or not (`--steps`).
+            Chunk { count, end_of_epoch: b + count == self.steps_per_epoch || step + count == self.total_steps }
         });
         if measure.is_none() && chunk.is_none() {
             return None;
@@ -285,8 +307,8 @@ impl BatchTrainer {
                     }
                     if let Some(end) = &epoch_end {
                         let eval_train = out.eval_train.ok_or_else(|| missing("evaluation"))?;
-                        let (loss, correct) = end.sums[m];
-                        let rows = self.train_rows as f64;
+                        let (loss, correct, rows) = end.sums[m];
+                        let rows = rows.max(1) as f64;
                         run.history.epochs.push(EpochRecord {
                             epoch: end.epoch,
                             train_loss: loss / rows,
@@ -307,7 +329,7 @@ impl BatchTrainer {
             return Ok(None);
         };
         if self.b == 0 {
-            self.sums.iter_mut().for_each(|s| *s = (0.0, 0));
+            self.sums.iter_mut().for_each(|s| *s = (0.0, 0, 0));
         }
         let (e, b, step) = (self.epoch, self.b, self.step);
         for ((run, out), sum) in self.runs.iter_mut().zip(outcomes).zip(&mut self.sums) {
@@ -324,6 +346,7 @@ impl BatchTrainer {
             for r in &out.batches {
                 sum.0 += r.loss * r.rows as f64;
                 sum.1 += r.correct;
+                sum.2 += r.rows;
                 run.history.batch_losses.push(r.loss);
                 run.history.grad_norms.extend(r.grad_norm);
             }

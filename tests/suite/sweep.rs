@@ -455,6 +455,7 @@ fn settings(grid: Grid, preset: Option<Preset>) -> Settings {
         grid,
         data: DataSettings { samples: 600, ..DataSettings::default() },
         epochs: 0,
+        steps: None,
         batch_size: 32,
         lr: 1e-3,
         preset,
@@ -583,7 +584,8 @@ fn write_report_serves_a_single_trained_run() {
         clip_grad_norm: None,
     };
     let mut engine = CpuEngine::new(&spec, &params, &train_set, &test_set, cfg).unwrap();
-    let opts = TrainOptions { epochs: 2, seed: 0, shuffle: true, probe_every: Some(5), has_test: true };
+    let opts =
+        TrainOptions { epochs: 2, seed: 0, shuffle: true, probe_every: Some(5), has_test: true, max_steps: None };
     let history = train(&mut engine, train_set.len(), 32, &opts, &mut |_| {}).unwrap();
     let steps = vanish::engine::batches_per_epoch(train_set.len(), 32);
     assert_eq!(RunConfig::from_spec(&spec, cfg.optimizer, 0), config, "a spec names its configuration");
@@ -865,4 +867,37 @@ fn sigma_axes_refuse_bad_values_naming_the_flag() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(flag), "{flag} {value}: {err}");
     }
+}
+
+/// `sweep --steps N` trains N optimiser steps per run (here fewer than an epoch's), records the partial
+/// epoch like a whole one, says so, and refuses `--epochs` beside it.
+#[test]
+fn steps_count_training_in_optimiser_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let base =
+        ["sweep", "--device", "cpu", "--samples", "200", "--depths", "1,2", "--activations", "tanh", "--seeds", "1"];
+    let out = vanish().args(base).args(["--steps", "3", "--out"]).arg(dir.path()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("3 step(s) each"), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_str(&read(&dir.path().join("summary.json"))).unwrap();
+    let runs = summary["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    for run in runs {
+        let epochs: Vec<u64> = run["epochs"].as_array().unwrap().iter().map(|e| e["epoch"].as_u64().unwrap()).collect();
+        assert_eq!(epochs, [0, 1], "initialisation and the partial epoch");
+        assert!(run["epochs"][1]["loss"].as_f64().unwrap().is_finite());
+    }
+    for entry in std::fs::read_dir(dir.path().join("runs")).unwrap() {
+        let file: serde_json::Value = serde_json::from_str(&read(&entry.unwrap().path())).unwrap();
+        let record: RunRecord = serde_json::from_value(file["record"].clone()).unwrap();
+        assert_eq!(record.batch_losses.len(), 3, "three steps");
+    }
+    let conflict = vanish()
+        .args(base)
+        .args(["--steps", "3", "--epochs", "2", "--out"])
+        .arg(dir.path().join("y"))
+        .output()
+        .unwrap();
+    assert_eq!(conflict.status.code(), Some(2), "--steps with --epochs is a usage error");
 }

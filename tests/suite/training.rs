@@ -283,7 +283,7 @@ fn depth_11_sigmoid_gradient_vanishes_and_relu_and_batch_norm_restore_it() {
 }
 
 fn diverging_run(engine: &mut dyn Engine, rows: usize) -> TrainError {
-    let opts = TrainOptions { epochs: 3, seed: 1, shuffle: true, probe_every: None, has_test: true };
+    let opts = TrainOptions { epochs: 3, seed: 1, shuffle: true, probe_every: None, has_test: true, max_steps: None };
     train(engine, rows, 32, &opts, &mut |_| {}).expect_err("a run with an absurd learning rate must diverge")
 }
 
@@ -324,7 +324,7 @@ fn relu_depth_3_learns_circles() {
     let model = MlpSpec::new(2, &[16, 16, 16], Activation::Relu, Output::Binary);
     let params = Params::init(&model, 4);
     let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 32, clip_grad_norm: None };
-    let opts = TrainOptions { epochs: 30, seed: 4, shuffle: true, probe_every: None, has_test: true };
+    let opts = TrainOptions { epochs: 30, seed: 4, shuffle: true, probe_every: None, has_test: true, max_steps: None };
     let mut engines: Vec<Box<dyn Engine>> =
         vec![Box::new(CpuEngine::new(&model, &params, &train_set, &test, cfg).unwrap())];
     if let Some(gpu) = gpu() {
@@ -347,7 +347,8 @@ fn probe_every_adds_probes_between_epochs() {
     let cfg = TrainConfig { optimizer: Optimizer::adam(1e-3), batch_size: 32, clip_grad_norm: None };
     let mut engine = CpuEngine::new(&spec, &params, &train_set, &test, cfg).unwrap();
     // 134 rows: 5 batches per epoch; probes at steps 2, 4 | 6, 8 | (10 ends epoch 2) plus init and epochs.
-    let opts = TrainOptions { epochs: 2, seed: 2, shuffle: true, probe_every: Some(2), has_test: true };
+    let opts =
+        TrainOptions { epochs: 2, seed: 2, shuffle: true, probe_every: Some(2), has_test: true, max_steps: None };
     let h = train(&mut engine, train_set.len(), 32, &opts, &mut |_| {}).unwrap();
     let steps: Vec<usize> = h.probes.iter().map(|p| p.step).collect();
     assert_eq!(steps, vec![0, 2, 4, 5, 6, 8, 10]);
@@ -436,7 +437,11 @@ fn the_non_blocking_driver_trains_exactly_what_the_blocking_one_does() {
             ModelJob { params: Params::init(&spec, 3), spec, train: &train_set, test: &test, cfg }
         })
         .collect();
-    let opts = vec![TrainOptions { epochs: 2, seed: 5, shuffle: true, probe_every: Some(2), has_test: true }; 2];
+    let opts =
+        vec![
+            TrainOptions { epochs: 2, seed: 5, shuffle: true, probe_every: Some(2), has_test: true, max_steps: None };
+            2
+        ];
     let class = KernelClass::Fused(vanish::gpu::fused::fused_shape(gpu, &jobs[0].spec).unwrap());
     let mut blocking = Executor::new(gpu, &jobs, class).unwrap();
     let want = train_batch(&mut blocking, train_set.len(), 32, &opts, &mut |_| {}).unwrap();
@@ -508,7 +513,8 @@ fn training_is_bit_identical_run_to_run() {
     let spec = MlpSpec::new(2, &[12, 12], Activation::Tanh, Output::Binary).with_batch_norm(true);
     let (train_set, test) = circles(300, 5);
     let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 32, clip_grad_norm: None };
-    let opts = TrainOptions { epochs: 2, seed: 5, shuffle: true, probe_every: Some(3), has_test: true };
+    let opts =
+        TrainOptions { epochs: 2, seed: 5, shuffle: true, probe_every: Some(3), has_test: true, max_steps: None };
     let run = |engine: &mut dyn Engine| {
         let h = train(engine, train_set.len(), 32, &opts, &mut |_| {}).unwrap();
         (h, engine.params().unwrap())
@@ -554,5 +560,58 @@ fn every_path_trains_the_new_initialisers_like_the_reference() {
             g.train_batches(0, 3).unwrap();
             assert_close(&format!("{init} + bias {bias} on {path:?}"), &g.gradients().unwrap(), &want, 1e-6, 1e-4);
         }
+    }
+}
+
+/// `--steps N`: training stops after N optimiser steps, inside an epoch; the partial epoch is probed,
+/// evaluated and recorded like a whole one (its loss and accuracy over the rows it trained), and N steps
+/// that make whole epochs give exactly the epochs' run. The GPU paths stop at the same step.
+#[test]
+fn max_steps_stops_inside_an_epoch_and_records_it() {
+    let (train_set, test) = circles(100, 3); // 67 training rows: 5 steps of 16 per epoch
+    let spec = MlpSpec::new(2, &[8, 8], Activation::Tanh, Output::Binary);
+    let params = Params::init(&spec, 3);
+    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 16, clip_grad_norm: None };
+    let opts = |epochs, max_steps| TrainOptions {
+        epochs,
+        seed: 3,
+        shuffle: true,
+        probe_every: None,
+        has_test: true,
+        max_steps,
+    };
+    let run = |engine: &mut dyn Engine, o: &TrainOptions| train(engine, train_set.len(), 16, o, &mut |_| {}).unwrap();
+    let cpu = || CpuEngine::new(&spec, &params, &train_set, &test, cfg).unwrap();
+
+    let mut e = cpu();
+    let h = run(&mut e, &opts(1, Some(7)));
+    assert_eq!(h.batch_losses.len(), 7, "seven steps");
+    assert_eq!(h.epochs.len(), 2, "a whole epoch and a partial one");
+    assert_eq!(h.probes.len(), 3, "at initialisation and after each epoch");
+    assert_eq!((h.probes[2].epoch, h.probes[2].step), (2, 7));
+    // the partial epoch's training loss is the mean of its two batches' losses, weighted by their rows
+    let rows = [16.0, 16.0];
+    let want = (h.batch_losses[5] * rows[0] + h.batch_losses[6] * rows[1]) / 32.0;
+    assert!((h.epochs[1].train_loss - want).abs() < 1e-12, "{} vs {want}", h.epochs[1].train_loss);
+    let after_7 = e.params().unwrap();
+
+    // ten steps are two whole epochs: the same run as --epochs 2, bit for bit
+    let (mut a, mut b) = (cpu(), cpu());
+    let by_steps = run(&mut a, &opts(1, Some(10)));
+    let by_epochs = run(&mut b, &opts(2, None));
+    assert_eq!(by_steps.batch_losses, by_epochs.batch_losses);
+    assert_eq!(a.params().unwrap().values, b.params().unwrap().values);
+    assert_ne!(after_7.values, a.params().unwrap().values);
+
+    // every GPU path stops at the same step with the same losses (f32 against f64)
+    let Some(gpu) = gpu() else { return };
+    for path in [TrainPath::Layered, TrainPath::Fused, TrainPath::Tiled] {
+        let mut g = gpu_engine(gpu, path, &spec, &params, &train_set, &test, cfg);
+        let gh = run(g.as_mut(), &opts(1, Some(7)));
+        assert_eq!((gh.batch_losses.len(), gh.epochs.len(), gh.probes.len()), (7, 2, 3), "{path:?}");
+        assert_close(&format!("{path:?} losses"), &gh.batch_losses, &h.batch_losses, 1e-5, 1e-4);
+        let p: Vec<f64> = g.params().unwrap().values.iter().map(|&v| v as f64).collect();
+        let want: Vec<f64> = after_7.values.iter().map(|&v| v as f64).collect();
+        assert_close(&format!("{path:?} parameters after 7 steps"), &p, &want, 1e-5, 1e-4);
     }
 }
