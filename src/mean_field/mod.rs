@@ -130,14 +130,19 @@ pub fn q_star(phi: &impl Nonlinearity, sigma_w2: f64, sigma_b2: f64) -> Option<f
     if gap(0.0) <= 0.0 && gap(TINY_Q) <= 0.0 {
         return Some(0.0);
     }
-    let mut lo = 0.0;
-    let mut q = 1e-6;
-    while q < 1e18 {
-        if gap(q) < 0.0 {
-            return Some(bisect(lo, q, 0.0, gap));
+    first_crossing(1e-6, 2.0, 1e18, gap)
+}
+
+/// The root of the first sign change of `f` from ≥ 0 to < 0 going up from 0, looked for on the points
+/// `start`·`factor`ᵏ below `end`, then narrowed by `bisect`; `None` if `f` stays ≥ 0 there.
+fn first_crossing(start: f64, factor: f64, end: f64, f: impl Fn(f64) -> f64) -> Option<f64> {
+    let (mut lo, mut x) = (0.0, start);
+    while x < end {
+        if f(x) < 0.0 {
+            return Some(bisect(lo, x, 0.0, f));
         }
-        lo = q;
-        q *= 2.0;
+        lo = x;
+        x *= factor;
     }
     None
 }
@@ -183,16 +188,7 @@ pub fn critical_sigma_w2(phi: &impl Nonlinearity, sigma_b2: f64) -> Option<f64> 
         Some(q) => 1.0 - chi_1(phi, w, q),
         None => -1.0,
     };
-    let mut lo = 0.0;
-    let mut w = 1e-3;
-    while w < 1e6 {
-        if above(w) < 0.0 {
-            return Some(bisect(lo, w, 0.0, above));
-        }
-        lo = w;
-        w *= 1.25;
-    }
-    None
+    first_crossing(1e-3, 1.25, 1e6, above)
 }
 
 impl MeanField {
