@@ -14,6 +14,8 @@ pub enum Stream {
     Shuffle = 3,
     /// Random inputs for tests and benchmarks.
     Test = 4,
+    /// Initial biases (`BiasInit`), apart from the weights: a σ_b² sweep keeps each seed's weights.
+    Bias = 5,
 }
 
 /// The generator for `stream` of `seed`.

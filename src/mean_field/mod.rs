@@ -27,7 +27,7 @@ use serde::Serialize;
 
 use crate::model::Activation;
 use crate::reference::activation::{activation, activation_grad};
-use quadrature::{expect, expect_pair};
+use quadrature::{expect_pair, expect_scaled};
 
 /// A nonlinearity φ with its derivative, smooth except possibly at 0 (all of vanish's activations).
 pub trait Nonlinearity {
@@ -116,8 +116,7 @@ fn bisect(mut lo: f64, mut hi: f64, floor: f64, f: impl Fn(f64) -> f64) -> f64 {
 
 /// The variance map at q.
 pub fn variance_map(phi: &impl Nonlinearity, sigma_w2: f64, sigma_b2: f64, q: f64) -> f64 {
-    let root = q.sqrt();
-    sigma_w2 * expect(&[0.0], |z| phi.value(root * z).powi(2)) + sigma_b2
+    sigma_w2 * expect_scaled(q, |u| phi.value(u).powi(2)) + sigma_b2
 }
 
 /// The variance map's stable fixed point q*, or `None` if q grows without bound. The first crossing of
@@ -149,8 +148,7 @@ fn first_crossing(start: f64, factor: f64, end: f64, f: impl Fn(f64) -> f64) -> 
 
 /// χ₁ = σ_w²·E[φ′(√q·z)²] at q.
 pub fn chi_1(phi: &impl Nonlinearity, sigma_w2: f64, q: f64) -> f64 {
-    let root = q.sqrt();
-    sigma_w2 * expect(&[0.0], |z| phi.slope(root * z).powi(2))
+    sigma_w2 * expect_scaled(q, |u| phi.slope(u).powi(2))
 }
 
 /// The correlation map at c, for pre-activations of variance q.
@@ -164,21 +162,20 @@ pub fn chi_c(phi: &impl Nonlinearity, sigma_w2: f64, q: f64, c: f64) -> f64 {
 }
 
 /// The correlation map's stable fixed point when c = 1 is unstable (χ₁ > 1): the largest c < 1 where
-/// the map crosses the diagonal from above (c ↦ C(c) − c is ≥ 0 at −1, since |C| ≤ 1, and < 0 just below
-/// 1, where its slope χ₁ − 1 is positive).
+/// the map crosses the diagonal from above. c ↦ C(c) − c is ≥ 0 at 0 (C(0) = (σ_w²·E[φ]² + σ_b²)/q* ≥ 0)
+/// and < 0 on (c*, 1), where its slope at 1 is χ₁ − 1 > 0; that interval may be very short just past the
+/// critical line, so it is looked for ever closer to 1. Where no point of it can be told from 1 in f64,
+/// c* is 1 to working precision.
 fn chaotic_c_star(phi: &impl Nonlinearity, sigma_w2: f64, sigma_b2: f64, q: f64) -> f64 {
     let gap = |c: f64| correlation_map(phi, sigma_w2, sigma_b2, q, c) - c;
-    let mut step = 1e-7;
-    let hi = loop {
-        if step >= 2.0 {
-            break -1.0;
-        }
+    let mut step = 1e-4;
+    while step >= 1e-15 {
         if gap(1.0 - step) < 0.0 {
-            break 1.0 - step;
+            return bisect(0.0, 1.0 - step, 1.0, gap);
         }
-        step *= 4.0;
-    };
-    if hi <= -1.0 { -1.0 } else { bisect(-1.0, hi, 1.0, gap) }
+        step *= 0.1;
+    }
+    1.0
 }
 
 /// The critical line's σ_w² at σ_b²: the first σ_w² going up from 1e-3 where χ₁ at q* reaches 1 (or q*
@@ -229,8 +226,9 @@ impl MeanField {
         } else {
             Phase::Chaotic
         };
-        // With q* = 0 (σ_b² = 0 and an odd φ in its linear regime) the network is linear in the limit,
-        // which keeps correlations: c* = 1 and χ_c = χ₁ by continuity from σ_b² > 0.
+        // With q* = 0 (σ_b² = 0 and φ(0) = 0 below the critical line) the signal itself vanishes with depth
+        // and its correlation is undefined: c* = 1 and χ_c = χ₁ are their limits as σ_b² → 0⁺ (and ξ_c the
+        // depth scale of the gradients, −1/ln χ₁).
         let (c_star, chi_c) = if phase == Phase::Chaotic && q > 0.0 {
             let c = chaotic_c_star(phi, sigma_w2, sigma_b2, q);
             (c, chi_c(phi, sigma_w2, q, c))

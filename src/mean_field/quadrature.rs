@@ -3,7 +3,9 @@
 //!
 //! Why not Gauss–Hermite: it is spectrally accurate only for smooth integrands, and ReLU, leaky ReLU,
 //! ELU and SELU have a kink (or a jump in f′) at 0. Splitting the range there makes every panel's
-//! integrand analytic, so a fixed rule reaches ~1e-15 relative for every activation alike. The tail
+//! integrand analytic, so a fixed rule reaches ~1e-15 relative for every activation alike. An integrand
+//! φ(√q·z) with a large variance q turns over a width 1/√q around its kink (tanh′ is a spike there), so the
+//! callers add panel edges at that scale too (`graded`). The tail
 //! beyond ±L holds a mass of 2·Φ(−10) ≈ 1.5e-23, far below f64's resolution for integrands that grow
 //! at most exponentially in |z| (those of the activations here grow at most like z²).
 
@@ -77,6 +79,24 @@ pub fn normal_rule(kinks: &[f64]) -> Vec<(f64, f64)> {
     points
 }
 
+/// Panel edges at `centre` and at `centre ± scale·2ᵏ` up to a panel's width: where an integrand turns over a
+/// width `scale` around `centre`, they give each panel a piece the fixed rule resolves.
+pub fn graded(centre: f64, scale: f64) -> Vec<f64> {
+    let mut edges = vec![centre];
+    let mut d = scale;
+    while d > 0.0 && d < PANEL {
+        edges.extend([centre + d, centre - d]);
+        d *= 2.0;
+    }
+    edges
+}
+
+/// E[g(√q·Z)] for Z ~ N(0, 1), g smooth except at 0: split at 0 and graded at the scale 1/√q.
+pub fn expect_scaled(q: f64, g: impl Fn(f64) -> f64) -> f64 {
+    let root = q.sqrt();
+    expect(&graded(0.0, 1.0 / root), |z| g(root * z))
+}
+
 /// E[g(Z)] for Z ~ N(0, 1), g smooth except at `kinks`.
 pub fn expect(kinks: &[f64], g: impl Fn(f64) -> f64) -> f64 {
     normal_rule(kinks).iter().map(|&(z, w)| w * g(z)).sum()
@@ -91,14 +111,10 @@ pub fn expect_pair(q: f64, c: f64, f: impl Fn(f64) -> f64, g: impl Fn(f64) -> f6
     let s = (1.0 - c * c).sqrt();
     let root = q.sqrt();
     // Near |c| = 1 the inner integral, a function of z₁, turns from one value to another over a width of
-    // about s/|c| around 0 (for a step g it is Φ(c·z₁/s)): panel edges at that scale, doubling outwards,
-    // resolve it with a fixed rule per panel.
-    let mut edges = vec![0.0];
-    let mut scale = s / c.abs();
-    while scale > 0.0 && scale < PANEL {
-        edges.extend([scale, -scale]);
-        scale *= 2.0;
-    }
+    // about s/|c| around 0 (for a step g it is Φ(c·z₁/s)); f(√q·z₁) turns over 1/√q; and the inner
+    // integrand over 1/(√q·s) around its kink. Graded panel edges at each scale resolve them.
+    let mut edges = graded(0.0, s / c.abs());
+    edges.extend(graded(0.0, 1.0 / root));
     normal_rule(&edges)
         .iter()
         .map(|&(z1, w1)| {
@@ -106,8 +122,11 @@ pub fn expect_pair(q: f64, c: f64, f: impl Fn(f64) -> f64, g: impl Fn(f64) -> f6
             if fu == 0.0 {
                 return 0.0;
             }
-            let inner =
-                if s == 0.0 { g(root * c * z1) } else { expect(&[-c * z1 / s], |z2| g(root * (c * z1 + s * z2))) };
+            let inner = if s == 0.0 {
+                g(root * c * z1)
+            } else {
+                expect(&graded(-c * z1 / s, 1.0 / (root * s)), |z2| g(root * (c * z1 + s * z2)))
+            };
             w1 * fu * inner
         })
         .sum()

@@ -496,7 +496,7 @@ pub fn trainability(panels_: &[super::trainability::Panel]) -> Res<Plot> {
         file: "trainability.svg",
         title: "Trainability".into(),
         caption: "For the runs initialised with W ~ N(0, σ_w²/fan_in) (--sigma-w2), the training accuracy after the \
-                  last epoch (mean over seeds; grey where no run finished) over σ_w² and depth, with the mean-field \
+                  last epoch (mean over seeds; grey where a run diverged) over σ_w² and depth, with the mean-field \
                   depth scale ξ_c, 3ξ_c and 6ξ_c at each σ_w² and the critical σ_w² (dashed) drawn over it. Schoenholz \
                   et al. (2017) find networks trainable to about 6ξ_c layers."
             .into(),

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::groups::mean;
 use crate::mean_field::MeanField;
-use crate::model::{Activation, Init};
+use crate::model::{Activation, Init, Norm};
 use crate::record::{RunConfig, RunRecord, Varying};
 
 /// One panel: cells of mean training accuracy over seeds after the last epoch, and the theory.
@@ -22,7 +22,7 @@ pub struct Panel {
     pub sigma_w2: Vec<f64>,
     /// The rows, ascending.
     pub depths: Vec<usize>,
-    /// `accuracy[row][column]`: the mean over seeds, `None` where no run finished (diverged or missing).
+    /// `accuracy[row][column]`: the mean over seeds, `None` where a seed diverged (or no run is there).
     pub accuracy: Vec<Vec<Option<f64>>>,
     /// The theory at each column.
     pub theory: Vec<MeanField>,
@@ -47,7 +47,8 @@ fn sigma_w2(c: &RunConfig) -> Option<f64> {
     }
 }
 
-/// The diagram's panels for `runs` (none if no configuration spans two σ_w² and two depths).
+/// The diagram's panels for `runs` (none if no configuration spans two σ_w² and two depths). The theory is
+/// drawn for plain networks only: it describes neither normalised layers nor skip connections.
 pub fn panels(runs: &[RunRecord]) -> Vec<Panel> {
     let runs: Vec<&RunRecord> = runs.iter().filter(|r| sigma_w2(&r.config).is_some()).collect();
     let varying = Varying::of(runs.iter().map(|r| &r.config));
@@ -77,17 +78,22 @@ pub fn panels(runs: &[RunRecord]) -> Vec<Panel> {
                 .map(|&d| {
                     ws.iter()
                         .map(|&w| {
-                            mean(
-                                members
-                                    .iter()
-                                    .filter(|r| r.config.depth == d && sigma_w2(&r.config) == Some(w))
-                                    .map(|r| if r.diverged.is_some() { None } else { r.last().accuracy }),
-                            )
+                            // A cell with a diverged seed has no accuracy: the mean of the others would
+                            // flatter a partly trainable configuration.
+                            let cell: Vec<&&RunRecord> = members
+                                .iter()
+                                .filter(|r| r.config.depth == d && sigma_w2(&r.config) == Some(w))
+                                .collect();
+                            if cell.iter().any(|r| r.diverged.is_some()) {
+                                return None;
+                            }
+                            mean(cell.iter().map(|r| r.last().accuracy))
                         })
                         .collect()
                 })
                 .collect();
-            let theory_at = |w: f64| MeanField::at_point(&first.activation, w, sigma_b2).ok();
+            let plain = first.norm == Norm::None && first.residual.is_none();
+            let theory_at = |w: f64| plain.then(|| MeanField::at_point(&first.activation, w, sigma_b2).ok()).flatten();
             let theory: Vec<MeanField> = ws.iter().filter_map(|&w| theory_at(w)).collect();
             // the columns and three points between each pair, so the curves bend where ξ_c does
             let curve = ws
@@ -107,7 +113,9 @@ pub fn panels(runs: &[RunRecord]) -> Vec<Panel> {
                 accuracy,
                 theory,
                 curve,
-                critical_sigma_w2: crate::mean_field::critical_sigma_w2(&first.activation, sigma_b2),
+                critical_sigma_w2: plain
+                    .then(|| crate::mean_field::critical_sigma_w2(&first.activation, sigma_b2))
+                    .flatten(),
             })
         })
         .collect()

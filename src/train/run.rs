@@ -140,7 +140,8 @@ pub async fn run(
     let (train, test) = (job.train, job.test);
     let mut engine = backend.plan_one(&job)?.build(std::slice::from_ref(&job))?;
     let options = TrainOptions {
-        epochs: settings.epochs,
+        // what the run records: with --steps, the epochs its steps span
+        epochs: settings.epochs_on(train.len()),
         seed: settings.seed,
         shuffle: settings.shuffle,
         probe_every: settings.probe_every,

@@ -225,7 +225,6 @@ impl TrainSettings {
         }
     }
 
-    /// How steps are taken.
     /// The optimiser steps a run on `train_rows` rows trains: `--steps`, or the epochs' steps.
     pub fn total_steps(&self, train_rows: usize) -> Option<usize> {
         match self.steps {
@@ -244,6 +243,7 @@ impl TrainSettings {
         }
     }
 
+    /// How steps are taken: the optimiser, the batch size and clipping.
     pub fn config(&self) -> TrainConfig {
         TrainConfig { optimizer: self.optimizer(), batch_size: self.batch_size, clip_grad_norm: self.clip_grad_norm }
     }

@@ -277,3 +277,33 @@ fn theory_prints_the_fields_and_refuses_bad_values() {
         assert!(err.contains("σ_") || err.contains("sigma"), "{bad:?}: {err}");
     }
 }
+
+/// Just past the critical line c* lies within 1e-7 of 1; it must still be found there (not at the far
+/// end of the bracket), with χ_c just below 1 and a long depth scale.
+#[test]
+fn c_star_is_found_just_past_the_critical_line() {
+    let critical = MeanField::at(&Activation::Tanh, 1.0, 0.05).unwrap().critical_sigma_w2.unwrap();
+    for excess in [1e-3, 1e-5, 1e-8] {
+        let m = MeanField::at_point(&Activation::Tanh, critical * (1.0 + excess), 0.05).unwrap();
+        assert_eq!(m.phase, Phase::Chaotic, "{m:?}");
+        let (c, chi_c) = (m.c_star.unwrap(), m.chi_c.unwrap());
+        assert!(c > 0.9 && c <= 1.0, "c* {c} at σ_w² = critical·(1 + {excess})");
+        assert!(chi_c < 1.0 && chi_c > 0.99, "χ_c {chi_c}");
+        assert!(m.xi_c.unwrap() > 100.0, "{m:?}");
+    }
+}
+
+/// At large variances φ′(√q·z) is a spike of width 1/√q; the quadrature's graded panels keep erf's closed
+/// forms to 1e-9 there too.
+#[test]
+fn large_variances_keep_their_accuracy() {
+    for w in [100.0, 1e4] {
+        let m = MeanField::at_point(&Erf, w, 0.05).unwrap();
+        let q = root(0.0, 1e7, |q| w * erf_pair(q, 1.0) + 0.05 - q);
+        assert_rel(&format!("q* at σ_w² {w}"), m.q_star.unwrap(), q, 1e-9);
+        assert_rel(&format!("χ₁ at σ_w² {w}"), m.chi_1.unwrap(), w * erf_slope_pair(q, 1.0), 1e-9);
+        let c = root(0.0, 1.0 - 1e-9, |c| (w * erf_pair(q, c) + 0.05) / q - c);
+        assert!((m.c_star.unwrap() - c).abs() < 1e-9, "c* {} vs {c}", m.c_star.unwrap());
+        assert_rel(&format!("χ_c at σ_w² {w}"), m.chi_c.unwrap(), w * erf_slope_pair(q, c), 1e-8);
+    }
+}
