@@ -35,6 +35,9 @@ pub struct Panel {
 /// Points of the ξ_c curves per gap between columns.
 const CURVE_STEPS: usize = 4;
 
+/// Where else the curves are sampled, as multiples of the critical σ_w²: ever closer on both sides.
+const NEAR_CRITICAL: [f64; 8] = [0.9, 0.97, 0.99, 0.999, 1.001, 1.01, 1.03, 1.1];
+
 /// A configuration with σ_w², depth and seed taken out: the panel a run belongs to.
 fn panel_key(c: &RunConfig) -> String {
     RunConfig { init: Init::NormalVar(1.0), depth: 0, seed: 0, ..c.clone() }.family_id()
@@ -95,13 +98,20 @@ pub fn panels(runs: &[RunRecord]) -> Vec<Panel> {
             let plain = first.norm == Norm::None && first.residual.is_none();
             let theory_at = |w: f64| plain.then(|| MeanField::at_point(&first.activation, w, sigma_b2).ok()).flatten();
             let theory: Vec<MeanField> = ws.iter().filter_map(|&w| theory_at(w)).collect();
-            // the columns and three points between each pair, so the curves bend where ξ_c does
-            let curve = ws
+            let critical = plain.then(|| crate::mean_field::critical_sigma_w2(&first.activation, sigma_b2)).flatten();
+            // The columns and three points between each pair, so the curves bend where ξ_c does, and points
+            // closing in on the critical line from both sides, where ξ_c diverges.
+            let (lo, hi) = (ws[0], ws[ws.len() - 1]);
+            let mut points: Vec<f64> = ws
                 .windows(2)
                 .flat_map(|p| (0..CURVE_STEPS).map(move |k| p[0] + (p[1] - p[0]) * k as f64 / CURVE_STEPS as f64))
-                .chain(ws.last().copied())
-                .filter_map(theory_at)
+                .chain([hi])
+                .chain(
+                    critical.into_iter().flat_map(|c| NEAR_CRITICAL.map(|f| c * f)).filter(|w| (lo..=hi).contains(w)),
+                )
                 .collect();
+            points.sort_by(f64::total_cmp);
+            let curve = points.into_iter().filter_map(theory_at).collect();
             let label_of = RunConfig { init: Init::GlorotUniform, ..first.clone() };
             let label = label_of.family_label(&Varying { init: false, bias_init: false, ..varying });
             Some(Panel {
@@ -113,9 +123,7 @@ pub fn panels(runs: &[RunRecord]) -> Vec<Panel> {
                 accuracy,
                 theory,
                 curve,
-                critical_sigma_w2: plain
-                    .then(|| crate::mean_field::critical_sigma_w2(&first.activation, sigma_b2))
-                    .flatten(),
+                critical_sigma_w2: critical,
             })
         })
         .collect()
