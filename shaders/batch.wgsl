@@ -172,6 +172,24 @@ fn bn_unit_stats(md: ModelDesc, l: LayerDesc, j: u32, rows: u32, mode: u32, owne
     return vec2<f32>(mean, norm_rstd(var_b, md.bn_eps));
 }
 
+// Layer norm's statistics of row `r` of layer `l`, as (mean, rstd): the mean and biased variance of the
+// row's z over its units, in two passes.
+fn ln_row_stats(md: ModelDesc, l: LayerDesc, r: u32) -> vec2<f32> {
+    let nf = f32(l.fan_out);
+    let zr = md.so + l.z + r * l.fan_out;
+    var sum = 0.0;
+    for (var j = 0u; j < l.fan_out; j++) {
+        sum += scratch[zr + j];
+    }
+    let mean = sum / nf;
+    var d2 = 0.0;
+    for (var j = 0u; j < l.fan_out; j++) {
+        let d = scratch[zr + j] - mean;
+        d2 += d * d;
+    }
+    return vec2<f32>(mean, norm_rstd(d2 / nf, md.bn_eps));
+}
+
 // The batch's buffers, bound alike by both kernel families after each one's binding 0 (its pass's
 // parameters). The queue holds the fused dispatches' counts of models claimed so far (`Run.slot`,
 // zeroed before every command buffer) and the tiled kernels' step counter (`STEP_SLOT`).

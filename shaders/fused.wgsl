@@ -217,22 +217,12 @@ fn forward(md: ModelDesc, lid: u32, rows: u32, mode: u32) {
         if (LAYER_NORM == 1u && l.norm == 2u) {
             // rows: each row's mean and biased variance over its units (two passes, as batch norm's),
             // then y = γ·(z − mean)·rstd + β and a = f(y); the invocation that wrote the row's z reads it
-            let nf = f32(l.fan_out);
             let rs = so + l.stats + 4u * l.fan_out;
             for (var base = 0u; base < rows; base += WG) {
                 let r = base + lid;
-                let zr = so + l.z + r * l.fan_out;
-                var sum = 0.0;
-                for (var j = 0u; j < l.fan_out; j++) {
-                    sum += scratch[zr + j];
-                }
-                let mean = sum / nf;
-                var d2 = 0.0;
-                for (var j = 0u; j < l.fan_out; j++) {
-                    let d = scratch[zr + j] - mean;
-                    d2 += d * d;
-                }
-                let rstd = norm_rstd(d2 / nf, md.bn_eps);
+                let stats = ln_row_stats(md, l, r);
+                let mean = stats.x;
+                let rstd = stats.y;
                 scratch[rs + r] = mean;
                 scratch[rs + md.row_cap + r] = rstd;
                 for (var j = 0u; j < l.fan_out; j++) {

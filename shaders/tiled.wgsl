@@ -272,19 +272,9 @@ fn tiled_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     }
     if (l.norm == 2u && t < rows) {
         let r = t;
-        let nf = f32(l.fan_out);
-        let zr = so + l.z + r * l.fan_out;
-        var sum = 0.0;
-        for (var j = 0u; j < l.fan_out; j++) {
-            sum += scratch[zr + j];
-        }
-        let mean = sum / nf;
-        var d2 = 0.0;
-        for (var j = 0u; j < l.fan_out; j++) {
-            let d = scratch[zr + j] - mean;
-            d2 += d * d;
-        }
-        let rstd = norm_rstd(d2 / nf, md.bn_eps);
+        let stats = ln_row_stats(md, l, r);
+        let mean = stats.x;
+        let rstd = stats.y;
         let rs = so + l.stats + 4u * l.fan_out;
         scratch[rs + r] = mean;
         scratch[rs + md.row_cap + r] = rstd;
