@@ -12,7 +12,7 @@ pub mod trainability;
 pub mod write;
 
 pub use train_summary::train_summary;
-pub use write::{plots_of, terminal_summary, write_report};
+pub use write::{plots_of, plots_with, terminal_summary, write_report};
 
 use crate::record::RunRecord;
 use crate::sweep::Check;

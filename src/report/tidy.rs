@@ -117,7 +117,14 @@ struct Thresholds {
 }
 
 /// `summary.json`.
-pub fn summary(title: &str, settings: &Value, runs: &[RunRecord], groups: &[Group<'_>], checks: &[Check]) -> Value {
+pub fn summary(
+    title: &str,
+    settings: &Value,
+    runs: &[RunRecord],
+    groups: &[Group<'_>],
+    checks: &[Check],
+    trainability: &[super::trainability::Panel],
+) -> Value {
     let configurations: Vec<Value> = groups
         .iter()
         .map(|g| {
@@ -181,7 +188,7 @@ pub fn summary(title: &str, settings: &Value, runs: &[RunRecord], groups: &[Grou
         },
         "checks": checks,
         "configurations": configurations,
-        "trainability": super::trainability::panels(runs),
+        "trainability": trainability,
         "runs": run_entries,
     })
 }

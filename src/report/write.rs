@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::groups::{Group, groups};
-use super::{ReportInput, html, plots, tidy};
+use super::{ReportInput, html, plots, tidy, trainability};
 use crate::output::{WriteError, write_atomic, write_atomic_with, write_json};
 use crate::record::{RunRecord, showcase};
 use crate::sweep::Check;
@@ -28,7 +28,9 @@ pub fn write_report(dir: &Path, input: &ReportInput<'_>) -> Result<Vec<PathBuf>,
 
     // A plot that cannot be drawn is a report that cannot be written.
     let unplottable = |e: String| WriteError { path: dir.to_path_buf(), source: std::io::Error::other(e) };
-    let plots = report_plots(input.runs, &all, &shown).map_err(unplottable)?;
+    // The diagram's theory is quadratures: computed once for the plot and summary.json.
+    let diagram = trainability::panels(input.runs);
+    let plots = report_plots(input.runs, &all, &shown, &diagram).map_err(unplottable)?;
     for p in &plots {
         put(p.file, p.svg.as_bytes())?;
     }
@@ -36,7 +38,7 @@ pub fn write_report(dir: &Path, input: &ReportInput<'_>) -> Result<Vec<PathBuf>,
     write_atomic_with(&csv, |w| tidy::write_csv(input.runs, w))?;
     written.push(csv);
     let summary = dir.join("summary.json");
-    write_json(&summary, &tidy::summary(&input.title, &input.settings, input.runs, &all, input.checks))?;
+    write_json(&summary, &tidy::summary(&input.title, &input.settings, input.runs, &all, input.checks, &diagram))?;
     written.push(summary);
     let mut put = |name: &str, bytes: &[u8]| -> Result<(), WriteError> {
         let path = dir.join(name);
@@ -50,7 +52,12 @@ pub fn write_report(dir: &Path, input: &ReportInput<'_>) -> Result<Vec<PathBuf>,
 
 /// The report's plots of `runs` (grouped as `all`, of which `shown` are drawn per layer): ‖δ‖ per
 /// layer, the depth plot, the heatmap, the loss and the decision boundaries. The web page shows the same.
-pub fn report_plots(runs: &[RunRecord], all: &[Group<'_>], shown: &[&Group<'_>]) -> Result<Vec<plots::Plot>, String> {
+pub fn report_plots(
+    runs: &[RunRecord],
+    all: &[Group<'_>],
+    shown: &[&Group<'_>],
+    diagram: &[trainability::Panel],
+) -> Result<Vec<plots::Plot>, String> {
     let mut out = Vec::new();
     if runs.is_empty() {
         return Ok(out);
@@ -59,9 +66,8 @@ pub fn report_plots(runs: &[RunRecord], all: &[Group<'_>], shown: &[&Group<'_>])
     out.push(plots::depth(all)?);
     out.push(plots::heatmap(shown)?);
     out.push(plots::loss(shown)?);
-    let diagram = super::trainability::panels(runs);
     if !diagram.is_empty() {
-        out.push(plots::trainability(&diagram)?);
+        out.push(plots::trainability(diagram)?);
     }
     let boundaries: Vec<(&str, &crate::record::boundary::Boundary)> = shown
         .iter()
@@ -76,10 +82,15 @@ pub fn report_plots(runs: &[RunRecord], all: &[Group<'_>], shown: &[&Group<'_>])
 
 /// The plots of `runs`, as a report draws them.
 pub fn plots_of(runs: &[RunRecord]) -> Result<Vec<plots::Plot>, String> {
+    plots_with(runs, &trainability::panels(runs))
+}
+
+/// `plots_of` with the trainability diagram's panels already computed (`trainability::panels`).
+pub fn plots_with(runs: &[RunRecord], diagram: &[trainability::Panel]) -> Result<Vec<plots::Plot>, String> {
     let all = groups(runs);
     let shown_ids = showcase(runs.iter().map(|r| &r.config));
     let shown: Vec<&Group<'_>> = all.iter().filter(|g| shown_ids.contains(&g.id)).collect();
-    report_plots(runs, &all, &shown)
+    report_plots(runs, &all, &shown, diagram)
 }
 
 /// The terminal table for `runs`: one row per configuration, and the checks.

@@ -233,9 +233,11 @@ fn redraw(plots: &js_sys::Function, records: &[RunRecord]) {
 /// What every run gives the page beside its own fields: the text, the report's plots and the runs as
 /// the CLI's `runs.csv` and `summary.json`.
 fn report(title: &str, settings: &impl Serialize, records: &[RunRecord]) -> anyhow::Result<serde_json::Value> {
-    let plots = vanish::report::plots_of(records).map_err(anyhow::Error::msg)?;
+    let diagram = vanish::report::trainability::panels(records);
+    let plots = vanish::report::plots_with(records, &diagram).map_err(anyhow::Error::msg)?;
     let groups = vanish::report::groups::groups(records);
-    let summary = vanish::report::tidy::summary(title, &serde_json::to_value(settings)?, records, &groups, &[]);
+    let summary =
+        vanish::report::tidy::summary(title, &serde_json::to_value(settings)?, records, &groups, &[], &diagram);
     let mut csv = Vec::new();
     vanish::report::tidy::write_csv(records, &mut csv)?;
     Ok(serde_json::json!({
