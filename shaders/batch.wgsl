@@ -16,7 +16,7 @@ struct ModelDesc {
     layers: u32,       // dense layers, the output layer included
     lt: u32,           // layers: this model's first layer entry
     input: u32,        // features
-    classes: u32,      // logits per row: 1 = binary cross-entropy, k = softmax cross-entropy
+    classes: u32,      // logits per row (1 for the binary head)
     rows: u32,         // rows of the training split
     test_rows: u32,    // rows of the test split
     batch: u32,        // the full batch size
@@ -53,6 +53,10 @@ struct ModelDesc {
     bn_momentum: f32,
     clip: f32,         // --clip-grad-norm (0: none): the global norm the gradients are scaled to at most
     norms: u32,        // out: [steps] each step's gradient norm before clipping (with clip)
+    loss: u32,         // the head: LOSS_BINARY, LOSS_SOFTMAX or LOSS_SIGMOID_CE
+    decay: f32,        // --weight-decay λ/n (0: none), added times each dense weight to its gradient
+    _pad0: u32,        // a uniform buffer's array elements are 16-byte aligned
+    _pad1: u32,
 }
 
 // One dense layer: where its tensors live, relative to its model's bases (po for parameters, ro for
@@ -116,7 +120,24 @@ struct PassTotals {
 // output layer's δ and returns the row's loss and whether the row was classified correctly (1 or 0).
 fn row_loss(md: ModelDesc, lo: LayerDesc, row: u32, label: u32, mf: f32) -> PassTotals {
     let k = md.classes;
-    if (k == 1u) {
+    if (md.loss == LOSS_SIGMOID_CE) {
+        // k sigmoid outputs, each binary cross-entropy against the one-hot label, summed
+        var loss = 0.0;
+        var zmax = scratch[row + lo.z];
+        var arg = 0u;
+        for (var c = 0u; c < k; c++) {
+            let z = scratch[row + lo.z + c];
+            let yc = select(0.0, 1.0, c == label);
+            loss += bce_loss(z, yc);
+            scratch[row + lo.d + c] = bce_grad(z, yc) / mf;
+            if (z > zmax) {
+                zmax = z;
+                arg = c;
+            }
+        }
+        return PassTotals(loss, select(0.0, 1.0, arg == label));
+    }
+    if (md.loss == LOSS_BINARY) {
         let z = scratch[row + lo.z];
         let yv = f32(label);
         scratch[row + lo.d] = bce_grad(z, yv) / mf;
@@ -140,6 +161,32 @@ fn row_loss(md: ModelDesc, lo: LayerDesc, row: u32, label: u32, mf: f32) -> Pass
         scratch[row + lo.d + c] = softmax_grad(scratch[row + lo.z + c], lse, c == label) / mf;
     }
     return PassTotals(lse - scratch[row + lo.z + label], select(0.0, 1.0, arg == label));
+}
+
+// A gradient as the optimiser sees it: with --weight-decay, a dense weight's gains (λ/n)·w (Nielsen's L2
+// form, after clipping; biases and normalisation parameters are not decayed).
+fn with_decay(md: ModelDesc, e: u32, g: f32) -> f32 {
+    if (md.decay == 0.0 || !is_weight(md, e)) {
+        return g;
+    }
+    return g + md.decay * arena[md.po + e];
+}
+
+// Whether arena element `e` (relative to po) is a dense layer's weight: the layers lie in arena order,
+// so a binary search finds the last one starting at or before e.
+fn is_weight(md: ModelDesc, e: u32) -> bool {
+    var lo = 0u;
+    var hi = md.layers;
+    while (hi - lo > 1u) {
+        let mid = (lo + hi) / 2u;
+        if (layers[md.lt + mid].w <= e) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let l = layers[md.lt + lo];
+    return e >= l.w && e - l.w < l.fan_in * l.fan_out;
 }
 
 // Batch norm's statistics of unit `j` of layer `l` over the pass's `rows` rows of z, as (mean, rstd):

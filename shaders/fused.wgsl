@@ -535,7 +535,7 @@ fn optimise(md: ModelDesc, lid: u32, alpha: f32, step: u32) {
             if (CLIP == 1u) {
                 arena[md.go + e] = g; // the gradient kept is the clipped one, as the reference's
             }
-            update(md, e, g, alpha);
+            update(md, e, with_decay(md, e, g), alpha);
         }
     }
     storageBarrier();

@@ -94,3 +94,30 @@ fn softmax_cross_entropy(@builtin(local_invocation_id) lid3: vec3<u32>) {
     }
     finish(lid, loss, hits);
 }
+
+// loss = mean over rows of Σ_c bce(z_c, onehot_c): k sigmoid outputs, each against its class's one-hot
+// target (Nielsen's cost); dz = (σ(z) − onehot)/n; the first largest logit is the prediction.
+@compute @workgroup_size(WG)
+fn sigmoid_cross_entropy(@builtin(local_invocation_id) lid3: vec3<u32>) {
+    let lid = lid3.x;
+    var loss = 0.0;
+    var hits = 0u;
+    for (var i = lid; i < p.n; i += WG) {
+        let row = i * p.k;
+        let label = labels[i];
+        var zmax = logits[row];
+        var arg = 0u;
+        for (var c = 0u; c < p.k; c++) {
+            let z = logits[row + c];
+            let y = select(0.0, 1.0, c == label);
+            loss += bce_loss(z, y);
+            dlogits[row + c] = bce_grad(z, y) / f32(p.n);
+            if (z > zmax) {
+                zmax = z;
+                arg = c;
+            }
+        }
+        hits += select(0u, 1u, arg == label);
+    }
+    finish(lid, loss, hits);
+}

@@ -11,6 +11,10 @@ struct OptParams {
     eps: f32,
     one_minus_beta1: f32, // 1 − β rounded once from f64: 1 − β in f32 would lose ~1e-5 relative
     one_minus_beta2: f32,
+    decay: f32,           // --weight-decay λ/n (0: none): the gradient gains decay·w where `weights` is 1
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 // The same struct as in step.wgsl.
@@ -23,10 +27,15 @@ struct StepState {
 
 @group(0) @binding(0) var<uniform> p: OptParams;
 
+// Both steps see g + decay·w on the dense weights with --weight-decay (Nielsen's L2, inside the step and
+// after clipping, as PyTorch's weight_decay): `weights` holds 1 for a dense weight, 0 elsewhere, or is
+// a single 0 without decay.
+
 // ---- sgd_step (PyTorch's form): v = momentum·v + g; θ −= lr·v ----
 @group(0) @binding(1) var<storage, read_write> sparams: array<f32>;
 @group(0) @binding(2) var<storage, read> sgrads: array<f32>;
 @group(0) @binding(3) var<storage, read_write> svel: array<f32>;
+@group(0) @binding(4) var<storage, read> sweights: array<f32>;
 
 @compute @workgroup_size(256)
 fn sgd_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -34,7 +43,11 @@ fn sgd_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     if (i >= p.len) {
         return;
     }
-    let v = sgd_velocity(svel[i], sgrads[i], p.momentum);
+    var g = sgrads[i];
+    if (p.decay != 0.0) {
+        g += p.decay * sweights[i] * sparams[i];
+    }
+    let v = sgd_velocity(svel[i], g, p.momentum);
     svel[i] = v;
     sparams[i] -= p.lr * v;
 }
@@ -49,6 +62,7 @@ fn sgd_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
 @group(0) @binding(4) var<storage, read_write> av: array<f32>;
 @group(0) @binding(5) var<storage, read> state: StepState;
 @group(0) @binding(6) var<storage, read> schedule: array<f32>;  // [steps in epoch] αₜ
+@group(0) @binding(7) var<storage, read> aweights: array<f32>;
 
 @compute @workgroup_size(256)
 fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -57,7 +71,10 @@ fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
         return;
     }
     let alpha = schedule[state.step];
-    let g = agrads[i];
+    var g = agrads[i];
+    if (p.decay != 0.0) {
+        g += p.decay * aweights[i] * aparams[i];
+    }
     let m = adam_m(am[i], g, p.beta1, p.one_minus_beta1);
     let v = adam_v(av[i], g, p.beta2, p.one_minus_beta2);
     am[i] = m;

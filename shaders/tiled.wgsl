@@ -527,7 +527,7 @@ fn tiled_optimise(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
         return;
     }
     let alpha = arena[md.sched + step];
-    let g = arena[md.go + e];
+    let g = with_decay(md, e, arena[md.go + e]);
     let adam = md.optimizer == 1u;
     let m0 = arena[md.mo + e];
     let m = select(sgd_velocity(m0, g, md.momentum), adam_m(m0, g, md.beta1, md.one_minus_beta1), adam);

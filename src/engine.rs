@@ -81,6 +81,13 @@ pub struct TrainConfig {
     /// `--clip-grad-norm X`: before each optimiser step every gradient is scaled by
     /// `min(1, X/(‖g‖ + 1e-6))`, ‖g‖ the norm of all of them together (PyTorch's `clip_grad_norm_`).
     pub clip_grad_norm: Option<f64>,
+    /// `--weight-decay λ`, Nielsen's L2 regularisation: the cost gains (λ/2n)·Σw² over the dense
+    /// layers' weights (not biases, not normalisation's γ and β), n the training rows, so each step
+    /// adds (λ/n)·w to a weight's gradient after clipping, inside the optimiser step (as PyTorch's
+    /// `weight_decay` does, which however takes the coefficient itself, unscaled, and decays every
+    /// parameter of its group). With plain SGD that is w ← (1 − ηλ/n)·w − η·∇C₀.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_decay: Option<f64>,
 }
 
 /// Whether `x` can be a positive scale the GPU holds in f32 (a learning rate, `--clip-grad-norm`, a skip
@@ -123,7 +130,21 @@ impl TrainConfig {
         if let Some(x) = self.clip_grad_norm {
             check_scale("--clip-grad-norm", x)?;
         }
+        if let Some(x) = self.weight_decay {
+            check_scale("--weight-decay", x)?;
+        }
         Ok(())
+    }
+
+    /// Adam or SGD at batch size `batch_size`, without clipping or weight decay.
+    pub fn new(optimizer: Optimizer, batch_size: usize) -> Self {
+        TrainConfig { optimizer, batch_size, clip_grad_norm: None, weight_decay: None }
+    }
+
+    /// The coefficient each step adds times a weight to its gradient: λ/n for `train_rows` = n rows
+    /// (0 without weight decay).
+    pub fn decay_per_row(&self, train_rows: usize) -> f64 {
+        self.weight_decay.map_or(0.0, |l| l / train_rows.max(1) as f64)
     }
 }
 

@@ -384,18 +384,57 @@ pub enum Output {
     Binary,
     /// `k` logits, softmax cross-entropy; labels 0..k.
     Softmax(usize),
+    /// `k` sigmoid outputs, each with binary cross-entropy against its class's one-hot target, summed
+    /// over the outputs (Nielsen's cost in "Neural Networks and Deep Learning"); labels 0..k.
+    SigmoidCe(usize),
+}
+
+/// `--output`: the kind of head, whatever the number of classes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutputKind {
+    /// One logit with binary cross-entropy for two classes, softmax cross-entropy for more
+    #[default]
+    Softmax,
+    /// One sigmoid output per class, the cross-entropies summed over them (Nielsen's cost)
+    SigmoidCe,
+}
+
+impl fmt::Display for OutputKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OutputKind::Softmax => "softmax",
+            OutputKind::SigmoidCe => "sigmoid-ce",
+        })
+    }
 }
 
 impl Output {
     /// The output for a dataset with `classes` classes.
     pub fn for_classes(classes: usize) -> Output {
-        if classes <= 2 { Output::Binary } else { Output::Softmax(classes) }
+        Output::of(OutputKind::Softmax, classes)
+    }
+
+    /// The output of `kind` for `classes` classes.
+    pub fn of(kind: OutputKind, classes: usize) -> Output {
+        match kind {
+            OutputKind::Softmax if classes <= 2 => Output::Binary,
+            OutputKind::Softmax => Output::Softmax(classes),
+            OutputKind::SigmoidCe => Output::SigmoidCe(classes.max(2)),
+        }
+    }
+
+    pub fn kind(self) -> OutputKind {
+        match self {
+            Output::Binary | Output::Softmax(_) => OutputKind::Softmax,
+            Output::SigmoidCe(_) => OutputKind::SigmoidCe,
+        }
     }
 
     pub fn width(self) -> usize {
         match self {
             Output::Binary => 1,
-            Output::Softmax(k) => k,
+            Output::Softmax(k) | Output::SigmoidCe(k) => k,
         }
     }
 }

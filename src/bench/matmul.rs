@@ -154,7 +154,7 @@ fn training_kernel(gpu: &Gpu, opts: &BenchOptions, (m, k, n): (usize, usize, usi
         feature_names: (0..k).map(|i| format!("x{i}")).collect(),
         class_names: vec!["0".into(), "1".into()],
     };
-    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-3), batch_size: m, clip_grad_norm: None };
+    let cfg = TrainConfig::new(Optimizer::adam(1e-3), m);
     let params = Params::init(&spec, 0);
     let job = ModelJob { spec: spec.clone(), params: params.clone(), train: &data, test: &data, cfg };
     let mut executor = Executor::new(gpu, std::slice::from_ref(&job), KernelClass::Tiled)?;

@@ -125,7 +125,7 @@ pub fn training_section(gpu: &Gpu, opts: &BenchOptions) -> Result<Vec<TrainingRo
     let mut rows = Vec::new();
     let reps = if opts.quick { 3 } else { 5 };
     for case in cases(opts) {
-        let cfg = TrainConfig { optimizer: Optimizer::adam(1e-3), batch_size: case.batch, clip_grad_norm: None };
+        let cfg = TrainConfig::new(Optimizer::adam(1e-3), case.batch);
         let n = case.data.len();
         let steps = batches_per_epoch(n, case.batch);
         let order: Vec<u32> = EpochOrders::new(n, 0, true).next_epoch();

@@ -1,13 +1,14 @@
 //! The cases `vanish check` runs: every activation × no norm, batch norm, layer norm × depth 1, 2, 11, 30
 //! × batch 1, 7, 32, 670 × SGD and Adam (plus a softmax head on the depth-2 cases), each three training
 //! steps from the same weights on the GPU engine and the reference; residual networks of every
-//! activation × norm at depth 2 and 11; clipping. `--quick` keeps a slice that runs in seconds.
+//! activation × norm at depth 2 and 11; clipping; Nielsen's sigmoid cross-entropy head with weight decay.
+//! `--quick` keeps a slice that runs in seconds.
 
 use serde::Serialize;
 
 use crate::data::{self, Dataset, DatasetSpec};
 use crate::engine::Optimizer;
-use crate::model::{Activation, MlpSpec, Norm, Output};
+use crate::model::{Activation, MlpSpec, Norm, Output, OutputKind};
 
 /// Hidden width of every case: the notebook's 10.
 pub const WIDTH: usize = 10;
@@ -31,8 +32,12 @@ pub struct Case {
     pub depth: usize,
     pub batch: usize,
     pub optimizer: Optimizer,
-    /// 2: one logit and binary cross-entropy; more: softmax.
+    /// 2: one logit and binary cross-entropy; more: softmax (with the softmax head).
     pub classes: usize,
+    #[serde(serialize_with = "as_string")]
+    pub head: OutputKind,
+    /// Weight decay λ = `DECAY`.
+    pub decay: bool,
     /// Skip connections (α = 1) on the hidden layers after the first.
     pub residual: bool,
     /// Gradient clipping to a global norm of `CLIP` (small enough that every step clips).
@@ -41,6 +46,9 @@ pub struct Case {
 
 /// The global gradient norm the clipping cases scale to: below every case's norm, so each step clips.
 pub const CLIP: f64 = 1e-3;
+/// The weight decay λ of the decay cases: Nielsen's 5, which over a case's 21–2,010 rows adds
+/// (λ/n)·w, a visible part of every weight's step.
+pub const DECAY: f64 = 5.0;
 
 fn as_string<S: serde::Serializer>(a: &impl std::fmt::Display, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&a.to_string())
@@ -53,21 +61,26 @@ impl Case {
             Optimizer::Sgd { .. } => "sgd",
             Optimizer::Adam { .. } => "adam",
         };
-        let head = if self.classes > 2 { format!(" softmax{}", self.classes) } else { String::new() };
+        let head = match self.head {
+            OutputKind::SigmoidCe => format!(" sigmoid-ce{}", self.classes),
+            OutputKind::Softmax if self.classes > 2 => format!(" softmax{}", self.classes),
+            OutputKind::Softmax => String::new(),
+        };
         format!(
-            "{}{}{} depth {} batch {} {opt}{head}{}",
+            "{}{}{} depth {} batch {} {opt}{head}{}{}",
             if self.residual { "residual " } else { "" },
             self.activation,
             self.norm.prefix().map_or(String::new(), |p| format!("+{p}")),
             self.depth,
             self.batch,
-            if self.clip { " clip" } else { "" }
+            if self.clip { " clip" } else { "" },
+            if self.decay { " decay" } else { "" }
         )
     }
 
     /// 2 inputs → `depth` × 10 → the head.
     pub fn spec(&self) -> MlpSpec {
-        MlpSpec::new(2, &vec![WIDTH; self.depth], self.activation, Output::for_classes(self.classes))
+        MlpSpec::new(2, &vec![WIDTH; self.depth], self.activation, Output::of(self.head, self.classes))
             .with_norm(self.norm)
             .with_residual(self.residual.then_some(1.0))
     }
@@ -86,7 +99,8 @@ impl Case {
 
 /// The whole suite: 9 activations × 3 norms × 4 depths × 4 batches × 2 optimisers = 864 binary cases,
 /// then 54 softmax ones (depth 2, batch 32), then 108 residual ones (every norm × depth 2, 11 × batch 7,
-/// 32, Adam), then 18 clipping ones (depth 11, batch 32, SGD and Adam).
+/// 32, Adam), then 18 clipping ones (depth 11, batch 32, SGD and Adam), then 54 of Nielsen's head (three
+/// sigmoid outputs with summed cross-entropy, weight decay λ = `DECAY`, depth 4, batch 32).
 pub fn full_suite() -> Vec<Case> {
     let mut cases = Vec::new();
     for activation in Activation::ALL {
@@ -103,6 +117,8 @@ pub fn full_suite() -> Vec<Case> {
                             classes: 2,
                             residual: false,
                             clip: false,
+                            head: OutputKind::Softmax,
+                            decay: false,
                         });
                     }
                 }
@@ -121,6 +137,8 @@ pub fn full_suite() -> Vec<Case> {
                     classes: 3,
                     residual: false,
                     clip: false,
+                    head: OutputKind::Softmax,
+                    decay: false,
                 });
             }
         }
@@ -138,6 +156,8 @@ pub fn full_suite() -> Vec<Case> {
                         classes: 2,
                         residual: true,
                         clip: false,
+                        head: OutputKind::Softmax,
+                        decay: false,
                     });
                 }
             }
@@ -155,7 +175,27 @@ pub fn full_suite() -> Vec<Case> {
                 classes,
                 residual: false,
                 clip: true,
+                head: OutputKind::Softmax,
+                decay: false,
             });
+        }
+    }
+    for activation in Activation::ALL {
+        for norm in Norm::ALL {
+            for optimizer in [SGD, ADAM] {
+                cases.push(Case {
+                    activation,
+                    norm,
+                    depth: 4,
+                    batch: 32,
+                    optimizer,
+                    classes: 3,
+                    residual: false,
+                    clip: false,
+                    head: OutputKind::SigmoidCe,
+                    decay: true,
+                });
+            }
         }
     }
     cases
@@ -163,7 +203,7 @@ pub fn full_suite() -> Vec<Case> {
 
 /// Seconds on a software GPU: every activation with and without batch norm at depth 2 (SGD without
 /// batch norm, Adam with it), and the corners of the full suite — depth 30 and batch 670, a batch of one,
-/// a softmax head, skips, clipping and layer norm.
+/// a softmax head, skips, clipping, layer norm, Nielsen's head and weight decay.
 pub fn quick_suite() -> Vec<Case> {
     let mut cases: Vec<Case> = Activation::ALL
         .into_iter()
@@ -177,6 +217,8 @@ pub fn quick_suite() -> Vec<Case> {
                 classes: 2,
                 residual: false,
                 clip: false,
+                head: OutputKind::Softmax,
+                decay: false,
             })
         })
         .collect();
@@ -189,6 +231,8 @@ pub fn quick_suite() -> Vec<Case> {
         classes,
         residual: false,
         clip: false,
+        head: OutputKind::Softmax,
+        decay: false,
     };
     cases.extend([
         case(Activation::Sigmoid, Norm::None, 30, 670, ADAM, 2),
@@ -206,6 +250,8 @@ pub fn quick_suite() -> Vec<Case> {
         Case { clip: true, ..case(Activation::Relu, Norm::None, 11, 32, ADAM, 2) },
         Case { clip: true, ..case(Activation::Sigmoid, Norm::Batch, 2, 32, SGD, 2) },
         Case { clip: true, ..case(Activation::Tanh, Norm::Layer, 2, 32, SGD, 2) },
+        Case { head: OutputKind::SigmoidCe, decay: true, ..case(Activation::Sigmoid, Norm::None, 4, 32, SGD, 10) },
+        Case { decay: true, clip: true, ..case(Activation::Relu, Norm::Layer, 11, 32, ADAM, 3) },
     ]);
     cases
 }

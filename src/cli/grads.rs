@@ -99,7 +99,7 @@ pub fn run(args: GradsArgs) -> Result<()> {
             let data = batch.dataset(spec);
             let empty = crate::data::Dataset { x: Vec::new(), y: Vec::new(), ..data.clone() };
             // One batch of all N rows; the optimiser is never used (a probe does not update).
-            let cfg = TrainConfig { optimizer: Optimizer::sgd(0.1, 0.0), batch_size: batch.rows, clip_grad_norm: None };
+            let cfg = TrainConfig::new(Optimizer::sgd(0.1, 0.0), batch.rows);
             let job = ModelJob { spec: spec.clone(), params, train: &data, test: &empty, cfg };
             let mut engine = make_engine(gpu.as_ref(), &job)?;
             let g = engine_gradients(engine.as_mut(), Precision::F32)?;

@@ -93,7 +93,7 @@ impl DemoSettings {
 
     /// How the networks train: Adam at `lr`, batches of `batch_size`.
     pub fn config(&self) -> TrainConfig {
-        TrainConfig { optimizer: Optimizer::adam(self.lr), batch_size: self.batch_size, clip_grad_norm: None }
+        TrainConfig::new(Optimizer::adam(self.lr), self.batch_size)
     }
 
     /// Checks every setting that does not need the data; the message names the flag.

@@ -106,6 +106,25 @@ pub struct ModelDesc {
     pub bn_momentum: f32,
     pub clip: f32,
     pub norms: u32,
+    pub loss: u32,
+    pub decay: f32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+}
+
+/// `ModelDesc.loss`: the head's loss, as the kernels read it.
+pub const LOSS_BINARY: u32 = 0;
+pub const LOSS_SOFTMAX: u32 = 1;
+pub const LOSS_SIGMOID_CE: u32 = 2;
+
+/// The loss code of `output`.
+pub fn loss_code(output: crate::model::Output) -> u32 {
+    use crate::model::Output;
+    match output {
+        Output::Binary => LOSS_BINARY,
+        Output::Softmax(_) => LOSS_SOFTMAX,
+        Output::SigmoidCe(_) => LOSS_SIGMOID_CE,
+    }
 }
 
 /// `LayerDesc` in batch.wgsl: where one dense layer's tensors live, relative to its model's bases.

@@ -426,6 +426,8 @@ impl<'g> Executor<'g> {
                 bn_eps: job.spec.bn_eps as f32,
                 bn_momentum: job.spec.bn_momentum as f32,
                 clip: job.cfg.clip_grad_norm.unwrap_or(0.0) as f32,
+                loss: super::batch::loss_code(job.spec.output),
+                decay: job.cfg.decay_per_row(job.train.len()) as f32,
                 // without clipping there are no norms, and no room is taken for them
                 norms: u32_of(out_len + PASS_TOTALS * steps + TOTALS + layout.weight(0).len, "the results")?,
                 ..Default::default()

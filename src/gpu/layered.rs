@@ -132,6 +132,8 @@ pub struct LayeredEngine<'g> {
     order: Tensor,
     state: Tensor,
     schedule: Tensor,
+    /// `weight_mask` with weight decay, a single 0 without.
+    weight_mask: Tensor,
     metrics: Tensor,
     /// Step counter and metrics of probe and eval passes, separate from training's.
     probe_state: Tensor,
@@ -255,6 +257,10 @@ impl<'g> LayeredEngine<'g> {
             order: gpu.tensor("order", train.len())?,
             state: gpu.tensor("step state", STEP_STATE_LEN)?,
             schedule: gpu.tensor("step sizes", steps)?,
+            weight_mask: match cfg.weight_decay {
+                Some(_) => gpu.upload("weight mask", &super::optim::weight_mask(&layout))?,
+                None => gpu.upload("weight mask", &[0.0f32])?,
+            },
             metrics: gpu.tensor("metrics", 2 * steps)?,
             probe_state: gpu.tensor("probe step state", STEP_STATE_LEN)?,
             probe_metrics: gpu.tensor("probe metrics", 2)?,
@@ -332,6 +338,8 @@ impl<'g> LayeredEngine<'g> {
             v: &self.opt_v,
             state: &self.state,
             schedule: &self.schedule,
+            weights: &self.weight_mask,
+            decay: self.cfg.decay_per_row(self.train.rows),
         };
         pass.push(optimizer_step(gpu, &self.cfg.optimizer, &s)?);
         Ok(pass)
@@ -400,7 +408,7 @@ impl<'g> LayeredEngine<'g> {
             }
         }
         let out = self.layers.last().expect("at least the output layer");
-        pass.push(loss::cross_entropy(gpu, &out.dz, metrics, &out.z, y, state, (m, out.fan_out))?);
+        pass.push(loss::cross_entropy(gpu, &out.dz, metrics, &out.z, y, state, m, self.spec.output)?);
         Ok(pass)
     }
 

@@ -1,8 +1,9 @@
-//! Launchers for `shaders/loss.wgsl`: binary and softmax cross-entropy from logits.
+//! Launchers for `shaders/loss.wgsl`: binary, softmax and sigmoid cross-entropy from logits.
 
 use bytemuck::{Pod, Zeroable};
 
 use super::{Dispatch, Gpu, GpuError, Shader, Tensor};
+use crate::model::Output;
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -12,9 +13,9 @@ struct LossParams {
     _pad: [u32; 2],
 }
 
-/// Mean loss over `n` rows of `k` logits (`k == 1`: binary cross-entropy; else softmax
-/// cross-entropy), `dlogits` (overwritten), and into `metrics[2·step]`, `metrics[2·step + 1]` the mean
-/// loss and the number of correct predictions, where `step` is read from `state` (see `step.rs`).
+/// Mean loss of head `output` over `n` rows of its logits, `dlogits` (overwritten), and into
+/// `metrics[2·step]`, `metrics[2·step + 1]` the mean loss and the number of correct predictions, where
+/// `step` is read from `state` (see `step.rs`).
 #[allow(clippy::too_many_arguments)]
 pub fn cross_entropy(
     gpu: &Gpu,
@@ -23,9 +24,14 @@ pub fn cross_entropy(
     logits: &Tensor,
     labels: &Tensor,
     state: &Tensor,
-    (n, k): (usize, usize),
+    n: usize,
+    output: Output,
 ) -> Result<Dispatch, GpuError> {
-    let p = LossParams { n: n as u32, k: k as u32, _pad: [0; 2] };
-    let entry = if k == 1 { "bce_with_logits" } else { "softmax_cross_entropy" };
+    let p = LossParams { n: n as u32, k: output.width() as u32, _pad: [0; 2] };
+    let entry = match output {
+        Output::Binary => "bce_with_logits",
+        Output::Softmax(_) => "softmax_cross_entropy",
+        Output::SigmoidCe(_) => "sigmoid_cross_entropy",
+    };
     gpu.dispatch(Shader::Loss, entry, Some(&p), &[logits, labels, state, dlogits, metrics], [1, 1, 1])
 }

@@ -41,6 +41,8 @@ struct OptParams {
     len: u32,
     lr: f32,
     consts: OptimConsts,
+    decay: f32,
+    _pad: [u32; 3],
 }
 
 /// The state arenas an optimiser step updates, each the parameter arena's size.
@@ -55,16 +57,37 @@ pub struct OptimState<'a> {
     pub state: &'a Tensor,
     /// ... to index this table of step sizes (`Optimizer::schedule`).
     pub schedule: &'a Tensor,
+    /// With weight decay, 1 for each dense weight and 0 elsewhere (`weight_mask`); a single 0 without.
+    pub weights: &'a Tensor,
+    /// λ/n, the weight decay per training row (0: none).
+    pub decay: f64,
+}
+
+/// The arena's dense weights as 1 and everything else as 0, for the weight decay of `optimizer_step`.
+pub fn weight_mask(layout: &crate::model::ParamLayout) -> Vec<f32> {
+    let mut mask = vec![0.0; layout.param_len];
+    for slot in layout.params.iter().filter(|s| s.kind == crate::model::ParamKind::Weight) {
+        mask[slot.range()].fill(1.0);
+    }
+    mask
 }
 
 pub fn optimizer_step(gpu: &Gpu, opt: &Optimizer, s: &OptimState<'_>) -> Result<Dispatch, GpuError> {
     let len = s.params.len();
     let groups = gpu.groups_1d(len, 256);
-    let p = OptParams { len: len as u32, lr: opt.lr() as f32, consts: OptimConsts::of(opt) };
+    let p = OptParams {
+        len: len as u32,
+        lr: opt.lr() as f32,
+        consts: OptimConsts::of(opt),
+        decay: s.decay as f32,
+        _pad: [0; 3],
+    };
     match opt {
-        Optimizer::Sgd { .. } => gpu.dispatch(Shader::Optim, "sgd_step", Some(&p), &[s.params, s.grads, s.m], groups),
+        Optimizer::Sgd { .. } => {
+            gpu.dispatch(Shader::Optim, "sgd_step", Some(&p), &[s.params, s.grads, s.m, s.weights], groups)
+        }
         Optimizer::Adam { .. } => {
-            let bufs = [s.params, s.grads, s.m, s.v, s.state, s.schedule];
+            let bufs = [s.params, s.grads, s.m, s.v, s.state, s.schedule, s.weights];
             gpu.dispatch(Shader::Optim, "adam_step", Some(&p), &bufs, groups)
         }
     }

@@ -7,7 +7,7 @@
 use crate::data::Dataset;
 use crate::model::{Activation, MlpSpec, Norm, Output, ParamKind, Params};
 
-use super::manifest::{RecordedSpec, recorded_spec};
+use super::manifest::{RecordedLoss, RecordedSpec, recorded_spec};
 use super::{InterchangeError, TensorFile};
 
 /// A network read from a file, at the file's precision.
@@ -94,9 +94,10 @@ pub fn read_model(file: &TensorFile, activations: Option<&[Activation]>) -> Resu
     let norm = norm_layers(file, layers)?;
     let recorded = recorded_spec(file, hidden.len())?;
 
-    let output = match widths[layers] {
-        1 => Output::Binary,
-        k => Output::Softmax(k),
+    let output = match (widths[layers], recorded.loss) {
+        (k, Some(RecordedLoss::SigmoidCe)) if k >= 2 => Output::SigmoidCe(k),
+        (1, _) => Output::Binary,
+        (k, _) => Output::Softmax(k),
     };
     if let Some(w) = &recorded.widths
         && *w != widths
@@ -112,11 +113,14 @@ pub fn read_model(file: &TensorFile, activations: Option<&[Activation]>) -> Resu
         };
         return Err(file.metadata_error("spec", format!("norm {r}, but {found}")));
     }
-    if let Some(binary) = recorded.binary
-        && binary != (output == Output::Binary)
+    if let Some(recorded) = recorded.loss
+        && (recorded == RecordedLoss::Binary) != (output == Output::Binary)
     {
-        let loss =
-            if binary { "bce_with_logits, which needs 1 logit" } else { "softmax, which needs 2 or more logits" };
+        let loss = match recorded {
+            RecordedLoss::Binary => "bce_with_logits, which needs 1 logit",
+            RecordedLoss::Softmax => "softmax, which needs 2 or more logits",
+            RecordedLoss::SigmoidCe => "sigmoid_cross_entropy, which needs 2 or more outputs",
+        };
         return Err(
             file.metadata_error("spec", format!("output {loss}, but the last layer has {} outputs", widths[layers]))
         );

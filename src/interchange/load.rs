@@ -19,6 +19,14 @@ pub fn load_params_for(file: &TensorFile, wanted: &MlpSpec) -> Result<(MlpSpec, 
             got.input, wanted.input
         )));
     }
+    if got.output.width() == wanted.output.width() && got.output.kind() != wanted.output.kind() {
+        return Err(file.model_error(format!(
+            "the file's head is {} but the flags ask for {}; run with --output {}",
+            got.output.kind(),
+            wanted.output.kind(),
+            got.output.kind()
+        )));
+    }
     if got.output != wanted.output {
         return Err(file.model_error(format!(
             "the file's output layer has {} logit(s), but this dataset needs {} ({:?})",

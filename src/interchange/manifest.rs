@@ -19,6 +19,7 @@ pub const SPEC_KEY: &str = "spec";
 /// The loss names `output` may hold, as the fixtures write them.
 const BINARY_LOSS: &str = "bce_with_logits";
 const SOFTMAX_LOSS: &str = "softmax_cross_entropy";
+const SIGMOID_LOSS: &str = "sigmoid_cross_entropy";
 
 /// What vanish records about a file it writes.
 #[derive(Clone, Debug, PartialEq)]
@@ -72,6 +73,7 @@ pub fn spec_json(spec: &MlpSpec) -> String {
     let output = match spec.output {
         Output::Binary => BINARY_LOSS,
         Output::Softmax(_) => SOFTMAX_LOSS,
+        Output::SigmoidCe(_) => SIGMOID_LOSS,
     };
     json!({
         "widths": widths,
@@ -112,6 +114,17 @@ struct RawSpec {
 }
 
 /// The file's recorded spec, each field `None` where it is not recorded.
+/// The losses a file's `output` names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordedLoss {
+    /// bce_with_logits: one logit
+    Binary,
+    /// softmax_cross_entropy: two or more logits
+    Softmax,
+    /// sigmoid_cross_entropy: one sigmoid output per class, two or more
+    SigmoidCe,
+}
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RecordedSpec {
     pub widths: Option<Vec<usize>>,
@@ -119,8 +132,8 @@ pub struct RecordedSpec {
     pub activations: Option<Vec<Activation>>,
     /// From `norm`, or from `batchnorm` (true: batch) in files without it.
     pub norm: Option<Norm>,
-    /// `Some(true)` for bce_with_logits, `Some(false)` for softmax cross-entropy.
-    pub binary: Option<bool>,
+    /// The recorded head's loss.
+    pub loss: Option<RecordedLoss>,
     pub bn_eps: Option<f64>,
     /// `Some(Some(α))`: residual connections of scale α; `Some(None)`: recorded as off; `None`: not recorded.
     pub residual: Option<Option<f64>>,
@@ -180,12 +193,13 @@ pub fn recorded_spec(file: &TensorFile, hidden: usize) -> Result<RecordedSpec, I
             Some(norm)
         }
     };
-    let binary = match raw.output.as_deref() {
+    let loss = match raw.output.as_deref() {
         None => None,
-        Some(BINARY_LOSS | "binary") => Some(true),
-        Some(SOFTMAX_LOSS | "softmax") => Some(false),
+        Some(BINARY_LOSS | "binary") => Some(RecordedLoss::Binary),
+        Some(SOFTMAX_LOSS | "softmax") => Some(RecordedLoss::Softmax),
+        Some(SIGMOID_LOSS | "sigmoid-ce") => Some(RecordedLoss::SigmoidCe),
         Some(other) => {
-            return Err(bad(format!("output `{other}` is not one of {BINARY_LOSS}, {SOFTMAX_LOSS}")));
+            return Err(bad(format!("output `{other}` is not one of {BINARY_LOSS}, {SOFTMAX_LOSS}, {SIGMOID_LOSS}")));
         }
     };
     if let Some(eps) = raw.bn_eps
@@ -193,7 +207,7 @@ pub fn recorded_spec(file: &TensorFile, hidden: usize) -> Result<RecordedSpec, I
     {
         return Err(bad(format!("bn_eps {eps} must be finite and > 0")));
     }
-    Ok(RecordedSpec { widths: raw.widths, activations, norm, binary, bn_eps: raw.bn_eps, residual })
+    Ok(RecordedSpec { widths: raw.widths, activations, norm, loss, bn_eps: raw.bn_eps, residual })
 }
 
 fn parse_activation(name: &str) -> Result<Activation, String> {

@@ -54,7 +54,7 @@ pub fn decision_boundary(spec: &MlpSpec, params: &Params, data: &Dataset) -> Opt
     let logits = forward_eval(spec, &widen(&params.values), &widen(&params.running), &grid, n * n);
     let predicted = match spec.output {
         Output::Binary => logits.iter().map(|&z| u32::from(z > 0.0)).collect(),
-        Output::Softmax(k) => logits
+        Output::Softmax(k) | Output::SigmoidCe(k) => logits
             .chunks_exact(k)
             .map(|row| row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(c, _)| c as u32))
             .collect(),

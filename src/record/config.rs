@@ -226,15 +226,15 @@ impl Varying {
     }
 }
 
-/// The network of `config` for a dataset with `features` inputs and `classes` classes.
-pub fn spec_for(config: &RunConfig, features: usize, classes: usize) -> MlpSpec {
+/// The network of `config` for a dataset with `features` inputs, with head `output`.
+pub fn spec_for(config: &RunConfig, features: usize, output: Output) -> MlpSpec {
     MlpSpec {
         activations: vec![config.activation; config.depth],
         norm: config.norm,
         init: config.init,
         bias_init: config.bias_init,
         residual: config.residual,
-        ..MlpSpec::new(features, &vec![config.width; config.depth], Activation::Identity, Output::for_classes(classes))
+        ..MlpSpec::new(features, &vec![config.width; config.depth], Activation::Identity, output)
     }
 }
 

@@ -7,7 +7,7 @@ use crate::engine::{
     BatchResult, Engine, EngineError, LayerProbe, Optimizer, Probe, Split, TrainConfig, batch_rows, batches_per_epoch,
     check_engine_inputs, clip_scale,
 };
-use crate::model::{MlpSpec, Output, Params};
+use crate::model::{MlpSpec, ParamKind, Params};
 
 pub struct CpuEngine {
     spec: MlpSpec,
@@ -62,6 +62,22 @@ impl CpuEngine {
         };
         engine.set_params(params)?;
         Ok(engine)
+    }
+
+    /// The gradients the optimiser steps on: `grads` plus (λ/n)·w on the dense weights with
+    /// `--weight-decay` (a copy only then).
+    fn decayed<'g>(&self, grads: &'g [f64]) -> std::borrow::Cow<'g, [f64]> {
+        let c = self.cfg.decay_per_row(self.train.len());
+        if c == 0.0 {
+            return std::borrow::Cow::Borrowed(grads);
+        }
+        let mut out = grads.to_vec();
+        for slot in self.template.layout.params.iter().filter(|s| s.kind == ParamKind::Weight) {
+            for i in slot.range() {
+                out[i] += c * self.params[i];
+            }
+        }
+        std::borrow::Cow::Owned(out)
     }
 
     fn data(&self, split: Split) -> &Dataset {
@@ -145,11 +161,14 @@ impl Engine for CpuEngine {
                 g.grads.iter_mut().for_each(|v| *v *= scale);
                 norm
             });
+            // Weight decay after clipping, inside the step: the optimiser sees ∇C₀ + (λ/n)·w; the
+            // gradient kept for the host stays ∇C₀, clipped.
+            let decayed = self.decayed(&g.grads);
             match self.cfg.optimizer {
-                Optimizer::Sgd { lr, momentum } => sgd_step(&mut self.params, &g.grads, &mut self.opt_m, lr, momentum),
+                Optimizer::Sgd { lr, momentum } => sgd_step(&mut self.params, &decayed, &mut self.opt_m, lr, momentum),
                 Optimizer::Adam { lr, beta1, beta2, eps } => adam_step(
                     &mut self.params,
-                    &g.grads,
+                    &decayed,
                     &mut self.opt_m,
                     &mut self.opt_v,
                     lr,
@@ -206,15 +225,8 @@ impl Engine for CpuEngine {
         }
         let rows = data.len();
         let logits = forward_eval(&self.spec, &self.params, &self.running, &widen(&data.x), rows);
-        let k = self.spec.output.width();
         let mut dl = vec![0.0; logits.len()];
-        let (loss, correct) = match self.spec.output {
-            Output::Binary => {
-                let y: Vec<f64> = data.y.iter().map(|&v| v as f64).collect();
-                super::bce_with_logits(&mut dl, &logits, &y, rows)
-            }
-            Output::Softmax(_) => super::softmax_cross_entropy(&mut dl, &logits, &data.y, rows, k),
-        };
+        let (loss, correct) = super::output_loss(self.spec.output, &mut dl, &logits, &data.y, rows);
         self.logits = logits;
         Ok(BatchResult { loss, correct, rows, grad_norm: None })
     }

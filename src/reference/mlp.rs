@@ -10,9 +10,9 @@
 use super::activation::{activation_backward, bias_activation_forward};
 use super::batchnorm::{batchnorm_backward, batchnorm_forward, batchnorm_forward_eval};
 use super::layernorm::{layernorm_backward, layernorm_forward};
-use super::loss::{bce_with_logits, softmax_cross_entropy};
+use super::loss::output_loss;
 use super::matmul::{dense_backward, dense_forward};
-use crate::model::{MlpSpec, Norm, Output, TensorSlot};
+use crate::model::{MlpSpec, Norm, TensorSlot};
 
 /// What a normalisation saved on one layer.
 #[derive(Clone, Debug, PartialEq)]
@@ -149,13 +149,7 @@ fn forward(spec: &MlpSpec, params: &[f64], running: Option<&[f64]>, x: &[f64], m
 /// The loss on the logits: (loss, correct, dL/dlogits [m, out_width]).
 fn loss(spec: &MlpSpec, logits: &[f64], labels: &[u32], m: usize) -> (f64, usize, Vec<f64>) {
     let mut dlogits = vec![0.0; logits.len()];
-    let (loss, correct) = match spec.output {
-        Output::Binary => {
-            let y: Vec<f64> = labels.iter().map(|&l| l as f64).collect();
-            bce_with_logits(&mut dlogits, logits, &y, m)
-        }
-        Output::Softmax(k) => softmax_cross_entropy(&mut dlogits, logits, labels, m, k),
-    };
+    let (loss, correct) = output_loss(spec.output, &mut dlogits, logits, labels, m);
     (loss, correct, dlogits)
 }
 

@@ -20,7 +20,7 @@ pub use activation::{activation, activation_backward, activation_grad, bias_acti
 pub use batchnorm::{batchnorm_backward, batchnorm_forward, batchnorm_forward_eval, batchnorm_update_running};
 pub use engine::{CpuBackend, CpuEngine};
 pub use layernorm::{layernorm_backward, layernorm_forward};
-pub use loss::{bce_with_logits, softmax_cross_entropy};
+pub use loss::{bce_with_logits, output_loss, sigmoid_cross_entropy, softmax_cross_entropy};
 pub use matmul::{dense_backward, dense_forward, matmul};
 pub use mlp::{Forward, Gradients, LayerForward, NormForward, forward_backward, forward_eval};
 pub use optim::{adam_step, sgd_step};

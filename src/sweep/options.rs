@@ -10,11 +10,11 @@ use super::preset::Preset;
 use super::settings::Settings;
 use crate::data::DataSettings;
 use crate::defaults;
-use crate::model::{BiasInit, Init, Norm};
+use crate::model::{BiasInit, Init, Norm, OutputKind};
 
 /// A sweep as given — the command line's flags and the page's fields, by the same names — with every
 /// axis optional: unset, it takes the preset's value or the default. `settings` resolves it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, clap::Args)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, clap::Args)]
 #[serde(default)]
 pub struct SweepOptions {
     #[command(flatten)]
@@ -70,37 +70,20 @@ pub struct SweepOptions {
     /// Gradient clipping: off, a global norm X, or a list such as off,1 [default: off, or the preset's]
     #[arg(long)]
     pub clip_grad_norm: Option<String>,
-    #[arg(long, default_value_t = defaults::BATCH_SIZE)]
-    pub batch_size: usize,
+    /// Weight decay λ of every run, in Nielsen's form: each step adds (λ/n)·w to every dense weight's
+    /// gradient, n the training rows [default: none, or the preset's]
+    #[arg(long, value_name = "λ", allow_negative_numbers = true)]
+    pub weight_decay: Option<f64>,
+    /// Every run's head: softmax (one logit with binary cross-entropy for two classes) or sigmoid-ce
+    /// (one sigmoid output per class, Nielsen's summed cross-entropy) [default: softmax, or the preset's]
+    #[arg(long, value_enum)]
+    pub output: Option<OutputKind>,
+    /// Rows per training step [default: 32, or the preset's]
+    #[arg(long)]
+    pub batch_size: Option<usize>,
     /// A classic result as a check: glorot-tanh, he-relu30, batchnorm, layernorm, selu, resnet or clip (sets the compared axes)
     #[arg(long, conflicts_with_all = ["activations", "inits", "sigma_w2", "batch_norm", "norms", "residual", "clip_grad_norm"])]
     pub preset: Option<Preset>,
-}
-
-impl Default for SweepOptions {
-    fn default() -> Self {
-        SweepOptions {
-            data: DataSettings::default(),
-            depths: None,
-            widths: None,
-            activations: None,
-            batch_norm: None,
-            norms: None,
-            inits: None,
-            sigma_w2: None,
-            sigma_b2: None,
-            optimizers: None,
-            residual: None,
-            residual_scale: None,
-            seeds: None,
-            epochs: None,
-            steps: None,
-            lr: None,
-            clip_grad_norm: None,
-            batch_size: defaults::BATCH_SIZE,
-            preset: None,
-        }
-    }
 }
 
 /// A list of variances, each finite and > 0 (or ≥ 0 with `zero`); the message names `flag`.
@@ -190,13 +173,18 @@ impl SweepOptions {
             },
             seeds: self.seeds.or(base.as_ref().map(|b| b.seeds)).unwrap_or(defaults::SWEEP_SEEDS),
         };
+        let training = self.preset.map(Preset::training).unwrap_or_default();
+        let mut data = self.data.clone();
+        data.train_rows = data.train_rows.or(training.train_rows);
         let settings = Settings {
             grid,
-            data: self.data.clone(),
+            data,
             epochs: self.epochs.unwrap_or(self.preset.map_or(defaults::EPOCHS, Preset::epochs)),
-            steps: self.steps,
-            batch_size: self.batch_size,
+            steps: self.steps.or(if self.epochs.is_some() { None } else { training.steps }),
+            batch_size: self.batch_size.or(training.batch_size).unwrap_or(defaults::BATCH_SIZE),
             lr: self.lr.or(self.preset.and_then(Preset::lr)).unwrap_or(defaults::LR),
+            weight_decay: self.weight_decay.or(training.weight_decay),
+            output: self.output.or(training.output).unwrap_or_default(),
             preset: self.preset,
         };
         settings.validate()?;

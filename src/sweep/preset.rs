@@ -47,7 +47,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::grid::Grid;
-use crate::model::{Activation, BiasInit, Init, Norm};
+use crate::model::{Activation, BiasInit, Init, Norm, OutputKind};
 use crate::record::{OptimizerChoice, RunRecord, VerdictKind};
 use crate::serde_string::serde_as_string;
 
@@ -90,6 +90,11 @@ impl Preset {
     /// The learning rate the preset needs, unless `--lr` says otherwise (`None`: the sweep's default).
     pub fn lr(self) -> Option<f64> {
         (self == Preset::Clip).then_some(0.1)
+    }
+
+    /// The training the preset sets beyond its grid, the epochs and the learning rate.
+    pub fn training(self) -> PresetTraining {
+        PresetTraining::default()
     }
 
     /// The preset's grid (seeds and depth can be changed from the command line; the compared axes not).
@@ -190,6 +195,16 @@ impl FromStr for Preset {
 }
 
 serde_as_string!(Preset);
+
+/// The training a preset sets unless its flag is given (`None`: the sweep's default).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PresetTraining {
+    pub train_rows: Option<usize>,
+    pub steps: Option<usize>,
+    pub batch_size: Option<usize>,
+    pub weight_decay: Option<f64>,
+    pub output: Option<OutputKind>,
+}
 
 /// One expectation and whether the runs met it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -11,7 +11,7 @@ use super::grid::Shard;
 use super::settings::Settings;
 use super::store::RunStore;
 use crate::data::{Dataset, Files};
-use crate::engine::{Backend, ModelJob, TrainConfig, batches_per_epoch};
+use crate::engine::{Backend, ModelJob, batches_per_epoch};
 use crate::interrupt::{hold_point, interrupted};
 use crate::memory;
 use crate::memory::Holder;
@@ -99,18 +99,14 @@ pub async fn run_sweep_async(
     let mut specs = Vec::with_capacity(todo.len());
     for c in &todo {
         let train_set = &data[&c.seed].0;
-        let spec = spec_for(c, train_set.features, train_set.classes);
+        let spec = spec_for(c, train_set.features, Output::of(settings.output, train_set.classes));
         spec.validate().map_err(SweepError::Invalid)?;
         specs.push(spec);
     }
     let mut jobs = Vec::with_capacity(todo.len());
     for (c, spec) in todo.iter().zip(&specs) {
         let (train_set, test_set) = &data[&c.seed];
-        let cfg = TrainConfig {
-            optimizer: c.optimizer.with_lr(settings.lr),
-            batch_size: settings.batch_size,
-            clip_grad_norm: c.clip,
-        };
+        let cfg = settings.train_config(&c.optimizer, c.clip);
         jobs.push(ModelJob {
             params: Params::init(spec, c.seed),
             spec: spec.clone(),
@@ -189,7 +185,7 @@ fn check_memory(
     let rows = data.values().map(|(train, test)| train.len() + test.len()).max().unwrap_or(0);
     let layers = |c: &RunConfig| {
         let train = &data[&c.seed].0;
-        let output = Output::for_classes(train.classes).width();
+        let output = Output::of(settings.output, train.classes).width();
         memory::network(train.features as u64, c.width as u64, c.depth as u64, output as u64, c.norm)
     };
     // Each kept run: its initial weights, its spec's per-layer lists (widths, activations), and its

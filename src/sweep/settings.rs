@@ -9,6 +9,7 @@ use super::grid::{Grid, Shard};
 use super::preset::Preset;
 use crate::data::DataSettings;
 use crate::engine::TrainConfig;
+use crate::model::OutputKind;
 
 /// The least host memory one run of a sweep takes while the sweep lists, trains and reports it: its
 /// configuration, its record read back (per-layer numbers per epoch) and its share of the report.
@@ -25,10 +26,26 @@ pub struct Settings {
     pub steps: Option<usize>,
     pub batch_size: usize,
     pub lr: f64,
+    /// `--weight-decay λ` of every run (absent in folders from before it, and without decay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_decay: Option<f64>,
+    /// `--output`: every run's head (softmax in folders from before it).
+    #[serde(default)]
+    pub output: OutputKind,
     pub preset: Option<Preset>,
 }
 
 impl Settings {
+    /// How a run of `optimizer` with clipping `clip` takes its steps.
+    pub fn train_config(&self, optimizer: &crate::record::OptimizerChoice, clip: Option<f64>) -> TrainConfig {
+        TrainConfig {
+            optimizer: optimizer.with_lr(self.lr),
+            batch_size: self.batch_size,
+            clip_grad_norm: clip,
+            weight_decay: self.weight_decay,
+        }
+    }
+
     /// The optimiser steps and the epochs (the last partial with `--steps`) of a run on `train_rows` rows.
     pub fn steps_and_epochs(&self, train_rows: usize) -> Option<(usize, usize)> {
         let spe = crate::engine::batches_per_epoch(train_rows, self.batch_size);
@@ -66,9 +83,7 @@ impl Settings {
         crate::memory::check_host(&format!("{what}' networks"), weights).map_err(SweepError::Invalid)?;
         for optimizer in &self.grid.optimizers {
             for &clip_grad_norm in &self.grid.clip {
-                TrainConfig { optimizer: optimizer.with_lr(self.lr), batch_size: self.batch_size, clip_grad_norm }
-                    .validate()
-                    .map_err(SweepError::Invalid)?;
+                self.train_config(optimizer, clip_grad_norm).validate().map_err(SweepError::Invalid)?;
             }
         }
         Ok(())
@@ -99,7 +114,7 @@ pub fn differences(a: &Settings, b: &Settings) -> Vec<String> {
             }
         }
     }
-    for key in ["epochs", "steps", "batch_size", "lr", "preset"] {
+    for key in ["epochs", "steps", "batch_size", "lr", "weight_decay", "output", "preset"] {
         if a[key] != b[key] {
             keys.push(format!("{} {} vs {}", flag(key), a[key], b[key]));
         }

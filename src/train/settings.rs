@@ -8,7 +8,7 @@ use crate::data::{DataSettings, Dataset};
 use crate::defaults;
 use crate::engine::{Optimizer, TrainConfig, check_scale};
 use crate::memory::{Holder, check_host, layers_bytes, network};
-use crate::model::{Activation, BiasInit, Init, MlpSpec, Norm, Output};
+use crate::model::{Activation, BiasInit, Init, MlpSpec, Norm, Output, OutputKind};
 
 /// The network's shape: `depth` layers of `width` units, or the widths in `layers`; the init, the
 /// normalisation and skip connections.
@@ -45,6 +45,10 @@ pub struct NetworkSettings {
     /// The skip connections' α (finite, > 0)
     #[arg(long, value_name = "ALPHA", requires = "residual", allow_negative_numbers = true)]
     pub residual_scale: Option<f64>,
+    /// The head: softmax (one logit with binary cross-entropy for two classes, softmax cross-entropy for
+    /// more) or sigmoid-ce (one sigmoid output per class, the cross-entropies summed: Nielsen's cost)
+    #[arg(long, value_enum, default_value_t = OutputKind::Softmax)]
+    pub output: OutputKind,
 }
 
 impl Default for NetworkSettings {
@@ -59,6 +63,7 @@ impl Default for NetworkSettings {
             batch_norm: false,
             residual: false,
             residual_scale: None,
+            output: OutputKind::Softmax,
         }
     }
 }
@@ -117,7 +122,7 @@ impl NetworkSettings {
             init: self.init,
             bias_init: self.bias_init,
             residual: if self.residual { Some(self.residual_scale()?) } else { None },
-            ..MlpSpec::new(data.features, &hidden, Activation::Identity, Output::for_classes(data.classes))
+            ..MlpSpec::new(data.features, &hidden, Activation::Identity, Output::of(self.output, data.classes))
         };
         spec.validate()?;
         Ok(spec)
@@ -170,6 +175,10 @@ pub struct TrainSettings {
     /// clip_grad_norm_); finite and > 0
     #[arg(long, value_name = "X", allow_negative_numbers = true)]
     pub clip_grad_norm: Option<f64>,
+    /// L2 regularisation in Nielsen's form: each step adds (λ/n)·w to every dense weight's gradient,
+    /// n the training rows (biases and normalisation parameters are not decayed); finite and > 0
+    #[arg(long, value_name = "λ", allow_negative_numbers = true)]
+    pub weight_decay: Option<f64>,
     /// Also probe the gradients every N optimiser steps
     #[arg(long)]
     pub probe_every: Option<usize>,
@@ -192,6 +201,7 @@ impl Default for TrainSettings {
             steps: None,
             seed: defaults::SEED,
             clip_grad_norm: None,
+            weight_decay: None,
             probe_every: None,
             shuffle: true,
         }
@@ -245,7 +255,12 @@ impl TrainSettings {
 
     /// How steps are taken: the optimiser, the batch size and clipping.
     pub fn config(&self) -> TrainConfig {
-        TrainConfig { optimizer: self.optimizer(), batch_size: self.batch_size, clip_grad_norm: self.clip_grad_norm }
+        TrainConfig {
+            optimizer: self.optimizer(),
+            batch_size: self.batch_size,
+            clip_grad_norm: self.clip_grad_norm,
+            weight_decay: self.weight_decay,
+        }
     }
 
     /// The network for `data`.

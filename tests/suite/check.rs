@@ -11,7 +11,7 @@ use vanish::check::tolerance::Reference;
 use vanish::check::{ADAM, Case, SEED, SGD, compare, full_suite, quick_suite, run_suite};
 use vanish::data::Dataset;
 use vanish::engine::{Engine, Split, TrainConfig};
-use vanish::model::{Activation, Norm, Params};
+use vanish::model::{Activation, Norm, OutputKind, Params};
 use vanish::reference::CpuEngine;
 
 fn vanish() -> Command {
@@ -41,10 +41,18 @@ fn the_full_suite_covers_every_combination_of_the_matrix() {
         }
     }
     assert_eq!(
-        cases.iter().filter(|c| c.classes == 3).count(),
+        cases.iter().filter(|c| c.classes == 3 && c.head == OutputKind::Softmax).count(),
         Activation::ALL.len() * 3 * 2,
         "a softmax head per activation × norm × optimiser"
     );
+    let nielsen: BTreeSet<String> =
+        cases.iter().filter(|c| c.head == OutputKind::SigmoidCe && c.decay).map(Case::name).collect();
+    assert_eq!(
+        nielsen.len(),
+        Activation::ALL.len() * 3 * 2,
+        "Nielsen's head with decay per activation × norm × optimiser"
+    );
+    assert!(nielsen.contains("sigmoid depth 4 batch 32 sgd sigmoid-ce3 decay"), "{nielsen:?}");
     let quick = quick_suite();
     assert!(quick.len() < 36, "the quick suite stays quick");
     for norm in Norm::ALL {
@@ -52,6 +60,14 @@ fn the_full_suite_covers_every_combination_of_the_matrix() {
         assert!(quick.iter().any(|c| c.norm == norm && c.clip), "the quick suite clips with {norm}");
     }
     assert!(quick.iter().any(|c| c.depth == 30 && c.batch == 670), "the quick suite reaches the deep, wide corner");
+    for optimizer in ["sgd", "adam"] {
+        let name = |c: &&Case| c.name().contains(optimizer);
+        assert!(quick.iter().filter(name).any(|c| c.decay), "the quick suite decays weights with {optimizer}");
+    }
+    assert!(
+        quick.iter().any(|c| c.head == OutputKind::SigmoidCe && c.classes > 2),
+        "the quick suite has Nielsen's head"
+    );
 }
 
 /// The gradients of a case on the reference (f64), for testing the tolerance rules without a GPU.
@@ -60,7 +76,7 @@ fn reference_gradients(case: &Case) -> (Params, Vec<f64>) {
     let data = case.data();
     let empty = Dataset { x: Vec::new(), y: Vec::new(), ..data.clone() };
     let params = Params::init(&spec, SEED);
-    let cfg = TrainConfig { optimizer: case.optimizer, batch_size: case.batch, clip_grad_norm: None };
+    let cfg = TrainConfig::new(case.optimizer, case.batch);
     let mut engine = CpuEngine::new(&spec, &params, &data, &empty, cfg).unwrap();
     engine.probe(Split::Train).unwrap();
     (params, engine.gradients().unwrap())
@@ -80,6 +96,8 @@ fn a_one_percent_gradient_error_fails_even_in_a_vanishing_layer() {
         classes: 2,
         residual: false,
         clip: false,
+        head: OutputKind::Softmax,
+        decay: false,
     };
     let (params, want) = reference_gradients(&case);
     let layout = params.layout.clone();
@@ -115,6 +133,8 @@ fn allowances_for_round_off_gradients_cover_only_biases_before_batch_norm() {
         classes: 2,
         residual: false,
         clip: false,
+        head: OutputKind::Softmax,
+        decay: false,
     };
     let (params, want) = reference_gradients(&case);
     let layout = params.layout.clone();

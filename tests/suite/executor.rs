@@ -26,7 +26,7 @@ fn digits_like(rows: usize, seed: u64) -> Dataset {
 /// after a first call that compiles and warms up.
 fn per_steps(gpu: &vanish::gpu::Gpu, data: &Dataset, models: usize, steps: usize) -> (u64, u64) {
     let spec = MlpSpec::new(784, &[256; 3], Activation::Relu, Output::Softmax(10));
-    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-3), batch_size: 16, clip_grad_norm: None };
+    let cfg = TrainConfig::new(Optimizer::adam(1e-3), 16);
     let jobs: Vec<ModelJob<'_>> = (0..models as u64)
         .map(|s| ModelJob { spec: spec.clone(), params: Params::init(&spec, s), train: data, test: data, cfg })
         .collect();

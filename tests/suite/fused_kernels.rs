@@ -46,7 +46,7 @@ fn executor_probes_and_evaluations_match_the_reference() {
     for ((spec, train, test), tiled) in cases.into_iter().flat_map(|c| [(c.clone(), false), (c, true)]) {
         let name = format!("{} {}", spec.describe(), if tiled { "tiled" } else { "fused" });
         let params = Params::init(&spec, 4);
-        let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 16, clip_grad_norm: None };
+        let cfg = TrainConfig::new(Optimizer::adam(1e-2), 16);
         let job = ModelJob { spec: spec.clone(), params: params.clone(), train, test, cfg };
         let mut g = common::executor(gpu, std::slice::from_ref(&job), tiled);
         let mut c = CpuEngine::new(&spec, &params, train, test, cfg).unwrap();
@@ -109,7 +109,7 @@ fn a_batch_on_the_buffers_of_the_batch_before_equals_one_on_fresh_buffers() {
         return;
     }
     let (train, test) = load("circles", 100, 2, 5);
-    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 16, clip_grad_norm: None };
+    let cfg = TrainConfig::new(Optimizer::adam(1e-2), 16);
     let job =
         |spec: MlpSpec, seed| ModelJob { params: Params::init(&spec, seed), spec, train: &train, test: &test, cfg };
     let before = job(MlpSpec::new(2, &[16; 5], Activation::Relu, Output::Binary).with_batch_norm(true), 1);
@@ -144,7 +144,7 @@ fn a_batch_on_the_buffers_of_the_batch_before_equals_one_on_fresh_buffers() {
 fn an_evaluation_after_a_probe_equals_one_on_its_own() {
     let Some(gpu) = gpu() else { return };
     let (train, test) = load("moons", 80, 2, 2);
-    let cfg = TrainConfig { optimizer: Optimizer::sgd(0.1, 0.9), batch_size: 8, clip_grad_norm: None };
+    let cfg = TrainConfig::new(Optimizer::sgd(0.1, 0.9), 8);
     for bn in [false, true] {
         let spec = MlpSpec::new(2, &[9, 9], Activation::Elu(1.0), Output::Binary).with_batch_norm(bn);
         let job = ModelJob { params: Params::init(&spec, 2), spec, train: &train, test: &test, cfg };
@@ -164,7 +164,7 @@ fn an_evaluation_after_a_probe_equals_one_on_its_own() {
 fn measuring_beside_the_next_steps_equals_measuring_before_them() {
     let Some(gpu) = gpu() else { return };
     let (train, test) = load("moons", 90, 2, 3);
-    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 8, clip_grad_norm: None };
+    let cfg = TrainConfig::new(Optimizer::adam(1e-2), 8);
     let specs = [
         MlpSpec::new(2, &[9, 9], Activation::Tanh, Output::Binary),
         MlpSpec::new(2, &[10, 10, 10], Activation::Sigmoid, Output::Binary).with_batch_norm(true),
@@ -215,7 +215,7 @@ fn measuring_beside_the_next_steps_equals_measuring_before_them() {
 fn measuring_beside_a_call_of_several_dispatches() {
     let Some(gpu) = gpu() else { return };
     let (train, test) = load("moons", 400, 2, 5);
-    let cfg = TrainConfig { optimizer: Optimizer::sgd(0.05, 0.9), batch_size: 1, clip_grad_norm: None };
+    let cfg = TrainConfig::new(Optimizer::sgd(0.05, 0.9), 1);
     let spec = MlpSpec::new(2, &[8, 8], Activation::Tanh, Output::Binary);
     let job = ModelJob { params: Params::init(&spec, 9), spec, train: &train, test: &test, cfg };
     let steps = train.len();
@@ -245,7 +245,7 @@ fn measuring_beside_a_call_of_several_dispatches() {
 fn the_kernel_trains_like_the_reference_with_and_without_its_weight_cache() {
     let Some(gpu) = gpu() else { return };
     let (train, test) = load("circles", 40, 2, 6);
-    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 8, clip_grad_norm: None };
+    let cfg = TrainConfig::new(Optimizer::adam(1e-2), 8);
     let spec = |w: usize| MlpSpec::new(2, &[w; 3], Activation::Tanh, Output::Binary).with_batch_norm(true);
     let cached = spec(8);
     assert!(fused_shape(gpu, &cached).unwrap().cached, "a small model is cached");

@@ -11,7 +11,7 @@ use assert_cmd::Command;
 use proptest::prelude::*;
 use safetensors::Dtype;
 use vanish::interchange::{InterchangeError, NamedTensor, Precision, TensorFile, encode, read_batch, read_model};
-use vanish::model::{Activation, MlpSpec, Params};
+use vanish::model::{Activation, MlpSpec, Output, Params};
 
 fn vanish() -> Command {
     let mut cmd = Command::cargo_bin("vanish").unwrap();
@@ -330,6 +330,30 @@ fn train_loads_a_pytorch_style_file_and_names_the_flags_on_mismatch() {
             load,
         ],
         "1 logit(s), but this dataset needs 3",
+    );
+}
+
+/// Nielsen's head travels as `output: "sigmoid_cross_entropy"`: a file saved with `--output sigmoid-ce`
+/// loads with it and is refused without it, with the flag named.
+#[test]
+fn a_sigmoid_head_round_trips_and_is_named_when_the_flags_differ() {
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("sce.safetensors");
+    let blobs = ["--dataset", "blobs", "--classes", "3", "--epochs", "1"];
+    let with = |extra: &[&str]| -> Vec<String> {
+        train_args(&[&blobs[..], extra].concat()).into_iter().map(String::from).collect()
+    };
+    let ok = vanish().args(with(&["--output", "sigmoid-ce", "--save"])).arg(&saved).output().unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let file = TensorFile::parse(&saved, &std::fs::read(&saved).unwrap()).unwrap();
+    assert_eq!(read_model(&file, None).unwrap().spec.output, Output::SigmoidCe(3));
+    let load = saved.to_str().unwrap();
+    let ok = vanish().args(with(&["--output", "sigmoid-ce", "--load", load])).output().unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let refused = with(&["--load", load]);
+    fails_with(
+        &refused.iter().map(String::as_str).collect::<Vec<_>>(),
+        "head is sigmoid-ce but the flags ask for softmax; run with --output sigmoid-ce",
     );
 }
 

@@ -10,7 +10,7 @@ use vanish::gpu::layernorm::{LnTensors, layernorm_backward, layernorm_forward};
 use vanish::gpu::matmul::{MatmulVariant, matmul};
 use vanish::gpu::optim::{OptimState, optimizer_step};
 use vanish::gpu::{Gpu, GpuError, Tensor, activation, batchnorm, dense, loss, reduce, step};
-use vanish::model::Activation;
+use vanish::model::{Activation, Output};
 use vanish::reference;
 
 fn nans(gpu: &Gpu, len: usize) -> Tensor {
@@ -329,27 +329,28 @@ fn layernorm_forward_and_backward_match_reference() {
 #[test]
 fn cross_entropy_losses_match_reference() {
     let Some(gpu) = gpu() else { return };
-    for (s, &(n, k)) in [(1, 1), (7, 1), (32, 1), (670, 1), (1, 2), (7, 3), (32, 10), (670, 5)].iter().enumerate() {
+    let shapes = [(1, 1), (7, 1), (32, 1), (670, 1), (1, 2), (7, 3), (32, 10), (670, 5)];
+    let heads = shapes
+        .iter()
+        .map(|&(n, k)| (n, if k == 1 { Output::Binary } else { Output::Softmax(k) }))
+        .chain([(1, 2), (7, 3), (32, 10), (670, 10)].map(|(n, k)| (n, Output::SigmoidCe(k))));
+    for (s, (n, output)) in heads.enumerate() {
+        let k = output.width();
         let logits: Vec<f32> = uniform(n * k, 100 + s as u64).iter().map(|v| 5.0 * v).collect();
         let labels: Vec<u32> = (0..n).map(|i| ((i * 7 + s) % k.max(2)) as u32).collect();
         let mut dl = vec![0.0; n * k];
-        let (loss, correct) = if k == 1 {
-            let y: Vec<f64> = labels.iter().map(|&l| l as f64).collect();
-            reference::bce_with_logits(&mut dl, &widen(&logits), &y, n)
-        } else {
-            reference::softmax_cross_entropy(&mut dl, &widen(&logits), &labels, n, k)
-        };
+        let (loss, correct) = reference::output_loss(output, &mut dl, &widen(&logits), &labels, n);
         let (gl, gy) = (gpu.upload("logits", &logits).unwrap(), gpu.upload("labels", &labels).unwrap());
         // Step 2 of an epoch: the metrics land in slot 2.
         let state = gpu.upload("state", &step::step_state(0, 2)).unwrap();
         let (gdl, metrics) = (nans(gpu, n * k), nans(gpu, 8));
         gpu.run(&[
             &step::step_begin(gpu, &state).unwrap(),
-            &loss::cross_entropy(gpu, &gdl, &metrics, &gl, &gy, &state, (n, k)).unwrap(),
+            &loss::cross_entropy(gpu, &gdl, &metrics, &gl, &gy, &state, n, output).unwrap(),
         ])
         .unwrap();
         let got = gpu.read(&metrics).unwrap();
-        let name = format!("cross_entropy n={n} k={k}");
+        let name = format!("cross_entropy n={n} {output:?}");
         assert_close(&format!("{name} loss"), &[got[4] as f64], &[loss], 1e-6, 1e-5);
         assert_eq!(got[5] as usize, correct, "{name}: correct count");
         assert!(got[..4].iter().all(|v| v.is_nan()), "{name}: wrote outside its slot");
@@ -360,36 +361,52 @@ fn cross_entropy_losses_match_reference() {
 #[test]
 fn optimizer_steps_match_reference_over_several_steps() {
     let Some(gpu) = gpu() else { return };
-    for len in [1usize, 65, 1000] {
-        for opt in [Optimizer::sgd(0.1, 0.0), Optimizer::sgd(0.05, 0.9), Optimizer::adam(1e-3), Optimizer::adam(0.1)] {
-            let params = uniform(len, 110);
-            let (mut p, mut m, mut v) = (widen(&params), vec![0.0; len], vec![0.0; len]);
-            let (gp, gg) = (gpu.upload("params", &params).unwrap(), gpu.tensor("grads", len).unwrap());
-            let (gm, gv) = (gpu.tensor("m", len).unwrap(), gpu.tensor("v", len).unwrap());
-            let state = gpu.upload("state", &step::step_state(0, 0)).unwrap();
-            let schedule = gpu.upload("schedule", &opt.schedule(1, 3)).unwrap();
-            let s = OptimState { params: &gp, grads: &gg, m: &gm, v: &gv, state: &state, schedule: &schedule };
-            let (begin, update) = (step::step_begin(gpu, &state).unwrap(), optimizer_step(gpu, &opt, &s).unwrap());
-            for t in 1..=3u32 {
-                let grads = uniform(len, 120 + t as u64);
-                gpu.write(&gg, &grads);
-                gpu.run(&[&begin, &update]).unwrap();
-                match opt {
-                    Optimizer::Sgd { lr, momentum } => {
-                        reference::sgd_step(&mut p, &widen(&grads), &mut m, lr, momentum)
-                    }
-                    Optimizer::Adam { lr, beta1, beta2, eps } => {
-                        reference::adam_step(&mut p, &widen(&grads), &mut m, &mut v, lr, beta1, beta2, eps, t)
-                    }
+    let opts = [Optimizer::sgd(0.1, 0.0), Optimizer::sgd(0.05, 0.9), Optimizer::adam(1e-3), Optimizer::adam(0.1)];
+    // Without weight decay, and with λ/n = 0.3 on every third element (the mask of dense weights).
+    for (len, opt, decay) in [1usize, 65, 1000]
+        .into_iter()
+        .flat_map(|len| opts.into_iter().flat_map(move |opt| [(len, opt, 0.0), (len, opt, 0.3)]))
+    {
+        let mask: Vec<f32> =
+            if decay == 0.0 { vec![0.0] } else { (0..len).map(|i| f32::from(u8::from(i % 3 == 0))).collect() };
+        let weights = gpu.upload("mask", &mask).unwrap();
+        let params = uniform(len, 110);
+        let (mut p, mut m, mut v) = (widen(&params), vec![0.0; len], vec![0.0; len]);
+        let (gp, gg) = (gpu.upload("params", &params).unwrap(), gpu.tensor("grads", len).unwrap());
+        let (gm, gv) = (gpu.tensor("m", len).unwrap(), gpu.tensor("v", len).unwrap());
+        let state = gpu.upload("state", &step::step_state(0, 0)).unwrap();
+        let schedule = gpu.upload("schedule", &opt.schedule(1, 3)).unwrap();
+        let s = OptimState {
+            params: &gp,
+            grads: &gg,
+            m: &gm,
+            v: &gv,
+            state: &state,
+            schedule: &schedule,
+            weights: &weights,
+            decay,
+        };
+        let (begin, update) = (step::step_begin(gpu, &state).unwrap(), optimizer_step(gpu, &opt, &s).unwrap());
+        for t in 1..=3u32 {
+            let grads = uniform(len, 120 + t as u64);
+            gpu.write(&gg, &grads);
+            gpu.run(&[&begin, &update]).unwrap();
+            let g: Vec<f64> = (0..len)
+                .map(|i| grads[i] as f64 + if decay > 0.0 && i % 3 == 0 { decay * p[i] } else { 0.0 })
+                .collect();
+            match opt {
+                Optimizer::Sgd { lr, momentum } => reference::sgd_step(&mut p, &g, &mut m, lr, momentum),
+                Optimizer::Adam { lr, beta1, beta2, eps } => {
+                    reference::adam_step(&mut p, &g, &mut m, &mut v, lr, beta1, beta2, eps, t)
                 }
             }
-            // Three updates of size ≤ lr each, each computed in f32 from f32 state (~1e-6 relative):
-            // 1e-5·lr absolute on top of the parameters' own f32 rounding.
-            let atol = 1e-5 * opt.lr() + 1e-7;
-            let name = format!("{opt:?} len={len}");
-            assert_close_f32(&format!("{name} params"), &gpu.read(&gp).unwrap(), &p, atol, 1e-6);
-            assert_close_f32(&format!("{name} m"), &gpu.read(&gm).unwrap(), &m, 1e-6, 1e-5);
         }
+        // Three updates of size ≤ lr each, each computed in f32 from f32 state (~1e-6 relative):
+        // 1e-5·lr absolute on top of the parameters' own f32 rounding.
+        let atol = 1e-5 * opt.lr() + 1e-7;
+        let name = format!("{opt:?} len={len} decay={decay}");
+        assert_close_f32(&format!("{name} params"), &gpu.read(&gp).unwrap(), &p, atol, 1e-6);
+        assert_close_f32(&format!("{name} m"), &gpu.read(&gm).unwrap(), &m, 1e-6, 1e-5);
     }
 }
 
@@ -493,7 +510,7 @@ fn a_lost_device_is_an_error_not_a_panic() {
     let spec = MlpSpec::new(2, &[4], Activation::Tanh, Output::Binary);
     let data =
         vanish::data::load(&vanish::data::DatasetSpec::Circles { samples: 40, noise: 0.1, factor: 0.5 }, 0).unwrap();
-    let cfg = TrainConfig { optimizer: Optimizer::sgd(0.1, 0.0), batch_size: 8, clip_grad_norm: None };
+    let cfg = TrainConfig::new(Optimizer::sgd(0.1, 0.0), 8);
     let mut engine = LayeredEngine::new(&gpu, &spec, &Params::init(&spec, 0), &data, &data, cfg).unwrap();
     gpu.device.destroy();
     let order: Vec<u32> = (0..data.len() as u32).collect();

@@ -458,6 +458,8 @@ fn settings(grid: Grid, preset: Option<Preset>) -> Settings {
         steps: None,
         batch_size: 32,
         lr: 1e-3,
+        weight_decay: None,
+        output: Default::default(),
         preset,
     }
 }
@@ -576,13 +578,9 @@ fn write_report_serves_a_single_trained_run() {
         clip: None,
         seed: 0,
     };
-    let spec = spec_for(&config, train_set.features, train_set.classes);
+    let spec = spec_for(&config, train_set.features, vanish::model::Output::for_classes(train_set.classes));
     let params = vanish::model::Params::init(&spec, 0);
-    let cfg = vanish::engine::TrainConfig {
-        optimizer: vanish::engine::Optimizer::adam(1e-2),
-        batch_size: 32,
-        clip_grad_norm: None,
-    };
+    let cfg = vanish::engine::TrainConfig::new(vanish::engine::Optimizer::adam(1e-2), 32);
     let mut engine = CpuEngine::new(&spec, &params, &train_set, &test_set, cfg).unwrap();
     let opts =
         TrainOptions { epochs: 2, seed: 0, shuffle: true, probe_every: Some(5), has_test: true, max_steps: None };
@@ -740,11 +738,7 @@ fn batched_gpu_runs_record_exactly_what_single_runs_do() {
             vanish::model::MlpSpec::new(2, &vec![6; depth], Activation::Tanh, vanish::model::Output::Binary)
                 .with_norm(norm)
         };
-        let cfg = vanish::engine::TrainConfig {
-            optimizer: vanish::engine::Optimizer::adam(1e-3),
-            batch_size: 32,
-            clip_grad_norm: None,
-        };
+        let cfg = vanish::engine::TrainConfig::new(vanish::engine::Optimizer::adam(1e-3), 32);
         let jobs: Vec<ModelJob<'_>> = [(2, Norm::None), (3, Norm::Batch), (4, Norm::Layer)]
             .iter()
             .map(|&(d, norm)| ModelJob {

@@ -8,7 +8,7 @@ use common::{assert_close, fixture_names, gpu, gpu_engine, load_fixture};
 use vanish::data::{self, Dataset, DatasetSpec};
 use vanish::engine::{BatchEngine, Engine, ModelJob, Optimizer, Split, TrainConfig, Work};
 use vanish::gpu::{Executor, KernelClass, Plan, TrainPath, plan};
-use vanish::model::{Activation, MlpSpec, Norm, Output, ParamKind, Params};
+use vanish::model::{Activation, BiasInit, Init, MlpSpec, Norm, Output, ParamKind, Params};
 use vanish::reference::CpuEngine;
 use vanish::train::{EpochOrders, TrainError, TrainOptions, train, train_batch, train_batch_async};
 
@@ -45,7 +45,7 @@ fn gpu_gradients_match_the_jax_fixtures() {
         let params = f.params_f32();
         let x: Vec<f32> = f.x.iter().map(|&v| v as f32).collect();
         let train = dataset(x, f.labels.clone(), f.spec.input);
-        let cfg = TrainConfig { optimizer: Optimizer::sgd(0.1, 0.0), batch_size: f.m, clip_grad_norm: None };
+        let cfg = TrainConfig::new(Optimizer::sgd(0.1, 0.0), f.m);
         for path in [TrainPath::Layered, TrainPath::Fused, TrainPath::Tiled] {
             let name = format!("{name} {path:?}");
             let mut engine = gpu_engine(gpu, path, &f.spec, &params, &train, &empty(f.spec.input), cfg);
@@ -81,7 +81,8 @@ fn gpu_gradients_match_the_jax_fixtures() {
 }
 
 /// Specs and optimisers exercised by the side-by-side test.
-fn side_by_side_cases() -> Vec<(MlpSpec, Optimizer)> {
+/// Networks, optimisers and weight decays λ trained side by side.
+fn side_by_side_cases() -> Vec<(MlpSpec, Optimizer, Option<f64>)> {
     let sig = MlpSpec::new(2, &[10, 10, 10], Activation::Sigmoid, Output::Binary);
     let relu = MlpSpec::new(2, &[16, 8], Activation::Relu, Output::Binary);
     let bn = MlpSpec::new(2, &[10, 10], Activation::Sigmoid, Output::Binary).with_batch_norm(true);
@@ -90,17 +91,24 @@ fn side_by_side_cases() -> Vec<(MlpSpec, Optimizer)> {
     let ln_res = MlpSpec::new(2, &[8, 8, 8], Activation::Relu, Output::Softmax(3))
         .with_norm(Norm::Layer)
         .with_residual(Some(0.5));
+    // Nielsen's: sigmoid outputs with summed cross-entropy, N(0, 1) biases, weight decay.
+    let nielsen = MlpSpec::new(2, &[10, 10, 10], Activation::Sigmoid, Output::SigmoidCe(3))
+        .with_init(Init::NormalVar(1.0))
+        .with_bias_init(BiasInit::Normal(1.0));
+    let nielsen_bn = MlpSpec::new(2, &[12, 12], Activation::Tanh, Output::SigmoidCe(3)).with_batch_norm(true);
     vec![
-        (ln.clone(), Optimizer::sgd(0.1, 0.9)),
-        (ln, Optimizer::adam(1e-2)),
-        (ln_res, Optimizer::adam(1e-2)),
-        (sig.clone(), Optimizer::sgd(0.5, 0.0)),
-        (sig, Optimizer::adam(1e-2)),
-        (relu.clone(), Optimizer::sgd(0.1, 0.9)),
-        (relu, Optimizer::adam(1e-3)),
-        (bn.clone(), Optimizer::sgd(0.1, 0.0)),
-        (bn, Optimizer::adam(1e-2)),
-        (soft, Optimizer::adam(1e-2)),
+        (ln.clone(), Optimizer::sgd(0.1, 0.9), None),
+        (ln, Optimizer::adam(1e-2), None),
+        (ln_res, Optimizer::adam(1e-2), None),
+        (sig.clone(), Optimizer::sgd(0.5, 0.0), None),
+        (sig, Optimizer::adam(1e-2), None),
+        (relu.clone(), Optimizer::sgd(0.1, 0.9), Some(5.0)),
+        (relu, Optimizer::adam(1e-3), None),
+        (bn.clone(), Optimizer::sgd(0.1, 0.0), None),
+        (bn, Optimizer::adam(1e-2), None),
+        (soft, Optimizer::adam(1e-2), None),
+        (nielsen, Optimizer::sgd(0.5, 0.0), Some(5.0)),
+        (nielsen_bn, Optimizer::adam(1e-2), Some(5.0)),
     ]
 }
 
@@ -108,17 +116,17 @@ fn side_by_side_cases() -> Vec<(MlpSpec, Optimizer)> {
 /// from the same weights and order: every batch loss, then every parameter and running statistic.
 fn gpu_and_reference_train_the_same(path: TrainPath) {
     let Some(gpu) = gpu() else { return };
-    for (spec, optimizer) in side_by_side_cases() {
+    for (spec, optimizer, weight_decay) in side_by_side_cases() {
         let classes = spec.output.width().max(2);
         let ds =
             DatasetSpec::parse(if classes > 2 { "blobs" } else { "circles" }, 150, None, 0.85, classes, None).unwrap();
         let (train, test) = data::split(&data::load(&ds, 3).unwrap(), 0.33, 3).unwrap();
         assert_eq!(train.len(), 100);
         let params = Params::init(&spec, 5);
-        let cfg = TrainConfig { optimizer, batch_size: 32, clip_grad_norm: None };
+        let cfg = TrainConfig { weight_decay, ..TrainConfig::new(optimizer, 32) };
         let mut g = gpu_engine(gpu, path, &spec, &params, &train, &test, cfg);
         let mut c = CpuEngine::new(&spec, &params, &train, &test, cfg).unwrap();
-        let name = format!("{path:?} {} {optimizer:?}", spec.describe());
+        let name = format!("{path:?} {} {optimizer:?} decay {weight_decay:?}", spec.describe());
         let mut orders = EpochOrders::new(train.len(), 9, true);
         for (e, order) in (0..2).map(|_| orders.next_epoch()).collect::<Vec<_>>().iter().enumerate() {
             g.begin_epoch(order).unwrap();
@@ -183,6 +191,39 @@ fn tiled_gpu_path_trains_like_the_reference() {
     gpu_and_reference_train_the_same(TrainPath::Tiled);
 }
 
+/// Nielsen's weight decay on the reference: one SGD step with λ moves each dense weight by an extra
+/// −η(λ/n)·w against the same step without it, n the training rows, and leaves biases, γ and β as they
+/// were; the gradient kept is the data term's in both.
+#[test]
+fn weight_decay_is_nielsens_form_on_the_weights_only() {
+    let spec = MlpSpec::new(2, &[6, 5], Activation::Tanh, Output::SigmoidCe(2)).with_norm(Norm::Layer);
+    let (train_set, test) = circles(40, 2);
+    let rows = train_set.len();
+    let params = Params::init(&spec, 3);
+    let (lr, lambda) = (0.1, 5.0);
+    let step = |weight_decay| {
+        let cfg = TrainConfig { weight_decay, ..TrainConfig::new(Optimizer::sgd(lr, 0.0), rows) };
+        let mut c = CpuEngine::new(&spec, &params, &train_set, &test, cfg).unwrap();
+        c.begin_epoch(&(0..rows as u32).collect::<Vec<u32>>()).unwrap();
+        c.train_batches(0, 1).unwrap();
+        (c.params().unwrap(), c.gradients().unwrap())
+    };
+    let ((plain, g0), (decayed, g1)) = (step(None), step(Some(lambda)));
+    assert_eq!(g0, g1, "the gradient kept is ∇C₀ with or without decay");
+    let n = train_set.len() as f64;
+    for slot in &params.layout.params {
+        let (w, a, b) = (params.tensor(slot), plain.tensor(slot), decayed.tensor(slot));
+        for i in 0..w.len() {
+            let want = if slot.kind == ParamKind::Weight { -lr * lambda / n * w[i] as f64 } else { 0.0 };
+            let got = b[i] as f64 - a[i] as f64;
+            assert!((got - want).abs() < 1e-6, "{} [{i}]: decay moved it by {got}, want {want}", slot.name);
+        }
+        if slot.kind == ParamKind::Weight {
+            assert!(w.iter().zip(a).zip(b).any(|((w, a), b)| (a - b).abs() > 1e-4 * w.abs()), "{}", slot.name);
+        }
+    }
+}
+
 /// The last step's gradients, left in the gradient arena by each path, agree with the reference's.
 #[test]
 fn every_gpu_path_leaves_the_last_steps_gradients() {
@@ -190,7 +231,7 @@ fn every_gpu_path_leaves_the_last_steps_gradients() {
     let spec = MlpSpec::new(2, &[10, 10], Activation::Tanh, Output::Binary).with_batch_norm(true);
     let (train_set, test) = circles(100, 6);
     let params = Params::init(&spec, 6);
-    let cfg = TrainConfig { optimizer: Optimizer::sgd(0.1, 0.0), batch_size: 16, clip_grad_norm: None };
+    let cfg = TrainConfig::new(Optimizer::sgd(0.1, 0.0), 16);
     let order: Vec<u32> = (0..train_set.len() as u32).collect();
     let mut c = CpuEngine::new(&spec, &params, &train_set, &test, cfg).unwrap();
     c.begin_epoch(&order).unwrap();
@@ -212,7 +253,7 @@ fn every_gpu_path_leaves_the_last_steps_gradients() {
 fn the_plan_gives_narrow_models_the_fused_kernel_and_the_rest_the_tiled_kernels() {
     let Some(gpu) = gpu() else { return };
     let (train_set, test) = circles(60, 1);
-    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-3), batch_size: 8, clip_grad_norm: None };
+    let cfg = TrainConfig::new(Optimizer::adam(1e-3), 8);
     let job = |spec: &MlpSpec, cfg: TrainConfig| ModelJob {
         spec: spec.clone(),
         params: Params::init(spec, 1),
@@ -270,7 +311,7 @@ fn assert_phenomenon(make: &mut MakeEngine<'_>, engine: &str) {
 
 #[test]
 fn depth_11_sigmoid_gradient_vanishes_and_relu_and_batch_norm_restore_it() {
-    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-3), batch_size: 32, clip_grad_norm: None };
+    let cfg = TrainConfig::new(Optimizer::adam(1e-3), 32);
     assert_phenomenon(
         &mut |s: &MlpSpec, p: &Params, tr: &Dataset, te: &Dataset| Box::new(CpuEngine::new(s, p, tr, te, cfg).unwrap()),
         "cpu",
@@ -293,7 +334,7 @@ fn a_diverging_run_stops_with_its_epoch_and_step() {
     let spec = MlpSpec::new(2, &[10, 10], Activation::Relu, Output::Binary);
     let params = Params::init(&spec, 1);
     // A learning rate near f64's largest value overflows the weights to infinity within a step or two.
-    let cfg = TrainConfig { optimizer: Optimizer::sgd(1e307, 0.0), batch_size: 32, clip_grad_norm: None };
+    let cfg = TrainConfig::new(Optimizer::sgd(1e307, 0.0), 32);
     let mut engines: Vec<Box<dyn Engine>> =
         vec![Box::new(CpuEngine::new(&spec, &params, &train_set, &test, cfg).unwrap())];
     if let Some(gpu) = gpu() {
@@ -323,7 +364,7 @@ fn relu_depth_3_learns_circles() {
     let (train_set, test) = data::split(&data::load(&spec, 4).unwrap(), 0.33, 4).unwrap();
     let model = MlpSpec::new(2, &[16, 16, 16], Activation::Relu, Output::Binary);
     let params = Params::init(&model, 4);
-    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 32, clip_grad_norm: None };
+    let cfg = TrainConfig::new(Optimizer::adam(1e-2), 32);
     let opts = TrainOptions { epochs: 30, seed: 4, shuffle: true, probe_every: None, has_test: true, max_steps: None };
     let mut engines: Vec<Box<dyn Engine>> =
         vec![Box::new(CpuEngine::new(&model, &params, &train_set, &test, cfg).unwrap())];
@@ -344,7 +385,7 @@ fn probe_every_adds_probes_between_epochs() {
     let (train_set, test) = circles(200, 2);
     let spec = MlpSpec::new(2, &[8, 8], Activation::Tanh, Output::Binary);
     let params = Params::init(&spec, 2);
-    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-3), batch_size: 32, clip_grad_norm: None };
+    let cfg = TrainConfig::new(Optimizer::adam(1e-3), 32);
     let mut engine = CpuEngine::new(&spec, &params, &train_set, &test, cfg).unwrap();
     // 134 rows: 5 batches per epoch; probes at steps 2, 4 | 6, 8 | (10 ends epoch 2) plus init and epochs.
     let opts =
@@ -363,8 +404,8 @@ fn probe_every_adds_probes_between_epochs() {
 fn a_model_batch_trains_each_model_as_if_alone() {
     let Some(gpu) = gpu() else { return };
     let (train_set, test) = circles(150, 8);
-    let adam = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 32, clip_grad_norm: None };
-    let sgd = TrainConfig { optimizer: Optimizer::sgd(0.1, 0.9), batch_size: 32, clip_grad_norm: None };
+    let adam = TrainConfig::new(Optimizer::adam(1e-2), 32);
+    let sgd = TrainConfig::new(Optimizer::sgd(0.1, 0.9), 32);
     let models = [
         (1u64, Activation::Sigmoid, 3, true, adam),
         (2, Activation::Sigmoid, 3, true, adam),
@@ -429,7 +470,7 @@ fn a_model_batch_trains_each_model_as_if_alone() {
 fn the_non_blocking_driver_trains_exactly_what_the_blocking_one_does() {
     let Some(gpu) = gpu() else { return };
     let (train_set, test) = circles(150, 8);
-    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 32, clip_grad_norm: None };
+    let cfg = TrainConfig::new(Optimizer::adam(1e-2), 32);
     let jobs: Vec<ModelJob<'_>> = [(Activation::Sigmoid, Norm::None), (Activation::Tanh, Norm::Layer)]
         .iter()
         .map(|&(act, norm)| {
@@ -489,7 +530,7 @@ fn the_non_blocking_driver_trains_exactly_what_the_blocking_one_does() {
 fn a_model_batch_refuses_models_of_another_kernel_class_or_batch_size() {
     let Some(gpu) = gpu() else { return };
     let (train_set, test) = circles(64, 8);
-    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 16, clip_grad_norm: None };
+    let cfg = TrainConfig::new(Optimizer::adam(1e-2), 16);
     let job = |widths: &[usize], cfg: TrainConfig| {
         let spec = MlpSpec::new(2, widths, Activation::Tanh, Output::Binary);
         ModelJob { params: Params::init(&spec, 0), spec, train: &train_set, test: &test, cfg }
@@ -512,7 +553,7 @@ fn a_model_batch_refuses_models_of_another_kernel_class_or_batch_size() {
 fn training_is_bit_identical_run_to_run() {
     let spec = MlpSpec::new(2, &[12, 12], Activation::Tanh, Output::Binary).with_batch_norm(true);
     let (train_set, test) = circles(300, 5);
-    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 32, clip_grad_norm: None };
+    let cfg = TrainConfig::new(Optimizer::adam(1e-2), 32);
     let opts =
         TrainOptions { epochs: 2, seed: 5, shuffle: true, probe_every: Some(3), has_test: true, max_steps: None };
     let run = |engine: &mut dyn Engine| {
@@ -542,7 +583,7 @@ fn every_path_trains_the_new_initialisers_like_the_reference() {
     use vanish::model::{BiasInit, Init};
     let Some(gpu) = gpu() else { return };
     let (train_set, test) = circles(80, 4);
-    let cfg = TrainConfig { optimizer: Optimizer::sgd(0.05, 0.0), batch_size: 16, clip_grad_norm: None };
+    let cfg = TrainConfig::new(Optimizer::sgd(0.05, 0.0), 16);
     let order: Vec<u32> = (0..train_set.len() as u32).collect();
     for (init, bias) in
         [(Init::Orthogonal(1.2), BiasInit::Normal(1.0)), (Init::NormalVar(1.76), BiasInit::NormalVar(0.05))]
@@ -571,7 +612,7 @@ fn max_steps_stops_inside_an_epoch_and_records_it() {
     let (train_set, test) = circles(100, 3); // 67 training rows: 5 steps of 16 per epoch
     let spec = MlpSpec::new(2, &[8, 8], Activation::Tanh, Output::Binary);
     let params = Params::init(&spec, 3);
-    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-2), batch_size: 16, clip_grad_norm: None };
+    let cfg = TrainConfig::new(Optimizer::adam(1e-2), 16);
     let opts = |epochs, max_steps| TrainOptions {
         epochs,
         seed: 3,

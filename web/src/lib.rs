@@ -478,7 +478,7 @@ pub async fn grads(name: String, bytes: Vec<u8>, adapter: String) -> Result<Stri
         let params = model.params_f32(&file)?;
         let data = batch.dataset(spec);
         let empty = Dataset { x: Vec::new(), y: Vec::new(), ..data.clone() };
-        let cfg = TrainConfig { optimizer: Optimizer::sgd(0.1, 0.0), batch_size: batch.rows, clip_grad_norm: None };
+        let cfg = TrainConfig::new(Optimizer::sgd(0.1, 0.0), batch.rows);
         let job = ModelJob { spec: spec.clone(), params, train: &data, test: &empty, cfg };
         let class = match vanish::gpu::plan(gpu, &job, vanish::gpu::TrainPath::Auto)? {
             vanish::gpu::Plan::Executor(class) => class,
