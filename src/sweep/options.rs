@@ -81,9 +81,13 @@ pub struct SweepOptions {
     /// Rows per training step [default: 32, or the preset's]
     #[arg(long)]
     pub batch_size: Option<usize>,
-    /// A classic result as a check: glorot-tanh, he-relu30, batchnorm, layernorm, selu, resnet or clip (sets the compared axes)
+    /// A classic result as a check: glorot-tanh, he-relu30, batchnorm, layernorm, selu, resnet, clip, or
+    /// on MNIST nielsen-ch5 and schoenholz (sets the compared axes and the paper's training)
     #[arg(long, conflicts_with_all = ["activations", "inits", "sigma_w2", "batch_norm", "norms", "residual", "clip_grad_norm"])]
     pub preset: Option<Preset>,
+    /// With --preset: the paper's size instead of the small one that runs in minutes on a CPU
+    #[arg(long, requires = "preset")]
+    pub full: bool,
 }
 
 /// A list of variances, each finite and > 0 (or ≥ 0 with `zero`); the message names `flag`.
@@ -110,7 +114,7 @@ fn variances(flag: &str, list: &str, zero: bool) -> Result<Vec<f64>, SweepError>
 impl SweepOptions {
     /// The validated settings: the preset's grid or the defaults, overridden by the flags given.
     pub fn settings(&self) -> Result<Settings, SweepError> {
-        let base = self.preset.map(Preset::grid);
+        let base = self.preset.map(|p| p.grid(self.full));
         let or = |flag: Option<&String>, default: &str| flag.cloned().unwrap_or_else(|| default.to_string());
         let grid = Grid {
             depths: match (&self.depths, &base) {
@@ -173,19 +177,22 @@ impl SweepOptions {
             },
             seeds: self.seeds.or(base.as_ref().map(|b| b.seeds)).unwrap_or(defaults::SWEEP_SEEDS),
         };
-        let training = self.preset.map(Preset::training).unwrap_or_default();
+        let training = self.preset.map(|p| p.training(self.full));
         let mut data = self.data.clone();
-        data.train_rows = data.train_rows.or(training.train_rows);
+        data.train_rows = data.train_rows.or(training.and_then(|t| t.train_rows));
+        data.test_rows = data.test_rows.or(training.and_then(|t| t.test_rows));
         let settings = Settings {
             grid,
             data,
-            epochs: self.epochs.unwrap_or(self.preset.map_or(defaults::EPOCHS, Preset::epochs)),
-            steps: self.steps.or(if self.epochs.is_some() { None } else { training.steps }),
-            batch_size: self.batch_size.or(training.batch_size).unwrap_or(defaults::BATCH_SIZE),
-            lr: self.lr.or(self.preset.and_then(Preset::lr)).unwrap_or(defaults::LR),
-            weight_decay: self.weight_decay.or(training.weight_decay),
-            output: self.output.or(training.output).unwrap_or_default(),
+            epochs: self.epochs.unwrap_or(training.map_or(defaults::EPOCHS, |t| t.epochs)),
+            // --epochs given replaces the preset's steps.
+            steps: self.steps.or(training.and_then(|t| t.steps).filter(|_| self.epochs.is_none())),
+            batch_size: self.batch_size.or(training.and_then(|t| t.batch_size)).unwrap_or(defaults::BATCH_SIZE),
+            lr: self.lr.or(training.and_then(|t| t.lr)).unwrap_or(defaults::LR),
+            weight_decay: self.weight_decay.or(training.and_then(|t| t.weight_decay)),
+            output: self.output.or(training.and_then(|t| t.output)).unwrap_or_default(),
             preset: self.preset,
+            full: self.full,
         };
         settings.validate()?;
         Ok(settings)

@@ -33,6 +33,9 @@ pub struct Settings {
     #[serde(default)]
     pub output: OutputKind,
     pub preset: Option<Preset>,
+    /// `--full`: the preset at its paper's size.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub full: bool,
 }
 
 impl Settings {
@@ -114,7 +117,7 @@ pub fn differences(a: &Settings, b: &Settings) -> Vec<String> {
             }
         }
     }
-    for key in ["epochs", "steps", "batch_size", "lr", "weight_decay", "output", "preset"] {
+    for key in ["epochs", "steps", "batch_size", "lr", "weight_decay", "output", "preset", "full"] {
         if a[key] != b[key] {
             keys.push(format!("{} {} vs {}", flag(key), a[key], b[key]));
         }

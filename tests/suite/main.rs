@@ -15,6 +15,7 @@ mod faults;
 mod fused_kernels;
 mod interchange;
 mod kernels;
+mod literature;
 mod mean_field;
 mod mnist;
 mod reference;

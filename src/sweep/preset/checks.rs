@@ -1,210 +1,10 @@
-//! Presets that turn classic results into checks: each fixes the axes it compares, and after the sweep
-//! says whether the expected effect was reproduced. Expectations are the mean-field predictions for
-//! equal widths n (see `theory`), at initialisation, for ‖δ‖ per hidden layer:
-//!
-//! - `glorot-tanh` (Glorot & Bengio 2010): tanh near 0 has f′ ≈ 1, so χ ≈ n·Var[W]. `standard`,
-//!   U(±1/√n), has Var = 1/(3n): χ = 1/3, ‖δ‖ shrinks by √(1/3) ≈ 0.58 per layer (its *variance* by
-//!   3×, the paper's figure). `glorot-uniform` has Var = 2/(n + n) = 1/n: χ ≈ 1, factor ≈ 1.
-//! - `he-relu30` (He et al. 2015): ReLU passes half the units, E[f′²] = ½. Glorot's Var = 1/n gives
-//!   χ = ½, factor √½ ≈ 0.71, so over 29 layers ‖δ‖ falls ~2·10⁻⁵: vanishing. He's Var = 2/n gives χ = 1.
-//! - `batchnorm` (Ioffe & Szegedy 2015): sigmoid's f′ ≤ ¼ caps the factor at ¼·√(n·Var[W]) = ¼ for
-//!   Glorot, so a deep sigmoid net vanishes. Batch norm divides each layer's δ by the batch std σ_B of
-//!   its pre-activations, which cancels the weight scale: for independent Gaussian units the factor is
-//!   √(E[f′(y)²]/Var[σ(y)]) ≈ √(0.0448/0.0434) ≈ 1.02 with y ~ N(0, 1). Measured it is ~1.25 at width
-//!   32 (the units of a narrow net fed 2-D data are correlated, which shrinks σ_B), so the expectation
-//!   is "no longer vanishing" (factor ≥ 1/1.2, healthy verdict), not an exact number.
-//! - `layernorm` (Ba et al. 2016): layer norm divides δ by each row's standard deviation over its units
-//!   instead of the batch's per unit, and the weight scale cancels as with batch norm, but what is left is
-//!   the activation's own gain at unit variance (`theory`): χ = E[f′(y)²]·(n−2)/n / ((n−1)/n·E[f(y)²]) with
-//!   y ~ N(0, 1). For tanh, 0.4645·(30/32)/((31/32)·0.3943) ≈ 1.14, factor ≈ 1.07: healthy. For sigmoid,
-//!   whose outputs sit near ½ so E[σ²] ≈ 0.293 is mostly the mean, 0.0448·(30/32)/((31/32)·0.293) ≈ 0.148,
-//!   factor ≈ 0.38: layer norm does not rescue sigmoid, where batch norm, beside it in this preset, does
-//!   (see `batchnorm`). Measured at width 32, depth 20: sigmoid + layer norm ×0.41 (theory ×0.40), tanh +
-//!   layer norm ×1.12 (theory ×1.10), sigmoid + batch norm ×1.25.
-//! - `selu` (Klambauer et al. 2017): SELU's fixed point is zero mean and unit variance, where
-//!   E[f′(z)²] = λ²(½ + α²·e²·Φ(−2)) ≈ 1.07, so with Var[W] = 1/n (LeCun normal) χ ≈ 1.07 and ‖δ‖ stays
-//!   near ×1.03 per layer. Glorot's variance 2/(fan_in + fan_out) is the same 1/n on square layers, so
-//!   Glorot behaves the same here (it differs only where widths change). He's 2/n moves the network off
-//!   the fixed point: ‖δ‖ grows faster than with LeCun (measured ×1.16 per layer at depth 30, and the
-//!   measured-χ theory agrees; the fixed-point estimate √(2·1.07) ≈ 1.46 does not hold there, since the
-//!   pre-activations are no longer unit-variance and SELU's negative side flattens).
-//! - `resnet` (He et al. 2016): with a skip connection the residual stream's gradient gains a path that
-//!   no weight or f′ multiplies, so ‖δ‖ changes by √(1 + α²χ) ≥ 1 per block instead of √χ (`theory`).
-//!   With the `standard` init Glorot and Bengio criticised, 20 plain layers of sigmoid (×0.14) and tanh
-//!   (×0.58) vanish; with `--residual` (α = 1) neither does, and both factors agree with the formula.
-//!   (Residual sigmoid saturates instead: its stream adds a positive f ∈ (0, 1) at every block.)
-//! - `clip` (Pascanu et al. 2013): an exploding network, ReLU with N(0, 0.5²) weights at width 32
-//!   (χ = 32·0.25·½ = 4: ‖δ‖ doubles per layer), trained one epoch with SGD at lr 0.1. Without clipping
-//!   the steps are huge: the loss becomes NaN within the epoch, or the first steps kill every ReLU and the
-//!   network ends at chance (loss ln 2), depending on the seed and data; with `--clip-grad-norm 1` every
-//!   step is scaled to norm 1 and no seed diverges (the loss stays high after one epoch: clipping makes
-//!   the steps bounded, not the network trainable). (Clipping bounds the step, not the growth of ‖δ‖: the
-//!   probes at initialisation, which are taken before any clipping, explode in both.)
-
-use std::fmt;
-use std::str::FromStr;
+//! Each preset's checks: what the paper says, what the runs measured, and whether they agree.
 
 use serde::{Deserialize, Serialize};
 
-use super::grid::Grid;
-use crate::model::{Activation, BiasInit, Init, Norm, OutputKind};
-use crate::record::{OptimizerChoice, RunRecord, VerdictKind};
-use crate::serde_string::serde_as_string;
-
-/// Measured and predicted per-layer factors agree when within this factor of each other: the theory
-/// assumes infinitely wide layers and weights independent of δ; at width 32 one layer-to-layer ratio
-/// of ‖δ‖ fluctuates by ~1/√32 ≈ 18%, and the geometric mean over 9–29 layers and 3 seeds averages much
-/// of that away, so 1.2 leaves room for the fluctuation but not for a wrong prediction (the effects
-/// compared differ by ×1.4 to ×4).
-pub const AGREEMENT: f64 = 1.2;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub enum Preset {
-    GlorotTanh,
-    HeRelu30,
-    Batchnorm,
-    Layernorm,
-    Selu,
-    Resnet,
-    Clip,
-}
-
-impl Preset {
-    pub const ALL: [Preset; 7] = [
-        Preset::GlorotTanh,
-        Preset::HeRelu30,
-        Preset::Batchnorm,
-        Preset::Layernorm,
-        Preset::Selu,
-        Preset::Resnet,
-        Preset::Clip,
-    ];
-
-    /// Epochs the preset trains unless `--epochs` says otherwise: 0 (its effect is at initialisation),
-    /// or 1 for `clip`, whose effect is on training.
-    pub fn epochs(self) -> usize {
-        if self == Preset::Clip { 1 } else { 0 }
-    }
-
-    /// The learning rate the preset needs, unless `--lr` says otherwise (`None`: the sweep's default).
-    pub fn lr(self) -> Option<f64> {
-        (self == Preset::Clip).then_some(0.1)
-    }
-
-    /// The training the preset sets beyond its grid, the epochs and the learning rate.
-    pub fn training(self) -> PresetTraining {
-        PresetTraining::default()
-    }
-
-    /// The preset's grid (seeds and depth can be changed from the command line; the compared axes not).
-    pub fn grid(self) -> Grid {
-        let base = Grid {
-            depths: vec![10],
-            widths: vec![32],
-            activations: vec![Activation::Tanh],
-            norms: vec![Norm::None],
-            inits: vec![Init::GlorotUniform],
-            bias_inits: vec![BiasInit::Zero],
-            optimizers: vec![OptimizerChoice::Adam],
-            residual: vec![false],
-            residual_scale: 1.0,
-            clip: vec![None],
-            seeds: 3,
-        };
-        match self {
-            Preset::GlorotTanh => Grid { inits: vec![Init::Standard, Init::GlorotUniform], ..base },
-            Preset::HeRelu30 => Grid {
-                depths: vec![30],
-                activations: vec![Activation::Relu],
-                inits: vec![Init::GlorotUniform, Init::HeNormal],
-                ..base
-            },
-            Preset::Batchnorm => Grid {
-                depths: vec![20],
-                activations: vec![Activation::Sigmoid],
-                norms: vec![Norm::None, Norm::Batch],
-                ..base
-            },
-            Preset::Layernorm => Grid {
-                depths: vec![20],
-                activations: vec![Activation::Sigmoid, Activation::Tanh],
-                norms: vec![Norm::Batch, Norm::Layer],
-                ..base
-            },
-            Preset::Selu => Grid {
-                depths: vec![30],
-                activations: vec![Activation::Selu],
-                inits: vec![Init::LecunNormal, Init::GlorotUniform, Init::HeNormal],
-                ..base
-            },
-            // Depth 20, not 30: plain sigmoid's ‖δ‖ at the first layer would be ~1e-25 at depth 30, whose
-            // square underflows f32 in the GPU's sum of squares (the reference's f64 does not).
-            Preset::Resnet => Grid {
-                depths: vec![20],
-                activations: vec![Activation::Sigmoid, Activation::Tanh],
-                inits: vec![Init::Standard],
-                residual: vec![false, true],
-                ..base
-            },
-            Preset::Clip => Grid {
-                activations: vec![Activation::Relu],
-                inits: vec![Init::Normal(0.5)],
-                optimizers: vec![OptimizerChoice::Sgd { momentum: 0.0 }],
-                clip: vec![None, Some(1.0)],
-                ..base
-            },
-        }
-    }
-
-    /// The flags whose axis the preset compares (they cannot be given with it).
-    pub fn fixed_flags(self) -> &'static [&'static str] {
-        match self {
-            Preset::GlorotTanh | Preset::HeRelu30 => &["--activations", "--inits", "--batch-norm"],
-            Preset::Batchnorm | Preset::Selu => &["--activations", "--inits", "--batch-norm"],
-            Preset::Layernorm => &["--activations", "--inits", "--batch-norm", "--norms"],
-            Preset::Resnet => &["--activations", "--inits", "--batch-norm", "--residual"],
-            Preset::Clip => &["--activations", "--inits", "--batch-norm", "--clip-grad-norm"],
-        }
-    }
-}
-
-impl fmt::Display for Preset {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Preset::GlorotTanh => "glorot-tanh",
-            Preset::HeRelu30 => "he-relu30",
-            Preset::Batchnorm => "batchnorm",
-            Preset::Layernorm => "layernorm",
-            Preset::Selu => "selu",
-            Preset::Resnet => "resnet",
-            Preset::Clip => "clip",
-        })
-    }
-}
-
-impl FromStr for Preset {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Preset::ALL.into_iter().find(|p| p.to_string() == s).ok_or_else(|| {
-            format!(
-                "unknown preset '{s}' (expected glorot-tanh, he-relu30, batchnorm, layernorm, selu, resnet or clip)"
-            )
-        })
-    }
-}
-
-serde_as_string!(Preset);
-
-/// The training a preset sets unless its flag is given (`None`: the sweep's default).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct PresetTraining {
-    pub train_rows: Option<usize>,
-    pub steps: Option<usize>,
-    pub batch_size: Option<usize>,
-    pub weight_decay: Option<f64>,
-    pub output: Option<OutputKind>,
-}
+use super::{AGREEMENT, Preset};
+use crate::model::{Activation, Init, Norm};
+use crate::record::{RunRecord, VerdictKind};
 
 /// One expectation and whether the runs met it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -324,7 +124,10 @@ pub fn checks(preset: Preset, runs: &[RunRecord]) -> Vec<Check> {
             let glorot = pick(&|r| r.config.init == Init::GlorotUniform, format!("glorot-uniform, depth {depth}"));
             let he = pick(&|r| r.config.init == Init::HeNormal, format!("he-normal, depth {depth}"));
             let half = 0.5f64.sqrt();
-            vec![
+            let at_depth: Vec<&RunRecord> = runs.iter().filter(|r| r.config.depth == depth).collect();
+            let of = |init: Init| at_depth.iter().copied().filter(|r| r.config.init == init).collect::<Vec<_>>();
+            let training = super::literature::he_training(&of(Init::GlorotUniform), &of(Init::HeNormal));
+            let mut out = vec![
                 check(
                     format!(
                         "glorot: ‖δ‖ shrinks by √½ ≈ {half:.3} per layer (within ×{a}, agreeing with theory) and the run is \
@@ -340,7 +143,14 @@ pub fn checks(preset: Preset, runs: &[RunRecord]) -> Vec<Check> {
                     &he,
                     within(he.factor, 1.0, a) && he.agrees() && he.all(VerdictKind::Healthy),
                 ),
-            ]
+            ];
+            out.extend(training.map(|(expected, measured, passed)| Check {
+                preset: preset.to_string(),
+                expected,
+                measured,
+                passed,
+            }));
+            out
         }
         Preset::Batchnorm => {
             let plain = pick(&|r| r.config.norm == Norm::None, format!("sigmoid, depth {depth}"));
@@ -460,6 +270,8 @@ pub fn checks(preset: Preset, runs: &[RunRecord]) -> Vec<Check> {
             }
             out
         }
+        Preset::NielsenCh5 => super::literature::nielsen(runs),
+        Preset::Schoenholz => super::literature::schoenholz(runs),
         Preset::Clip => {
             let runs_of = |clip: bool| -> Vec<&RunRecord> {
                 runs.iter().filter(|r| r.config.depth == depth && r.config.clip.is_some() == clip).collect()
