@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::model::{Activation, Init, Norm};
+use crate::model::{Activation, Init, Norm, OutputKind};
 
 /// The notebook's data: scikit-learn's `make_circles(n_samples=1000, factor=0.85, noise=0.1)`, a third
 /// of it held out (its 670/330 split).
@@ -44,6 +44,7 @@ pub struct Choices {
     pub init: Vec<String>,
     pub norm: Vec<String>,
     pub optimizer: Vec<String>,
+    pub output: Vec<String>,
 }
 
 /// Every short list of values, by the settings' names.
@@ -55,5 +56,6 @@ pub fn choices() -> Choices {
         init: names(&mut Init::NAMED.iter().map(Init::to_string)),
         norm: names(&mut Norm::ALL.iter().map(Norm::to_string)),
         optimizer: vec!["adam".into(), "sgd".into()],
+        output: names(&mut [OutputKind::Softmax, OutputKind::SigmoidCe].iter().map(OutputKind::to_string)),
     }
 }

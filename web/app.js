@@ -145,7 +145,7 @@ const runNotebook = () => handle('notebook', 'demo', async (started) => {
 // `vanish train` for one network: what it prints, the report's plots, metrics.json and the weights.
 const runTrain = () => handle('train', 'train', async (started) => {
   const { o, files } = await common();
-  Object.assign(o, read(['residual', 'optimizer', 'momentum', 'clip_grad_norm']));
+  Object.assign(o, read(['residual', 'optimizer', 'momentum', 'clip_grad_norm', 'weight_decay', 'output']));
   o.activation = [readControl('activation')];
   o.norm = readControl('norm');
   const progress = (step, total, loss) => {

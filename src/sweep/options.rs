@@ -81,8 +81,8 @@ pub struct SweepOptions {
     /// Rows per training step [default: 32, or the preset's]
     #[arg(long)]
     pub batch_size: Option<usize>,
-    /// A classic result as a check: glorot-tanh, he-relu30, batchnorm, layernorm, selu, resnet, clip, or
-    /// on MNIST nielsen-ch5 and schoenholz (sets the compared axes and the paper's training)
+    /// A classic result as a check: glorot-tanh, batchnorm, layernorm, selu, resnet, clip, or on MNIST
+    /// nielsen-ch5, he-relu30 and schoenholz (sets the compared axes and the paper's training)
     #[arg(long, conflicts_with_all = ["activations", "inits", "sigma_w2", "batch_norm", "norms", "residual", "clip_grad_norm"])]
     pub preset: Option<Preset>,
     /// With --preset: the paper's size instead of the small one that runs in minutes on a CPU
@@ -177,6 +177,15 @@ impl SweepOptions {
             },
             seeds: self.seeds.or(base.as_ref().map(|b| b.seeds)).unwrap_or(defaults::SWEEP_SEEDS),
         };
+        if let Some(p) = self.preset.filter(|p| p.on_mnist()) {
+            let spec = self.data.validate()?;
+            if !matches!(spec, crate::data::DatasetSpec::Mnist { .. } | crate::data::DatasetSpec::Npz { .. }) {
+                return Err(SweepError::Invalid(format!(
+                    "--preset {p} repeats an experiment on MNIST: give its files with --dataset mnist:DIR (the four \
+                     IDX files) or npz:PATH (Keras's mnist.npz)"
+                )));
+            }
+        }
         let training = self.preset.map(|p| p.training(self.full));
         let mut data = self.data.clone();
         data.train_rows = data.train_rows.or(training.and_then(|t| t.train_rows));

@@ -56,6 +56,30 @@ fn assert_all_reproduced(preset: &str, checks: &[Value], count: usize) {
     }
 }
 
+/// An MNIST preset on the default 2-D data is refused, naming the flag to give, before any work.
+#[test]
+fn an_mnist_preset_without_mnist_says_which_dataset_to_give() {
+    let dir = tempfile::tempdir().unwrap();
+    for preset in ["nielsen-ch5", "he-relu30", "schoenholz"] {
+        let out = Command::cargo_bin("vanish")
+            .unwrap()
+            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+            .args(["sweep", "--preset", preset, "--device", "cpu", "--out"])
+            .arg(dir.path().join(preset))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{preset}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!(
+                "--preset {preset} repeats an experiment on MNIST: give its files with --dataset mnist:DIR"
+            )),
+            "{err}"
+        );
+        assert!(!dir.path().join(preset).exists(), "{preset}: nothing written");
+    }
+}
+
 /// Nielsen ch. 5: the book's ‖∂C/∂b‖ per hidden layer at initialisation for 2, 3 and 4 hidden layers, and
 /// the four-layer gap after 500 epochs of full-batch gradient descent.
 #[test]

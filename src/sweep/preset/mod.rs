@@ -276,8 +276,8 @@ impl FromStr for Preset {
     fn from_str(s: &str) -> Result<Self, String> {
         Preset::ALL.into_iter().find(|p| p.to_string() == s).ok_or_else(|| {
             format!(
-                "unknown preset '{s}' (expected glorot-tanh, he-relu30, batchnorm, layernorm, selu, resnet, clip, \
-                 nielsen-ch5 or schoenholz)"
+                "unknown preset '{s}' (expected glorot-tanh, batchnorm, layernorm, selu, resnet, clip, or on MNIST \
+                 nielsen-ch5, he-relu30 or schoenholz)"
             )
         })
     }
