@@ -400,6 +400,14 @@ pub enum OutputKind {
     SigmoidCe,
 }
 
+impl OutputKind {
+    /// Whether this is the default head (settings leave it out of their files, so older files keep
+    /// their checksums).
+    pub fn is_default(&self) -> bool {
+        *self == OutputKind::default()
+    }
+}
+
 impl fmt::Display for OutputKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -574,10 +582,10 @@ impl MlpSpec {
                 self.hidden.len()
             ));
         }
-        if let Output::Softmax(k) = self.output
+        if let Output::Softmax(k) | Output::SigmoidCe(k) = self.output
             && k < 2
         {
-            return Err(format!("a softmax output needs at least 2 classes, not {k}"));
+            return Err(format!("a softmax or sigmoid-ce output needs at least 2 classes, not {k}"));
         }
         if !(self.bn_eps.is_finite() && self.bn_eps > 0.0) {
             return Err("the normalisation's eps must be finite and > 0".into());

@@ -19,7 +19,7 @@ pub fn load_params_for(file: &TensorFile, wanted: &MlpSpec) -> Result<(MlpSpec, 
             got.input, wanted.input
         )));
     }
-    if got.output.width() == wanted.output.width() && got.output.kind() != wanted.output.kind() {
+    if got.output.kind() != wanted.output.kind() {
         return Err(file.model_error(format!(
             "the file's head is {} but the flags ask for {}; run with --output {}",
             got.output.kind(),

@@ -82,7 +82,7 @@ pub struct SweepOptions {
     #[arg(long)]
     pub batch_size: Option<usize>,
     /// A classic result as a check: glorot-tanh, batchnorm, layernorm, selu, resnet, clip, or on MNIST
-    /// nielsen-ch5, he-relu30 and schoenholz (sets the compared axes and the paper's training)
+    /// nielsen-ch5, glorot-bengio, he-relu30 and schoenholz (sets the compared axes and the paper's training)
     #[arg(long, conflicts_with_all = ["activations", "inits", "sigma_w2", "batch_norm", "norms", "residual", "clip_grad_norm"])]
     pub preset: Option<Preset>,
     /// With --preset: the paper's size instead of the small one that runs in minutes on a CPU
@@ -177,6 +177,13 @@ impl SweepOptions {
             },
             seeds: self.seeds.or(base.as_ref().map(|b| b.seeds)).unwrap_or(defaults::SWEEP_SEEDS),
         };
+        if let Some(p) = self.preset.filter(|p| p.fixed_flags().contains(&"--sigma-b2"))
+            && self.sigma_b2.is_some()
+        {
+            return Err(SweepError::Invalid(format!(
+                "--sigma-b2 cannot be given with --preset {p}, which fixes the biases"
+            )));
+        }
         if let Some(p) = self.preset.filter(|p| p.on_mnist()) {
             let spec = self.data.validate()?;
             if !matches!(spec, crate::data::DatasetSpec::Mnist { .. } | crate::data::DatasetSpec::Npz { .. }) {

@@ -29,8 +29,9 @@ pub struct Settings {
     /// `--weight-decay λ` of every run (absent in folders from before it, and without decay).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight_decay: Option<f64>,
-    /// `--output`: every run's head (softmax in folders from before it).
-    #[serde(default)]
+    /// `--output`: every run's head (softmax in folders from before it). Left out when softmax, so the
+    /// settings of folders from before it keep their checksum and resume.
+    #[serde(default, skip_serializing_if = "OutputKind::is_default")]
     pub output: OutputKind,
     pub preset: Option<Preset>,
     /// `--full`: the preset at its paper's size.

@@ -48,6 +48,7 @@ pub struct NetworkSettings {
     /// The head: softmax (one logit with binary cross-entropy for two classes, softmax cross-entropy for
     /// more) or sigmoid-ce (one sigmoid output per class, the cross-entropies summed: Nielsen's cost)
     #[arg(long, value_enum, default_value_t = OutputKind::Softmax)]
+    #[serde(skip_serializing_if = "OutputKind::is_default")]
     pub output: OutputKind,
 }
 
@@ -178,6 +179,7 @@ pub struct TrainSettings {
     /// L2 regularisation in Nielsen's form: each step adds (λ/n)·w to every dense weight's gradient,
     /// n the training rows (biases and normalisation parameters are not decayed); finite and > 0
     #[arg(long, value_name = "λ", allow_negative_numbers = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub weight_decay: Option<f64>,
     /// Also probe the gradients every N optimiser steps
     #[arg(long)]

@@ -406,12 +406,15 @@ fn a_model_batch_trains_each_model_as_if_alone() {
     let (train_set, test) = circles(150, 8);
     let adam = TrainConfig::new(Optimizer::adam(1e-2), 32);
     let sgd = TrainConfig::new(Optimizer::sgd(0.1, 0.9), 32);
+    // Weight decay on models past the first, whose layer entries are not the table's first (`is_weight`).
+    let (adam_decay, sgd_decay) =
+        (TrainConfig { weight_decay: Some(5.0), ..adam }, TrainConfig { weight_decay: Some(5.0), ..sgd });
     let models = [
         (1u64, Activation::Sigmoid, 3, true, adam),
-        (2, Activation::Sigmoid, 3, true, adam),
+        (2, Activation::Sigmoid, 3, true, adam_decay),
         (3, Activation::Tanh, 1, false, sgd),
         (3, Activation::Gelu, 4, true, adam),
-        (4, Activation::Relu, 2, false, adam),
+        (4, Activation::Relu, 2, false, sgd_decay),
     ];
     let jobs: Vec<ModelJob<'_>> = models
         .iter()

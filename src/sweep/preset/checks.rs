@@ -99,11 +99,17 @@ pub fn checks(preset: Preset, runs: &[RunRecord]) -> Vec<Check> {
     };
     let a = AGREEMENT;
     match preset {
-        Preset::GlorotTanh => {
-            let std = pick(&|r| r.config.init == Init::Standard, format!("standard, depth {depth}"));
-            let glorot = pick(&|r| r.config.init == Init::GlorotUniform, format!("glorot-uniform, depth {depth}"));
+        Preset::GlorotTanh | Preset::GlorotBengio => {
+            // glorot-bengio's grid has sigmoid runs too, for its saturation check.
+            let tanh = |r: &RunRecord| r.config.activation == Activation::Tanh;
+            let name = if preset == Preset::GlorotBengio { "tanh " } else { "" };
+            let std = pick(&|r| tanh(r) && r.config.init == Init::Standard, format!("{name}standard, depth {depth}"));
+            let glorot = pick(
+                &|r| tanh(r) && r.config.init == Init::GlorotUniform,
+                format!("{name}glorot-uniform, depth {depth}"),
+            );
             let third = (1.0f64 / 3.0).sqrt();
-            vec![
+            let mut out = vec![
                 check(
                     format!(
                         "standard init: ‖δ‖ shrinks by √(1/3) ≈ {third:.3} per layer (×{:.2} smaller each layer; 3× for \
@@ -118,7 +124,16 @@ pub fn checks(preset: Preset, runs: &[RunRecord]) -> Vec<Check> {
                     &glorot,
                     within(glorot.factor, 1.0, a) && glorot.agrees(),
                 ),
-            ]
+            ];
+            if preset == Preset::GlorotBengio {
+                let sigmoid: Vec<&RunRecord> = runs
+                    .iter()
+                    .filter(|r| r.config.activation == Activation::Sigmoid && r.config.init == Init::Standard)
+                    .collect();
+                let (expected, measured, passed) = super::literature::glorot_saturation(&sigmoid);
+                out.push(Check { preset: preset.to_string(), expected, measured, passed });
+            }
+            out
         }
         Preset::HeRelu30 => {
             let glorot = pick(&|r| r.config.init == Init::GlorotUniform, format!("glorot-uniform, depth {depth}"));

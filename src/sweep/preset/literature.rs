@@ -8,6 +8,10 @@
 //!   500 epochs) the gap stays as training goes on.
 //! - `he-relu30` (He et al. 2015): on top of its mean-field checks at initialisation, the same SGD steps
 //!   from Xavier's and He's init: Xavier's 30-layer ReLU network stalls, He's trains (`he_training`).
+//! - `glorot-bengio` (Glorot & Bengio 2010): on top of `glorot-tanh`'s checks at initialisation (tanh's
+//!   ‖δ‖ ×√(1/3) per layer with the standard init, ×1 with the normalised one), their Figure 2: a sigmoid
+//!   network with the standard init drives its top hidden layer into saturation at 0 early in training
+//!   while the lower layers stay near 0.5 or above (`glorot_saturation`).
 //! - `schoenholz` (Schoenholz et al. 2017): tanh at σ_b² = 0.05 over σ_w² × depth, trained for 200 SGD
 //!   steps; a network trains while its depth is within a few ξ_c, the depth scale of the correlation map,
 //!   and not beyond ~6ξ_c (`schoenholz`).
@@ -156,6 +160,45 @@ pub fn he_training(xavier: &[&RunRecord], he: &[&RunRecord]) -> Option<(String, 
         passed &= ok;
     }
     Some((expected, format!("after {steps} steps, training loss {}", parts.join("; ")), passed))
+}
+
+/// Glorot & Bengio's Figure 2: the top hidden layer's mean activation falls to "saturation at 0", read as
+/// below this, while each lower hidden layer's mean stays at or above `LOWER_AWAKE` (their curves sit at
+/// 0.5 and above; 0.45 leaves room for one probe's noise).
+pub const TOP_SATURATED: f64 = 0.1;
+pub const LOWER_AWAKE: f64 = 0.45;
+
+/// `glorot-bengio`'s saturation check on the sigmoid runs with the standard init: in every seed some probe
+/// during training has the top hidden layer's mean activation under `TOP_SATURATED` while every lower
+/// hidden layer's is at least `LOWER_AWAKE`. (expected, measured, passed)
+pub fn glorot_saturation(sigmoid: &[&RunRecord]) -> (String, String, bool) {
+    let expected = format!(
+        "sigmoid with the standard init: early in training the top hidden layer saturates (mean activation under \
+         {TOP_SATURATED}) while every lower hidden layer's mean stays at least {LOWER_AWAKE}, in every seed"
+    );
+    let mut passed = !sigmoid.is_empty();
+    let mut parts = Vec::new();
+    for r in sigmoid {
+        let d = r.config.depth;
+        let means =
+            |e: &crate::record::EpochSnapshot| -> Vec<f64> { e.layers[..d].iter().map(|l| l.act_mean).collect() };
+        let hit = r.epochs.iter().skip(1).find(|e| {
+            let m = means(e);
+            m.len() == d && m[d - 1] < TOP_SATURATED && m[..d - 1].iter().all(|&v| v >= LOWER_AWAKE)
+        });
+        let lowest = r.epochs.iter().min_by(|a, b| means(a)[d - 1].total_cmp(&means(b)[d - 1]));
+        let shown = hit.or(lowest).map(|e| {
+            format!("epoch {}: {}", e.epoch, means(e).iter().map(|v| format!("{v:.2}")).collect::<Vec<_>>().join(", "))
+        });
+        parts.push(format!(
+            "seed {}: {} ({})",
+            r.config.seed,
+            if hit.is_some() { "saturates" } else { "does not saturate" },
+            shown.unwrap_or_default()
+        ));
+        passed &= hit.is_some() && r.diverged.is_none();
+    }
+    (expected, format!("mean activation per hidden layer, first first: {}", parts.join("; ")), passed)
 }
 
 /// A cell trains when its training accuracy after the steps is at least this (5× chance on ten classes),

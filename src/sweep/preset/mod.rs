@@ -1,7 +1,7 @@
 //! Presets that turn classic results into checks: each fixes the axes it compares, and after the sweep
-//! says whether the expected effect was reproduced. Three repeat a paper's experiment on MNIST and compare
-//! with the paper's numbers (`literature`): `nielsen-ch5`, `he-relu30` (which also trains) and
-//! `schoenholz`; each has a small size that runs in minutes on a CPU and the paper's with `--full`. The
+//! says whether the expected effect was reproduced. Four repeat a paper's experiment on MNIST and compare
+//! with the paper's numbers (`literature`): `nielsen-ch5`, `glorot-bengio`, `he-relu30` (which also
+//! trains) and `schoenholz`; each has a small size that runs in minutes on a CPU and the paper's with `--full`. The
 //! others' expectations are the mean-field predictions for equal widths n (see `theory`), at
 //! initialisation, for ‖δ‖ per hidden layer:
 //!
@@ -73,6 +73,7 @@ pub enum Preset {
     Clip,
     NielsenCh5,
     Schoenholz,
+    GlorotBengio,
 }
 
 /// What a preset sets besides its grid, each unless its flag is given (`None`: the sweep's default).
@@ -91,7 +92,7 @@ pub struct PresetTraining {
 }
 
 impl Preset {
-    pub const ALL: [Preset; 9] = [
+    pub const ALL: [Preset; 10] = [
         Preset::GlorotTanh,
         Preset::HeRelu30,
         Preset::Batchnorm,
@@ -101,12 +102,13 @@ impl Preset {
         Preset::Clip,
         Preset::NielsenCh5,
         Preset::Schoenholz,
+        Preset::GlorotBengio,
     ];
 
     /// The presets whose experiment is the paper's on MNIST (`--dataset mnist:DIR` or `npz:PATH`), with a
     /// small size that runs in minutes and the paper's with `--full`.
     pub fn on_mnist(self) -> bool {
-        matches!(self, Preset::NielsenCh5 | Preset::HeRelu30 | Preset::Schoenholz)
+        matches!(self, Preset::NielsenCh5 | Preset::HeRelu30 | Preset::Schoenholz | Preset::GlorotBengio)
     }
 
     /// The training the preset sets: at the paper's size with `full`, else the small one.
@@ -136,11 +138,12 @@ impl Preset {
                 output: Some(OutputKind::SigmoidCe),
                 ..none
             },
-            // He et al.: the same SGD steps from each init.
+            // He et al.: the same SGD steps from each init; the small size probes the first 5,000 images.
             Preset::HeRelu30 => PresetTraining {
                 steps: Some(if full { 2000 } else { HE_SMALL_STEPS }),
                 lr: Some(0.01),
                 batch_size: Some(64),
+                train_rows: (!full).then_some(5000),
                 test_rows: Some(1000),
                 ..none
             },
@@ -151,6 +154,16 @@ impl Preset {
                 batch_size: Some(if full { 256 } else { 64 }),
                 train_rows: (!full).then_some(1000),
                 test_rows: Some(if full { 1000 } else { 200 }),
+                ..none
+            },
+            // Glorot & Bengio: SGD on mini-batches of ten; the small size probes every 100 steps over the first
+            // 1,000 images (an epoch each), 2,000 steps in all.
+            Preset::GlorotBengio => PresetTraining {
+                steps: Some(if full { 20_000 } else { 2000 }),
+                lr: Some(0.1),
+                batch_size: Some(10),
+                train_rows: (!full).then_some(1000),
+                test_rows: Some(1000),
                 ..none
             },
             _ => none,
@@ -227,6 +240,16 @@ impl Preset {
                 seeds: if full { 3 } else { 1 },
                 ..base
             },
+            // Five hidden layers, as their Figures 6–7; 1,000 units with --full, as theirs.
+            Preset::GlorotBengio => Grid {
+                depths: vec![5],
+                widths: vec![if full { 1000 } else { 100 }],
+                activations: vec![Activation::Tanh, Activation::Sigmoid],
+                inits: vec![Init::Standard, Init::GlorotUniform],
+                optimizers: vec![OptimizerChoice::Sgd { momentum: 0.0 }],
+                seeds: 1,
+                ..base
+            },
             Preset::Schoenholz => Grid {
                 depths: if full { vec![10, 25, 40, 55, 70, 85, 100] } else { SCHOENHOLZ_SMALL_DEPTHS.to_vec() },
                 widths: vec![if full { 300 } else { SCHOENHOLZ_SMALL_WIDTH }],
@@ -248,6 +271,7 @@ impl Preset {
             Preset::Layernorm => &["--activations", "--inits", "--batch-norm", "--norms"],
             Preset::Resnet => &["--activations", "--inits", "--batch-norm", "--residual"],
             Preset::Clip => &["--activations", "--inits", "--batch-norm", "--clip-grad-norm"],
+            Preset::GlorotBengio => &["--activations", "--inits", "--batch-norm"],
             Preset::NielsenCh5 | Preset::Schoenholz => {
                 &["--activations", "--inits", "--sigma-w2", "--sigma-b2", "--batch-norm", "--norms"]
             }
@@ -267,6 +291,7 @@ impl fmt::Display for Preset {
             Preset::Clip => "clip",
             Preset::NielsenCh5 => "nielsen-ch5",
             Preset::Schoenholz => "schoenholz",
+            Preset::GlorotBengio => "glorot-bengio",
         })
     }
 }
@@ -277,7 +302,7 @@ impl FromStr for Preset {
         Preset::ALL.into_iter().find(|p| p.to_string() == s).ok_or_else(|| {
             format!(
                 "unknown preset '{s}' (expected glorot-tanh, batchnorm, layernorm, selu, resnet, clip, or on MNIST \
-                 nielsen-ch5, he-relu30 or schoenholz)"
+                 nielsen-ch5, glorot-bengio, he-relu30 or schoenholz)"
             )
         })
     }
@@ -297,4 +322,4 @@ const SCHOENHOLZ_SIGMA_W2: [f64; 6] = [1.0, 1.5, 1.75, 2.0, 2.5, 4.0];
 mod checks;
 mod literature;
 pub use checks::{Check, checks};
-pub use literature::{NIELSEN_AT_INIT, he_training, nielsen, schoenholz};
+pub use literature::{NIELSEN_AT_INIT, glorot_saturation, he_training, nielsen, schoenholz};
