@@ -29,7 +29,7 @@ function setControl(id, value) {
 
 function fillControls() {
   for (const select of document.querySelectorAll('select[data-choices]')) {
-    select.replaceChildren(...DEFAULTS.choices[select.dataset.choices].map((name) => new Option(name)));
+    select.replaceChildren(...DEFAULTS.choices[select.dataset.choices].map((name) => new Option(name || 'none', name)));
   }
   for (const settings of [DEFAULTS.sweep, DEFAULTS.train, DEFAULTS.demo]) {
     for (const [id, value] of Object.entries(settings)) setControl(id, value);
@@ -165,6 +165,12 @@ const runSweep = () => handle('sweep', 'sweep', async (started) => {
   Object.assign(o, { widths: String(o.width), inits: o.init });
   // The σ axes when given (an empty box is the default: the init above, zero biases).
   for (const id of ['sigma_w2', 'sigma_b2']) o[id] = readControl(id).trim() || null;
+  // A preset sets its axes and training: only the data and the engine go with it.
+  const preset = readControl('preset');
+  if (preset) {
+    for (const id of ['depths', 'widths', 'activations', 'norms', 'inits', 'sigma_w2', 'sigma_b2', 'seeds', 'lr', 'batch_size', 'epochs']) delete o[id];
+    o.preset = preset;
+  }
   const progress = (done, total) => { showProgress(done, total); status(`Sweep: ${done}/${total} runs`); };
   const result = JSON.parse(await sweep(JSON.stringify(o), files, progress));
   show(result, reportFiles(result));

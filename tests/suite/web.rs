@@ -276,6 +276,13 @@ fn the_page_runs_the_notebook_on_webgpu_with_the_clis_numbers() {
         }
     }
 
+    // The page's preset: glorot-tanh's two checks reproduced, printed as the CLI prints them.
+    assert!(page["preset_error"].is_null(), "{}", page["preset_error"]);
+    let checks = page["preset_sweep"]["summary"]["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 2, "{checks:?}");
+    assert!(checks.iter().all(|c| c["passed"] == true && c["preset"] == "glorot-tanh"), "{checks:?}");
+    assert_eq!(page["preset_text"].as_str().unwrap().matches("[REPRODUCED] glorot-tanh").count(), 2);
+
     // The page's sweep over depths 1..=3 (sigmoid, tanh, ReLU, without and with batch norm): the CLI's
     // configurations and verdicts, and its per-layer factors of ‖δ‖ at initialisation within 1e-3.
     assert!(page["sweep_error"].is_null(), "{}", page["sweep_error"]);

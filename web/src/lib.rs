@@ -40,13 +40,19 @@ pub fn defaults() -> String {
         ..SweepOptions::default()
     };
     let demo = DemoSettings::default();
+    // The library's lists, and the presets ("" for none) for the sweep's drop-down.
+    let mut choices = serde_json::to_value(vanish::defaults::choices()).unwrap_or_default();
+    choices["preset"] = std::iter::once(String::new())
+        .chain(vanish::sweep::Preset::ALL.iter().map(|p| p.to_string()))
+        .collect::<Vec<_>>()
+        .into();
     serde_json::json!({
         "demo": demo,
         // The demo's fourth network: batch norm unless the page asks for layer norm.
         "cure_norm": demo.cure_norm(),
         "train": TrainSettings::default(),
         "sweep": sweep,
-        "choices": vanish::defaults::choices(),
+        "choices": choices,
     })
     .to_string()
 }
@@ -232,12 +238,17 @@ fn redraw(plots: &js_sys::Function, records: &[RunRecord]) {
 
 /// What every run gives the page beside its own fields: the text, the report's plots and the runs as
 /// the CLI's `runs.csv` and `summary.json`.
-fn report(title: &str, settings: &impl Serialize, records: &[RunRecord]) -> anyhow::Result<serde_json::Value> {
+fn report(
+    title: &str,
+    settings: &impl Serialize,
+    records: &[RunRecord],
+    checks: &[vanish::sweep::Check],
+) -> anyhow::Result<serde_json::Value> {
     let diagram = vanish::report::trainability::panels(records);
     let plots = vanish::report::plots_with(records, &diagram).map_err(anyhow::Error::msg)?;
     let groups = vanish::report::groups::groups(records);
     let summary =
-        vanish::report::tidy::summary(title, &serde_json::to_value(settings)?, records, &groups, &[], &diagram);
+        vanish::report::tidy::summary(title, &serde_json::to_value(settings)?, records, &groups, checks, &diagram);
     let mut csv = Vec::new();
     vanish::report::tidy::write_csv(records, &mut csv)?;
     Ok(serde_json::json!({
@@ -326,7 +337,7 @@ async fn run_demo(
         "note": note,
         "weights": downloads,
     });
-    Ok(with(page, report("vanish demo (web)", &result.output.config, &records)?).to_string())
+    Ok(with(page, report("vanish demo (web)", &result.output.config, &records, &[])?).to_string())
 }
 
 /// Runs `vanish train` for one network (`TrainSettings` and the page's options, as JSON; `files` as for
@@ -401,7 +412,7 @@ async fn run_train(
         "weights": weights("final.safetensors".into(), &result.spec, &result.last, seed, &history.engine),
         "note": note,
     });
-    Ok(with(page, report("vanish train (web)", &output.config, &[record])?).to_string())
+    Ok(with(page, report("vanish train (web)", &output.config, &[record], &[])?).to_string())
 }
 
 /// Runs `vanish sweep` over `options` (`SweepOptions` and the page's options, as JSON; `files` as for
@@ -426,13 +437,15 @@ async fn run_sweep(options: &str, files: js_sys::Array, progress: js_sys::Functi
     let store = MemoryStore::default();
     let records = run_sweep_async(&store, &settings, data_files, None, backend, &mut on_event, &mut between).await?;
     let engine = records.first().map_or(backend.name(), |r| r.engine.clone());
+    // A preset's checks, as `vanish sweep --preset` prints them.
+    let checks = settings.preset.map(|p| vanish::sweep::preset::checks(p, &records)).unwrap_or_default();
     let page = serde_json::json!({
         "engine": engine,
         "runs": records.len(),
-        "text": vanish::report::terminal_summary(&records, &[]),
+        "text": vanish::report::terminal_summary(&records, &checks),
         "note": note,
     });
-    Ok(with(page, report("vanish sweep (web)", &settings, &records)?).to_string())
+    Ok(with(page, report("vanish sweep (web)", &settings, &records, &checks)?).to_string())
 }
 
 /// Runs `vanish check --quick` (or the full suite) on this page's WebGPU adapter against the f64 CPU

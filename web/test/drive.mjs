@@ -121,6 +121,15 @@ try {
   await page.waitForFunction(() => window.vanishSweep || window.vanishError, { timeout: 600_000, polling: 250 });
   out.sweep = await page.evaluate(() => window.vanishSweep || null);
   out.sweep_error = await page.evaluate(() => window.vanishError || null);
+  // A preset: its checks, as the CLI prints them.
+  await page.evaluate(() => { window.vanishError = undefined; window.vanishSweep = undefined; });
+  await page.select('#preset', 'glorot-tanh');
+  await page.click('#sweep');
+  await page.waitForFunction(() => window.vanishSweep || window.vanishError, { timeout: 600_000, polling: 250 });
+  out.preset_sweep = await page.evaluate(() => window.vanishSweep || null);
+  out.preset_error = await page.evaluate(() => window.vanishError || null);
+  out.preset_text = await page.$eval('#text', (e) => e.textContent);
+  await page.select('#preset', '');
   // MNIST's four IDX files through the file picker, a network wider than the fused kernel takes (the
   // executor's tiled kernels on the page's GPU).
   if (mnistDir) {
