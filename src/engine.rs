@@ -14,6 +14,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::data::Dataset;
+use crate::histogram::LayerHistograms;
 use crate::model::{MlpSpec, Params};
 
 #[derive(Debug, Error)]
@@ -88,6 +89,10 @@ pub struct TrainConfig {
     /// parameter of its group). With plain SGD that is w ← (1 − ηλ/n)·w − η·∇C₀.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub weight_decay: Option<f64>,
+    /// `--histograms`: each probe also counts every layer's pre-activations, activations, δ and dW into
+    /// fixed bins (`Probe::histograms`). Off by default: a sweep's run files stay small.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub histograms: bool,
 }
 
 /// Whether `x` can be a positive scale the GPU holds in f32 (a learning rate, `--clip-grad-norm`, a skip
@@ -138,7 +143,7 @@ impl TrainConfig {
 
     /// Adam or SGD at batch size `batch_size`, without clipping or weight decay.
     pub fn new(optimizer: Optimizer, batch_size: usize) -> Self {
-        TrainConfig { optimizer, batch_size, clip_grad_norm: None, weight_decay: None }
+        TrainConfig { optimizer, batch_size, clip_grad_norm: None, weight_decay: None, histograms: false }
     }
 
     /// The coefficient each step adds times a weight to its gradient: λ/n for `train_rows` = n rows
@@ -198,6 +203,9 @@ pub struct Probe {
     pub layers: Vec<LayerProbe>,
     /// dL/dW₁, `[out, in]`, the mean gradient over the split.
     pub grad_w1: Vec<f64>,
+    /// With `TrainConfig::histograms`, one per dense layer (the output layer last); empty without.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub histograms: Vec<LayerHistograms>,
 }
 
 pub trait Engine {

@@ -11,6 +11,7 @@ pub mod defaults;
 pub mod demo;
 pub mod engine;
 pub mod gpu;
+pub mod histogram;
 pub mod interchange;
 pub mod interrupt;
 pub mod mean_field;

@@ -161,6 +161,7 @@ impl Prepared {
             batch_size: case.batch,
             clip_grad_norm: case.clip.then_some(super::suite::CLIP),
             weight_decay: case.decay.then_some(super::suite::DECAY),
+            histograms: false,
         };
         let order = EpochOrders::new(data.len(), SEED, true).next_epoch();
         let (nudged_params, nudged_data) = nudged(&params, &data);

@@ -20,6 +20,7 @@ use super::batch::{
     read_at, scratch_plan,
 };
 use super::fused::{BESIDE_MAX_MODELS, FusedKernels, FusedShape, Twins, fused_row_cap};
+use super::histogram::{HistogramKernels, Source};
 use super::tiled::{QUEUE_SLOTS, TiledKernels, TiledShapes};
 use super::wait::Readback;
 use super::{Gpu, Tensor};
@@ -27,6 +28,7 @@ use crate::engine::{
     Answer, BatchEngine, BatchResult, Engine, EngineError, LayerProbe, Measured, ModelJob, Optimizer, Outcome, Probe,
     Split, Work, batch_rows, batches_per_epoch, check_engine_inputs,
 };
+use crate::histogram::LayerHistograms;
 use crate::model::{MlpSpec, Norm, ParamLayout, Params};
 
 /// Storage buffers the kernels bind (WebGPU's default limit is 8).
@@ -242,6 +244,8 @@ struct Member {
     batch: usize,
     /// Floats of scratch the model takes.
     scratch_len: usize,
+    /// `TrainConfig::histograms`.
+    histograms: bool,
 }
 
 /// A batch's buffers, which both kernel families bind in this order.
@@ -320,6 +324,10 @@ pub struct Executor<'g> {
     /// single-model callers use after a probe or an evaluation of their own; after a `measure_first`
     /// call the steps or the twin hold the scratch instead).
     last_rows: usize,
+    /// Where a job asks for histograms (`TrainConfig::histograms`): the probe's, and the twins' where a
+    /// probe runs beside the steps; and each model's first slot, its four groups of layers from there.
+    hists: Option<(HistogramKernels, Option<HistogramKernels>)>,
+    hist_first: Vec<usize>,
 }
 
 impl<'g> Executor<'g> {
@@ -449,6 +457,7 @@ impl<'g> Executor<'g> {
                 test_rows: job.test.len(),
                 batch: job.cfg.batch_size,
                 scratch_len: scratch,
+                histograms: job.cfg.histograms,
             });
         }
         let orders_at = labels.len();
@@ -545,8 +554,38 @@ impl<'g> Executor<'g> {
                 Kernels::Tiled(TiledKernels::new(gpu, &bufs, &shapes)?)
             }
         };
-        let mut executor =
-            Executor { gpu, class, members, bufs, kernels, orders_at, sched_at, steps, t: 0, last_rows: 0 };
+        let (hists, hist_first) = if jobs.iter().any(|j| j.cfg.histograms) {
+            let tensors = [&bufs.scratch, &bufs.arena];
+            let groups = |descs: &mut dyn Iterator<Item = &ModelDesc>| -> Vec<Vec<Source>> {
+                descs
+                    .flat_map(|d| histogram_groups(d, &layer_table[d.lt as usize..(d.lt + d.layers) as usize]))
+                    .collect()
+            };
+            let models = HistogramKernels::new(gpu, &tensors, &groups(&mut members.iter().map(|m| &m.desc)))?;
+            let twins = match twins.is_empty() {
+                true => None,
+                false => Some(models.alike(gpu, &tensors, &groups(&mut twins.iter()))?),
+            };
+            let first =
+                members.iter().scan(0, |at, m| Some(std::mem::replace(at, *at + 4 * m.spec.num_layers()))).collect();
+            (Some((models, twins)), first)
+        } else {
+            (None, Vec::new())
+        };
+        let mut executor = Executor {
+            gpu,
+            class,
+            members,
+            bufs,
+            kernels,
+            orders_at,
+            sched_at,
+            steps,
+            t: 0,
+            last_rows: 0,
+            hists,
+            hist_first,
+        };
         for (m, job) in jobs.iter().enumerate() {
             executor.set_model_params(m, &job.params)?;
         }
@@ -604,8 +643,21 @@ impl<'g> Executor<'g> {
                 })
                 .collect(),
             grad_w1: out[w1].iter().map(|&v| v as f64).collect(),
+            histograms: Vec::new(),
         };
         Measured { probe, update_ratio }
+    }
+
+    /// Model `m`'s histograms from the words read back, where its job asked for them.
+    fn histograms_of(&self, m: usize, words: &[f32]) -> Vec<LayerHistograms> {
+        match &self.hists {
+            Some((h, _)) if self.members[m].histograms => {
+                let l = self.members[m].spec.num_layers();
+                let group = |q: usize| h.decode(words, self.hist_first[m] + q * l, l);
+                LayerHistograms::from_groups([0, 1, 2, 3].map(group))
+            }
+            _ => Vec::new(),
+        }
     }
 
     /// Records and submits `work` and starts reading its results back: `decode` turns them into outcomes.
@@ -642,6 +694,9 @@ impl<'g> Executor<'g> {
                     Kernels::Fused(k) => {
                         let with_twins = (beside && done == 0).then_some(work.evaluate);
                         k.record_steps(gpu, &self.bufs, &mut encoder, first + done, n, with_twins);
+                        if let (Some(_), Some((_, Some(twins)))) = (with_twins, &self.hists) {
+                            twins.record(&mut encoder);
+                        }
                     }
                     Kernels::Tiled(k) => k.record_steps(gpu, &mut encoder, first + done, n),
                 }
@@ -659,6 +714,9 @@ impl<'g> Executor<'g> {
         let mut read = vec![&self.bufs.out];
         if work.probe {
             read.push(&self.bufs.probes);
+            if let Some((h, _)) = &self.hists {
+                read.push(&h.out);
+            }
         }
         Ok(gpu.submit_and_read(encoder, &read))
     }
@@ -667,6 +725,9 @@ impl<'g> Executor<'g> {
     fn record_measurements(&mut self, encoder: &mut wgpu::CommandEncoder, work: &Work) {
         if work.probe {
             self.kernels.record_probe(encoder);
+            if let Some((h, _)) = &self.hists {
+                h.record(encoder); // before an evaluation reuses the scratch
+            }
             self.last_rows = self.members[0].rows;
         }
         if work.evaluate {
@@ -696,7 +757,9 @@ impl<'g> Executor<'g> {
                         .collect();
                 }
                 if work.probe {
-                    o.probe = Some(self.probe_of(m, out, stats));
+                    let mut measured = self.probe_of(m, out, stats);
+                    measured.probe.histograms = self.histograms_of(m, data.get(2).map_or(&[], Vec::as_slice));
+                    o.probe = Some(measured);
                 }
                 if work.evaluate {
                     let t = read_at::<Totals>(out, d.totals as usize);
@@ -751,6 +814,25 @@ impl<'g> Executor<'g> {
             Err(EngineError::Invalid("a single-model call on a batch of several models".into()))
         }
     }
+}
+
+/// Where a model's layers' values lie for the histograms (`HistogramKernels`), as groups of pre-
+/// activations, activations, δ and dW; buffer 0 is the scratch, 1 the arena. The output layer's
+/// activation is the identity: its logits.
+fn histogram_groups(d: &ModelDesc, layers: &[LayerDesc]) -> [Vec<Source>; 4] {
+    let rows = d.rows as usize;
+    let scratch =
+        |at: u32, l: &LayerDesc| Source { buffer: 0, offset: (d.so + at) as usize, len: rows * l.fan_out as usize };
+    let last = layers.len() - 1;
+    [
+        layers.iter().map(|l| scratch(if l.norm != 0 { l.y } else { l.z }, l)).collect(),
+        layers.iter().enumerate().map(|(i, l)| scratch(if i == last { l.z } else { l.a }, l)).collect(),
+        layers.iter().map(|l| scratch(l.d, l)).collect(),
+        layers
+            .iter()
+            .map(|l| Source { buffer: 1, offset: (d.go + l.w) as usize, len: (l.fan_out * l.fan_in) as usize })
+            .collect(),
+    ]
 }
 
 /// The batch is done: its big buffers go to the next executor on this device (`Gpu::reused_tensor`).

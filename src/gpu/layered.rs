@@ -18,6 +18,7 @@ use std::time::Instant;
 
 use super::batchnorm::{BnForward, batchnorm_backward, batchnorm_forward, batchnorm_forward_eval};
 use super::dense::{dense_backward_input, dense_backward_weight, dense_forward};
+use super::histogram::{HistogramKernels, Source};
 use super::layernorm::{LnTensors, layernorm_backward, layernorm_forward};
 use super::optim::{OptimState, clip_grads, optimizer_step};
 use super::step::{Gather, STEP_STATE_LEN, gather_rows, step_begin, step_state};
@@ -27,6 +28,7 @@ use crate::engine::{
     BatchResult, Engine, EngineError, LayerProbe, Probe, Split, TrainConfig, batch_rows, batches_per_epoch,
     check_engine_inputs,
 };
+use crate::histogram::LayerHistograms;
 use crate::model::{Activation, MlpSpec, Norm, Params};
 
 /// Steps recorded into one command buffer: enough to amortise the submit, few enough that a long epoch
@@ -112,6 +114,8 @@ struct ProbeReductions {
     weight_norms: Tensor,
     delta_norms: Vec<Tensor>,
     act_stats: Tensor,
+    /// With `TrainConfig::histograms`.
+    hists: Option<HistogramKernels>,
 }
 
 pub struct LayeredEngine<'g> {
@@ -516,7 +520,30 @@ impl<'g> LayeredEngine<'g> {
             let pre = l.norm.as_ref().map_or(&l.z, |b| &b.y);
             dispatches.push(activation::activation_stats(gpu, &act_stats, i, pre, &l.a, (rows, l.fan_out), l.act)?);
         }
-        Ok(ProbeReductions { dispatches, grad_norms, weight_norms, delta_norms, act_stats })
+        let hists = match self.cfg.histograms {
+            true => Some(self.histogram_kernels(rows)?),
+            false => None,
+        };
+        Ok(ProbeReductions { dispatches, grad_norms, weight_norms, delta_norms, act_stats, hists })
+    }
+
+    /// The histograms of every layer's pre-activations, activations (the output layer's logits), δ and
+    /// dW over `rows` rows.
+    fn histogram_kernels(&self, rows: usize) -> Result<HistogramKernels, GpuError> {
+        let last = self.layers.len() - 1;
+        let mut tensors = vec![&self.grads];
+        let mut groups: [Vec<Source>; 4] = Default::default();
+        for (i, l) in self.layers.iter().enumerate() {
+            let pre = l.norm.as_ref().map_or(&l.z, |b| &b.y);
+            let act = if i == last { &l.z } else { &l.a };
+            for (q, t) in [pre, act, &l.dz].into_iter().enumerate() {
+                groups[q].push(Source { buffer: tensors.len(), offset: 0, len: rows * l.fan_out });
+                tensors.push(t);
+            }
+            let w = self.params_template.layout.weight(i);
+            groups[3].push(Source { buffer: 0, offset: w.offset, len: w.len });
+        }
+        HistogramKernels::new(self.gpu, &tensors, &groups)
     }
 
     /// Records `passes` in order into one compute pass.
@@ -550,6 +577,7 @@ impl ProbeReductions {
             weight_norms: gpu.tensor("unused", 1)?,
             delta_norms: Vec::new(),
             act_stats: gpu.tensor("unused", 1)?,
+            hists: None,
         })
     }
 }
@@ -653,13 +681,22 @@ impl Engine for LayeredEngine<'_> {
         self.last_rows = rows;
         let (pass, red) = &self.probe_passes[split as usize];
         self.gpu.write(&self.probe_state, &[0u32; STEP_STATE_LEN]);
-        self.run(&[pass, &red.dispatches])?;
+        let hist_dispatches = red.hists.as_ref().map_or(&[][..], |h| h.dispatches());
+        self.run(&[pass, &red.dispatches, hist_dispatches])?;
         let layout = &self.params_template.layout;
         let w1 = layout.weight(0);
         let grad_w1 = self.grads.slice(w1.offset, w1.len);
         let mut tensors = vec![&self.probe_metrics, &red.grad_norms, &red.weight_norms, &red.act_stats, &grad_w1];
         tensors.extend(red.delta_norms.iter());
+        tensors.extend(red.hists.as_ref().map(|h| &h.out));
         let out = self.gpu.read_many(&tensors)?;
+        let histograms = match &red.hists {
+            Some(h) => {
+                let (words, l) = (out.last().expect("the histograms"), self.layers.len());
+                LayerHistograms::from_groups([0, 1, 2, 3].map(|q| h.decode(words, q * l, l)))
+            }
+            None => Vec::new(),
+        };
         let (metrics, gn, wn, stats, gw1) = (&out[0], &out[1], &out[2], &out[3], &out[4]);
         let norm_of = |norms: &[f32], name: &str| {
             let s = layout.params.iter().position(|s| s.name == name).expect("slot exists");
@@ -684,6 +721,7 @@ impl Engine for LayeredEngine<'_> {
             rows,
             layers,
             grad_w1: gw1.iter().map(|&v| v as f64).collect(),
+            histograms,
         })
     }
 

@@ -15,6 +15,7 @@ pub mod batchnorm;
 pub mod dense;
 pub mod executor;
 pub mod fused;
+pub mod histogram;
 pub mod layered;
 pub mod layernorm;
 pub mod loss;

@@ -16,6 +16,7 @@ pub enum Shader {
     Fused,
     Dense,
     Tiled,
+    Histogram,
 }
 
 /// The prelude's file name, for messages and tests.
@@ -49,6 +50,8 @@ pub fn shared_constants() -> String {
         ("TILE", tiled::TILE as u32),
         ("GROUP", tiled::GROUP as u32),
         ("STEP_SLOT", tiled::STEP_SLOT as u32),
+        ("HIST_BINS", crate::histogram::HIST_BINS as u32),
+        ("HIST_RANGE_RMS", crate::histogram::HIST_RANGE_RMS),
     ];
     let mut s = String::from("// The constants src/gpu/shaders.rs shares with the host (`shared_constants`).\n");
     for (name, value) in constants {
@@ -65,7 +68,7 @@ macro_rules! with_prelude {
 }
 
 impl Shader {
-    pub const ALL: [Shader; 11] = [
+    pub const ALL: [Shader; 12] = [
         Shader::Matmul,
         Shader::Activation,
         Shader::BatchNorm,
@@ -77,6 +80,7 @@ impl Shader {
         Shader::Fused,
         Shader::Dense,
         Shader::Tiled,
+        Shader::Histogram,
     ];
 
     pub fn file_name(self) -> &'static str {
@@ -92,6 +96,7 @@ impl Shader {
             Shader::Fused => "fused.wgsl",
             Shader::Dense => "dense.wgsl",
             Shader::Tiled => "tiled.wgsl",
+            Shader::Histogram => "histogram.wgsl",
         }
     }
 
@@ -116,10 +121,14 @@ impl Shader {
     }
 
     /// The module as compiled: for the batch kernels the prelude, the shared constants, `batch.wgsl` and
-    /// the file; the prelude and the file for the other kernels that use it; the file otherwise.
+    /// the file; the shared constants and the file for the histograms; the prelude and the file for the
+    /// other kernels that use it; the file otherwise.
     pub fn source(self) -> String {
         if self.uses_batch() {
             return format!("{PRELUDE}\n{}\n{BATCH}\n{}", shared_constants(), self.file());
+        }
+        if self == Shader::Histogram {
+            return format!("{}\n{}", shared_constants(), self.file());
         }
         self.file().to_string()
     }
@@ -138,6 +147,7 @@ impl Shader {
             Shader::Fused => include_str!("../../shaders/fused.wgsl"),
             Shader::Dense => with_prelude!("dense.wgsl"),
             Shader::Tiled => include_str!("../../shaders/tiled.wgsl"),
+            Shader::Histogram => include_str!("../../shaders/histogram.wgsl"),
         }
     }
 }

@@ -1,13 +1,15 @@
 //! The CPU reference as an `Engine`: the same training loop as the GPU engine, in f64, built from the
 //! reference kernels, so any GPU run can be replayed here and compared number by number.
 
+use super::mlp::Gradients;
 use super::{activation_stats, adam_step, batchnorm_update_running, forward_backward, forward_eval, sgd_step};
 use crate::data::Dataset;
 use crate::engine::{
     BatchResult, Engine, EngineError, LayerProbe, Optimizer, Probe, Split, TrainConfig, batch_rows, batches_per_epoch,
     check_engine_inputs, clip_scale,
 };
-use crate::model::{MlpSpec, ParamKind, Params};
+use crate::histogram::{Histogram, LayerHistograms};
+use crate::model::{MlpSpec, ParamKind, ParamLayout, Params};
 
 pub struct CpuEngine {
     spec: MlpSpec,
@@ -213,9 +215,10 @@ impl Engine for CpuEngine {
             })
             .collect();
         let grad_w1 = g.grads[layout.weight(0).range()].to_vec();
+        let histograms = if self.cfg.histograms { histograms(&g, layout) } else { Vec::new() };
         self.grads = g.grads;
         self.logits = g.logits;
-        Ok(Probe { loss: g.loss, correct: g.correct, rows, layers, grad_w1 })
+        Ok(Probe { loss: g.loss, correct: g.correct, rows, layers, grad_w1, histograms })
     }
 
     fn evaluate(&mut self, split: Split) -> Result<BatchResult, EngineError> {
@@ -242,6 +245,16 @@ impl Engine for CpuEngine {
     fn split_rows(&self, split: Split) -> usize {
         self.data(split).len()
     }
+}
+
+/// Every layer's histograms of a probe's forward and backward pass (`crate::histogram`).
+fn histograms(g: &Gradients, layout: &ParamLayout) -> Vec<LayerHistograms> {
+    let layers = &g.forward.layers;
+    let pre: Vec<&[f64]> = layers.iter().map(|l| l.pre_activation()).collect();
+    let act: Vec<&[f64]> = layers.iter().map(|l| &l.a[..]).collect();
+    let delta: Vec<&[f64]> = g.deltas.iter().map(|d| &d[..]).collect();
+    let grad: Vec<&[f64]> = (0..layers.len()).map(|i| &g.grads[layout.weight(i).range()]).collect();
+    LayerHistograms::from_groups([pre, act, delta, grad].map(|v| Histogram::group(&v)))
 }
 
 /// Two disjoint ranges of one slice, mutably.

@@ -78,6 +78,11 @@ pub struct SweepOptions {
     /// (one sigmoid output per class, Nielsen's summed cross-entropy) [default: softmax, or the preset's]
     #[arg(long, value_enum)]
     pub output: Option<OutputKind>,
+    /// Each probe also counts every layer's pre-activations, activations, δ and dW into 32 bins (Glorot &
+    /// Bengio's histograms), kept in the run files and drawn in the report [default: off, on for
+    /// glorot-bengio]
+    #[arg(long)]
+    pub histograms: bool,
     /// Rows per training step [default: 32, or the preset's]
     #[arg(long)]
     pub batch_size: Option<usize>,
@@ -207,6 +212,7 @@ impl SweepOptions {
             lr: self.lr.or(training.and_then(|t| t.lr)).unwrap_or(defaults::LR),
             weight_decay: self.weight_decay.or(training.and_then(|t| t.weight_decay)),
             output: self.output.or(training.and_then(|t| t.output)).unwrap_or_default(),
+            histograms: self.histograms || training.is_some_and(|t| t.histograms),
             preset: self.preset,
             full: self.full,
         };

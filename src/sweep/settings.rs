@@ -33,6 +33,9 @@ pub struct Settings {
     /// settings of folders from before it keep their checksum and resume.
     #[serde(default, skip_serializing_if = "OutputKind::is_default")]
     pub output: OutputKind,
+    /// `--histograms`: every probe's per-layer histograms, in the run files and the report.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub histograms: bool,
     pub preset: Option<Preset>,
     /// `--full`: the preset at its paper's size.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -47,6 +50,7 @@ impl Settings {
             batch_size: self.batch_size,
             clip_grad_norm: clip,
             weight_decay: self.weight_decay,
+            histograms: self.histograms,
         }
     }
 
@@ -118,7 +122,7 @@ pub fn differences(a: &Settings, b: &Settings) -> Vec<String> {
             }
         }
     }
-    for key in ["epochs", "steps", "batch_size", "lr", "weight_decay", "output", "preset", "full"] {
+    for key in ["epochs", "steps", "batch_size", "lr", "weight_decay", "output", "histograms", "preset", "full"] {
         if a[key] != b[key] {
             keys.push(format!("{} {} vs {}", flag(key), a[key], b[key]));
         }

@@ -184,6 +184,11 @@ pub struct TrainSettings {
     /// Also probe the gradients every N optimiser steps
     #[arg(long)]
     pub probe_every: Option<usize>,
+    /// Each probe also counts every layer's pre-activations, activations, δ and dW into 32 bins (Glorot &
+    /// Bengio's histograms), recorded in the run files and drawn in the report
+    #[arg(long)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub histograms: bool,
     /// Train every epoch in data order (as `shuffle=False`), e.g. to replay a run from another framework
     #[arg(long = "no-shuffle", action = clap::ArgAction::SetFalse)]
     pub shuffle: bool,
@@ -205,6 +210,7 @@ impl Default for TrainSettings {
             clip_grad_norm: None,
             weight_decay: None,
             probe_every: None,
+            histograms: false,
             shuffle: true,
         }
     }
@@ -262,6 +268,7 @@ impl TrainSettings {
             batch_size: self.batch_size,
             clip_grad_norm: self.clip_grad_norm,
             weight_decay: self.weight_decay,
+            histograms: self.histograms,
         }
     }
 

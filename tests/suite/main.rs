@@ -13,6 +13,7 @@ mod docs;
 mod executor;
 mod faults;
 mod fused_kernels;
+mod histograms;
 mod interchange;
 mod kernels;
 mod literature;

@@ -460,6 +460,7 @@ fn settings(grid: Grid, preset: Option<Preset>) -> Settings {
         lr: 1e-3,
         weight_decay: None,
         output: Default::default(),
+        histograms: false,
         preset,
         full: false,
     }

@@ -89,6 +89,8 @@ pub struct PresetTraining {
     pub test_rows: Option<usize>,
     pub weight_decay: Option<f64>,
     pub output: Option<OutputKind>,
+    /// Per-layer histograms at every probe (`--histograms`).
+    pub histograms: bool,
 }
 
 impl Preset {
@@ -122,6 +124,7 @@ impl Preset {
             test_rows: None,
             weight_decay: None,
             output: None,
+            histograms: false,
         };
         match self {
             // The effect is on training: one epoch of SGD at a rate that explodes without clipping.
@@ -164,6 +167,7 @@ impl Preset {
                 batch_size: Some(10),
                 train_rows: (!full).then_some(1000),
                 test_rows: Some(1000),
+                histograms: true,
                 ..none
             },
             _ => none,
