@@ -145,7 +145,7 @@ const runNotebook = () => handle('notebook', 'demo', async (started) => {
 // `vanish train` for one network: what it prints, the report's plots, metrics.json and the weights.
 const runTrain = () => handle('train', 'train', async (started) => {
   const { o, files } = await common();
-  Object.assign(o, read(['residual', 'optimizer', 'momentum', 'clip_grad_norm', 'weight_decay', 'output']));
+  Object.assign(o, read(['residual', 'optimizer', 'momentum', 'clip_grad_norm', 'weight_decay', 'output', 'histograms']));
   o.activation = [readControl('activation')];
   o.norm = readControl('norm');
   const progress = (step, total, loss) => {
@@ -161,7 +161,7 @@ const runTrain = () => handle('train', 'train', async (started) => {
 // `vanish sweep` over the depths and axes given, in memory: the terminal table and the report's plots.
 const runSweep = () => handle('sweep', 'sweep', async (started) => {
   const { o, files } = await common();
-  Object.assign(o, read(['depths', 'activations', 'norms', 'seeds']));
+  Object.assign(o, read(['depths', 'activations', 'norms', 'seeds', 'histograms']));
   Object.assign(o, { widths: String(o.width), inits: o.init });
   // The σ axes when given (an empty box is the default: the init above, zero biases).
   for (const id of ['sigma_w2', 'sigma_b2']) o[id] = readControl(id).trim() || null;

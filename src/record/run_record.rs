@@ -10,6 +10,7 @@ use super::config::RunConfig;
 use super::theory::{Fit, LayerInput, Transition, geometric_fit, geometric_mean, positive_ratio, transitions};
 use super::verdict::{HiddenLayer, Verdict, verdict};
 use crate::engine::{BatchResult, LayerProbe};
+use crate::histogram::LayerHistograms;
 use crate::model::MlpSpec;
 use crate::train::History;
 
@@ -87,6 +88,9 @@ pub struct EpochSnapshot {
     pub first_last: Option<f64>,
     pub delta_first_last: Option<f64>,
     pub verdict: Verdict,
+    /// With `--histograms`, one per dense layer (the output layer last): Glorot & Bengio's histograms.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub histograms: Vec<LayerHistograms>,
 }
 
 impl EpochSnapshot {
@@ -133,6 +137,7 @@ impl EpochSnapshot {
             verdict: verdict(&hidden),
             transitions,
             layers,
+            histograms: Vec::new(),
         }
     }
 
@@ -220,7 +225,8 @@ impl RunRecord {
                 })
             };
             let layers = p.probe.layers.iter().map(LayerStats::from).collect();
-            epochs.push(EpochSnapshot::new(spec, p.epoch, layers, eval, input_sq));
+            let snapshot = EpochSnapshot::new(spec, p.epoch, layers, eval, input_sq);
+            epochs.push(EpochSnapshot { histograms: p.probe.histograms.clone(), ..snapshot });
         }
         RunRecord {
             id: config.id(),

@@ -2,6 +2,7 @@
 //! report folder (`runs.csv`, `summary.json`, the plots, `report.html`) written atomically.
 
 pub mod groups;
+pub mod histograms;
 pub mod html;
 pub mod plots;
 pub mod table;

@@ -21,9 +21,9 @@ pub struct Plot {
     pub svg: String,
 }
 
-type Res<T> = Result<T, String>;
+pub(super) type Res<T> = Result<T, String>;
 
-fn err<E: std::fmt::Display>(e: E) -> String {
+pub(super) fn err<E: std::fmt::Display>(e: E) -> String {
     format!("plotting failed: {e}")
 }
 
@@ -45,10 +45,10 @@ fn color(i: usize) -> RGBColor {
     COLORS[i % COLORS.len()]
 }
 
-const FONT: &str = "sans-serif";
+pub(super) const FONT: &str = "sans-serif";
 
 /// The legend every plot uses, at `position`.
-fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+pub(super) fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
     chart: &mut ChartContext<'a, DB, CT>,
     position: SeriesLabelPosition,
 ) -> Result<(), String> {
@@ -80,7 +80,7 @@ fn sci(v: &f64) -> String {
 }
 
 /// `n` panels in rows of up to `cols`.
-fn panels<'a>(
+pub(super) fn panels<'a>(
     root: &DrawingArea<SVGBackend<'a>, Shift>,
     n: usize,
     cols: usize,
@@ -89,7 +89,11 @@ fn panels<'a>(
     root.split_evenly((n.div_ceil(cols).max(1), cols))
 }
 
-fn render(width: u32, height: u32, draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> Res<()>) -> Res<String> {
+pub(super) fn render(
+    width: u32,
+    height: u32,
+    draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> Res<()>,
+) -> Res<String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
@@ -295,7 +299,7 @@ pub fn depth(groups: &[Group<'_>]) -> Res<Plot> {
 }
 
 /// A perceptually ordered colour scale (viridis' anchors), `t` in [0, 1].
-fn viridis(t: f64) -> RGBColor {
+pub(super) fn viridis(t: f64) -> RGBColor {
     const ANCHORS: [(f64, f64, f64); 5] =
         [(68.0, 1.0, 84.0), (59.0, 82.0, 139.0), (33.0, 145.0, 140.0), (94.0, 201.0, 98.0), (253.0, 231.0, 37.0)];
     let t = t.clamp(0.0, 1.0) * (ANCHORS.len() - 1) as f64;

@@ -157,7 +157,7 @@ pub fn summary(
                 .epochs
                 .iter()
                 .map(|e| {
-                    json!({
+                    let mut entry = json!({
                         "epoch": e.epoch,
                         "verdict": e.verdict,
                         "decay": e.delta_fit,
@@ -170,7 +170,11 @@ pub fn summary(
                         "accuracy": e.accuracy,
                         "test_loss": e.test_loss,
                         "test_accuracy": e.test_accuracy,
-                    })
+                    });
+                    if !e.histograms.is_empty() {
+                        entry["histograms"] = json!(e.histograms);
+                    }
+                    entry
                 })
                 .collect();
             json!({ "id": r.id, "config": r.config, "shape": r.shape, "engine": r.engine, "diverged": r.diverged, "epochs": epochs })

@@ -51,7 +51,8 @@ pub fn write_report(dir: &Path, input: &ReportInput<'_>) -> Result<Vec<PathBuf>,
 }
 
 /// The report's plots of `runs` (grouped as `all`, of which `shown` are drawn per layer): ‖δ‖ per
-/// layer, the depth plot, the heatmap, the loss and the decision boundaries. The web page shows the same.
+/// layer, the depth plot, the heatmap, the loss, the trainability diagram, the histograms and the decision
+/// boundaries. The web page shows the same.
 pub fn report_plots(
     runs: &[RunRecord],
     all: &[Group<'_>],
@@ -69,6 +70,7 @@ pub fn report_plots(
     if !diagram.is_empty() {
         out.push(plots::trainability(diagram)?);
     }
+    out.extend(super::histograms::histograms(shown)?);
     let boundaries: Vec<(&str, &crate::record::boundary::Boundary)> = shown
         .iter()
         .flat_map(|g| g.runs.iter().filter_map(move |r| r.boundary.as_ref().map(|b| (g.label.as_str(), b))))

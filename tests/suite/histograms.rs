@@ -109,3 +109,55 @@ fn a_probe_beside_the_steps_counts_what_a_probe_alone_does() {
         assert_ne!(first, third, "{class:?}: each model its own histograms");
     }
 }
+
+fn vanish() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("vanish").unwrap();
+    cmd.env("XDG_RUNTIME_DIR", std::env::temp_dir());
+    cmd
+}
+
+/// `train --histograms` keeps every probe's histograms in summary.json (each layer's values all counted:
+/// rows × width) and draws Glorot & Bengio's figures; without the flag there are neither.
+#[test]
+fn train_records_and_draws_the_histograms_only_when_asked() {
+    for with in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("run");
+        let mut cmd = vanish();
+        cmd.args(["train", "--device", "cpu", "--depth", "3", "--width", "6", "--activation", "tanh"]);
+        cmd.args(["--init", "standard", "--epochs", "1", "--samples", "300", "--out", out.to_str().unwrap()]);
+        if with {
+            cmd.arg("--histograms");
+        }
+        let res = cmd.output().unwrap();
+        assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+        let summary: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+        let epochs = summary["runs"][0]["epochs"].as_array().unwrap();
+        assert_eq!(epochs.len(), 2, "initialisation and one epoch");
+        for e in epochs {
+            match e.get("histograms") {
+                None => assert!(!with, "epoch {}: no histograms", e["epoch"]),
+                Some(h) => {
+                    assert!(with, "histograms without --histograms");
+                    let layers = h.as_array().unwrap();
+                    assert_eq!(layers.len(), 4, "three hidden layers and the output");
+                    let train_rows = 201; // 300 samples, a third for the test split
+                    for (l, layer) in layers.iter().enumerate() {
+                        let width = if l < 3 { 6 } else { 1 };
+                        let act = &layer["activation"];
+                        let total: u64 =
+                            act["counts"].as_array().unwrap().iter().map(|c| c.as_u64().unwrap()).sum::<u64>()
+                                + act["below"].as_u64().unwrap()
+                                + act["above"].as_u64().unwrap();
+                        assert_eq!(total, train_rows * width, "layer {l}");
+                        assert_eq!(act["counts"].as_array().unwrap().len(), HIST_BINS);
+                    }
+                }
+            }
+        }
+        for file in ["histograms.svg", "histograms-trained.svg"] {
+            assert_eq!(out.join(file).exists(), with, "{file}");
+        }
+    }
+}

@@ -231,7 +231,7 @@ fn the_page_runs_the_notebook_on_webgpu_with_the_clis_numbers() {
     let train = &page["train"];
     let cli = Command::new(env!("CARGO_BIN_EXE_vanish"))
         .args(["train", "--activation", "tanh", "--norm", "layer", "--optimizer", "sgd", "--momentum", "0.9"])
-        .args(["--lr", "0.05", "--clip-grad-norm", "1", "--epochs", "2", "--device", "cpu", "--json"])
+        .args(["--lr", "0.05", "--clip-grad-norm", "1", "--epochs", "2", "--histograms", "--device", "cpu", "--json"])
         .output()
         .unwrap();
     assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
@@ -249,6 +249,25 @@ fn the_page_runs_the_notebook_on_webgpu_with_the_clis_numbers() {
     }
     let (f, g) = (train["clipped_fraction"].as_f64().unwrap(), want["clipped_fraction"].as_f64().unwrap());
     assert!((f - g).abs() < 0.1, "clipped fraction: page {f}, CLI {g}");
+    // With the histograms box ticked: each probe's histograms, the CLI's count of values in each, and
+    // Glorot & Bengio's figures among the plots.
+    let hists = |v: &Value| -> Vec<u64> {
+        let probes = v["history"]["probes"].as_array().unwrap();
+        let layers = probes.iter().flat_map(|p| p["probe"]["histograms"].as_array().unwrap().iter());
+        let total = |h: &Value| {
+            h["counts"].as_array().unwrap().iter().map(|c| c.as_u64().unwrap()).sum::<u64>()
+                + h["below"].as_u64().unwrap()
+                + h["above"].as_u64().unwrap()
+        };
+        layers.flat_map(|l| ["pre_activation", "activation", "delta", "grad_w"].map(|q| total(&l[q]))).collect()
+    };
+    assert!(!hists(&want).is_empty(), "the CLI's probes have histograms");
+    assert_eq!(hists(train), hists(&want), "every layer's values counted, probe by probe");
+    let figures = page["train_figures"].as_array().unwrap();
+    assert!(
+        figures.iter().any(|c| c.as_str().unwrap().starts_with("Per-layer histograms at initialisation: ")),
+        "{figures:?}"
+    );
 
     // MNIST through the file picker, 784→100×2→10 ReLU: the page's GPU trains it on the tiled kernels,
     // with the numbers the CLI's reference gives the same files.

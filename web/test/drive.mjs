@@ -106,10 +106,13 @@ try {
   await page.$eval('#lr', (e) => { e.value = '0.05'; });
   await page.$eval('#clip_grad_norm', (e) => { e.value = '1'; });
   await page.$eval('#epochs', (e) => { e.value = '2'; });
+  await page.click('#histograms');
   await page.click('#train');
   await page.waitForFunction(() => window.vanishTrain || window.vanishError, { timeout: 600_000, polling: 250 });
   out.train = await page.evaluate(() => window.vanishTrain || null);
   out.train_error = await page.evaluate(() => window.vanishError || null);
+  out.train_figures = await page.$$eval('#plots figcaption', (cs) => cs.map((c) => c.textContent));
+  await page.click('#histograms');
   await page.$eval('#lr', (e) => { e.value = '0.001'; });
   await page.$eval('#epochs', (e) => { e.value = '1'; });
   // A sweep over depths 1..=3, sigmoid, tanh and ReLU, without and with batch norm, one seed.
