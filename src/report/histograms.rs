@@ -32,7 +32,7 @@ fn columns<'a>(groups: &[&'a Group<'a>]) -> Vec<(&'a str, &'a RunRecord)> {
 /// Whether `n` of `layers` gets a legend entry: the first, the last and evenly between.
 fn named(n: usize, layers: usize) -> bool {
     let step = layers.div_ceil(MAX_NAMED).max(1);
-    n == 0 || n + 1 == layers || n % step == 0
+    n == 0 || n + 1 == layers || n.is_multiple_of(step)
 }
 
 /// An x tick label on an axis `width` wide: 0 where the ticks' arithmetic left round-off, plain decimals
