@@ -3,8 +3,9 @@
 // is `histogram::group` in src/histogram.rs.
 //
 // A histogram's bins must be comparable across a model's layers (the point of the figures is that δ
-// narrows towards the input), so the layers of one model and quantity — a *group* of segments — share
-// one range, in two dispatches:
+// narrows towards the input), so the hidden layers of one model and quantity — a *group* of segments —
+// share one range (the output layer is a group of its own: logits live on another scale), in two
+// dispatches:
 //   hist_stats  each segment's min, max, Σx² and count, one workgroup per segment;
 //   hist_bin    each segment's group range from those, then its counts, one workgroup per segment.
 // The range is [max(min, −R), min(max, R)] with R = HIST_RANGE_RMS · the largest RMS of the group: the

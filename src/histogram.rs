@@ -2,8 +2,9 @@
 //! each layer's pre-activations, activations, back-propagated δ and weight gradients, one curve per layer.
 //!
 //! This is the CPU twin of `shaders/histogram.wgsl` (the GPU engines count on the GPU and read the bins
-//! back with the probe): the same bins, the same range rule. The layers of one model and quantity share a
-//! range, so that their curves compare: `[max(min, −R), min(max, R)]` with R = `HIST_RANGE_RMS` times the
+//! back with the probe): the same bins, the same range rule. The hidden layers of one model share a range
+//! per quantity, so that their curves compare (the output layer has its own: logits and their gradient
+//! live on another scale, and would stretch the hidden layers' range): `[max(min, −R), min(max, R)]` with R = `HIST_RANGE_RMS` times the
 //! largest RMS among the layers — all the data unless a few values lie far out, which would squash every
 //! curve into the middle bins; values outside are counted `below` and `above`. A range with nothing in it
 //! (every value equal) becomes a unit one around the value.
@@ -111,6 +112,15 @@ impl Histogram {
         values.iter().map(|v| Histogram::count(v, range)).collect()
     }
 
+    /// The histograms of one quantity of a model's layers, the output layer last: the hidden layers as a
+    /// group, the output layer alone.
+    pub fn layers(values: &[&[f64]]) -> Vec<Histogram> {
+        let (hidden, output) = values.split_at(values.len().saturating_sub(1));
+        let mut out = Histogram::group(hidden);
+        out.extend(Histogram::group(output));
+        out
+    }
+
     /// A histogram as the GPU writes it: `HIST_WORDS` words.
     pub fn from_words(w: &[u32]) -> Histogram {
         Histogram {
@@ -160,6 +170,17 @@ mod tests {
         // The narrow layer fills the middle bins only.
         let filled = h[1].counts.iter().filter(|&&c| c > 0).count();
         assert!(filled <= 5, "{filled} bins for a tenth of the range");
+    }
+
+    #[test]
+    fn the_output_layer_has_a_range_of_its_own() {
+        let hidden: Vec<f64> = (0..100).map(|i| i as f64 / 100.0).collect();
+        let logits: Vec<f64> = hidden.iter().map(|x| 50.0 * x).collect();
+        let h = Histogram::layers(&[&hidden, &hidden, &logits]);
+        assert_eq!((h[0].lo, h[0].hi), (h[1].lo, h[1].hi));
+        assert_eq!((h[0].lo, h[0].hi), (0.0, 0.99));
+        assert_eq!((h[2].lo, h[2].hi), (0.0, 49.5));
+        assert!(h.iter().all(|x| x.total() == 100 && x.below + x.above == 0));
     }
 
     #[test]

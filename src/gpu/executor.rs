@@ -20,7 +20,7 @@ use super::batch::{
     read_at, scratch_plan,
 };
 use super::fused::{BESIDE_MAX_MODELS, FusedKernels, FusedShape, Twins, fused_row_cap};
-use super::histogram::{HistogramKernels, Source};
+use super::histogram::{HistogramKernels, Source, layer_groups};
 use super::tiled::{QUEUE_SLOTS, TiledKernels, TiledShapes};
 use super::wait::Readback;
 use super::{Gpu, Tensor};
@@ -557,9 +557,9 @@ impl<'g> Executor<'g> {
         let (hists, hist_first) = if jobs.iter().any(|j| j.cfg.histograms) {
             let tensors = [&bufs.scratch, &bufs.arena];
             let groups = |descs: &mut dyn Iterator<Item = &ModelDesc>| -> Vec<Vec<Source>> {
-                descs
-                    .flat_map(|d| histogram_groups(d, &layer_table[d.lt as usize..(d.lt + d.layers) as usize]))
-                    .collect()
+                layer_groups(
+                    descs.flat_map(|d| histogram_groups(d, &layer_table[d.lt as usize..(d.lt + d.layers) as usize])),
+                )
             };
             let models = HistogramKernels::new(gpu, &tensors, &groups(&mut members.iter().map(|m| &m.desc)))?;
             let twins = match twins.is_empty() {

@@ -28,6 +28,19 @@ pub struct Source {
     pub len: usize,
 }
 
+/// Each of `quantities` (a model's layers, the output layer last) as the groups that share a range: the
+/// hidden layers, and the output layer alone (`Histogram::layers`). The slots stay in layer order.
+pub fn layer_groups(quantities: impl IntoIterator<Item = Vec<Source>>) -> Vec<Vec<Source>> {
+    let mut groups = Vec::new();
+    for mut layers in quantities {
+        let output = layers.pop();
+        groups.push(layers);
+        groups.extend(output.map(|o| vec![o]));
+    }
+    groups.retain(|g| !g.is_empty());
+    groups
+}
+
 /// The histogram dispatches of a set of groups.
 pub struct HistogramKernels {
     /// Every buffer's statistics dispatch, then every buffer's binning dispatch: a group's range needs

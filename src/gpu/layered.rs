@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use super::batchnorm::{BnForward, batchnorm_backward, batchnorm_forward, batchnorm_forward_eval};
 use super::dense::{dense_backward_input, dense_backward_weight, dense_forward};
-use super::histogram::{HistogramKernels, Source};
+use super::histogram::{HistogramKernels, Source, layer_groups};
 use super::layernorm::{LnTensors, layernorm_backward, layernorm_forward};
 use super::optim::{OptimState, clip_grads, optimizer_step};
 use super::step::{Gather, STEP_STATE_LEN, gather_rows, step_begin, step_state};
@@ -543,7 +543,7 @@ impl<'g> LayeredEngine<'g> {
             let w = self.params_template.layout.weight(i);
             groups[3].push(Source { buffer: 0, offset: w.offset, len: w.len });
         }
-        HistogramKernels::new(self.gpu, &tensors, &groups)
+        HistogramKernels::new(self.gpu, &tensors, &layer_groups(groups))
     }
 
     /// Records `passes` in order into one compute pass.

@@ -254,7 +254,7 @@ fn histograms(g: &Gradients, layout: &ParamLayout) -> Vec<LayerHistograms> {
     let act: Vec<&[f64]> = layers.iter().map(|l| &l.a[..]).collect();
     let delta: Vec<&[f64]> = g.deltas.iter().map(|d| &d[..]).collect();
     let grad: Vec<&[f64]> = (0..layers.len()).map(|i| &g.grads[layout.weight(i).range()]).collect();
-    LayerHistograms::from_groups([pre, act, delta, grad].map(|v| Histogram::group(&v)))
+    LayerHistograms::from_groups([pre, act, delta, grad].map(|v| Histogram::layers(&v)))
 }
 
 /// Two disjoint ranges of one slice, mutably.

@@ -20,9 +20,9 @@ fn digits_npz(dir: &Path) -> Option<PathBuf> {
     Some(path)
 }
 
-/// Runs `--preset preset` on the digits; its checks from `summary.json`, and the checks the terminal
-/// printed as reproduced.
-fn preset_checks(preset: &str) -> Option<Vec<Value>> {
+/// Runs `--preset preset` on the digits; its checks from `summary.json` (asserting the terminal printed
+/// the same ones as reproduced), and its report's files.
+fn preset_run(preset: &str) -> Option<(Vec<Value>, Vec<String>)> {
     let dir = tempfile::tempdir().unwrap();
     let npz = digits_npz(dir.path())?;
     let out = dir.path().join("out");
@@ -40,7 +40,12 @@ fn preset_checks(preset: &str) -> Option<Vec<Value>> {
     let summary: Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     let checks = summary["checks"].as_array().unwrap().clone();
     assert_eq!(stdout.matches("[REPRODUCED]").count(), checks.iter().filter(|c| c["passed"] == true).count());
-    Some(checks)
+    let files = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    Some((checks, files))
+}
+
+fn preset_checks(preset: &str) -> Option<Vec<Value>> {
+    preset_run(preset).map(|(checks, _)| checks)
 }
 
 fn assert_all_reproduced(preset: &str, checks: &[Value], count: usize) {
@@ -92,10 +97,14 @@ fn nielsen_ch5_reproduces_the_books_gradients_on_real_digits() {
 /// Glorot & Bengio: tanh's ‖δ‖ ×√(1/3) per layer with the standard init and ×1 with the normalised one, at
 /// 784→100×5→10; their sigmoid saturation is measured and reported (at the small size's 2,000 steps the
 /// top layer's mean falls from 0.5 towards 0 but not under 0.1: NOT REPRODUCED, see
-/// docs/guide/literature.md), so it is asserted to be reported, not to pass.
+/// docs/guide/literature.md), so it is asserted to be reported, not to pass. Their Figures 6–7, the
+/// histograms side by side, are in the report.
 #[test]
 fn glorot_bengio_reproduces_the_gradients_at_initialisation_on_real_digits() {
-    let Some(checks) = preset_checks("glorot-bengio") else { return };
+    let Some((checks, files)) = preset_run("glorot-bengio") else { return };
+    for figure in ["histograms.svg", "histograms-trained.svg"] {
+        assert!(files.iter().any(|f| f == figure), "{figure} in {files:?}");
+    }
     assert_eq!(checks.len(), 3, "{checks:#?}");
     assert_all_reproduced("glorot-bengio", &checks[..2], 2);
     let saturation = checks[2]["measured"].as_str().unwrap();
