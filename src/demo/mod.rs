@@ -175,6 +175,7 @@ pub async fn run<'d>(
         probe_every: None,
         has_test: !test.is_empty(),
         max_steps: None,
+        measure_every: None,
     };
     let mut runs = Vec::new();
     let mut networks = Vec::new();

@@ -217,7 +217,8 @@ impl RunRecord {
                     ..Default::default()
                 })
             } else {
-                history.epochs.get(p.epoch - 1).map_or_else(EvalNumbers::default, |e| EvalNumbers {
+                // Epochs measured (every one, or every `measure_every`-th) have a record each.
+                history.epochs.iter().find(|e| e.epoch == p.epoch).map_or_else(EvalNumbers::default, |e| EvalNumbers {
                     loss: finite(e.eval_train_loss),
                     accuracy: finite(e.eval_train_acc),
                     test_loss: e.test_loss.and_then(finite),

@@ -363,6 +363,12 @@ pub fn heatmap(groups: &[&Group<'_>]) -> Res<Plot> {
                 .build_cartesian_2d(x, y)
                 .map_err(err)?;
             let depth = g.depth;
+            // Columns are snapshots, labelled with their epoch (every one, or every `--measure-every`-th).
+            let snapshots: Vec<usize> = g.runs[0].epochs.iter().map(|s| s.epoch).collect();
+            let epoch_label = |v: &f64| match integer_label(v).parse::<usize>() {
+                Ok(i) => snapshots.get(i).map_or(String::new(), |e| e.to_string()),
+                Err(_) => String::new(),
+            };
             chart
                 .configure_mesh()
                 .disable_mesh()
@@ -370,7 +376,7 @@ pub fn heatmap(groups: &[&Group<'_>]) -> Res<Plot> {
                 .y_desc("layer")
                 .x_labels(epochs.min(12))
                 .y_labels(layers.min(16))
-                .x_label_formatter(&integer_label)
+                .x_label_formatter(&epoch_label)
                 .y_label_formatter(&move |v| {
                     if (v - v.round()).abs() > 1e-6 || *v < 0.5 {
                         String::new()
@@ -540,7 +546,8 @@ pub fn loss(groups: &[&Group<'_>]) -> Res<Plot> {
             let test = (0..epochs)
                 .filter_map(|e| {
                     let loss = mean(g.runs.iter().map(|r| r.epochs[e].test_loss.or(r.epochs[e].loss)));
-                    loss.map(|l| (e as f64, l))
+                    // the snapshot's epoch: every epoch, or every `--measure-every`-th
+                    loss.map(|l| (g.runs[0].epochs[e].epoch as f64, l))
                 })
                 .collect();
             (train, test)

@@ -78,6 +78,10 @@ pub struct SweepOptions {
     /// (one sigmoid output per class, Nielsen's summed cross-entropy) [default: softmax, or the preset's]
     #[arg(long, value_enum)]
     pub output: Option<OutputKind>,
+    /// Probe and evaluate after every E-th epoch (and at initialisation and after the last) instead of after
+    /// each, for long runs of short epochs [default: every epoch, or the preset's]
+    #[arg(long, value_name = "E")]
+    pub measure_every: Option<usize>,
     /// Each probe also counts every layer's pre-activations, activations, δ and dW into 32 bins (Glorot &
     /// Bengio's histograms), kept in the run files and drawn in the report [default: off, on for
     /// glorot-bengio]
@@ -212,6 +216,7 @@ impl SweepOptions {
             lr: self.lr.or(training.and_then(|t| t.lr)).unwrap_or(defaults::LR),
             weight_decay: self.weight_decay.or(training.and_then(|t| t.weight_decay)),
             output: self.output.or(training.and_then(|t| t.output)).unwrap_or_default(),
+            measure_every: self.measure_every.or(training.and_then(|t| t.measure_every)),
             histograms: self.histograms || training.is_some_and(|t| t.histograms),
             preset: self.preset,
             full: self.full,

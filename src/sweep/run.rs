@@ -133,6 +133,7 @@ pub async fn run_sweep_async(
                 probe_every: None,
                 has_test: !jobs[j].test.is_empty(),
                 max_steps: settings.steps,
+                measure_every: settings.measure_every,
             })
             .collect();
         let trained =

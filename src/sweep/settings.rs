@@ -33,6 +33,9 @@ pub struct Settings {
     /// settings of folders from before it keep their checksum and resume.
     #[serde(default, skip_serializing_if = "OutputKind::is_default")]
     pub output: OutputKind,
+    /// `--measure-every E`: probe and evaluate after every E-th epoch and the last (absent: every epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measure_every: Option<usize>,
     /// `--histograms`: every probe's per-layer histograms, in the run files and the report.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub histograms: bool,
@@ -68,6 +71,9 @@ impl Settings {
     pub fn validate(&self) -> Result<(), SweepError> {
         self.grid.validate().map_err(SweepError::Invalid)?;
         self.data.validate()?;
+        if self.measure_every == Some(0) {
+            return Err(SweepError::Invalid("--measure-every must be at least 1 (epochs between measurements)".into()));
+        }
         // Counted before the grid is expanded or a folder created: each run's configuration and record
         // take at least RUN_BYTES while the sweep lists and reports them.
         let runs = self.grid.runs();
@@ -122,7 +128,18 @@ pub fn differences(a: &Settings, b: &Settings) -> Vec<String> {
             }
         }
     }
-    for key in ["epochs", "steps", "batch_size", "lr", "weight_decay", "output", "histograms", "preset", "full"] {
+    for key in [
+        "epochs",
+        "steps",
+        "batch_size",
+        "lr",
+        "weight_decay",
+        "output",
+        "measure_every",
+        "histograms",
+        "preset",
+        "full",
+    ] {
         if a[key] != b[key] {
             keys.push(format!("{} {} vs {}", flag(key), a[key], b[key]));
         }

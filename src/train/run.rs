@@ -147,6 +147,7 @@ pub async fn run(
         probe_every: settings.probe_every,
         has_test: !test.is_empty(),
         max_steps: settings.steps,
+        measure_every: None,
     };
     let pace = Pace { batch_size: job.cfg.batch_size, ..pace };
     let mut trained =

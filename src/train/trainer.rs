@@ -51,6 +51,11 @@ pub struct TrainOptions {
     /// it trained. `None`: `epochs` whole epochs (and no `max_steps` in `metrics.json`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_steps: Option<usize>,
+    /// Probe and evaluate after every E-th epoch and the last (`sweep --measure-every E`) instead of after
+    /// each: a long run of short epochs (full-batch gradient descent) spends most of its time measuring.
+    /// `None`: every epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub measure_every: Option<usize>,
 }
 
 impl TrainOptions {
@@ -168,6 +173,8 @@ pub struct BatchTrainer {
     total_steps: usize,
     epochs: usize,
     probe_every: Option<usize>,
+    /// `TrainOptions::measure_every`, 1 for every epoch.
+    measure_every: usize,
     chunk: usize,
     orders: Vec<EpochOrders>,
     runs: Vec<Trained>,
@@ -200,11 +207,14 @@ impl BatchTrainer {
         if opts.len() != models || models == 0 {
             return Err(EngineError::Invalid(format!("{} training options for {models} models", opts.len())).into());
         }
-        let (max_steps, probe_every) = (opts[0].max_steps, opts[0].probe_every);
+        let (max_steps, probe_every, measure_every) = (opts[0].max_steps, opts[0].probe_every, opts[0].measure_every);
         let steps_per_epoch = batches_per_epoch(train_rows, batch_size);
         let epochs = opts[0].epochs_for(steps_per_epoch);
         if opts.iter().any(|o| {
-            o.epochs_for(steps_per_epoch) != epochs || o.max_steps != max_steps || o.probe_every != probe_every
+            o.epochs_for(steps_per_epoch) != epochs
+                || o.max_steps != max_steps
+                || o.probe_every != probe_every
+                || o.measure_every != measure_every
         }) {
             return Err(EngineError::Invalid("the models of one batch train the same epochs and probes".into()).into());
         }
@@ -218,6 +228,7 @@ impl BatchTrainer {
             total_steps,
             epochs,
             probe_every,
+            measure_every: measure_every.unwrap_or(1).max(1),
             chunk: probe_every.unwrap_or(steps_per_epoch).max(1),
             orders: opts.iter().map(|o| EpochOrders::new(train_rows, o.seed, o.shuffle)).collect(),
             runs: Vec::with_capacity(models),
@@ -351,9 +362,12 @@ impl BatchTrainer {
                 run.history.grad_norms.extend(r.grad_norm);
             }
         }
-        let probe = end_of_epoch || self.probe_every.is_some_and(|p| (step + count).is_multiple_of(p));
+        // The epoch's end is measured every `measure_every` epochs and at the run's last step.
+        let measured_end =
+            end_of_epoch && ((e + 1).is_multiple_of(self.measure_every) || step + count == self.total_steps);
+        let probe = measured_end || self.probe_every.is_some_and(|p| (step + count).is_multiple_of(p));
         if probe {
-            let epoch_end = end_of_epoch.then(|| EpochEnd { epoch: e + 1, sums: self.sums.clone() });
+            let epoch_end = measured_end.then(|| EpochEnd { epoch: e + 1, sums: self.sums.clone() });
             self.owed = Some(Owed::After { epoch: e + usize::from(end_of_epoch), step: step + count, epoch_end });
         }
         self.step += count;

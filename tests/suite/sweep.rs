@@ -460,6 +460,7 @@ fn settings(grid: Grid, preset: Option<Preset>) -> Settings {
         lr: 1e-3,
         weight_decay: None,
         output: Default::default(),
+        measure_every: None,
         histograms: false,
         preset,
         full: false,
@@ -586,8 +587,15 @@ fn write_report_serves_a_single_trained_run() {
     let params = vanish::model::Params::init(&spec, 0);
     let cfg = vanish::engine::TrainConfig::new(vanish::engine::Optimizer::adam(1e-2), 32);
     let mut engine = CpuEngine::new(&spec, &params, &train_set, &test_set, cfg).unwrap();
-    let opts =
-        TrainOptions { epochs: 2, seed: 0, shuffle: true, probe_every: Some(5), has_test: true, max_steps: None };
+    let opts = TrainOptions {
+        epochs: 2,
+        seed: 0,
+        shuffle: true,
+        probe_every: Some(5),
+        has_test: true,
+        max_steps: None,
+        measure_every: None,
+    };
     let history = train(&mut engine, train_set.len(), 32, &opts, &mut |_| {}).unwrap();
     let steps = vanish::engine::batches_per_epoch(train_set.len(), 32);
     assert_eq!(RunConfig::from_spec(&spec, cfg.optimizer, 0), config, "a spec names its configuration");

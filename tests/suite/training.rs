@@ -324,7 +324,15 @@ fn depth_11_sigmoid_gradient_vanishes_and_relu_and_batch_norm_restore_it() {
 }
 
 fn diverging_run(engine: &mut dyn Engine, rows: usize) -> TrainError {
-    let opts = TrainOptions { epochs: 3, seed: 1, shuffle: true, probe_every: None, has_test: true, max_steps: None };
+    let opts = TrainOptions {
+        epochs: 3,
+        seed: 1,
+        shuffle: true,
+        probe_every: None,
+        has_test: true,
+        max_steps: None,
+        measure_every: None,
+    };
     train(engine, rows, 32, &opts, &mut |_| {}).expect_err("a run with an absurd learning rate must diverge")
 }
 
@@ -365,7 +373,15 @@ fn relu_depth_3_learns_circles() {
     let model = MlpSpec::new(2, &[16, 16, 16], Activation::Relu, Output::Binary);
     let params = Params::init(&model, 4);
     let cfg = TrainConfig::new(Optimizer::adam(1e-2), 32);
-    let opts = TrainOptions { epochs: 30, seed: 4, shuffle: true, probe_every: None, has_test: true, max_steps: None };
+    let opts = TrainOptions {
+        epochs: 30,
+        seed: 4,
+        shuffle: true,
+        probe_every: None,
+        has_test: true,
+        max_steps: None,
+        measure_every: None,
+    };
     let mut engines: Vec<Box<dyn Engine>> =
         vec![Box::new(CpuEngine::new(&model, &params, &train_set, &test, cfg).unwrap())];
     if let Some(gpu) = gpu() {
@@ -388,13 +404,58 @@ fn probe_every_adds_probes_between_epochs() {
     let cfg = TrainConfig::new(Optimizer::adam(1e-3), 32);
     let mut engine = CpuEngine::new(&spec, &params, &train_set, &test, cfg).unwrap();
     // 134 rows: 5 batches per epoch; probes at steps 2, 4 | 6, 8 | (10 ends epoch 2) plus init and epochs.
-    let opts =
-        TrainOptions { epochs: 2, seed: 2, shuffle: true, probe_every: Some(2), has_test: true, max_steps: None };
+    let opts = TrainOptions {
+        epochs: 2,
+        seed: 2,
+        shuffle: true,
+        probe_every: Some(2),
+        has_test: true,
+        max_steps: None,
+        measure_every: None,
+    };
     let h = train(&mut engine, train_set.len(), 32, &opts, &mut |_| {}).unwrap();
     let steps: Vec<usize> = h.probes.iter().map(|p| p.step).collect();
     assert_eq!(steps, vec![0, 2, 4, 5, 6, 8, 10]);
     assert!(h.probes[1].update_ratio.iter().all(|&r| r > 0.0), "weights moved between probes");
     assert_eq!(h.batch_losses.len(), 10);
+}
+
+/// `measure_every: Some(2)` over 5 epochs measures at initialisation and after epochs 2, 4 and 5 (the
+/// last), trains every step, and the run record's snapshots carry those epochs' evaluations; the trained
+/// weights are those of measuring every epoch (a measurement changes nothing).
+#[test]
+fn measure_every_measures_every_eth_epoch_and_the_last() {
+    let (train_set, test) = circles(200, 2);
+    let spec = MlpSpec::new(2, &[8, 8], Activation::Tanh, Output::Binary);
+    let params = Params::init(&spec, 2);
+    let cfg = TrainConfig::new(Optimizer::adam(1e-2), 32);
+    let run = |measure_every| {
+        let mut engine = CpuEngine::new(&spec, &params, &train_set, &test, cfg).unwrap();
+        let opts = TrainOptions {
+            epochs: 5,
+            seed: 2,
+            shuffle: true,
+            probe_every: None,
+            has_test: true,
+            max_steps: None,
+            measure_every,
+        };
+        let h = train(&mut engine, train_set.len(), 32, &opts, &mut |_| {}).unwrap();
+        (h, engine.params().unwrap())
+    };
+    let (sparse, p_sparse) = run(Some(2));
+    let (every, p_every) = run(None);
+    assert_eq!(sparse.probes.iter().map(|p| p.epoch).collect::<Vec<_>>(), vec![0, 2, 4, 5]);
+    assert_eq!(sparse.epochs.iter().map(|e| e.epoch).collect::<Vec<_>>(), vec![2, 4, 5]);
+    assert_eq!(every.epochs.len(), 5);
+    assert_eq!(sparse.batch_losses, every.batch_losses, "every step trained, the same steps");
+    assert_eq!(p_sparse.values, p_every.values);
+    assert_eq!(sparse.epochs[1], every.epochs[3], "epoch 4's record");
+    let config = vanish::record::RunConfig::from_spec(&spec, Optimizer::adam(1e-2), 0);
+    let record = vanish::record::RunRecord::from_history(config, &spec, &sparse, None, (5, None));
+    let snapshots: Vec<(usize, Option<f64>)> = record.epochs.iter().map(|s| (s.epoch, s.loss)).collect();
+    assert_eq!(snapshots.iter().map(|s| s.0).collect::<Vec<_>>(), vec![0, 2, 4, 5]);
+    assert_eq!(snapshots[2].1, Some(every.epochs[3].eval_train_loss), "epoch 4's evaluation, found by its number");
 }
 
 /// M models in one fused dispatch stream follow exactly the steps each would take alone: same spec,
@@ -481,11 +542,18 @@ fn the_non_blocking_driver_trains_exactly_what_the_blocking_one_does() {
             ModelJob { params: Params::init(&spec, 3), spec, train: &train_set, test: &test, cfg }
         })
         .collect();
-    let opts =
-        vec![
-            TrainOptions { epochs: 2, seed: 5, shuffle: true, probe_every: Some(2), has_test: true, max_steps: None };
-            2
-        ];
+    let opts = vec![
+        TrainOptions {
+            epochs: 2,
+            seed: 5,
+            shuffle: true,
+            probe_every: Some(2),
+            has_test: true,
+            max_steps: None,
+            measure_every: None
+        };
+        2
+    ];
     let class = KernelClass::Fused(vanish::gpu::fused::fused_shape(gpu, &jobs[0].spec).unwrap());
     let mut blocking = Executor::new(gpu, &jobs, class).unwrap();
     let want = train_batch(&mut blocking, train_set.len(), 32, &opts, &mut |_| {}).unwrap();
@@ -557,8 +625,15 @@ fn training_is_bit_identical_run_to_run() {
     let spec = MlpSpec::new(2, &[12, 12], Activation::Tanh, Output::Binary).with_batch_norm(true);
     let (train_set, test) = circles(300, 5);
     let cfg = TrainConfig::new(Optimizer::adam(1e-2), 32);
-    let opts =
-        TrainOptions { epochs: 2, seed: 5, shuffle: true, probe_every: Some(3), has_test: true, max_steps: None };
+    let opts = TrainOptions {
+        epochs: 2,
+        seed: 5,
+        shuffle: true,
+        probe_every: Some(3),
+        has_test: true,
+        max_steps: None,
+        measure_every: None,
+    };
     let run = |engine: &mut dyn Engine| {
         let h = train(engine, train_set.len(), 32, &opts, &mut |_| {}).unwrap();
         (h, engine.params().unwrap())
@@ -623,6 +698,7 @@ fn max_steps_stops_inside_an_epoch_and_records_it() {
         probe_every: None,
         has_test: true,
         max_steps,
+        measure_every: None,
     };
     let run = |engine: &mut dyn Engine, o: &TrainOptions| train(engine, train_set.len(), 16, o, &mut |_| {}).unwrap();
     let cpu = || CpuEngine::new(&spec, &params, &train_set, &test, cfg).unwrap();
