@@ -53,8 +53,6 @@ pub fn plan(gpu: &Gpu, job: &ModelJob<'_>, request: TrainPath) -> Result<Plan, E
             fits.and_then(|()| fused()).map(|s| Plan::Executor(KernelClass::Fused(s))).map_err(|r| refused("fused", r))
         }
         TrainPath::Auto => match fits {
-            // Deeper than a batch's layer table: the layered path, which refuses what it cannot hold.
-            Err(Refusal::TooDeep { .. }) => Ok(Plan::Layered),
             Err(r) => Err(refused("GPU", r)),
             Ok(()) => Ok(Plan::Executor(match fused() {
                 Ok(shape) if job.cfg.batch_size <= FUSED_AUTO_MAX_BATCH && job.spec.input <= FUSED_MAX_WIDTH => {
@@ -140,11 +138,11 @@ impl Backend for GpuBackend<'_> {
         for (i, job) in jobs.iter().enumerate() {
             match plan(self.gpu, job, self.request)? {
                 Plan::Layered if self.executor_only => {
-                    return Err(EngineError::Invalid(format!(
-                        "{} layers: a page's GPU trains up to {} (a batch's layer table); use the CPU reference",
-                        job.spec.num_layers(),
-                        super::batch::MAX_LAYERS
-                    )));
+                    return Err(EngineError::Invalid(
+                        "the layered path reads back synchronously, which a web page cannot: use the fused or tiled \
+                         kernels (--path auto)"
+                            .into(),
+                    ));
                 }
                 Plan::Layered => {
                     // Refused now, before any batch trains, rather than when its turn comes.

@@ -132,7 +132,8 @@ pub struct Gpu {
     /// Storage buffers that dropped executors handed back, for the next to take (`Gpu::reused_tensor`).
     pub(super) recycled: Mutex<Vec<wgpu::Buffer>>,
     /// The tiled kernels' bind-group and pipeline layouts, made on first use (`Gpu::tiled_layout`).
-    tiled_layout: std::sync::OnceLock<(wgpu::BindGroupLayout, wgpu::PipelineLayout)>,
+    /// Indexed by `deep` (`Shader::TiledDeep`'s storage layer table).
+    tiled_layout: [std::sync::OnceLock<(wgpu::BindGroupLayout, wgpu::PipelineLayout)>; 2],
 }
 
 /// How a lost device's message starts in the error sink.
@@ -227,15 +228,16 @@ impl Gpu {
             uncaptured,
             dummy,
             recycled: Mutex::new(Vec::new()),
-            tiled_layout: std::sync::OnceLock::new(),
+            tiled_layout: Default::default(),
         })
     }
 
     /// The tiled kernels' layouts: one bind group serves every entry point, binding 0 (`Pass`, 16
     /// bytes) read at a dynamic offset so that one bind group and one buffer of records say which layer
     /// and mode each dispatch is; then the tables (uniform), the data (read-only) and the rest.
-    pub(crate) fn tiled_layout(&self) -> &(wgpu::BindGroupLayout, wgpu::PipelineLayout) {
-        self.tiled_layout.get_or_init(|| {
+    /// `deep`: the layer table (binding 2) is a read-only storage buffer (`Shader::TiledDeep`).
+    pub(crate) fn tiled_layout(&self, deep: bool) -> &(wgpu::BindGroupLayout, wgpu::PipelineLayout) {
+        self.tiled_layout[deep as usize].get_or_init(|| {
             let entry = |binding: u32, ty: wgpu::BindingType| wgpu::BindGroupLayoutEntry {
                 binding,
                 visibility: wgpu::ShaderStages::COMPUTE,
@@ -252,8 +254,8 @@ impl Gpu {
                 has_dynamic_offset: false,
                 min_binding_size: None,
             };
-            let mut entries =
-                vec![entry(0, uniform(true, Some(16))), entry(1, uniform(false, None)), entry(2, uniform(false, None))];
+            let layers = if deep { storage(true) } else { uniform(false, None) };
+            let mut entries = vec![entry(0, uniform(true, Some(16))), entry(1, uniform(false, None)), entry(2, layers)];
             entries.extend((3..5).map(|b| entry(b, storage(true))));
             entries.extend((5..10).map(|b| entry(b, storage(false))));
             let group = self
@@ -286,7 +288,11 @@ impl Gpu {
         let pipeline = self.scoped(|| {
             self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(entry),
-                layout: (shader == Shader::Tiled).then(|| &self.tiled_layout().1),
+                layout: match shader {
+                    Shader::Tiled => Some(&self.tiled_layout(false).1),
+                    Shader::TiledDeep => Some(&self.tiled_layout(true).1),
+                    _ => None,
+                },
                 module: &module,
                 entry_point: Some(entry),
                 compilation_options: wgpu::PipelineCompilationOptions { constants: &constants, ..Default::default() },

@@ -38,6 +38,10 @@ const STORAGE_BUFFERS: u32 = 7;
 /// reset a GPU that runs one command for seconds); for the fused kernel, one dispatch.
 pub const MAX_STEPS_PER_SUBMIT: usize = 256;
 
+/// Dispatches one submit may hold: a very deep model's steps (several dispatches per layer) go one
+/// or a few per submit, so a command buffer stays bounded whatever the depth.
+const MAX_DISPATCHES_PER_SUBMIT: usize = 1 << 16;
+
 /// A batch's scratch and arena stay under this many bytes (and the adapter's binding limit), so a big
 /// sweep runs as several batches.
 const BATCH_BYTES_MAX: u64 = 256 << 20;
@@ -80,18 +84,20 @@ pub enum Refusal {
     TooWideForFused { width: usize, max: usize },
 }
 
-/// Whether the executor can hold `spec` on `gpu` at all (either kernel family).
+/// Whether the executor can hold `spec` on `gpu` at all (either kernel family). A model deeper than the
+/// uniform layer table (`MAX_LAYERS`) takes a batch of its own with the table in one more storage buffer
+/// (`Shader::FusedDeep`, `Shader::TiledDeep`), so the kernels keep a fixed number of buffers and bind
+/// groups at any depth.
 pub fn executor_fits(gpu: &Gpu, spec: &MlpSpec) -> Result<(), Refusal> {
+    let deep = spec.num_layers() > MAX_LAYERS;
+    let need = STORAGE_BUFFERS + deep as u32;
     let have = gpu.limits.max_storage_buffers_per_shader_stage;
-    if have < STORAGE_BUFFERS {
-        return Err(Refusal::StorageBuffers { need: STORAGE_BUFFERS, have });
+    if have < need {
+        return Err(Refusal::StorageBuffers { need, have });
     }
     let uniform = gpu.limits.max_uniform_buffer_binding_size as usize;
     if uniform < TABLE_BYTES {
         return Err(Refusal::UniformTables { need: TABLE_BYTES, have: uniform });
-    }
-    if spec.num_layers() > MAX_LAYERS {
-        return Err(Refusal::TooDeep { layers: spec.num_layers(), max: MAX_LAYERS });
     }
     Ok(())
 }
@@ -500,9 +506,13 @@ impl<'g> Executor<'g> {
             }
         }
 
-        if members.len() > MAX_MODELS || layer_table.len() > MAX_LAYERS {
+        // More layers than the uniform table holds: the kernels read a storage table instead (`FusedDeep`,
+        // `TiledDeep`), for a batch of one model (`pack` gives a deep model a batch of its own).
+        let deep_table = layer_table.len() > MAX_LAYERS;
+        if members.len() > MAX_MODELS || (deep_table && members.len() > 1) {
             return Err(EngineError::Invalid(format!(
-                "a batch takes up to {MAX_MODELS} models and {MAX_LAYERS} layers; this one has {} and {}",
+                "a batch takes up to {MAX_MODELS} models and {MAX_LAYERS} layers (one model any deeper); this one has \
+                 {} and {}",
                 members.len(),
                 layer_table.len()
             )));
@@ -514,9 +524,13 @@ impl<'g> Executor<'g> {
         let mut descs: Vec<ModelDesc> = order.iter().map(|&m| members[m].desc).collect();
         descs.extend(order.iter().filter_map(|&m| twins.get(m)));
         descs.resize(MAX_MODELS, ModelDesc::default());
-        layer_table.resize(MAX_LAYERS, LayerDesc::default());
         let models_t = gpu.upload_uniform("batch models", bytemuck::cast_slice::<ModelDesc, u32>(&descs))?;
-        let layers_t = gpu.upload_uniform("batch layers", bytemuck::cast_slice::<LayerDesc, u32>(&layer_table))?;
+        let layers_t = if deep_table {
+            gpu.upload("batch layers", bytemuck::cast_slice::<LayerDesc, u32>(&layer_table))?
+        } else {
+            layer_table.resize(MAX_LAYERS, LayerDesc::default());
+            gpu.upload_uniform("batch layers", bytemuck::cast_slice::<LayerDesc, u32>(&layer_table))?
+        };
         let xs_t = gpu.upload("batch features", &xs)?;
         let labels_t = gpu.upload("batch labels and orders", &labels)?;
         // Everything in these is written before it is read (the host writes each model's block of the
@@ -541,7 +555,7 @@ impl<'g> Executor<'g> {
         let kernels = match class {
             KernelClass::Fused(shape) => {
                 let twins = (!twins.is_empty()).then_some(Twins { copies });
-                Kernels::Fused(Box::new(FusedKernels::new(gpu, &bufs, n, shape, features, twins)?))
+                Kernels::Fused(Box::new(FusedKernels::new(gpu, &bufs, (n, deep_table), shape, features, twins)?))
             }
             KernelClass::Tiled => {
                 let shapes = TiledShapes {
@@ -550,6 +564,7 @@ impl<'g> Executor<'g> {
                     batch: first.cfg.batch_size,
                     rows: first.train.len(),
                     test_rows: members.iter().map(|m| m.test_rows).max().unwrap_or(0),
+                    deep_table,
                 };
                 Kernels::Tiled(TiledKernels::new(gpu, &bufs, &shapes)?)
             }
@@ -689,7 +704,7 @@ impl<'g> Executor<'g> {
             // its own (queue writes land before the next submit).
             let mut done = 0;
             while done < count {
-                let n = (count - done).min(MAX_STEPS_PER_SUBMIT);
+                let n = (count - done).min(self.steps_per_submit());
                 match &self.kernels {
                     Kernels::Fused(k) => {
                         let with_twins = (beside && done == 0).then_some(work.evaluate);
@@ -795,6 +810,16 @@ impl<'g> Executor<'g> {
                 p
             })
             .collect()
+    }
+
+    /// Steps one submit holds: `MAX_STEPS_PER_SUBMIT`, fewer where a step is many dispatches.
+    fn steps_per_submit(&self) -> usize {
+        match &self.kernels {
+            Kernels::Fused(_) => MAX_STEPS_PER_SUBMIT,
+            Kernels::Tiled(k) => {
+                (MAX_DISPATCHES_PER_SUBMIT / k.dispatches_per_step().max(1)).clamp(1, MAX_STEPS_PER_SUBMIT)
+            }
+        }
     }
 
     /// Whether the batch has twins, so that a `Work::measure_first` measures beside its steps.

@@ -162,34 +162,35 @@ fn record(encoder: &mut wgpu::CommandEncoder, dispatch: &Dispatch) {
 
 impl FusedKernels {
     /// The dispatches of a batch of `models` on `bufs`, compiled for `shape` with `features`; with
-    /// `twins`, the batch measures beside its steps.
+    /// `twins`, the batch measures beside its steps; with `deep_table`, the layer table is a storage
+    /// buffer (`Shader::FusedDeep`, a model deeper than `MAX_LAYERS`).
     pub fn new(
         gpu: &Gpu,
         bufs: &Buffers,
-        models: u32,
+        (models, deep_table): (u32, bool),
         shape: FusedShape,
         features: KernelFeatures,
         twins: Option<Twins>,
     ) -> Result<Self, GpuError> {
+        let shader = if deep_table { Shader::FusedDeep } else { Shader::Fused };
         let tensors = bufs.bindings();
         let workgroups = [models, 1, 1];
         let k = overrides(gpu, shape, features);
-        gpu.prepare_pipelines(Shader::Fused, &[("fused_run", &k), ("fused_stats", &k)])?;
+        gpu.prepare_pipelines(shader, &[("fused_run", &k), ("fused_stats", &k)])?;
         let dispatch = |mode: u32, after_probe: u32, slot: u32| {
             let run = RunParams { after_probe, ..RunParams::new(mode, slot) };
-            gpu.dispatch_specialised(Shader::Fused, "fused_run", &k, Some(&run), &tensors, workgroups)
+            gpu.dispatch_specialised(shader, "fused_run", &k, Some(&run), &tensors, workgroups)
         };
         let run = RunParams::new(MODE_PROBE, SLOT_STATS);
-        let stats = gpu.dispatch_specialised(Shader::Fused, "fused_stats", &k, Some(&run), &tensors, workgroups)?;
+        let stats = gpu.dispatch_specialised(shader, "fused_stats", &k, Some(&run), &tensors, workgroups)?;
         let twins = match twins {
             None => None,
             Some(t) => {
                 let run = RunParams::new(MODE_BESIDE, SLOT_TRAIN);
                 let beside =
-                    gpu.dispatch_specialised(Shader::Fused, "fused_run", &k, Some(&run), &tensors, [2 * models, 1, 1])?;
+                    gpu.dispatch_specialised(shader, "fused_run", &k, Some(&run), &tensors, [2 * models, 1, 1])?;
                 let run = RunParams { base: models, ..RunParams::new(MODE_PROBE, SLOT_STATS) };
-                let stats =
-                    gpu.dispatch_specialised(Shader::Fused, "fused_stats", &k, Some(&run), &tensors, workgroups)?;
+                let stats = gpu.dispatch_specialised(shader, "fused_stats", &k, Some(&run), &tensors, workgroups)?;
                 let staging =
                     gpu.reused_tensor("fused twin staging", t.copies.iter().map(|c| c.2).sum::<usize>().max(1))?;
                 Some(TwinKernels { beside, stats, copies: t.copies, staging })

@@ -34,5 +34,5 @@ pub use dispatch::Dispatch;
 pub use error::GpuError;
 pub use executor::{Executor, KernelClass, Refusal};
 pub use layered::{LayeredEngine, TrainTiming};
-pub use shaders::{BATCH, BATCH_FILE, PRELUDE, PRELUDE_FILE, Shader, shared_constants};
+pub use shaders::{BATCH, BATCH_FILE, PRELUDE, PRELUDE_FILE, STORAGE_LAYERS, Shader, UNIFORM_LAYERS, shared_constants};
 pub use tensor::Tensor;

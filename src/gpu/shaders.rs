@@ -16,6 +16,11 @@ pub enum Shader {
     Fused,
     Dense,
     Tiled,
+    /// The fused and the tiled kernels with the layer table in a storage buffer, for a model deeper than
+    /// the uniform table holds (`MAX_LAYERS`): a CPU driver reads it more slowly, so only such batches
+    /// use them.
+    FusedDeep,
+    TiledDeep,
     Histogram,
 }
 
@@ -60,6 +65,10 @@ pub fn shared_constants() -> String {
     s
 }
 
+/// batch.wgsl's layer table as a uniform buffer, and as `Shader::TiledDeep` declares it instead.
+pub const UNIFORM_LAYERS: &str = "@group(0) @binding(2) var<uniform> layers: array<LayerDesc, MAX_LAYERS>;";
+pub const STORAGE_LAYERS: &str = "@group(0) @binding(2) var<storage, read> layers: array<LayerDesc>;";
+
 /// A kernel file composed after the prelude.
 macro_rules! with_prelude {
     ($file:literal) => {
@@ -68,7 +77,7 @@ macro_rules! with_prelude {
 }
 
 impl Shader {
-    pub const ALL: [Shader; 12] = [
+    pub const ALL: [Shader; 14] = [
         Shader::Matmul,
         Shader::Activation,
         Shader::BatchNorm,
@@ -78,8 +87,10 @@ impl Shader {
         Shader::Reduce,
         Shader::Step,
         Shader::Fused,
+        Shader::FusedDeep,
         Shader::Dense,
         Shader::Tiled,
+        Shader::TiledDeep,
         Shader::Histogram,
     ];
 
@@ -93,9 +104,9 @@ impl Shader {
             Shader::Optim => "optim.wgsl",
             Shader::Reduce => "reduce.wgsl",
             Shader::Step => "step.wgsl",
-            Shader::Fused => "fused.wgsl",
+            Shader::Fused | Shader::FusedDeep => "fused.wgsl",
             Shader::Dense => "dense.wgsl",
-            Shader::Tiled => "tiled.wgsl",
+            Shader::Tiled | Shader::TiledDeep => "tiled.wgsl",
             Shader::Histogram => "histogram.wgsl",
         }
     }
@@ -110,20 +121,35 @@ impl Shader {
                 | Shader::Loss
                 | Shader::Optim
                 | Shader::Fused
+                | Shader::FusedDeep
                 | Shader::Dense
                 | Shader::Tiled
+                | Shader::TiledDeep
         )
+    }
+
+    /// The kernel with the uniform layer table of which this is the storage-table variant, if it is one.
+    pub fn shallow(self) -> Option<Shader> {
+        match self {
+            Shader::FusedDeep => Some(Shader::Fused),
+            Shader::TiledDeep => Some(Shader::Tiled),
+            _ => None,
+        }
     }
 
     /// Whether the kernel is composed after the batch's shared declarations too.
     pub fn uses_batch(self) -> bool {
-        matches!(self, Shader::Fused | Shader::Tiled)
+        matches!(self, Shader::Fused | Shader::FusedDeep | Shader::Tiled | Shader::TiledDeep)
     }
 
     /// The module as compiled: for the batch kernels the prelude, the shared constants, `batch.wgsl` and
     /// the file; the shared constants and the file for the histograms; the prelude and the file for the
     /// other kernels that use it; the file otherwise.
     pub fn source(self) -> String {
+        if matches!(self, Shader::FusedDeep | Shader::TiledDeep) {
+            let batch = BATCH.replace(UNIFORM_LAYERS, STORAGE_LAYERS);
+            return format!("{PRELUDE}\n{}\n{batch}\n{}", shared_constants(), self.file());
+        }
         if self.uses_batch() {
             return format!("{PRELUDE}\n{}\n{BATCH}\n{}", shared_constants(), self.file());
         }
@@ -144,9 +170,9 @@ impl Shader {
             Shader::Optim => with_prelude!("optim.wgsl"),
             Shader::Reduce => include_str!("../../shaders/reduce.wgsl"),
             Shader::Step => include_str!("../../shaders/step.wgsl"),
-            Shader::Fused => include_str!("../../shaders/fused.wgsl"),
+            Shader::Fused | Shader::FusedDeep => include_str!("../../shaders/fused.wgsl"),
             Shader::Dense => with_prelude!("dense.wgsl"),
-            Shader::Tiled => include_str!("../../shaders/tiled.wgsl"),
+            Shader::Tiled | Shader::TiledDeep => include_str!("../../shaders/tiled.wgsl"),
             Shader::Histogram => include_str!("../../shaders/histogram.wgsl"),
         }
     }

@@ -80,6 +80,8 @@ pub struct TiledShapes<'a> {
     pub batch: usize,
     pub rows: usize,
     pub test_rows: usize,
+    /// The batch's layer table is a storage buffer (more layers than `MAX_LAYERS`): `Shader::TiledDeep`.
+    pub deep_table: bool,
 }
 
 /// The tiled dispatches of one batch.
@@ -103,8 +105,9 @@ fn groups(n: usize, per: usize) -> u32 {
 impl TiledKernels {
     pub fn new(gpu: &Gpu, bufs: &Buffers, shapes: &TiledShapes<'_>) -> Result<Self, GpuError> {
         let wanted: Vec<(&'static str, &[(&'static str, u32)])> = ENTRIES.iter().map(|&e| (e, &[][..])).collect();
-        gpu.prepare_pipelines(Shader::Tiled, &wanted)?;
-        let pipelines = ENTRIES.iter().map(|&e| gpu.pipeline(Shader::Tiled, e, &[])).collect::<Result<Vec<_>, _>>()?;
+        let shader = if shapes.deep_table { Shader::TiledDeep } else { Shader::Tiled };
+        gpu.prepare_pipelines(shader, &wanted)?;
+        let pipelines = ENTRIES.iter().map(|&e| gpu.pipeline(shader, e, &[])).collect::<Result<Vec<_>, _>>()?;
         let depth = shapes.specs.iter().map(|s| s.num_layers()).max().unwrap_or(1);
         let stride = gpu.limits.min_uniform_buffer_offset_alignment.max(16) as usize;
         // Records: mode × layer.
@@ -140,7 +143,7 @@ impl TiledKernels {
         let bind_group = gpu.scoped(|| {
             gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("tiled"),
-                layout: &gpu.tiled_layout().0,
+                layout: &gpu.tiled_layout(shapes.deep_table).0,
                 entries: &entries,
             })
         })?;

@@ -126,8 +126,8 @@ fn oversize_requests_are_refused_before_allocating() {
     assert!(common::files_under(d).is_empty(), "a refused sweep left its folder");
 }
 
-/// A deep narrow network trains on the reference in linear time, and on the GPU either trains or is
-/// refused with the reason, in seconds.
+/// A deep narrow network trains in seconds: on the reference in linear time, and on the GPU on the fused
+/// kernel with its layer table in a storage buffer (one dispatch per step, a fixed number of buffers).
 #[test]
 fn deep_models_train_or_are_refused_in_seconds() {
     let dir = tempfile::tempdir().unwrap();
@@ -138,8 +138,7 @@ fn deep_models_train_or_are_refused_in_seconds() {
         let started = Instant::now();
         let out = run(dir.path(), &["train", "--device", "gpu", "--depth", "10000", "--width", "1", "--samples", "10"]);
         let said = text(&out);
-        assert!(out.status.success() || said.contains("use --device cpu"), "{said}");
-        assert!(!said.contains("panicked") && out.status.code().is_some(), "{said}");
+        assert!(out.status.success() && said.contains("fused path"), "{said}");
         assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
     }
 }

@@ -2,7 +2,7 @@
 //! before the kernels that use it), so a shader error fails here even without an adapter; and the
 //! maths has one source: no kernel file spells out a function or constant of the prelude.
 
-use vanish::gpu::{BATCH, BATCH_FILE, PRELUDE, PRELUDE_FILE, Shader, shared_constants};
+use vanish::gpu::{BATCH, BATCH_FILE, PRELUDE, PRELUDE_FILE, STORAGE_LAYERS, Shader, UNIFORM_LAYERS, shared_constants};
 
 fn validate(name: &str, source: &str) -> naga::Module {
     let module =
@@ -19,7 +19,14 @@ fn every_shader_parses_and_validates_as_composed() {
         let module = validate(shader.file_name(), &shader.source());
         assert!(!module.entry_points.is_empty(), "{} has no entry point", shader.file_name());
         assert_eq!(shader.source().starts_with(PRELUDE), shader.uses_prelude(), "{}", shader.file_name());
-        assert_eq!(shader.source().contains(BATCH), shader.uses_batch(), "{}", shader.file_name());
+        match shader.shallow() {
+            // The storage-table variants differ from their kernel in the layer table's declaration only.
+            Some(shallow) => {
+                assert!(shader.source().contains(STORAGE_LAYERS) && !shader.source().contains(UNIFORM_LAYERS));
+                assert_eq!(shader.source().replace(STORAGE_LAYERS, UNIFORM_LAYERS), shallow.source());
+            }
+            None => assert_eq!(shader.source().contains(BATCH), shader.uses_batch(), "{}", shader.file_name()),
+        }
     }
     validate(PRELUDE_FILE, PRELUDE);
     validate(BATCH_FILE, &format!("{PRELUDE}\n{}\n{BATCH}", shared_constants()));
@@ -38,6 +45,7 @@ fn every_wgsl_file_is_known() {
     known.push(PRELUDE_FILE.to_string());
     known.push(BATCH_FILE.to_string());
     known.sort();
+    known.dedup(); // the storage-table variants compile their kernel's file
     assert_eq!(on_disk, known, "every file in shaders/ must be compiled in through Shader");
 }
 

@@ -274,11 +274,43 @@ fn the_plan_gives_narrow_models_the_fused_kernel_and_the_rest_the_tiled_kernels(
     assert!(err.contains("65 wide"), "{err}");
     assert_eq!(plan(gpu, &job(&narrow, cfg), TrainPath::Tiled).unwrap(), tiled);
     assert_eq!(plan(gpu, &job(&narrow, cfg), TrainPath::Layered).unwrap(), Plan::Layered);
-    // Deeper than a batch's layer table: the layered path, which holds what it can.
+    // Deeper than a batch's uniform layer table: the executor still, with the table in storage.
     let deep = MlpSpec::new(2, &[4; 700], Activation::Relu, Output::Binary);
-    assert_eq!(plan(gpu, &job(&deep, cfg), TrainPath::Auto).unwrap(), Plan::Layered);
-    let err = plan(gpu, &job(&deep, cfg), TrainPath::Tiled).unwrap_err().to_string();
-    assert!(err.contains("701 layers"), "{err}");
+    assert!(fused(plan(gpu, &job(&deep, cfg), TrainPath::Auto).unwrap()));
+    assert_eq!(plan(gpu, &job(&deep, cfg), TrainPath::Tiled).unwrap(), tiled);
+}
+
+/// A model deeper than the uniform layer table (682 layers) trains on both executor kernels with the
+/// table in a storage buffer, as the reference does, in a fixed number of dispatches per step on the
+/// fused kernel (one) whatever its depth.
+#[test]
+fn models_deeper_than_the_uniform_table_train_like_the_reference() {
+    let Some(gpu) = gpu() else { return };
+    let (train_set, test) = circles(60, 6);
+    let spec = MlpSpec::new(2, &[3; 700], Activation::Tanh, Output::Binary).with_init(Init::NormalVar(1.0));
+    let params = Params::init(&spec, 6);
+    let cfg = TrainConfig::new(Optimizer::sgd(0.1, 0.0), 16);
+    let order: Vec<u32> = (0..train_set.len() as u32).collect();
+    for path in [TrainPath::Fused, TrainPath::Tiled] {
+        let mut g = gpu_engine(gpu, path, &spec, &params, &train_set, &test, cfg);
+        let mut c = CpuEngine::new(&spec, &params, &train_set, &test, cfg).unwrap();
+        assert!(g.name().contains(if path == TrainPath::Fused { "fused path" } else { "tiled path" }), "{}", g.name());
+        g.begin_epoch(&order).unwrap();
+        c.begin_epoch(&order).unwrap();
+        let before = gpu.counters().dispatches;
+        let (rg, rc) = (g.train_batches(0, 3).unwrap(), c.train_batches(0, 3).unwrap());
+        if path == TrainPath::Fused {
+            assert!(gpu.counters().dispatches - before <= 3, "one dispatch for the steps");
+        }
+        let losses = |r: &[vanish::engine::BatchResult]| r.iter().map(|b| b.loss).collect::<Vec<_>>();
+        assert_close(&format!("{path:?} losses"), &losses(&rg), &losses(&rc), 1e-5, 1e-5);
+        let (pg, pc) = (g.probe(Split::Train).unwrap(), c.probe(Split::Train).unwrap());
+        let deltas = |p: &vanish::engine::Probe| p.layers.iter().map(|l| l.delta).collect::<Vec<_>>();
+        assert_close(&format!("{path:?} ‖δ‖ per layer"), &deltas(&pg), &deltas(&pc), 1e-9, 1e-3);
+        let widen = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<_>>();
+        let (wg, wc) = (g.params().unwrap(), c.params().unwrap());
+        assert_close(&format!("{path:?} parameters"), &widen(&wg.values), &widen(&wc.values), 1e-5, 1e-4);
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
