@@ -16,6 +16,7 @@
 use super::activation::STATS_PER_LAYER;
 use std::time::Instant;
 
+use super::batch::MAX_LAYERS;
 use super::batchnorm::{BnForward, batchnorm_backward, batchnorm_forward, batchnorm_forward_eval};
 use super::dense::{dense_backward_input, dense_backward_weight, dense_forward};
 use super::histogram::{HistogramKernels, Source, layer_groups};
@@ -179,13 +180,14 @@ fn max_layers() -> Option<usize> {
 /// allocated (so a sweep can refuse a run before it trains any): a layer's values over the larger split,
 /// the optimiser state, the training inputs.
 pub fn check_sizes(gpu: &Gpu, spec: &MlpSpec, train: &Dataset, test: &Dataset) -> Result<(), GpuError> {
-    if let Some(limit) = max_layers()
-        && spec.num_layers() > limit
-    {
+    // Bounded like the executor's uniform layer table, so the path's bind groups are too, on any host;
+    // the executor (`--path auto`) trains deeper models in a fixed number of them.
+    let limit = max_layers().map_or(MAX_LAYERS, |host| host.min(MAX_LAYERS));
+    if spec.num_layers() > limit {
         return Err(GpuError::TooDeep(format!(
             "a model of {} layers on the layered path, which keeps about {MAPPINGS_PER_LAYER} bind groups \
-                 (driver memory mappings) per layer: this host allows {limit} layers (vm.max_map_count); use \
-                 --device cpu",
+                 (driver memory mappings) per layer and builds up to {limit} layers; --path auto trains deeper \
+                 models on the executor",
             spec.num_layers()
         )));
     }

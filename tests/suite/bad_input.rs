@@ -127,7 +127,8 @@ fn oversize_requests_are_refused_before_allocating() {
 }
 
 /// A deep narrow network trains in seconds: on the reference in linear time, and on the GPU on the fused
-/// kernel with its layer table in a storage buffer (one dispatch per step, a fixed number of buffers).
+/// kernel with its layer table in a storage buffer (one dispatch per step, a fixed number of buffers);
+/// the layered path refuses it with the reason.
 #[test]
 fn deep_models_train_or_are_refused_in_seconds() {
     let dir = tempfile::tempdir().unwrap();
@@ -139,6 +140,14 @@ fn deep_models_train_or_are_refused_in_seconds() {
         let out = run(dir.path(), &["train", "--device", "gpu", "--depth", "10000", "--width", "1", "--samples", "10"]);
         let said = text(&out);
         assert!(out.status.success() && said.contains("fused path"), "{said}");
+        // The layered path, kept for comparison, keeps bind groups per layer: it stops at the uniform
+        // table's 682 layers and names the path that goes deeper.
+        let args =
+            ["train", "--device", "gpu", "--path", "layered", "--depth", "700", "--width", "1", "--samples", "10"];
+        let out = run(dir.path(), &args);
+        let said = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{said}");
+        assert!(said.contains("builds up to 682 layers") && said.contains("--path auto"), "{said}");
         assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
     }
 }
