@@ -7,7 +7,8 @@
 //! live on another scale, and would stretch the hidden layers' range): `[max(min, −R), min(max, R)]` with R = `HIST_RANGE_RMS` times the
 //! largest RMS among the layers — all the data unless a few values lie far out, which would squash every
 //! curve into the middle bins; values outside are counted `below` and `above`. A range with nothing in it
-//! (every value equal) becomes a unit one around the value.
+//! (every value equal) becomes a unit one around the value. Values that are not finite take no part in the
+//! range: an infinity is counted below or above it, a NaN below.
 
 use serde::{Deserialize, Serialize};
 
@@ -74,10 +75,15 @@ impl LayerHistograms {
 /// The range the layers `values` share (see the module's comment).
 pub fn group_range(values: &[&[f64]]) -> (f64, f64) {
     let (mut lo, mut hi, mut rms) = (f64::INFINITY, f64::NEG_INFINITY, 0.0f64);
-    for v in values.iter().filter(|v| !v.is_empty()) {
-        lo = v.iter().fold(lo, |m, &x| m.min(x));
-        hi = v.iter().fold(hi, |m, &x| m.max(x));
-        rms = rms.max((v.iter().map(|x| x * x).sum::<f64>() / v.len() as f64).sqrt());
+    for v in values {
+        // Values that are not finite take no part in the range (they are counted outside it).
+        let finite: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+        if finite.is_empty() {
+            continue;
+        }
+        lo = finite.iter().fold(lo, |m, &x| m.min(x));
+        hi = finite.iter().fold(hi, |m, &x| m.max(x));
+        rms = rms.max((finite.iter().map(|x| x * x).sum::<f64>() / finite.len() as f64).sqrt());
     }
     let r = HIST_RANGE_RMS as f64 * rms;
     let (lo, hi) = (lo.max(-r), hi.min(r));
@@ -201,6 +207,13 @@ mod tests {
         assert_eq!(h.counts[HIST_BINS / 2], 7);
         let z = &Histogram::group(&[&[]])[0];
         assert_eq!((z.lo, z.hi, z.total()), (-0.5, 0.5, 0));
+    }
+
+    #[test]
+    fn values_that_are_not_finite_are_counted_outside_a_finite_range() {
+        let h = &Histogram::group(&[&[0.0, 1.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN]])[0];
+        assert_eq!((h.lo, h.hi), (0.0, 1.0));
+        assert_eq!((h.below, h.above, h.total()), (2, 1, 5));
     }
 
     #[test]

@@ -74,8 +74,6 @@ impl KernelClass {
 /// Why a model cannot run on the executor, or on the kernels asked for.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
-    #[error("{layers} layers; a batch's layer table holds up to {max}")]
-    TooDeep { layers: usize, max: usize },
     #[error("the executor binds {need} storage buffers; this adapter allows {have}")]
     StorageBuffers { need: u32, have: u32 },
     #[error("the executor binds {need}-byte uniform tables; this adapter allows {have}")]

@@ -49,6 +49,7 @@ pub struct HistogramKernels {
     /// `HIST_WORDS` per slot, slots in the order of the groups' layers.
     pub out: Tensor,
     stats: Tensor,
+    ranges: Tensor,
     slots: usize,
 }
 
@@ -59,23 +60,20 @@ impl HistogramKernels {
         let slots: usize = groups.iter().map(Vec::len).sum();
         let out = gpu.tensor("histograms", (slots * HIST_WORDS).max(1))?;
         let stats = gpu.tensor("histogram statistics", (4 * slots).max(4))?;
-        Self::build(gpu, tensors, groups, out, stats)
+        let ranges = gpu.tensor("histogram ranges", (2 * slots).max(2))?;
+        Self::build(gpu, tensors, groups, [out, stats, ranges])
     }
 
     /// Kernels for other buffers laid out as these (the fused executor's twins), writing the same slots
     /// of the same output.
     pub fn alike(&self, gpu: &Gpu, tensors: &[&Tensor], groups: &[Vec<Source>]) -> Result<Self, GpuError> {
         assert_eq!(groups.iter().map(Vec::len).sum::<usize>(), self.slots);
-        Self::build(gpu, tensors, groups, self.out.clone(), self.stats.clone())
+        Self::build(gpu, tensors, groups, [self.out.clone(), self.stats.clone(), self.ranges.clone()])
     }
 
-    fn build(
-        gpu: &Gpu,
-        tensors: &[&Tensor],
-        groups: &[Vec<Source>],
-        out: Tensor,
-        stats: Tensor,
-    ) -> Result<Self, GpuError> {
+    /// `own`: the output, the statistics and the ranges.
+    fn build(gpu: &Gpu, tensors: &[&Tensor], groups: &[Vec<Source>], own: [Tensor; 3]) -> Result<Self, GpuError> {
+        let [out, stats, ranges] = own;
         let slots: usize = groups.iter().map(Vec::len).sum();
         let to_u32 = |v: usize, what: &str| {
             u32::try_from(v).map_err(|_| GpuError::TooDeep(format!("a histogram's {what} ({v}) passes 32 bits")))
@@ -96,24 +94,24 @@ impl HistogramKernels {
                 slot += 1;
             }
         }
-        let mut dispatches = Vec::new();
-        for entry in ["hist_stats", "hist_bin"] {
-            for (table, data) in tables.iter().zip(tensors) {
-                if table.is_empty() {
-                    continue;
-                }
-                let segments = gpu.upload::<u32>("histogram segments", bytemuck::cast_slice(table))?;
-                let workgroups = [table.len() as u32, 1, 1];
-                dispatches.push(gpu.dispatch::<Segment>(
-                    Shader::Histogram,
-                    entry,
-                    None,
-                    &[&segments, data, &stats, &out],
-                    workgroups,
-                )?);
+        // One workgroup per segment: a table longer than a dispatch's workgroups (a very deep model's
+        // scratch holds three segments per layer) is split.
+        let most = gpu.limits.max_compute_workgroups_per_dimension.max(1) as usize;
+        let mut chunks = Vec::new();
+        for (table, data) in tables.iter().zip(tensors) {
+            for chunk in table.chunks(most) {
+                let segments = gpu.upload::<u32>("histogram segments", bytemuck::cast_slice(chunk))?;
+                chunks.push((segments, *data, chunk.len() as u32));
             }
         }
-        Ok(HistogramKernels { dispatches, out, stats, slots })
+        let mut dispatches = Vec::new();
+        for entry in ["hist_stats", "hist_range", "hist_bin"] {
+            for (segments, data, len) in &chunks {
+                let bound = [segments, *data, &stats, &out, &ranges];
+                dispatches.push(gpu.dispatch::<Segment>(Shader::Histogram, entry, None, &bound, [*len, 1, 1])?);
+            }
+        }
+        Ok(HistogramKernels { dispatches, out, stats, ranges, slots })
     }
 
     /// Records the dispatches into a pass of their own, after the probe that filled the buffers (wgpu

@@ -193,11 +193,13 @@ fn delta_panel(area: &DrawingArea<SVGBackend<'_>, Shift>, groups: &[&Group<'_>],
 pub fn delta_vs_layer(groups: &[&Group<'_>]) -> Res<Plot> {
     let epochs = groups.iter().flat_map(|g| &g.runs).map(|r| r.epochs.len()).max().unwrap_or(1);
     let trained = epochs > 1;
+    // The last snapshot's epoch (snapshots are every epoch, or every `--measure-every`-th).
+    let last_epoch = groups.iter().flat_map(|g| &g.runs).map(|r| r.last().epoch).max().unwrap_or(0);
     let svg = render(if trained { 1300 } else { 900 }, 560, |root| {
         if trained {
             let (a, b) = root.split_horizontally(650);
             delta_panel(&a, groups, 0, "‖δ‖ per layer at initialisation")?;
-            delta_panel(&b, groups, epochs - 1, &format!("after epoch {}", epochs - 1))
+            delta_panel(&b, groups, epochs - 1, &format!("after epoch {last_epoch}"))
         } else {
             delta_panel(root, groups, 0, "‖δ‖ per layer at initialisation")
         }

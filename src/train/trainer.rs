@@ -218,6 +218,13 @@ impl BatchTrainer {
         }) {
             return Err(EngineError::Invalid("the models of one batch train the same epochs and probes".into()).into());
         }
+        if probe_every.is_some() && measure_every.is_some() {
+            // A probe inside an unmeasured epoch would have no evaluation to record beside it.
+            return Err(EngineError::Invalid(
+                "probes every N steps and measurements every E epochs do not combine".into(),
+            )
+            .into());
+        }
         let whole = steps_per_epoch.checked_mul(epochs).ok_or_else(|| {
             EngineError::Invalid(format!("{epochs} epochs of {steps_per_epoch} steps: too many steps"))
         })?;
@@ -383,8 +390,8 @@ impl BatchTrainer {
     }
 
     /// Ends training where it is (Ctrl-C, a stop button): what is complete is kept (a measurement due
-    /// after the last chunk is still taken, by one more request), and every history says it was
-    /// interrupted.
+    /// after the last chunk is still taken, by one more request; with `measure_every` the last measured
+    /// epoch may be a few before the last trained), and every history says it was interrupted.
     pub fn stop(&mut self) {
         for run in &mut self.runs {
             run.history.interrupted = true;

@@ -282,14 +282,14 @@ fn the_plan_gives_narrow_models_the_fused_kernel_and_the_rest_the_tiled_kernels(
 
 /// A model deeper than the uniform layer table (682 layers) trains on both executor kernels with the
 /// table in a storage buffer, as the reference does, in a fixed number of dispatches per step on the
-/// fused kernel (one) whatever its depth.
+/// fused kernel (one) whatever its depth; its probe's histograms are the reference's too.
 #[test]
 fn models_deeper_than_the_uniform_table_train_like_the_reference() {
     let Some(gpu) = gpu() else { return };
     let (train_set, test) = circles(60, 6);
     let spec = MlpSpec::new(2, &[3; 700], Activation::Tanh, Output::Binary).with_init(Init::NormalVar(1.0));
     let params = Params::init(&spec, 6);
-    let cfg = TrainConfig::new(Optimizer::sgd(0.1, 0.0), 16);
+    let cfg = TrainConfig { histograms: true, ..TrainConfig::new(Optimizer::sgd(0.1, 0.0), 16) };
     let order: Vec<u32> = (0..train_set.len() as u32).collect();
     for path in [TrainPath::Fused, TrainPath::Tiled] {
         let mut g = gpu_engine(gpu, path, &spec, &params, &train_set, &test, cfg);
@@ -307,6 +307,13 @@ fn models_deeper_than_the_uniform_table_train_like_the_reference() {
         let (pg, pc) = (g.probe(Split::Train).unwrap(), c.probe(Split::Train).unwrap());
         let deltas = |p: &vanish::engine::Probe| p.layers.iter().map(|l| l.delta).collect::<Vec<_>>();
         assert_close(&format!("{path:?} ‖δ‖ per layer"), &deltas(&pg), &deltas(&pc), 1e-9, 1e-3);
+        assert_eq!(pg.histograms.len(), 701);
+        for (l, (a, b)) in pg.histograms.iter().zip(&pc.histograms).enumerate() {
+            for q in 0..4 {
+                let d = a.get(q).distance(b.get(q));
+                assert!(d <= 0.02, "{path:?} layer {l} quantity {q}: {d}\n{:?}\n{:?}", a.get(q), b.get(q));
+            }
+        }
         let widen = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<_>>();
         let (wg, wc) = (g.params().unwrap(), c.params().unwrap());
         assert_close(&format!("{path:?} parameters"), &widen(&wg.values), &widen(&wc.values), 1e-5, 1e-4);
@@ -488,6 +495,19 @@ fn measure_every_measures_every_eth_epoch_and_the_last() {
     let snapshots: Vec<(usize, Option<f64>)> = record.epochs.iter().map(|s| (s.epoch, s.loss)).collect();
     assert_eq!(snapshots.iter().map(|s| s.0).collect::<Vec<_>>(), vec![0, 2, 4, 5]);
     assert_eq!(snapshots[2].1, Some(every.epochs[3].eval_train_loss), "epoch 4's evaluation, found by its number");
+    // A probe every N steps would land in epochs that are not measured: refused.
+    let mut engine = CpuEngine::new(&spec, &params, &train_set, &test, cfg).unwrap();
+    let both = TrainOptions {
+        epochs: 5,
+        seed: 2,
+        shuffle: true,
+        probe_every: Some(3),
+        has_test: true,
+        max_steps: None,
+        measure_every: Some(2),
+    };
+    let err = train(&mut engine, train_set.len(), 32, &both, &mut |_| {}).unwrap_err().to_string();
+    assert!(err.contains("do not combine"), "{err}");
 }
 
 /// M models in one fused dispatch stream follow exactly the steps each would take alone: same spec,
