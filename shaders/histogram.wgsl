@@ -75,7 +75,7 @@ fn hist_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     var n = 0.0;
     for (var i = lid; i < s.len; i += WG) {
         let x = data[s.offset + i];
-        if (abs(x) <= 3.4028235e38) { // finite: a NaN compares false
+        if ((bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u) { // finite: an exponent short of all ones
             lo = min(lo, x);
             hi = max(hi, x);
             sq += x * x;

@@ -151,3 +151,23 @@ fn the_batch_structs_match_their_host_mirrors() {
     }
     assert_eq!(size_of::<Totals>(), 3 * size_of::<PassTotals>());
 }
+
+/// Every float literal in the shaders is one f32 can hold. naga rounds a literal past f32::MAX to it;
+/// Chrome's WGSL compiler (Tint) refuses the whole module, so this found 3.4028235e38 only in the page.
+#[test]
+fn float_literals_fit_f32() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let code: String = text.lines().map(|l| l.split("//").next().unwrap_or("")).collect::<Vec<_>>().join("\n");
+        for word in code.split(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '+')) {
+            let literal = word.trim_end_matches('f');
+            if literal.contains(['.', 'e']) && literal.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+                if let Ok(v) = literal.parse::<f64>() {
+                    assert!(v.abs() <= f32::MAX as f64, "{}: {word} is past f32::MAX", path.display());
+                }
+            }
+        }
+    }
+}
