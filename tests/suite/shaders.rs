@@ -163,10 +163,11 @@ fn float_literals_fit_f32() {
         let code: String = text.lines().map(|l| l.split("//").next().unwrap_or("")).collect::<Vec<_>>().join("\n");
         for word in code.split(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '+')) {
             let literal = word.trim_end_matches('f');
-            if literal.contains(['.', 'e']) && literal.chars().next().is_some_and(|c| c.is_ascii_digit()) {
-                if let Ok(v) = literal.parse::<f64>() {
-                    assert!(v.abs() <= f32::MAX as f64, "{}: {word} is past f32::MAX", path.display());
-                }
+            if literal.contains(['.', 'e'])
+                && literal.chars().next().is_some_and(|c| c.is_ascii_digit())
+                && let Ok(v) = literal.parse::<f64>()
+            {
+                assert!(v.abs() <= f32::MAX as f64, "{}: {word} is past f32::MAX", path.display());
             }
         }
     }
