@@ -72,6 +72,13 @@ impl LayerHistograms {
     }
 }
 
+/// A model's layers (the output layer last) as the groups that share a range, in layer order: the hidden
+/// layers, and the output layer alone (an empty group left out). Both engines group by this.
+pub fn range_groups<T>(mut layers: Vec<T>) -> Vec<Vec<T>> {
+    let output = layers.pop();
+    [layers].into_iter().chain(output.map(|o| vec![o])).filter(|g| !g.is_empty()).collect()
+}
+
 /// The range the layers `values` share (see the module's comment).
 pub fn group_range(values: &[&[f64]]) -> (f64, f64) {
     let (mut lo, mut hi, mut rms) = (f64::INFINITY, f64::NEG_INFINITY, 0.0f64);
@@ -118,13 +125,10 @@ impl Histogram {
         values.iter().map(|v| Histogram::count(v, range)).collect()
     }
 
-    /// The histograms of one quantity of a model's layers, the output layer last: the hidden layers as a
-    /// group, the output layer alone.
+    /// The histograms of one quantity of a model's layers, the output layer last, over the ranges of
+    /// `range_groups`.
     pub fn layers(values: &[&[f64]]) -> Vec<Histogram> {
-        let (hidden, output) = values.split_at(values.len().saturating_sub(1));
-        let mut out = Histogram::group(hidden);
-        out.extend(Histogram::group(output));
-        out
+        range_groups(values.to_vec()).iter().flat_map(|g| Histogram::group(g)).collect()
     }
 
     /// A histogram as the GPU writes it: `HIST_WORDS` words.

@@ -6,7 +6,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::{Dispatch, Gpu, GpuError, Shader, Tensor};
-use crate::histogram::{HIST_WORDS, Histogram};
+use crate::histogram::{HIST_WORDS, Histogram, range_groups};
 
 /// `Segment` in histogram.wgsl.
 #[repr(C)]
@@ -31,14 +31,7 @@ pub struct Source {
 /// Each of `quantities` (a model's layers, the output layer last) as the groups that share a range: the
 /// hidden layers, and the output layer alone (`Histogram::layers`). The slots stay in layer order.
 pub fn layer_groups(quantities: impl IntoIterator<Item = Vec<Source>>) -> Vec<Vec<Source>> {
-    let mut groups = Vec::new();
-    for mut layers in quantities {
-        let output = layers.pop();
-        groups.push(layers);
-        groups.extend(output.map(|o| vec![o]));
-    }
-    groups.retain(|g| !g.is_empty());
-    groups
+    quantities.into_iter().flat_map(range_groups).collect()
 }
 
 /// The histogram dispatches of a set of groups.

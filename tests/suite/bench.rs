@@ -4,14 +4,9 @@
 
 use crate::common;
 
-use assert_cmd::Command;
 use serde_json::Value;
 
-fn vanish() -> Command {
-    let mut cmd = Command::cargo_bin("vanish").unwrap();
-    cmd.env("XDG_RUNTIME_DIR", std::env::temp_dir());
-    cmd
-}
+use common::vanish;
 
 fn f(v: &Value) -> f64 {
     v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))

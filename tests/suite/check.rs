@@ -6,7 +6,6 @@ use crate::common;
 
 use std::collections::BTreeSet;
 
-use assert_cmd::Command;
 use vanish::check::tolerance::Reference;
 use vanish::check::{ADAM, Case, SEED, SGD, compare, full_suite, quick_suite, run_suite};
 use vanish::data::Dataset;
@@ -14,11 +13,7 @@ use vanish::engine::{Engine, Split, TrainConfig};
 use vanish::model::{Activation, Norm, OutputKind, Params};
 use vanish::reference::CpuEngine;
 
-fn vanish() -> Command {
-    let mut cmd = Command::cargo_bin("vanish").unwrap();
-    cmd.env("XDG_RUNTIME_DIR", std::env::temp_dir());
-    cmd
-}
+use common::vanish;
 
 #[test]
 fn the_full_suite_covers_every_combination_of_the_matrix() {

@@ -3,14 +3,9 @@
 
 use crate::common;
 
-use assert_cmd::Command;
 use serde_json::Value;
 
-fn vanish() -> Command {
-    let mut cmd = Command::cargo_bin("vanish").unwrap();
-    cmd.env("XDG_RUNTIME_DIR", std::env::temp_dir());
-    cmd
-}
+use common::vanish;
 
 fn demo_json(device: &str) -> Value {
     let out = vanish().args(["demo", "--json", "--device", device]).output().unwrap();

@@ -110,11 +110,7 @@ fn a_probe_beside_the_steps_counts_what_a_probe_alone_does() {
     }
 }
 
-fn vanish() -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::cargo_bin("vanish").unwrap();
-    cmd.env("XDG_RUNTIME_DIR", std::env::temp_dir());
-    cmd
-}
+use common::vanish;
 
 /// `train --histograms` keeps every probe's histograms in summary.json (each layer's values all counted:
 /// rows × width) and draws Glorot & Bengio's figures; without the flag there are neither.

@@ -7,17 +7,12 @@ use crate::common;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use proptest::prelude::*;
 use safetensors::Dtype;
 use vanish::interchange::{InterchangeError, NamedTensor, Precision, TensorFile, encode, read_batch, read_model};
 use vanish::model::{Activation, MlpSpec, Output, Params};
 
-fn vanish() -> Command {
-    let mut cmd = Command::cargo_bin("vanish").unwrap();
-    cmd.env("XDG_RUNTIME_DIR", std::env::temp_dir());
-    cmd
-}
+use common::vanish;
 
 fn fixture_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(format!("{name}.safetensors"))

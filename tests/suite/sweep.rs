@@ -8,7 +8,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use assert_cmd::Command;
 use vanish::data::DataSettings;
 use vanish::engine::{Backend, BatchEngine, BatchPlan, Counters, Engine, EngineError, ModelJob};
 use vanish::gpu::{GpuBackend, TrainPath};
@@ -19,11 +18,7 @@ use vanish::report::{ReportInput, tidy, write_report};
 use vanish::sweep::preset::{AGREEMENT, checks};
 use vanish::sweep::{Grid, Manifest, Preset, Settings, Store, run_sweep};
 
-fn vanish() -> Command {
-    let mut cmd = Command::cargo_bin("vanish").unwrap();
-    cmd.env("XDG_RUNTIME_DIR", std::env::temp_dir());
-    cmd
-}
+use common::vanish;
 
 /// A small CPU sweep: 2 activations × 2 depths × 2 seeds, one epoch, 200 samples; `extra` replaces
 /// any of these flags or adds others.

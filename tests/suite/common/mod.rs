@@ -93,6 +93,13 @@ extern "C" fn print_skipped() {
     );
 }
 
+/// The `vanish` binary, with a runtime folder of its own (as every CLI test runs it).
+pub fn vanish() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("vanish").unwrap();
+    cmd.env("XDG_RUNTIME_DIR", std::env::temp_dir());
+    cmd
+}
+
 /// A single-model GPU engine on the path `request` gives the model (`Layered` or `Fused` to force one).
 pub fn gpu_engine(
     gpu: &'static Gpu,
