@@ -1,11 +1,17 @@
 // The page's glue: fills the controls from the library's defaults and choices, sends the library's own
 // settings (by the command line's flag names) to its entry points — the demo, train, sweep, check and
-// grads, in WebAssembly on WebGPU or the CPU reference — and shows their text, plots and files.
-// Training yields to the event loop between chunks of steps, so the page stays responsive.
+// grads, in WebAssembly on WebGPU or the CPU reference — and shows what they return: the network picture
+// and the pinned runs (network.js), the text, the report's plots and the CLI's files.
+// Training yields to the event loop between chunks of steps, so the page stays responsive; Play, Pause,
+// Step and Reset steer a run there. The hash of the page's address holds the settings, by the CLI's flags.
 import init, { defaults, demo, check, grads, sweep, theory, train } from './vanish.js';
+import { drawNetworks, drawOverlay } from './network.js';
 
 const $ = (id) => document.getElementById(id);
-const status = (text) => { $('status').textContent = text; };
+function status(text) {
+  $('status').textContent = text;
+  hooks.status(text);
+}
 
 await init();
 const DEFAULTS = JSON.parse(defaults());
@@ -19,11 +25,12 @@ async function adapterName() {
 }
 const adapter = (await adapterName()) || 'WebGPU adapter';
 
-// Every control's id is the name of the setting it holds.
+// ---- Controls: every control's id is the name of the setting it holds. ----
+
 function setControl(id, value) {
   const c = $(id);
   if (!c || value === null || value === undefined) return;
-  if (c.type === 'checkbox') c.checked = Boolean(value);
+  if (c.type === 'checkbox') c.checked = value === true || value === 'true' || value === '1' || value === '';
   else c.value = Array.isArray(value) ? value.join(',') : String(value);
 }
 
@@ -37,16 +44,73 @@ function fillControls() {
   setControl('cure_norm', DEFAULTS.cure_norm);
 }
 
+// The control's name as the page shows it (its label's text).
+const controlName = (id) => ($(id).closest('label')?.firstChild?.textContent || id).trim();
+
+// A number control's value, checked in the page's own words before anything runs.
+function readNumber(c) {
+  const name = controlName(c.id);
+  if (c.validity.badInput) throw new Error(`${name}: not a number`);
+  if (c.value === '') {
+    if (c.placeholder) return null; // an optional setting, off
+    throw new Error(`${name} needs a value`);
+  }
+  const v = Number(c.value);
+  if (c.min !== '' && v < Number(c.min)) throw new Error(`${name} must be at least ${c.min} (it is ${c.value})`);
+  if (c.max !== '' && v > Number(c.max)) throw new Error(`${name} must be at most ${c.max} (it is ${c.value})`);
+  if (c.step === '1' && !Number.isInteger(v)) throw new Error(`${name} must be a whole number (it is ${c.value})`);
+  return v;
+}
+
 function readControl(id) {
   const c = $(id);
   if (c.type === 'checkbox') return c.checked;
-  if (c.type === 'number') return c.value === '' ? null : Number(c.value);
+  if (c.type === 'number') return readNumber(c);
   return c.value;
 }
 
 const read = (ids) => Object.fromEntries(ids.map((id) => [id, readControl(id)]));
 
-// The dataset the picked files make, by the CLI's names: an npz, MNIST's IDX files (plain or .gz), or a CSV.
+// The settings a link carries, by the CLI's flag names (`bias_init` is `--bias-init`).
+const LINKED = ['activation', 'depth', 'width', 'init', 'bias_init', 'norm', 'residual', 'output', 'optimizer', 'lr',
+  'momentum', 'batch_size', 'epochs', 'seed', 'clip_grad_norm', 'weight_decay', 'histograms', 'dataset', 'samples', 'device'];
+const flag = (id) => id.replaceAll('_', '-');
+const text = (id) => ($(id).type === 'checkbox' ? String($(id).checked) : $(id).value);
+let START = {};
+
+// The address for these settings: only those that differ from the page's defaults.
+function linkHash() {
+  const params = new URLSearchParams();
+  for (const id of LINKED) if (text(id) !== START[id]) params.set(flag(id), text(id));
+  const hash = params.toString();
+  return hash ? `#${hash}` : '';
+}
+
+// Sets the controls a link names; a name the page does not know is an error naming it.
+function applyHash(hash) {
+  const params = new URLSearchParams(hash.replace(/^#/, ''));
+  for (const id of LINKED) setControl(id, START[id]);
+  for (const [key, value] of params) {
+    const id = key.replaceAll('-', '_');
+    if (!LINKED.includes(id)) throw new Error(`the link names “${key}”, which is not a setting (${LINKED.map(flag).join(', ')})`);
+    if ($(id).tagName === 'SELECT' && ![...$(id).options].some((o) => o.value === value)) {
+      throw new Error(`the link sets ${key} to “${value}”, which is not one of ${[...$(id).options].map((o) => o.value || 'none').join(', ')}`);
+    }
+    setControl(id, value);
+  }
+}
+
+// Ready-made links for a class, each a setup the page runs when opened.
+const READY = [
+  ['Why sigmoid vanishes', { activation: 'sigmoid', depth: '20' }],
+  ['What batch norm fixes', { activation: 'sigmoid', depth: '20', norm: 'batch' }],
+  ['ReLU with Glorot init', { activation: 'relu', depth: '30', init: 'glorot-normal', epochs: '3' }],
+  ['ReLU needs He init', { activation: 'relu', depth: '30', init: 'he-normal', epochs: '3' }],
+  ['Residual connections', { activation: 'sigmoid', depth: '20', residual: 'true' }],
+];
+
+// ---- The files a run needs and the page's options ----
+
 function pickedDataset(names) {
   const npz = names.find((n) => n.endsWith('.npz'));
   if (npz) return `npz:${npz}`;
@@ -73,25 +137,81 @@ function download(name, bytes, type) {
   return a;
 }
 
-// A result's text, plots and files (each `[name, bytes, type]`).
-function show(result, files) {
-  $('text').textContent = (result.note ? `note: ${result.note}\n` : '') + result.text;
-  drawPlots(result.plots);
-  $('downloads').replaceChildren(...files.map(([name, bytes, type]) => download(name, bytes, type)));
-}
-
 const reportFiles = (result) => [
   ['runs.csv', result.runs_csv, 'text/csv'],
   ['summary.json', result.summary_json, 'application/json'],
 ];
 const weightFile = (w) => [w.file, new Uint8Array(w.bytes), 'application/octet-stream'];
 
+// ---- What the page shows ----
+
+const state = {
+  shown: [], // [{init, now}] — the networks in the picture, each a GradientFlow at initialisation and now
+  pins: [], // GradientFlow — the pinned runs
+  mode: null, // what made the results shown: 'train', 'demo' or 'sweep'
+};
+
+function showFlows(list) {
+  state.shown = list;
+  $('view').classList.remove('stale');
+  drawView();
+}
+
+function drawView() {
+  const moment = $('view_moment').value;
+  const flows = state.shown.map((s) => (moment === 'init' ? s.init : s.now) || s.now);
+  if (!flows.length) return;
+  const quantity = $('view_quantity').value;
+  $('network').replaceChildren(drawNetworks(flows, quantity, Math.max(300, $('network').clientWidth - 20)));
+  const headline = (f) => (flows.length === 1 ? f.headline : `${f.label}: ${f.headline.replace(/^Layer/, 'layer')}`);
+  $('headline').replaceChildren(...flows.map((f) => Object.assign(document.createElement('div'), { textContent: headline(f) })));
+  $('headline').style.fontSize = flows.length === 1 ? '' : '1rem';
+  const notes = flows.filter((f) => f.note).map((f) => (flows.length === 1 ? f.note : `${f.label}: ${f.note}`));
+  $('note').textContent = notes.join(' ');
+  hooks.flows(flows);
+}
+
+function drawPins() {
+  const quantity = $('view_quantity').value;
+  $('pins').replaceChildren(...state.pins.map((p, i) => {
+    const li = document.createElement('li');
+    li.textContent = `${p.label}, ${p.shape}, step ${p.step} (${p.verdict}): ${p.headline}`;
+    const remove = Object.assign(document.createElement('button'), { textContent: '×', title: 'unpin' });
+    remove.setAttribute('aria-label', `unpin ${p.label}`);
+    remove.addEventListener('click', () => { state.pins.splice(i, 1); drawPins(); });
+    li.append(remove);
+    return li;
+  }));
+  if (state.pins.length) $('overlay').replaceChildren(drawOverlay(state.pins, quantity, Math.max(300, $('overlay').clientWidth - 20)));
+  else $('overlay').replaceChildren(Object.assign(document.createElement('p'), { className: 'hint', textContent: 'No run pinned yet: Pin keeps the runs shown above.' }));
+}
+
+function pin(flows) {
+  state.pins.push(...flows.map((f) => structuredClone(f)));
+  drawPins();
+}
+
+const pinShown = () => {
+  const moment = $('view_moment').value;
+  pin(state.shown.map((s) => (moment === 'init' ? s.init : s.now) || s.now));
+  status(`Pinned ${state.shown.length === 1 ? 'the run' : `${state.shown.length} runs`}: ${state.pins.length} in the comparison.`);
+};
+
+// The report's plots, each at a size where its smallest text is 12 px on screen (plotters writes 9.7 px
+// tick labels), with the library's caption under it and as its text alternative.
 function drawPlots(list) {
   const plots = $('plots');
   plots.replaceChildren();
   for (const p of list) {
     const fig = document.createElement('figure');
     fig.innerHTML = p.svg; // vanish's own SVG (plotters), from this page's module
+    const svg = fig.querySelector('svg');
+    const sizes = [...svg.querySelectorAll('text')].map((t) => parseFloat(t.getAttribute('font-size'))).filter((v) => v > 0);
+    const scale = Math.max(1, 12.05 / Math.min(...sizes, 12.05));
+    svg.style.width = `${Number(svg.getAttribute('width')) * scale}px`;
+    svg.style.height = `${Number(svg.getAttribute('height')) * scale}px`;
+    svg.setAttribute('role', 'img');
+    svg.setAttribute('aria-label', `${p.title}: ${p.caption}`);
     const cap = document.createElement('figcaption');
     cap.textContent = `${p.title}: ${p.caption}`;
     fig.append(cap);
@@ -106,32 +226,182 @@ function live(json) {
   drawPlots(list);
 }
 
+function show(result, files) {
+  $('text').textContent = (result.note ? `note: ${result.note}\n` : '') + result.text;
+  drawPlots(result.plots);
+  $('downloads').replaceChildren(...files.map(([name, bytes, type]) => download(name, bytes, type)));
+}
+
 const showProgress = (done, total) => { $('progress').max = total || 1; $('progress').value = done; };
 const seconds = (started) => (performance.now() - started) / 1000;
+const RESULTS = ['view', 'plots', 'text'];
+function markStale(why) {
+  for (const id of RESULTS) $(id).classList.add('stale');
+  $('stale-note').textContent = why || '';
+}
 
-// The one scaffold every button runs through: disable it, clear the last error, run `work`, hand its
-// result to the test hooks under `name`, and show any error.
-async function handle(button, name, work) {
-  $(button).disabled = true;
-  $('error').textContent = '';
+// ---- Running: one run at a time, in order; a click shows something at once ----
+
+let queue = Promise.resolve();
+let current = null; // the training run in progress: {paused, stop, resume, pauseAfterLook}
+let gpuWarm = false; // a GPU run has finished in this page: its kernels are compiled
+let rerun = null; // the debounced re-run after a control changed
+
+const onGpu = () => Boolean(navigator.gpu) && $('device').value !== 'cpu';
+
+// The one scaffold every run goes through. At once: the status says what starts (on the first GPU run,
+// that the kernels compile), the bar turns indeterminate, the results grey out. Then it waits for the
+// run before it (stopping a training run in progress), runs `work`, hands its result to the test hooks
+// under `name`, and shows any error in the page's words.
+function handle(name, what, work, { button, gpu = onGpu(), background = false } = {}) {
+  const starting = () => {
+    status(gpu && !gpuWarm && !background ? `Compiling the GPU kernels (first run only), then ${what[0].toLowerCase()}${what.slice(1)}…` : `${what}…`);
+    $('progress').removeAttribute('value');
+  };
   hooks.start(name);
+  if (!background) {
+    clearTimeout(rerun);
+    $('error').textContent = '';
+    starting();
+    markStale('');
+    if (current) stopRun(current);
+    if (button) $(button).disabled = true;
+  }
+  const before = queue;
+  const run = (async () => {
+    await before;
+    if (background) starting();
+    try {
+      const result = await work(performance.now());
+      if (gpu) gpuWarm = true;
+      if (!background) for (const id of RESULTS) $(id).classList.remove('stale');
+      hooks.done(name, result);
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      $('error').textContent = `error: ${message}`;
+      status(`Run failed: ${message}`);
+      $('progress').value = 0;
+      hooks.failed(message);
+    } finally {
+      if (button) $(button).disabled = false;
+    }
+  })();
+  queue = run;
+  return run;
+}
+
+function stopRun(run) {
+  run.stop = true;
+  if (run.resume) run.resume(true);
+}
+
+// `vanish train` for one network with the controls' settings (`overrides` on top), drawn as it trains;
+// `steer` makes it a run Play, Pause, Step and Reset control. Resolves to the library's result.
+async function trainRun(started, { overrides = {}, steer = null, quiet = false } = {}) {
+  const { o, files } = await common();
+  Object.assign(o, read(['residual', 'optimizer', 'momentum', 'clip_grad_norm', 'weight_decay', 'output', 'histograms']));
+  o.activation = [readControl('activation')];
+  o.norm = readControl('norm');
+  Object.assign(o, overrides);
+  if (!Array.isArray(o.activation)) o.activation = [o.activation];
+  const run = steer || { paused: false, stop: false, resume: null, pauseAfterLook: false };
+  current = run;
+  let init = null;
+  const progress = (step, total, loss, flowJson) => {
+    hooks.step(step);
+    showProgress(step, total);
+    const flow = JSON.parse(flowJson);
+    if (flow && !quiet) {
+      if (flow.step === 0) init = flow;
+      showFlows([{ init: init || flow, now: flow }]);
+    }
+    if (run.stop) return true;
+    if (run.pauseAfterLook) Object.assign(run, { pauseAfterLook: false, paused: true });
+    if (run.paused) {
+      status(`Paused at step ${step} (loss ${loss.toFixed(4)}): Play goes on, Step trains a few more steps.`);
+      return new Promise((resolve) => { run.resume = (stop) => { run.resume = null; resolve(Boolean(stop) || run.stop); }; });
+    }
+    if (!quiet) status(`${steer ? 'Playing' : 'Training'}: step ${step}${steer ? '' : `/${total}`}, loss ${loss.toFixed(4)}`);
+    return false;
+  };
   try {
-    hooks.done(name, await work(performance.now()));
-  } catch (e) {
-    $('error').textContent = `error: ${e}`;
-    status('Stopped.');
-    hooks.failed(e);
+    const result = JSON.parse(await train(JSON.stringify(o), files, progress, quiet ? () => {} : live));
+    if (!quiet) {
+      state.mode = 'train';
+      showFlows([{ init: result.flow_init, now: result.flow }]);
+      show(result, [['metrics.json', result.metrics_json, 'application/json'], ...reportFiles(result), weightFile(result.weights)]);
+      const done = result.flow.step === 0 ? 'A fresh network at initialisation' : `${run.stop ? 'Stopped' : 'Trained'} at step ${result.flow.step}`;
+      status(`${done}, in ${seconds(started).toFixed(2)} s on ${result.engine}.`);
+    }
+    return result;
   } finally {
-    $(button).disabled = false;
+    if (current === run) current = null;
   }
 }
 
+const runTrain = () => handle('train', 'Training one network', async (started) =>
+  JSON.parse((await trainRun(started)).metrics_json), { button: 'train' });
+
+// Play: train on until paused (up to the library's cap), drawing the network as it goes.
+function play({ pausedAfterFirstLook = false } = {}) {
+  const steer = { paused: false, stop: false, resume: null, pauseAfterLook: pausedAfterFirstLook };
+  return handle('train', 'Playing', async (started) =>
+    JSON.parse((await trainRun(started, { overrides: { epochs: DEFAULTS.play_epochs, redraw_ms: 1000 }, steer })).metrics_json));
+}
+
+const playButton = () => {
+  if (current && current.paused) {
+    current.paused = false;
+    current.resume?.(false);
+  } else if (!current) {
+    play();
+  }
+};
+const pauseButton = () => {
+  if (current && !current.paused) {
+    current.paused = true;
+    status('Pausing after these steps…');
+  }
+};
+const stepButton = () => {
+  if (current && current.paused) {
+    Object.assign(current, { paused: false, pauseAfterLook: true });
+    current.resume?.(false);
+  } else if (!current) {
+    play({ pausedAfterFirstLook: true });
+  }
+};
+// Reset: stop, and show a fresh network (the seed's) at initialisation.
+const resetButton = () => handle('train', 'Resetting to a fresh network', async (started) =>
+  JSON.parse((await trainRun(started, { overrides: { epochs: 0 } })).metrics_json));
+
+// The cures side by side: the same network four ways, each trained with the controls' settings and pinned.
+const CURES = [
+  { activation: 'sigmoid', norm: 'none', residual: false },
+  { activation: 'relu', norm: 'none', residual: false },
+  { activation: 'sigmoid', norm: 'batch', residual: false },
+  { activation: 'sigmoid', norm: 'none', residual: true },
+];
+const runCompare = () => handle('compare', 'Training sigmoid, ReLU, sigmoid + batch norm and residual sigmoid', async (started) => {
+  const flows = [];
+  for (const [i, overrides] of CURES.entries()) {
+    status(`Comparing the cures: ${i + 1} of ${CURES.length}…`);
+    const result = await trainRun(started, { overrides });
+    flows.push(result.flow);
+  }
+  pin(flows);
+  showFlows(flows.map((f) => ({ init: f, now: f })));
+  status(`Compared the cures in ${seconds(started).toFixed(2)} s: all four pinned below.`);
+  return flows;
+}, { button: 'compare' });
+
 // `vanish demo`: the notebook's four networks (and the cures).
-const runNotebook = () => handle('notebook', 'demo', async (started) => {
+const runNotebook = () => handle('demo', 'Training the notebook\'s four networks', async (started) => {
   const { o, files } = await common();
   Object.assign(o, read(['cures']), { norm: readControl('cure_norm') });
-  status('Training the four networks…');
   const result = JSON.parse(await demo(JSON.stringify(o), files, showProgress, live));
+  state.mode = 'demo';
+  showFlows(result.flows.map((f, i) => ({ init: f, now: result.flows_after[i] })));
   show(result, [
     ['demo.json', JSON.stringify(result.demo, null, 2), 'application/json'],
     ...reportFiles(result),
@@ -140,26 +410,10 @@ const runNotebook = () => handle('notebook', 'demo', async (started) => {
   hooks.seconds(seconds(started));
   status(`Done in ${seconds(started).toFixed(2)} s on ${result.demo.config.engine}.`);
   return result.demo;
-});
-
-// `vanish train` for one network: what it prints, the report's plots, metrics.json and the weights.
-const runTrain = () => handle('train', 'train', async (started) => {
-  const { o, files } = await common();
-  Object.assign(o, read(['residual', 'optimizer', 'momentum', 'clip_grad_norm', 'weight_decay', 'output', 'histograms']));
-  o.activation = [readControl('activation')];
-  o.norm = readControl('norm');
-  const progress = (step, total, loss) => {
-    showProgress(step, total);
-    status(`Training: step ${step}/${total}, loss ${loss.toFixed(4)}`);
-  };
-  const result = JSON.parse(await train(JSON.stringify(o), files, progress, live));
-  show(result, [['metrics.json', result.metrics_json, 'application/json'], ...reportFiles(result), weightFile(result.weights)]);
-  status(`Trained in ${seconds(started).toFixed(2)} s on ${result.engine}.`);
-  return JSON.parse(result.metrics_json);
-});
+}, { button: 'notebook' });
 
 // `vanish sweep` over the depths and axes given, in memory: the terminal table and the report's plots.
-const runSweep = () => handle('sweep', 'sweep', async (started) => {
+const runSweep = () => handle('sweep', 'Sweeping', async (started) => {
   const { o, files } = await common();
   Object.assign(o, read(['depths', 'activations', 'norms', 'seeds', 'histograms']));
   Object.assign(o, { widths: String(o.width), inits: o.init });
@@ -173,14 +427,17 @@ const runSweep = () => handle('sweep', 'sweep', async (started) => {
   }
   const progress = (done, total) => { showProgress(done, total); status(`Sweep: ${done}/${total} runs`); };
   const result = JSON.parse(await sweep(JSON.stringify(o), files, progress));
+  state.mode = 'sweep';
   show(result, reportFiles(result));
+  $('view').classList.add('stale');
+  $('stale-note').textContent = 'The network picture is from the last single run; the sweep is in the table and plots below.';
   status(`Sweep: ${result.runs} runs in ${seconds(started).toFixed(2)} s on ${result.engine}.`);
   return { runs: result.runs, engine: result.engine, summary: JSON.parse(result.summary_json) };
-});
+}, { button: 'sweep' });
 
-// `vanish check --quick` in the page: every case's worst tensor against its bound, as the CLI prints.
-const runCheck = () => handle('check', 'check', async () => {
-  status('Checking this GPU against the f64 reference…');
+// `vanish check --quick` in the page, in the diagnostics panel: every case's worst tensor against its bound.
+const runCheck = () => handle('check', 'Checking this GPU against the f64 reference', async () => {
+  $('diagnostics').open = true;
   const progress = (done, total, name) => { showProgress(done, total); status(`Checked ${done}/${total}: ${name}`); };
   const report = JSON.parse(await check(true, adapter, progress));
   const ratio = (t) => t.max_abs / Math.max(t.allowed, 1e-300);
@@ -189,13 +446,28 @@ const runCheck = () => handle('check', 'check', async () => {
     const worst = c.tensors.reduce((a, t) => (ratio(t) > ratio(a) ? t : a));
     lines.push(`${c.name.padEnd(44)} ${worst.name.padEnd(28)} ${worst.max_abs.toExponential(2).padStart(9)} rel ${worst.rel.toExponential(2)}  ${worst.rule} ${c.passed ? 'ok' : 'FAILED'}`);
   }
-  $('text').textContent = lines.join('\n');
-  $('plots').replaceChildren();
+  $('check-text').textContent = lines.join('\n');
   status(`Check: ${report.passed} passed, ${report.failed} failed.`);
   return report;
-});
+}, { button: 'check', gpu: true });
 
-// `vanish theory` for the panel's activation, σ_w² and σ_b², recomputed as they change.
+// A control changed: the link follows, the results shown are marked stale, and a single-network result
+// re-runs after a short pause (warm runs take a fraction of a second).
+function changed(id) {
+  history.replaceState(null, '', linkHash() || location.pathname);
+  clearTimeout(rerun);
+  if (current) {
+    $('stale-note').textContent = `Changed ${controlName(id)}: Reset starts a run with it.`;
+  } else if (state.mode === 'train') {
+    markStale(`Changed ${controlName(id)}: re-running…`);
+    rerun = setTimeout(runTrain, 400);
+  } else {
+    markStale(`Changed ${controlName(id)}: these results are for the earlier settings.`);
+  }
+}
+
+// ---- The mean-field theory panel, recomputed as its inputs change ----
+
 const THEORY_ROWS = [
   ['q*', 'q_star', 'the pre-activations\' variance deep in the network'],
   ['χ₁', 'chi_1', '‖δ‖² per layer going down'],
@@ -207,8 +479,8 @@ const THEORY_ROWS = [
 function showTheory() {
   const table = $('theory');
   try {
-    const t = JSON.parse(theory(readControl('mf_activation'), readControl('mf_sigma_w2'), readControl('mf_sigma_b2')));
-    const cell = (text, title) => Object.assign(document.createElement('td'), { textContent: text, title: title || '' });
+    const t = JSON.parse(theory($('mf_activation').value, Number($('mf_sigma_w2').value), Number($('mf_sigma_b2').value)));
+    const cell = (content, title) => Object.assign(document.createElement('td'), { textContent: content, title: title || '' });
     const rows = THEORY_ROWS.map(([name, key, what]) => {
       const tr = document.createElement('tr');
       tr.append(cell(name, what), cell(t[key] === null ? '—' : t[key].toPrecision(6), what));
@@ -224,19 +496,25 @@ function showTheory() {
   }
 }
 
-// For scripts and tests, in one place: what each button produced (`window.vanishDemo`, `vanishTrain`,
-// `vanishSweep`, `vanishCheck`), the last error (`vanishError`), the demo's time (`vanishSeconds`), the
-// live redraws (`vanishRedraws`, `vanishLivePlots`), the redraw interval a script may set
-// (`vanishRedrawMs`), `vanish grads` on a file's bytes (`vanishGrads(name, base64)`), the theory panel's
-// numbers (`vanishTheory`) and readiness (`vanishReady`).
-const HOOK = { demo: 'vanishDemo', train: 'vanishTrain', sweep: 'vanishSweep', check: 'vanishCheck' };
+// ---- For scripts and tests, in one place ----
+// What each run produced (`window.vanishDemo`, `vanishTrain`, `vanishSweep`, `vanishCheck`, `vanishCompare`,
+// and `vanishFirst` for the result shown on load), the last error (`vanishError`), the demo's time
+// (`vanishSeconds`), the live redraws (`vanishRedraws`, `vanishLivePlots`), the redraw interval a script
+// may set (`vanishRedrawMs`), the networks drawn (`vanishFlows`), the last step reported
+// (`vanishStep`), every status shown (`vanishStatusLog`), `vanish grads` on a file's bytes
+// (`vanishGrads(name, base64)`), the theory panel's numbers (`vanishTheory`), the background compile's
+// end (`vanishWarm`) and readiness (`vanishReady`).
+const HOOK = { demo: 'vanishDemo', train: 'vanishTrain', sweep: 'vanishSweep', check: 'vanishCheck', compare: 'vanishCompare', first: 'vanishFirst', warm: 'vanishWarm' };
 const hooks = {
   start(name) { window[HOOK[name]] = undefined; window.vanishError = undefined; },
   done(name, value) { window[HOOK[name]] = value; },
-  failed(e) { window.vanishError = String(e); },
+  failed(message) { window.vanishError = message; },
   seconds(s) { window.vanishSeconds = s; },
   redrawn(list) { window.vanishRedraws += 1; window.vanishLivePlots.push(list.map((p) => p.title)); },
   redrawMs() { return window.vanishRedrawMs; },
+  flows(flows) { window.vanishFlows = flows; },
+  step(step) { window.vanishStep = step; },
+  status(line) { (window.vanishStatusLog ||= []).push(line); },
   install() {
     window.vanishRedraws = 0;
     window.vanishLivePlots = [];
@@ -248,13 +526,72 @@ const hooks = {
   },
 };
 
+// ---- Start ----
+
 fillControls();
-$('notebook').addEventListener('click', runNotebook);
-$('train').addEventListener('click', runTrain);
-$('sweep').addEventListener('click', runSweep);
-$('check').addEventListener('click', runCheck);
+START = Object.fromEntries(LINKED.map((id) => [id, text(id)]));
+for (const [title, settings] of READY) {
+  const a = Object.assign(document.createElement('a'), { textContent: title, href: `#${new URLSearchParams(settings)}` });
+  $('links').append(a);
+}
+const buttons = { notebook: runNotebook, train: runTrain, sweep: runSweep, check: runCheck, compare: runCompare,
+  play: playButton, pause: pauseButton, step: stepButton, reset: resetButton, pin: pinShown };
+for (const [id, action] of Object.entries(buttons)) $(id).addEventListener('click', () => { action(); });
+$('copy-link').addEventListener('click', async () => {
+  const url = location.href.split('#')[0] + linkHash();
+  try {
+    await navigator.clipboard.writeText(url);
+    status(`Link copied: ${url}`);
+  } catch {
+    status(`The link (copy it from here): ${url}`);
+  }
+});
+for (const id of LINKED) $(id).addEventListener('change', () => changed(id));
+for (const id of ['view_quantity', 'view_moment']) $(id).addEventListener('change', () => { drawView(); drawPins(); });
 for (const id of ['mf_activation', 'mf_sigma_w2', 'mf_sigma_b2']) $(id).addEventListener('input', showTheory);
+let width = window.innerWidth;
+window.addEventListener('resize', () => {
+  if (window.innerWidth === width) return;
+  width = window.innerWidth;
+  drawView();
+  drawPins();
+});
+// A link opened or followed: its settings, then a run.
+function openLink() {
+  try {
+    applyHash(location.hash);
+  } catch (e) {
+    $('error').textContent = `error: ${e.message}`;
+    status(`This link could not be used: ${e.message}`);
+    hooks.failed(e.message);
+    return false;
+  }
+  runTrain();
+  return true;
+}
+window.addEventListener('hashchange', openLink);
+// Phones start with the settings folded away.
+if (window.matchMedia('(max-width: 799px)').matches) $('drawer').open = false;
 $('mf_activation').value = 'tanh';
 showTheory();
+drawPins();
 status(navigator.gpu ? 'Ready: WebGPU is available.' : 'Ready: this browser has no WebGPU; the CPU reference will run.');
 hooks.install();
+
+// A first result at once: a link's setup, or the default network on the CPU reference (a fraction of a
+// second at this size) while the GPU kernels compile in the background for the first click.
+if (location.hash.length > 1) {
+  openLink();
+} else {
+  handle('first', 'Training the default network on the CPU reference', async (started) => {
+    const result = await trainRun(started, { overrides: { device: 'cpu' } });
+    return JSON.parse(result.metrics_json);
+  }, { gpu: false });
+  if (onGpu()) {
+    handle('warm', 'Compiling the GPU kernels in the background', async (started) => {
+      await trainRun(started, { overrides: { epochs: 0 }, quiet: true });
+      status(`Ready: the GPU kernels compiled in ${seconds(started).toFixed(1)} s. Press Play to watch the network train.`);
+      return true;
+    }, { gpu: true, background: true });
+  }
+}

@@ -17,5 +17,5 @@ rm -rf dist
 mkdir -p dist
 wasm-bindgen --target web --no-typescript --out-dir dist --out-name vanish \
   "$target_dir/wasm32-unknown-unknown/release/vanish_web.wasm"
-cp index.html app.js dist/
+cp index.html app.js network.js dist/
 echo "web/dist: $(du -sh dist | cut -f1) ($(ls dist | tr '\n' ' '))"

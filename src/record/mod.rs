@@ -5,6 +5,7 @@
 
 pub mod boundary;
 mod config;
+pub mod flow;
 mod run_record;
 pub mod theory;
 pub mod verdict;

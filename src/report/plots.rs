@@ -45,6 +45,17 @@ fn color(i: usize) -> RGBColor {
     COLORS[i % COLORS.len()]
 }
 
+/// Series `i`'s marker, centred on `(x, y)` in pixels: a disc, a triangle, a diamond or a square.
+fn shape(i: usize, (x, y): (i32, i32)) -> Vec<(i32, i32)> {
+    let points: &[(i32, i32)] = match i % 4 {
+        0 => &[(4, 0), (3, 3), (0, 4), (-3, 3), (-4, 0), (-3, -3), (0, -4), (3, -3)],
+        1 => &[(0, -5), (5, 4), (-5, 4)],
+        2 => &[(0, -5), (5, 0), (0, 5), (-5, 0)],
+        _ => &[(-4, -4), (4, -4), (4, 4), (-4, 4)],
+    };
+    points.iter().map(|(dx, dy)| (x + dx, y + dy)).collect()
+}
+
 pub(super) const FONT: &str = "sans-serif";
 
 /// The legend every plot uses, at `position`.
@@ -169,11 +180,17 @@ fn delta_panel(area: &DrawingArea<SVGBackend<'_>, Shift>, groups: &[&Group<'_>],
             prof.iter().enumerate().filter_map(|(l, s)| s.map(|s| ((l + 1) as f64, s.max))).collect();
         band.extend(prof.iter().enumerate().rev().filter_map(|(l, s)| s.map(|s| ((l + 1) as f64, s.min))));
         chart.draw_series(std::iter::once(Polygon::new(band, c.mix(0.15).filled()))).map_err(err)?;
+        chart.draw_series(LineSeries::new(pts.clone(), c.stroke_width(2))).map_err(err)?.label(g.label.clone()).legend(
+            move |(x, y)| {
+                EmptyElement::at((x, y))
+                    + PathElement::new(vec![(0, 0), (18, 0)], c.stroke_width(2))
+                    + Polygon::new(shape(i, (9, 0)), c.filled())
+            },
+        );
+        // A shape per series at every layer, so the lines differ by more than colour.
         chart
-            .draw_series(LineSeries::new(pts, c.stroke_width(2)))
-            .map_err(err)?
-            .label(g.label.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+            .draw_series(pts.into_iter().map(|p| EmptyElement::at(p) + Polygon::new(shape(i, (0, 0)), c.filled())))
+            .map_err(err)?;
         if !theory.is_empty() {
             chart.draw_series(DashedLineSeries::new(theory.clone(), 5, 4, c.stroke_width(1))).map_err(err)?;
         }

@@ -14,6 +14,9 @@ use std::process::Command;
 use base64::Engine as _;
 use serde_json::Value;
 
+/// One browser at a time: two headless Chromiums on SwiftShader starve each other on CI's two cores.
+static BROWSER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -74,6 +77,7 @@ fn the_page_runs_the_notebook_on_webgpu_with_the_clis_numbers() {
         common::write_idx(&mnist_dir, &digits[..400], 300, true, "");
     }
     let mut args = vec![out_dir.clone(), bad.clone(), root().join("tests/fixtures")];
+    let _one = BROWSER.lock().unwrap_or_else(|e| e.into_inner());
     if digits.is_some() {
         args.push(mnist_dir.clone());
     }
@@ -90,9 +94,12 @@ fn the_page_runs_the_notebook_on_webgpu_with_the_clis_numbers() {
 
     // Offline and self-contained: only the page's own files were asked for.
     assert_eq!(page["foreign"], serde_json::json!([]), "requests outside the page's server");
-    let served: Vec<&str> = page["served"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    let files = ["/", "/app.js", "/vanish.js", "/vanish_bg.wasm"];
-    assert_eq!(served, [files, files].concat(), "the page's four files, once per page load (two loads)");
+    let mut served: Vec<&str> = page["served"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    served.sort();
+    let files = ["/", "/app.js", "/network.js", "/vanish.js", "/vanish_bg.wasm"];
+    let mut want: Vec<&str> = [files, files].concat();
+    want.sort();
+    assert_eq!(served, want, "the page's five files, once per page load (two loads)");
     assert!(
         page["console"].as_array().unwrap().iter().all(|m| !m.as_str().unwrap().contains("error")),
         "{}",
@@ -123,7 +130,8 @@ fn the_page_runs_the_notebook_on_webgpu_with_the_clis_numbers() {
     assert!(page["error"].is_null(), "{}", page["error"]);
     let engine = demo["config"]["engine"].as_str().unwrap();
     assert!(engine.starts_with("gpu: ") && engine.contains("BrowserWebGpu"), "{engine}");
-    assert_eq!(page["plots"], 5, "the report's five plots");
+    // The report's plots but the one against depth (the notebook's networks have one depth: a lone dot).
+    assert_eq!(page["plots"], 4, "the report's four plots of one depth");
     assert!(page["text"].as_str().unwrap().contains("Conclusion (computed from the numbers above)"));
     assert_eq!(page["again_equal"], true, "a second run in the same page gives the same numbers");
 
@@ -171,8 +179,8 @@ fn the_page_runs_the_notebook_on_webgpu_with_the_clis_numbers() {
     assert_eq!(page["redraws"], 2, "plots redrawn after each chunk of steps but the last");
     let live = page["live_plots"].as_array().unwrap();
     assert!(
-        live.iter().all(|l| l.as_array().unwrap().len() == 5),
-        "every redraw has the five plots, boundaries too: {live:?}"
+        live.iter().all(|l| l.as_array().unwrap().len() == 4),
+        "every redraw has the four plots, boundaries too: {live:?}"
     );
     // The run as the CLI's files: demo.json, runs.csv, summary.json and each network's final weights,
     // which the CLI loads (`train --load`) with the numbers the page shows.
@@ -389,5 +397,147 @@ fn floats(v: &Value) -> Value {
         Value::Array(a) => Value::Array(a.iter().map(floats).collect()),
         Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), floats(v))).collect()),
         other => other.clone(),
+    }
+}
+
+/// The page as a teacher uses it (`web/test/playground.mjs`): a first result on load, feedback at the first
+/// click, the network picture with the demo's numbers, pinned runs in one overlay, a setup carried by a
+/// link, Play/Pause/Step/Reset, errors in the page's words, text of 12 px or more, and a phone layout.
+#[test]
+fn the_page_is_a_gradient_flow_playground() {
+    if let Err(why) = ready() {
+        if std::env::var("VANISH_REQUIRE_WEB").as_deref() == Ok("1") {
+            panic!("VANISH_REQUIRE_WEB=1 but {why}");
+        }
+        common::skip(&why);
+        return;
+    }
+    let out_dir = root().join("target/web-test/playground");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let _one = BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let run =
+        Command::new("node").arg(root().join("web/test/playground.mjs")).arg(&out_dir).output().expect("node runs");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "playground.mjs failed:\n{stderr}");
+    let page: Value = serde_json::from_slice(&run.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    assert!(page["fatal"].is_null(), "the drive stopped: {}\n{page}", page["fatal"]);
+    let errors: Vec<&str> = page["console"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .filter(|m| m.contains("error"))
+        .collect();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+
+    // On load, before any click: the default network trained on the CPU reference.
+    let first = &page["first"];
+    assert!(text(&first["history"]["engine"]).contains("cpu reference"), "{}", first["history"]["engine"]);
+    // The first click answers at once, and the first GPU action says that the kernels compile.
+    let click = &page["first_click"];
+    assert!(click["ms"].as_f64().unwrap() < 100.0, "{click}");
+    assert_ne!(click["before"], click["after"], "{click}");
+    assert!(text(&click["after"]).contains("Compiling the GPU kernels (first run only)"), "{click}");
+    assert_eq!(click["indeterminate"], true, "the bar turns indeterminate: {click}");
+
+    // The network picture after the notebook, at initialisation: `vanish demo --json`'s numbers.
+    assert!(page["error"].is_null(), "{}", page["error"]);
+    let cli = demo_cli(&["--device", "cpu"]);
+    let nets = page["network_init"].as_array().unwrap();
+    let runs = cli["runs"].as_array().unwrap();
+    assert_eq!(nets.len(), runs.len(), "one network per demo run");
+    for (net, run) in nets.iter().zip(runs) {
+        let name = text(&run["name"]);
+        assert_eq!(text(&net["label"]), name);
+        let layers = net["layers"].as_array().unwrap();
+        assert_eq!(layers[0]["name"], "input");
+        assert_eq!(layers.last().unwrap()["name"], "output");
+        for (key, cli_key) in [("delta", "delta_norms_init"), ("grad_w", "grad_norms_init")] {
+            let want = run[cli_key].as_array().unwrap();
+            assert_eq!(layers.len() - 1, want.len(), "{name}: a column per dense layer and the input");
+            for (i, (l, w)) in layers[1..].iter().zip(want).enumerate() {
+                close(
+                    &format!("{name} {key}[{i}] in the picture"),
+                    l[key].as_f64().unwrap(),
+                    w.as_f64().unwrap(),
+                    1e-3,
+                );
+            }
+        }
+    }
+    // The theory's ‖δ‖ is drawn where it has one: every layer of the plain sigmoid network.
+    assert!(nets[0]["layers"].as_array().unwrap()[1..].iter().all(|l| l["predicted"].is_f64()), "{}", nets[0]);
+    assert!(text(&page["headline"]).contains("receives"), "{}", page["headline"]);
+    assert_ne!(page["network_after"], page["network_init"], "the picture after training differs");
+
+    // Pin the four, train another and pin it: all five in the overlay.
+    assert!(page["train_error"].is_null(), "{}", page["train_error"]);
+    assert_eq!(page["pins"].as_array().unwrap().len(), 5, "{}", page["pins"]);
+    assert_eq!(page["overlay_runs"].as_array().unwrap().len(), 5, "{}", page["overlay_runs"]);
+    // A change greys the results, goes into the link, and re-runs the single network.
+    assert_eq!(page["stale_after_change"], true);
+    assert!(text(&page["hash_after_change"]).contains("depth=4"), "{}", page["hash_after_change"]);
+    assert_eq!(page["rerun_depth"], 4);
+    // Errors name the control, and the status says the run failed.
+    let width = &page["width_error"];
+    assert!(text(&width["error"]).contains("width must be at least 1 (it is -3)"), "{width}");
+    assert!(text(&width["status"]).starts_with("Run failed"), "{width}");
+    assert!(text(&page["depth_error"]).contains("depth must be at least 1"), "{}", page["depth_error"]);
+    // The cures side by side, each pinned.
+    assert!(page["compare_error"].is_null(), "{}", page["compare_error"]);
+    let compare = page["compare"].as_array().unwrap();
+    let labels: Vec<String> = compare.iter().map(|c| text(&c["label"])).collect();
+    assert_eq!(labels, ["sigmoid", "relu", "sigmoid + batch norm", "residual sigmoid"]);
+    let ratio = |i: usize| compare[i]["first_last"].as_f64().unwrap();
+    assert!(ratio(1) > 100.0 * ratio(0), "ReLU {} against sigmoid {}", ratio(1), ratio(0));
+    assert_eq!(page["pins_after_compare"], 9);
+
+    // A link sets the controls and trains what `vanish train` trains.
+    assert!(page["link_error"].is_null(), "{}", page["link_error"]);
+    assert_eq!(page["link_controls"], serde_json::json!(["tanh", "5", "8", "sgd", "0.05"]));
+    let cli = Command::new(env!("CARGO_BIN_EXE_vanish"))
+        .args(["train", "--activation", "tanh", "--depth", "5", "--width", "8", "--epochs", "2", "--seed", "3"])
+        .args(["--optimizer", "sgd", "--lr", "0.05", "--device", "cpu", "--json"])
+        .output()
+        .unwrap();
+    assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
+    let want: Value = serde_json::from_slice(&cli.stdout).unwrap();
+    assert_eq!(floats(&page["link_train"]["config"]), floats(&want["config"]), "the same run");
+    let (got, expect) = (
+        page["link_train"]["history"]["batch_losses"].as_array().unwrap(),
+        want["history"]["batch_losses"].as_array().unwrap(),
+    );
+    assert_eq!(got.len(), expect.len());
+    close("the link's first loss", got[0].as_f64().unwrap(), expect[0].as_f64().unwrap(), 1e-5);
+    for i in 1..5 {
+        close(&format!("the link's loss of step {i}"), got[i].as_f64().unwrap(), expect[i].as_f64().unwrap(), 1e-3);
+    }
+    // Play trains on; Pause holds it; Step trains one look (at most 7 steps) and pauses; Reset shows step 0.
+    let pause = &page["pause"];
+    assert_eq!(pause["at"], pause["after_a_second"], "paused: {pause}");
+    let step = &page["step"];
+    let moved = step["to"].as_u64().unwrap() - step["from"].as_u64().unwrap();
+    assert!((1..=7).contains(&moved), "Step moved {moved} steps");
+    assert!(page["reset"]["error"].is_null(), "{}", page["reset"]);
+    assert_eq!(page["reset"]["steps"], 0, "{}", page["reset"]);
+    assert!(text(&page["bad_link"]).contains("“colour”, which is not a setting"), "{}", page["bad_link"]);
+
+    // Legible and laid out: text of 12 px or more on screen, no sideways scroll, touch-sized controls.
+    for key in ["text_desktop", "text_phone"] {
+        assert!(page[key]["px"].as_f64().unwrap() >= 12.0, "{key}: {}", page[key]);
+    }
+    for key in ["scroll_desktop", "phone_scroll", "phone_scroll_open"] {
+        assert!(page[key].as_f64().unwrap() <= 0.0, "{key}: the page scrolls sideways by {} px", page[key]);
+    }
+    assert_eq!(page["phone_drawer_closed"], true, "a phone starts with the settings folded");
+    assert_eq!(page["phone_targets"], serde_json::json!([]), "touch targets under 40 px");
+    let aria = &page["aria"];
+    assert_eq!(aria["status"], "polite");
+    assert!(aria["progress"].is_string());
+    assert!(aria["svgs"].as_array().unwrap().iter().all(|s| s == true), "every SVG has a text alternative: {aria}");
+    for shot in ["desktop.png", "phone.png"] {
+        let png = std::fs::read(out_dir.join(shot)).unwrap();
+        assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{shot}: a real screenshot");
     }
 }

@@ -22,6 +22,7 @@ use vanish::engine::{Backend, Optimizer, TrainConfig};
 use vanish::gpu::{Gpu, GpuBackend};
 use vanish::interchange::{Manifest, Precision, encode, params_tensors};
 use vanish::model::{MlpSpec, Params};
+use vanish::record::flow::GradientFlow;
 use vanish::record::{RunRecord, boundary::decision_boundary, record_of, record_run};
 use vanish::reference::CpuBackend;
 use vanish::sweep::{MemoryStore, SweepOptions, run_sweep_async};
@@ -53,6 +54,7 @@ pub fn defaults() -> String {
         "train": TrainSettings::default(),
         "sweep": sweep,
         "choices": choices,
+        "play_epochs": PLAY_EPOCHS,
     })
     .to_string()
 }
@@ -114,6 +116,10 @@ impl<S: serde::de::DeserializeOwned> Request<S> {
         Ok(data.load_from(&self.files, seed)?)
     }
 }
+
+/// How many epochs the page's Play trains at most before it stops by itself (a pause or reset stops it
+/// sooner): about a minute of the notebook's network on a laptop's GPU.
+const PLAY_EPOCHS: usize = 1000;
 
 /// The page's default `redraw_ms`.
 const REDRAW_MS: f64 = 300.0;
@@ -195,6 +201,21 @@ fn yielding() -> Answer {
     })
 }
 
+/// What the page answered between two chunks of steps: after yielding to the browser, a Promise it
+/// returned is awaited (a paused run waits there), and `true` (or a rejection) stops the run.
+fn page_answer(returned: Result<JsValue, JsValue>) -> Answer {
+    Box::pin(async move {
+        yield_to_browser().await;
+        match returned {
+            Ok(v) if v.is_instance_of::<js_sys::Promise>() => {
+                JsFuture::from(js_sys::Promise::from(v)).await.map_or(true, |answer| answer.is_truthy())
+            }
+            Ok(v) => v.is_truthy(),
+            Err(_) => true,
+        }
+    })
+}
+
 /// The page's engine: the browser's WebGPU adapter on the fused executor, or the CPU reference (asked
 /// for, or where there is no WebGPU: the note says so, as the CLI does without a driver).
 enum PageBackend {
@@ -228,9 +249,23 @@ impl PageBackend {
     }
 }
 
+/// The report's plots of `records` as the page shows them: against depth, runs of one depth are a lone
+/// dot, so that plot is left out.
+fn page_plots(
+    records: &[RunRecord],
+    diagram: &[vanish::report::trainability::Panel],
+) -> anyhow::Result<Vec<vanish::report::plots::Plot>> {
+    let mut plots = vanish::report::plots_with(records, diagram).map_err(anyhow::Error::msg)?;
+    let depths: std::collections::BTreeSet<usize> = records.iter().map(|r| r.config.depth).collect();
+    if depths.len() < 2 {
+        plots.retain(|p| p.file != "depth.svg");
+    }
+    Ok(plots)
+}
+
 /// Hands the page the report's plots of `records` as they are now (JSON `[{title, caption, svg}]`).
 fn redraw(plots: &js_sys::Function, records: &[RunRecord]) {
-    let Ok(page) = vanish::report::plots_of(records) else { return };
+    let Ok(page) = page_plots(records, &vanish::report::trainability::panels(records)) else { return };
     if let Ok(json) = serde_json::to_string(&page) {
         let _ = plots.call1(&JsValue::NULL, &JsValue::from_str(&json));
     }
@@ -245,7 +280,7 @@ fn report(
     checks: &[vanish::sweep::Check],
 ) -> anyhow::Result<serde_json::Value> {
     let diagram = vanish::report::trainability::panels(records);
-    let plots = vanish::report::plots_with(records, &diagram).map_err(anyhow::Error::msg)?;
+    let plots = page_plots(records, &diagram)?;
     let groups = vanish::report::groups::groups(records);
     let summary =
         vanish::report::tidy::summary(title, &serde_json::to_value(settings)?, records, &groups, checks, &diagram);
@@ -331,8 +366,22 @@ async fn run_demo(
             weights(format!("{name}.safetensors"), &n.job.spec, &n.after, settings.seed, &n.trained.history.engine)
         })
         .collect();
+    // The network picture of each, at initialisation (the demo's numbers) and after training.
+    let flows = |last: bool| -> Vec<GradientFlow> {
+        result
+            .networks
+            .iter()
+            .zip(&records)
+            .map(|(n, r)| {
+                let (snap, step) = if last { (r.last(), r.batch_losses.len()) } else { (r.init(), 0) };
+                GradientFlow::of(&demo::run_name(&n.job.spec, settings.network.init), &n.job.spec, snap, step)
+            })
+            .collect()
+    };
     let page = serde_json::json!({
         "text": demo::render(&result.output),
+        "flows": flows(false),
+        "flows_after": flows(true),
         "demo": result.output,
         "note": note,
         "weights": downloads,
@@ -341,9 +390,11 @@ async fn run_demo(
 }
 
 /// Runs `vanish train` for one network (`TrainSettings` and the page's options, as JSON; `files` as for
-/// `demo`): calls `progress(step, total, loss)` and `plots(json)` between chunks of steps. Resolves to
-/// JSON `{engine, text, note, plots, metrics_json, weights, runs_csv, summary_json}` — `metrics_json`
-/// is the object `vanish train --out` writes to metrics.json.
+/// `demo`): calls `progress(step, total, loss, flow)` (`flow`: the network picture at the latest probe,
+/// `GradientFlow` as JSON) and `plots(json)` between chunks of steps; a Promise `progress` returns is
+/// awaited, and `true` stops the run there (the page's pause and reset). Resolves to JSON `{engine, text,
+/// note, plots, metrics_json, weights, runs_csv, summary_json, flow, flow_init}` — `metrics_json` is the
+/// object `vanish train --out` writes to metrics.json, `flow` the picture after training.
 #[wasm_bindgen]
 pub async fn train(
     options: String,
@@ -370,6 +421,8 @@ async fn run_train(
     let steps = vanish::engine::batches_per_epoch(train_set.len(), cfg.batch_size);
     let mut redraws = Redraws::new(request.page.redraw_ms);
     let train_ref = &train_set;
+    let label = demo::run_name(&spec, settings.network.init);
+    let input_sq = Some(train_set.mean_square());
     let mut between = |interim: &Interim<'_>| -> Answer {
         let p = interim.progress;
         if redraws.due(p) {
@@ -386,13 +439,14 @@ async fn run_train(
                 .collect();
             redraw(&plots, &records);
         }
-        let _ = progress.call3(
-            &JsValue::NULL,
+        let flow = interim.histories.first().and_then(|t| GradientFlow::latest(&label, &spec, &t.history, input_sq));
+        let args = js_sys::Array::of4(
             &JsValue::from(p.step as f64),
             &JsValue::from(p.total_steps as f64),
             &JsValue::from(p.last_loss),
+            &JsValue::from_str(&serde_json::to_string(&flow).unwrap_or_else(|_| "null".into())),
         );
-        yielding()
+        page_answer(progress.apply(&JsValue::NULL, &args))
     };
     let (page_engine, note) = PageBackend::open(&request.page).await;
     let pace = Pace { batch_size: cfg.batch_size, steps_per_look: Some(STEPS_PER_REDRAW), read_params: true };
@@ -400,8 +454,11 @@ async fn run_train(
     let history = &result.trained.history;
     let output = result.output();
     let record = record_run(&result.spec, (result.cfg, seed), &result.trained, &result.last, &train_set);
+    let label = demo::run_name(&result.spec, settings.network.init);
     let page = serde_json::json!({
         "engine": history.engine,
+        "flow_init": GradientFlow::of(&label, &result.spec, record.init(), 0),
+        "flow": GradientFlow::of(&label, &result.spec, record.last(), history.batch_losses.len()),
         "text": format!(
             "vanish train: {} on {}\n{}",
             result.spec.describe(),
@@ -442,7 +499,8 @@ async fn run_sweep(options: &str, files: js_sys::Array, progress: js_sys::Functi
     let page = serde_json::json!({
         "engine": engine,
         "runs": records.len(),
-        "text": vanish::report::terminal_summary(&records, &checks),
+        // The CLI's table points to the report it writes; the page offers summary.json instead.
+        "text": vanish::report::terminal_summary(&records, &checks).replace("in report.html and summary.json", "in summary.json"),
         "note": note,
     });
     Ok(with(page, report("vanish sweep (web)", &settings, &records, &checks)?).to_string())

@@ -30,6 +30,11 @@ const browser = await puppeteer.launch({
   headless: true,
   args: ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-webgpu-adapter=swiftshader'],
 });
+// Clicks `selector` after centring it, so the page's sticky bar never covers it.
+async function click(page, selector) {
+  await page.$eval(selector, (e) => e.scrollIntoView({ block: 'center' }));
+  await page.click(selector);
+}
 const out = { origin, requests: [], foreign: [], console: [] };
 try {
   const page = await browser.newPage();
@@ -43,6 +48,8 @@ try {
   page.on('pageerror', (e) => out.console.push(`pageerror: ${e.message}`));
   await page.goto(`${origin}/`, { waitUntil: 'load' });
   await page.waitForFunction(() => window.vanishReady === true, { timeout: 60_000 });
+  // The result the page shows on load (the default network on the CPU reference) comes first.
+  await page.waitForFunction(() => window.vanishFirst || window.vanishError, { timeout: 600_000, polling: 250 });
   out.webgpu = await page.evaluate(async () => {
     if (!navigator.gpu) return null;
     const a = await navigator.gpu.requestAdapter();
@@ -59,8 +66,8 @@ try {
   // The page stays responsive while it trains: a timer keeps firing between the awaited steps.
   await page.evaluate(() => { window.vanishTicks = 0; window.vanishTimer = setInterval(() => { window.vanishTicks += 1; }, 20); });
   // Redraw at every look (the page's default waits 300 ms), so the count does not depend on speed.
-  await page.evaluate(() => { window.vanishRedrawMs = 0; });
-  await page.click('#notebook');
+  await page.evaluate(() => { window.vanishRedrawMs = 0; window.vanishRedraws = 0; window.vanishLivePlots = []; });
+  await click(page, '#notebook');
   await page.waitForFunction(() => window.vanishDemo || window.vanishError, { timeout: 600_000, polling: 250 });
   out.ticks = await page.evaluate(() => { clearInterval(window.vanishTimer); return window.vanishTicks; });
   out.redraws = await page.evaluate(() => window.vanishRedraws);
@@ -81,7 +88,7 @@ try {
   out.plots = await page.$$eval('#plots figure', (fs) => fs.length);
   out.text = await page.$eval('#text', (e) => e.textContent);
   // Again in the same page: the GPU context and its compiled pipelines are kept, as in one CLI process.
-  await page.click('#notebook');
+  await click(page, '#notebook');
   await page.waitForFunction(() => window.vanishDemo || window.vanishError, { timeout: 600_000, polling: 100 });
   out.seconds_again = await page.evaluate(() => window.vanishSeconds || null);
   out.again_equal = JSON.stringify(await page.evaluate(() => window.vanishDemo)) === JSON.stringify(out.demo);
@@ -92,7 +99,7 @@ try {
   if (badCsv) {
     const input = await page.$('#csv');
     await input.uploadFile(badCsv);
-    await page.click('#notebook');
+    await click(page, '#notebook');
     await page.waitForFunction(() => window.vanishError || window.vanishDemo, { timeout: 120_000 });
     out.csv_error = await page.evaluate(() => window.vanishError || null);
   }
@@ -106,13 +113,13 @@ try {
   await page.$eval('#lr', (e) => { e.value = '0.05'; });
   await page.$eval('#clip_grad_norm', (e) => { e.value = '1'; });
   await page.$eval('#epochs', (e) => { e.value = '2'; });
-  await page.click('#histograms');
-  await page.click('#train');
+  await click(page, '#histograms');
+  await click(page, '#train');
   await page.waitForFunction(() => window.vanishTrain || window.vanishError, { timeout: 600_000, polling: 250 });
   out.train = await page.evaluate(() => window.vanishTrain || null);
   out.train_error = await page.evaluate(() => window.vanishError || null);
   out.train_figures = await page.$$eval('#plots figcaption', (cs) => cs.map((c) => c.textContent));
-  await page.click('#histograms');
+  await page.$eval('#histograms', (e) => { e.checked = false; });
   await page.$eval('#lr', (e) => { e.value = '0.001'; });
   await page.$eval('#epochs', (e) => { e.value = '1'; });
   // A sweep over depths 1..=3, sigmoid, tanh and ReLU, without and with batch norm, one seed.
@@ -120,14 +127,14 @@ try {
   await page.$eval('#csv', (e) => { e.value = ''; });
   await page.$eval('#depths', (e) => { e.value = '1..=3'; });
   await page.$eval('#norms', (e) => { e.value = 'none,batch'; });
-  await page.click('#sweep');
+  await click(page, '#sweep');
   await page.waitForFunction(() => window.vanishSweep || window.vanishError, { timeout: 600_000, polling: 250 });
   out.sweep = await page.evaluate(() => window.vanishSweep || null);
   out.sweep_error = await page.evaluate(() => window.vanishError || null);
   // A preset: its checks, as the CLI prints them.
   await page.evaluate(() => { window.vanishError = undefined; window.vanishSweep = undefined; });
   await page.select('#preset', 'glorot-tanh');
-  await page.click('#sweep');
+  await click(page, '#sweep');
   await page.waitForFunction(() => window.vanishSweep || window.vanishError, { timeout: 600_000, polling: 250 });
   out.preset_sweep = await page.evaluate(() => window.vanishSweep || null);
   out.preset_error = await page.evaluate(() => window.vanishError || null);
@@ -146,7 +153,7 @@ try {
     await page.$eval('#clip_grad_norm', (e) => { e.value = ''; });
     await page.$eval('#width', (e) => { e.value = '100'; });
     await page.$eval('#depth', (e) => { e.value = '2'; });
-    await page.click('#train');
+    await click(page, '#train');
     await page.waitForFunction(() => window.vanishTrain || window.vanishError, { timeout: 600_000, polling: 250 });
     out.mnist_train = await page.evaluate(() => window.vanishTrain || null);
     out.mnist_error = await page.evaluate(() => window.vanishError || null);
@@ -154,9 +161,10 @@ try {
     await page.$eval('#width', (e) => { e.value = '10'; });
     await page.$eval('#depth', (e) => { e.value = '11'; });
   }
-  // `vanish check --quick` on the page's WebGPU adapter.
+  // `vanish check --quick` on the page's WebGPU adapter, in the diagnostics panel.
   await page.evaluate(() => { window.vanishError = undefined; });
-  await page.click('#check');
+  await page.$eval('#diagnostics', (d) => { d.open = true; });
+  await click(page, '#check');
   await page.waitForFunction(() => window.vanishCheck || window.vanishError, { timeout: 600_000, polling: 250 });
   out.check = await page.evaluate(() => window.vanishCheck || null);
   out.check_error = await page.evaluate(() => window.vanishError || null);
@@ -171,11 +179,12 @@ try {
   }
   // A browser without WebGPU: the page says so and the notebook runs on the CPU reference (f64).
   const plain = await browser.newPage();
+  await plain.setViewport({ width: 1400, height: 1000 });
   await plain.evaluateOnNewDocument(() => { Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined }); });
   await plain.goto(`${origin}/`, { waitUntil: 'load' });
   await plain.waitForFunction(() => window.vanishReady === true, { timeout: 60_000 });
-  out.fallback_ready = await plain.$eval('#status', (e) => e.textContent);
-  await plain.click('#notebook');
+  out.fallback_ready = await plain.evaluate(() => window.vanishStatusLog.join('\n'));
+  await click(plain, '#notebook');
   await plain.waitForFunction(() => window.vanishDemo || window.vanishError, { timeout: 600_000, polling: 250 });
   out.fallback = await plain.evaluate(() => window.vanishDemo || null);
   out.fallback_error = await plain.evaluate(() => window.vanishError || null);
