@@ -88,16 +88,17 @@ function linkHash() {
 
 // Sets the controls a link names; a name the page does not know is an error naming it.
 function applyHash(hash) {
-  const params = new URLSearchParams(hash.replace(/^#/, ''));
-  for (const id of LINKED) setControl(id, START[id]);
+  const params = [...new URLSearchParams(hash.replace(/^#/, ''))];
+  // Every name and choice checked before any control changes: a refused link leaves the page as it was.
   for (const [key, value] of params) {
     const id = key.replaceAll('-', '_');
     if (!LINKED.includes(id)) throw new Error(`the link names “${key}”, which is not a setting (${LINKED.map(flag).join(', ')})`);
     if ($(id).tagName === 'SELECT' && ![...$(id).options].some((o) => o.value === value)) {
       throw new Error(`the link sets ${key} to “${value}”, which is not one of ${[...$(id).options].map((o) => o.value || 'none').join(', ')}`);
     }
-    setControl(id, value);
   }
+  for (const id of LINKED) setControl(id, START[id]);
+  for (const [key, value] of params) setControl(key.replaceAll('-', '_'), value);
 }
 
 // Ready-made links for a class, each a setup the page runs when opened.
@@ -192,6 +193,10 @@ function pin(flows) {
 }
 
 const pinShown = () => {
+  if (!state.shown.length) {
+    status('Nothing to pin yet: train a network first.');
+    return;
+  }
   const moment = $('view_moment').value;
   pin(state.shown.map((s) => (moment === 'init' ? s.init : s.now) || s.now));
   status(`Pinned ${state.shown.length === 1 ? 'the run' : `${state.shown.length} runs`}: ${state.pins.length} in the comparison.`);
@@ -249,13 +254,22 @@ let rerun = null; // the debounced re-run after a control changed
 
 const onGpu = () => Boolean(navigator.gpu) && $('device').value !== 'cpu';
 
+// Every click that runs something takes the next generation; a run of an older one that has not begun is
+// skipped, one in progress is stopped, and neither writes to the page any more: the latest click wins.
+let generation = 0;
+
 // The one scaffold every run goes through. At once: the status says what starts (on the first GPU run,
-// that the kernels compile), the bar turns indeterminate, the results grey out. Then it waits for the
-// run before it (stopping a training run in progress), runs `work`, hands its result to the test hooks
-// under `name`, and shows any error in the page's words.
+// that the kernels compile), the bar turns indeterminate, the results grey out, and the runs before it
+// are stopped. Then it waits for the run before it, runs `work(started, fresh)` — `fresh()` says whether
+// this is still the latest click's run — hands its result to the test hooks under `name`, and shows any
+// error in the page's words. A background run (the compile on load) takes no generation and gives way to
+// any click.
 function handle(name, what, work, { button, gpu = onGpu(), background = false } = {}) {
+  const gen = background ? generation : ++generation;
+  const fresh = () => gen === generation;
   const starting = () => {
     status(gpu && !gpuWarm && !background ? `Compiling the GPU kernels (first run only), then ${what[0].toLowerCase()}${what.slice(1)}…` : `${what}…`);
+    $('status').setAttribute('aria-busy', 'true'); // the per-step lines are not announced, the outcome is
     $('progress').removeAttribute('value');
   };
   hooks.start(name);
@@ -265,24 +279,31 @@ function handle(name, what, work, { button, gpu = onGpu(), background = false } 
     starting();
     markStale('');
     if (current) stopRun(current);
+    if (queuedPlay) Object.assign(queuedPlay, { stop: true });
+    queuedPlay = null;
     if (button) $(button).disabled = true;
   }
   const before = queue;
   const run = (async () => {
     await before;
-    if (background) starting();
     try {
-      const result = await work(performance.now());
+      if (!fresh()) return; // a later click replaced this one before it began
+      if (background) starting();
+      const result = await work(performance.now(), fresh);
       if (gpu) gpuWarm = true;
-      if (!background) for (const id of RESULTS) $(id).classList.remove('stale');
+      if (!fresh()) return;
+      for (const id of RESULTS) if (id !== 'view' || state.mode !== 'sweep') $(id).classList.remove('stale');
+      $('progress').value = $('progress').max;
       hooks.done(name, result);
     } catch (e) {
+      if (!fresh()) return;
       const message = e instanceof Error ? e.message : String(e);
       $('error').textContent = `error: ${message}`;
       status(`Run failed: ${message}`);
       $('progress').value = 0;
       hooks.failed(message);
     } finally {
+      if (fresh()) $('status').setAttribute('aria-busy', 'false');
       if (button) $(button).disabled = false;
     }
   })();
@@ -297,7 +318,7 @@ function stopRun(run) {
 
 // `vanish train` for one network with the controls' settings (`overrides` on top), drawn as it trains;
 // `steer` makes it a run Play, Pause, Step and Reset control. Resolves to the library's result.
-async function trainRun(started, { overrides = {}, steer = null, quiet = false } = {}) {
+async function trainRun(started, { overrides = {}, steer = null, quiet = false, fresh = () => true } = {}) {
   const { o, files } = await common();
   Object.assign(o, read(['residual', 'optimizer', 'momentum', 'clip_grad_norm', 'weight_decay', 'output', 'histograms']));
   o.activation = [readControl('activation')];
@@ -305,28 +326,46 @@ async function trainRun(started, { overrides = {}, steer = null, quiet = false }
   Object.assign(o, overrides);
   if (!Array.isArray(o.activation)) o.activation = [o.activation];
   const run = steer || { paused: false, stop: false, resume: null, pauseAfterLook: false };
-  current = run;
+  // The background compile is nobody's to steer: Play, Pause and Step wait for it or start their own.
+  if (!quiet) current = run;
   let init = null;
+  const shown = () => !quiet && fresh();
+  // Between two chunks of steps: draw what the run has reached, and answer the trainer — `true` stops the
+  // run, a promise holds it paused. A mistake here stops the run and says so on the console.
   const progress = (step, total, loss, flowJson) => {
-    hooks.step(step);
-    showProgress(step, total);
-    const flow = JSON.parse(flowJson);
-    if (flow && !quiet) {
-      if (flow.step === 0) init = flow;
-      showFlows([{ init: init || flow, now: flow }]);
+    try {
+      if (run.stop || !fresh()) return true;
+      if (shown()) {
+        hooks.step(step);
+        showProgress(step, total);
+        const flow = JSON.parse(flowJson);
+        if (flow) {
+          if (flow.step === 0) init = flow;
+          showFlows([{ init: init || flow, now: flow }]);
+        }
+      }
+      if (run.pauseAfterLook) Object.assign(run, { pauseAfterLook: false, paused: true });
+      if (run.paused) {
+        if (shown()) status(`Paused at step ${step} (loss ${loss.toFixed(4)}): Play goes on, Step trains a few more steps.`);
+        $('status').setAttribute('aria-busy', 'false');
+        return new Promise((resolve) => {
+          run.resume = (stop) => {
+            run.resume = null;
+            $('status').setAttribute('aria-busy', 'true');
+            resolve(Boolean(stop) || run.stop);
+          };
+        });
+      }
+      if (shown()) status(`${steer ? 'Playing' : 'Training'}: step ${step}${steer ? '' : `/${total}`}, loss ${loss.toFixed(4)}`);
+      return false;
+    } catch (e) {
+      console.error('the page failed between two chunks of steps:', e);
+      return true;
     }
-    if (run.stop) return true;
-    if (run.pauseAfterLook) Object.assign(run, { pauseAfterLook: false, paused: true });
-    if (run.paused) {
-      status(`Paused at step ${step} (loss ${loss.toFixed(4)}): Play goes on, Step trains a few more steps.`);
-      return new Promise((resolve) => { run.resume = (stop) => { run.resume = null; resolve(Boolean(stop) || run.stop); }; });
-    }
-    if (!quiet) status(`${steer ? 'Playing' : 'Training'}: step ${step}${steer ? '' : `/${total}`}, loss ${loss.toFixed(4)}`);
-    return false;
   };
   try {
-    const result = JSON.parse(await train(JSON.stringify(o), files, progress, quiet ? () => {} : live));
-    if (!quiet) {
+    const result = JSON.parse(await train(JSON.stringify(o), files, progress, (json) => { if (shown()) live(json); }));
+    if (shown()) {
       state.mode = 'train';
       showFlows([{ init: result.flow_init, now: result.flow }]);
       show(result, [['metrics.json', result.metrics_json, 'application/json'], ...reportFiles(result), weightFile(result.weights)]);
@@ -339,60 +378,85 @@ async function trainRun(started, { overrides = {}, steer = null, quiet = false }
   }
 }
 
-const runTrain = () => handle('train', 'Training one network', async (started) =>
-  JSON.parse((await trainRun(started)).metrics_json), { button: 'train' });
+const runTrain = () => handle('train', 'Training one network', async (started, fresh) =>
+  JSON.parse((await trainRun(started, { fresh })).metrics_json), { button: 'train' });
 
 // Play: train on until paused (up to the library's cap), drawing the network as it goes.
+// A play waiting for the run before it (the background compile): its steering, for Pause and Step.
+let queuedPlay = null;
 function play({ pausedAfterFirstLook = false } = {}) {
   const steer = { paused: false, stop: false, resume: null, pauseAfterLook: pausedAfterFirstLook };
-  return handle('train', 'Playing', async (started) =>
-    JSON.parse((await trainRun(started, { overrides: { epochs: DEFAULTS.play_epochs, redraw_ms: 1000 }, steer })).metrics_json));
+  const run = handle('train', 'Playing', async (started, fresh) => {
+    if (queuedPlay === steer) queuedPlay = null;
+    // A probe at every look (7 steps), so the picture moves at every look and at every Step.
+    const overrides = { epochs: DEFAULTS.play_epochs, probe_every: DEFAULTS.steps_per_look, redraw_ms: 1000 };
+    const result = await trainRun(started, { overrides, steer, fresh });
+    return JSON.parse(result.metrics_json);
+  });
+  queuedPlay = steer; // after `handle`, which stops any play queued before this one
+  return run;
 }
 
 const playButton = () => {
-  if (current && current.paused) {
+  if (queuedPlay) {
+    Object.assign(queuedPlay, { paused: false, pauseAfterLook: false });
+    status('Playing once the kernels compile…');
+  } else if (current && current.paused) {
     current.paused = false;
+    status('Playing on…');
     current.resume?.(false);
-  } else if (!current) {
+  } else if (current) {
+    status('Training already: Pause holds it, Reset starts afresh.');
+  } else {
     play();
   }
 };
 const pauseButton = () => {
-  if (current && !current.paused) {
+  if (queuedPlay) {
+    queuedPlay.pauseAfterLook = true;
+    status('Playing once the kernels compile, then pausing after the first steps…');
+  } else if (current && !current.paused) {
     current.paused = true;
     status('Pausing after these steps…');
+  } else {
+    status(current ? 'Paused already: Play goes on, Step trains a few more steps.' : 'Nothing is training: Play starts.');
   }
 };
 const stepButton = () => {
-  if (current && current.paused) {
+  if (queuedPlay) {
+    queuedPlay.pauseAfterLook = true;
+    status('Stepping once the kernels compile…');
+  } else if (current && current.paused) {
     Object.assign(current, { paused: false, pauseAfterLook: true });
+    status('Stepping…');
     current.resume?.(false);
-  } else if (!current) {
+  } else if (current) {
+    current.pauseAfterLook = true;
+    status('Pausing after these steps…');
+  } else {
     play({ pausedAfterFirstLook: true });
   }
 };
 // Reset: stop, and show a fresh network (the seed's) at initialisation.
-const resetButton = () => handle('train', 'Resetting to a fresh network', async (started) =>
-  JSON.parse((await trainRun(started, { overrides: { epochs: 0 } })).metrics_json));
+const resetButton = () => handle('train', 'Resetting to a fresh network', async (started, fresh) =>
+  JSON.parse((await trainRun(started, { overrides: { epochs: 0 }, fresh })).metrics_json));
 
-// The cures side by side: the same network four ways, each trained with the controls' settings and pinned.
-const CURES = [
-  { activation: 'sigmoid', norm: 'none', residual: false },
-  { activation: 'relu', norm: 'none', residual: false },
-  { activation: 'sigmoid', norm: 'batch', residual: false },
-  { activation: 'sigmoid', norm: 'none', residual: true },
-];
-const runCompare = () => handle('compare', 'Training sigmoid, ReLU, sigmoid + batch norm and residual sigmoid', async (started) => {
-  const flows = [];
-  for (const [i, overrides] of CURES.entries()) {
-    status(`Comparing the cures: ${i + 1} of ${CURES.length}…`);
-    const result = await trainRun(started, { overrides });
-    flows.push(result.flow);
+// The cures side by side (the library's list): the same network each way, trained with the controls'
+// settings, drawn together and pinned.
+const runCompare = () => handle('compare', `Training ${DEFAULTS.cures.map((c) => c.name).join(', ')}`, async (started, fresh) => {
+  const runs = [];
+  for (const [i, cure] of DEFAULTS.cures.entries()) {
+    if (!fresh()) return runs;
+    status(`Comparing the cures: ${i + 1} of ${DEFAULTS.cures.length}, ${cure.name}…`);
+    const result = await trainRun(started, { overrides: cure.settings, fresh });
+    runs.push({ init: result.flow_init, now: result.flow });
   }
-  pin(flows);
-  showFlows(flows.map((f) => ({ init: f, now: f })));
-  status(`Compared the cures in ${seconds(started).toFixed(2)} s: all four pinned below.`);
-  return flows;
+  if (!fresh()) return runs;
+  state.mode = 'compare';
+  pin(runs.map((r) => r.now));
+  showFlows(runs);
+  status(`Compared the cures in ${seconds(started).toFixed(2)} s: all ${runs.length} pinned below.`);
+  return runs.map((r) => r.now);
 }, { button: 'compare' });
 
 // `vanish demo`: the notebook's four networks (and the cures).
@@ -532,6 +596,13 @@ fillControls();
 START = Object.fromEntries(LINKED.map((id) => [id, text(id)]));
 for (const [title, settings] of READY) {
   const a = Object.assign(document.createElement('a'), { textContent: title, href: `#${new URLSearchParams(settings)}` });
+  // Following the link changes the hash, which runs it; clicked again, the hash is the same: run it here.
+  a.addEventListener('click', (e) => {
+    if (location.hash === a.hash) {
+      e.preventDefault();
+      openLink();
+    }
+  });
   $('links').append(a);
 }
 const buttons = { notebook: runNotebook, train: runTrain, sweep: runSweep, check: runCheck, compare: runCompare,
@@ -583,14 +654,14 @@ hooks.install();
 if (location.hash.length > 1) {
   openLink();
 } else {
-  handle('first', 'Training the default network on the CPU reference', async (started) => {
-    const result = await trainRun(started, { overrides: { device: 'cpu' } });
+  handle('first', 'Training the default network on the CPU reference', async (started, fresh) => {
+    const result = await trainRun(started, { overrides: { device: 'cpu' }, fresh });
     return JSON.parse(result.metrics_json);
   }, { gpu: false });
   if (onGpu()) {
-    handle('warm', 'Compiling the GPU kernels in the background', async (started) => {
-      await trainRun(started, { overrides: { epochs: 0 }, quiet: true });
-      status(`Ready: the GPU kernels compiled in ${seconds(started).toFixed(1)} s. Press Play to watch the network train.`);
+    handle('warm', 'Compiling the GPU kernels in the background', async (started, fresh) => {
+      await trainRun(started, { overrides: { epochs: 0, device: 'auto' }, quiet: true });
+      if (fresh()) status(`Ready: the GPU kernels compiled in ${seconds(started).toFixed(1)} s. Press Play to watch the network train.`);
       return true;
     }, { gpu: true, background: true });
   }

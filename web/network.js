@@ -164,20 +164,32 @@ export function drawOverlay(pins, quantity, width) {
     svg.append(el('line', { x1: left, x2: right, y1: ty, y2: ty, stroke: '#e4e4e4' }));
     svg.append(el('text', { x: left - 6, y: ty + 4, 'font-size': FONT, 'text-anchor': 'end' }, `1e${d}`));
   }
+  // Ticks count layers below the output (every run is aligned at its output layer, where the gradient
+  // enters), the output itself always labelled.
   const step = Math.max(1, Math.ceil(layers / Math.max(2, Math.floor((right - left) / 40))));
-  for (let l = 1; l <= layers; l += step) {
-    svg.append(el('text', { x: x(l), y: plotTop + plotHeight + 18, 'font-size': FONT, 'text-anchor': 'middle' }, l === layers ? `${l} (out)` : String(l)));
+  for (let below = 0; below < layers; below += step) {
+    svg.append(el('text', { x: x(layers - below), y: plotTop + plotHeight + 18, 'font-size': FONT, 'text-anchor': 'middle' }, below === 0 ? 'out' : `−${below}`));
   }
-  svg.append(el('text', { x: (left + right) / 2, y: plotTop + plotHeight + 36, 'font-size': FONT, 'text-anchor': 'middle' }, 'dense layer (1 = first hidden; the last of each run is its output layer)'));
+  svg.append(el('text', { x: (left + right) / 2, y: plotTop + plotHeight + 36, 'font-size': FONT, 'text-anchor': 'middle' }, 'dense layers below the output layer (runs of any depth aligned at their output)'));
   pins.forEach((p, i) => {
     const c = COLOURS[i % COLOURS.length];
     const values = p.layers.slice(1).map((l) => l[quantity]);
     // Each run's output layer is drawn at the right edge, so runs of different depths line up there.
     const at = (k) => x(layers - (values.length - 1 - k));
-    const pts = values.map((v, k) => `${at(k)},${y(v)}`).join(' ');
     const g = el('g', { class: 'run', 'data-label': p.label });
-    g.append(el('polyline', { points: pts, fill: 'none', stroke: c, 'stroke-width': 2, 'stroke-dasharray': DASHES[i % DASHES.length] }));
-    values.forEach((v, k) => g.append(marker(MARKERS[i % MARKERS.length], at(k), y(v), c)));
+    // A value that is not a positive number (a diverged run's) breaks the line: it is not drawn at the floor.
+    const drawn = (v) => Number.isFinite(v) && v > 0;
+    let segment = [];
+    const flush = () => {
+      if (segment.length > 1) g.append(el('polyline', { points: segment.join(' '), fill: 'none', stroke: c, 'stroke-width': 2, 'stroke-dasharray': DASHES[i % DASHES.length] }));
+      segment = [];
+    };
+    values.forEach((v, k) => {
+      if (!drawn(v)) { flush(); return; }
+      segment.push(`${at(k)},${y(v)}`);
+      g.append(marker(MARKERS[i % MARKERS.length], at(k), y(v), c));
+    });
+    flush();
     svg.append(g);
     const per = width < 640 ? 1 : 2;
     const lx = left + (i % per) * ((right - left) / per);

@@ -93,9 +93,10 @@ impl GradientFlow {
         let (first, out) = (snap.layers.first(), snap.layers.last());
         let first_last = first.zip(out).and_then(|(f, o)| ratio(f.grad_w, o.grad_w));
         let delta_first_out = first.zip(out).and_then(|(f, o)| ratio(f.delta, o.delta));
-        let headline = match first_last {
-            Some(r) => format!("Layer 1 receives {} of the output layer's gradient (‖dW₁‖/‖dW_out‖).", sci(r)),
-            None => "The gradient is not finite: the run diverged.".into(),
+        let headline = match (first_last, out.map(|o| o.grad_w)) {
+            (Some(r), _) => format!("Layer 1 receives {} of the output layer's gradient (‖dW₁‖/‖dW_out‖).", sci(r)),
+            (None, Some(g)) if g == 0.0 => "The output layer receives no gradient (‖dW_out‖ = 0).".into(),
+            (None, _) => "The gradient is not finite: the run diverged.".into(),
         };
         GradientFlow {
             label: label.into(),
@@ -110,7 +111,7 @@ impl GradientFlow {
             verdict: snap.verdict.kind,
             verdict_reason: snap.verdict.reason.clone(),
             headline,
-            note: disagreement(snap.verdict.kind, first_last, delta_first_out),
+            note: disagreement(snap.verdict.kind, first_last, snap.delta_first_last, delta_first_out),
         }
     }
 
@@ -137,28 +138,37 @@ impl GradientFlow {
     }
 }
 
-/// One line where the verdict (read from ‖δ‖ across the hidden layers) and ‖dW₁‖/‖dW_out‖ point different
-/// ways: ‖dW‖ of a layer is its ‖δ‖ times the size of its input, and the data feeding layer 1 need not
-/// shrink or grow as the activations feeding the output layer do (ReLU with Glorot's init halves the
-/// signal's variance per layer going up, lifting ‖dW₁‖/‖dW_out‖ while ‖δ‖ falls).
-fn disagreement(verdict: VerdictKind, first_last: Option<f64>, delta_ratio: Option<f64>) -> Option<String> {
-    let (dw, delta) = (first_last?, delta_ratio?);
+/// One line where the verdict (read from ‖δ₁‖/‖δ_last hidden‖, `verdict_ratio`) and ‖dW₁‖/‖dW_out‖ point
+/// different ways: ‖dW‖ of a layer is its ‖δ‖ times the size of its input, and the data feeding layer 1
+/// need not shrink or grow as the activations feeding the output layer do (ReLU with Glorot's init
+/// halves the signal's variance per layer going up, lifting ‖dW₁‖/‖dW_out‖ while ‖δ‖ falls). Saturated
+/// and dead verdicts are read from other numbers and get no note.
+fn disagreement(
+    verdict: VerdictKind,
+    first_last: Option<f64>,
+    verdict_ratio: Option<f64>,
+    delta_first_out: Option<f64>,
+) -> Option<String> {
+    let flagged = match verdict {
+        VerdictKind::Vanishing | VerdictKind::Exploding => true,
+        VerdictKind::Healthy => false,
+        VerdictKind::Saturated | VerdictKind::Dead => return None,
+    };
+    let (dw, ratio) = (first_last?, verdict_ratio?);
+    // How much larger layer 1's input is than the output layer's, relative to their ‖δ‖.
+    let inputs = Some(dw / delta_first_out?).filter(|x| x.is_finite() && *x > 0.0)?;
     let looks_healthy = (VANISHING_RATIO..=EXPLODING_RATIO).contains(&dw);
-    let flagged = matches!(verdict, VerdictKind::Vanishing | VerdictKind::Exploding);
-    if flagged == looks_healthy {
-        let inputs = dw / delta;
-        Some(format!(
-            "Why {verdict} beside ‖dW₁‖/‖dW_out‖ = {}: the verdict reads ‖δ‖, which reaches layer 1 at {} of the \
-             output layer's; ‖dW‖ also scales with each layer's input, and layer 1's input (the data) is {}× the \
-             size of the output layer's relative to that, which {} the ratio of ‖dW‖.",
+    (flagged == looks_healthy).then(|| {
+        format!(
+            "Why {verdict} beside ‖dW₁‖/‖dW_out‖ = {}: the verdict reads ‖δ‖, and layer 1's is {} of the last \
+             hidden layer's; ‖dW‖ also scales with each layer's input, and layer 1's input (the data) is {}× the \
+             output layer's input relative to their ‖δ‖, which {} the ratio of ‖dW‖.",
             sci(dw),
-            sci(delta),
+            sci(ratio),
             sci(inputs),
             if inputs > 1.0 { "lifts" } else { "lowers" },
-        ))
-    } else {
-        None
-    }
+        )
+    })
 }
 
 #[cfg(test)]
@@ -181,6 +191,7 @@ mod tests {
     }
 
     fn snapshot(layers: Vec<LayerStats>, predicted: &[Option<f64>], kind: VerdictKind) -> EpochSnapshot {
+        let verdict_ratio = layers[0].delta / layers[layers.len() - 2].delta;
         let transitions = predicted
             .iter()
             .enumerate()
@@ -205,7 +216,7 @@ mod tests {
             theory_factor: None,
             sigmoid_bound: None,
             first_last: None,
-            delta_first_last: None,
+            delta_first_last: Some(verdict_ratio),
             verdict: Verdict { kind, layer: None, reason: String::new() },
             histograms: Vec::new(),
         }
@@ -305,6 +316,21 @@ mod tests {
         let snap =
             snapshot(vec![layer(2e-3, 0.378), layer(0.1, 0.5), layer(1.0, 1.0)], &[None, None], VerdictKind::Vanishing);
         let note = GradientFlow::of("relu", &spec(2), &snap, 0).note.expect("a note");
-        assert!(note.contains("3.78e-1") && note.contains("2.00e-3") && note.contains("lifts"), "{note}");
+        // The verdict's own ratio, ‖δ₁‖/‖δ₂‖ = 2e-2, and layer 1's input 189× the output layer's.
+        assert!(note.contains("3.78e-1") && note.contains("2.00e-2") && note.contains("1.89e2×"), "{note}");
+        assert!(note.contains("lifts"), "{note}");
+        // Saturated and dead verdicts are read from other numbers: no note.
+        for kind in [VerdictKind::Saturated, VerdictKind::Dead] {
+            let snap = snapshot(vec![layer(2e-3, 0.378), layer(0.1, 0.5), layer(1.0, 1.0)], &[None, None], kind);
+            assert_eq!(GradientFlow::of("relu", &spec(2), &snap, 0).note, None);
+        }
+    }
+
+    #[test]
+    fn an_output_layer_without_gradient_is_not_called_diverged() {
+        let snap = snapshot(vec![layer(0.0, 0.0), layer(0.0, 0.0), layer(0.0, 0.0)], &[None, None], VerdictKind::Dead);
+        let flow = GradientFlow::of("relu", &spec(2), &snap, 0);
+        assert_eq!(flow.first_last, None);
+        assert!(flow.headline.contains("no gradient"), "{}", flow.headline);
     }
 }

@@ -434,6 +434,7 @@ fn the_page_is_a_gradient_flow_playground() {
     // On load, before any click: the default network trained on the CPU reference.
     let first = &page["first"];
     assert!(text(&first["history"]["engine"]).contains("cpu reference"), "{}", first["history"]["engine"]);
+    assert_eq!(first["history"]["batch_losses"].as_array().unwrap().len(), 21, "the whole epoch");
     // The first click answers at once, and the first GPU action says that the kernels compile.
     let click = &page["first_click"];
     assert!(click["ms"].as_f64().unwrap() < 100.0, "{click}");
@@ -531,6 +532,12 @@ fn the_page_is_a_gradient_flow_playground() {
         assert!(page[key].as_f64().unwrap() <= 0.0, "{key}: the page scrolls sideways by {} px", page[key]);
     }
     assert_eq!(page["phone_drawer_closed"], true, "a phone starts with the settings folded");
+    // Play during the background compile answers at once and says that the kernels compile.
+    assert!(
+        text(&page["phone_play"]).starts_with("Compiling the GPU kernels (first run only), then playing"),
+        "{}",
+        page["phone_play"]
+    );
     assert_eq!(page["phone_targets"], serde_json::json!([]), "touch targets under 40 px");
     let aria = &page["aria"];
     assert_eq!(aria["status"], "polite");

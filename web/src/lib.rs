@@ -21,7 +21,7 @@ use vanish::demo::{self, DemoSettings};
 use vanish::engine::{Backend, Optimizer, TrainConfig};
 use vanish::gpu::{Gpu, GpuBackend};
 use vanish::interchange::{Manifest, Precision, encode, params_tensors};
-use vanish::model::{MlpSpec, Params};
+use vanish::model::{Activation, MlpSpec, Norm, Params};
 use vanish::record::flow::GradientFlow;
 use vanish::record::{RunRecord, boundary::decision_boundary, record_of, record_run};
 use vanish::reference::CpuBackend;
@@ -55,6 +55,8 @@ pub fn defaults() -> String {
         "sweep": sweep,
         "choices": choices,
         "play_epochs": PLAY_EPOCHS,
+        "steps_per_look": STEPS_PER_REDRAW,
+        "cures": cures(),
     })
     .to_string()
 }
@@ -115,6 +117,29 @@ impl<S: serde::de::DeserializeOwned> Request<S> {
     fn data(&self, data: &DataSettings, seed: u64) -> anyhow::Result<(Dataset, Dataset)> {
         Ok(data.load_from(&self.files, seed)?)
     }
+}
+
+/// "Compare the cures": the same network as sigmoid, ReLU, sigmoid with batch norm and residual sigmoid.
+const CURES: [(Activation, Norm, bool); 4] = [
+    (Activation::Sigmoid, Norm::None, false),
+    (Activation::Relu, Norm::None, false),
+    (Activation::Sigmoid, Norm::Batch, false),
+    (Activation::Sigmoid, Norm::None, true),
+];
+
+/// The cures as the page sends them to `train`: each one's name (the demo's) and the settings it changes.
+fn cures() -> serde_json::Value {
+    CURES
+        .iter()
+        .map(|&(activation, norm, residual)| {
+            let spec = MlpSpec { norm, ..MlpSpec::new(1, &[1], activation, vanish::model::Output::Binary) }
+                .with_residual(residual.then_some(1.0));
+            serde_json::json!({
+                "name": demo::run_name(&spec, spec.init),
+                "settings": { "activation": [activation.to_string()], "norm": norm.to_string(), "residual": residual },
+            })
+        })
+        .collect()
 }
 
 /// How many epochs the page's Play trains at most before it stops by itself (a pause or reset stops it

@@ -76,6 +76,8 @@ try {
   // ---- Desktop: a first result on load, on the CPU reference ----
   out.stage = "Desktop: a first result on load, on the CPU reference";
   const page = await open(`${origin}/`, { width: 1400, height: 1000 });
+  await page.waitForFunction(() => window.vanishFirst || window.vanishError, LONG);
+  out.first = await page.evaluate(() => window.vanishFirst || null);
   // The first click: feedback at once, the first GPU action saying that it compiles the kernels.
   out.stage = "The first click: feedback at once, the first GPU action saying that it compiles the kernels.";
   out.first_click = await page.evaluate(() => new Promise((resolve) => {
@@ -88,8 +90,6 @@ try {
     }).observe(status, { childList: true, characterData: true, subtree: true });
     document.getElementById('notebook').click();
   }));
-  await page.waitForFunction(() => window.vanishFirst || window.vanishError, LONG);
-  out.first = await page.evaluate(() => window.vanishFirst || null);
   await page.waitForFunction(() => window.vanishDemo || window.vanishError, LONG);
   out.error = await page.evaluate(() => window.vanishError || null);
   out.demo = await page.evaluate(() => window.vanishDemo || null);
@@ -169,6 +169,7 @@ try {
   out.step = { from: paused, to: await link.evaluate(() => window.vanishStep) };
   await click(link, '#reset');
   await link.waitForFunction(() => window.vanishTrain || window.vanishError, LONG);
+  await link.waitForFunction(() => document.getElementById('status').textContent.startsWith('A fresh network'), LONG);
   out.reset = { error: await link.evaluate(() => window.vanishError || null), steps: await link.evaluate(() => window.vanishFlows[0].step), status: await link.$eval('#status', (e) => e.textContent) };
   // A link naming something that is not a setting.
   out.stage = "A link naming something that is not a setting.";
@@ -181,13 +182,20 @@ try {
   out.stage = "A phone: stacked, no sideways scroll, touch-sized controls, legible text";
   const phone = await open(`${origin}/`, { width: 390, height: 844, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
   await phone.waitForFunction(() => window.vanishFirst || window.vanishError, LONG);
+  // Play while the kernels compile in the background: it says so at once, and plays when they have.
+  out.phone_play = await phone.evaluate(() => {
+    document.getElementById('play').click();
+    return document.getElementById('status').textContent;
+  });
+  await phone.waitForFunction(() => window.vanishStep > 0, LONG);
+  await click(phone, '#pause');
   out.phone_scroll = await phone.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
   out.phone_drawer_closed = await phone.$eval('#drawer', (d) => !d.open);
   if (outDir) await phone.screenshot({ path: path.join(outDir, 'phone.png') });
   await phone.$eval('#drawer', (d) => { d.open = true; });
   out.phone_targets = await phone.evaluate(() => {
     const small = [];
-    for (const e of document.querySelectorAll('aside input:not([type=checkbox]):not([type=file]), aside select, button, aside summary, #links a')) {
+    for (const e of document.querySelectorAll('input:not([type=checkbox]):not([type=file]), select, button, summary, #links a, #downloads a')) {
       const r = e.getBoundingClientRect();
       if (r.width > 0 && r.height < 40) small.push(`${e.id || e.textContent.trim()}: ${r.height.toFixed(0)} px`);
     }
