@@ -95,7 +95,7 @@ impl GradientFlow {
         let delta_first_out = first.zip(out).and_then(|(f, o)| ratio(f.delta, o.delta));
         let headline = match (first_last, out.map(|o| o.grad_w)) {
             (Some(r), _) => format!("Layer 1 receives {} of the output layer's gradient (‖dW₁‖/‖dW_out‖).", sci(r)),
-            (None, Some(g)) if g == 0.0 => "The output layer receives no gradient (‖dW_out‖ = 0).".into(),
+            (None, Some(0.0)) => "The output layer receives no gradient (‖dW_out‖ = 0).".into(),
             (None, _) => "The gradient is not finite: the run diverged.".into(),
         };
         GradientFlow {
