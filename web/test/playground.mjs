@@ -189,9 +189,11 @@ try {
   });
   await phone.waitForFunction(() => window.vanishStep > 0, LONG);
   await click(phone, '#pause');
+  await click(phone, '#reset');
+  await phone.waitForFunction(() => document.getElementById('status').textContent.startsWith('A fresh network'), LONG);
+  if (outDir) await phone.screenshot({ path: path.join(outDir, 'phone.png') });
   out.phone_scroll = await phone.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
   out.phone_drawer_closed = await phone.$eval('#drawer', (d) => !d.open);
-  if (outDir) await phone.screenshot({ path: path.join(outDir, 'phone.png') });
   await phone.$eval('#drawer', (d) => { d.open = true; });
   out.phone_targets = await phone.evaluate(() => {
     const small = [];
